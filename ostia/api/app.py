@@ -1,0 +1,104 @@
+"""The API application: routes under /v2/lbaas and /v2.0/lbaas, errors, limits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from oslo_config import cfg
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ostia.api import errors
+from ostia.api.services import Services
+from ostia.api.v2 import ROUTERS, root
+from ostia.db.session import Database
+
+LOG = logging.getLogger(__name__)
+PREFIXES = ("/v2/lbaas", "/v2.0/lbaas")
+ADMIN_PREFIXES = ("/v2/octavia", "/v2.0/octavia")
+
+
+class RequestLimits:
+    """ASGI middleware: body size limit (413), JSON-only Accept (406), `.json` suffix."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path.endswith(".json"):
+            scope = dict(scope, path=path[: -len(".json")])
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        accept = headers.get("accept", "").strip()
+        if accept and not _accepts_json(accept):
+            await _send_json(send, 406, {"errors": [{
+                "status": 406, "title": "Not Acceptable",
+                "detail": "Only application/json is available.", "request_id": None}]})
+            return
+        length = headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.max_body:
+            await _send_fault(send, 413, "Request is too large.")
+            return
+        received = 0
+
+        async def limited_receive():  # type: ignore[no-untyped-def]
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await _send_fault(send, 413, "Request is too large.")
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _accepts_json(accept: str) -> bool:
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in ("*/*", "application/*", "application/json") or media.endswith("+json"):
+            return True
+    return False
+
+
+async def _send_json(send: Send, status: int, body: dict) -> None:
+    import json
+
+    payload = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _send_fault(send: Send, status: int, message: str) -> None:
+    await _send_json(send, status, {"faultcode": "Client", "faultstring": message,
+                                    "debuginfo": None})
+
+
+def create_app(conf: cfg.ConfigOpts, db: Database,
+               wake: Callable[[str], None] | None = None,
+               services: Services | None = None) -> FastAPI:
+    """Build the API for `conf` and `db`; `wake` reaches the worker in-process."""
+    app = FastAPI(title="Ostia", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.services = services or Services.build(conf, db, wake)
+    errors.install_error_handlers(app)
+    app.include_router(root.router)
+    for router, admin in ROUTERS:
+        for prefix in ADMIN_PREFIXES if admin else PREFIXES:
+            app.include_router(router, prefix=prefix)
+    app.add_middleware(RequestLimits, max_body=conf.api_settings.max_request_body_size)
+    return app

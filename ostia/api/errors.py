@@ -1,0 +1,65 @@
+"""The API's error layer: every error becomes Octavia's fault body, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ostia.common import exceptions as exc
+
+LOG = logging.getLogger(__name__)
+
+
+def fault(code: int, message: str) -> JSONResponse:
+    """Octavia's fault body for `code`."""
+    return JSONResponse(
+        status_code=code,
+        content={"faultcode": "Client" if code < 500 else "Server",
+                 "faultstring": message, "debuginfo": None},
+    )
+
+
+async def _api_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, exc.APIError)
+    response = fault(error.code, error.message)
+    if isinstance(error, exc.Unauthorized) and getattr(error, "authenticate", None):
+        response.headers["WWW-Authenticate"] = error.authenticate  # type: ignore[attr-defined]
+    return response
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 404:
+        message = f"The resource could not be found: {request.url.path}"
+    elif error.status_code == 405:
+        message = f"The method {request.method} is not allowed for {request.url.path}."
+    else:
+        message = str(error.detail)
+    response = fault(error.status_code, message)
+    for key, value in (error.headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    first = error.errors()[0] if error.errors() else {}
+    field = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
+    return fault(400, f"Invalid input for field/attribute {field}. "
+                      f"Value: '{first.get('input')}'. {first.get('msg', '')}")
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    LOG.exception("unexpected error answering %s %s", request.method, request.url.path)
+    return fault(500, "An unexpected error occurred; the operator's log has the details.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(exc.APIError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,62 @@
+"""Loads the enabled provider drivers and connects their hooks to the database."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from oslo_config import cfg
+
+from ostia.common import exceptions as exc
+from ostia.db import lifecycle, models
+from ostia.db.session import Database
+from ostia.drivers.loader import load_driver
+from ostia.drivers.provider.base import ProviderDriver, ProviderHooks
+
+LOG = logging.getLogger(__name__)
+
+
+class ProviderRegistry:
+    """The enabled providers by name, plus the wake-up path to the worker."""
+
+    def __init__(self, conf: cfg.ConfigOpts, db: Database,
+                 wake: Callable[[str], None] | None = None) -> None:
+        self.conf = conf
+        self.db = db
+        self.wake: Callable[[str], None] = wake or self._no_worker
+        hooks = ProviderHooks(settle=self.settle, wake=lambda lb_id: self.wake(lb_id))
+        self.descriptions: dict[str, str] = dict(conf.api_settings.enabled_provider_drivers)
+        self.drivers: dict[str, ProviderDriver] = {}
+        for name in self.descriptions:
+            self.drivers[name] = load_driver("octavia.api.drivers", name, name, hooks)
+
+    @property
+    def default(self) -> str:
+        return self.conf.api_settings.default_provider_driver
+
+    def get(self, name: str | None) -> ProviderDriver:
+        name = name or self.default
+        driver = self.drivers.get(name)
+        if driver is None:
+            raise exc.ProviderNotEnabled(name)
+        return driver
+
+    def notify(self, lb_id: str, provider: str | None) -> None:
+        """Tell the LB's provider that its graph changed (after commit)."""
+        try:
+            self.get(provider).load_balancer_changed(lb_id)
+        except exc.APIError:
+            raise
+        except Exception:  # the change is stored; the worker's sweep will pick it up
+            LOG.exception("provider %s failed to take change of load balancer %s",
+                          provider, lb_id)
+
+    def settle(self, lb_id: str) -> None:
+        with self.db.transaction() as session:
+            lb = session.get(models.LoadBalancer, lb_id)
+            if lb is not None:
+                lifecycle.settle_load_balancer(session, lb)
+
+    @staticmethod
+    def _no_worker(lb_id: str) -> None:
+        LOG.debug("no in-process worker; load balancer %s waits for a worker's sweep", lb_id)

@@ -1,0 +1,53 @@
+"""Quota checks on create: the project's limit, else the configured default; -1 = none."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oslo_config import cfg
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ostia.common import constants as c
+from ostia.common import exceptions as exc
+from ostia.db import models
+
+# quota column -> (model, display name in the error, default option)
+RESOURCES: dict[str, tuple[Any, str, str]] = {
+    "load_balancer": (models.LoadBalancer, "Load Balancer", "default_load_balancer_quota"),
+    "listener": (models.Listener, "Listener", "default_listener_quota"),
+    "pool": (models.Pool, "Pool", "default_pool_quota"),
+    "health_monitor": (models.HealthMonitor, "Health Monitor", "default_health_monitor_quota"),
+    "member": (models.Member, "Member", "default_member_quota"),
+    "l7policy": (models.L7Policy, "L7 Policy", "default_l7policy_quota"),
+    "l7rule": (models.L7Rule, "L7 Rule", "default_l7rule_quota"),
+}
+
+
+def effective_limits(session: Session, conf: cfg.ConfigOpts, project_id: str) -> dict[str, int]:
+    row = session.get(models.Quotas, project_id)
+    limits = {}
+    for name, (_model, _display, option) in RESOURCES.items():
+        value = getattr(row, name) if row is not None else None
+        limits[name] = value if value is not None else getattr(conf.quotas, option)
+    return limits
+
+
+def in_use(session: Session, resource: str, project_id: str) -> int:
+    model = RESOURCES[resource][0]
+    query = select(func.count()).select_from(model).where(model.project_id == project_id)
+    if hasattr(model, "provisioning_status"):
+        query = query.where(model.provisioning_status != c.DELETED)
+    return int(session.scalar(query) or 0)
+
+
+def check(session: Session, conf: cfg.ConfigOpts, project_id: str, resource: str,
+          adding: int = 1) -> None:
+    """Raise QuotaExceeded (403) if adding `adding` objects would pass the limit."""
+    if adding <= 0:
+        return
+    limit = effective_limits(session, conf, project_id)[resource]
+    if limit < 0:
+        return
+    if in_use(session, resource, project_id) + adding > limit:
+        raise exc.QuotaExceeded(RESOURCES[resource][1])

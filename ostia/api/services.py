@@ -1,0 +1,67 @@
+"""What a request handler needs, gathered once per app: config, database, drivers."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import Request
+from oslo_config import cfg
+from starlette.concurrency import run_in_threadpool
+
+from ostia.api.context import RequestContext, get_context
+from ostia.api.providers import ProviderRegistry
+from ostia.db.session import Database
+from ostia.drivers.loader import load_driver
+from ostia.drivers.network.base import NetworkDriver
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass
+class Services:
+    conf: cfg.ConfigOpts
+    db: Database
+    providers: ProviderRegistry
+    network: NetworkDriver
+    cert_manager: Any = None
+
+    @classmethod
+    def build(cls, conf: cfg.ConfigOpts, db: Database,
+              wake: Callable[[str], None] | None = None) -> Services:
+        network = load_driver("octavia.network.drivers", conf.controller_worker.network_driver,
+                              conf)
+        return cls(conf=conf, db=db, providers=ProviderRegistry(conf, db, wake), network=network)
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """One API call's view: the services, the caller and the request URL."""
+
+    services: Services
+    context: RequestContext
+    url: str
+    request: Request
+
+    @property
+    def conf(self) -> cfg.ConfigOpts:
+        return self.services.conf
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+
+def call_of(request: Request) -> Call:
+    services: Services = request.app.state.services
+    base = services.conf.api_settings.api_base_uri
+    url = (base.rstrip("/") + request.url.path) if base else str(request.url.remove_query_params(
+        list(request.query_params.keys())))
+    return Call(services=services, context=get_context(request), url=url.split("?")[0],
+                request=request)
+
+
+async def in_thread(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """Run a blocking handler (database work) off the event loop."""
+    return await run_in_threadpool(fn, call_of(request), *args)

@@ -1,0 +1,128 @@
+"""Field types shared by every request schema, and body parsing with Octavia's errors.
+
+Request bodies are parsed with pydantic in strict mode: a string is never a number, an
+unknown attribute is refused, and every failure becomes a 400 whose faultstring names
+the field, as WSME does upstream.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import uuid
+from typing import Annotated, Any, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from ostia.common import constants as c
+from ostia.common import exceptions as exc
+
+# Characters that would break out of a line or a quoted token in a rendered haproxy or
+# keepalived configuration. Rejected in every free-text field a tenant controls.
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control_chars(value: str | None) -> str | None:
+    if value is not None and _CONTROL_CHARS.search(value):
+        raise ValueError("Control characters (such as newlines) are not allowed")
+    return value
+
+
+def _uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError, TypeError):
+        raise ValueError("Invalid UUID") from None
+
+
+def _ip_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError("Invalid IP address") from None
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise ValueError("Invalid CIDR") from None
+
+
+Text255 = Annotated[str, Field(max_length=c.NAME_LENGTH), AfterValidator(_no_control_chars)]
+Name = Text255 | None
+UUID = Annotated[str, AfterValidator(_uuid)]
+IPAddress = Annotated[str, AfterValidator(_ip_address)]
+CIDR = Annotated[str, AfterValidator(_cidr)]
+Port = Annotated[int, Field(ge=c.MIN_PORT, le=c.MAX_PORT)]
+ProjectId = Annotated[str, Field(max_length=36), AfterValidator(_no_control_chars)]
+Tag = Annotated[str, Field(max_length=255), AfterValidator(_no_control_chars)]
+Tags = list[Tag]
+TimeoutMs = Annotated[int, Field(ge=c.MIN_TIMEOUT, le=c.MAX_TIMEOUT)]
+
+
+class Schema(BaseModel):
+    """Base of every request schema: strict types, unknown attributes refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    def sent(self) -> dict[str, Any]:
+        """Only the attributes the caller sent (null included), by field name."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+SchemaT = TypeVar("SchemaT", bound=Schema)
+
+
+def decode_json(raw: bytes) -> Any:
+    """Decode a request body; malformed JSON is a 400, never a 500."""
+    if not raw:
+        raise exc.BadRequest("The request body is empty; a JSON object is required.")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise exc.BadRequest(f"Malformed JSON in request body: {err}") from None
+
+
+def unwrap(body: Any, root: str) -> Any:
+    """Take the object under the root key (`{"loadbalancer": {...}}`)."""
+    if not isinstance(body, dict) or root not in body:
+        raise exc.BadRequest(f"Invalid input: the request body must be an object with key '{root}'.")
+    extra = set(body) - {root}
+    if extra:
+        raise exc.InvalidInput(sorted(extra)[0], body[sorted(extra)[0]], "Unknown attribute.")
+    return body[root]
+
+
+def parse(schema: type[SchemaT], data: Any, field_prefix: str = "") -> SchemaT:
+    """Validate `data` against `schema`, raising InvalidInput named after the bad field."""
+    if not isinstance(data, dict):
+        raise exc.InvalidInput(field_prefix or schema.__name__, data, "Expected an object.")
+    try:
+        return schema.model_validate(data)
+    except ValidationError as err:
+        raise invalid_input_from(err, data, field_prefix) from None
+
+
+def invalid_input_from(err: ValidationError, data: Any, prefix: str = "") -> exc.InvalidInput:
+    first = err.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    field = ".".join(([prefix] if prefix else []) + loc) or prefix or "body"
+    value = first.get("input")
+    reason = first.get("msg", "Invalid value.")
+    if first.get("type") == "extra_forbidden":
+        reason = "Unknown attribute."
+    elif first.get("type") == "missing":
+        reason = "Mandatory field missing."
+        value = None
+    elif first.get("type") == "literal_error":
+        reason = f"Value should be one of: {first.get('ctx', {}).get('expected', '')}"
+    if isinstance(value, dict | list):
+        value = json.dumps(value)[:200]
+    return exc.InvalidInput(field, value, _clean_reason(reason))
+
+
+def _clean_reason(reason: str) -> str:
+    reason = reason.replace("Value error, ", "")
+    return reason if reason.endswith(".") else reason + "."

@@ -1,0 +1,446 @@
+"""Load balancers: create with VIP allocation, list, show, update, delete, status, stats."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ostia.api import quota, status, types
+from ostia.api.collection import Collection, list_page
+from ostia.api.resource import (
+    check_visible,
+    ids,
+    in_thread_json,
+    json_body,
+    project_for_create,
+    project_scope,
+    timestamp,
+    with_fields,
+    with_project,
+)
+from ostia.api.services import Call, in_thread
+from ostia.api.v2 import graph
+from ostia.common import constants as c
+from ostia.common import exceptions as exc
+from ostia.db import models
+from ostia.drivers.network import base as net
+
+DISPLAY = "Load Balancer"
+router = APIRouter()
+
+
+class AdditionalVipSchema(types.Schema):
+    subnet_id: str
+    ip_address: types.IPAddress | None = None
+    port_id: types.UUID | None = None
+
+
+class LoadBalancerCreate(types.Schema):
+    name: types.Name = None
+    description: types.Name = None
+    admin_state_up: bool = True
+    project_id: types.ProjectId | None = None
+    tenant_id: types.ProjectId | None = None
+    # Subnets and networks may be named by id or, for the local network driver, by name.
+    vip_subnet_id: types.Text255 | None = None
+    vip_network_id: types.Text255 | None = None
+    vip_port_id: types.Text255 | None = None
+    vip_address: types.IPAddress | None = None
+    vip_qos_policy_id: types.UUID | None = None
+    vip_sg_ids: list[types.UUID] | None = None
+    additional_vips: list[AdditionalVipSchema] | None = None
+    provider: types.Annotated[str, types.Field(max_length=64)] | None = None
+    flavor_id: types.UUID | None = None
+    availability_zone: types.Text255 | None = None
+    listeners: list[Any] | None = None
+    pools: list[Any] | None = None
+    tags: types.Tags | None = None
+
+
+class LoadBalancerUpdate(types.Schema):
+    name: types.Name = None
+    description: types.Name = None
+    admin_state_up: bool | None = None
+    vip_qos_policy_id: types.UUID | None = None
+    vip_sg_ids: list[types.UUID] | None = None
+    tags: types.Tags | None = None
+
+
+def serialize(lb: models.LoadBalancer) -> dict[str, Any]:
+    vip = lb.vip
+    return with_project({
+        "id": lb.id,
+        "name": lb.name,
+        "description": lb.description,
+        "admin_state_up": lb.enabled,
+        "provisioning_status": lb.provisioning_status,
+        "operating_status": lb.operating_status,
+        "created_at": timestamp(lb.created_at),
+        "updated_at": timestamp(lb.updated_at),
+        "vip_address": vip.ip_address if vip else None,
+        "vip_port_id": vip.port_id if vip else None,
+        "vip_subnet_id": vip.subnet_id if vip else None,
+        "vip_network_id": vip.network_id if vip else None,
+        "vip_qos_policy_id": vip.qos_policy_id if vip else None,
+        "vip_sg_ids": (vip.sg_ids or []) if vip else [],
+        "vip_vnic_type": vip.vnic_type if vip else "normal",
+        "additional_vips": [
+            {"subnet_id": a.subnet_id, "ip_address": a.ip_address, "port_id": a.port_id}
+            for a in lb.additional_vips
+        ],
+        "listeners": ids([li for li in lb.listeners if li.provisioning_status != c.DELETED]),
+        "pools": ids([p for p in lb.pools if p.provisioning_status != c.DELETED]),
+        "provider": lb.provider or "octavia",
+        "flavor_id": lb.flavor_id,
+        "availability_zone": lb.availability_zone,
+        "tags": lb.tags,
+    }, lb.project_id)
+
+
+LB = models.LoadBalancer
+COLLECTION = Collection(
+    model=LB, singular="loadbalancer", plural="loadbalancers", display_name=DISPLAY,
+    serialize=serialize,
+    columns={
+        "id": LB.id, "name": LB.name, "description": LB.description,
+        "admin_state_up": LB.enabled, "project_id": LB.project_id,
+        "provisioning_status": LB.provisioning_status, "operating_status": LB.operating_status,
+        "created_at": LB.created_at, "updated_at": LB.updated_at, "provider": LB.provider,
+        "flavor_id": LB.flavor_id, "availability_zone": LB.availability_zone,
+        "vip_address": models.Vip.ip_address, "vip_port_id": models.Vip.port_id,
+        "vip_subnet_id": models.Vip.subnet_id, "vip_network_id": models.Vip.network_id,
+        "vip_qos_policy_id": models.Vip.qos_policy_id,
+    },
+    base_filter=lambda: LB.provisioning_status != c.DELETED,
+)
+VIP_COLUMNS = {"vip_address", "vip_port_id", "vip_subnet_id", "vip_network_id",
+               "vip_qos_policy_id"}
+
+
+def get_load_balancer(session: Session, call: Call, lb_id: str) -> models.LoadBalancer:
+    lb = status.get_live(session, LB, lb_id, DISPLAY)
+    check_visible(call, lb, DISPLAY)
+    return lb
+
+
+# ---- VIP -----------------------------------------------------------------------------
+
+def _vips_in_use(session: Session, subnet_id: str) -> set[str]:
+    live = LB.provisioning_status != c.DELETED
+    primary = select(models.Vip.ip_address).join(LB).where(
+        models.Vip.subnet_id == subnet_id, live)
+    extra = select(models.AdditionalVip.ip_address).join(
+        LB, LB.id == models.AdditionalVip.load_balancer_id).where(
+        models.AdditionalVip.subnet_id == subnet_id, live)
+    return {a for a in session.scalars(primary.union(extra)) if a}
+
+
+def _choose_subnet(call: Call, body: LoadBalancerCreate) -> net.Subnet:
+    networking = call.conf.networking
+    network_driver = call.services.network
+    if body.vip_port_id is not None:
+        if not networking.allow_vip_port_id:
+            raise exc.ValidationFailure(
+                "use of vip_port_id is disallowed by this deployment's configuration.")
+        raise exc.BadRequest(f"Port {body.vip_port_id} not found.")
+    if body.vip_subnet_id is not None:
+        if not networking.allow_vip_subnet_id:
+            raise exc.ValidationFailure(
+                "use of vip_subnet_id is disallowed by this deployment's configuration.")
+        try:
+            subnet = network_driver.get_subnet(body.vip_subnet_id)
+        except net.SubnetNotFound:
+            raise exc.BadRequest(f"Subnet {body.vip_subnet_id} not found.") from None
+        if body.vip_network_id is not None:
+            try:
+                network = network_driver.get_network(body.vip_network_id)
+            except net.NetworkNotFound:
+                raise exc.BadRequest(f"Network {body.vip_network_id} not found.") from None
+            if network.id != subnet.network_id:
+                raise exc.ValidationFailure(
+                    f"Subnet {subnet.id} is not on network {network.id}.")
+        return subnet
+    if body.vip_network_id is not None:
+        if not networking.allow_vip_network_id:
+            raise exc.ValidationFailure(
+                "use of vip_network_id is disallowed by this deployment's configuration.")
+        try:
+            network = network_driver.get_network(body.vip_network_id)
+        except net.NetworkNotFound:
+            raise exc.BadRequest(f"Network {body.vip_network_id} not found.") from None
+        subnets = [network_driver.get_subnet(s) for s in network.subnet_ids]
+        if body.vip_address:
+            subnets = [s for s in subnets if s.contains(body.vip_address)]
+        subnets.sort(key=lambda s: s.ip_version)
+        if not subnets:
+            raise exc.ValidationFailure(
+                f"No subnet on network {network.id} can hold the requested VIP address.")
+        return subnets[0]
+    raise exc.ValidationFailure(
+        "VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id.")
+
+
+def _check_network_allowed(call: Call, network_id: str) -> None:
+    networking = call.conf.networking
+    if networking.valid_vip_networks and network_id not in networking.valid_vip_networks:
+        raise exc.ValidationFailure(
+            f"Supplied network {network_id} is not in the list of allowed VIP networks.")
+    if network_id in (networking.denylist_vip_networks or []):
+        raise exc.ValidationFailure(f"Supplied network {network_id} is not allowed for VIPs.")
+
+
+def _allocate(call: Call, session: Session, subnet: net.Subnet,
+              address: str | None) -> net.VipAllocation:
+    try:
+        return call.services.network.allocate_vip(
+            subnet, address, _vips_in_use(session, subnet.id))
+    except net.AddressUnavailable as err:
+        if "already in use" in str(err):
+            raise exc.Conflict(str(err)) from None
+        raise exc.ValidationFailure(str(err)) from None
+
+
+def _build_vips(call: Call, session: Session, body: LoadBalancerCreate,
+                lb: models.LoadBalancer) -> None:
+    subnet = _choose_subnet(call, body)
+    _check_network_allowed(call, subnet.network_id)
+    allocation = _allocate(call, session, subnet, body.vip_address)
+    lb.vip = models.Vip(ip_address=allocation.ip_address, subnet_id=subnet.id,
+                        network_id=subnet.network_id, port_id=allocation.port_id,
+                        qos_policy_id=body.vip_qos_policy_id, octavia_owned=True,
+                        sg_ids=body.vip_sg_ids or None)
+    seen = {subnet.id}
+    for extra in body.additional_vips or []:
+        try:
+            extra_subnet = call.services.network.get_subnet(extra.subnet_id)
+        except net.SubnetNotFound:
+            raise exc.BadRequest(f"Subnet {extra.subnet_id} not found.") from None
+        if extra_subnet.id in seen:
+            raise exc.ValidationFailure(
+                f"Duplicate VIP subnet(s) specified. Only one IP can be bound per subnet: "
+                f"{extra_subnet.id}")
+        if extra_subnet.network_id != subnet.network_id:
+            raise exc.ValidationFailure(
+                "All VIP subnets must belong to the same network.")
+        seen.add(extra_subnet.id)
+        extra_allocation = _allocate(call, session, extra_subnet, extra.ip_address)
+        lb.additional_vips.append(models.AdditionalVip(
+            subnet_id=extra_subnet.id, network_id=extra_subnet.network_id,
+            ip_address=extra_allocation.ip_address, port_id=extra.port_id))
+
+
+# ---- flavor, availability zone, topology ---------------------------------------------
+
+def _check_flavor(session: Session, call: Call, flavor_id: str | None,
+                  provider: str) -> dict[str, Any]:
+    if flavor_id is None:
+        return {}
+    flavor = session.get(models.Flavor, flavor_id)
+    if flavor is None or flavor_id == c.NIL_UUID:
+        raise exc.ValidationFailure("Invalid flavor_id.")
+    if not flavor.enabled:
+        raise exc.DisabledOption("flavor", flavor_id)
+    if flavor.flavor_profile.provider_name != provider:
+        raise exc.ValidationFailure(
+            f"Flavor '{flavor_id}' is not compatible with provider '{provider}'")
+    try:
+        data = json.loads(flavor.flavor_profile.flavor_data)
+    except ValueError:
+        data = {}
+    return data if isinstance(data, dict) else {}
+
+
+def _check_availability_zone(session: Session, name: str | None) -> None:
+    if name is None:
+        return
+    zone = session.get(models.AvailabilityZone, name)
+    if zone is None:
+        raise exc.ValidationFailure("Invalid availability zone.")
+    if not zone.enabled:
+        raise exc.DisabledOption("availability_zone", name)
+
+
+# ---- handlers ----------------------------------------------------------------------
+
+def create(call: Call, raw: Any) -> dict[str, Any]:
+    body = types.parse(LoadBalancerCreate, raw)
+    providers = call.services.providers
+    provider_name = body.provider or providers.default
+    provider = providers.get(provider_name)
+    project_id = project_for_create(call, body.project_id or body.tenant_id)
+    with call.db.transaction() as session:
+        flavor = _check_flavor(session, call, body.flavor_id, provider_name)
+        _check_availability_zone(session, body.availability_zone)
+        quota.check(session, call.conf, project_id, "load_balancer")
+        lb = LB(
+            project_id=project_id, name=body.name, description=body.description,
+            enabled=body.admin_state_up, provider=provider_name, flavor_id=body.flavor_id,
+            availability_zone=body.availability_zone,
+            topology=flavor.get("loadbalancer_topology",
+                                call.conf.controller_worker.loadbalancer_topology),
+            provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE,
+        )
+        lb.tags = body.tags or []
+        _build_vips(call, session, body, lb)
+        session.add(lb)
+        session.flush()
+        graph.create_children(call, session, lb, provider, body.listeners or [],
+                              body.pools or [])
+        session.flush()
+        result = graph.serialize_full(lb) if (body.listeners or body.pools) else serialize(lb)
+    providers.notify(lb.id, provider_name)
+    return {"loadbalancer": result}
+
+
+def list_all(call: Call) -> dict[str, Any]:
+    params = call.request.query_params
+    with call.db.transaction() as session:
+        query_scope = list(project_scope(call, LB.project_id))
+        if VIP_COLUMNS & set(params.keys()):
+            # VIP attributes live in their own table; filter on them through a subquery.
+            for key in VIP_COLUMNS & set(params.keys()):
+                column = COLLECTION.columns[key]
+                query_scope.append(LB.id.in_(
+                    select(models.Vip.load_balancer_id).where(column == params[key])))
+            params = _without(params, VIP_COLUMNS)
+        return list_page(session, COLLECTION, params, call.url, call.conf, query_scope)
+
+
+def _without(params: Any, keys: set[str]) -> Any:
+    from starlette.datastructures import QueryParams
+
+    return QueryParams([(k, v) for k, v in params.multi_items() if k not in keys])
+
+
+def show(call: Call, lb_id: str) -> dict[str, Any]:
+    with call.db.transaction() as session:
+        return {"loadbalancer": with_fields(call, serialize(get_load_balancer(session, call,
+                                                                              lb_id)))}
+
+
+def update(call: Call, lb_id: str, raw: Any) -> dict[str, Any]:
+    body = types.parse(LoadBalancerUpdate, raw)
+    sent = body.sent()
+    with call.db.transaction() as session:
+        lb = get_load_balancer(session, call, lb_id)
+        status.lock_for_update(session, lb)
+        for key in ("name", "description"):
+            if key in sent:
+                setattr(lb, key, sent[key])
+        if sent.get("admin_state_up") is not None:
+            lb.enabled = sent["admin_state_up"]
+        if "vip_qos_policy_id" in sent:
+            lb.vip.qos_policy_id = sent["vip_qos_policy_id"]
+        if "vip_sg_ids" in sent:
+            lb.vip.sg_ids = sent["vip_sg_ids"] or None
+        if "tags" in sent:
+            lb.tags = sent["tags"] or []
+        session.flush()
+        session.refresh(lb)
+        result = serialize(lb)
+        provider = lb.provider
+    call.services.providers.notify(lb_id, provider)
+    return {"loadbalancer": result}
+
+
+def delete(call: Call, lb_id: str) -> None:
+    cascade = call.request.query_params.get("cascade", "false").strip().lower() in (
+        "true", "1", "yes", "on", "y", "t")
+    with call.db.transaction() as session:
+        lb = get_load_balancer(session, call, lb_id)
+        children: list[Any] = [*lb.listeners, *lb.pools]
+        live_children = [o for o in children if o.provisioning_status != c.DELETED]
+        if live_children and not cascade:
+            raise exc.ValidationFailure(
+                f"Cannot delete Load Balancer {lb_id} - it has children")
+        status.lock_for_delete(session, lb)
+        session.refresh(lb)
+        for child in live_children:
+            child.provisioning_status = c.PENDING_DELETE
+        provider = lb.provider
+    call.services.providers.notify(lb_id, provider)
+
+
+def failover(call: Call, lb_id: str) -> None:
+    with call.db.transaction() as session:
+        lb = get_load_balancer(session, call, lb_id)
+        status.lock_for_failover(session, lb)
+        provider = lb.provider
+    call.services.providers.notify(lb_id, provider)
+
+
+def status_tree(call: Call, lb_id: str) -> dict[str, Any]:
+    with call.db.transaction() as session:
+        lb = get_load_balancer(session, call, lb_id)
+        return {"statuses": {"loadbalancer": graph.status_tree(lb)}}
+
+
+def stats(call: Call, lb_id: str) -> dict[str, Any]:
+    with call.db.transaction() as session:
+        lb = get_load_balancer(session, call, lb_id)
+        listener_ids = [li.id for li in lb.listeners]
+        return {"stats": sum_statistics(session, listener_ids)}
+
+
+def sum_statistics(session: Session, listener_ids: list[str]) -> dict[str, int]:
+    """Statistics summed over listeners and over every amphora that served them."""
+    fields = ("bytes_in", "bytes_out", "active_connections", "total_connections",
+              "request_errors")
+    totals = dict.fromkeys(fields, 0)
+    if not listener_ids:
+        return totals
+    stat = models.ListenerStatistics
+    row = session.execute(
+        select(*[func.coalesce(func.sum(getattr(stat, f)), 0) for f in fields])
+        .where(stat.listener_id.in_(listener_ids))
+    ).one()
+    return {f: int(v) for f, v in zip(fields, row, strict=True)}
+
+
+# ---- routes --------------------------------------------------------------------------
+
+@router.post("/loadbalancers", status_code=201)
+async def create_route(request: Request) -> Any:
+    return await in_thread(request, create, await json_body(request, "loadbalancer"))
+
+
+@router.get("/loadbalancers")
+async def list_route(request: Request) -> Any:
+    return await in_thread(request, list_all)
+
+
+@router.get("/loadbalancers/{lb_id}")
+async def show_route(request: Request, lb_id: str) -> Any:
+    return await in_thread(request, show, lb_id)
+
+
+@router.put("/loadbalancers/{lb_id}")
+async def update_route(request: Request, lb_id: str) -> Any:
+    return await in_thread_json(request, update, lb_id, "loadbalancer")
+
+
+@router.delete("/loadbalancers/{lb_id}", status_code=204)
+async def delete_route(request: Request, lb_id: str) -> Response:
+    await in_thread(request, delete, lb_id)
+    return Response(status_code=204)
+
+
+@router.put("/loadbalancers/{lb_id}/failover", status_code=202)
+async def failover_route(request: Request, lb_id: str) -> Response:
+    await in_thread(request, failover, lb_id)
+    return Response(status_code=202)
+
+
+@router.get("/loadbalancers/{lb_id}/status")
+@router.get("/loadbalancers/{lb_id}/statuses")
+async def status_route(request: Request, lb_id: str) -> Any:
+    return await in_thread(request, status_tree, lb_id)
+
+
+@router.get("/loadbalancers/{lb_id}/stats")
+async def stats_route(request: Request, lb_id: str) -> Any:
+    return await in_thread(request, stats, lb_id)

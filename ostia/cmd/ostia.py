@@ -1,0 +1,77 @@
+"""`ostia`: the all-in-one service and the operator's tools beside Octavia's commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ostia.cmd import allinone, runtime
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ostia", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="run API, worker, health manager and housekeeper")
+    up.add_argument("--host", help="API address (default 127.0.0.1)")
+    up.add_argument("--port", type=int, help="API port (default 9876)")
+    up.add_argument("--state-dir", help="state directory (default $OSTIA_HOME or "
+                                        "~/.local/share/ostia)")
+    up.add_argument("--config-file", action="append", dest="config_files", metavar="PATH",
+                    help="extra config applied over the generated one (repeatable)")
+
+    down = commands.add_parser("down", help="stop a running `ostia up`")
+    down.add_argument("--state-dir")
+    down.add_argument("--purge", action="store_true",
+                      help="also remove every amphora it started")
+
+    certs = commands.add_parser("certs", help="certificates")
+    certs_commands = certs.add_subparsers(dest="certs_command", required=True)
+    create = certs_commands.add_parser("create", help="create CAs and the controller's "
+                                                      "client certificate")
+    create.add_argument("--dir", default="/etc/octavia/certs")
+    create.add_argument("--passphrase", help="CA key passphrase (default: generated)")
+
+    config = commands.add_parser("config", help="configuration")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    config_commands.add_parser("sample", help="print a sample octavia.conf")
+    return parser
+
+
+def certs_create(args: argparse.Namespace) -> int:
+    import secrets
+
+    from ostia.drivers.certs.authority import create_certificates
+
+    passphrase = args.passphrase or secrets.token_hex(16)
+    try:
+        files = create_certificates(args.dir, passphrase=passphrase)
+    except OSError as err:
+        runtime.fail(f"cannot write certificates to {args.dir}: {err.strerror or err}")
+    print(f"certificates written to {args.dir}")
+    print("add to octavia.conf:")
+    print(files.config_lines())
+    return 0
+
+
+def config_sample(_args: argparse.Namespace) -> int:
+    from ostia.common.sample_config import sample_config
+
+    sys.stdout.write(sample_config())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "up":
+        return allinone.up(args)
+    if args.command == "down":
+        return allinone.down(args)
+    if args.command == "certs":
+        return certs_create(args)
+    return config_sample(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

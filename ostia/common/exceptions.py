@@ -1,0 +1,143 @@
+"""Errors with a meaning. The API's error layer maps each to its HTTP code once."""
+
+from __future__ import annotations
+
+
+class OstiaError(Exception):
+    """Base of every error Ostia raises on purpose."""
+
+
+class APIError(OstiaError):
+    """An error a caller of the v2 API sees as `{"faultcode", "faultstring", "debuginfo"}`."""
+
+    code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(APIError):
+    """A field with a wrong type, a bad enum value, an unknown attribute."""
+
+    code = 400
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        super().__init__(
+            f"Invalid input for field/attribute {field}. Value: '{value}'. {reason}"
+        )
+        self.field = field
+
+
+class ValidationFailure(APIError):
+    code = 400
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"Validation failure: {detail}")
+
+
+class BadRequest(APIError):
+    """A 400 whose message stands as it is."""
+
+    code = 400
+
+
+class InvalidOption(BadRequest):
+    def __init__(self, value: str, option: str) -> None:
+        super().__init__(f"{value} is not a valid option for {option}")
+
+
+class DisabledOption(BadRequest):
+    def __init__(self, option: str, value: object) -> None:
+        super().__init__(f"The selected {option} is not allowed in this deployment: {value}")
+
+
+class NotFound(APIError):
+    code = 404
+
+    def __init__(self, resource: str, ident: object) -> None:
+        super().__init__(f"{resource} {ident} not found.")
+
+
+class PathNotFound(APIError):
+    code = 404
+
+
+class MethodNotAllowed(APIError):
+    code = 405
+
+
+class NotAcceptable(APIError):
+    code = 406
+
+
+class Conflict(APIError):
+    code = 409
+
+
+class ImmutableObject(Conflict):
+    def __init__(self, resource: str, ident: object) -> None:
+        super().__init__(f"{resource} {ident} is immutable and cannot be updated.")
+
+
+class InvalidState(Conflict):
+    def __init__(self, status: str, ident: object) -> None:
+        super().__init__(f"Invalid state {status} of loadbalancer resource {ident}")
+
+
+class InUse(Conflict):
+    def __init__(self, resource: str, ident: object) -> None:
+        super().__init__(f"{resource} {ident} is in use and cannot be modified.")
+
+
+class Forbidden(APIError):
+    code = 403
+
+
+class PolicyForbidden(Forbidden):
+    def __init__(self) -> None:
+        super().__init__("Policy does not allow this request to be performed.")
+
+
+class QuotaExceeded(Forbidden):
+    def __init__(self, resource: str) -> None:
+        super().__init__(f"Quota has been met for resources: {resource}")
+
+
+class Unauthorized(APIError):
+    code = 401
+
+
+class RequestTooLarge(APIError):
+    code = 413
+
+
+class ProviderNotEnabled(BadRequest):
+    def __init__(self, provider: str) -> None:
+        super().__init__(f"Provider '{provider}' is not enabled.")
+
+
+class ProviderUnsupported(APIError):
+    code = 501
+
+    def __init__(self, provider: str, what: str) -> None:
+        super().__init__(f"Provider '{provider}' does not support a requested option: {what}")
+
+
+class ProviderError(APIError):
+    code = 500
+
+    def __init__(self, provider: str, message: str) -> None:
+        super().__init__(f"Provider '{provider}' reports error: {message}")
+
+
+class ServiceUnavailable(APIError):
+    code = 503
+
+
+class DriverError(OstiaError):
+    """A compute, network or amphora driver failed; the worker retries or marks ERROR."""
+
+
+class AmphoraUnreachable(DriverError):
+    """The amphora agent did not answer within the configured retries."""

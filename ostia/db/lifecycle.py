@@ -1,0 +1,115 @@
+"""Moving a load balancer's graph out of PENDING_* once its data plane matches the DB.
+
+Shared by the noop provider (which has no data plane, so it settles at once) and the
+worker (which settles after the amphorae run the configuration).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from ostia.common import constants as c
+from ostia.db import models
+
+_SETTLED = {c.PENDING_CREATE: c.ACTIVE, c.PENDING_UPDATE: c.ACTIVE}
+
+
+def _settle(obj: object) -> None:
+    status = obj.provisioning_status  # type: ignore[attr-defined]
+    if status in _SETTLED:
+        obj.provisioning_status = _SETTLED[status]  # type: ignore[attr-defined]
+
+
+def settle_load_balancer(session: Session, lb: models.LoadBalancer) -> None:
+    """ACTIVE for everything pending create/update, gone for everything pending delete.
+
+    A load balancer pending delete loses its whole tree and becomes DELETED.
+    """
+    if lb.provisioning_status == c.PENDING_DELETE:
+        for listener in list(lb.listeners):
+            session.delete(listener)
+        for pool in list(lb.pools):
+            session.delete(pool)
+        lb.provisioning_status = c.DELETED
+        lb.operating_status = c.OFFLINE
+        lb.lease_owner = None
+        lb.lease_expires = None
+        return
+    for listener in list(lb.listeners):
+        if listener.provisioning_status == c.PENDING_DELETE:
+            session.delete(listener)
+            continue
+        _settle(listener)
+        policies_changed = False
+        for policy in list(listener.l7policies):
+            if policy.provisioning_status == c.PENDING_DELETE:
+                listener.l7policies.remove(policy)
+                session.delete(policy)
+                policies_changed = True
+                continue
+            _settle(policy)
+            for rule in list(policy.rules):
+                if rule.provisioning_status == c.PENDING_DELETE:
+                    policy.rules.remove(rule)
+                    session.delete(rule)
+                else:
+                    _settle(rule)
+        if policies_changed:
+            renumber_l7policies(listener)
+    for pool in list(lb.pools):
+        if pool.provisioning_status == c.PENDING_DELETE:
+            for listener in pool.listeners:
+                listener.default_pool_id = None
+            session.delete(pool)
+            continue
+        _settle(pool)
+        monitor = pool.health_monitor
+        if monitor is not None:
+            if monitor.provisioning_status == c.PENDING_DELETE:
+                pool.health_monitor = None
+                session.delete(monitor)
+            else:
+                _settle(monitor)
+        for member in list(pool.members):
+            if member.provisioning_status == c.PENDING_DELETE:
+                pool.members.remove(member)
+                session.delete(member)
+            else:
+                _settle(member)
+    _settle(lb)
+    if lb.provisioning_status == c.ACTIVE:
+        lb.reconcile_attempts = 0
+        lb.last_error = None
+
+
+def renumber_l7policies(listener: models.Listener) -> None:
+    """Keep a listener's policy positions contiguous from 1, in their current order."""
+    live = [p for p in sorted(listener.l7policies, key=lambda p: p.position)
+            if p.provisioning_status != c.PENDING_DELETE]
+    for index, policy in enumerate(live, start=1):
+        if policy.position != index:
+            policy.position = index
+
+
+def mark_graph_error(lb: models.LoadBalancer, reason: str) -> None:
+    """Objects still pending after retries ran out go to ERROR, the LB with them."""
+    lb.last_error = reason[:2000]
+    lb.provisioning_status = c.ERROR
+    for listener in lb.listeners:
+        if listener.provisioning_status in c.PENDING_STATUSES:
+            listener.provisioning_status = c.ERROR
+        for policy in listener.l7policies:
+            if policy.provisioning_status in c.PENDING_STATUSES:
+                policy.provisioning_status = c.ERROR
+            for rule in policy.rules:
+                if rule.provisioning_status in c.PENDING_STATUSES:
+                    rule.provisioning_status = c.ERROR
+    for pool in lb.pools:
+        if pool.provisioning_status in c.PENDING_STATUSES:
+            pool.provisioning_status = c.ERROR
+        monitor = pool.health_monitor
+        if monitor is not None and monitor.provisioning_status in c.PENDING_STATUSES:
+            monitor.provisioning_status = c.ERROR
+        for member in pool.members:
+            if member.provisioning_status in c.PENDING_STATUSES:
+                member.provisioning_status = c.ERROR

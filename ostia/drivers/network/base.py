@@ -1,0 +1,97 @@
+"""Network driver interface: subnets and networks VIPs live on, and VIP addresses."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import ipaddress
+from collections.abc import Collection
+
+
+@dataclasses.dataclass(frozen=True)
+class Subnet:
+    id: str
+    name: str
+    network_id: str
+    cidr: str
+    gateway_ip: str | None
+    ip_version: int
+    project_id: str = ""
+
+    def contains(self, address: str) -> bool:
+        try:
+            return ipaddress.ip_address(address) in ipaddress.ip_network(self.cidr)
+        except ValueError:
+            return False
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    id: str
+    name: str
+    subnet_ids: tuple[str, ...]
+    project_id: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class VipAllocation:
+    ip_address: str
+    subnet_id: str
+    network_id: str
+    port_id: str | None = None
+
+
+class NetworkNotFound(LookupError):
+    pass
+
+
+class SubnetNotFound(LookupError):
+    pass
+
+
+class PortNotFound(LookupError):
+    pass
+
+
+class AddressUnavailable(ValueError):
+    """The requested VIP address is outside the subnet or already taken."""
+
+
+class NetworkDriver(abc.ABC):
+    @abc.abstractmethod
+    def list_subnets(self) -> list[Subnet]: ...
+
+    @abc.abstractmethod
+    def list_networks(self) -> list[Network]: ...
+
+    def get_subnet(self, ident: str) -> Subnet:
+        """A subnet by id or by name."""
+        for subnet in self.list_subnets():
+            if ident in (subnet.id, subnet.name):
+                return subnet
+        raise SubnetNotFound(ident)
+
+    def get_network(self, ident: str) -> Network:
+        """A network by id or by name."""
+        for network in self.list_networks():
+            if ident in (network.id, network.name):
+                return network
+        raise NetworkNotFound(ident)
+
+    def allocate_vip(self, subnet: Subnet, requested: str | None,
+                     in_use: Collection[str]) -> VipAllocation:
+        """Pick a free address of `subnet` (or check `requested`), never one in `in_use`."""
+        network = ipaddress.ip_network(subnet.cidr)
+        taken = set(in_use) | ({subnet.gateway_ip} if subnet.gateway_ip else set())
+        if requested is not None:
+            if not subnet.contains(requested):
+                raise AddressUnavailable(
+                    f"The VIP address {requested} is not in subnet {subnet.id} ({subnet.cidr})."
+                )
+            if requested in taken:
+                raise AddressUnavailable(f"The VIP IP address is already in use: {requested}")
+            return VipAllocation(requested, subnet.id, subnet.network_id)
+        for address in network.hosts():
+            if str(address) not in taken:
+                return VipAllocation(str(address), subnet.id, subnet.network_id)
+        raise AddressUnavailable(f"No free address left in subnet {subnet.id} ({subnet.cidr}).")
