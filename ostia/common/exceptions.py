@@ -141,3 +141,66 @@ class DriverError(OstiaError):
 
 class AmphoraUnreachable(DriverError):
     """The amphora agent did not answer within the configured retries."""
+
+
+class AgentError(DriverError):
+    """The amphora agent answered a call with an error status."""
+
+    status_code = 500
+
+    def __init__(self, message: str, details: object = None, status_code: int | None = None,
+                 ) -> None:
+        text = message if details in (None, "") else f"{message}: {details}"
+        super().__init__(text)
+        self.message = message
+        self.details = details
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class AgentInvalidRequest(AgentError):
+    status_code = 400
+
+
+class AgentUnauthorized(AgentError):
+    status_code = 401
+
+
+class AgentForbidden(AgentError):
+    status_code = 403
+
+
+class AgentNotFound(AgentError):
+    status_code = 404
+
+
+class AgentConflict(AgentError):
+    status_code = 409
+
+
+class AgentInternalError(AgentError):
+    status_code = 500
+
+
+class AgentNotImplemented(AgentError):
+    """The call exists but this amphora cannot do it (VRRP on a local amphora)."""
+
+    status_code = 501
+
+
+class AgentUnavailable(AgentError):
+    status_code = 503
+
+
+class CertificateError(DriverError):
+    """A TLS container or certificate problem in a certificate manager or generator."""
+
+
+class CertificateNotFound(CertificateError):
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"Certificate container {ref} not found.")
+        self.ref = ref
+
+
+class InvalidCertificate(CertificateError):
+    """The stored or given certificate, key, intermediates or passphrase do not load."""
