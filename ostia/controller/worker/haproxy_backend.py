@@ -1,0 +1,322 @@
+"""One haproxy backend per (pool, listener): balancing, persistence, health checks, servers.
+
+A pool gets a backend per listener that reaches it (as default pool or through an L7
+policy), named `<pool_id>:<listener_id>`, because timeouts and inserted headers come from the
+listener.
+
+Choices where Octavia leaves room:
+- SOURCE_IP_PORT hashes the client's address *and* port (`balance hash`), so each client
+  connection is placed independently but deterministically; `balance source` would pin every
+  connection of a client to one member, which is SOURCE_IP.
+- A pool with admin_state_up false keeps its backend with every server `disabled`: clients
+  get 503, and the stats socket reports each member as MAINT (Octavia's OFFLINE).
+- A disabled health monitor renders no checks (members report NO_MONITOR, as upstream).
+- TLS-HELLO uses `option ssl-hello-chk`; on a pool that already speaks TLS to its members the
+  check connection does a full handshake, so a plain `check` is used instead.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote as url_quote
+
+from ostia.common import constants
+from ostia.controller.worker import haproxy_tls
+from ostia.controller.worker.haproxy_escape import (
+    UnsafeValue,
+    check_text,
+    fetch_arg,
+    ident,
+    integer,
+    log_format_text,
+    matching,
+    quote,
+)
+from ostia.controller.worker.haproxy_l7 import live
+from ostia.db import models
+
+PING_WRAPPER = "ping-wrapper.sh"
+_BALANCE = {
+    constants.ROUND_ROBIN: "roundrobin",
+    constants.LEAST_CONNECTIONS: "leastconn",
+    constants.SOURCE_IP: "source",
+    constants.SOURCE_IP_PORT: "hash src,concat(:,txn.ostia_src_port)",
+}
+_STICK_SIZE = re.compile(r"[1-9][0-9]{0,9}[kmg]?")
+_CODES_LIST = re.compile(r"[1-5][0-9]{2}(\s*,\s*[1-5][0-9]{2})*")
+_CODES_RANGE = re.compile(r"([1-5][0-9]{2})-([1-5][0-9]{2})")
+_HOSTNAME = re.compile(r"[A-Za-z0-9._-]{1,255}")
+# Characters a URI path and query may hold as they are (RFC 3986 pchar, "/", "?", and "%"
+# of an existing escape); everything else is percent-encoded before it reaches the request.
+_URI_SAFE = "/?:@!$&'()*+,;=-._~%"
+_SSL_HEADERS = {
+    "X-SSL-Client-Verify": "%[ssl_c_verify]",
+    "X-SSL-Client-Has-Cert": "%[ssl_c_used]",
+    "X-SSL-Client-DN": "%{+Q}[ssl_c_s_dn]",
+    "X-SSL-Client-CN": "%{+Q}[ssl_c_s_dn(cn)]",
+    "X-SSL-Issuer": "%{+Q}[ssl_c_i_dn]",
+    "X-SSL-Client-SHA1": "%{+Q}[ssl_c_sha1,hex]",
+    "X-SSL-Client-Not-Before": "%{+Q}[ssl_c_notbefore]",
+    "X-SSL-Client-Not-After": "%{+Q}[ssl_c_notafter]",
+}
+_SOURCE_HEADERS = ("X-Forwarded-IP", "X-Client-IP", "X-Real-IP")
+
+
+@dataclass
+class BackendView:
+    """One `backend` section; list items are the words after the section's keywords."""
+
+    name: str
+    pool_id: str
+    listener_id: str
+    mode: str
+    balance: str
+    timeout_connect: int
+    timeout_server: int
+    tcp_requests: list[str] = field(default_factory=list)
+    http_requests: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)
+    directives: list[str] = field(default_factory=list)  # whole lines: persistence, checks
+    servers: list[str] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BackendContext:
+    """What a backend needs from outside its pool."""
+
+    listener: models.Listener
+    listener_mode: str
+    conf: Any
+    base_path: str
+    lb_cert_dir: str
+    peers_section: str | None
+
+
+def backend_name(pool: models.Pool, listener: models.Listener) -> str:
+    return f"{ident(pool.id, 'pool.id')}:{ident(listener.id, 'listener.id')}"
+
+
+def backend_mode(pool: models.Pool, listener_mode: str) -> str:
+    if pool.protocol == constants.HTTP:
+        return "http"
+    if pool.protocol in (constants.PROXY, constants.PROXYV2):
+        return listener_mode
+    return "tcp"
+
+
+def build_backend(pool: models.Pool, ctx: BackendContext) -> BackendView:
+    listener = ctx.listener
+    haproxy_conf = ctx.conf.haproxy_amphora
+    mode = backend_mode(pool, ctx.listener_mode)
+    balance = _BALANCE.get(pool.lb_algorithm)
+    if balance is None:
+        raise UnsafeValue("pool.lb_algorithm", pool.lb_algorithm, "unknown algorithm")
+    view = BackendView(
+        name=backend_name(pool, listener),
+        pool_id=pool.id,
+        listener_id=listener.id,
+        mode=mode,
+        balance=balance,
+        timeout_connect=_timeout(listener.timeout_member_connect,
+                                 haproxy_conf.timeout_member_connect, "timeout_member_connect"),
+        timeout_server=_timeout(listener.timeout_member_data,
+                                haproxy_conf.timeout_member_data, "timeout_member_data"),
+    )
+    if pool.lb_algorithm == constants.SOURCE_IP_PORT:
+        view.tcp_requests.append("content set-var(txn.ostia_src_port) src_port")
+    if mode == "http":
+        _insert_headers(view, listener)
+    cookie_servers = _persistence(view, pool, ctx)
+    check_words = _health_monitor(view, pool, ctx)
+    view.options.append("allbackups")
+    tls = haproxy_tls.pool_tls(pool)
+    tls_words = (
+        haproxy_tls.server_tls_options(
+            pool, tls, ctx.lb_cert_dir, ctx.conf.api_settings,
+            sni=listener.protocol == constants.TERMINATED_HTTPS)
+        if tls else []
+    )
+    for member in pool.members:
+        if not live_member(member):
+            continue
+        view.servers.append(_server(member, pool, check_words, cookie_servers, tls_words))
+    if not view.servers:
+        view.comments.append("no members: requests routed here answer 503")
+    return view
+
+
+def live_member(member: models.Member) -> bool:
+    """Members that appear as `server` lines (admin-down ones too, as `disabled`)."""
+    return member.provisioning_status not in (constants.PENDING_DELETE, constants.DELETED)
+
+
+def _server(member: models.Member, pool: models.Pool, check_words: list[str],
+            cookie: bool, tls_words: list[str]) -> str:
+    name = ident(member.id, "member.id")
+    address = ip_address(member.ip_address, "member.address")
+    port = integer(member.protocol_port, "member.protocol_port", 1, 65535)
+    weight = integer(1 if member.weight is None else member.weight, "member.weight",
+                     constants.MIN_WEIGHT, constants.MAX_WEIGHT)
+    words = [name, f"{address}:{port}", "weight", str(weight)]
+    if check_words:
+        words += check_words
+        if member.monitor_address:
+            words += ["addr", ip_address(member.monitor_address, "member.monitor_address")]
+        if member.monitor_port:
+            words += ["port", str(integer(member.monitor_port, "member.monitor_port",
+                                          1, 65535))]
+    if cookie:
+        words += ["cookie", name]
+    if pool.protocol == constants.PROXY:
+        words.append("send-proxy")
+    elif pool.protocol == constants.PROXYV2:
+        words.append("send-proxy-v2")
+    words += tls_words
+    if member.backup:
+        words.append("backup")
+    if member.enabled is False or pool.enabled is False:
+        words.append("disabled")
+    return " ".join(words)
+
+
+def _insert_headers(view: BackendView, listener: models.Listener) -> None:
+    wanted = {key for key, value in (listener.insert_headers or {}).items()
+              if _truthy(value, f"listener.insert_headers[{key!r}]")}
+    if "X-Forwarded-For" in wanted:
+        view.options.append("forwardfor")
+    if "X-Forwarded-Port" in wanted:
+        view.http_requests.append("set-header X-Forwarded-Port %[dst_port]")
+    if "X-Forwarded-Proto" in wanted:
+        scheme = "https" if listener.protocol == constants.TERMINATED_HTTPS else "http"
+        view.http_requests.append(f"set-header X-Forwarded-Proto {scheme}")
+    for header in _SOURCE_HEADERS:
+        if header in wanted:
+            view.http_requests.append(f"set-header {header} %[src]")
+    if listener.protocol == constants.TERMINATED_HTTPS:
+        for header, fmt in _SSL_HEADERS.items():
+            if header in wanted:
+                view.http_requests.append(f"set-header {header} {quote(fmt, header)}")
+
+
+def _truthy(value: object, field_name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    return check_text(value, field_name).strip().lower() == "true"
+
+
+def _persistence(view: BackendView, pool: models.Pool, ctx: BackendContext) -> bool:
+    """Add persistence directives; True when servers need a `cookie` word."""
+    sp = pool.session_persistence
+    if sp is None:
+        return False
+    size = matching(ctx.conf.haproxy_amphora.haproxy_stick_size,
+                    "[haproxy_amphora] haproxy_stick_size", _STICK_SIZE, "a table size")
+    peers = f" peers {ctx.peers_section}" if ctx.peers_section else ""
+    if sp.type == constants.SOURCE_IP:
+        view.directives += [f"stick-table type ipv6 size {size}{peers}", "stick on src"]
+        return False
+    if view.mode != "http":
+        view.comments.append(f"{sp.type} persistence needs HTTP; not applied in TCP mode")
+        return False
+    if sp.type == constants.HTTP_COOKIE:
+        view.directives.append("cookie SRV insert indirect nocache")
+        return True
+    if sp.type == constants.APP_COOKIE:
+        if not sp.cookie_name:
+            raise UnsafeValue("session_persistence.cookie_name", sp.cookie_name, "missing")
+        cookie = fetch_arg(sp.cookie_name, "session_persistence.cookie_name")
+        field_name = "session_persistence.cookie_name"
+        view.directives += [
+            f"stick-table type string len 64 size {size}{peers}",
+            f"stick store-response {quote(f'res.cook({cookie})', field_name)}",
+            f"stick match {quote(f'req.cook({cookie})', field_name)}",
+        ]
+        return False
+    raise UnsafeValue("session_persistence.type", sp.type, "unknown persistence type")
+
+
+def _health_monitor(view: BackendView, pool: models.Pool, ctx: BackendContext) -> list[str]:
+    """Add check directives; return the words every server line gets."""
+    hm = pool.health_monitor
+    if hm is None or not live(hm):
+        return []
+    delay = integer(hm.delay, "healthmonitor.delay", 0, constants.MAX_TIMEOUT // 1000)
+    timeout = integer(hm.timeout, "healthmonitor.timeout", 0, constants.MAX_TIMEOUT // 1000)
+    fall = integer(hm.fall_threshold or 3, "healthmonitor.max_retries_down", 1, 10)
+    rise = integer(hm.rise_threshold or 3, "healthmonitor.max_retries", 1, 10)
+    view.directives.append(f"timeout check {timeout}s")
+    # haproxy refuses `inter 0`; a zero delay means "as often as allowed", one second here.
+    words = ["check", "inter", f"{max(delay, 1)}s", "fall", str(fall), "rise", str(rise)]
+    if hm.type in (constants.HTTP, constants.HTTPS):
+        view.options.append(_httpchk(hm))
+        if hm.http_version == 1.1 and hm.domain_name:
+            domain = matching(hm.domain_name, "healthmonitor.domain_name", _HOSTNAME,
+                              "a host name")
+            view.directives.append(
+                f"http-check send hdr Host {quote(log_format_text(domain, 'domain'), 'domain')}"
+            )
+        view.directives.append(f"http-check expect rstatus {quote(status_regex(hm), 'codes')}")
+        if pool.tls_enabled:
+            words += ["check-alpn", "http/1.1"]
+        elif hm.type == constants.HTTPS:
+            words += ["check-ssl", "verify", "none"]
+    elif hm.type == constants.HM_TLS_HELLO:
+        if not pool.tls_enabled:
+            view.options.append("ssl-hello-chk")
+    elif hm.type == constants.HM_PING:
+        view.options.append("external-check")
+        view.directives += [
+            'external-check path "/usr/bin:/bin"',
+            f"external-check command {quote(posixpath.join(ctx.base_path, PING_WRAPPER), 'path')}",
+        ]
+    return words
+
+
+def _httpchk(hm: models.HealthMonitor) -> str:
+    method = hm.http_method or "GET"
+    if method not in constants.HTTP_METHODS:
+        raise UnsafeValue("healthmonitor.http_method", method, "not an HTTP method")
+    path = check_text(hm.url_path or "/", "healthmonitor.url_path")
+    # Percent-encode what cannot appear in a request line (spaces, quotes, braces, '#'...),
+    # so the check sends the path the tenant meant rather than a broken request.
+    uri = url_quote(path, safe=_URI_SAFE)
+    words = ["httpchk", method, quote(uri, "healthmonitor.url_path")]
+    if hm.http_version is not None:
+        if hm.http_version not in (1.0, 1.1):
+            raise UnsafeValue("healthmonitor.http_version", hm.http_version, "not 1.0 or 1.1")
+        words.append(f"HTTP/{hm.http_version:.1f}")
+    return " ".join(words)
+
+
+def status_regex(hm: models.HealthMonitor) -> str:
+    """An anchored regex of the expected status codes: "200", "200, 202" or "200-204"."""
+    text = check_text(hm.expected_codes or "200", "healthmonitor.expected_codes").strip()
+    found = _CODES_RANGE.fullmatch(text)
+    if found:
+        low, high = int(found.group(1)), int(found.group(2))
+        if low > high:
+            raise UnsafeValue("healthmonitor.expected_codes", text, "empty range")
+        codes = [str(code) for code in range(low, high + 1)]
+    elif _CODES_LIST.fullmatch(text):
+        codes = list(dict.fromkeys(code.strip() for code in text.split(",")))
+    else:
+        raise UnsafeValue("healthmonitor.expected_codes", text, "not a code, list or range")
+    return "^(" + "|".join(codes) + ")$"
+
+
+def ip_address(value: object, field_name: str) -> str:
+    text = check_text(value, field_name)
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise UnsafeValue(field_name, value, "not an IP address") from None
+
+
+def _timeout(value: int | None, default: int, name: str) -> int:
+    return integer(default if value is None else value, f"listener.{name}",
+                   constants.MIN_TIMEOUT, constants.MAX_TIMEOUT)
