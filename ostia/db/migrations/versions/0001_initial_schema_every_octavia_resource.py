@@ -188,7 +188,6 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(), nullable=True),
     sa.Column('provisioning_status', sa.String(length=16), nullable=False),
     sa.Column('operating_status', sa.String(length=16), nullable=False),
-    sa.ForeignKeyConstraint(['default_pool_id'], ['pool.id'], name='fk_listener_pool_id', ondelete='SET NULL', use_alter=True),
     sa.ForeignKeyConstraint(['load_balancer_id'], ['load_balancer.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('load_balancer_id', 'protocol', 'protocol_port', name='uq_listener_load_balancer_id_protocol_port')
@@ -225,6 +224,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_pool_load_balancer_id'), ['load_balancer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_pool_project_id'), ['project_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_pool_provisioning_status'), ['provisioning_status'], unique=False)
+
+    # listener.default_pool_id -> pool.id closes a cycle (pool also hangs off listeners'
+    # load balancer), so the constraint is added once both tables exist.
+    with op.batch_alter_table('listener', schema=None) as batch_op:
+        batch_op.create_foreign_key('fk_listener_pool_id', 'pool', ['default_pool_id'], ['id'],
+                                    ondelete='SET NULL')
 
     op.create_table('vip',
     sa.Column('load_balancer_id', sa.String(length=36), nullable=False),
