@@ -12,6 +12,16 @@ from __future__ import annotations
 import abc
 import dataclasses
 
+from ostia.common.exceptions import DriverError
+
+
+class ComputeBuildError(DriverError):
+    """The instance could not be started; whatever was made for it has been removed."""
+
+
+class ComputeDeleteError(DriverError):
+    """Something of the instance could not be stopped or removed; deleting again retries."""
+
 
 @dataclasses.dataclass(frozen=True)
 class AmphoraSpec:
