@@ -18,7 +18,7 @@ from pathlib import Path
 
 from oslo_config import cfg
 
-from ostia.cmd import runtime
+from ostia.cmd import http_server, runtime
 
 LOG = logging.getLogger(__name__)
 CONFIG_NAME = "octavia.conf"
@@ -121,8 +121,6 @@ def apply_overrides(conf: cfg.ConfigOpts, host: str | None, port: int | None) ->
 
 
 def up(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from ostia.api.app import create_app
     from ostia.controller.allinone import AllInOne
     from ostia.db import migration
@@ -145,16 +143,13 @@ def up(args: argparse.Namespace) -> int:
     controllers = AllInOne(conf, db)
     app = create_app(conf, db, wake=controllers.wake)
     settings = conf.api_settings
-    server = uvicorn.Server(uvicorn.Config(
-        app, host=settings.bind_host, port=settings.bind_port, log_level="warning",
-        timeout_graceful_shutdown=2, ssl_certfile=settings.tls_certfile,
-        ssl_keyfile=settings.tls_keyfile))
     pid_path = state / PID_NAME
     pid_path.write_text(str(os.getpid()), encoding="utf-8")
     try:
         controllers.start()
         _announce(conf, state)
-        server.run()
+        http_server.serve(app, settings.bind_host, settings.bind_port,
+                          settings.tls_certfile, settings.tls_keyfile)
     finally:
         controllers.stop()
         db.dispose()

@@ -5,10 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import uvicorn
-
 from ostia.api.app import create_app
-from ostia.cmd import runtime
+from ostia.cmd import http_server, runtime
 from ostia.db.session import Database
 
 
@@ -19,9 +17,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     db = Database.from_config(conf)
     app = create_app(conf, db)
     settings = conf.api_settings
-    uvicorn.run(app, host=settings.bind_host, port=settings.bind_port, log_level="warning",
-                ssl_certfile=settings.tls_certfile, ssl_keyfile=settings.tls_keyfile,
-                timeout_graceful_shutdown=3)
+    http_server.serve(app, settings.bind_host, settings.bind_port, settings.tls_certfile,
+                      settings.tls_keyfile)
     return 0
 
 

@@ -51,7 +51,7 @@ def certs_create(args: argparse.Namespace) -> int:
         runtime.fail(f"cannot write certificates to {args.dir}: {err.strerror or err}")
     print(f"certificates written to {args.dir}")
     print("add to octavia.conf:")
-    print(files.config_lines())
+    print(files.octavia_conf_lines())
     return 0
 
 
