@@ -25,7 +25,7 @@ from ostia.common.exceptions import OstiaError
 # reader (haproxy, an editor, `str.splitlines`) could take for the end of a line.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Words that need no quoting to be read back unchanged.
-_BARE = re.compile(r"[A-Za-z0-9_.:/@+=,-]+")
+_BARE = re.compile(r"[A-Za-z0-9_.:/@%+=,-]+")
 _IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 
 

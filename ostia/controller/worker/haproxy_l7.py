@@ -112,7 +112,7 @@ def rule_criterion(rule: models.L7Rule) -> tuple[str, bool]:
     rtype = rule.type
     if rtype == "SSL_CONN_HAS_CERT":
         # The API only takes "true"; anything else asks for the opposite.
-        return "ssl_c_used", invert != (value.lower() == "true")
+        return "ssl_c_used", invert != (value.lower() != "true")
     if rtype == "SSL_VERIFY_RESULT":
         number = matching(value, "l7rule.value", _DIGITS, "a verify result number")
         return f"ssl_c_verify -m int -- {number}", invert
