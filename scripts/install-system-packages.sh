@@ -1,34 +1,37 @@
 #!/usr/bin/env bash
-# Installs the Debian packages a profile needs, only when something is missing.
-#   run:    what the all-in-one service needs (haproxy, keepalived, socat, iproute2)
-#   test:   run + PostgreSQL and RabbitMQ servers for the integration tests
-#   python: Python's venv support
+# Installs the Debian packages a profile needs, and only when something is missing.
+#   run:  Python with venv, make, haproxy, keepalived, socat, iproute2 (the all-in-one)
+#   test: run + PostgreSQL and RabbitMQ servers (the tests start private instances)
 set -euo pipefail
 profile=${1:-run}
-run_pkgs=(haproxy keepalived socat iproute2 curl)
+pkgs=(haproxy keepalived socat iproute2 curl make procps)
 case "$profile" in
-    run) pkgs=("${run_pkgs[@]}") ;;
-    test) pkgs=("${run_pkgs[@]}" postgresql rabbitmq-server) ;;
-    python) pkgs=(python3-venv python3-pip) ;;
+    run) ;;
+    test) pkgs+=(postgresql rabbitmq-server) ;;
     *) echo "unknown profile: $profile" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    missing+=(python3 python3-venv python3-pip)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null; then SUDO=sudo; else
-        echo "need root to install: ${missing[*]}" >&2; exit 1
+        echo "need root to install Debian packages: ${missing[*]}" >&2; exit 1
     fi
 else SUDO=""; fi
 echo "installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# policy-rc.d keeps Debian from starting the system's own RabbitMQ/PostgreSQL services:
-# tests start private instances on their own ports.
-if [ -z "$SUDO" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+# Keep Debian from starting the system-wide RabbitMQ/PostgreSQL services on install:
+# tests start private instances on their own ports and stop them afterwards.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod +x "$policy"
+    trap '$SUDO rm -f "$policy"' EXIT
 fi
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -65,10 +65,10 @@ def state(tmp_path):
     return tmp_path / "state"
 
 
-def test_make_run_starts_the_all_in_one_and_sigterm_stops_it_within_5_seconds(tmp_path, state):
+def test_run_command_starts_the_all_in_one_and_sigterm_stops_it_within_5_seconds(tmp_path, state):
     port = free_port()
     args = f"--port {port} --state-dir {state} --config-file {_extra_config(tmp_path)}"
-    proc = subprocess.Popen(["make", "-s", "run", f"ARGS={args}"], cwd=ROOT,
+    proc = subprocess.Popen(["bash", "scripts/run.sh", *args.split()], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     try:

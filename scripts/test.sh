@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The README's test command (and CI's): install what tests need, then lint, type-check and
+# run the whole suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-system-packages.sh test
+bash scripts/bootstrap-venv.sh .venv
+.venv/bin/ruff check ostia tests bench
+.venv/bin/mypy ostia
+exec .venv/bin/pytest -q -p no:cacheprovider "$@"
