@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -56,8 +57,13 @@ ERROR = "ERROR"
 _COMPUTE_ID = re.compile(r"[0-9a-f]{12}")
 # haproxy's longest socket is <base_path>/<lb uuid>/master.sock, and sun_path holds 107 bytes.
 _MAX_BASE_PATH = 107 - len("/00000000-0000-0000-0000-000000000000/master.sock")
-AGENT_STOP_TIMEOUT = 5.0
+# Deleting an amphora is pulling a VM's plug: the agent gets a moment to exit on SIGTERM,
+# not the time a graceful HTTP shutdown takes while the controller holds connections open.
+AGENT_STOP_TIMEOUT = 1.0
 HAPROXY_STOP_TIMEOUT = 5.0
+# What an amphora image gives haproxy (upstream's unit sets a high LimitNOFILE): haproxy needs
+# about 2 x maxconn descriptors and refuses to start when it cannot raise its limit that far.
+AMPHORA_NOFILE = 1 << 20
 
 
 def default_agent_command() -> list[str]:
@@ -159,6 +165,14 @@ class LocalComputeDriver(ComputeDriver):
                 instances.append(instance)
         return instances
 
+    # -- local only --------------------------------------------------------------------
+
+    def instance_files(self, compute_id: str) -> InstanceFiles:
+        """Where an instance keeps its files (agent log, haproxy base_path...)."""
+        if not _COMPUTE_ID.fullmatch(compute_id):
+            raise ValueError(f"not a local compute id: {compute_id!r}")
+        return self._files(compute_id)
+
     # -- building ----------------------------------------------------------------------
 
     def _files(self, compute_id: str) -> InstanceFiles:
@@ -235,6 +249,7 @@ class LocalComputeDriver(ComputeDriver):
                 start_new_session=True,
             )
         _write(files.agent_pid, f"{proc.pid}\n".encode(), 0o644)
+        _raise_file_limit(proc.pid)
         self._children[compute_id] = proc
         # Reap it as soon as it exits so no zombie of ours lingers while we run.
         threading.Thread(target=proc.wait, name=f"reap-agent-{compute_id}", daemon=True).start()
@@ -258,6 +273,25 @@ def _write(path: str, data: bytes, mode: int) -> None:
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     os.chmod(path, mode)
+
+
+def _raise_file_limit(pid: int) -> None:
+    """Give the agent (and the haproxy it forks later) an amphora's descriptor limit.
+
+    Only root may raise a hard limit; otherwise the soft limit goes up to the hard one.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard
+    if os.geteuid() == 0:
+        try:
+            with open("/proc/sys/fs/nr_open") as handle:
+                target = max(hard, min(AMPHORA_NOFILE, int(handle.read())))
+        except (OSError, ValueError):
+            pass
+    try:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (target, target))
+    except (OSError, ValueError) as exc:
+        LOG.warning("cannot raise the file limit of agent %s to %s: %s", pid, target, exc)
 
 
 def _port_free(address: str, port: int) -> bool:
