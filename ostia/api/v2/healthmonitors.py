@@ -1,7 +1,364 @@
-"""healthmonitors: routes land with the API completion work."""
+"""Health monitors: how a pool's members are checked, one monitor per pool."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
+import urllib.parse
+from typing import Annotated, Any, Literal
 
+from fastapi import APIRouter, Request, Response
+from pydantic import AfterValidator, Field
+from sqlalchemy.orm import Session
+
+from ostia.api import quota, status, types
+from ostia.api.collection import Collection, list_page
+from ostia.api.resource import (
+    check_visible,
+    in_thread_json,
+    json_body,
+    project_scope,
+    timestamp,
+    with_fields,
+    with_project,
+)
+from ostia.api.services import Call, in_thread
+from ostia.api.v2 import pools as pools_api
+from ostia.common import constants as c
+from ostia.common import exceptions as exc
+from ostia.db import models
+
+DISPLAY = "Health Monitor"
 router = APIRouter()
+
+MonitorType = Literal["HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP"]
+HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT",
+                     "PATCH"]
+EXPECTED_CODES = re.compile(r"^(\d{3}(\s*,\s*\d{3})*)$|^(\d{3}-\d{3})$")
+DOMAIN_NAME = re.compile(
+    r"^(?=.{1,253}\.?$)(?:(?!-|[^.]+_)[A-Za-z0-9-_]{1,63}(?<!-)(?:\.|$))+$")
+HTTP_TYPES = (c.HTTP, c.HTTPS)
+HTTP_ONLY_FIELDS = ("http_method", "url_path", "expected_codes")
+HTTP_DEFAULTS = {"http_method": "GET", "url_path": "/", "expected_codes": "200"}
+DEFAULT_MAX_RETRIES_DOWN = 3
+# Pool protocol family -> monitor types it accepts (the rest: 400).
+DATAGRAM_MONITORS = ("UDP-CONNECT", "SCTP", "TCP", "HTTP")
+DATAGRAM_ONLY_MONITORS = ("UDP-CONNECT", "SCTP")
+
+
+def _url_path(value: str) -> str:
+    parsed = urllib.parse.urlsplit(value)
+    if not value.startswith("/") or parsed.scheme or parsed.netloc or \
+            any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError(f"Not a valid URLPath: {value}")
+    return value
+
+
+def _expected_codes(value: str) -> str:
+    if not EXPECTED_CODES.match(value):
+        raise ValueError("Expected codes must be a code (200), a list (200, 202) or a range "
+                         "(200-204)")
+    return value
+
+
+def _http_version(value: float) -> float:
+    if value not in (1.0, 1.1):
+        raise ValueError("Value should be one of: 1.0, 1.1")
+    return value
+
+
+def _domain_name(value: str) -> str:
+    if not DOMAIN_NAME.match(value):
+        raise ValueError("Not a valid domain name")
+    return value
+
+
+Seconds = Annotated[int, Field(ge=0)]
+Retries = Annotated[int, Field(ge=1, le=10)]
+UrlPath = Annotated[str, Field(max_length=2048), AfterValidator(_url_path)]
+ExpectedCodes = Annotated[str, Field(max_length=64), AfterValidator(_expected_codes)]
+HttpVersion = Annotated[float, AfterValidator(_http_version)]
+DomainName = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_domain_name)]
+
+
+class HealthMonitorSingleCreate(types.Schema):
+    """A monitor nested in a pool of a single-call load balancer create."""
+
+    name: types.Name = None
+    type: MonitorType
+    delay: Seconds
+    timeout: Seconds
+    max_retries: Retries
+    max_retries_down: Retries = DEFAULT_MAX_RETRIES_DOWN
+    http_method: HttpMethod | None = None
+    url_path: UrlPath | None = None
+    expected_codes: ExpectedCodes | None = None
+    admin_state_up: bool = True
+    http_version: HttpVersion | None = None
+    domain_name: DomainName | None = None
+    tags: types.Tags | None = None
+
+
+class HealthMonitorCreate(HealthMonitorSingleCreate):
+    pool_id: types.UUID
+    # Accepted for compatibility; a monitor always belongs to its pool's project.
+    project_id: types.ProjectId | None = None
+    tenant_id: types.ProjectId | None = None
+
+
+class HealthMonitorUpdate(types.Schema):
+    name: types.Name = None
+    delay: Seconds | None = None
+    timeout: Seconds | None = None
+    max_retries: Retries | None = None
+    max_retries_down: Retries | None = None
+    http_method: HttpMethod | None = None
+    url_path: UrlPath | None = None
+    expected_codes: ExpectedCodes | None = None
+    admin_state_up: bool | None = None
+    http_version: HttpVersion | None = None
+    domain_name: DomainName | None = None
+    tags: types.Tags | None = None
+
+
+DB_NAMES = {"admin_state_up": "enabled", "max_retries": "rise_threshold",
+            "max_retries_down": "fall_threshold"}
+# Attributes a monitor keeps from its create body (type and pool are fixed).
+STORED = ("name", "delay", "timeout", "max_retries", "max_retries_down", "http_method",
+          "url_path", "expected_codes", "admin_state_up", "http_version", "domain_name")
+
+
+def serialize(monitor: models.HealthMonitor) -> dict[str, Any]:
+    return with_project({
+        "id": monitor.id,
+        "name": monitor.name,
+        "type": monitor.type,
+        "delay": monitor.delay,
+        "timeout": monitor.timeout,
+        "max_retries": monitor.rise_threshold,
+        "max_retries_down": monitor.fall_threshold,
+        "http_method": monitor.http_method,
+        "url_path": monitor.url_path,
+        "expected_codes": monitor.expected_codes,
+        "admin_state_up": monitor.enabled,
+        "pools": [{"id": monitor.pool_id}],
+        "provisioning_status": monitor.provisioning_status,
+        "operating_status": monitor.operating_status,
+        "created_at": timestamp(monitor.created_at),
+        "updated_at": timestamp(monitor.updated_at),
+        "tags": monitor.tags,
+        "http_version": monitor.http_version,
+        "domain_name": monitor.domain_name,
+    }, monitor.project_id)
+
+
+H = models.HealthMonitor
+COLLECTION = Collection(
+    model=H, singular="healthmonitor", plural="healthmonitors", display_name=DISPLAY,
+    serialize=serialize,
+    columns={
+        "id": H.id, "name": H.name, "admin_state_up": H.enabled, "project_id": H.project_id,
+        "provisioning_status": H.provisioning_status, "operating_status": H.operating_status,
+        "created_at": H.created_at, "updated_at": H.updated_at, "type": H.type,
+        "delay": H.delay, "timeout": H.timeout, "max_retries": H.rise_threshold,
+        "max_retries_down": H.fall_threshold, "http_method": H.http_method,
+        "url_path": H.url_path, "expected_codes": H.expected_codes, "pool_id": H.pool_id,
+        "http_version": H.http_version, "domain_name": H.domain_name,
+    },
+    base_filter=lambda: H.provisioning_status != c.DELETED,
+)
+
+
+def get_monitor(session: Session, call: Call, monitor_id: str) -> models.HealthMonitor:
+    monitor = status.get_live(session, H, monitor_id, DISPLAY)
+    check_visible(call, monitor, DISPLAY)
+    return monitor
+
+
+# ---- validation ----------------------------------------------------------------------
+
+def _check_type_allowed(call: Call, kind: str) -> None:
+    if kind == "PING" and not call.conf.api_settings.allow_ping_health_monitors:
+        raise exc.DisabledOption("type", kind)
+
+
+def _check_pool_protocol(call: Call, pool_protocol: str, kind: str, delay: int | None) -> None:
+    """Monitor type against the pool's protocol (§4.3), and UDP-CONNECT's minimum delay."""
+    if pool_protocol in pools_api.DATAGRAM_PROTOCOLS:
+        if kind not in DATAGRAM_MONITORS:
+            raise exc.ValidationFailure(
+                f"The associated pool protocol is {pool_protocol}, so only a "
+                f"{'/'.join(DATAGRAM_MONITORS)} health monitor is supported.")
+    elif kind in DATAGRAM_ONLY_MONITORS:
+        raise exc.ValidationFailure(
+            f"The {kind} type is only supported for pools of type UDP/SCTP.")
+    minimum = call.conf.api_settings.udp_connect_min_interval_health_monitor
+    if kind == "UDP-CONNECT" and delay is not None and 0 <= minimum and delay < minimum:
+        raise exc.ValidationFailure(
+            f"The request delay value {delay} should be larger than {minimum} for "
+            f"UDP-CONNECT health monitor type.")
+
+
+def _check_http_fields(kind: str, sent: dict[str, Any]) -> None:
+    """HTTP-only fields are refused on other types, even as null."""
+    if kind in HTTP_TYPES:
+        return
+    for key in HTTP_ONLY_FIELDS:
+        if key in sent:
+            raise exc.InvalidOption(key, f"health monitors of type {kind}")
+
+
+def _check_domain_name(values: dict[str, Any]) -> None:
+    if not values.get("domain_name"):
+        return
+    version = values.get("http_version")
+    if version is None:
+        raise exc.ValidationFailure(
+            "http_version must be specified when domain_name is provided.")
+    if version < 1.1:
+        raise exc.InvalidOption(f"http_version {version}",
+                                "health monitors HTTP 1.1 domain name health check")
+
+
+def apply(monitor: models.HealthMonitor, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        if key == "tags":
+            monitor.tags = value or []
+        else:
+            setattr(monitor, DB_NAMES.get(key, key), value)
+
+
+# ---- handlers ------------------------------------------------------------------------
+
+def build(call: Call, session: Session, pool: models.Pool,
+          body: HealthMonitorSingleCreate) -> models.HealthMonitor:
+    """Validate and add a monitor to `pool` (also used by single-call create).
+
+    Quota and locks are the caller's.
+    """
+    _check_type_allowed(call, body.type)
+    _check_pool_protocol(call, pool.protocol, body.type, body.delay)
+    sent = {k: v for k, v in body.sent().items() if v is not None}
+    _check_http_fields(body.type, sent)
+    values = {key: getattr(body, key) for key in STORED}
+    if body.type in HTTP_TYPES:
+        values.update({k: v for k, v in HTTP_DEFAULTS.items() if values.get(k) is None})
+    _check_domain_name(values)
+    if pools_api.live_monitor(pool) is not None:
+        raise exc.Conflict("This pool already has a health monitor")
+    monitor = H(project_id=pool.project_id, pool_id=pool.id, type=body.type,
+                provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE)
+    apply(monitor, values)
+    monitor.tags = body.tags or []
+    pool.health_monitor = monitor
+    session.add(monitor)
+    return monitor
+
+
+def create(call: Call, raw: Any) -> dict[str, Any]:
+    body = types.parse(HealthMonitorCreate, raw)
+    with call.db.transaction() as session:
+        pool = pools_api.get_pool(session, call, body.pool_id)
+        lb = pool.load_balancer
+        if lb is None:
+            raise exc.NotFound(pools_api.DISPLAY, body.pool_id)
+        quota.check(session, call.conf, pool.project_id or "", "health_monitor")
+        pools_api.lock_for_pool_child(session, pool, lb)
+        monitor = build(call, session, pool, body)
+        session.flush()
+        result = serialize(monitor)
+        provider = lb.provider
+    call.services.providers.notify(lb.id, provider)
+    return {"healthmonitor": result}
+
+
+def list_all(call: Call) -> dict[str, Any]:
+    with call.db.transaction() as session:
+        return list_page(session, COLLECTION, call.request.query_params, call.url, call.conf,
+                         project_scope(call, H.project_id))
+
+
+def show(call: Call, monitor_id: str) -> dict[str, Any]:
+    with call.db.transaction() as session:
+        return {"healthmonitor": with_fields(call, serialize(get_monitor(session, call,
+                                                                         monitor_id)))}
+
+
+def _changes(monitor: models.HealthMonitor, sent: dict[str, Any]) -> dict[str, Any]:
+    """PUT values: delay, timeout and max_retries may not be null; other nulls restore
+    their defaults."""
+    for key in ("delay", "timeout", "max_retries"):
+        if key in sent and sent[key] is None:
+            raise exc.InvalidOption("None", key)
+    defaults: dict[str, Any] = {"max_retries_down": DEFAULT_MAX_RETRIES_DOWN}
+    if monitor.type in HTTP_TYPES:
+        defaults.update(HTTP_DEFAULTS)
+    changes = {key: (defaults.get(key) if value is None else value)
+               for key, value in sent.items()}
+    if changes.get("admin_state_up", True) is None:
+        changes.pop("admin_state_up")
+    return changes
+
+
+def update(call: Call, monitor_id: str, raw: Any) -> dict[str, Any]:
+    body = types.parse(HealthMonitorUpdate, raw)
+    sent = body.sent()
+    with call.db.transaction() as session:
+        monitor = get_monitor(session, call, monitor_id)
+        pool = monitor.pool
+        _check_http_fields(monitor.type, sent)
+        changes = _changes(monitor, sent)
+        _check_pool_protocol(call, pool.protocol, monitor.type, changes.get("delay"))
+        current = {"domain_name": monitor.domain_name, "http_version": monitor.http_version}
+        _check_domain_name({**current, **changes})
+        lb = pool.load_balancer
+        if lb is None:
+            raise exc.NotFound(pools_api.DISPLAY, pool.id)
+        pools_api.lock_for_pool_child(session, pool, lb)
+        apply(monitor, changes)
+        monitor.provisioning_status = c.PENDING_UPDATE
+        session.flush()
+        result = serialize(monitor)
+        provider = lb.provider
+    call.services.providers.notify(lb.id, provider)
+    return {"healthmonitor": result}
+
+
+def delete(call: Call, monitor_id: str) -> None:
+    with call.db.transaction() as session:
+        monitor = get_monitor(session, call, monitor_id)
+        pool = monitor.pool
+        lb = pool.load_balancer
+        if lb is None:
+            raise exc.NotFound(pools_api.DISPLAY, pool.id)
+        pools_api.lock_for_pool_child(session, pool, lb)
+        monitor.provisioning_status = c.PENDING_DELETE
+        provider = lb.provider
+    call.services.providers.notify(lb.id, provider)
+
+
+# ---- routes --------------------------------------------------------------------------
+
+@router.post("/healthmonitors", status_code=201)
+async def create_route(request: Request) -> Any:
+    return await in_thread(request, create, await json_body(request, "healthmonitor"))
+
+
+@router.get("/healthmonitors")
+async def list_route(request: Request) -> Any:
+    return await in_thread(request, list_all)
+
+
+@router.get("/healthmonitors/{monitor_id}")
+async def show_route(request: Request, monitor_id: str) -> Any:
+    return await in_thread(request, show, monitor_id)
+
+
+@router.put("/healthmonitors/{monitor_id}")
+async def update_route(request: Request, monitor_id: str) -> Any:
+    return await in_thread_json(request, update, monitor_id, "healthmonitor")
+
+
+@router.delete("/healthmonitors/{monitor_id}", status_code=204)
+async def delete_route(request: Request, monitor_id: str) -> Response:
+    await in_thread(request, delete, monitor_id)
+    return Response(status_code=204)

@@ -228,18 +228,25 @@ def _check_tls(call: Call, protocol: str, values: dict[str, Any], project_id: st
         raise exc.ValidationFailure(
             "An SNI or default certificate container reference must be provided with a "
             "client CA container reference.")
+    check_certificates(call, project_id, refs)
+    check_tls_options(call, protocol, values)
+
+
+def check_certificates(call: Call, project_id: str, refs: list[str | None]) -> None:
+    """Every given certificate container must be retrievable (listeners and pools)."""
     manager = call.services.cert_manager
-    if manager is not None:
-        for ref in refs:
-            if ref:
-                try:
-                    manager.get_cert(project_id, ref)
-                except Exception as err:  # noqa: BLE001 - any lookup failure is the tenant's
-                    raise exc.BadRequest(f"Could not retrieve certificate: ['{ref}']") from err
-    _check_tls_options(call, protocol, values)
+    if manager is None:
+        return
+    for ref in refs:
+        if ref:
+            try:
+                manager.get_cert(project_id, ref)
+            except Exception as err:  # noqa: BLE001 - any lookup failure is the tenant's
+                raise exc.BadRequest(f"Could not retrieve certificate: ['{ref}']") from err
 
 
-def _check_tls_options(call: Call, protocol: str, values: dict[str, Any]) -> None:
+def check_tls_options(call: Call, protocol: str, values: dict[str, Any]) -> None:
+    """Ciphers, TLS versions, ALPN and HSTS of a listener or a pool (final values)."""
     settings = call.conf.api_settings
     ciphers = values.get("tls_ciphers")
     if ciphers is not None:

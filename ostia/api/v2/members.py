@@ -1,7 +1,344 @@
-"""members: routes land with the API completion work."""
+"""Members: the backend servers of a pool, one by one or as a whole batch."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import ipaddress
+import json
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Request, Response
+from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ostia.api import quota, status, types
+from ostia.api.collection import Collection, list_page
+from ostia.api.resource import (
+    check_visible,
+    in_thread_json,
+    json_body,
+    timestamp,
+    with_fields,
+    with_project,
+)
+from ostia.api.services import Call, in_thread
+from ostia.api.v2 import pools as pools_api
+from ostia.common import constants as c
+from ostia.common import exceptions as exc
+from ostia.db import models
+from ostia.drivers.network import base as net
+
+DISPLAY = "Member"
 router = APIRouter()
+Weight = Annotated[int, Field(ge=c.MIN_WEIGHT, le=c.MAX_WEIGHT)]
+DEFAULT_WEIGHT = 1
+
+
+class MemberCreate(types.Schema):
+    """A member in a create, a batch update or a single-call load balancer create."""
+
+    name: types.Name = None
+    admin_state_up: bool = True
+    address: types.IPAddress
+    protocol_port: types.Port
+    weight: Weight = DEFAULT_WEIGHT
+    backup: bool = False
+    # By id or, with the local network driver, by name.
+    subnet_id: types.Text255 | None = None
+    monitor_address: types.IPAddress | None = None
+    monitor_port: types.Port | None = None
+    request_sriov: bool = False
+    tags: types.Tags | None = None
+    # Accepted for compatibility; a member always belongs to its pool's project.
+    project_id: types.ProjectId | None = None
+    tenant_id: types.ProjectId | None = None
+
+
+class MemberUpdate(types.Schema):
+    name: types.Name = None
+    admin_state_up: bool | None = None
+    weight: Weight | None = None
+    backup: bool | None = None
+    monitor_address: types.IPAddress | None = None
+    monitor_port: types.Port | None = None
+    tags: types.Tags | None = None
+
+
+# What a PUT (single or batch) may change; null restores the default where one exists.
+UPDATABLE_DEFAULTS: dict[str, Any] = {
+    "name": None, "admin_state_up": True, "weight": DEFAULT_WEIGHT, "backup": False,
+    "monitor_address": None, "monitor_port": None,
+}
+DB_NAMES = {"admin_state_up": "enabled", "address": "ip_address"}
+
+
+def serialize(member: models.Member) -> dict[str, Any]:
+    return with_project({
+        "id": member.id,
+        "name": member.name,
+        "operating_status": member.operating_status,
+        "provisioning_status": member.provisioning_status,
+        "admin_state_up": member.enabled,
+        "address": member.ip_address,
+        "protocol_port": member.protocol_port,
+        "weight": member.weight,
+        "backup": member.backup,
+        "subnet_id": member.subnet_id,
+        "created_at": timestamp(member.created_at),
+        "updated_at": timestamp(member.updated_at),
+        "monitor_address": member.monitor_address,
+        "monitor_port": member.monitor_port,
+        "tags": member.tags,
+        "vnic_type": member.vnic_type,
+    }, member.project_id)
+
+
+M = models.Member
+COLLECTION = Collection(
+    model=M, singular="member", plural="members", display_name=DISPLAY,
+    serialize=serialize,
+    columns={
+        "id": M.id, "name": M.name, "admin_state_up": M.enabled, "project_id": M.project_id,
+        "provisioning_status": M.provisioning_status, "operating_status": M.operating_status,
+        "created_at": M.created_at, "updated_at": M.updated_at, "address": M.ip_address,
+        "protocol_port": M.protocol_port, "weight": M.weight, "backup": M.backup,
+        "subnet_id": M.subnet_id, "monitor_address": M.monitor_address,
+        "monitor_port": M.monitor_port, "vnic_type": M.vnic_type,
+    },
+    base_filter=lambda: M.provisioning_status != c.DELETED,
+)
+
+
+def get_member(session: Session, call: Call, pool: models.Pool, member_id: str) -> models.Member:
+    """The member `member_id` of `pool`; a member of another pool is not found."""
+    member = status.get_live(session, M, member_id, DISPLAY)
+    if member.pool_id != pool.id:
+        raise exc.NotFound(DISPLAY, member_id)
+    check_visible(call, member, DISPLAY)
+    return member
+
+
+def _pool_and_lb(session: Session, call: Call,
+                 pool_id: str) -> tuple[models.Pool, models.LoadBalancer]:
+    pool = pools_api.get_pool(session, call, pool_id)
+    if pool.load_balancer is None:
+        raise exc.NotFound(pools_api.DISPLAY, pool_id)
+    return pool, pool.load_balancer
+
+
+# ---- validation ----------------------------------------------------------------------
+
+def _check_address(call: Call, address: str) -> None:
+    reserved = {str(ipaddress.ip_address(ip)) for ip in call.conf.networking.reserved_ips}
+    if address in reserved:
+        raise exc.InvalidOption(address, "member address")
+
+
+def resolve_subnet(call: Call, subnet_id: str | None) -> str | None:
+    """The id of the member's subnet (named by id or name); 404 when there is none."""
+    if subnet_id is None:
+        return None
+    try:
+        return call.services.network.get_subnet(subnet_id).id
+    except net.SubnetNotFound:
+        raise exc.NotFound("Subnet", subnet_id) from None
+
+
+def _flavor_allows_sriov(lb: models.LoadBalancer, session: Session) -> bool:
+    if lb.flavor_id is None:
+        return False
+    flavor = session.get(models.Flavor, lb.flavor_id)
+    try:
+        data = json.loads(flavor.flavor_profile.flavor_data) if flavor else {}
+    except ValueError:
+        return False
+    return isinstance(data, dict) and bool(data.get("allow_member_sriov"))
+
+
+def _check_not_taken(session: Session, pool: models.Pool, address: str, port: int) -> None:
+    clash = session.scalar(select(M.id).where(
+        M.pool_id == pool.id, M.ip_address == address, M.protocol_port == port,
+        M.provisioning_status != c.DELETED))
+    if clash:
+        raise exc.Conflict(
+            f"Another member on this pool is already using ip {address} on protocol_port "
+            f"{port}")
+
+
+def build(call: Call, session: Session, pool: models.Pool, lb: models.LoadBalancer,
+          body: MemberCreate, subnet_id: str | None) -> models.Member:
+    """Validate and add a new member to `pool` (create, batch and single-call create).
+
+    `subnet_id` is the resolved subnet (see `resolve_subnet`); quota and locks are the
+    caller's.
+    """
+    _check_address(call, body.address)
+    if body.request_sriov and not _flavor_allows_sriov(lb, session):
+        raise exc.ValidationFailure(
+            "The load balancer flavor does not allow SR-IOV member ports.")
+    _check_not_taken(session, pool, body.address, body.protocol_port)
+    has_monitor = pools_api.live_monitor(pool) is not None
+    member = M(project_id=pool.project_id, ip_address=body.address,
+               protocol_port=body.protocol_port, subnet_id=subnet_id,
+               vnic_type="direct" if body.request_sriov else "normal",
+               provisioning_status=c.PENDING_CREATE,
+               operating_status=c.OFFLINE if has_monitor else c.NO_MONITOR)
+    apply(member, {key: getattr(body, key) for key in UPDATABLE_DEFAULTS})
+    member.tags = body.tags or []
+    pool.members.append(member)
+    session.add(member)
+    return member
+
+
+def apply(member: models.Member, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        if key == "tags":
+            member.tags = value or []
+        else:
+            setattr(member, DB_NAMES.get(key, key), value)
+
+
+# ---- handlers ------------------------------------------------------------------------
+
+def create(call: Call, pool_id: str, raw: Any) -> dict[str, Any]:
+    body = types.parse(MemberCreate, raw)
+    subnet_id = resolve_subnet(call, body.subnet_id)
+    with call.db.transaction() as session:
+        pool, lb = _pool_and_lb(session, call, pool_id)
+        quota.check(session, call.conf, pool.project_id or "", "member")
+        pools_api.lock_for_pool_child(session, pool, lb)
+        member = build(call, session, pool, lb, body, subnet_id)
+        session.flush()
+        result = serialize(member)
+        provider = lb.provider
+    call.services.providers.notify(lb.id, provider)
+    return {"member": result}
+
+
+def list_all(call: Call, pool_id: str) -> dict[str, Any]:
+    with call.db.transaction() as session:
+        pool = pools_api.get_pool(session, call, pool_id)
+        return list_page(session, COLLECTION, call.request.query_params, call.url, call.conf,
+                         (M.pool_id == pool.id,))
+
+
+def show(call: Call, pool_id: str, member_id: str) -> dict[str, Any]:
+    with call.db.transaction() as session:
+        pool = pools_api.get_pool(session, call, pool_id)
+        return {"member": with_fields(call, serialize(get_member(session, call, pool,
+                                                                   member_id)))}
+
+
+def _changes(sent: dict[str, Any]) -> dict[str, Any]:
+    """PUT values: null restores the default of weight, backup and admin_state_up."""
+    return {key: (UPDATABLE_DEFAULTS.get(key) if value is None else value)
+            for key, value in sent.items()}
+
+
+def update(call: Call, pool_id: str, member_id: str, raw: Any) -> dict[str, Any]:
+    body = types.parse(MemberUpdate, raw)
+    with call.db.transaction() as session:
+        pool, lb = _pool_and_lb(session, call, pool_id)
+        member = get_member(session, call, pool, member_id)
+        pools_api.lock_for_pool_child(session, pool, lb)
+        apply(member, _changes(body.sent()))
+        member.provisioning_status = c.PENDING_UPDATE
+        session.flush()
+        result = serialize(member)
+        provider = lb.provider
+    call.services.providers.notify(lb.id, provider)
+    return {"member": result}
+
+
+def delete(call: Call, pool_id: str, member_id: str) -> None:
+    with call.db.transaction() as session:
+        pool, lb = _pool_and_lb(session, call, pool_id)
+        member = get_member(session, call, pool, member_id)
+        pools_api.lock_for_pool_child(session, pool, lb)
+        member.provisioning_status = c.PENDING_DELETE
+        provider = lb.provider
+    call.services.providers.notify(lb.id, provider)
+
+
+# ---- batch update --------------------------------------------------------------------
+
+def _parse_batch(raw: Any) -> list[MemberCreate]:
+    if not isinstance(raw, list):
+        raise exc.InvalidInput("members", raw, "Expected a list.")
+    members = [types.parse(MemberCreate, item, f"members.{i}") for i, item in enumerate(raw)]
+    keys = [(m.address, m.protocol_port) for m in members]
+    if len(set(keys)) != len(keys):
+        raise exc.ValidationFailure("Member must be updated only once in the same request.")
+    return members
+
+
+def _additive_only(call: Call) -> bool:
+    raw = call.request.query_params.get("additive_only", "false")
+    return raw.strip().lower() in ("true", "1", "yes", "on", "y", "t")
+
+
+def batch_update(call: Call, pool_id: str, raw: Any) -> None:
+    """Make the pool's members what the request lists, matching on (address, port):
+    create the new, update the matched, delete the rest unless `additive_only`.
+    One transaction, one provider notification, however many members."""
+    wanted = _parse_batch(raw)
+    subnets = {m.subnet_id: resolve_subnet(call, m.subnet_id) for m in wanted}
+    with call.db.transaction() as session:
+        pool, lb = _pool_and_lb(session, call, pool_id)
+        existing = {(m.ip_address, m.protocol_port): m for m in pools_api.live(pool.members)}
+        new = [m for m in wanted if (m.address, m.protocol_port) not in existing]
+        matched = [(existing[key], m) for m in wanted
+                   if (key := (m.address, m.protocol_port)) in existing]
+        keep = {(m.address, m.protocol_port) for m in wanted}
+        gone = [] if _additive_only(call) else [
+            m for key, m in existing.items() if key not in keep]
+        if not (new or matched or gone):
+            return
+        quota.check(session, call.conf, pool.project_id or "", "member",
+                    adding=len(new) - len(gone))
+        pools_api.lock_for_pool_child(session, pool, lb)
+        for body in new:
+            build(call, session, pool, lb, body, subnets[body.subnet_id])
+        for member, body in matched:
+            apply(member, {key: getattr(body, key) for key in UPDATABLE_DEFAULTS})
+            if "tags" in body.model_fields_set:
+                member.tags = body.tags or []
+            member.provisioning_status = c.PENDING_UPDATE
+        for member in gone:
+            member.provisioning_status = c.PENDING_DELETE
+        provider = lb.provider
+    call.services.providers.notify(lb.id, provider)
+
+
+# ---- routes --------------------------------------------------------------------------
+
+@router.post("/pools/{pool_id}/members", status_code=201)
+async def create_route(request: Request, pool_id: str) -> Any:
+    return await in_thread(request, create, pool_id, await json_body(request, "member"))
+
+
+@router.get("/pools/{pool_id}/members")
+async def list_route(request: Request, pool_id: str) -> Any:
+    return await in_thread(request, list_all, pool_id)
+
+
+@router.put("/pools/{pool_id}/members", status_code=202)
+async def batch_route(request: Request, pool_id: str) -> Response:
+    await in_thread_json(request, batch_update, pool_id, "members")
+    return Response(status_code=202)
+
+
+@router.get("/pools/{pool_id}/members/{member_id}")
+async def show_route(request: Request, pool_id: str, member_id: str) -> Any:
+    return await in_thread(request, show, pool_id, member_id)
+
+
+@router.put("/pools/{pool_id}/members/{member_id}")
+async def update_route(request: Request, pool_id: str, member_id: str) -> Any:
+    return await in_thread_json(request, update, pool_id, member_id, "member")
+
+
+@router.delete("/pools/{pool_id}/members/{member_id}", status_code=204)
+async def delete_route(request: Request, pool_id: str, member_id: str) -> Response:
+    await in_thread(request, delete, pool_id, member_id)
+    return Response(status_code=204)
