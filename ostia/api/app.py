@@ -10,6 +10,7 @@ from oslo_config import cfg
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ostia.api import errors
+from ostia.api.network import routes as network_routes
 from ostia.api.services import Services
 from ostia.api.v2 import ROUTERS, root
 from ostia.db.session import Database
@@ -97,6 +98,8 @@ def create_app(conf: cfg.ConfigOpts, db: Database,
     app.state.services = services or Services.build(conf, db, wake)
     errors.install_error_handlers(app)
     app.include_router(root.router)
+    # Neutron lookups the clients make before load-balancer calls (see ostia/api/network).
+    app.include_router(network_routes.router)
     for router, admin in ROUTERS:
         for prefix in ADMIN_PREFIXES if admin else PREFIXES:
             app.include_router(router, prefix=prefix)
