@@ -10,13 +10,14 @@ import os
 import signal
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from ostia.common import exceptions
-from ostia.controller.allinone import purge_amphorae
 from ostia.db import models
 from ostia.drivers.certs.authority import create_certificates
 from ostia.drivers.compute import local_processes as procs
@@ -208,7 +209,9 @@ def assert_nothing_left(amphora: LocalAmphora, pids: list[int]) -> None:
     assert not os.path.exists(amphora.files.root)
 
 
-def test_purge_deletes_every_amphora_with_its_processes(backends: list[HttpBackend]) -> None:
+def test_ostia_down_purge_deletes_every_amphora_with_its_processes(
+    backends: list[HttpBackend],
+) -> None:
     # A stack of its own: purge removes every amphora under the state directory.
     with local_amphora_stack() as own:
         built = [own.build_amphora(), own.build_amphora()]
@@ -218,9 +221,17 @@ def test_purge_deletes_every_amphora_with_its_processes(backends: list[HttpBacke
         own.push(built[0], lb)
         before = {amp.instance.compute_id: procs.processes_in(amp.files.root) for amp in built}
         assert len(before[built[0].instance.compute_id]) >= 3  # agent, haproxy master, worker
+        with open(os.path.join(own.state_dir, "octavia.conf"), "w") as handle:
+            handle.write(f"[ostia]\nstate_dir = {own.state_dir}\n\n"
+                         f"[local_compute]\nmgmt_cidr = {own.conf.local_compute.mgmt_cidr}\n\n"
+                         "[controller_worker]\ncompute_driver = compute_local_driver\n")
 
-        assert purge_amphorae(own.conf) == 2
+        result = subprocess.run(
+            [os.path.join(os.path.dirname(sys.executable), "ostia"), "down", "--purge",
+             "--state-dir", own.state_dir], capture_output=True, text=True, timeout=60)
 
+        assert result.returncode == 0, result.stderr
+        assert "removed 2 amphorae" in result.stdout
         for amp in built:
             assert_nothing_left(amp, before[amp.instance.compute_id])
         assert own.compute.list_instances() == []

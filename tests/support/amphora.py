@@ -27,8 +27,8 @@ from ostia.drivers.compute.local_driver import LocalComputeDriver
 
 
 @contextlib.contextmanager
-def short_tempdir(prefix: str = "ostia-") -> Iterator[str]:
-    """A fresh directory like /tmp/ostia-abcd1234, removed afterwards."""
+def short_tempdir(prefix: str = "ostia-test-") -> Iterator[str]:
+    """A fresh directory like /tmp/ostia-test-abcd1234, removed afterwards."""
     path = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
     try:
         yield path

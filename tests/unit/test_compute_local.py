@@ -114,6 +114,29 @@ def test_instances_are_found_again_by_a_new_driver(driver: LocalComputeDriver,
     assert restarted.get(built.compute_id) == built
 
 
+def test_an_instance_outlives_the_process_that_built_it(driver: LocalComputeDriver,
+                                                         conf: cfg.ConfigOpts) -> None:
+    builder = f"""
+import sys
+from ostia.drivers.compute.base import AmphoraSpec
+from ostia.drivers.compute.local_driver import LocalComputeDriver
+from tests.support.amphora import amphora_test_config
+conf = amphora_test_config({conf.ostia.state_dir!r})
+conf.set_override("mgmt_cidr", {conf.local_compute.mgmt_cidr!r}, "local_compute")
+driver = LocalComputeDriver(conf, agent_command={SLEEPING_AGENT!r})
+print(driver.build(AmphoraSpec("amp-1", b"", b"")).compute_id)
+"""
+    result = subprocess.run([sys.executable, "-c", builder], capture_output=True, text=True,
+                            timeout=30, cwd=os.path.dirname(os.path.dirname(os.path.dirname(
+                                os.path.abspath(__file__)))))
+    assert result.returncode == 0, result.stderr
+    compute_id = result.stdout.strip()
+    found = driver.get(compute_id)
+    assert found is not None and found.status == "ACTIVE"
+    with open(os.path.join(driver.amphora_dir, compute_id, "agent.pid")) as handle:
+        assert os.getsid(int(handle.read())) != os.getsid(0)
+
+
 def test_an_instance_whose_agent_died_is_shutoff(driver: LocalComputeDriver) -> None:
     instance = driver.build(SPEC)
     with open(os.path.join(driver.amphora_dir, instance.compute_id, "agent.pid")) as handle:
