@@ -47,6 +47,9 @@ class Collection:
     # Extra WHERE clauses every query of this collection carries (e.g. hide DELETED).
     base_filter: Callable[[], ColumnElement[bool]] | None = None
     default_sort: Sequence[str] = ("created_at", "id")
+    # API attribute naming a row in markers and tag filters, for models with neither
+    # `id` nor `name` as their key (quotas: `project_id`).
+    key: str = ""
 
     @property
     def envelope_links(self) -> str:
@@ -54,6 +57,8 @@ class Collection:
 
     @property
     def primary_key(self) -> InstrumentedAttribute:
+        if self.key:
+            return self.columns[self.key]
         return self.columns.get("id") or self.columns["name"]
 
 

@@ -24,12 +24,20 @@ RESOURCES: dict[str, tuple[Any, str, str]] = {
 }
 
 
+def default_limits(conf: cfg.ConfigOpts) -> dict[str, int]:
+    """The configured `[quotas] default_<resource>_quota` values by quota column."""
+    return {name: getattr(conf.quotas, option)
+            for name, (_model, _display, option) in RESOURCES.items()}
+
+
 def effective_limits(session: Session, conf: cfg.ConfigOpts, project_id: str) -> dict[str, int]:
+    """The project's own limits where it has them, the defaults elsewhere."""
     row = session.get(models.Quotas, project_id)
-    limits = {}
-    for name, (_model, _display, option) in RESOURCES.items():
+    limits = default_limits(conf)
+    for name in RESOURCES:
         value = getattr(row, name) if row is not None else None
-        limits[name] = value if value is not None else getattr(conf.quotas, option)
+        if value is not None:
+            limits[name] = value
     return limits
 
 

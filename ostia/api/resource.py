@@ -73,3 +73,9 @@ async def in_thread_json(request: Request, fn: Callable[..., T], *args: Any) -> 
     *idents, root = args
     body = await json_body(request, root)
     return await in_thread(request, fn, *idents, body)
+
+
+def require_admin(call: Call) -> None:
+    """Operator-only calls (amphorae, profiles, flavor writes): 403 for anyone else."""
+    if not call.context.is_admin:
+        raise exc.PolicyForbidden()

@@ -43,8 +43,11 @@ def settle_load_balancer(session: Session, lb: models.LoadBalancer) -> None:
         policies_changed = False
         for policy in list(listener.l7policies):
             if policy.provisioning_status == c.PENDING_DELETE:
-                listener.l7policies.remove(policy)
+                # Delete before unlinking: the other order makes SQLAlchemy's orphan
+                # cascade and the explicit delete collide when the policy's rules flush
+                # ("Failed to add object to the flush context").
                 session.delete(policy)
+                listener.l7policies.remove(policy)
                 policies_changed = True
                 continue
             _settle(policy)
@@ -89,6 +92,25 @@ def renumber_l7policies(listener: models.Listener) -> None:
     for index, policy in enumerate(live, start=1):
         if policy.position != index:
             policy.position = index
+
+
+def place_l7policy(listener: models.Listener, policy: models.L7Policy, position: int) -> None:
+    """Put `policy` at `position` (1-based) among the listener's live policies.
+
+    As upstream's ordering list does: the others shift down to make room, a position past
+    the end appends, and afterwards the live policies are numbered 1..N again.
+    """
+    others = sorted(
+        (p for p in listener.l7policies
+         if p is not policy and p.provisioning_status not in (c.PENDING_DELETE, c.DELETED)),
+        key=lambda p: p.position,
+    )
+    others.insert(min(max(position, 1) - 1, len(others)), policy)
+    for index, member in enumerate(others, start=1):
+        if member.position != index:
+            member.position = index
+    if policy not in listener.l7policies:
+        listener.l7policies.append(policy)
 
 
 def mark_graph_error(lb: models.LoadBalancer, reason: str) -> None:

@@ -1,7 +1,359 @@
-"""l7rules: routes land with the API completion work."""
+"""L7 rules: the match conditions of an L7 policy (`/l7policies/{id}/rules`).
+
+Keys and values end up inside haproxy ACLs. Beyond upstream's character classes every
+value is refused if it holds anything a configuration reader could take for the end of a
+line, and quoted header values must be well-formed quoted strings, so nothing a tenant
+sends can add a word or a line to the rendered configuration.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
+from typing import Any
 
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ostia.api import quota, status, types
+from ostia.api.collection import Collection, list_page
+from ostia.api.resource import (
+    check_visible,
+    in_thread_json,
+    json_body,
+    project_for_create,
+    project_scope,
+    timestamp,
+    with_fields,
+    with_project,
+)
+from ostia.api.services import Call, in_thread
+from ostia.common import constants as c
+from ostia.common import exceptions as exc
+from ostia.db import models
+
+DISPLAY = "L7 Rule"
+POLICY_DISPLAY = "L7 Policy"
 router = APIRouter()
+
+# C0/C1 control characters, DEL and the Unicode line separators: what the haproxy
+# renderer refuses, refused here already so that a stored rule always renders.
+_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# RFC 7230 token: header and cookie names.
+_TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
+# RFC 7230 field value without spaces (visible ASCII), or a quoted-string whose inner
+# quotes and backslashes are escaped: a bare `"` inside could end the quoting early.
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]+")
+_QUOTED_HEADER_VALUE = re.compile(r'"(?:[ \x21\x23-\x5b\x5d-\x7e]|\\[ \x21-\x7e])*"')
+# RFC 6265 cookie-octet: no space, `"`, `,`, `;` or `\`.
+_COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+")
+_DN_FIELD = re.compile(r"[a-zA-Z][A-Za-z0-9-]*")
+# haproxy compares the verify result as an integer; ten digits is what it renders.
+_VERIFY_RESULT = re.compile(r"[0-9]{1,10}")
+_ORDERED_COMPARES = ("STARTS_WITH", "ENDS_WITH", "CONTAINS", "EQUAL_TO")
+
+
+def _one_of(allowed: tuple[str, ...]) -> Any:
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"Value should be one of: {', '.join(allowed)}")
+        return value
+    return types.AfterValidator(check)
+
+
+def _no_line_breaks(value: str) -> str:
+    if _LINE_BREAKING.search(value):
+        raise ValueError("Control characters (such as newlines) are not allowed")
+    return value
+
+
+RuleType = types.Annotated[str, _one_of(c.L7_RULE_TYPES)]
+CompareType = types.Annotated[str, _one_of(c.L7_COMPARE_TYPES)]
+RuleText = types.Annotated[str, types.Field(max_length=c.NAME_LENGTH),
+                           types.AfterValidator(_no_line_breaks)]
+
+
+class L7RuleFields(types.Schema):
+    """A rule as nested in an L7 policy create (upstream's L7RuleSingleCreate)."""
+
+    type: RuleType
+    compare_type: CompareType
+    key: RuleText | None = None
+    value: RuleText
+    invert: bool = False
+    admin_state_up: bool = True
+    tags: types.Tags | None = None
+
+
+class L7RuleCreate(L7RuleFields):
+    project_id: types.ProjectId | None = None
+    tenant_id: types.ProjectId | None = None
+
+
+class L7RuleUpdate(types.Schema):
+    type: RuleType | None = None
+    compare_type: CompareType | None = None
+    key: RuleText | None = None
+    value: RuleText | None = None
+    invert: bool | None = None
+    admin_state_up: bool | None = None
+    tags: types.Tags | None = None
+
+
+def serialize(rule: models.L7Rule) -> dict[str, Any]:
+    return with_project({
+        "id": rule.id,
+        "type": rule.type,
+        "compare_type": rule.compare_type,
+        "key": rule.key,
+        "value": rule.value,
+        "invert": rule.invert,
+        "provisioning_status": rule.provisioning_status,
+        "operating_status": rule.operating_status,
+        "created_at": timestamp(rule.created_at),
+        "updated_at": timestamp(rule.updated_at),
+        "admin_state_up": rule.enabled,
+        "tags": rule.tags,
+    }, rule.project_id)
+
+
+R = models.L7Rule
+COLLECTION = Collection(
+    model=R, singular="rule", plural="rules", display_name=DISPLAY, serialize=serialize,
+    columns={
+        "id": R.id, "type": R.type, "compare_type": R.compare_type, "key": R.key,
+        "value": R.value, "invert": R.invert, "admin_state_up": R.enabled,
+        "project_id": R.project_id, "provisioning_status": R.provisioning_status,
+        "operating_status": R.operating_status, "created_at": R.created_at,
+        "updated_at": R.updated_at,
+    },
+    base_filter=lambda: R.provisioning_status != c.DELETED,
+)
+
+
+# ---- validation of a whole rule (create, and update after merging) -------------------
+
+class InvalidRule(exc.BadRequest):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Error parsing L7Rule: {reason}")
+
+
+def _check_regex(value: str) -> None:
+    try:
+        re.compile(value)
+    except (re.error, RecursionError, OverflowError, ValueError) as err:
+        raise InvalidRule(f"Unable to parse regular expression: {err}") from None
+
+
+def _check_key(key: str | None) -> None:
+    if not key:
+        raise InvalidRule("Invalid L7 Rule: L7 rule type requires a key")
+    if not _TOKEN.fullmatch(key):
+        raise InvalidRule("Invalid characters in key")
+
+
+def _check_header_like(rule_type: str, compare_type: str, value: str, what: str) -> None:
+    if compare_type == "REGEX":
+        _check_regex(value)
+    elif compare_type not in _ORDERED_COMPARES:
+        raise InvalidRule("Invalid L7 Rule: invalid comparison type for rule type")
+    elif rule_type == "COOKIE":
+        if not _COOKIE_VALUE.fullmatch(value):
+            raise InvalidRule(f"Invalid characters in {what}")
+    elif not (_HEADER_VALUE.fullmatch(value) or _QUOTED_HEADER_VALUE.fullmatch(value)):
+        raise InvalidRule(f"Invalid characters in {what}")
+
+
+def _check_ssl_rule(rule_type: str, compare_type: str, key: str | None, value: str) -> None:
+    if rule_type == "SSL_DN_FIELD":
+        if compare_type == "REGEX":
+            _check_regex(value)
+        if not key:
+            raise InvalidRule(f"L7rule type {rule_type} needs to specify a key and a value.")
+        if not _DN_FIELD.fullmatch(key):
+            raise InvalidRule("Invalid L7rule distinguished name field.")
+        return
+    if key:
+        raise InvalidRule(f'L7rule type {rule_type} does not use the "key" field.')
+    if rule_type == "SSL_CONN_HAS_CERT" and value.lower() != "true":
+        raise InvalidRule(f"L7rule value {value} is not a boolean True string.")
+    if rule_type == "SSL_VERIFY_RESULT" and not _VERIFY_RESULT.fullmatch(value):
+        raise InvalidRule(f"L7rule type {rule_type} needs a int value, which is >= 0")
+    if compare_type != "EQUAL_TO":
+        raise InvalidRule(f"L7rule type {rule_type} only supports the EQUAL_TO compare type.")
+
+
+def validate_rule(rule_type: str, compare_type: str, key: str | None, value: str) -> None:
+    """Upstream's per-type rules for key, compare type and value (400 when broken)."""
+    if not value:
+        raise InvalidRule("Invalid L7 Rule: L7 rule type requires a value")
+    if rule_type in ("HEADER", "COOKIE"):
+        _check_key(key)
+        _check_header_like(rule_type, compare_type, value,
+                           "header value" if rule_type == "HEADER" else "cookie value")
+    elif rule_type in ("HOST_NAME", "PATH"):
+        _check_header_like(rule_type, compare_type, value, "comparison value")
+    elif rule_type == "FILE_TYPE":
+        if compare_type not in ("REGEX", "EQUAL_TO"):
+            raise InvalidRule("Invalid L7 Rule: invalid comparison type for rule type")
+        _check_header_like(rule_type, compare_type, value, "comparison value")
+    else:
+        _check_ssl_rule(rule_type, compare_type, key, value)
+
+
+# ---- lookups -------------------------------------------------------------------------
+
+def get_policy(session: Session, call: Call, policy_id: str) -> models.L7Policy:
+    policy = status.get_live(session, models.L7Policy, policy_id, POLICY_DISPLAY)
+    check_visible(call, policy, POLICY_DISPLAY)
+    return policy
+
+
+def get_rule(session: Session, call: Call, policy_id: str, rule_id: str) -> models.L7Rule:
+    """The rule `rule_id` of policy `policy_id`; a rule of another policy is missing."""
+    get_policy(session, call, policy_id)
+    rule = status.get_live(session, R, rule_id, DISPLAY)
+    if rule.l7policy_id != policy_id:
+        raise exc.NotFound(DISPLAY, rule_id)
+    check_visible(call, rule, DISPLAY)
+    return rule
+
+
+def _lock_policy_tree(session: Session, policy: models.L7Policy) -> models.LoadBalancer:
+    """Rule changes: the policy must be ACTIVE, then LB, listener and policy go pending."""
+    status.require_active(policy, POLICY_DISPLAY)
+    listener = policy.listener
+    status.lock_for_child_change(session, listener.load_balancer_id)
+    status.mark_pending_update(listener, policy)
+    return listener.load_balancer
+
+
+# ---- handlers ------------------------------------------------------------------------
+
+def build(session: Session, policy: models.L7Policy, body: L7RuleFields,
+          project_id: str) -> models.L7Rule:
+    """Validate and add a new rule to `policy` (also used for rules nested in a policy
+    create and in a single-call load balancer create). Quota and the 50-rule limit are
+    the caller's to check."""
+    validate_rule(body.type, body.compare_type, body.key, body.value)
+    rule = R(project_id=project_id, type=body.type, compare_type=body.compare_type,
+             key=body.key, value=body.value, invert=body.invert,
+             enabled=body.admin_state_up, provisioning_status=c.PENDING_CREATE,
+             operating_status=c.OFFLINE)
+    rule.tags = body.tags or []
+    policy.rules.append(rule)
+    session.add(rule)
+    return rule
+
+
+def check_rule_limit(session: Session, policy: models.L7Policy, adding: int = 1) -> None:
+    """409 when the policy would hold more than 50 rules."""
+    count = session.scalar(select(func.count()).select_from(R).where(
+        R.l7policy_id == policy.id, R.provisioning_status != c.DELETED)) or 0
+    if count + adding > c.MAX_L7_RULES_PER_POLICY:
+        raise exc.Conflict(f"Too many rules on L7 policy {policy.id}")
+
+
+def create(call: Call, policy_id: str, raw: Any) -> dict[str, Any]:
+    body = types.parse(L7RuleCreate, raw)
+    validate_rule(body.type, body.compare_type, body.key, body.value)
+    with call.db.transaction() as session:
+        policy = get_policy(session, call, policy_id)
+        project_id = project_for_create(call, body.project_id or body.tenant_id or
+                                        policy.project_id)
+        quota.check(session, call.conf, project_id, "l7rule")
+        check_rule_limit(session, policy)
+        lb = _lock_policy_tree(session, policy)
+        rule = build(session, policy, body, project_id)
+        session.flush()
+        result = serialize(rule)
+        lb_id, provider = lb.id, lb.provider
+    call.services.providers.notify(lb_id, provider)
+    return {"rule": result}
+
+
+def list_all(call: Call, policy_id: str) -> dict[str, Any]:
+    with call.db.transaction() as session:
+        get_policy(session, call, policy_id)
+        scope = [R.l7policy_id == policy_id, *project_scope(call, R.project_id)]
+        return list_page(session, COLLECTION, call.request.query_params, call.url, call.conf,
+                         scope)
+
+
+def show(call: Call, policy_id: str, rule_id: str) -> dict[str, Any]:
+    with call.db.transaction() as session:
+        return {"rule": with_fields(call, serialize(get_rule(session, call, policy_id,
+                                                             rule_id)))}
+
+
+def _merged(rule: models.L7Rule, sent: dict[str, Any]) -> dict[str, Any]:
+    """The rule's attributes after the update; null resets invert, is refused for the
+    attributes every rule must have."""
+    for key in ("type", "compare_type", "value"):
+        if key in sent and sent[key] is None:
+            raise exc.InvalidInput(key, None, "Mandatory field missing.")
+    merged = {"type": rule.type, "compare_type": rule.compare_type, "key": rule.key,
+              "value": rule.value}
+    merged.update({k: v for k, v in sent.items() if k in merged})
+    return merged
+
+
+def update(call: Call, policy_id: str, rule_id: str, raw: Any) -> dict[str, Any]:
+    body = types.parse(L7RuleUpdate, raw)
+    sent = body.sent()
+    with call.db.transaction() as session:
+        rule = get_rule(session, call, policy_id, rule_id)
+        merged = _merged(rule, sent)
+        validate_rule(merged["type"], merged["compare_type"], merged["key"], merged["value"])
+        lb = _lock_policy_tree(session, rule.l7policy)
+        for key, value in merged.items():
+            setattr(rule, key, value)
+        if "invert" in sent:
+            rule.invert = bool(sent["invert"])
+        if sent.get("admin_state_up") is not None:
+            rule.enabled = sent["admin_state_up"]
+        if "tags" in sent:
+            rule.tags = sent["tags"] or []
+        rule.provisioning_status = c.PENDING_UPDATE
+        session.flush()
+        result = serialize(rule)
+        lb_id, provider = lb.id, lb.provider
+    call.services.providers.notify(lb_id, provider)
+    return {"rule": result}
+
+
+def delete(call: Call, policy_id: str, rule_id: str) -> None:
+    with call.db.transaction() as session:
+        rule = get_rule(session, call, policy_id, rule_id)
+        lb = _lock_policy_tree(session, rule.l7policy)
+        rule.provisioning_status = c.PENDING_DELETE
+        lb_id, provider = lb.id, lb.provider
+    call.services.providers.notify(lb_id, provider)
+
+
+# ---- routes --------------------------------------------------------------------------
+
+@router.post("/l7policies/{policy_id}/rules", status_code=201)
+async def create_route(request: Request, policy_id: str) -> Any:
+    return await in_thread(request, create, policy_id, await json_body(request, "rule"))
+
+
+@router.get("/l7policies/{policy_id}/rules")
+async def list_route(request: Request, policy_id: str) -> Any:
+    return await in_thread(request, list_all, policy_id)
+
+
+@router.get("/l7policies/{policy_id}/rules/{rule_id}")
+async def show_route(request: Request, policy_id: str, rule_id: str) -> Any:
+    return await in_thread(request, show, policy_id, rule_id)
+
+
+@router.put("/l7policies/{policy_id}/rules/{rule_id}")
+async def update_route(request: Request, policy_id: str, rule_id: str) -> Any:
+    return await in_thread_json(request, update, policy_id, rule_id, "rule")
+
+
+@router.delete("/l7policies/{policy_id}/rules/{rule_id}", status_code=204)
+async def delete_route(request: Request, policy_id: str, rule_id: str) -> Response:
+    await in_thread(request, delete, policy_id, rule_id)
+    return Response(status_code=204)

@@ -1,7 +1,57 @@
-"""providers: routes land with the API completion work."""
+"""Providers: the enabled provider drivers and what their flavors and zones may set."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from ostia.api.collection import requested_fields, select_fields
+from ostia.api.resource import require_admin
+from ostia.api.services import Call, in_thread
 
 router = APIRouter()
+
+
+def _entries(call: Call, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """`{"name", "description"}` entries, filtered by `name`/`description`, with `fields`."""
+    params = call.request.query_params
+    entries = [{"name": name, "description": description} for name, description in pairs]
+    for key in ("name", "description"):
+        if key in params:
+            entries = [e for e in entries if e[key] == params[key]]
+    fields = requested_fields(params, call.conf)
+    return [select_fields(e, fields) for e in entries]
+
+
+def list_all(call: Call) -> dict[str, Any]:
+    providers = call.services.providers
+    return {"providers": _entries(call, list(providers.descriptions.items()))}
+
+
+def flavor_capabilities(call: Call, provider: str) -> dict[str, Any]:
+    require_admin(call)
+    driver = call.services.providers.get(provider)
+    return {"flavor_capabilities": _entries(call, list(driver.flavor_capabilities))}
+
+
+def availability_zone_capabilities(call: Call, provider: str) -> dict[str, Any]:
+    require_admin(call)
+    driver = call.services.providers.get(provider)
+    return {"availability_zone_capabilities": _entries(
+        call, list(driver.availability_zone_capabilities))}
+
+
+@router.get("/providers")
+async def list_route(request: Request) -> Any:
+    return await in_thread(request, list_all)
+
+
+@router.get("/providers/{provider}/flavor_capabilities")
+async def flavor_capabilities_route(request: Request, provider: str) -> Any:
+    return await in_thread(request, flavor_capabilities, provider)
+
+
+@router.get("/providers/{provider}/availability_zone_capabilities")
+async def availability_zone_capabilities_route(request: Request, provider: str) -> Any:
+    return await in_thread(request, availability_zone_capabilities, provider)

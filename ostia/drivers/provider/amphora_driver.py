@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ostia.common import constants as c
+from ostia.common import exceptions as exc
 from ostia.drivers.provider.base import ProviderDriver
+
+# Value type of every metadata key (upstream checks the same with a JSON schema).
+_FLAVOR_TYPES: dict[str, type] = {
+    "loadbalancer_topology": str, "compute_flavor": str, "amp_image_tag": str,
+    "sriov_vip": bool, "allow_member_sriov": bool,
+}
+_ZONE_TYPES: dict[str, type] = {
+    "compute_zone": str, "management_network": str, "valid_vip_networks": list,
+    "volume_zone": str,
+}
 
 
 class AmphoraProviderDriver(ProviderDriver):
@@ -30,3 +43,30 @@ class AmphoraProviderDriver(ProviderDriver):
 
     def load_balancer_changed(self, lb_id: str) -> None:
         self.hooks.wake(lb_id)
+
+    def validate_flavor(self, metadata: dict[str, Any]) -> None:
+        super().validate_flavor(metadata)
+        self._check_types(metadata, _FLAVOR_TYPES)
+        topology = metadata.get("loadbalancer_topology")
+        if topology is not None and topology not in (c.TOPOLOGY_SINGLE,
+                                                     c.TOPOLOGY_ACTIVE_STANDBY):
+            raise exc.ProviderUnsupported(
+                self.name, f"loadbalancer_topology '{topology}' is not one of "
+                           f"['{c.TOPOLOGY_SINGLE}', '{c.TOPOLOGY_ACTIVE_STANDBY}']")
+
+    def validate_availability_zone(self, metadata: dict[str, Any]) -> None:
+        super().validate_availability_zone(metadata)
+        self._check_types(metadata, _ZONE_TYPES)
+        networks = metadata.get("valid_vip_networks") or []
+        if not all(isinstance(n, str) for n in networks):
+            raise exc.ProviderUnsupported(
+                self.name, "valid_vip_networks must be a list of network IDs")
+
+    def _check_types(self, metadata: dict[str, Any],
+                     expected: dict[str, type]) -> None:
+        for key, value in metadata.items():
+            wanted = expected.get(key)
+            # JSON values are plain str/bool/list; an exact check keeps True from passing
+            # as a number and 1 from passing as a bool.
+            if wanted is not None and type(value) is not wanted:
+                raise exc.ProviderUnsupported(self.name, f"{key} {value!r} is of the wrong type")
