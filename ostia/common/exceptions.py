@@ -204,3 +204,8 @@ class CertificateNotFound(CertificateError):
 
 class InvalidCertificate(CertificateError):
     """The stored or given certificate, key, intermediates or passphrase do not load."""
+
+
+class AgentCertificateRefused(AmphoraUnreachable):
+    """The agent's server certificate is not signed by server_ca or does not name the
+    amphora: retrying cannot help."""

@@ -20,7 +20,9 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {
+SigningDigest = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
+
+DIGESTS: dict[str, type[SigningDigest]] = {
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,
@@ -35,7 +37,7 @@ def new_private_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def digest(name: str) -> hashes.HashAlgorithm:
+def digest(name: str) -> SigningDigest:
     try:
         return DIGESTS[name.lower()]()
     except KeyError:

@@ -1,0 +1,146 @@
+"""The amphora agent's state: configuration, haproxy control, stores, TLS and heartbeats."""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import tempfile
+import threading
+from importlib import resources
+from typing import Any
+
+from oslo_config import cfg
+
+from ostia.amphora.haproxy_configs import ConfigStore
+from ostia.amphora.haproxy_process import HaproxyController
+from ostia.amphora.haproxy_socket import HaproxySocketError
+from ostia.amphora.haproxy_stats import LoadBalancerStats, read_stats
+from ostia.amphora.heartbeat_payload import StatsCounters, build_message
+from ostia.amphora.heartbeat_sender import HeartbeatSender
+from ostia.amphora.lb_certificates import CertificateStore
+from ostia.amphora.paths import AgentPaths
+from ostia.amphora.plug import LocalPlugger, NetworkPlugger
+from ostia.amphora.vrrp import LocalVrrp, VrrpBackend
+from ostia.common import tls
+from ostia.common.config import ConfigError, load_config
+
+LOG = logging.getLogger(__name__)
+
+
+class Agent:
+    def __init__(self, conf: cfg.ConfigOpts, config_files: list[str]) -> None:
+        self.conf = conf
+        self.config_files = list(config_files)
+        options = conf.haproxy_amphora
+        self.paths = AgentPaths(options.base_path, options.base_cert_dir)
+        self.haproxy = HaproxyController(self.paths, options.haproxy_cmd)
+        self.configs = ConfigStore(self.paths, self.haproxy)
+        self.certificates = CertificateStore(self.paths)
+        self.plugger: NetworkPlugger = LocalPlugger(self.paths.plug_dir())
+        self.vrrp: VrrpBackend = LocalVrrp()
+        self.counters = StatsCounters(self.paths.stats_counters())
+        self.heartbeat = HeartbeatSender(lambda: self.conf, self.build_heartbeat,
+                                         self.vrrp.suppresses_heartbeat)
+        self.ssl_context: ssl.SSLContext | None = None
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    @property
+    def amphora_id(self) -> str:
+        return self.conf.amphora_agent.amphora_id or ""
+
+    def prepare(self) -> None:
+        """Check the configuration and create the directories; ValueError if unusable."""
+        if not self.amphora_id:
+            raise ValueError("[amphora_agent] amphora_id is not set")
+        self.paths.check()
+        for path in (self.conf.amphora_agent.agent_server_cert,
+                     self.conf.amphora_agent.agent_server_ca):
+            if not os.path.isfile(path):
+                raise ValueError(f"{path} does not exist")
+        os.makedirs(self.paths.base_path, mode=0o755, exist_ok=True)
+        os.makedirs(self.paths.base_cert_dir, mode=0o700, exist_ok=True)
+        self._install_ping_wrapper()
+
+    def _install_ping_wrapper(self) -> None:
+        script = resources.files("ostia.amphora").joinpath("templates", "ping-wrapper.sh")
+        target = self.paths.ping_wrapper()
+        with open(target + ".tmp", "w") as handle:
+            handle.write(script.read_text())
+        os.chmod(target + ".tmp", 0o755)
+        os.replace(target + ".tmp", target)
+
+    def lb_lock(self, lb_id: str) -> threading.Lock:
+        """Serializes changes to one load balancer's files and process."""
+        with self._locks_guard:
+            return self._locks.setdefault(lb_id, threading.Lock())
+
+    # -- TLS -------------------------------------------------------------------------------
+
+    def make_ssl_context(self) -> ssl.SSLContext:
+        options = self.conf.amphora_agent
+        self.ssl_context = tls.server_context(
+            options.agent_server_cert, options.agent_server_ca, options.agent_tls_protocol)
+        return self.ssl_context
+
+    def store_server_certificate(self, pem: bytes) -> None:
+        """Check and write a new server cert+key. Call `use_server_certificate` afterwards
+        from the event loop thread."""
+        tls.check_cert_and_key(pem)
+        tls.write_pem_file(self.conf.amphora_agent.agent_server_cert, pem, mode=0o600)
+
+    def use_server_certificate(self) -> None:
+        if self.ssl_context is not None:
+            tls.reload_server_certificate(self.ssl_context,
+                                          self.conf.amphora_agent.agent_server_cert)
+
+    # -- agent configuration -----------------------------------------------------------------
+
+    def replace_config(self, text: bytes) -> None:
+        """Replace the agent's configuration file and apply its mutable options.
+
+        Options that need a restart (addresses, paths) take effect at the next start.
+        Raises ValueError when the file is not a valid configuration.
+        """
+        if not self.config_files:
+            raise ValueError("the agent was started without --config-file")
+        target = self.config_files[0]
+        directory = os.path.dirname(os.path.abspath(target))
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".agent-", suffix=".conf")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(text)
+            load_config([tmp])
+            os.replace(tmp, target)
+        except ConfigError as exc:
+            os.unlink(tmp)
+            raise ValueError(str(exc)) from exc
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        self.conf = load_config(self.config_files)
+        LOG.info("agent configuration replaced; heartbeat interval %s s",
+                 self.conf.health_manager.heartbeat_interval)
+        self.heartbeat.wake()
+
+    # -- heartbeats ------------------------------------------------------------------------
+
+    def collect_stats(self) -> list[LoadBalancerStats]:
+        result = []
+        for lb_id in self.paths.lb_ids():
+            try:
+                result.append(read_stats(self.paths.stats_socket(lb_id), timeout=1.0))
+            except HaproxySocketError:
+                LOG.debug("no stats from %s (not running)", lb_id)
+        return result
+
+    def build_heartbeat(self, seq: int) -> dict[str, Any]:
+        message = build_message(self.amphora_id, seq, self.collect_stats(), self.counters)
+        known = {entry.listener_id for entries in self.configs.all_listeners().values()
+                 for entry in entries}
+        self.counters.forget_others(known)
+        self.counters.save()
+        return message

@@ -1,0 +1,109 @@
+"""Load balancer routes: upload/read the haproxy configuration, start/stop/reload, delete,
+list listeners."""
+
+from __future__ import annotations
+
+import hashlib
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ostia.amphora.agent import Agent
+from ostia.amphora.api.responses import checked_id, lb_not_found, message
+from ostia.amphora.haproxy_process import HaproxyConfigError, HaproxyError
+
+ACTIONS = {"start": "started", "stop": "stopped", "reload": "reloaded"}
+ACTION_ERRORS = {"start": "starting", "stop": "stopping", "reload": "reloading"}
+
+
+def _agent(request: Request) -> Agent:
+    return request.app.state.agent
+
+
+async def upload_config(request: Request) -> Response:
+    agent = _agent(request)
+    checked_id(request.path_params["amphora_id"])
+    lb_id = checked_id(request.path_params["lb_id"])
+    body = await request.body()
+
+    def install() -> str:
+        with agent.lb_lock(lb_id):
+            return agent.configs.install(lb_id, body)
+
+    try:
+        md5 = await run_in_threadpool(install)
+    except HaproxyConfigError as exc:
+        return message(400, "Invalid request", exc.details)
+    return message(202, "OK", headers={"ETag": md5})
+
+
+async def get_config(request: Request) -> Response:
+    agent = _agent(request)
+    lb_id = checked_id(request.path_params["lb_id"])
+    config = agent.configs.read(lb_id)
+    if config is None:
+        return lb_not_found(lb_id)
+    return Response(config, media_type="text/plain",
+                    headers={"ETag": hashlib.md5(config).hexdigest()})
+
+
+async def loadbalancer_action(request: Request) -> Response:
+    agent = _agent(request)
+    lb_id = checked_id(request.path_params["lb_id"])
+    action = request.path_params["action"].lower()
+    if action not in ACTIONS:
+        return message(400, "Invalid Request", f"Unknown action: {request.path_params['action']}")
+    if not agent.configs.exists(lb_id):
+        return lb_not_found(lb_id)
+
+    def act() -> None:
+        with agent.lb_lock(lb_id):
+            getattr(agent.haproxy, action)(lb_id)
+
+    try:
+        await run_in_threadpool(act)
+    except HaproxyError as exc:
+        return message(500, f"Error {ACTION_ERRORS[action]} haproxy", exc.details or exc.message)
+    return message(202, "OK", f"haproxy for load balancer {lb_id} {ACTIONS[action]}")
+
+
+async def delete_listeners(request: Request) -> Response:
+    agent = _agent(request)
+    lb_id = checked_id(request.path_params["lb_id"])
+
+    def delete() -> None:
+        with agent.lb_lock(lb_id):
+            agent.haproxy.stop(lb_id)
+            agent.configs.remove(lb_id)
+
+    try:
+        await run_in_threadpool(delete)
+    except (HaproxyError, OSError) as exc:
+        return message(500, "Error stopping haproxy", str(exc))
+    return message(200, "OK")
+
+
+async def list_listeners(request: Request) -> Response:
+    agent = _agent(request)
+
+    def collect() -> list[dict[str, str]]:
+        result = []
+        for lb_id, entries in agent.configs.all_listeners().items():
+            status = "ACTIVE" if agent.haproxy.is_running(lb_id) else "STOPPED"
+            for entry in entries:
+                result.append({"status": status, "uuid": entry.listener_id,
+                               "type": entry.mode.upper()})
+        return result
+
+    return JSONResponse(await run_in_threadpool(collect))
+
+
+ROUTES = [
+    Route("/1.0/loadbalancer/{amphora_id}/{lb_id}/haproxy", upload_config, methods=["PUT"]),
+    Route("/1.0/loadbalancer/{lb_id}/haproxy", get_config, methods=["GET"]),
+    Route("/1.0/loadbalancer/{lb_id}/{action}", loadbalancer_action, methods=["PUT"]),
+    Route("/1.0/listeners/{lb_id}", delete_listeners, methods=["DELETE"]),
+    Route("/1.0/listeners", list_listeners, methods=["GET"]),
+]

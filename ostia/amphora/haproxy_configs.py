@@ -1,0 +1,98 @@
+"""Load balancer configuration files on the amphora: stage, check, keep, read, list, remove."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+
+from ostia.amphora.haproxy_process import HaproxyConfigError, HaproxyController
+from ostia.amphora.paths import AgentPaths
+
+INTERNAL_PREFIX = "prometheus-exporter"
+
+
+@dataclasses.dataclass(frozen=True)
+class ListenerEntry:
+    listener_id: str
+    mode: str
+
+
+def parse_listeners(config: str) -> list[ListenerEntry]:
+    """Frontends of a configuration with their mode (`defaults` mode, else tcp)."""
+    default_mode = "tcp"
+    entries: list[tuple[str, str | None]] = []
+    section: str | None = None
+    for raw in config.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        words = line.split()
+        if not raw[:1].isspace():
+            section = words[0]
+            if section in ("frontend", "listen") and len(words) > 1:
+                if not words[1].startswith(INTERNAL_PREFIX):
+                    entries.append((words[1], None))
+                else:
+                    section = None
+            continue
+        if words[0] == "mode" and len(words) > 1:
+            if section == "defaults":
+                default_mode = words[1]
+            elif section in ("frontend", "listen") and entries:
+                entries[-1] = (entries[-1][0], words[1])
+    return [ListenerEntry(name, mode or default_mode) for name, mode in entries]
+
+
+class ConfigStore:
+    def __init__(self, paths: AgentPaths, haproxy: HaproxyController) -> None:
+        self.paths = paths
+        self.haproxy = haproxy
+
+    def install(self, lb_id: str, config: bytes) -> str:
+        """Check `config` with haproxy and make it the load balancer's configuration.
+
+        Returns the md5 of the body. A configuration that fails the check is kept as
+        `haproxy.cfg.new-failed`, the previous one stays in place, and HaproxyConfigError
+        carries haproxy's output.
+        """
+        os.makedirs(self.paths.lb_dir(lb_id), mode=0o755, exist_ok=True)
+        staged = self.paths.staged_config(lb_id)
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(config)
+        passed, output = self.haproxy.check_config(staged)
+        if not passed:
+            os.replace(staged, self.paths.failed_config(lb_id))
+            raise HaproxyConfigError("Invalid request", output)
+        os.replace(staged, self.paths.config(lb_id))
+        self.haproxy.mark_checked(lb_id)
+        return hashlib.md5(config).hexdigest()
+
+    def read(self, lb_id: str) -> bytes | None:
+        try:
+            with open(self.paths.config(lb_id), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+
+    def exists(self, lb_id: str) -> bool:
+        return os.path.isfile(self.paths.config(lb_id))
+
+    def listeners(self, lb_id: str) -> list[ListenerEntry]:
+        config = self.read(lb_id)
+        return parse_listeners(config.decode(errors="replace")) if config else []
+
+    def all_listeners(self) -> dict[str, list[ListenerEntry]]:
+        return {lb_id: self.listeners(lb_id) for lb_id in self.paths.lb_ids()}
+
+    def remove(self, lb_id: str) -> None:
+        """Delete the load balancer's directory, stats socket and certificates."""
+        self.haproxy.forget(lb_id)
+        shutil.rmtree(self.paths.lb_dir(lb_id), ignore_errors=True)
+        shutil.rmtree(self.paths.cert_dir(lb_id), ignore_errors=True)
+        try:
+            os.unlink(self.paths.stats_socket(lb_id))
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,345 @@
+"""Start, reload and stop one haproxy master-worker process per load balancer.
+
+Liveness always goes through the master CLI socket, never `kill -0`: a killed master stays a
+zombie until its parent reaps it (1-2 s when the parent is init on this kind of host), and a
+zombie answers `kill -0`. The agent starts haproxy in a new session, so killing or restarting
+the agent leaves the data plane serving; a new agent finds it again through the same socket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from ostia.amphora.haproxy_socket import HaproxySocketError, send_command
+from ostia.amphora.paths import AgentPaths
+
+LOG = logging.getLogger(__name__)
+
+CHECK_TIMEOUT = 30.0
+
+
+class HaproxyError(Exception):
+    """haproxy did not do what was asked; `details` holds its own words."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(f"{message}: {details}" if details else message)
+        self.message = message
+        self.details = details
+
+
+class HaproxyConfigError(HaproxyError):
+    """`haproxy -c` refused the configuration."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MasterStatus:
+    master_pid: int
+    reloads: int
+    failed_reloads: int
+    workers: tuple[int, ...]
+    old_workers: tuple[int, ...]
+
+
+def parse_show_proc(text: str) -> MasterStatus | None:
+    """Parse the master CLI's `show proc`; None if there is no master line."""
+    master: tuple[int, int, int] | None = None
+    workers: list[int] = []
+    old_workers: list[int] = []
+    section = "master"
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            lowered = stripped.lower()
+            if "old workers" in lowered:
+                section = "old"
+            elif "workers" in lowered:
+                section = "workers"
+            elif "programs" in lowered:
+                section = "programs"
+            continue
+        fields = stripped.split()
+        if len(fields) < 3 or not fields[0].isdigit():
+            continue
+        pid = int(fields[0])
+        if fields[1] == "master":
+            failed = 0
+            if "[failed:" in stripped:
+                failed = int(stripped.split("[failed:", 1)[1].split("]", 1)[0].strip() or 0)
+            master = (pid, int(fields[2]) if fields[2].isdigit() else 0, failed)
+        elif fields[1] == "worker":
+            (old_workers if section == "old" else workers).append(pid)
+    if master is None:
+        return None
+    return MasterStatus(master[0], master[1], master[2], tuple(workers), tuple(old_workers))
+
+
+def process_alive(pid: int, needle: str | None = None) -> bool:
+    """True if `pid` runs and is not a zombie (and its command line contains `needle`)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    state = stat.rsplit(b")", 1)[-1].split()[0:1]
+    if state in ([b"Z"], [b"X"]):
+        return False
+    if needle is None:
+        return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return needle.encode() in handle.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+class HaproxyController:
+    def __init__(
+        self,
+        paths: AgentPaths,
+        haproxy_cmd: str = "/usr/sbin/haproxy",
+        start_timeout: float = 10.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        self.paths = paths
+        self.haproxy_cmd = haproxy_cmd
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        # (mtime_ns, size) of each configuration that passed `haproxy -c` at upload, so that
+        # the reload right after an upload does not check the same file again.
+        self._checked: dict[str, tuple[int, int]] = {}
+        self._version: str | None = None
+
+    # -- queries -----------------------------------------------------------------------
+
+    def check_config(self, config_path: str) -> tuple[bool, str]:
+        """Run `haproxy -c`; (passed, its output)."""
+        try:
+            result = subprocess.run(
+                [self.haproxy_cmd, "-c", "-f", config_path],
+                stdin=subprocess.DEVNULL, capture_output=True, timeout=CHECK_TIMEOUT,
+                cwd=os.path.dirname(config_path),
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, str(exc)
+        output = (result.stdout + result.stderr).decode(errors="replace").strip()
+        return result.returncode == 0, output
+
+    def mark_checked(self, lb_id: str) -> None:
+        """The configuration now in place passed `haproxy -c`."""
+        stat = os.stat(self.paths.config(lb_id))
+        self._checked[lb_id] = (stat.st_mtime_ns, stat.st_size)
+
+    def forget(self, lb_id: str) -> None:
+        self._checked.pop(lb_id, None)
+        self._children.pop(lb_id, None)
+
+    def _still_checked(self, lb_id: str) -> bool:
+        try:
+            stat = os.stat(self.paths.config(lb_id))
+        except FileNotFoundError:
+            return False
+        return self._checked.get(lb_id) == (stat.st_mtime_ns, stat.st_size)
+
+    def version(self) -> str:
+        """haproxy's version string, e.g. "2.6.12-1+deb12u4"."""
+        if self._version is None:
+            try:
+                out = subprocess.run([self.haproxy_cmd, "-v"], capture_output=True,
+                                     timeout=10).stdout.decode(errors="replace")
+            except (OSError, subprocess.TimeoutExpired):
+                out = ""
+            words = out.split()
+            self._version = words[2] if len(words) > 2 and words[1] == "version" else ""
+        return self._version
+
+    def master_status(self, lb_id: str, wait: float = 2.0) -> MasterStatus | None:
+        """The master's `show proc`, or None if no haproxy runs for this load balancer.
+
+        While the pid file names a live master whose socket refuses (it is re-executing
+        during a reload), keep asking for up to `wait` seconds.
+        """
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                status = parse_show_proc(
+                    send_command(self.paths.master_socket(lb_id), "show proc"))
+                if status is not None:
+                    return status
+            except HaproxySocketError:
+                pass
+            pid = self._pid_from_file(lb_id)
+            if pid is None or not process_alive(pid, self.paths.config(lb_id)):
+                return None
+            if time.monotonic() > deadline:
+                LOG.warning("haproxy master %s of %s does not answer on its socket", pid, lb_id)
+                return None
+            time.sleep(0.02)
+
+    def save_server_state(self, lb_id: str) -> None:
+        """Write `show servers state` to `servers-state`, so that a configuration with
+        `server-state-file` starts its new worker with the members' current health."""
+        try:
+            state = send_command(self.paths.stats_socket(lb_id), "show servers state")
+        except HaproxySocketError:
+            return
+        if state.startswith("1\n") or state.startswith("#"):
+            path = self.paths.servers_state(lb_id)
+            with open(path + ".tmp", "w") as handle:
+                handle.write(state)
+            os.replace(path + ".tmp", path)
+
+    def is_running(self, lb_id: str) -> bool:
+        return self.master_status(lb_id) is not None
+
+    def running(self) -> list[str]:
+        return [lb_id for lb_id in self.paths.lb_ids() if self.is_running(lb_id)]
+
+    # -- actions -----------------------------------------------------------------------
+
+    def start(self, lb_id: str) -> None:
+        """Start haproxy for `lb_id` unless it already runs; return once a worker serves."""
+        if self.is_running(lb_id):
+            return
+        config = self.paths.config(lb_id)
+        if not os.path.isfile(config):
+            raise HaproxyError("No configuration", f"{config} does not exist")
+        argv = [self.haproxy_cmd, "-W", "-f", config, "-S", self.paths.master_socket(lb_id),
+                "-p", self.paths.pid_file(lb_id)]
+        log_path = self.paths.log_file(lb_id)
+        with open(log_path, "ab") as log:
+            offset = log.tell()
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True, cwd=self.paths.lb_dir(lb_id),
+            )
+        self._children[lb_id] = proc
+        threading.Thread(target=proc.wait, name=f"reap-haproxy-{lb_id[:8]}", daemon=True).start()
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            code = proc.poll()
+            if code not in (None, 0):
+                raise HaproxyError("haproxy failed to start", self._log_since(log_path, offset))
+            try:
+                status = parse_show_proc(
+                    send_command(self.paths.master_socket(lb_id), "show proc", timeout=1.0))
+            except HaproxySocketError:
+                status = None
+            if status is not None and status.workers:
+                LOG.info("haproxy for %s started (master %s)", lb_id, status.master_pid)
+                return
+            time.sleep(0.01)
+        self._kill(proc.pid)
+        raise HaproxyError("haproxy did not start in time", self._log_since(log_path, offset))
+
+    def reload(self, lb_id: str) -> None:
+        """Check the configuration, then reload through the master CLI (start if stopped).
+
+        A configuration that fails the check raises HaproxyConfigError and the running
+        workers keep serving the previous one.
+        """
+        before = self.master_status(lb_id)
+        if before is None:
+            self.start(lb_id)
+            return
+        if not self._still_checked(lb_id):
+            passed, output = self.check_config(self.paths.config(lb_id))
+            if not passed:
+                raise HaproxyConfigError("Invalid configuration", output)
+        self.save_server_state(lb_id)
+        log_path = self.paths.log_file(lb_id)
+        offset = os.path.getsize(log_path) if os.path.exists(log_path) else 0
+        deadline = time.monotonic() + self.start_timeout
+        sent = False
+        while time.monotonic() < deadline:
+            if not sent:
+                try:
+                    send_command(self.paths.master_socket(lb_id), "reload", timeout=2.0)
+                    sent = True
+                except HaproxySocketError:
+                    # Refused while the master re-executes; a reset after sending is fine too.
+                    pass
+            status = self.master_status(lb_id, wait=1.0)
+            if status is not None and status.reloads > before.reloads:
+                sent = True
+                if status.failed_reloads:
+                    raise HaproxyError("Reload failed; the previous configuration keeps serving",
+                                       self._log_since(log_path, offset))
+                if status.workers:
+                    LOG.info("haproxy for %s reloaded", lb_id)
+                    return
+            time.sleep(0.01)
+        raise HaproxyError("haproxy did not reload in time", self._log_since(log_path, offset))
+
+    def stop(self, lb_id: str) -> None:
+        """Stop the master and its workers and wait until none of them runs."""
+        status = self.master_status(lb_id, wait=1.0)
+        pids: list[int] = []
+        if status is not None:
+            pids = [status.master_pid, *status.workers, *status.old_workers]
+        else:
+            pid = self._pid_from_file(lb_id)
+            if pid is not None and process_alive(pid, self.paths.config(lb_id)):
+                pids = [pid]
+        if not pids:
+            return
+        self._signal(pids[0], signal.SIGTERM)
+        if not self._wait_gone(pids, self.stop_timeout):
+            for pid in pids:
+                self._signal(pid, signal.SIGKILL)
+            self._wait_gone(pids, 2.0)
+        child = self._children.pop(lb_id, None)
+        if child is not None:
+            try:
+                child.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                pass
+        LOG.info("haproxy for %s stopped", lb_id)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _pid_from_file(self, lb_id: str) -> int | None:
+        text = self._read_text(self.paths.pid_file(lb_id))
+        return int(text) if text and text.isdigit() else None
+
+    @staticmethod
+    def _read_text(path: str) -> str | None:
+        try:
+            with open(path) as handle:
+                return handle.read().strip()
+        except OSError:
+            return None
+
+    @staticmethod
+    def _log_since(path: str, offset: int) -> str:
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(offset)
+                return handle.read()[-8000:].decode(errors="replace").strip()
+        except OSError:
+            return ""
+
+    @staticmethod
+    def _signal(pid: int, signum: int) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def _kill(self, pid: int) -> None:
+        self._signal(pid, signal.SIGKILL)
+
+    @staticmethod
+    def _wait_gone(pids: list[int], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not any(process_alive(pid) for pid in pids):
+                return True
+            time.sleep(0.01)
+        return not any(process_alive(pid) for pid in pids)

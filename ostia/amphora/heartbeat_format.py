@@ -1,0 +1,99 @@
+"""Octavia's heartbeat datagram: zlib(JSON) followed by the hex HMAC-SHA256 of those bytes.
+
+Shared by the agent (encode) and the health manager (decode). Version 3 messages carry
+statistics as deltas since the previous message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import zlib
+from collections.abc import Iterable
+from typing import Any
+
+VERSION = 3
+HEX_DIGEST_LENGTH = 64
+BINARY_DIGEST_LENGTH = 32
+# zlib's smallest stream (header + empty deflate block + adler32) is 8 bytes.
+MIN_COMPRESSED_LENGTH = 8
+MAX_DATAGRAM = 65507
+
+
+class HeartbeatError(ValueError):
+    """A datagram that is not a valid heartbeat."""
+
+
+class TruncatedHeartbeat(HeartbeatError):
+    pass
+
+
+class BadSignature(HeartbeatError):
+    """No key produces the datagram's HMAC: wrong key, or altered in transit."""
+
+
+class BadCompression(HeartbeatError):
+    pass
+
+
+class BadPayload(HeartbeatError):
+    """The decompressed bytes are not a JSON object."""
+
+
+def _key_bytes(key: str | bytes) -> bytes:
+    return key.encode("utf-8") if isinstance(key, str) else key
+
+
+def sign(data: bytes, key: str | bytes) -> bytes:
+    """The 64-character hex HMAC-SHA256 of `data`, as ASCII bytes."""
+    return hmac.new(_key_bytes(key), data, hashlib.sha256).hexdigest().encode("ascii")
+
+
+def encode(payload: dict[str, Any], key: str | bytes) -> bytes:
+    compressed = zlib.compress(json.dumps(payload, separators=(",", ":")).encode("utf-8"), 9)
+    return compressed + sign(compressed, key)
+
+
+def decode(datagram: bytes, keys: str | bytes | Iterable[str | bytes]) -> dict[str, Any]:
+    """Verify and unpack a datagram with any of `keys` (several during a key rotation).
+
+    Old amphorae appended the raw 32-byte digest instead of hex; that form is accepted too.
+    """
+    candidates = [keys] if isinstance(keys, (str, bytes)) else list(keys)
+    key_list = [key for key in candidates if key]
+    if len(datagram) < MIN_COMPRESSED_LENGTH + BINARY_DIGEST_LENGTH:
+        raise TruncatedHeartbeat(f"datagram of {len(datagram)} bytes is too short")
+    compressed = _verified_payload(datagram, key_list)
+    try:
+        raw = zlib.decompress(compressed)
+    except zlib.error as exc:
+        raise BadCompression(f"payload does not decompress: {exc}") from exc
+    try:
+        message = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadPayload(f"payload is not JSON: {exc}") from exc
+    if not isinstance(message, dict):
+        raise BadPayload("payload is not a JSON object")
+    return message
+
+
+def _verified_payload(datagram: bytes, keys: list[str | bytes]) -> bytes:
+    if not keys:
+        raise BadSignature("no heartbeat key configured")
+    tail = datagram[-HEX_DIGEST_LENGTH:]
+    hex_form = len(datagram) >= MIN_COMPRESSED_LENGTH + HEX_DIGEST_LENGTH and all(
+        byte in b"0123456789abcdef" for byte in tail)
+    if hex_form:
+        body = datagram[:-HEX_DIGEST_LENGTH]
+        for key in keys:
+            if hmac.compare_digest(sign(body, key), tail):
+                return body
+    body, digest = datagram[:-BINARY_DIGEST_LENGTH], datagram[-BINARY_DIGEST_LENGTH:]
+    for key in keys:
+        expected = hmac.new(_key_bytes(key), body, hashlib.sha256).digest()
+        if hmac.compare_digest(expected, digest):
+            return body
+    if hex_form:
+        raise BadSignature("HMAC does not match any heartbeat key")
+    raise TruncatedHeartbeat("datagram does not end with an HMAC (truncated?)")

@@ -1,0 +1,128 @@
+"""Where the agent keeps each load balancer's files: the contract with the config renderer.
+
+One haproxy process serves one load balancer. Under `[haproxy_amphora] base_path`:
+
+    <base_path>/<lb_id>.sock             stats socket. The renderer emits, in `global`:
+                                           stats socket <base_path>/<lb_id>.sock mode 0666 level admin
+                                         The agent reads `show stat` / `show info` from it for
+                                         heartbeats.
+    <base_path>/<lb_id>/haproxy.cfg      the last configuration that passed `haproxy -c`
+    <base_path>/<lb_id>/haproxy.cfg.new  an upload being checked; `.new-failed` keeps the last
+                                         upload that failed the check
+    <base_path>/<lb_id>/<lb_id>.pid      pid file of the haproxy master (agent passes `-p`)
+    <base_path>/<lb_id>/master.sock      master CLI (agent passes `-S`): liveness and reloads
+    <base_path>/<lb_id>/haproxy.log      the master's stdout and stderr
+    <base_path>/<lb_id>/servers-state    `show servers state`, written before each reload (for
+                                         `server-state-file` + `load-server-state-from-file`)
+    <base_path>/ping-wrapper.sh          script of PING health monitors (`external-check
+                                         command`), installed by the agent at start
+    <base_path>/stats_counters.json      last counters sent in heartbeats (deltas survive
+                                         restarts of the agent)
+    <base_path>/plug/                    plug/vip and plug/network payloads received
+    <base_path>/vrrp/                    keepalived files (namespace amphorae)
+    <base_cert_dir>/<lb_id>/<name>.pem   listener and pool certificates (mode 0600)
+
+The agent starts haproxy itself in master-worker mode:
+`haproxy -W -f <cfg> -S <master.sock> -p <pid>` (absolute paths, because the master
+re-executes itself with the same arguments on reload). No `-D`: the master stays the agent's
+child (its output goes to haproxy.log) in a session of its own, so it outlives the agent.
+A `daemon` line in the configuration still works. No `-L`: with peers the configuration
+names itself with `localpeer`. The renderer may emit `master-worker` and a `pidfile` equal
+to the one above; it should emit `hard-stop-after` in `global` and
+`option idle-close-on-response` in `defaults` so reloads drop nothing.
+
+Unix socket paths are limited to 107 bytes, so `base_path` may be at most
+MAX_BASE_PATH_LENGTH characters long.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+UUID_LENGTH = 36
+# "<base>/<lb_id>/master.sock" is the longest socket path: 1 + 36 + 1 + 11 characters.
+MAX_BASE_PATH_LENGTH = 107 - (1 + UUID_LENGTH + 1 + len("master.sock"))
+
+_OBJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_CERT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,250}\.pem")
+
+
+def is_object_id(value: str) -> bool:
+    """True for ids safe to use as a file name (UUIDs and similar)."""
+    return bool(_OBJECT_ID.fullmatch(value))
+
+
+def is_cert_filename(value: str) -> bool:
+    return bool(_CERT_NAME.fullmatch(value)) and ".." not in value
+
+
+class AgentPaths:
+    def __init__(self, base_path: str, base_cert_dir: str) -> None:
+        self.base_path = os.path.abspath(base_path)
+        self.base_cert_dir = os.path.abspath(base_cert_dir)
+
+    def check(self) -> None:
+        """Raise ValueError if the socket paths would be too long for this base_path."""
+        if len(self.base_path) > MAX_BASE_PATH_LENGTH:
+            raise ValueError(
+                f"[haproxy_amphora] base_path {self.base_path!r} is {len(self.base_path)} "
+                f"characters; haproxy socket paths under it would exceed the 107-byte unix "
+                f"socket limit. Use a base_path of at most {MAX_BASE_PATH_LENGTH} characters."
+            )
+
+    def lb_dir(self, lb_id: str) -> str:
+        return os.path.join(self.base_path, lb_id)
+
+    def config(self, lb_id: str) -> str:
+        return os.path.join(self.lb_dir(lb_id), "haproxy.cfg")
+
+    def staged_config(self, lb_id: str) -> str:
+        return self.config(lb_id) + ".new"
+
+    def failed_config(self, lb_id: str) -> str:
+        return self.config(lb_id) + ".new-failed"
+
+    def pid_file(self, lb_id: str) -> str:
+        return os.path.join(self.lb_dir(lb_id), f"{lb_id}.pid")
+
+    def master_socket(self, lb_id: str) -> str:
+        return os.path.join(self.lb_dir(lb_id), "master.sock")
+
+    def stats_socket(self, lb_id: str) -> str:
+        return os.path.join(self.base_path, f"{lb_id}.sock")
+
+    def log_file(self, lb_id: str) -> str:
+        return os.path.join(self.lb_dir(lb_id), "haproxy.log")
+
+    def servers_state(self, lb_id: str) -> str:
+        return os.path.join(self.lb_dir(lb_id), "servers-state")
+
+    def ping_wrapper(self) -> str:
+        return os.path.join(self.base_path, "ping-wrapper.sh")
+
+    def stats_counters(self) -> str:
+        return os.path.join(self.base_path, "stats_counters.json")
+
+    def plug_dir(self) -> str:
+        return os.path.join(self.base_path, "plug")
+
+    def vrrp_dir(self) -> str:
+        return os.path.join(self.base_path, "vrrp")
+
+    def cert_dir(self, lb_id: str) -> str:
+        return os.path.join(self.base_cert_dir, lb_id)
+
+    def cert_file(self, lb_id: str, filename: str) -> str:
+        return os.path.join(self.cert_dir(lb_id), filename)
+
+    def lb_ids(self) -> list[str]:
+        """Load balancers that have a configuration on this amphora, sorted."""
+        try:
+            names = os.listdir(self.base_path)
+        except FileNotFoundError:
+            return []
+        return sorted(
+            name for name in names
+            if is_object_id(name) and os.path.isfile(self.config(name))
+        )

@@ -1,0 +1,47 @@
+"""Serve the agent API over HTTPS with uvicorn, client certificates required."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+
+import uvicorn
+
+from ostia.amphora.agent import Agent
+from ostia.amphora.api.app import create_app
+
+LOG = logging.getLogger(__name__)
+
+
+def build_server(agent: Agent) -> uvicorn.Server:
+    context = agent.make_ssl_context()
+
+    def use_agent_context(config: uvicorn.Config, default: object) -> ssl.SSLContext:
+        # The agent keeps this very object so that PUT /1.0/certificate can load a new
+        # certificate into it without restarting the server.
+        return context
+
+    options = agent.conf.haproxy_amphora
+    config = uvicorn.Config(
+        create_app(agent),
+        host=options.bind_host,
+        port=options.bind_port,
+        ssl_context_factory=use_agent_context,
+        lifespan="off",
+        log_config=None,
+        access_log=bool(agent.conf.debug),
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )
+    return uvicorn.Server(config)
+
+
+def serve(agent: Agent) -> None:
+    """Run until SIGTERM/SIGINT. haproxy processes keep running after the agent stops."""
+    server = build_server(agent)
+    agent.heartbeat.start()
+    try:
+        server.run()
+    finally:
+        agent.heartbeat.stop()
