@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any
 
-from ostia.amphora import heartbeat_format
+from ostia.common import heartbeat_format
 from ostia.amphora.haproxy_stats import LoadBalancerStats
 
 LOG = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Any
 
 from oslo_config import cfg
 
-from ostia.amphora import heartbeat_format
+from ostia.common import heartbeat_format
 
 LOG = logging.getLogger(__name__)
 

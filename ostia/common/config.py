@@ -122,6 +122,8 @@ HEALTH_MANAGER_OPTS = [
                 help="ip:port heartbeat destinations written into amphora configuration."),
     cfg.IntOpt("heartbeat_interval", default=10, mutable=True,
                help="Seconds between heartbeats an amphora sends."),
+    cfg.FloatOpt("status_flush_interval", default=0.5, min=0.01,
+                 help="Seconds between batched writes of heartbeat results (Ostia)."),
 ]
 
 HOUSE_KEEPING_OPTS = [

@@ -37,6 +37,9 @@ class Service(abc.ABC):
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def wait(self, seconds: float) -> bool:
         """Sleep up to `seconds`; True if the service was asked to stop meanwhile."""
         return self.stopping.wait(seconds)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from ostia.amphora import heartbeat_format
+from ostia.common import heartbeat_format
 from tests.integration.agent_fixtures import (  # noqa: F401 (fixtures)
     HEARTBEAT_KEY,
     HeartbeatListener,

@@ -41,6 +41,9 @@ def test_config(db_url: str, overrides: dict[str, dict[str, Any]] | None = None)
     return conf
 
 
+test_config.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
 class LiveAPI:
     """uvicorn serving the app for `conf` on 127.0.0.1:<free port>."""
 

@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from ostia.amphora import heartbeat_format
+from ostia.common import heartbeat_format
 from ostia.amphora.haproxy_stats import parse_show_stat, summarize
 from ostia.amphora.heartbeat_payload import StatsCounters, build_message
 from ostia.amphora.heartbeat_sender import parse_destination

@@ -1,21 +1,119 @@
-"""The health manager service (heartbeat receiver and stale detector land here)."""
+"""The health manager: heartbeat receiver, batched status writer and stale detector.
+
+Everything runs on one asyncio loop in the service's thread; database work (flushes and
+stale scans) runs in a small thread pool so that receiving never waits on the database.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 from oslo_config import cfg
 
+from ostia.controller.health.receiver import HealthMetrics, HeartbeatProcessor, HeartbeatProtocol
+from ostia.controller.health.stale import StaleAmphoraDetector
 from ostia.controller.service import Service
 from ostia.db.session import Database
+
+LOG = logging.getLogger(__name__)
+METRICS_LOG_INTERVAL = 60.0
+
+
+def _log_only(amphora_id: str) -> None:
+    LOG.error("amphora %s needs a failover but no worker is connected to this health "
+              "manager", amphora_id)
 
 
 class HealthManagerService(Service):
     name = "octavia-health-manager"
 
-    def __init__(self, conf: cfg.ConfigOpts, db: Database) -> None:
+    def __init__(self, conf: cfg.ConfigOpts, db: Database,
+                 request_failover: Callable[[str], None] | None = None,
+                 on_orphan: Callable[[str, str | None], None] | None = None) -> None:
         super().__init__()
         self.conf = conf
         self.db = db
+        self.metrics = HealthMetrics()
+        self.processor = HeartbeatProcessor(conf, db, self.metrics, on_orphan)
+        self.detector = StaleAmphoraDetector(conf, db, request_failover or _log_only)
+        self.bound_address: tuple[str, int] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def run(self) -> None:
-        while not self.wait(self.conf.health_manager.health_check_interval):
-            pass
+        asyncio.run(self._main())
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
+        super().stop(timeout)
+
+    def _socket(self) -> socket.socket:
+        hm = self.conf.health_manager
+        family = socket.AF_INET6 if ":" in hm.bind_ip else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hm.sock_rlimit > 0:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, hm.sock_rlimit)
+        sock.bind((hm.bind_ip, hm.bind_port))
+        sock.setblocking(False)
+        return sock
+
+    async def _main(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: HeartbeatProtocol(self.processor), sock=self._socket())
+        self.bound_address = transport.get_extra_info("sockname")[:2]
+        LOG.info("health manager listening on %s:%d/udp", *self.bound_address)
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health-db")
+        tasks = [asyncio.create_task(self._flush_loop(pool)),
+                 asyncio.create_task(self._stale_loop(pool)),
+                 asyncio.create_task(self._metrics_loop())]
+        try:
+            while not self.stopping.is_set():
+                await asyncio.sleep(0.1)
+        finally:
+            transport.close()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            pool.shutdown(wait=True)
+
+    def flush_interval(self) -> float:
+        return float(self.conf.health_manager.status_flush_interval)
+
+    async def _flush_loop(self, pool: ThreadPoolExecutor) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.flush_interval())
+            try:
+                await loop.run_in_executor(pool, self.processor.flush)
+            except Exception:
+                LOG.exception("could not write heartbeat results; retrying next flush")
+
+    async def _stale_loop(self, pool: ThreadPoolExecutor) -> None:
+        loop = asyncio.get_running_loop()
+        hm = self.conf.health_manager
+        # Give amphorae a full timeout to report after a (re)start before judging them,
+        # so a health manager that was down does not fail over everything it missed.
+        started = time.monotonic()
+        while time.monotonic() - started < hm.heartbeat_timeout:
+            await asyncio.sleep(min(1.0, hm.heartbeat_timeout))
+        while True:
+            try:
+                await loop.run_in_executor(pool, self.detector.check)
+            except Exception:
+                LOG.exception("stale amphora scan failed; retrying next interval")
+            await asyncio.sleep(hm.health_check_interval)
+
+    async def _metrics_loop(self) -> None:
+        while True:
+            await asyncio.sleep(METRICS_LOG_INTERVAL)
+            snapshot = self.metrics.snapshot()
+            if snapshot:
+                LOG.info("heartbeats: %s", ", ".join(f"{k}={v}" for k, v in
+                                                      sorted(snapshot.items())))

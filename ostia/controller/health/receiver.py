@@ -1,0 +1,229 @@
+"""Heartbeat intake: verify, drop what is bad, coalesce per amphora, flush in batches.
+
+`HeartbeatProcessor.accept` runs on the event loop for every datagram and only decodes
+and buffers; `flush` runs in a worker thread and applies everything buffered since the
+previous flush in one short transaction. Several heartbeats of one amphora in a batch
+collapse into its newest status with their statistics deltas summed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from oslo_config import cfg
+
+from ostia.common import constants as c
+from ostia.common import heartbeat_format
+from ostia.controller.health import status as status_rules
+from ostia.controller.health import store
+from ostia.db import models
+from ostia.db.session import Database
+
+LOG = logging.getLogger(__name__)
+# A restarted agent counts from 0 again; a seq this small below the last one is a restart.
+RESTART_WINDOW = 3
+DROP_KINDS = ("bad_signature", "truncated", "bad_compression", "bad_payload", "oversized",
+              "replayed", "late", "unknown_amphora", "incomplete", "no_load_balancer")
+
+
+class HealthMetrics:
+    """Counters of what the receiver saw; read by logs, tests and benchmarks."""
+
+    def __init__(self) -> None:
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+
+    def count(self, kind: str, amount: int = 1) -> None:
+        with self._lock:
+            self._counts[kind] += amount
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def dropped(self) -> int:
+        snap = self.snapshot()
+        return sum(snap.get(kind, 0) for kind in DROP_KINDS)
+
+
+@dataclasses.dataclass
+class PendingHeartbeat:
+    message: dict[str, Any]
+    seq: int
+    recv_time: float
+    version: int
+    stats: dict[str, dict[str, int]]
+
+
+def _stats_of(message: dict[str, Any]) -> dict[str, dict[str, int]]:
+    result: dict[str, dict[str, int]] = {}
+    listeners = message.get("listeners")
+    if not isinstance(listeners, dict):
+        return result
+    for listener_id, entry in listeners.items():
+        stats = entry.get("stats") if isinstance(entry, dict) else None
+        if not isinstance(stats, dict):
+            continue
+        result[str(listener_id)] = {key: _as_int(stats.get(key)) for key in
+                                    ("rx", "tx", "conns", "totconns", "ereq")}
+    return result
+
+
+def _as_int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+class HeartbeatProcessor:
+    def __init__(self, conf: cfg.ConfigOpts, db: Database,
+                 metrics: HealthMetrics | None = None,
+                 on_orphan: Callable[[str, str | None], None] | None = None) -> None:
+        self.conf = conf
+        self.db = db
+        self.metrics = metrics or HealthMetrics()
+        self.on_orphan = on_orphan
+        self._pending: dict[str, PendingHeartbeat] = {}
+        self._last_seq: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def keys(self) -> list[str]:
+        hm = self.conf.health_manager
+        return [key for key in (hm.heartbeat_key, hm.previous_heartbeat_key) if key]
+
+    # ---- on the event loop -------------------------------------------------------------
+
+    def accept(self, datagram: bytes, recv_time: float | None = None) -> bool:
+        """Verify and buffer one datagram; False (and a counted reason) if dropped."""
+        self.metrics.count("received")
+        if len(datagram) > heartbeat_format.MAX_DATAGRAM:
+            return self._drop("oversized")
+        try:
+            message = heartbeat_format.decode(datagram, self.keys())
+        except heartbeat_format.BadSignature:
+            return self._drop("bad_signature")
+        except heartbeat_format.TruncatedHeartbeat:
+            return self._drop("truncated")
+        except heartbeat_format.BadCompression:
+            return self._drop("bad_compression")
+        except heartbeat_format.HeartbeatError:
+            return self._drop("bad_payload")
+        amphora_id, seq = message.get("id"), message.get("seq")
+        if not isinstance(amphora_id, str) or not isinstance(seq, int) or isinstance(seq, bool):
+            return self._drop("bad_payload")
+        version = message.get("ver", 1)
+        version = version if isinstance(version, int) else 1
+        with self._lock:
+            last = self._last_seq.get(amphora_id)
+            if last is not None and seq <= last and not seq < min(last, RESTART_WINDOW):
+                return self._drop("replayed")
+            self._last_seq[amphora_id] = seq
+            stats = _stats_of(message)
+            previous = self._pending.get(amphora_id)
+            if previous is not None:
+                for listener_id, delta in previous.stats.items():
+                    merged = stats.setdefault(listener_id, dict.fromkeys(delta, 0))
+                    for key in ("rx", "tx", "totconns", "ereq"):
+                        merged[key] = merged.get(key, 0) + delta.get(key, 0)
+            self._pending[amphora_id] = PendingHeartbeat(
+                message=message, seq=seq, recv_time=recv_time or time.time(),
+                version=version, stats=stats)
+        return True
+
+    def _drop(self, kind: str) -> bool:
+        self.metrics.count(kind)
+        LOG.debug("dropped heartbeat: %s", kind)
+        return False
+
+    def pending_count(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    # ---- in a worker thread --------------------------------------------------------------
+
+    def flush(self, now: float | None = None) -> int:
+        """Apply every buffered heartbeat in one transaction; returns how many applied."""
+        with self._lock:
+            batch, self._pending = self._pending, {}
+        if not batch:
+            return 0
+        now = now or time.time()
+        interval = self.conf.health_manager.heartbeat_interval
+        fresh = {}
+        for amphora_id, pending in batch.items():
+            if now - pending.recv_time >= interval:
+                self._drop("late")  # overloaded: upstream also ignores stale messages
+            else:
+                fresh[amphora_id] = pending
+        applied = 0
+        orphans: list[tuple[str, str | None]] = []
+        with self.db.transaction() as session:
+            views = store.load_views(session, fresh)
+            alive: dict[str, int] = {}
+            changes = status_rules.StatusChanges()
+            stats_rows: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
+            for amphora_id, pending in fresh.items():
+                view = views.get(amphora_id)
+                if view is None:
+                    self._drop("unknown_amphora")
+                    continue
+                lb = view.load_balancer
+                if lb is None:
+                    if view.status != c.AMPHORA_READY:
+                        self._drop("no_load_balancer")
+                        orphans.append((amphora_id, view.compute_id))
+                        continue
+                    alive[amphora_id] = pending.seq  # a spare: alive, nothing to derive
+                    continue
+                if not status_rules.heartbeat_is_complete(lb, pending.message):
+                    self._drop("incomplete")
+                    continue
+                alive[amphora_id] = pending.seq
+                changes.merge(status_rules.derive(lb, pending.message))
+                known = {listener.id for listener in lb.listeners}
+                stats_rows[pending.version].extend(
+                    _stats_row(listener_id, amphora_id, stats, pending.recv_time)
+                    for listener_id, stats in pending.stats.items() if listener_id in known)
+                applied += 1
+            store.record_alive(session, alive, models.utcnow())
+            store.write_statuses(session, changes)
+            for version, rows in stats_rows.items():
+                store.write_statistics(session, rows, version)
+        self.metrics.count("processed", applied)
+        self.metrics.count("status_writes", len(changes))
+        for amphora_id, compute_id in orphans:
+            LOG.warning("heartbeat from amphora %s that serves no load balancer", amphora_id)
+            if self.on_orphan is not None:
+                self.on_orphan(amphora_id, compute_id)
+        return applied
+
+
+def _stats_row(listener_id: str, amphora_id: str, stats: dict[str, int],
+               recv_time: float) -> dict[str, Any]:
+    return {"listener_id": listener_id, "amphora_id": amphora_id,
+            "bytes_in": stats.get("rx", 0), "bytes_out": stats.get("tx", 0),
+            "active_connections": stats.get("conns", 0),
+            "total_connections": stats.get("totconns", 0),
+            "request_errors": stats.get("ereq", 0), "received_time": recv_time}
+
+
+class HeartbeatProtocol(asyncio.DatagramProtocol):
+    """The UDP endpoint: hands every datagram to the processor, never raises."""
+
+    def __init__(self, processor: HeartbeatProcessor) -> None:
+        self.processor = processor
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            self.processor.accept(data)
+        except Exception:  # never let one datagram stop the receiver
+            self.processor.metrics.count("internal_error")
+            LOG.exception("unexpected error on a heartbeat from %s", addr)
+
+    def error_received(self, exc: Exception) -> None:
+        LOG.debug("heartbeat socket error: %s", exc)

@@ -1,0 +1,247 @@
+"""The health manager over real UDP with a real database (no amphorae needed)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import random
+import socket
+import time
+import zlib
+
+import pytest
+from sqlalchemy import func, select
+
+from ostia.common import heartbeat_format
+from ostia.controller.health.service import HealthManagerService
+from ostia.db import models
+from ostia.db.session import Database, create_db_engine
+from tests.support.live_api import free_port, migrated_sqlite, test_config
+
+KEY = "test-heartbeat-key"
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = Database(create_db_engine(migrated_sqlite(f"{tmp_path}/hm.db")))
+    yield database
+    database.dispose()
+
+
+def _conf(db, **health):
+    options = {"heartbeat_key": KEY, "bind_port": _free_udp_port(), "heartbeat_interval": 1,
+               "heartbeat_timeout": 3, "health_check_interval": 1,
+               "status_flush_interval": 0.05, **health}
+    return test_config(str(db.engine.url), {"health_manager": options})
+
+
+def _graph(db, amphorae=1):
+    """An ACTIVE LB with listener l, pool p (two members) and `amphorae` amphorae."""
+    with db.transaction() as session:
+        lb = models.LoadBalancer(provisioning_status="ACTIVE", operating_status="OFFLINE",
+                                 project_id="p")
+        session.add(lb)
+        session.flush()
+        pool = models.Pool(protocol="HTTP", lb_algorithm="ROUND_ROBIN", load_balancer_id=lb.id,
+                           provisioning_status="ACTIVE", operating_status="OFFLINE")
+        session.add(pool)
+        session.flush()
+        listener = models.Listener(protocol="HTTP", protocol_port=80, load_balancer_id=lb.id,
+                                   default_pool_id=pool.id, provisioning_status="ACTIVE",
+                                   operating_status="OFFLINE")
+        members = [models.Member(pool_id=pool.id, ip_address="127.0.0.1", protocol_port=p,
+                                 provisioning_status="ACTIVE", operating_status="OFFLINE")
+                   for p in (8001, 8002)]
+        amps = [models.Amphora(status="ALLOCATED", load_balancer_id=lb.id, role="STANDALONE")
+                for _ in range(amphorae)]
+        session.add_all([listener, *members, *amps])
+        session.flush()
+        return {"lb": lb.id, "listener": listener.id, "pool": pool.id,
+                "members": [m.id for m in members], "amphorae": [a.id for a in amps]}
+
+
+def _message(graph, amphora_id, seq, members=("UP", "UP"), rx=100):
+    return {"id": amphora_id, "seq": seq, "ver": 3,
+            "listeners": {graph["listener"]: {"status": "OPEN", "stats": {
+                "rx": rx, "tx": 2 * rx, "conns": 1, "totconns": 1, "ereq": 0}}},
+            "pools": {f"{graph['pool']}:{graph['listener']}": {
+                "status": "UP", "members": dict(zip(graph["members"], members, strict=True))}}}
+
+
+class Sender:
+    def __init__(self, port):
+        self.port = port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+    def send(self, payload, key=KEY):
+        raw = payload if isinstance(payload, bytes) else heartbeat_format.encode(payload, key)
+        self.sock.sendto(raw, ("127.0.0.1", self.port))
+
+
+@pytest.fixture
+def running(db):
+    services = []
+
+    def start(**health):
+        service = HealthManagerService(_conf(db, **health), db,
+                                       request_failover=lambda amp: failovers.append(amp))
+        service.start()
+        deadline = time.monotonic() + 5
+        while service.bound_address is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        services.append(service)
+        return service, Sender(service.bound_address[1])
+
+    failovers: list[str] = []
+    start.failovers = failovers  # type: ignore[attr-defined]
+    yield start
+    for service in services:
+        service.stop()
+
+
+def _wait(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _status(db, model, ident):
+    with db.transaction() as session:
+        return session.get(model, ident).operating_status
+
+
+def test_heartbeats_set_operating_status_and_health(db, running):
+    graph = _graph(db)
+    service, sender = running()
+    amp = graph["amphorae"][0]
+    sender.send(_message(graph, amp, 1))
+    assert _wait(lambda: _status(db, models.LoadBalancer, graph["lb"]) == "ONLINE")
+    assert _status(db, models.Member, graph["members"][0]) == "ONLINE"
+    assert _status(db, models.Pool, graph["pool"]) == "ONLINE"
+    assert _status(db, models.Listener, graph["listener"]) == "ONLINE"
+    with db.transaction() as session:
+        assert session.get(models.AmphoraHealth, amp) is not None
+    sender.send(_message(graph, amp, 2, members=("UP", "DOWN")))
+    assert _wait(lambda: _status(db, models.Member, graph["members"][1]) == "ERROR")
+    assert _status(db, models.Pool, graph["pool"]) == "DEGRADED"
+    assert _status(db, models.LoadBalancer, graph["lb"]) == "DEGRADED"
+
+
+def test_statistics_accumulate_deltas_per_amphora(db, running):
+    graph = _graph(db, amphorae=2)
+    _, sender = running()
+    first, second = graph["amphorae"]
+    for seq in range(1, 4):
+        sender.send(_message(graph, first, seq, rx=10))
+        time.sleep(0.1)
+    sender.send(_message(graph, second, 1, rx=5))
+
+    def total():
+        with db.transaction() as session:
+            return session.scalar(select(func.sum(models.ListenerStatistics.bytes_in)))
+
+    assert _wait(lambda: total() == 35), total()
+
+
+def test_forged_replayed_and_garbage_datagrams_are_dropped_and_counted(db, running):
+    graph = _graph(db)
+    service, sender = running()
+    amp = graph["amphorae"][0]
+    sender.send(_message(graph, amp, 5))
+    assert _wait(lambda: service.metrics.snapshot().get("processed", 0) == 1)
+    sender.send(_message(graph, amp, 6, members=("DOWN", "DOWN")), key="wrong-key")
+    sender.send(_message(graph, amp, 5, members=("DOWN", "DOWN")))  # replay of seq 5
+    sender.send(b"\x00" * 10)
+    compressed = zlib.compress(b"not json")
+    sender.send(compressed + heartbeat_format.sign(compressed, KEY))
+    sender.send(heartbeat_format.encode(_message(graph, amp, 7), KEY)[:-10])
+    assert _wait(lambda: service.metrics.dropped() >= 5)
+    counts = service.metrics.snapshot()
+    assert counts["bad_signature"] >= 1 and counts["replayed"] == 1
+    assert counts["bad_payload"] == 1 and counts["truncated"] >= 1
+    time.sleep(0.3)
+    assert _status(db, models.Member, graph["members"][0]) == "ONLINE"
+
+
+def test_previous_key_is_accepted_during_rotation(db, running):
+    graph = _graph(db)
+    service, sender = running(heartbeat_key="new-key", previous_heartbeat_key=KEY)
+    sender.send(_message(graph, graph["amphorae"][0], 1), key=KEY)
+    assert _wait(lambda: _status(db, models.LoadBalancer, graph["lb"]) == "ONLINE")
+
+
+def test_fuzzed_datagrams_never_crash_or_change_the_database(db, running):
+    graph = _graph(db)
+    service, sender = running()
+    amp = graph["amphorae"][0]
+    rng = random.Random(1234)
+    valid = heartbeat_format.encode(_message(graph, amp, 1), KEY)
+    sent = 0
+    for _ in range(300):
+        choice = rng.random()
+        if choice < 0.4:
+            raw = os.urandom(rng.randint(0, 2000))
+        else:
+            mutated = bytearray(valid)
+            for _ in range(rng.randint(1, 8)):
+                mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+            raw = bytes(mutated)
+        sender.send(raw)
+        sent += 1
+        if sent % 25 == 0:  # pace the burst so that loopback does not drop datagrams
+            assert _wait(lambda: service.metrics.snapshot().get("received", 0) == sent)
+    assert service.metrics.dropped() == sent
+    assert service.is_alive()
+    assert _status(db, models.LoadBalancer, graph["lb"]) == "OFFLINE"
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(models.AmphoraHealth)) == 0
+
+
+def _age_health(db, amphora_ids, seconds):
+    old = models.utcnow() - datetime.timedelta(seconds=seconds)
+    with db.transaction() as session:
+        for amp in amphora_ids:
+            session.merge(models.AmphoraHealth(amphora_id=amp, last_update=old, busy=False))
+
+
+def test_stale_amphora_is_failed_over_once_even_with_two_health_managers(db, running):
+    graph = _graph(db)
+    _age_health(db, graph["amphorae"], 600)
+    running(heartbeat_timeout=1)
+    running(heartbeat_timeout=1)
+    failovers = running.failovers
+    assert _wait(lambda: len(failovers) >= 1, timeout=8)
+    time.sleep(2.5)
+    assert failovers == graph["amphorae"]
+    with db.transaction() as session:
+        assert session.get(models.LoadBalancer, graph["lb"]).provisioning_status == \
+            "PENDING_UPDATE"
+        assert session.get(models.AmphoraHealth, graph["amphorae"][0]).busy is True
+
+
+def test_storm_protection_stops_failovers_and_heartbeats_restore(db, running):
+    graphs = [_graph(db) for _ in range(3)]
+    amps = [g["amphorae"][0] for g in graphs]
+    _age_health(db, amps, 600)
+    service, sender = running(heartbeat_timeout=1, failover_threshold=2)
+    assert _wait(lambda: _amp_statuses(db, amps) == {"FAILOVER_STOPPED"}, timeout=8)
+    assert running.failovers == []
+    for graph in graphs:
+        sender.send(_message(graph, graph["amphorae"][0], 1))
+    assert _wait(lambda: _amp_statuses(db, amps) == {"ALLOCATED"})
+    time.sleep(1.5)
+    assert running.failovers == []
+
+
+def _amp_statuses(db, amps):
+    with db.transaction() as session:
+        return {session.get(models.Amphora, a).status for a in amps}
