@@ -12,7 +12,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -125,13 +124,13 @@ def test_health_monitor_marks_a_killed_backend_down_in_the_next_heartbeat(
 
     stack.heartbeats.wait_for(lambda m: members(m) == {alpha: "UP", beta: "UP"}, 10, amphora.id)
     backends[1].stop()
-    killed = time.monotonic()
-    # haproxy needs up to delay * fall (+ one check timeout) to see it; the heartbeat after
-    # that carries it.
-    message = stack.heartbeats.wait_for(lambda m: members(m).get(beta) == "DOWN", 6, amphora.id)
+    # haproxy sees it within delay x fall (+ one check timeout); the heartbeat after that
+    # carries it. Two seconds of slack for a busy host.
+    within = 1 * 1 + 1 + stack.heartbeat_interval + 2
+    message = stack.heartbeats.wait_for(lambda m: members(m).get(beta) == "DOWN", within,
+                                        amphora.id)
     assert members(message)[alpha] == "UP"
     assert message["ver"] == 3
-    assert time.monotonic() - killed < 1 + 1 + stack.heartbeat_interval + 1.5
     assert set(answers(vip, port_of(lb), 4)) == {"alpha"}
 
 
