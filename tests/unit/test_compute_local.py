@@ -89,6 +89,18 @@ def test_agent_config_merges_controller_settings_with_what_only_the_driver_knows
     assert os.stat(f"{root}/etc/server.pem").st_mode & 0o077 == 0
 
 
+def test_instance_paths_name_the_agents_base_path_and_cert_dir(
+    driver: LocalComputeDriver,
+) -> None:
+    instance = driver.build(SPEC)
+    parsed = agent_conf(driver, instance.compute_id)["haproxy_amphora"]
+    assert driver.instance_paths(instance.compute_id) == (parsed["base_path"],
+                                                          parsed["base_cert_dir"])
+    driver.delete(instance.compute_id)
+    assert driver.instance_paths(instance.compute_id) is None
+    assert driver.instance_paths("../etc") is None
+
+
 def test_management_addresses_come_from_mgmt_cidr(driver: LocalComputeDriver,
                                                   conf: cfg.ConfigOpts) -> None:
     instance = driver.build(SPEC)

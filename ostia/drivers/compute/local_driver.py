@@ -173,6 +173,16 @@ class LocalComputeDriver(ComputeDriver):
             raise ValueError(f"not a local compute id: {compute_id!r}")
         return self._files(compute_id)
 
+    def instance_paths(self, compute_id: str) -> tuple[str, str] | None:
+        """([haproxy_amphora] base_path, base_cert_dir) of the instance's agent, for the
+        renderer; None for an unknown instance."""
+        if not _COMPUTE_ID.fullmatch(compute_id):
+            return None
+        files = self._files(compute_id)
+        if not os.path.isdir(files.root):
+            return None
+        return files.base_path, files.base_cert_dir
+
     # -- building ----------------------------------------------------------------------
 
     def _files(self, compute_id: str) -> InstanceFiles:
