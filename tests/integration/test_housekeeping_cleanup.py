@@ -1,0 +1,61 @@
+"""Housekeeping DB cleanup on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from ostia.controller.housekeeping.cleanup import run_cleanup
+from ostia.db import migration, models
+from ostia.db.session import Database, create_db_engine
+from tests.support.live_api import test_config
+
+
+@pytest.fixture
+def db(db_url):
+    database = Database(create_db_engine(db_url))
+    migration.upgrade(database.engine)
+    yield database
+    database.dispose()
+
+
+def _ago(seconds):
+    return models.utcnow() - datetime.timedelta(seconds=seconds)
+
+
+def test_only_expired_deleted_rows_are_purged(db):
+    conf = test_config(str(db.engine.url), {"house_keeping": {
+        "amphora_expiry_age": 3600, "load_balancer_expiry_age": 3600}})
+    with db.transaction() as session:
+        old_lb = models.LoadBalancer(provisioning_status="DELETED", operating_status="OFFLINE",
+                                     updated_at=_ago(7200))
+        old_lb.vip = models.Vip(ip_address="127.0.100.9")
+        new_lb = models.LoadBalancer(provisioning_status="DELETED", operating_status="OFFLINE",
+                                     updated_at=_ago(60))
+        live_lb = models.LoadBalancer(provisioning_status="ACTIVE", operating_status="ONLINE",
+                                      updated_at=_ago(99999))
+        session.add_all([old_lb, new_lb, live_lb])
+        session.flush()
+        old_amp = models.Amphora(status="DELETED", updated_at=_ago(7200),
+                                 load_balancer_id=old_lb.id)
+        zombie = models.Amphora(status="DELETED", updated_at=_ago(7200))
+        fresh_amp = models.Amphora(status="DELETED", updated_at=_ago(60))
+        live_amp = models.Amphora(status="ALLOCATED", updated_at=_ago(99999))
+        session.add_all([old_amp, zombie, fresh_amp, live_amp])
+        session.flush()
+        session.add(models.AmphoraHealth(amphora_id=zombie.id, last_update=_ago(5)))
+        session.add(models.AmphoraHealth(amphora_id=old_amp.id, last_update=_ago(7200)))
+        ids = {name: obj.id for name, obj in locals().items()
+               if isinstance(obj, (models.LoadBalancer, models.Amphora))}
+    assert run_cleanup(db, conf) == (1, 1)
+    with db.transaction() as session:
+        assert session.get(models.LoadBalancer, ids["old_lb"]) is None
+        assert session.get(models.Vip, ids["old_lb"]) is None
+        for name in ("new_lb", "live_lb"):
+            assert session.get(models.LoadBalancer, ids[name]) is not None
+        assert session.get(models.Amphora, ids["old_amp"]) is None
+        assert session.get(models.AmphoraHealth, ids["old_amp"]) is None
+        for name in ("zombie", "fresh_amp", "live_amp"):
+            assert session.get(models.Amphora, ids[name]) is not None
+    assert run_cleanup(db, conf) == (0, 0)
