@@ -852,3 +852,25 @@ def test_ids_must_be_identifiers():
     make_listener(lb, id="x y")
     with pytest.raises(UnsafeValue):
         render(lb)
+
+
+def test_too_long_base_path_is_refused_before_haproxy_would():
+    lb = make_lb()
+    make_listener(lb)
+    with pytest.raises(HaproxyRenderError, match="socket path"):
+        render(lb, base_path="/" + "x" * 60)
+
+
+def test_pending_delete_load_balancer_serves_no_listener():
+    lb = make_lb()
+    make_listener(lb)
+    lb.provisioning_status = constants.PENDING_DELETE
+    assert haproxy_listeners(lb) == []
+
+
+def test_custom_template_from_config(tmp_path):
+    template = tmp_path / "custom.j2"
+    template.write_text("# {{ g.lb_id }}{% for fe in frontends %} {{ fe.name }}{% endfor %}.\n")
+    lb = make_lb()
+    listener = make_listener(lb)
+    assert render(lb, conf(haproxy_template=str(template))) == f"# {lb.id} {listener.id}.\n"

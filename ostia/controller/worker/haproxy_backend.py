@@ -185,8 +185,9 @@ def _server(member: models.Member, pool: models.Pool, check_words: list[str],
 
 
 def _insert_headers(view: BackendView, listener: models.Listener) -> None:
-    wanted = {key for key, value in (listener.insert_headers or {}).items()
-              if _truthy(value, f"listener.insert_headers[{key!r}]")}
+    wanted = {check_text(key, "listener.insert_headers") for key, value
+              in (listener.insert_headers or {}).items()
+              if _truthy(value, "listener.insert_headers")}
     if "X-Forwarded-For" in wanted:
         view.options.append("forwardfor")
     if "X-Forwarded-Port" in wanted:

@@ -25,7 +25,12 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives import serialization
 
 from ostia.common import constants
-from ostia.controller.worker.haproxy_escape import HaproxyRenderError, UnsafeValue, quote
+from ostia.controller.worker.haproxy_escape import (
+    HaproxyRenderError,
+    UnsafeValue,
+    check_text,
+    quote,
+)
 from ostia.db import models
 
 # Upstream names the versions this way; the value is the haproxy option that disables one.
@@ -65,7 +70,9 @@ class PoolTls:
 
 
 def cert_file_name(ref: str) -> str:
-    return hashlib.sha256(ref.encode()).hexdigest()[:32] + ".pem"
+    # The name never shows the reference, but a reference with a control character is
+    # refused all the same: nothing like that may reach the amphora.
+    return hashlib.sha256(check_text(ref, "tls container ref").encode()).hexdigest()[:32] + ".pem"
 
 
 def lb_cert_dir(cert_dir: str, lb_id: str) -> str:
@@ -83,8 +90,8 @@ def listener_tls(listener: models.Listener) -> ListenerTls | None:
     if listener.protocol not in (constants.TERMINATED_HTTPS, constants.PROMETHEUS):
         return None
     certs = tuple((ref, cert_file_name(ref)) for ref in dict.fromkeys(refs))
-    ca = f"{listener.id}-ca.pem" if listener.client_ca_tls_certificate_id else None
-    crl = f"{listener.id}-crl.pem" if ca and listener.client_crl_container_id else None
+    ca = f"{listener.id}-ca.pem" if _ref(listener.client_ca_tls_certificate_id) else None
+    crl = f"{listener.id}-crl.pem" if ca and _ref(listener.client_crl_container_id) else None
     return ListenerTls(crt_list=f"{listener.id}.pem", certs=certs, ca=ca, crl=crl)
 
 
@@ -93,9 +100,13 @@ def pool_tls(pool: models.Pool) -> PoolTls | None:
     if not pool.tls_enabled:
         return None
     ref = pool.tls_certificate_id
-    ca = f"{pool.id}-ca.pem" if pool.ca_tls_certificate_id else None
-    crl = f"{pool.id}-crl.pem" if ca and pool.crl_container_id else None
+    ca = f"{pool.id}-ca.pem" if _ref(pool.ca_tls_certificate_id) else None
+    crl = f"{pool.id}-crl.pem" if ca and _ref(pool.crl_container_id) else None
     return PoolTls(crt=(ref, cert_file_name(ref)) if ref else None, ca=ca, crl=crl)
+
+
+def _ref(ref: str | None) -> bool:
+    return bool(ref) and bool(check_text(ref, "tls container ref"))
 
 
 def version_options(versions: Sequence[str], field: str) -> list[str]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,9 @@ __all__ = [
 
 PEER_PORT = 1025
 MAX_GLOBAL_MAXCONN = 1_000_000
+# haproxy refuses longer UNIX socket paths (sun_path less its own margin): base_path may be
+# at most 55 characters for `<base_path>/<lb_id>.sock` to fit.
+MAX_SOCKET_PATH = 97
 HAPROXY_PROTOCOLS = (constants.HTTP, constants.HTTPS, constants.TCP,
                      constants.TERMINATED_HTTPS, constants.PROMETHEUS)
 _HTTP_MODE = (constants.HTTP, constants.TERMINATED_HTTPS, constants.PROMETHEUS)
@@ -122,7 +126,7 @@ def haproxy_listeners(lb: models.LoadBalancer) -> list[models.Listener]:
     When the list is empty haproxy has nothing to bind and refuses to start: the caller
     should stop the load balancer's haproxy instead of pushing a configuration.
     """
-    if lb.enabled is False:
+    if not live(lb):
         return []
     chosen = [li for li in lb.listeners if live(li) and li.protocol in HAPROXY_PROTOCOLS]
     return sorted(chosen, key=lambda li: (li.protocol_port, li.id))
@@ -196,7 +200,12 @@ def render_haproxy_config(
                  "haproxy" for li in lb.listeners
                  if li.protocol not in HAPROXY_PROTOCOLS and live(li)],
     )
-    text = _template().render(g=global_view, frontends=frontends, backends=backends)
+    if len(f"{base_path}/{lb_id}.sock") > MAX_SOCKET_PATH:
+        raise HaproxyRenderError(
+            f"stats socket path under {base_path!r} is longer than haproxy's limit of "
+            f"{MAX_SOCKET_PATH} characters; use a shorter base_path")
+    template = _template(haproxy_conf.haproxy_template or None)
+    text = template.render(g=global_view, frontends=frontends, backends=backends)
     # Defence in depth: whatever slipped through, no control character may leave here.
     for line in text.split("\n"):
         check_text(line, "rendered configuration")
@@ -371,13 +380,22 @@ def _ms(value: int | None, default: int, name: str) -> int:
 
 
 @functools.cache
-def _template() -> jinja2.Template:
+def _template(custom: str | None) -> jinja2.Template:
+    """The packaged template, or `[haproxy_amphora] haproxy_template` when set (it receives
+    the same `g`, `frontends` and `backends` view objects)."""
+    loader: jinja2.BaseLoader
+    if custom:
+        loader = jinja2.FileSystemLoader(os.path.dirname(os.path.abspath(custom)))
+        name = os.path.basename(custom)
+    else:
+        loader = jinja2.PackageLoader("ostia.controller.worker", "templates")
+        name = "haproxy.cfg.j2"
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("ostia.controller.worker", "templates"),
+        loader=loader,
         autoescape=False,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    return env.get_template("haproxy.cfg.j2")
+    return env.get_template(name)
