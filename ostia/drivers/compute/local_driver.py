@@ -105,7 +105,10 @@ class LocalComputeDriver(ComputeDriver):
             self._start_agent(files, record.compute_id)
         except Exception as exc:
             LOG.exception("building amphora %s failed", spec.amphora_id)
-            self.delete(record.compute_id)
+            try:
+                self.delete(record.compute_id)
+            except ComputeDeleteError:
+                LOG.exception("cleaning up after the failed build of %s", record.compute_id)
             raise ComputeBuildError(f"amphora {spec.amphora_id} did not start: {exc}") from exc
         LOG.info("amphora %s started as %s on %s", spec.amphora_id, record.compute_id,
                  record.lb_network_ip)
