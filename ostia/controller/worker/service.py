@@ -1,29 +1,132 @@
-"""The controller worker service (the reconciler lands here with the worker issue)."""
+"""The controller worker: wake-ups in, a few reconcile threads, a sweep, lease renewal.
+
+Wake-ups arrive as in-process calls (`wake`, all-in-one) or as oslo.messaging casts
+(`transport_url` set: an RPC server on `[oslo_messaging] topic`). Either way they only
+queue a load balancer id. `[task_flow] max_workers` threads take ids from the queue and
+reconcile them, never two threads on one id (the lease guarantees the same across
+processes). Every `[reconciler] sweep_interval` the worker queues each PENDING_* load
+balancer whose lease is free or expired, so lost messages and dead workers only delay work.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from oslo_config import cfg
 
 from ostia.controller.service import Service
+from ostia.controller.worker import leases
+from ostia.controller.worker.drivers import WorkerDrivers
+from ostia.controller.worker.reconciler import Outcome, Reconciler
+from ostia.controller.worker.work_queue import WorkQueue
 from ostia.db.session import Database
 
 LOG = logging.getLogger(__name__)
+SWEEP_BATCH = 200
 
 
 class WorkerService(Service):
     name = "octavia-worker"
 
-    def __init__(self, conf: cfg.ConfigOpts, db: Database) -> None:
+    def __init__(self, conf: cfg.ConfigOpts, db: Database,
+                 drivers: WorkerDrivers | None = None, rpc: bool | None = None) -> None:
+        """`rpc`: serve the oslo.messaging topic (default: when transport_url is set)."""
         super().__init__()
         self.conf = conf
         self.db = db
+        self.drivers = drivers or WorkerDrivers.from_config(conf)
+        self.reconciler = Reconciler(conf, db, self.drivers)
+        self.queue = WorkQueue()
+        self.use_rpc = bool(conf.transport_url) if rpc is None else rpc
+        self._threads: list[threading.Thread] = []
+        self._rpc_server: object | None = None
+        self.settled = 0  # attempts that settled, for tests and logs
+
+    @property
+    def owner(self) -> str:
+        return self.reconciler.owner
 
     def wake(self, lb_id: str) -> None:
-        """In-process wake-up from the API: reconcile `lb_id` soon."""
+        """Reconcile `lb_id` soon (the API's in-process wake-up, and the RPC endpoint's)."""
         LOG.debug("wake-up for load balancer %s", lb_id)
+        self.queue.put(lb_id)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for index in range(max(1, self.conf.task_flow.max_workers)):
+            thread = threading.Thread(target=self._reconcile_loop, name=f"reconcile-{index}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        if self.use_rpc:
+            from ostia.common.messaging import WakeServer
+
+            server = WakeServer(self.conf, self.wake, server=self.conf.host)
+            server.start()
+            self._rpc_server = server
+            LOG.info("worker %s listens on topic %s", self.owner, self.conf.oslo_messaging.topic)
+        super().start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
+        self.queue.close()
+        deadline = time.monotonic() + timeout
+        if self._rpc_server is not None:
+            self._rpc_server.stop()  # type: ignore[attr-defined]
+            self._rpc_server = None
+        super().stop(max(deadline - time.monotonic(), 0.1))
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.1))
+        self._threads.clear()
 
     def run(self) -> None:
-        while not self.wait(self.conf.reconciler.sweep_interval):
-            pass
+        """Sweep for stranded work and renew held leases until stopped."""
+        options = self.conf.reconciler
+        tick = max(min(options.sweep_interval, options.lease_seconds / 6.0, 1.0), 0.05)
+        next_sweep = 0.0
+        while not self.stopping.is_set():
+            self._renew_leases()
+            now = time.monotonic()
+            if now >= next_sweep:
+                self.sweep()
+                next_sweep = now + options.sweep_interval
+            if self.wait(min(tick, max(next_sweep - time.monotonic(), 0.01))):
+                break
+
+    def sweep(self) -> int:
+        """Queue every PENDING_* load balancer whose lease is free or expired."""
+        try:
+            ids = leases.claimable(self.db, SWEEP_BATCH)
+        except Exception:  # noqa: BLE001 - the database may be briefly away; sweep again
+            LOG.exception("sweep failed")
+            return 0
+        for lb_id in ids:
+            self.queue.put(lb_id)
+        if ids:
+            LOG.debug("sweep queued %d load balancers", len(ids))
+        return len(ids)
+
+    def _renew_leases(self) -> None:
+        for lease in self.reconciler.held_leases():
+            if not lease.renew_if_due():
+                LOG.warning("lease on load balancer %s lost", lease.lb_id)
+
+    def _reconcile_loop(self) -> None:
+        while not self.stopping.is_set():
+            lb_id = self.queue.get(timeout=0.5)
+            if lb_id is None:
+                continue
+            retry_in: float | None = None
+            try:
+                result = self.reconciler.reconcile(lb_id)
+                if result.outcome is Outcome.RETRY:
+                    retry_in = result.retry_in
+                elif result.outcome in (Outcome.SETTLED, Outcome.FAILED):
+                    self.settled += 1
+            except Exception:  # noqa: BLE001 - e.g. the database is away; the sweep retries
+                LOG.exception("reconcile of load balancer %s failed unexpectedly", lb_id)
+            finally:
+                self.queue.done(lb_id, retry_in)

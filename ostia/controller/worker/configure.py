@@ -1,0 +1,155 @@
+"""Make one amphora serve one load balancer's stored graph (Octavia's listener update).
+
+Order per amphora, as upstream: agent answers, VIP plugged, TLS files present, the full
+haproxy configuration pushed, haproxy reloaded. Each call is idempotent; the configuration
+push and reload are skipped when the agent already holds exactly this configuration (md5
+comparison, like the agent's ETag) unless the caller asks for a reload anyway.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+from typing import Any
+
+from oslo_config import cfg
+
+from ostia.common import exceptions as exc
+from ostia.controller.worker import render_haproxy
+from ostia.controller.worker.drivers import WorkerDrivers
+from ostia.controller.worker.graph import AmphoraState
+from ostia.db import models
+from ostia.drivers.amphora.base import AmphoraRef, RequestTimeouts
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class AmphoraPaths:
+    """Where the amphora keeps haproxy files and TLS files (the renderer needs both)."""
+
+    base_path: str
+    cert_dir: str
+
+
+def amphora_ref(conf: cfg.ConfigOpts, amp: AmphoraState) -> AmphoraRef:
+    if not amp.lb_network_ip:
+        raise exc.AmphoraUnreachable(f"amphora {amp.id} has no management address yet")
+    return AmphoraRef(id=amp.id, lb_network_ip=amp.lb_network_ip,
+                      api_port=conf.haproxy_amphora.bind_port)
+
+
+def agent_wait_seconds(conf: cfg.ConfigOpts, booting: bool) -> float:
+    """How long to wait for an agent: a boot gets the full budget, a running one less."""
+    options = conf.haproxy_amphora
+    if booting:
+        return float(options.connection_max_retries * options.connection_retry_interval)
+    return float(options.active_connection_max_retries * options.active_connection_retry_interval)
+
+
+def amphora_paths(conf: cfg.ConfigOpts, drivers: WorkerDrivers, amp: AmphoraState,
+                  info: dict[str, Any]) -> AmphoraPaths:
+    """The amphora's base_path and base_cert_dir.
+
+    Preference: what the agent reports, then what the compute driver knows about the
+    instance, then `[haproxy_amphora]` (right for amphorae built from an image).
+    """
+    if info.get("base_path") and info.get("base_cert_dir"):
+        return AmphoraPaths(str(info["base_path"]), str(info["base_cert_dir"]))
+    lookup = getattr(drivers.compute, "instance_paths", None)
+    if callable(lookup) and amp.compute_id:
+        found = lookup(amp.compute_id)
+        if found:
+            return AmphoraPaths(*found)
+    amphora_dir = getattr(drivers.compute, "amphora_dir", None)
+    if isinstance(amphora_dir, str) and amp.compute_id:
+        # The local compute driver's layout (local_instance.InstanceFiles).
+        from ostia.drivers.compute.local_instance import InstanceFiles
+
+        files = InstanceFiles(os.path.join(amphora_dir, amp.compute_id))
+        return AmphoraPaths(files.base_path, files.base_cert_dir)
+    options = conf.haproxy_amphora
+    return AmphoraPaths(options.base_path, options.base_cert_dir)
+
+
+def vip_net_info(drivers: WorkerDrivers, lb: models.LoadBalancer) -> tuple[str, dict[str, Any]]:
+    """The plug/vip address and body for the load balancer's VIP."""
+    vip = lb.vip
+    if vip is None or not vip.ip_address:
+        raise render_haproxy.HaproxyRenderError(f"load balancer {lb.id} has no VIP address")
+    subnet = drivers.network.get_subnet(vip.subnet_id) if vip.subnet_id else None
+    body: dict[str, Any] = {
+        "subnet_cidr": subnet.cidr if subnet else f"{vip.ip_address}/32",
+        "gateway": subnet.gateway_ip if subnet else None,
+        "mac_address": _mac_for(vip.port_id or lb.id),
+        "host_routes": [],
+        "additional_vips": [],
+    }
+    for extra in lb.additional_vips:
+        if not extra.ip_address:
+            continue
+        extra_subnet = drivers.network.get_subnet(extra.subnet_id)
+        body["additional_vips"].append({
+            "ip_address": extra.ip_address, "subnet_cidr": extra_subnet.cidr,
+            "gateway": extra_subnet.gateway_ip, "host_routes": []})
+    return vip.ip_address, body
+
+
+def _mac_for(seed: str) -> str:
+    # No real port exists for a loopback VIP; a stable, locally administered MAC keeps
+    # the agent's payload valid and the same on every reconcile.
+    digest = hashlib.sha256(seed.encode()).digest()
+    return "fa:16:3e:" + ":".join(f"{b:02x}" for b in digest[:3])
+
+
+def configure_amphora(conf: cfg.ConfigOpts, drivers: WorkerDrivers, lb: models.LoadBalancer,
+                      amp: AmphoraState, *, booting: bool, force_reload: bool,
+                      check: Any = None) -> bool:
+    """Bring one amphora to serve `lb`; True if its haproxy configuration changed.
+
+    `check` (no arguments) runs between calls: the reconciler passes its lease check so
+    that a worker that lost the load balancer stops at the next call.
+    """
+    def between() -> None:
+        if check is not None:
+            check()
+
+    amphora = drivers.amphora
+    ref = amphora_ref(conf, amp)
+    info = amphora.wait_for_agent(ref, agent_wait_seconds(conf, booting))
+    timeouts = RequestTimeouts.active(conf)
+    between()
+    vip, net_info = vip_net_info(drivers, lb)
+    amphora.plug_vip(ref, vip, net_info, timeouts)
+    between()
+    paths = amphora_paths(conf, drivers, amp, info)
+    if not render_haproxy.haproxy_listeners(lb):
+        # Nothing to bind (no listener, or the LB is admin-down): haproxy must not run.
+        amphora.delete_listeners(ref, lb.id, timeouts)
+        return False
+    for name, pem in render_haproxy.tls_files(lb, drivers.cert_manager,
+                                              cert_dir=paths.cert_dir).items():
+        amphora.ensure_lb_certificate(ref, lb.id, name, pem, timeouts)
+    between()
+    config = render_haproxy.render_haproxy_config(
+        lb, conf, amphora_id=amp.id, base_path=paths.base_path, cert_dir=paths.cert_dir)
+    wanted = hashlib.md5(config.encode()).hexdigest()
+    if not force_reload and _current_md5(drivers, ref, lb.id, timeouts) == wanted:
+        LOG.debug("amphora %s already runs this configuration of %s", amp.id, lb.id)
+        return False
+    amphora.upload_haproxy_config(ref, lb.id, config, timeouts)
+    between()
+    amphora.reload_loadbalancer(ref, lb.id, timeouts)
+    LOG.info("amphora %s serves load balancer %s (config %s)", amp.id, lb.id, wanted[:8])
+    return True
+
+
+def _current_md5(drivers: WorkerDrivers, ref: AmphoraRef, lb_id: str,
+                 timeouts: RequestTimeouts) -> str | None:
+    try:
+        current = drivers.amphora.get_haproxy_config(ref, lb_id, timeouts)
+    except exc.AgentNotFound:
+        return None
+    return hashlib.md5(current.encode()).hexdigest() if current else None

@@ -1,0 +1,126 @@
+"""The reconcile steps of one load balancer, each safe to run again after any interruption.
+
+`converge` drives a PENDING_CREATE/PENDING_UPDATE load balancer to its stored graph:
+ensure the amphorae the topology needs (adopting or rebuilding half-built ones, replacing
+dead ones and those marked for failover), configure every serving amphora, then delete the
+replaced ones. `tear_down` removes every amphora of a PENDING_DELETE load balancer.
+Neither writes the load balancer's status: the reconciler settles it afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+
+from oslo_config import cfg
+
+from ostia.common import constants as c
+from ostia.controller.worker import amphorae
+from ostia.controller.worker.configure import configure_amphora
+from ostia.controller.worker.drivers import WorkerDrivers
+from ostia.controller.worker.graph import AmphoraState, Snapshot
+from ostia.controller.worker.spares import take_spare
+from ostia.db.session import Database
+
+LOG = logging.getLogger(__name__)
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (unsupported topology, unrenderable graph): ERROR at once."""
+
+
+@dataclasses.dataclass
+class StepContext:
+    conf: cfg.ConfigOpts
+    db: Database
+    drivers: WorkerDrivers
+    snapshot: Snapshot
+    # Raises LeaseLost when another worker may hold the load balancer now.
+    check: Callable[[], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Converged:
+    serving: tuple[AmphoraState, ...]
+    changed: bool
+
+
+def topology_of(ctx: StepContext) -> str:
+    return ctx.snapshot.lb.topology or ctx.conf.controller_worker.loadbalancer_topology
+
+
+def required_roles(ctx: StepContext) -> list[str]:
+    topology = topology_of(ctx)
+    if topology == c.TOPOLOGY_SINGLE:
+        return [c.ROLE_STANDALONE]
+    if topology == c.TOPOLOGY_ACTIVE_STANDBY:
+        if not getattr(ctx.drivers.compute, "supports_active_standby", False):
+            raise PermanentError(
+                "ACTIVE_STANDBY topology needs amphorae that can run keepalived (the "
+                "compute_netns_driver); the configured compute driver "
+                f"{ctx.conf.controller_worker.compute_driver} cannot. Use SINGLE.")
+        return [c.ROLE_MASTER, c.ROLE_BACKUP]
+    raise PermanentError(f"unknown topology {topology!r}")
+
+
+def converge(ctx: StepContext) -> Converged:
+    lb = ctx.snapshot.lb
+    roles = required_roles(ctx)
+    # Anything after a previous attempt began (a crash, a failure) may have left an
+    # amphora with a configuration that was uploaded but never loaded: reload then.
+    recovering = ctx.snapshot.attempt > 1
+    serving: list[AmphoraState] = []
+    retiring: list[AmphoraState] = []
+    fresh: set[str] = set()
+    for amp in ctx.snapshot.amphorae:
+        if amp.status == c.PENDING_DELETE or amp.status == c.ERROR:
+            retiring.append(amp)
+        elif amp.status == c.AMPHORA_ALLOCATED:
+            if amphorae.instance_alive(ctx.drivers, amp) and amp.role in roles:
+                serving.append(amp)
+            else:
+                LOG.warning("amphora %s of load balancer %s is gone or unneeded: replacing it",
+                            amp.id, lb.id)
+                amphorae.update_row(ctx.db, amp.id, expect=(c.AMPHORA_ALLOCATED,),
+                                    status=c.PENDING_DELETE)
+                retiring.append(dataclasses.replace(amp, status=c.PENDING_DELETE))
+        elif amp.status in amphorae.BUILDING:
+            ctx.check()
+            amp = amphorae.ensure_instance(ctx.conf, ctx.db, ctx.drivers, amp, topology_of(ctx))
+            serving.append(amp)
+            fresh.add(amp.id)
+        else:
+            LOG.warning("amphora %s of load balancer %s is %s: replacing it", amp.id, lb.id,
+                        amp.status)
+            retiring.append(amp)
+    missing = [role for role in roles if role not in {a.role for a in serving}]
+    for role in missing:
+        ctx.check()
+        taken = take_spare(ctx.conf, ctx.db, ctx.drivers, lb.id, role)
+        if taken is None:
+            row = amphorae.insert_row(ctx.db, lb.id, role)
+            taken = amphorae.ensure_instance(ctx.conf, ctx.db, ctx.drivers, row,
+                                             topology_of(ctx), inserted_now=True)
+        serving.append(taken)
+        fresh.add(taken.id)
+    changed = False
+    for amp in serving:
+        ctx.check()
+        booting = amp.id in fresh
+        changed |= configure_amphora(ctx.conf, ctx.drivers, lb, amp, booting=booting,
+                                     force_reload=booting or recovering, check=ctx.check)
+    for amp in retiring:
+        ctx.check()
+        amphorae.destroy(ctx.db, ctx.drivers, amp)
+        changed = True
+    return Converged(serving=tuple(serving), changed=changed)
+
+
+def tear_down(ctx: StepContext) -> None:
+    for amp in ctx.snapshot.amphorae:
+        ctx.check()
+        amphorae.destroy(ctx.db, ctx.drivers, amp)
+    release = getattr(ctx.drivers.network, "deallocate_vip", None)
+    if callable(release):
+        release(ctx.snapshot.lb)
