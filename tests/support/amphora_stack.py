@@ -124,11 +124,7 @@ class LocalAmphoraStack:
         options: dict[str, dict[str, Any]] = {
             # Fail fast in tests instead of upstream's ten minutes of retries.
             "haproxy_amphora": {"connection_max_retries": 3, "connection_retry_interval": 0.2,
-                                "rest_request_read_timeout": 30,
-                                # haproxy needs 2 x global maxconn descriptors and the hard
-                                # limit here is 20000; the default 50000 per listener does
-                                # not start (see the amphora issue's notes).
-                                "default_connection_limit": 2000},
+                                "rest_request_read_timeout": 30},
         }
         for (section, option), value in self.certs.options().items():
             options.setdefault(section, {})[option] = value

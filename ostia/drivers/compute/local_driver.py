@@ -291,20 +291,23 @@ def _write(path: str, data: bytes, mode: int) -> None:
 def _raise_file_limit(pid: int) -> None:
     """Give the agent (and the haproxy it forks later) an amphora's descriptor limit.
 
-    Only root may raise a hard limit; otherwise the soft limit goes up to the hard one.
+    Raising the hard limit needs CAP_SYS_RESOURCE (root in a container may lack it); without
+    it the soft limit still goes up to the hard one.
     """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = [hard]
     if os.geteuid() == 0:
         try:
             with open("/proc/sys/fs/nr_open") as handle:
-                target = max(hard, min(AMPHORA_NOFILE, int(handle.read())))
+                wanted.insert(0, max(hard, min(AMPHORA_NOFILE, int(handle.read()))))
         except (OSError, ValueError):
             pass
-    try:
-        resource.prlimit(pid, resource.RLIMIT_NOFILE, (target, target))
-    except (OSError, ValueError) as exc:
-        LOG.warning("cannot raise the file limit of agent %s to %s: %s", pid, target, exc)
+    for target in wanted:
+        try:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (target, target))
+            return
+        except (OSError, ValueError) as exc:
+            LOG.debug("file limit %s for agent %s: %s", target, pid, exc)
 
 
 def _port_free(address: str, port: int) -> bool:
