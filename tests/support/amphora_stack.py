@@ -210,7 +210,7 @@ class LocalAmphoraStack:
 def local_amphora_stack(heartbeat_interval: int = 1,
                         overrides: dict[str, dict[str, Any]] | None = None,
                         ) -> Iterator[LocalAmphoraStack]:
-    with short_tempdir("ostia-amp-") as state_dir:
+    with short_tempdir("ostia-stack-") as state_dir:
         stack = LocalAmphoraStack(state_dir, heartbeat_interval, overrides)
         try:
             yield stack
