@@ -23,7 +23,7 @@ from ostia.amphora.paths import AgentPaths
 from ostia.amphora.plug import LocalPlugger, NetworkPlugger
 from ostia.amphora.vrrp import LocalVrrp, VrrpBackend
 from ostia.common import tls
-from ostia.common.config import ConfigError, load_config
+from ostia.common.config import SECTIONS, ConfigError, load_config
 
 LOG = logging.getLogger(__name__)
 
@@ -121,10 +121,24 @@ class Agent:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-        self.conf = load_config(self.config_files)
+        self.conf = self._keep_immutable_options(load_config(self.config_files))
         LOG.info("agent configuration replaced; heartbeat interval %s s",
                  self.conf.health_manager.heartbeat_interval)
         self.heartbeat.wake()
+
+    def _keep_immutable_options(self, new: cfg.ConfigOpts) -> cfg.ConfigOpts:
+        """Like oslo's mutate_config_files: only mutable options change while running."""
+        for group, options in SECTIONS.items():
+            for opt in options:
+                if opt.mutable:
+                    continue
+                old_value = (self.conf if group is None else self.conf[group])[opt.dest]
+                new_value = (new if group is None else new[group])[opt.dest]
+                if old_value != new_value:
+                    LOG.info("[%s] %s changes at the next restart of the agent",
+                             group or "DEFAULT", opt.name)
+                    new.set_override(opt.dest, old_value, group)
+        return new
 
     # -- heartbeats ------------------------------------------------------------------------
 

@@ -15,8 +15,8 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any
 
-from ostia.common import heartbeat_format
 from ostia.amphora.haproxy_stats import LoadBalancerStats
+from ostia.common import heartbeat_format
 
 LOG = logging.getLogger(__name__)
 

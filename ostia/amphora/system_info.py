@@ -14,12 +14,20 @@ _MEMINFO_KEYS = {
 }
 
 
-def info(haproxy_version: str) -> dict[str, Any]:
-    return {
+def info(haproxy_version: str, base_path: str | None = None,
+         base_cert_dir: str | None = None) -> dict[str, Any]:
+    """Upstream's keys, plus (an Ostia extension) where this agent keeps load balancer files,
+    which the renderer needs for socket and certificate paths."""
+    result: dict[str, Any] = {
         "hostname": socket.gethostname(),
         "haproxy_version": haproxy_version,
         "api_version": API_VERSION,
     }
+    if base_path:
+        result["base_path"] = base_path
+    if base_cert_dir:
+        result["base_cert_dir"] = base_cert_dir
+    return result
 
 
 def _read(path: str) -> str:
@@ -79,9 +87,11 @@ def details(
     haproxy_count: int,
     listener_ids: list[str],
     topology: str = "SINGLE",
+    base_path: str | None = None,
+    base_cert_dir: str | None = None,
 ) -> dict[str, Any]:
     return {
-        **info(haproxy_version),
+        **info(haproxy_version, base_path, base_cert_dir),
         "networks": networks(),
         "active": True,
         "haproxy_count": haproxy_count,

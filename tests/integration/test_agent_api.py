@@ -62,6 +62,8 @@ def test_info_names_host_haproxy_version_and_api_version(agent):  # noqa: F811
     info = agent.driver.get_info(agent.amp)
     assert set(info) >= {"hostname", "haproxy_version", "api_version"}
     assert info["api_version"] == "1.0" and info["haproxy_version"].startswith("2.")
+    assert info["base_path"] == agent.base_path
+    assert info["base_cert_dir"] == agent.base_cert_dir
 
 
 def test_details_report_resources(agent):  # noqa: F811

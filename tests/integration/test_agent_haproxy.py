@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import stat
+import threading
 
 import pytest
 
@@ -75,6 +77,58 @@ def test_reload_applies_a_new_config_with_the_same_master(agent, lb):  # noqa: F
 
         assert [get(lb.url)[1] for _ in range(3)] == ["two"] * 3
     assert _master_pid(agent, lb.lb_id) == master_before
+
+
+def test_reloads_under_traffic_fail_no_request(agent, lb):  # noqa: F811
+    with backends("one", "two") as (one, two):
+        configs = [lb.config(agent.base_path, {one.member_id: one.port}),
+                   lb.config(agent.base_path, {one.member_id: one.port,
+                                               two.member_id: two.port})]
+        agent.driver.upload_haproxy_config(agent.amp, lb.lb_id, configs[0])
+        agent.driver.reload_loadbalancer(agent.amp, lb.lb_id)
+        stop = threading.Event()
+        results: dict[str, list] = {"ok": [], "errors": []}
+
+        def keep_alive_client() -> None:
+            conn = http.client.HTTPConnection(lb.vip, lb.port, timeout=5)
+            while not stop.is_set():
+                try:
+                    conn.request("GET", "/")
+                    response = conn.getresponse()
+                    response.read()
+                    results["ok" if response.status == 200 else "errors"].append(response.status)
+                    if response.getheader("connection", "").lower() == "close":
+                        conn.close()
+                except (OSError, http.client.HTTPException) as exc:
+                    results["errors"].append(repr(exc))
+                    conn.close()
+                stop.wait(0.002)
+            conn.close()
+
+        def new_connection_client() -> None:
+            while not stop.is_set():
+                try:
+                    status, _ = get(lb.url)
+                    results["ok" if status == 200 else "errors"].append(status)
+                except (OSError, http.client.HTTPException) as exc:
+                    results["errors"].append(repr(exc))
+                stop.wait(0.002)
+
+        clients = [threading.Thread(target=keep_alive_client),
+                   threading.Thread(target=new_connection_client)]
+        for client in clients:
+            client.start()
+        try:
+            for index in range(1, 6):
+                agent.driver.upload_haproxy_config(agent.amp, lb.lb_id, configs[index % 2])
+                agent.driver.reload_loadbalancer(agent.amp, lb.lb_id)
+        finally:
+            stop.set()
+            for client in clients:
+                client.join(timeout=10)
+
+    assert results["errors"] == []
+    assert len(results["ok"]) > 40
 
 
 def test_stop_then_start_through_the_action_route(agent, lb):  # noqa: F811

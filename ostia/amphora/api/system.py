@@ -23,7 +23,8 @@ async def api_version(request: Request) -> Response:
 async def get_info(request: Request) -> Response:
     agent = _agent(request)
     version = await run_in_threadpool(agent.haproxy.version)
-    return JSONResponse(system_info.info(version))
+    return JSONResponse(system_info.info(version, agent.paths.base_path,
+                                         agent.paths.base_cert_dir))
 
 
 async def get_details(request: Request) -> Response:
@@ -34,7 +35,8 @@ async def get_details(request: Request) -> Response:
                      for entry in entries]
         return system_info.details(
             agent.haproxy.version(), len(agent.haproxy.running()), listeners,
-            topology=agent.conf.controller_worker.loadbalancer_topology)
+            topology=agent.conf.controller_worker.loadbalancer_topology,
+            base_path=agent.paths.base_path, base_cert_dir=agent.paths.base_cert_dir)
 
     return JSONResponse(await run_in_threadpool(collect))
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from oslo_config import cfg
 
+from ostia.common import exceptions
 from ostia.drivers.amphora.base import ACTIONS, AmphoraDriver, AmphoraRef, Timeouts
 
 
@@ -77,7 +78,11 @@ class NoopAmphoraDriver(AmphoraDriver):
     def get_haproxy_config(self, amp: AmphoraRef, lb_id: str,
                            timeouts: Timeouts = None) -> str:
         self._record("get_haproxy_config", amp, lb_id)
-        return self._configs.get((amp.id, lb_id), "")
+        try:
+            return self._configs[(amp.id, lb_id)]
+        except KeyError:
+            raise exceptions.AgentNotFound("Loadbalancer Not Found",
+                                           f"No loadbalancer with UUID: {lb_id}") from None
 
     def loadbalancer_action(self, amp: AmphoraRef, lb_id: str, action: str,
                             timeouts: Timeouts = None) -> None:
