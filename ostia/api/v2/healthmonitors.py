@@ -258,9 +258,7 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
     body = types.parse(HealthMonitorCreate, raw)
     with call.db.transaction() as session:
         pool = pools_api.get_pool(session, call, body.pool_id)
-        lb = pool.load_balancer
-        if lb is None:
-            raise exc.NotFound(pools_api.DISPLAY, body.pool_id)
+        lb = pools_api.load_balancer_of(pool)
         quota.check(session, call.conf, pool.project_id or "", "health_monitor")
         pools_api.lock_for_pool_child(session, pool, lb)
         monitor = build(call, session, pool, body)
@@ -310,9 +308,7 @@ def update(call: Call, monitor_id: str, raw: Any) -> dict[str, Any]:
         _check_pool_protocol(call, pool.protocol, monitor.type, changes.get("delay"))
         current = {"domain_name": monitor.domain_name, "http_version": monitor.http_version}
         _check_domain_name({**current, **changes})
-        lb = pool.load_balancer
-        if lb is None:
-            raise exc.NotFound(pools_api.DISPLAY, pool.id)
+        lb = pools_api.load_balancer_of(pool)
         pools_api.lock_for_pool_child(session, pool, lb)
         apply(monitor, changes)
         monitor.provisioning_status = c.PENDING_UPDATE
@@ -327,9 +323,7 @@ def delete(call: Call, monitor_id: str) -> None:
     with call.db.transaction() as session:
         monitor = get_monitor(session, call, monitor_id)
         pool = monitor.pool
-        lb = pool.load_balancer
-        if lb is None:
-            raise exc.NotFound(pools_api.DISPLAY, pool.id)
+        lb = pools_api.load_balancer_of(pool)
         pools_api.lock_for_pool_child(session, pool, lb)
         monitor.provisioning_status = c.PENDING_DELETE
         provider = lb.provider

@@ -121,9 +121,7 @@ def get_member(session: Session, call: Call, pool: models.Pool, member_id: str) 
 def _pool_and_lb(session: Session, call: Call,
                  pool_id: str) -> tuple[models.Pool, models.LoadBalancer]:
     pool = pools_api.get_pool(session, call, pool_id)
-    if pool.load_balancer is None:
-        raise exc.NotFound(pools_api.DISPLAY, pool_id)
-    return pool, pool.load_balancer
+    return pool, pools_api.load_balancer_of(pool)
 
 
 # ---- validation ----------------------------------------------------------------------

@@ -193,6 +193,13 @@ def get_pool(session: Session, call: Call, pool_id: str) -> models.Pool:
     return pool
 
 
+def load_balancer_of(pool: models.Pool) -> models.LoadBalancer:
+    # Every pool is created on a load balancer; the column is nullable only in the schema.
+    if pool.load_balancer is None:
+        raise exc.NotFound(DISPLAY, pool.id)
+    return pool.load_balancer
+
+
 def lock_for_pool_child(session: Session, pool: models.Pool, lb: models.LoadBalancer) -> None:
     """A member or health monitor change: the pool must be ACTIVE; the LB, the pool and
     its listeners go PENDING_UPDATE."""
@@ -377,8 +384,12 @@ def _check_ca_removal(pool: models.Pool, changes: dict[str, Any],
 
 
 def _changes(pool: models.Pool, body: PoolUpdate) -> dict[str, Any]:
+    """PUT values: null keeps admin_state_up and tls_enabled, removes persistence, and
+    resets the TLS settings (to their defaults when TLS is on)."""
     changes: dict[str, Any] = {}
     for key, value in body.sent().items():
+        if key == "lb_algorithm" and value is None:
+            raise exc.InvalidOption("None", "lb_algorithm")
         if key == "session_persistence" and body.session_persistence is not None:
             changes[key] = _updated_persistence(pool, body.session_persistence)
         elif key in ("admin_state_up", "tls_enabled") and value is None:
@@ -393,22 +404,26 @@ def _current_values(pool: models.Pool) -> dict[str, Any]:
     return {key: current[key] for key in PoolUpdate.model_fields if key in current}
 
 
+def _checked_changes(call: Call, pool: models.Pool, body: PoolUpdate) -> dict[str, Any]:
+    """What a PUT changes, validated against the pool's values after the change."""
+    changes = _changes(pool, body)
+    values = {**_current_values(pool), **changes}
+    # A TLS setting reset with null, or unset when TLS is turned on, takes the default.
+    changes.update(tls_defaults(call, values))
+    values.update(changes)
+    _check_ca_removal(pool, changes, values)
+    validate(call, pool.protocol, values, pool.project_id or "")
+    return changes
+
+
 def update(call: Call, pool_id: str, raw: Any) -> dict[str, Any]:
     body = types.parse(PoolUpdate, raw)
     with call.db.transaction() as session:
         pool = get_pool(session, call, pool_id)
-        lb = pool.load_balancer
-        if lb is None:
-            raise exc.NotFound(DISPLAY, pool_id)
+        lb = load_balancer_of(pool)
         if body.lb_algorithm is not None:
             call.services.providers.get(lb.provider).check_lb_algorithm(body.lb_algorithm)
-        changes = _changes(pool, body)
-        values = {**_current_values(pool), **changes}
-        # A TLS setting reset with null, or unset when TLS is turned on, takes the default.
-        changes.update(tls_defaults(call, values))
-        values.update(changes)
-        _check_ca_removal(pool, changes, values)
-        validate(call, pool.protocol, values, pool.project_id or "")
+        changes = _checked_changes(call, pool, body)
         status.lock_for_child_change(session, lb.id)
         apply(pool, changes)
         pool.provisioning_status = c.PENDING_UPDATE
@@ -426,9 +441,7 @@ def delete(call: Call, pool_id: str) -> None:
         policies = live(pool.l7policies)
         if policies:
             raise exc.Conflict(f"Pool {pool.id} is in use by L7 policy {policies[0].id}")
-        lb = pool.load_balancer
-        if lb is None:
-            raise exc.NotFound(DISPLAY, pool_id)
+        lb = load_balancer_of(pool)
         status.lock_for_child_change(session, lb.id)
         # The members and the health monitor go with the pool when the provider settles it.
         pool.provisioning_status = c.PENDING_DELETE
