@@ -506,22 +506,39 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _processes_running(cfg: Path) -> list[int]:
+    """Processes whose command line names `cfg` (a path unique to one test)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if str(cfg).encode() in cmdline and _alive(int(entry)):
+                found.append(int(entry))
+    return found
+
+
 @pytest.fixture
 def running_haproxy() -> Iterator[Callable[[Path], None]]:
-    """Start haproxy in master-worker daemon mode; stop master and workers afterwards."""
-    started: list[int] = []
+    """Start haproxy in master-worker daemon mode; stop its master and workers afterwards."""
+    configs: list[Path] = []
 
     def start(cfg: Path) -> None:
+        configs.append(cfg)
         proc = subprocess.run([HAPROXY, "-W", "-D", "-f", str(cfg), "-S",
                                str(cfg.parent / "master.sock")], timeout=30,
                               capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        pidfile = next(cfg.parent.glob("*.pid"))
-        started.append(int(pidfile.read_text().split()[0]))
 
     yield start
-    for master in started:
-        processes = [master, *_children(master)]
+    for cfg in configs:
+        pidfiles = list(cfg.parent.glob("*.pid"))
+        masters = [int(pidfiles[0].read_text().split()[0])] if pidfiles else []
+        processes = set(masters + _processes_running(cfg))
+        for master in masters:
+            processes.update(_children(master))
         for pid in processes:
             with _ignore_missing():
                 os.kill(pid, signal.SIGTERM)
@@ -532,7 +549,7 @@ def running_haproxy() -> Iterator[Callable[[Path], None]]:
             if _alive(pid):
                 with _ignore_missing():
                     os.kill(pid, signal.SIGKILL)
-        assert not any(_alive(pid) for pid in processes)
+        assert not _processes_running(cfg)
 
 
 class _ignore_missing:  # noqa: N801 - used as a context manager
@@ -617,3 +634,69 @@ def test_running_haproxy_serves_503_round_robin_and_tenant_strings_verbatim(
     status, body, _ = _get(vip, metrics.protocol_port, "/metrics")
     assert status == 200 and "haproxy_process_" in body
     assert _get(vip, metrics.protocol_port, "/other")[0] == 404
+
+
+def _show_stat(sock_path: Path) -> dict[str, dict[str, str]]:
+    """`show stat` over the stats socket, rows by server name."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(sock_path))
+        sock.sendall(b"show stat\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    lines = data.decode().splitlines()
+    header = lines[0].lstrip("# ").split(",")
+    return {row[1]: dict(zip(header, row, strict=False))
+            for row in (line.split(",") for line in lines[1:] if line)}
+
+
+@pytest.mark.skipif(shutil.which("ping") is None, reason="ping (iputils-ping) not installed")
+def test_running_haproxy_terminates_tls_by_sni_and_pings_members(
+        tmp_path, pki, backends, running_haproxy):
+    import ssl
+
+    from ostia.controller.worker.render_haproxy import ping_wrapper_script
+
+    vip = f"127.0.100.{random.randint(100, 250)}"
+    lb = make_lb(vip)
+    tls = make_listener(lb, constants.TERMINATED_HTTPS, free_port(vip),
+                        tls_certificate_id="default", sni_container_refs=["other"])
+    make_member(make_pool(lb, constants.HTTP, listener=tls), "127.0.0.1", backends[0].port)
+    tcp = make_listener(lb, constants.TCP, free_port(vip))
+    pinged = make_pool(lb, constants.TCP, listener=tcp)
+    make_hm(pinged, constants.HM_PING, delay=1, timeout=1, rise_threshold=1, fall_threshold=1)
+    reachable = make_member(pinged, "127.0.0.1", backends[1].port)
+    unreachable = make_member(pinged, "198.18.255.254", 80)  # benchmark range, not routed
+
+    text = render_in(lb, tmp_path, server_state=False)
+    cfg = write_config(lb, text, tmp_path, pki)
+    wrapper = tmp_path / "base" / "ping-wrapper.sh"
+    wrapper.write_text(ping_wrapper_script())
+    wrapper.chmod(0o755)
+    haproxy_check(cfg)
+    running_haproxy(cfg)
+    _wait_for(vip, tls.protocol_port)
+
+    context = ssl.create_default_context(cadata=pki.ca_pem.decode())
+    for ref in ("default", "other"):
+        # Each container's certificate names its own host; SNI must pick the right one.
+        cert = x509.load_pem_x509_certificate(pki.get_cert("", ref).certificate)
+        host = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+        with context.wrap_socket(socket.create_connection((vip, tls.protocol_port)),
+                                 server_hostname=host) as conn:
+            assert conn.getpeercert()["subject"][0][0][1] == host
+            conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := conn.recv(4096):
+                answer += chunk
+            assert answer.endswith(b"backend1")
+
+    deadline = time.monotonic() + 8
+    while True:
+        stats = _show_stat(tmp_path / "base" / f"{lb.id}.sock")
+        states = (stats[reachable.id]["status"], stats[unreachable.id]["status"])
+        if states == ("UP", "DOWN") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert states == ("UP", "DOWN")
+    assert stats[reachable.id]["check_status"] == "PROCOK"
