@@ -110,6 +110,7 @@ def test_monitor_types_follow_the_pool_protocol(client, lb):
 
 @pytest.mark.parametrize("field, good, bad", [
     ("delay", 0, -1),
+    ("delay", 2**31 - 1, 2**31),
     ("timeout", 0, -1),
     ("max_retries", 1, 0),
     ("max_retries", 10, 11),

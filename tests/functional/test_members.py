@@ -108,6 +108,8 @@ def test_fields_at_their_limits(client, pool, field, good, bad):
 def test_reserved_address_and_duplicates_are_refused(client, pool):
     reserved = _post(client, pool["id"], address="169.254.169.254", protocol_port=80)
     assert fault(reserved, 400) == "169.254.169.254 is not a valid option for member address"
+    mapped = _post(client, pool["id"], address="::ffff:169.254.169.254", protocol_port=80)
+    assert "is not a valid option for member address" in fault(mapped, 400)
     create_member(client, pool["id"], address="192.0.2.10", port=80)
     duplicate = _post(client, pool["id"], address="192.0.2.10", protocol_port=80)
     assert fault(duplicate, 409) == \

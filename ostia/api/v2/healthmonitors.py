@@ -72,7 +72,8 @@ def _domain_name(value: str) -> str:
     return value
 
 
-Seconds = Annotated[int, Field(ge=0)]
+# Upper bound of the integer columns on every database we support.
+Seconds = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Retries = Annotated[int, Field(ge=1, le=10)]
 UrlPath = Annotated[str, Field(max_length=2048), AfterValidator(_url_path)]
 ExpectedCodes = Annotated[str, Field(max_length=64), AfterValidator(_expected_codes)]

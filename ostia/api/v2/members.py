@@ -127,8 +127,10 @@ def _pool_and_lb(session: Session, call: Call,
 # ---- validation ----------------------------------------------------------------------
 
 def _check_address(call: Call, address: str) -> None:
-    reserved = {str(ipaddress.ip_address(ip)) for ip in call.conf.networking.reserved_ips}
-    if address in reserved:
+    reserved = {ipaddress.ip_address(ip) for ip in call.conf.networking.reserved_ips}
+    ip = ipaddress.ip_address(address)
+    # An IPv4-mapped IPv6 address reaches the same host as the IPv4 address it maps.
+    if ip in reserved or (ip.version == 6 and ip.ipv4_mapped in reserved):
         raise exc.InvalidOption(address, "member address")
 
 
