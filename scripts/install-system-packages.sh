@@ -4,7 +4,7 @@
 #   test: run + PostgreSQL and RabbitMQ servers (the tests start private instances)
 set -euo pipefail
 profile=${1:-run}
-pkgs=(haproxy keepalived socat iproute2 curl make procps)
+pkgs=(haproxy keepalived socat iproute2 iputils-ping curl make procps)
 case "$profile" in
     run) ;;
     test) pkgs+=(postgresql rabbitmq-server) ;;
