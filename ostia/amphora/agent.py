@@ -21,6 +21,7 @@ from ostia.amphora.heartbeat_sender import HeartbeatSender
 from ostia.amphora.lb_certificates import CertificateStore
 from ostia.amphora.paths import AgentPaths
 from ostia.amphora.plug import LocalPlugger, NetworkPlugger
+from ostia.amphora.supervisor import HaproxySupervisor
 from ostia.amphora.vrrp import LocalVrrp, VrrpBackend
 from ostia.common import tls
 from ostia.common.config import SECTIONS, ConfigError, load_config
@@ -42,6 +43,7 @@ class Agent:
         self.counters = StatsCounters(self.paths.stats_counters())
         self.heartbeat = HeartbeatSender(lambda: self.conf, self.build_heartbeat,
                                          self.vrrp.suppresses_heartbeat)
+        self.supervisor = HaproxySupervisor(self.haproxy, self.configs, self.lb_lock)
         self.ssl_context: ssl.SSLContext | None = None
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()

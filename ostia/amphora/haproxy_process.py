@@ -205,6 +205,7 @@ class HaproxyController:
 
     def start(self, lb_id: str) -> None:
         """Start haproxy for `lb_id` unless it already runs; return once a worker serves."""
+        self._clear_stopped(lb_id)
         if self.is_running(lb_id):
             return
         config = self.paths.config(lb_id)
@@ -213,6 +214,7 @@ class HaproxyController:
         argv = [self.haproxy_cmd, "-W", "-f", config, "-S", self.paths.master_socket(lb_id),
                 "-p", self.paths.pid_file(lb_id)]
         log_path = self.paths.log_file(lb_id)
+        self._trim_log(log_path)
         with open(log_path, "ab") as log:
             offset = log.tell()
             proc = subprocess.Popen(
@@ -278,7 +280,13 @@ class HaproxyController:
         raise HaproxyError("haproxy did not reload in time", self._log_since(log_path, offset))
 
     def stop(self, lb_id: str) -> None:
-        """Stop the master and its workers and wait until none of them runs."""
+        """Stop the master and its workers and wait until none of them runs.
+
+        Leaves a `stopped` marker so that the supervisor does not start it again.
+        """
+        if os.path.isdir(self.paths.lb_dir(lb_id)):
+            with open(self.paths.stopped_marker(lb_id), "w"):
+                pass
         status = self.master_status(lb_id, wait=1.0)
         pids: list[int] = []
         if status is not None:
@@ -302,7 +310,26 @@ class HaproxyController:
                 pass
         LOG.info("haproxy for %s stopped", lb_id)
 
+    def stopped_on_purpose(self, lb_id: str) -> bool:
+        return os.path.exists(self.paths.stopped_marker(lb_id))
+
     # -- helpers -----------------------------------------------------------------------
+
+    def _clear_stopped(self, lb_id: str) -> None:
+        try:
+            os.unlink(self.paths.stopped_marker(lb_id))
+        except FileNotFoundError:
+            pass
+
+    @staticmethod
+    def _trim_log(path: str, limit: int = 1 << 20) -> None:
+        """Start the log afresh once it passes `limit` bytes (a running master keeps
+        appending to its open file either way)."""
+        try:
+            if os.path.getsize(path) > limit:
+                os.replace(path, path + ".1")
+        except FileNotFoundError:
+            pass
 
     def _pid_from_file(self, lb_id: str) -> int | None:
         text = self._read_text(self.paths.pid_file(lb_id))

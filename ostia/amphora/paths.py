@@ -12,6 +12,7 @@ One haproxy process serves one load balancer. Under `[haproxy_amphora] base_path
     <base_path>/<lb_id>/<lb_id>.pid      pid file of the haproxy master (agent passes `-p`)
     <base_path>/<lb_id>/master.sock      master CLI (agent passes `-S`): liveness and reloads
     <base_path>/<lb_id>/haproxy.log      the master's stdout and stderr
+    <base_path>/<lb_id>/stopped          present after a `stop` action: not to be restarted
     <base_path>/<lb_id>/servers-state    `show servers state`, written before each reload (for
                                          `server-state-file` + `load-server-state-from-file`)
     <base_path>/ping-wrapper.sh          script of PING health monitors (`external-check
@@ -94,6 +95,9 @@ class AgentPaths:
 
     def log_file(self, lb_id: str) -> str:
         return os.path.join(self.lb_dir(lb_id), "haproxy.log")
+
+    def stopped_marker(self, lb_id: str) -> str:
+        return os.path.join(self.lb_dir(lb_id), "stopped")
 
     def servers_state(self, lb_id: str) -> str:
         return os.path.join(self.lb_dir(lb_id), "servers-state")

@@ -41,7 +41,9 @@ def serve(agent: Agent) -> None:
     """Run until SIGTERM/SIGINT. haproxy processes keep running after the agent stops."""
     server = build_server(agent)
     agent.heartbeat.start()
+    agent.supervisor.start()
     try:
         server.run()
     finally:
+        agent.supervisor.stop()
         agent.heartbeat.stop()

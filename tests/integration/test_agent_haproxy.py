@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import http.client
 import os
+import signal
 import stat
 import threading
+import time
 
 import pytest
 
@@ -197,6 +199,27 @@ def test_haproxy_outlives_a_killed_agent_and_a_new_agent_takes_it_over(agent, lb
     assert _master_pid(agent, lb.lb_id) == master
 
 
+def test_a_crashed_haproxy_is_started_again_but_a_stopped_one_is_not(agent, lb):  # noqa: F811
+    with backends("one") as (one,):
+        agent.driver.upload_haproxy_config(
+            agent.amp, lb.lb_id, lb.config(agent.base_path, {one.member_id: one.port}))
+        agent.driver.reload_loadbalancer(agent.amp, lb.lb_id)
+        crashed = _master_pid(agent, lb.lb_id)
+
+        os.kill(crashed, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if os.path.exists(_pid_path(agent, lb.lb_id)) and _master_pid(agent, lb.lb_id) != \
+                    crashed and agent.haproxy_processes(lb.lb_id):
+                break
+            time.sleep(0.1)
+        assert get(lb.url) == (200, "one")
+
+        agent.driver.loadbalancer_action(agent.amp, lb.lb_id, "stop")
+        time.sleep(1.5)  # longer than the supervisor's period
+        assert agent.haproxy_processes(lb.lb_id) == []
+
+
 def test_unknown_load_balancer_and_unknown_action_are_refused(agent):  # noqa: F811
     with pytest.raises(exceptions.AgentNotFound) as missing:
         agent.driver.get_haproxy_config(agent.amp, "0c6ba4a4-5c52-4b8e-a4b5-0b9dc24b0000")
@@ -208,6 +231,10 @@ def test_unknown_load_balancer_and_unknown_action_are_refused(agent):  # noqa: F
         agent.driver.loadbalancer_action(agent.amp, "x", "restart")
 
 
+def _pid_path(agent: LocalAgent, lb_id: str) -> str:  # noqa: F811
+    return os.path.join(agent.base_path, lb_id, f"{lb_id}.pid")
+
+
 def _master_pid(agent: LocalAgent, lb_id: str) -> int:  # noqa: F811
-    with open(os.path.join(agent.base_path, lb_id, f"{lb_id}.pid")) as handle:
-        return int(handle.read().strip())
+    with open(_pid_path(agent, lb_id)) as handle:
+        return int(handle.read().strip() or 0)

@@ -9,10 +9,10 @@ import zlib
 
 import pytest
 
-from ostia.common import heartbeat_format
 from ostia.amphora.haproxy_stats import parse_show_stat, summarize
 from ostia.amphora.heartbeat_payload import StatsCounters, build_message
 from ostia.amphora.heartbeat_sender import parse_destination
+from ostia.common import heartbeat_format
 
 MESSAGE = {"id": "amp-1", "seq": 7, "ver": 3, "listeners": {}, "pools": {}}
 
