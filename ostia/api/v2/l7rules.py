@@ -42,7 +42,7 @@ _LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # RFC 7230 token: header and cookie names.
 _TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
 # RFC 7230 field value without spaces (visible ASCII), or a quoted-string whose inner
-# quotes and backslashes are escaped: a bare `"` inside could end the quoting early.
+# quotes and backslashes are escaped: a bare `"` inside would end the quoting early.
 _HEADER_VALUE = re.compile(r"[\x21-\x7e]+")
 _QUOTED_HEADER_VALUE = re.compile(r'"(?:[ \x21\x23-\x5b\x5d-\x7e]|\\[ \x21-\x7e])*"')
 # RFC 6265 cookie-octet: no space, `"`, `,`, `;` or `\`.
@@ -160,8 +160,16 @@ def _check_header_like(rule_type: str, compare_type: str, value: str, what: str)
     elif rule_type == "COOKIE":
         if not _COOKIE_VALUE.fullmatch(value):
             raise InvalidRule(f"Invalid characters in {what}")
-    elif not (_HEADER_VALUE.fullmatch(value) or _QUOTED_HEADER_VALUE.fullmatch(value)):
+    elif not _header_value_ok(value):
         raise InvalidRule(f"Invalid characters in {what}")
+
+
+def _header_value_ok(value: str) -> bool:
+    # A value that opens a quote must be one well-formed quoted-string: half-quoted text
+    # reads differently to haproxy, to the backend and to whoever wrote the rule.
+    if value.startswith('"'):
+        return bool(_QUOTED_HEADER_VALUE.fullmatch(value))
+    return bool(_HEADER_VALUE.fullmatch(value))
 
 
 def _check_ssl_rule(rule_type: str, compare_type: str, key: str | None, value: str) -> None:
