@@ -5,8 +5,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from oslo_config import cfg
+
 from ostia.api.app import create_app
 from ostia.cmd import http_server, runtime
+from ostia.common.messaging import WakeCaster
 from ostia.db.session import Database
 
 
@@ -15,11 +18,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     conf = runtime.load(args.config_files, "octavia-api")
     db = Database.from_config(conf)
-    app = create_app(conf, db)
+    wake = _wake_over_messaging(conf)
+    app = create_app(conf, db, wake=wake)
     settings = conf.api_settings
-    http_server.serve(app, settings.bind_host, settings.bind_port, settings.tls_certfile,
-                      settings.tls_keyfile)
+    try:
+        http_server.serve(app, settings.bind_host, settings.bind_port, settings.tls_certfile,
+                          settings.tls_keyfile)
+    finally:
+        if wake is not None:
+            wake.close()
     return 0
+
+
+def _wake_over_messaging(conf: cfg.ConfigOpts) -> WakeCaster | None:
+    """Casts to the workers' topic when transport_url is set; else workers only sweep."""
+    if not conf.transport_url:
+        return None
+    try:
+        return WakeCaster(conf)
+    except Exception as err:  # noqa: BLE001 - a bad URL should stop the API in one line
+        runtime.fail(f"cannot use transport_url: {type(err).__name__}: {err}")
 
 
 if __name__ == "__main__":

@@ -202,7 +202,11 @@ def migrated_database(db_url: str) -> Database:
         if not os.path.exists(path) or os.path.getsize(path) == 0:
             migrated_sqlite(path)
     elif db_url.startswith("postgresql"):
-        _clone_postgres_template(db_url)
+        probe = create_db_engine(db_url)
+        empty = migration.current_revision(probe) is None
+        probe.dispose()
+        if empty:
+            _clone_postgres_template(db_url)
     db = Database(create_db_engine(db_url))
     if migration.current_revision(db.engine) is None:
         migration.upgrade(db.engine)

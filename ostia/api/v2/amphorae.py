@@ -21,6 +21,7 @@ from ostia.api.services import Call, in_thread
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.db import models
+from ostia.db.failover_marks import mark_for_failover
 
 DISPLAY = "Amphora"
 router = APIRouter()
@@ -136,6 +137,7 @@ def failover(call: Call, amphora_id: str) -> None:
         amp = get_amphora(session, amphora_id)
         lb = _owning_load_balancer(session, amp)
         status.lock_for_child_change(session, lb.id)
+        mark_for_failover(session, lb.id, amp.id)  # the worker replaces what is marked
         lb_id, provider = lb.id, lb.provider
     call.services.providers.notify(lb_id, provider)
 

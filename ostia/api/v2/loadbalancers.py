@@ -27,6 +27,7 @@ from ostia.api.v2 import graph
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.db import models
+from ostia.db.failover_marks import mark_for_failover
 from ostia.drivers.network import base as net
 
 DISPLAY = "Load Balancer"
@@ -369,6 +370,7 @@ def failover(call: Call, lb_id: str) -> None:
     with call.db.transaction() as session:
         lb = get_load_balancer(session, call, lb_id)
         status.lock_for_failover(session, lb)
+        mark_for_failover(session, lb_id)  # the worker replaces what is marked
         provider = lb.provider
     call.services.providers.notify(lb_id, provider)
 

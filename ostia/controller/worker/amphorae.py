@@ -19,7 +19,7 @@ import logging
 from typing import Any
 
 from oslo_config import cfg
-from sqlalchemy import update
+from sqlalchemy import or_, select, update
 
 from ostia.common import constants as c
 from ostia.controller.worker.agent_config import agent_settings
@@ -147,3 +147,37 @@ def destroy(db: Database, drivers: WorkerDrivers, amp: AmphoraState) -> None:
 
 def _with(amp: AmphoraState, **values: Any) -> AmphoraState:
     return dataclasses.replace(amp, **values)
+
+
+def _released_query(amphora_id: str | None = None) -> Any:
+    amp = models.Amphora
+    lb = models.LoadBalancer
+    query = (select(amp.id).outerjoin(lb, lb.id == amp.load_balancer_id)
+             .where(amp.status == c.PENDING_DELETE,
+                    or_(amp.load_balancer_id.is_(None),
+                        lb.provisioning_status.in_((c.ACTIVE, c.DELETED)))))
+    return query if amphora_id is None else query.where(amp.id == amphora_id)
+
+
+def released(db: Database, limit: int = 50) -> list[str]:
+    """PENDING_DELETE amphorae that no reconcile will handle: deleted by hand (amphora
+    DELETE API), left by a deleted load balancer, or spares; safe to destroy any time.
+
+    Amphorae of an LB in PENDING_* belong to its reconcile, and those of an ERROR LB may
+    still be the only ones serving it (a failover that failed): both are left alone.
+    """
+    with db.transaction() as session:
+        return list(session.scalars(_released_query().limit(limit)))
+
+
+def destroy_released(db: Database, drivers: WorkerDrivers, amphora_id: str) -> bool:
+    """Destroy one released amphora if it is still released; True if destroyed."""
+    with db.transaction() as session:
+        if session.scalar(_released_query(amphora_id)) is None:
+            return False
+        row = session.get(models.Amphora, amphora_id)
+        assert row is not None
+        state = AmphoraState.of(row)
+    destroy(db, drivers, state)
+    return True
+

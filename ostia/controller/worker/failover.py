@@ -8,8 +8,8 @@ marked amphorae. Because the request lives in the database, a lost wake-up or a 
 dies halfway only delays the failover: the sweep picks the PENDING_UPDATE load balancer up
 and finds the marks.
 
-The API's load balancer failover must mark the amphorae in the transaction that moves the
-load balancer to PENDING_UPDATE (`mark_for_failover`); the health manager calls
+The API marks the amphorae in the transaction that moves the load balancer to
+PENDING_UPDATE (`ostia.db.failover_marks.mark_for_failover`); the health manager calls
 `failover_amphora`.
 """
 
@@ -27,27 +27,14 @@ from ostia.controller.worker import amphorae
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.controller.worker.graph import AmphoraState
 from ostia.db import models
+from ostia.db.failover_marks import mark_for_failover
 from ostia.db.session import Database
 
 LOG = logging.getLogger(__name__)
 Amp = models.Amphora
 LB = models.LoadBalancer
 
-# Amphorae a failover replaces: everything not already leaving.
-REPLACEABLE = (c.PENDING_CREATE, c.AMPHORA_BOOTING, c.AMPHORA_ALLOCATED, c.FAILOVER_STOPPED,
-               c.ERROR)
 FAILOVER_FROM = (c.ACTIVE, c.ERROR)
-
-
-def mark_for_failover(session: Session, lb_id: str, amphora_id: str | None = None) -> int:
-    """Mark the LB's amphorae (or one of them) for replacement; returns how many."""
-    statement = update(Amp).where(Amp.load_balancer_id == lb_id, Amp.status.in_(REPLACEABLE))
-    if amphora_id is not None:
-        statement = statement.where(Amp.id == amphora_id)
-    result: Any = session.execute(
-        statement.values(status=c.PENDING_DELETE, updated_at=models.utcnow())
-        .execution_options(synchronize_session=False))
-    return int(result.rowcount or 0)
 
 
 def _lock_lb(session: Session, lb_id: str) -> bool:

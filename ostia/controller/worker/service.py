@@ -17,7 +17,7 @@ import time
 from oslo_config import cfg
 
 from ostia.controller.service import Service
-from ostia.controller.worker import leases
+from ostia.controller.worker import amphorae, leases
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.controller.worker.reconciler import Outcome, Reconciler
 from ostia.controller.worker.work_queue import WorkQueue
@@ -25,6 +25,8 @@ from ostia.db.session import Database
 
 LOG = logging.getLogger(__name__)
 SWEEP_BATCH = 200
+# Queue items are load balancer ids, or this prefix + the id of an amphora to clean up.
+AMPHORA_ITEM = "amphora:"
 
 
 class WorkerService(Service):
@@ -105,9 +107,16 @@ class WorkerService(Service):
             return 0
         for lb_id in ids:
             self.queue.put(lb_id)
-        if ids:
-            LOG.debug("sweep queued %d load balancers", len(ids))
-        return len(ids)
+        try:
+            leftovers = amphorae.released(self.db)
+        except Exception:  # noqa: BLE001
+            LOG.exception("sweep for released amphorae failed")
+            leftovers = []
+        for amphora_id in leftovers:
+            self.queue.put(AMPHORA_ITEM + amphora_id)
+        if ids or leftovers:
+            LOG.debug("sweep queued %d load balancers, %d amphorae", len(ids), len(leftovers))
+        return len(ids) + len(leftovers)
 
     def _renew_leases(self) -> None:
         for lease in self.reconciler.held_leases():
@@ -121,6 +130,10 @@ class WorkerService(Service):
                 continue
             retry_in: float | None = None
             try:
+                if lb_id.startswith(AMPHORA_ITEM):
+                    amphorae.destroy_released(self.db, self.drivers,
+                                              lb_id[len(AMPHORA_ITEM):])
+                    continue
                 result = self.reconciler.reconcile(lb_id)
                 if result.outcome is Outcome.RETRY:
                     retry_in = result.retry_in
