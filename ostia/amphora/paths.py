@@ -10,7 +10,7 @@ One haproxy process serves one load balancer. Under `[haproxy_amphora] base_path
     <base_path>/<lb_id>/haproxy.cfg.new  an upload being checked; `.new-failed` keeps the last
                                          upload that failed the check
     <base_path>/<lb_id>/<lb_id>.pid      pid file of the haproxy master (agent passes `-p`)
-    <base_path>/<lb_id>/master.sock      master CLI (agent passes `-S`): liveness and reloads
+    <base_path>/<lb_id>/cli              master CLI socket (agent passes `-S`): liveness, reloads
     <base_path>/<lb_id>/haproxy.log      the master's stdout and stderr
     <base_path>/<lb_id>/stopped          present after a `stop` action: not to be restarted
     <base_path>/<lb_id>/servers-state    `show servers state`, written before each reload (for
@@ -24,7 +24,7 @@ One haproxy process serves one load balancer. Under `[haproxy_amphora] base_path
     <base_cert_dir>/<lb_id>/<name>.pem   listener and pool certificates (mode 0600)
 
 The agent starts haproxy itself in master-worker mode:
-`haproxy -W -f <cfg> -S <master.sock> -p <pid>` (absolute paths, because the master
+`haproxy -W -f <cfg> -S <lb_dir>/cli -p <pid>` (absolute paths, because the master
 re-executes itself with the same arguments on reload). No `-D`: the master stays the agent's
 child (its output goes to haproxy.log) in a session of its own, so it outlives the agent.
 A `daemon` line in the configuration still works. No `-L`: with peers the configuration
@@ -32,8 +32,9 @@ names itself with `localpeer`. The renderer may emit `master-worker` and a `pidf
 to the one above; it should emit `hard-stop-after` in `global` and
 `option idle-close-on-response` in `defaults` so reloads drop nothing.
 
-Unix socket paths are limited to 107 bytes, so `base_path` may be at most
-MAX_BASE_PATH_LENGTH characters long.
+haproxy refuses unix socket paths longer than 97 characters (sun_path's 107 less its own
+margin), so `base_path` may be at most MAX_BASE_PATH_LENGTH (55) characters long: the stats
+socket `<base_path>/<lb_id>.sock` is the longest path; the master CLI is kept shorter.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ import os
 import re
 
 UUID_LENGTH = 36
-# "<base>/<lb_id>/master.sock" is the longest socket path: 1 + 36 + 1 + 11 characters.
-MAX_BASE_PATH_LENGTH = 107 - (1 + UUID_LENGTH + 1 + len("master.sock"))
+MAX_SOCKET_PATH = 97
+# "<base>/<lb_id>.sock" is the longest socket path: 1 + 36 + 5 characters.
+MAX_BASE_PATH_LENGTH = MAX_SOCKET_PATH - (1 + UUID_LENGTH + len(".sock"))
 
 _OBJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _CERT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,250}\.pem")
@@ -68,8 +70,9 @@ class AgentPaths:
         if len(self.base_path) > MAX_BASE_PATH_LENGTH:
             raise ValueError(
                 f"[haproxy_amphora] base_path {self.base_path!r} is {len(self.base_path)} "
-                f"characters; haproxy socket paths under it would exceed the 107-byte unix "
-                f"socket limit. Use a base_path of at most {MAX_BASE_PATH_LENGTH} characters."
+                f"characters; haproxy socket paths under it would exceed haproxy's limit of "
+                f"{MAX_SOCKET_PATH}. Use a base_path of at most {MAX_BASE_PATH_LENGTH} "
+                f"characters."
             )
 
     def lb_dir(self, lb_id: str) -> str:
@@ -88,7 +91,7 @@ class AgentPaths:
         return os.path.join(self.lb_dir(lb_id), f"{lb_id}.pid")
 
     def master_socket(self, lb_id: str) -> str:
-        return os.path.join(self.lb_dir(lb_id), "master.sock")
+        return os.path.join(self.lb_dir(lb_id), "cli")
 
     def stats_socket(self, lb_id: str) -> str:
         return os.path.join(self.base_path, f"{lb_id}.sock")

@@ -159,6 +159,12 @@ def test_vrrp_is_not_implemented_on_a_local_amphora(agent, http):  # noqa: F811
     assert http.put("/1.0/vrrp/explode").status_code == 400
 
 
+def test_udp_listeners_are_not_implemented(http):
+    answer = http.put(f"/1.0/listeners/{uuid.uuid4()}/{uuid.uuid4()}/udp_listener",
+                      content=b"virtual_server {}")
+    assert answer.status_code == 501 and "UDP" in answer.json()["message"]
+
+
 def test_interface_lookup_knows_loopback_addresses(http):
     assert http.get("/1.0/interface/127.0.100.20").json() == {"message": "OK",
                                                               "interface": "lo"}

@@ -100,10 +100,19 @@ async def list_listeners(request: Request) -> Response:
     return JSONResponse(await run_in_threadpool(collect))
 
 
+async def udp_listener(request: Request) -> Response:
+    """UDP/SCTP listeners are keepalived LVS upstream; not on this amphora (yet)."""
+    return message(501, "UDP and SCTP listeners are not supported by this amphora",
+                   "Only TCP-family listeners (haproxy) are available.")
+
+
 ROUTES = [
     Route("/1.0/loadbalancer/{amphora_id}/{lb_id}/haproxy", upload_config, methods=["PUT"]),
     Route("/1.0/loadbalancer/{lb_id}/haproxy", get_config, methods=["GET"]),
     Route("/1.0/loadbalancer/{lb_id}/{action}", loadbalancer_action, methods=["PUT"]),
     Route("/1.0/listeners/{lb_id}", delete_listeners, methods=["DELETE"]),
     Route("/1.0/listeners", list_listeners, methods=["GET"]),
+    Route("/1.0/listeners/{amphora_id}/{listener_id}/udp_listener", udp_listener,
+          methods=["PUT"]),
+    Route("/1.0/listeners/{listener_id}/udp_listener", udp_listener, methods=["GET"]),
 ]
