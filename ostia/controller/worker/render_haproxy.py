@@ -12,7 +12,7 @@ Paths on the amphora, relative to `[haproxy_amphora] base_path` (`base_path`) an
 | PING health check script | `<base_path>/ping-wrapper.sh` (`ping_wrapper_script()`) |
 | TLS files | `<cert_dir>/<lb_id>/<name>.pem` (`tls_files()`, see haproxy_tls) |
 
-The agent starts haproxy as `haproxy -W -D -f <cfg> -S <base_path>/<lb_id>/master.sock` and
+The agent starts haproxy as `haproxy -W -f <cfg> -S <base_path>/<lb_id>/cli -p <pid file>` and
 reloads it with `haproxy -c -f <cfg>` then `reload` on the master socket (or SIGUSR2).
 With peers (ACTIVE_STANDBY) the configuration names its own peer with `localpeer`, so no `-L`.
 
@@ -83,7 +83,6 @@ _CIDRS_PER_LINE = 50  # haproxy reads at most 64 words a line
 class GlobalView:
     lb_id: str
     amphora_id: str
-    pidfile: str
     stats_socket: str
     maxconn: int
     hard_stop_after: int
@@ -181,7 +180,6 @@ def render_haproxy_config(
     global_view = GlobalView(
         lb_id=lb_id,
         amphora_id=amphora_id,
-        pidfile=quote(f"{base_path}/{lb_id}/{lb_id}.pid", "base_path"),
         stats_socket=quote(f"{base_path}/{lb_id}.sock", "base_path"),
         maxconn=min(total, MAX_GLOBAL_MAXCONN),
         hard_stop_after=integer(hard_stop_after, "hard_stop_after", 1, 86400 * 365),

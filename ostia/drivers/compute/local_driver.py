@@ -55,8 +55,9 @@ SHUTOFF = "SHUTOFF"
 ERROR = "ERROR"
 
 _COMPUTE_ID = re.compile(r"[0-9a-f]{12}")
-# haproxy's longest socket is <base_path>/<lb uuid>/master.sock, and sun_path holds 107 bytes.
-_MAX_BASE_PATH = 107 - len("/00000000-0000-0000-0000-000000000000/master.sock")
+# haproxy refuses unix socket paths over 97 bytes; its longest is the stats socket
+# <base_path>/<lb uuid>.sock.
+_MAX_BASE_PATH = 97 - len("/00000000-0000-0000-0000-000000000000.sock")
 # Deleting an amphora is pulling a VM's plug: the agent gets a moment to exit on SIGTERM,
 # not the time a graceful HTTP shutdown takes while the controller holds connections open.
 AGENT_STOP_TIMEOUT = 1.0
