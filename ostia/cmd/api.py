@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from oslo_config import cfg
 
 from ostia.api.app import create_app
 from ostia.cmd import http_server, runtime
-from ostia.common.messaging import WakeCaster
 from ostia.db.session import Database
+
+if TYPE_CHECKING:
+    from ostia.common.messaging import WakeCaster
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,6 +37,8 @@ def _wake_over_messaging(conf: cfg.ConfigOpts) -> WakeCaster | None:
     """Casts to the workers' topic when transport_url is set; else workers only sweep."""
     if not conf.transport_url:
         return None
+    from ostia.common.messaging import WakeCaster
+
     try:
         return WakeCaster(conf)
     except Exception as err:  # noqa: BLE001 - a bad URL should stop the API in one line

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import oslo_messaging as om
 from oslo_config import cfg
+
+if TYPE_CHECKING:
+    import oslo_messaging as om
 
 LOG = logging.getLogger(__name__)
 
@@ -27,6 +30,16 @@ RPC_VERSION = "2.0"
 # A cast gives up after this many reconnection attempts instead of blocking an API request
 # forever while the broker is down; the worker's sweep covers the lost wake-up.
 CAST_RETRIES = 2
+
+
+def _oslo_messaging() -> Any:
+    """oslo.messaging, imported on first use and without its eventlet deprecation banner
+    (it would break the one-line error output of commands that never use a broker)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+        import oslo_messaging
+
+    return oslo_messaging
 
 
 def messaging_conf(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
@@ -46,6 +59,7 @@ def messaging_conf(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
 
 def get_transport(conf: cfg.ConfigOpts) -> om.Transport:
     """The RPC transport for `conf.transport_url` (which must be set)."""
+    om = _oslo_messaging()
     if not conf.transport_url:
         raise ValueError("transport_url is not set: no message broker to talk to")
     om.set_transport_defaults(control_exchange=CONTROL_EXCHANGE)
@@ -53,7 +67,7 @@ def get_transport(conf: cfg.ConfigOpts) -> om.Transport:
 
 
 def _target(conf: cfg.ConfigOpts, server: str | None = None) -> om.Target:
-    return om.Target(topic=conf.oslo_messaging.topic, server=server,
+    return _oslo_messaging().Target(topic=conf.oslo_messaging.topic, server=server,
                      namespace=RPC_NAMESPACE, version=RPC_VERSION)
 
 
@@ -63,7 +77,8 @@ class WakeCaster:
     def __init__(self, conf: cfg.ConfigOpts, transport: om.Transport | None = None) -> None:
         self._owns_transport = transport is None
         self.transport = transport or get_transport(conf)
-        self.client = om.get_rpc_client(self.transport, _target(conf), retry=CAST_RETRIES)
+        self.client = _oslo_messaging().get_rpc_client(self.transport, _target(conf),
+                                                       retry=CAST_RETRIES)
 
     def __call__(self, lb_id: str) -> None:
         self.client.cast({}, "reconcile", lb_id=lb_id)
@@ -76,9 +91,8 @@ class WakeCaster:
 class WakeEndpoint:
     """RPC endpoint of a worker: hands each wake-up to the worker's queue at once."""
 
-    target = om.Target(namespace=RPC_NAMESPACE, version=RPC_VERSION)
-
     def __init__(self, wake: Callable[[str], None]) -> None:
+        self.target = _oslo_messaging().Target(namespace=RPC_NAMESPACE, version=RPC_VERSION)
         self._wake = wake
 
     def reconcile(self, ctxt: dict[str, Any], lb_id: str, **_ignored: Any) -> None:
@@ -92,8 +106,8 @@ class WakeServer:
                  transport: om.Transport | None = None) -> None:
         self._owns_transport = transport is None
         self.transport = transport or get_transport(conf)
-        self.server = om.get_rpc_server(self.transport, _target(conf, server),
-                                        [WakeEndpoint(wake)], executor="threading")
+        self.server = _oslo_messaging().get_rpc_server(
+            self.transport, _target(conf, server), [WakeEndpoint(wake)], executor="threading")
         self._lock = threading.Lock()
         self._running = False
 
