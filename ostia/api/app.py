@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from oslo_config import cfg
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ostia.api import errors
+from ostia.api import auth, errors
 from ostia.api.network import routes as network_routes
+from ostia.api.policy import enforce_route_policy
 from ostia.api.services import Services
 from ostia.api.v2 import ROUTERS, root
 from ostia.db.session import Database
@@ -102,6 +103,9 @@ def create_app(conf: cfg.ConfigOpts, db: Database,
     app.include_router(network_routes.router)
     for router, admin in ROUTERS:
         for prefix in ADMIN_PREFIXES if admin else PREFIXES:
-            app.include_router(router, prefix=prefix)
+            # Every v2 route passes the central policy check (ostia.api.policy).
+            app.include_router(router, prefix=prefix,
+                               dependencies=[Depends(enforce_route_policy)])
+    auth.install(app, conf)  # inside RequestLimits: oversized bodies never reach Keystone
     app.add_middleware(RequestLimits, max_body=conf.api_settings.max_request_body_size)
     return app

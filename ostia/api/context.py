@@ -12,10 +12,15 @@ class RequestContext:
     project_id: str | None
     user_id: str | None = None
     roles: tuple[str, ...] = ()
+    # With Keystone: the policy's context_is_admin verdict, widened per call to "this call
+    # may reach any project" by the policy layer (so handlers' admin checks follow policy).
     is_admin: bool = False
     # Global readers (admin, global observer) list every project's objects.
     sees_all_projects: bool = False
-    auth_token: str | None = None
+    # Never in a repr: contexts may end up in logs.
+    auth_token: str | None = dataclasses.field(default=None, repr=False)
+    system_scope: str | None = None
+    domain_id: str | None = None
 
 
 def noauth_context(request: Request) -> RequestContext:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from oslo_config import cfg
+from oslo_policy import opts as policy_opts
 
 DEFAULT_LISTENER_CIPHERS = (
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
@@ -297,6 +298,11 @@ KEYSTONE_AUTHTOKEN_OPTS = [
     cfg.StrOpt("region_name", help="Region of the identity endpoint."),
     cfg.BoolOpt("service_token_roles_required", default=False, help="Require service roles."),
     cfg.IntOpt("token_cache_time", default=300, help="Seconds a validated token is cached."),
+    cfg.BoolOpt("insecure", default=False, help="Do not verify Keystone's HTTPS certificate."),
+    cfg.IntOpt("http_connect_timeout", default=10, min=1,
+               help="Seconds to wait for Keystone when validating a token."),
+    cfg.IntOpt("http_request_max_retries", default=3, min=0,
+               help="Retries of a Keystone request that could not connect."),
 ]
 
 AMPHORA_AGENT_OPTS = [
@@ -360,11 +366,19 @@ QUOTAS_OPTS = [
     cfg.IntOpt("default_l7rule_quota", default=-1, help="L7 rules per project."),
 ]
 
-OSLO_POLICY_OPTS = [
-    cfg.StrOpt("policy_file", default="policy.yaml", help="Policy overrides (YAML)."),
-    cfg.BoolOpt("enforce_scope", default=False, help="Enforce token scope."),
-    cfg.BoolOpt("enforce_new_defaults", default=False, help="Use the new default roles only."),
-]
+def _oslo_policy_opts() -> list[cfg.Opt]:
+    """oslo.policy's own [oslo_policy] options, with the legacy-role-friendly default.
+
+    oslo.policy registers these itself when an Enforcer is built, and oslo.config refuses a
+    second definition that differs in any way, so the options here must be its own.
+    enforce_new_defaults=False keeps Octavia's deprecated load-balancer_* roles working
+    (their deprecated rules are OR'ed in), as upstream Octavia deployments expect.
+    """
+    policy_opts.set_defaults(cfg.ConfigOpts(), enforce_new_defaults=False)
+    return list(policy_opts.list_opts()[0][1])
+
+
+OSLO_POLICY_OPTS = _oslo_policy_opts()
 
 OSTIA_OPTS = [
     cfg.StrOpt("state_dir", default="/var/lib/ostia",
