@@ -25,6 +25,7 @@ from tests.support.postgres import PostgresServer
 from tests.support.rabbitmq import RabbitMQBroker
 from tests.support.worker_fakes import WorkerEnv, worker_env
 
+
 @pytest.fixture(scope="module")
 def broker() -> Iterator[RabbitMQBroker]:
     with RabbitMQBroker() as running:
