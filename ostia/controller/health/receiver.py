@@ -23,26 +23,39 @@ from ostia.common import constants as c
 from ostia.common import heartbeat_format
 from ostia.controller.health import status as status_rules
 from ostia.controller.health import store
+from ostia.controller.health.graph_cache import GraphCache, status_key
 from ostia.db import models
 from ostia.db.session import Database
 
 LOG = logging.getLogger(__name__)
 # A restarted agent counts from 0 again; a seq this small below the last one is a restart.
 RESTART_WINDOW = 3
+KEY_REFRESH_SECONDS = 1.0
+# Amphorae without a load balancer that are expected to heartbeat: spares, and spares
+# still starting (their agent reports before the row says READY).
+SPARE_STATUSES = (c.AMPHORA_READY, c.PENDING_CREATE, c.AMPHORA_BOOTING)
 DROP_KINDS = ("bad_signature", "truncated", "bad_compression", "bad_payload", "oversized",
               "replayed", "late", "unknown_amphora", "incomplete", "no_load_balancer")
 
 
 class HealthMetrics:
-    """Counters of what the receiver saw; read by logs, tests and benchmarks."""
+    """Counters of what the receiver saw and flush timings; read by logs, tests, benchmarks."""
 
     def __init__(self) -> None:
         self._counts: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
+        # Per flush: seconds from the oldest datagram's arrival to its commit, and the
+        # flush's own duration. Bounded: enough for percentiles over a benchmark run.
+        self.lags: collections.deque[float] = collections.deque(maxlen=100_000)
+        self.flush_seconds: collections.deque[float] = collections.deque(maxlen=100_000)
 
     def count(self, kind: str, amount: int = 1) -> None:
         with self._lock:
             self._counts[kind] += amount
+
+    def record_flush(self, lag: float, duration: float) -> None:
+        self.lags.append(lag)
+        self.flush_seconds.append(duration)
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -60,6 +73,8 @@ class PendingHeartbeat:
     recv_time: float
     version: int
     stats: dict[str, dict[str, int]]
+    # Datagrams folded into this entry (newest status wins, statistics deltas summed).
+    datagrams: int = 1
 
 
 def _stats_of(message: dict[str, Any]) -> dict[str, dict[str, int]]:
@@ -91,10 +106,22 @@ class HeartbeatProcessor:
         self._pending: dict[str, PendingHeartbeat] = {}
         self._last_seq: dict[str, int] = {}
         self._lock = threading.Lock()
+        self.graphs = GraphCache()
+        self._keys: list[str] = []
+        self._keys_read_at = -KEY_REFRESH_SECONDS
 
     def keys(self) -> list[str]:
-        hm = self.conf.health_manager
-        return [key for key in (hm.heartbeat_key, hm.previous_heartbeat_key) if key]
+        """The accepted HMAC keys, read from the configuration at most once a second.
+
+        The keys are mutable (SIGHUP), but reading oslo.config options costs more than
+        verifying a datagram, so the receiver does not do it per datagram.
+        """
+        now = time.monotonic()
+        if now - self._keys_read_at >= KEY_REFRESH_SECONDS:
+            hm = self.conf.health_manager
+            self._keys = [key for key in (hm.heartbeat_key, hm.previous_heartbeat_key) if key]
+            self._keys_read_at = now
+        return self._keys
 
     # ---- on the event loop -------------------------------------------------------------
 
@@ -125,18 +152,20 @@ class HeartbeatProcessor:
             self._last_seq[amphora_id] = seq
             stats = _stats_of(message)
             previous = self._pending.get(amphora_id)
+            datagrams = 1
             if previous is not None:
+                datagrams += previous.datagrams
                 for listener_id, delta in previous.stats.items():
                     merged = stats.setdefault(listener_id, dict.fromkeys(delta, 0))
                     for key in ("rx", "tx", "totconns", "ereq"):
                         merged[key] = merged.get(key, 0) + delta.get(key, 0)
             self._pending[amphora_id] = PendingHeartbeat(
                 message=message, seq=seq, recv_time=recv_time or time.time(),
-                version=version, stats=stats)
+                version=version, stats=stats, datagrams=datagrams)
         return True
 
-    def _drop(self, kind: str) -> bool:
-        self.metrics.count(kind)
+    def _drop(self, kind: str, amount: int = 1) -> bool:
+        self.metrics.count(kind, amount)
         LOG.debug("dropped heartbeat: %s", kind)
         return False
 
@@ -147,60 +176,110 @@ class HeartbeatProcessor:
     # ---- in a worker thread --------------------------------------------------------------
 
     def flush(self, now: float | None = None) -> int:
-        """Apply every buffered heartbeat in one transaction; returns how many applied."""
+        """Apply every buffered heartbeat in one transaction; returns how many datagrams.
+
+        If the database fails, the batch goes back into the buffer (newer heartbeats that
+        arrived meanwhile win, statistics deltas are kept) and the error propagates.
+        """
         with self._lock:
             batch, self._pending = self._pending, {}
         if not batch:
             return 0
-        now = now or time.time()
+        started = time.time()
+        try:
+            outcome = self._apply(batch, now or started)
+        except Exception:
+            self._requeue(batch)
+            raise
+        self.graphs.committed(outcome.derived)
+        finished = time.time()
+        self.metrics.count("processed", outcome.applied)
+        self.metrics.count("status_writes", len(outcome.changes))
+        self.metrics.count("stats_rows", outcome.stats_rows)
+        oldest = min(pending.recv_time for pending in batch.values())
+        self.metrics.record_flush(finished - oldest, finished - started)
+        for amphora_id, compute_id in outcome.orphans:
+            LOG.warning("heartbeat from amphora %s that serves no load balancer: deleting "
+                        "its instance %s", amphora_id, compute_id)
+            if self.on_orphan is not None:
+                self.on_orphan(amphora_id, compute_id)
+        return outcome.applied
+
+    def _apply(self, batch: dict[str, PendingHeartbeat], now: float) -> FlushOutcome:
         interval = self.conf.health_manager.heartbeat_interval
-        fresh = {}
-        for amphora_id, pending in batch.items():
-            if now - pending.recv_time >= interval:
-                self._drop("late")  # overloaded: upstream also ignores stale messages
-            else:
-                fresh[amphora_id] = pending
-        applied = 0
-        orphans: list[tuple[str, str | None]] = []
+        outcome = FlushOutcome()
+        alive: dict[str, int] = {}
+        restored: list[str] = []
+        stats_rows: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
         with self.db.transaction() as session:
-            views = store.load_views(session, fresh)
-            alive: dict[str, int] = {}
-            changes = status_rules.StatusChanges()
-            stats_rows: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
-            for amphora_id, pending in fresh.items():
+            views = self.graphs.views(session, batch)
+            for amphora_id, pending in batch.items():
                 view = views.get(amphora_id)
                 if view is None:
-                    self._drop("unknown_amphora")
+                    self._drop("unknown_amphora", pending.datagrams)
                     continue
                 lb = view.load_balancer
                 if lb is None:
-                    if view.status != c.AMPHORA_READY:
-                        self._drop("no_load_balancer")
-                        orphans.append((amphora_id, view.compute_id))
-                        continue
-                    alive[amphora_id] = pending.seq  # a spare: alive, nothing to derive
+                    if view.status in SPARE_STATUSES:
+                        alive[amphora_id] = pending.seq  # a spare: alive, nothing to derive
+                        outcome.applied += pending.datagrams
+                    else:
+                        self._drop("no_load_balancer", pending.datagrams)
+                        outcome.orphans.append((amphora_id, view.compute_id))
+                    continue
+                # Statistics count even when the status part is ignored (as upstream,
+                # where they take a separate path): traffic happened either way.
+                known = {listener.id for listener in lb.listeners}
+                rows = [_stats_row(listener_id, amphora_id, stats, pending.recv_time)
+                        for listener_id, stats in pending.stats.items() if listener_id in known]
+                stats_rows[pending.version].extend(rows)
+                outcome.stats_rows += len(rows)
+                if now - pending.recv_time >= interval:
+                    # Overloaded: upstream also ignores statuses that arrive this late.
+                    self._drop("late", pending.datagrams)
                     continue
                 if not status_rules.heartbeat_is_complete(lb, pending.message):
-                    self._drop("incomplete")
+                    self._drop("incomplete", pending.datagrams)
                     continue
                 alive[amphora_id] = pending.seq
-                changes.merge(status_rules.derive(lb, pending.message))
-                known = {listener.id for listener in lb.listeners}
-                stats_rows[pending.version].extend(
-                    _stats_row(listener_id, amphora_id, stats, pending.recv_time)
-                    for listener_id, stats in pending.stats.items() if listener_id in known)
-                applied += 1
-            store.record_alive(session, alive, models.utcnow())
-            store.write_statuses(session, changes)
+                if view.status == c.FAILOVER_STOPPED:
+                    restored.append(amphora_id)
+                outcome.applied += pending.datagrams
+                key = status_key(pending.message)
+                if self.graphs.unchanged(amphora_id, lb, key):
+                    continue
+                changes = status_rules.derive(lb, pending.message)
+                outcome.changes.merge(changes)
+                outcome.derived.append((amphora_id, lb, key, changes))
+            store.record_alive(session, alive, models.utcnow(), restored)
+            store.write_statuses(session, outcome.changes)
             for version, rows in stats_rows.items():
                 store.write_statistics(session, rows, version)
-        self.metrics.count("processed", applied)
-        self.metrics.count("status_writes", len(changes))
-        for amphora_id, compute_id in orphans:
-            LOG.warning("heartbeat from amphora %s that serves no load balancer", amphora_id)
-            if self.on_orphan is not None:
-                self.on_orphan(amphora_id, compute_id)
-        return applied
+        return outcome
+
+    def _requeue(self, batch: dict[str, PendingHeartbeat]) -> None:
+        with self._lock:
+            for amphora_id, older in batch.items():
+                newer = self._pending.get(amphora_id)
+                if newer is None:
+                    self._pending[amphora_id] = older
+                    continue
+                for listener_id, delta in older.stats.items():
+                    merged = newer.stats.setdefault(listener_id, dict.fromkeys(delta, 0))
+                    for key in ("rx", "tx", "totconns", "ereq"):
+                        merged[key] = merged.get(key, 0) + delta.get(key, 0)
+                newer.datagrams += older.datagrams
+
+
+@dataclasses.dataclass
+class FlushOutcome:
+    applied: int = 0
+    stats_rows: int = 0
+    changes: status_rules.StatusChanges = dataclasses.field(
+        default_factory=status_rules.StatusChanges)
+    derived: list[tuple[str, status_rules.LoadBalancerView, tuple[Any, ...],
+                        status_rules.StatusChanges]] = dataclasses.field(default_factory=list)
+    orphans: list[tuple[str, str | None]] = dataclasses.field(default_factory=list)
 
 
 def _stats_row(listener_id: str, amphora_id: str, stats: dict[str, int],

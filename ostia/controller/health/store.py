@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import select
@@ -28,6 +27,9 @@ from ostia.controller.health.status import (
 )
 from ostia.db import models
 
+IN_CHUNK = 5000
+# A chunk's pools and members are selected by IN lists of its LBs' pool ids too.
+LB_CHUNK = 1000
 STATS_FIELDS = ("bytes_in", "bytes_out", "active_connections", "total_connections",
                 "request_errors")
 
@@ -40,74 +42,140 @@ class AmphoraView:
     load_balancer: LoadBalancerView | None
 
 
+@dataclasses.dataclass(frozen=True)
+class AmphoraStamp:
+    """An amphora row and the version of its load balancer's row, read every flush.
+
+    `lb_version` changes whenever anything under the LB changes: every API change moves
+    the LB through PENDING_* (which writes its row, and so `updated_at`), as do the
+    worker's settle and the health manager's own LB status writes.
+    """
+
+    id: str
+    status: str
+    compute_id: str | None
+    load_balancer_id: str | None
+    lb_version: tuple[Any, ...] | None  # None: no LB, or the LB is DELETED
+
+
+def _chunks(ids: Iterable[str], size: int) -> Iterable[list[str]]:
+    """IN lists of bounded length (SQLite allows 32,766 bound parameters per statement)."""
+    items = list(ids)
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def amphora_stamps(session: Session, amphora_ids: Iterable[str]) -> dict[str, AmphoraStamp]:
+    """The named amphorae (DELETED ones too: zombies) with their LB versions."""
+    amp, lb = models.Amphora.__table__, models.LoadBalancer.__table__
+    base = (select(amp.c.id, amp.c.status, amp.c.compute_id, amp.c.load_balancer_id,
+                   lb.c.provisioning_status, lb.c.enabled, lb.c.updated_at)
+            .select_from(amp.outerjoin(lb, (lb.c.id == amp.c.load_balancer_id)
+                                       & (lb.c.provisioning_status != c.DELETED))))
+    result = {}
+    for ids in _chunks(amphora_ids, IN_CHUNK):
+        for row in session.connection().execute(base.where(amp.c.id.in_(ids))):
+            version = None if row[4] is None else (row[4], row[5], row[6])
+            result[row[0]] = AmphoraStamp(row[0], row[1], row[2], row[3],
+                                          version if row[3] else None)
+    return result
+
+
 def load_views(session: Session, amphora_ids: Iterable[str]) -> dict[str, AmphoraView]:
     """Snapshots of the named amphorae and their load balancers' graphs (not DELETED)."""
-    ids = list(amphora_ids)
-    if not ids:
-        return {}
-    amp = models.Amphora
-    amphorae = session.execute(
-        select(amp.id, amp.status, amp.compute_id, amp.load_balancer_id)
-        .where(amp.id.in_(ids), amp.status != c.DELETED)
-    ).all()
-    lb_ids = {row.load_balancer_id for row in amphorae if row.load_balancer_id}
-    lbs = _load_balancers(session, lb_ids)
+    stamps = amphora_stamps(session, amphora_ids)
+    lbs = load_balancer_views(session, {s.load_balancer_id for s in stamps.values()
+                                        if s.lb_version is not None and s.load_balancer_id})
     return {
-        row.id: AmphoraView(id=row.id, status=row.status, compute_id=row.compute_id,
-                            load_balancer=lbs.get(row.load_balancer_id))
-        for row in amphorae
+        stamp.id: AmphoraView(id=stamp.id, status=stamp.status, compute_id=stamp.compute_id,
+                              load_balancer=lbs.get(stamp.load_balancer_id or ""))
+        for stamp in stamps.values() if stamp.status != c.DELETED
     }
 
 
-def _load_balancers(session: Session, lb_ids: set[str]) -> dict[str, LoadBalancerView]:
-    if not lb_ids:
-        return {}
-    lb, li, pool, mem = models.LoadBalancer, models.Listener, models.Pool, models.Member
-    views = {
-        row.id: LoadBalancerView(id=row.id, enabled=row.enabled,
-                                 provisioning_status=row.provisioning_status,
-                                 operating_status=row.operating_status, listeners=[], pools=[])
-        for row in session.execute(
-            select(lb.id, lb.enabled, lb.provisioning_status, lb.operating_status)
-            .where(lb.id.in_(lb_ids), lb.provisioning_status != c.DELETED))
-    }
-    for row in session.execute(
-            select(li.id, li.load_balancer_id, li.enabled, li.operating_status,
-                   li.default_pool_id, li.protocol)
-            .where(li.load_balancer_id.in_(views), li.provisioning_status != c.DELETED)):
-        if row.protocol in (c.UDP, c.SCTP):
-            continue  # served by keepalived/LVS, not reported in haproxy heartbeats
-        views[row.load_balancer_id].listeners.append(ListenerView(
-            id=row.id, enabled=row.enabled, operating_status=row.operating_status,
-            pool_ids=[row.default_pool_id] if row.default_pool_id else []))
-    pools: dict[str, PoolView] = {}
-    for pool_row in session.execute(
-            select(pool.id, pool.load_balancer_id, pool.operating_status)
-            .where(pool.load_balancer_id.in_(views), pool.provisioning_status != c.DELETED)):
-        pools[pool_row.id] = PoolView(id=pool_row.id, operating_status=pool_row.operating_status,
-                                      members=[])
-        views[str(pool_row.load_balancer_id)].pools.append(pools[pool_row.id])
-    if pools:
-        for member_row in session.execute(
-                select(mem.id, mem.pool_id, mem.operating_status)
-                .where(mem.pool_id.in_(pools), mem.provisioning_status != c.DELETED)):
-            pools[member_row.pool_id].members.append(
-                MemberView(id=member_row.id, operating_status=member_row.operating_status))
+def load_balancer_views(session: Session, lb_ids: Iterable[str]) -> dict[str, LoadBalancerView]:
+    """Status graphs of the named load balancers (those not DELETED), four SELECTs a chunk.
+
+    Core statements on the session's connection: the ORM's per-row overhead would
+    dominate a flush that reads thousands of graphs.
+    """
+    views: dict[str, LoadBalancerView] = {}
+    for ids in _chunks(lb_ids, LB_CHUNK):
+        views.update(_load_balancer_chunk(session, ids))
     return views
+
+
+def _load_balancer_chunk(session: Session, lb_ids: list[str]) -> dict[str, LoadBalancerView]:
+    conn = session.connection()
+    lb = models.LoadBalancer.__table__
+    li, pool, mem = models.Listener.__table__, models.Pool.__table__, models.Member.__table__
+    views = {
+        row[0]: LoadBalancerView(id=row[0], enabled=row[1], provisioning_status=row[2],
+                                 operating_status=row[3], listeners=[], pools=[])
+        for row in conn.execute(
+            select(lb.c.id, lb.c.enabled, lb.c.provisioning_status, lb.c.operating_status)
+            .where(lb.c.id.in_(lb_ids), lb.c.provisioning_status != c.DELETED))
+    }
+    if not views:
+        return views
+    for row in conn.execute(
+            select(li.c.id, li.c.load_balancer_id, li.c.enabled, li.c.operating_status,
+                   li.c.default_pool_id, li.c.protocol)
+            .where(li.c.load_balancer_id.in_(list(views)),
+                   li.c.provisioning_status != c.DELETED)):
+        if row[5] in (c.UDP, c.SCTP):
+            continue  # served by keepalived/LVS, not reported in haproxy heartbeats
+        views[row[1]].listeners.append(ListenerView(
+            id=row[0], enabled=row[2], operating_status=row[3],
+            pool_ids=[row[4]] if row[4] else []))
+    pools: dict[str, PoolView] = {}
+    for pool_row in conn.execute(
+            select(pool.c.id, pool.c.load_balancer_id, pool.c.operating_status)
+            .where(pool.c.load_balancer_id.in_(list(views)),
+                   pool.c.provisioning_status != c.DELETED)):
+        pools[pool_row[0]] = PoolView(id=pool_row[0], operating_status=pool_row[2], members=[])
+        views[pool_row[1]].pools.append(pools[pool_row[0]])
+    if pools:
+        for member_row in conn.execute(
+                select(mem.c.id, mem.c.pool_id, mem.c.operating_status)
+                .where(mem.c.pool_id.in_(list(pools)), mem.c.provisioning_status != c.DELETED)):
+            pools[member_row[1]].members.append(
+                MemberView(id=member_row[0], operating_status=member_row[2]))
+    return views
+
+
+_UPSERTS: dict[tuple[str, Any, tuple[str, ...], tuple[str, ...], tuple[str, ...]], Any] = {}
+
+
+def _upsert_statement(dialect: str, model: Any, keys: Sequence[str], replace: Sequence[str],
+                      add: Sequence[str]) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE, built once per shape so that it compiles once."""
+    shape = (dialect, model, tuple(keys), tuple(replace), tuple(add))
+    statement = _UPSERTS.get(shape)
+    if statement is None:
+        table = model.__table__
+        insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
+        values = {name: insert.excluded[name] for name in replace}
+        values.update({name: table.c[name] + insert.excluded[name] for name in add})
+        statement = insert.on_conflict_do_update(index_elements=list(keys), set_=values)
+        _UPSERTS[shape] = statement
+    return statement
 
 
 def _upsert(session: Session, model: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str],
             replace: Sequence[str], add: Sequence[str] = ()) -> None:
-    """INSERT ... ON CONFLICT DO UPDATE for SQLite and PostgreSQL; portable fallback."""
+    """Upsert `rows` as one executemany (SQLite, PostgreSQL); portable fallback row by row.
+
+    executemany of one cached statement, not one multi-VALUES statement: a statement with
+    thousands of literal rows is compiled anew each flush (seconds for 10,000 rows) and
+    runs into SQLite's limit on bound parameters.
+    """
     if not rows:
         return
     dialect = session.get_bind().dialect.name
     if dialect in ("sqlite", "postgresql"):
-        insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(model)
-        values = {name: insert.excluded[name] for name in replace}
-        values.update({name: getattr(model, name) + insert.excluded[name] for name in add})
-        session.execute(insert.values(list(rows)).on_conflict_do_update(
-            index_elements=list(keys), set_=values))
+        session.connection().execute(_upsert_statement(dialect, model, keys, replace, add),
+                                     list(rows))
         return
     for row in rows:  # other databases: merge row by row
         existing = session.get(model, tuple(row[k] for k in keys))
@@ -120,31 +188,39 @@ def _upsert(session: Session, model: Any, rows: Sequence[dict[str, Any]], keys: 
             setattr(existing, name, getattr(existing, name) + row[name])
 
 
-def record_alive(session: Session, seen: dict[str, int], now: datetime.datetime) -> None:
-    """Refresh amphora health rows (busy untouched) and end FAILOVER_STOPPED for them."""
+def record_alive(session: Session, seen: dict[str, int], now: datetime.datetime,
+                 restored: Iterable[str] = ()) -> None:
+    """Refresh amphora health rows (busy untouched); `restored` leave FAILOVER_STOPPED."""
     rows = [{"amphora_id": amp_id, "last_update": now, "busy": False, "last_seq": seq}
             for amp_id, seq in seen.items()]
     _upsert(session, models.AmphoraHealth, rows, ["amphora_id"], ["last_update", "last_seq"])
-    session.execute(
-        update(models.Amphora)
-        .where(models.Amphora.id.in_(list(seen)),
-               models.Amphora.status == c.FAILOVER_STOPPED)
-        .values(status=c.AMPHORA_ALLOCATED)
-    )
+    back = list(restored)
+    if back:
+        session.execute(
+            update(models.Amphora)
+            .where(models.Amphora.id.in_(back), models.Amphora.status == c.FAILOVER_STOPPED)
+            .values(status=c.AMPHORA_ALLOCATED)
+            .execution_options(synchronize_session=False))
+
+
+_STATUS_UPDATES: dict[Any, Any] = {}
 
 
 def write_statuses(session: Session, changes: StatusChanges) -> None:
-    """One UPDATE per (table, new status) with the ids that change to it."""
+    """One executemany UPDATE per table with the rows whose operating status changed."""
     for model, values in ((models.LoadBalancer, changes.load_balancer),
                           (models.Listener, changes.listener), (models.Pool, changes.pool),
                           (models.Member, changes.member)):
-        by_status: dict[str, list[str]] = defaultdict(list)
-        for ident, new in values.items():
-            by_status[new].append(ident)
-        for new, ids in by_status.items():
-            session.execute(update(model).where(model.id.in_(ids))
-                            .values(operating_status=new)
-                            .execution_options(synchronize_session=False))
+        if not values:
+            continue
+        statement = _STATUS_UPDATES.get(model)
+        if statement is None:
+            table: Any = model.__table__
+            statement = (update(table).where(table.c.id == bindparam("row_id"))
+                         .values(operating_status=bindparam("new_status")))
+            _STATUS_UPDATES[model] = statement
+        session.connection().execute(statement, [
+            {"row_id": ident, "new_status": new} for ident, new in values.items()])
 
 
 def write_statistics(session: Session, rows: Sequence[dict[str, Any]], version: int) -> None:

@@ -1,0 +1,289 @@
+"""Heartbeats one health manager processes per second, on SQLite and on PostgreSQL.
+
+    .venv/bin/python -m bench.bench_heartbeats                 # the full matrix (~3 min)
+    .venv/bin/python -m bench.bench_heartbeats --db sqlite --amphorae 1000 --mode capacity
+
+For each database and fleet size: bulk-insert the fleet (bench/heartbeat_fleet.py), start the
+real HealthManagerService (asyncio UDP receiver, batched flushes, stale detector) in this
+process pinned to one CPU, and send valid signed heartbeats from a child process pinned to
+the other CPU. Two modes:
+
+* `steady`: every amphora once per `--interval` seconds (the deployment's real load), for
+  longer than the heartbeat timeout, so the stale detector runs meanwhile; reports lag and
+  any failover it requested (all would be spurious: every amphora is alive).
+* `capacity`: an offered rate above what one core can take; reports what was processed per
+  second and per CPU-second, and what was dropped and why.
+
+Prints one line per run and a Markdown table for docs/performance.md. Everything started
+here (PostgreSQL, temporary directories, the sender) is removed on exit, pass or fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from oslo_config import cfg
+from sqlalchemy import event, func, select
+
+from bench.heartbeat_fleet import SendPlan, populate, send_heartbeats
+from ostia.common import config as config_mod
+from ostia.controller.health.service import HealthManagerService
+from ostia.db import migration, models
+from ostia.db.session import Database, create_db_engine
+
+KEY = "bench-heartbeat-key"
+HM_CPU, SENDER_CPU = 0, 1
+
+
+@dataclasses.dataclass
+class RunResult:
+    database: str
+    amphorae: int
+    mode: str
+    offered: float
+    seconds: float
+    sent: int = 0
+    received: int = 0
+    processed: int = 0
+    per_second: float = 0.0
+    per_cpu_second: float = 0.0
+    lag_p50_ms: float = 0.0
+    lag_p99_ms: float = 0.0
+    lag_max_ms: float = 0.0
+    flush_p50_ms: float = 0.0
+    socket_lost: int = 0
+    dropped: dict[str, int] = dataclasses.field(default_factory=dict)
+    statements: dict[str, int] = dataclasses.field(default_factory=dict)
+    status_writes: int = 0
+    failovers: int = 0
+
+    def line(self) -> str:
+        drops = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items()) if v) or "none"
+        writes = ", ".join(f"{k}={v}" for k, v in sorted(self.statements.items()))
+        return (f"{self.database:10} {self.amphorae:6} amphorae {self.mode:8} offered "
+                f"{self.offered:7.0f}/s: processed {self.per_second:7.0f}/s "
+                f"({self.per_cpu_second:7.0f} per CPU-s), lag p50 {self.lag_p50_ms:.0f} ms "
+                f"p99 {self.lag_p99_ms:.0f} ms max {self.lag_max_ms:.0f} ms, flush p50 "
+                f"{self.flush_p50_ms:.0f} ms, sent {self.sent} received {self.received} "
+                f"socket-lost {self.socket_lost}, drops: {drops}; statements: {writes}; "
+                f"status writes {self.status_writes}; failovers {self.failovers}")
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _config(db_url: str, interval: int, timeout: int) -> cfg.ConfigOpts:
+    conf = config_mod.new_config()
+    conf([], project="octavia", default_config_files=[])
+    conf.set_override("connection", db_url, "database")
+    for name, value in {"heartbeat_key": KEY, "bind_port": _free_udp_port(),
+                        "heartbeat_interval": interval, "heartbeat_timeout": timeout,
+                        "health_check_interval": 3, "sock_rlimit": 16 << 20}.items():
+        conf.set_override(name, value, "health_manager")
+    return conf
+
+
+@contextlib.contextmanager
+def database(kind: str) -> Iterator[Iterator[Database]]:
+    """Yields a factory of fresh, migrated databases of `kind`; removes them all after."""
+    root = tempfile.mkdtemp(prefix="ostia-bench-")
+    server = None
+    try:
+        if kind == "postgresql":
+            from tests.support.postgres import PostgresServer
+
+            server = PostgresServer().start()
+
+        def fresh() -> Iterator[Database]:
+            for index in range(1000):
+                url = (server.create_database(f"bench_{index}") if server is not None
+                       else f"sqlite:///{root}/bench_{index}.db")
+                engine = create_db_engine(url)
+                migration.upgrade(engine)
+                db = Database(engine)
+                try:
+                    yield db
+                finally:
+                    db.dispose()
+
+        yield fresh()
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class StatementCounter:
+    """Counts statements (and executemany rows) the engine sends, by leading verb."""
+
+    def __init__(self, db: Database) -> None:
+        self.counts: dict[str, int] = {}
+        self.enabled = False
+        event.listen(db.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+              executemany: bool) -> None:
+        if not self.enabled:
+            return
+        verb = statement.lstrip().split(None, 1)[0].upper()
+        self.counts[verb] = self.counts.get(verb, 0) + 1
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def run_once(db: Database, kind: str, amphorae: int, mode: str, rate: float, seconds: float,
+             interval: int, flapping: float) -> RunResult:
+    fleet = populate(db, amphorae)
+    timeout = 2 * interval
+    conf = _config(str(db.engine.url.render_as_string(hide_password=False)), interval,
+                   timeout)
+    failovers: list[str] = []
+    service = HealthManagerService(conf, db, request_failover=failovers.append)
+    counter = StatementCounter(db)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {HM_CPU})
+    service.start()
+    deadline = time.monotonic() + 10
+    while service.bound_address is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert service.bound_address is not None, "health manager did not start"
+    plan = SendPlan(port=service.bound_address[1], key=KEY, rate=rate, duration=seconds,
+                    flapping=flapping, cpu=SENDER_CPU)
+    context = multiprocessing.get_context("spawn")
+    result = RunResult(kind, amphorae, mode, rate, seconds)
+    try:
+        with context.Pool(1) as pool:
+            sending = pool.apply_async(send_heartbeats, (fleet, plan))
+            # Measure after a warm-up: the first flushes fill caches and connections.
+            warmup = min(3.0, seconds / 4)
+            time.sleep(warmup)
+            counter.enabled = True
+            before = service.metrics.snapshot()
+            cpu_before, wall_before = time.process_time(), time.monotonic()
+            lags_before = len(service.metrics.lags)
+            sent = sending.get(timeout=seconds + 60)
+            cpu_after, wall_after = time.process_time(), time.monotonic()
+            after = service.metrics.snapshot()
+            counter.enabled = False
+        # Let the receiver drain what is still queued, then count the totals.
+        _wait_idle(service)
+    finally:
+        service.stop()
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    final = service.metrics.snapshot()
+    processed = after.get("processed", 0) - before.get("processed", 0)
+    wall = wall_after - wall_before
+    lags = list(service.metrics.lags)[lags_before:]
+    flushes = list(service.metrics.flush_seconds)[lags_before:]
+    result.sent = int(sent["sent"])
+    result.received = final.get("received", 0)
+    result.processed = final.get("processed", 0)
+    result.per_second = processed / wall
+    result.per_cpu_second = processed / max(cpu_after - cpu_before, 1e-9)
+    result.lag_p50_ms = 1000 * _percentile(lags, 0.5)
+    result.lag_p99_ms = 1000 * _percentile(lags, 0.99)
+    result.lag_max_ms = 1000 * max(lags, default=0.0)
+    result.flush_p50_ms = 1000 * _percentile(flushes, 0.5)
+    result.socket_lost = result.sent - result.received
+    result.dropped = {kind: final.get(kind, 0) for kind in
+                      ("late", "unknown_amphora", "incomplete", "replayed", "bad_signature")}
+    result.statements = counter.counts
+    result.status_writes = final.get("status_writes", 0)
+    result.failovers = len(failovers)
+    with db.transaction() as session:
+        stale = session.scalar(select(func.count()).select_from(models.Amphora)
+                               .where(models.Amphora.status != "ALLOCATED"))
+    if stale:
+        result.dropped["amphorae_not_allocated"] = int(stale)
+    return result
+
+
+def _wait_idle(service: HealthManagerService, quiet: float = 1.5, limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        received = service.metrics.snapshot().get("received", 0)
+        if received != last:
+            last, since = received, time.monotonic()
+        elif time.monotonic() - since > quiet and service.processor.pending_count() == 0:
+            return
+        time.sleep(0.1)
+
+
+def table(results: list[RunResult]) -> str:
+    lines = ["| database | amphorae | mode | offered/s | processed/s | per CPU-s | "
+             "lag p50 / p99 / max (ms) | lost or dropped | failovers |",
+             "|---|---:|---|---:|---:|---:|---|---|---:|"]
+    for r in results:
+        lost = r.socket_lost + sum(r.dropped.values())
+        lines.append(f"| {r.database} | {r.amphorae:,} | {r.mode} | {r.offered:,.0f} | "
+                     f"{r.per_second:,.0f} | {r.per_cpu_second:,.0f} | {r.lag_p50_ms:.0f} / "
+                     f"{r.lag_p99_ms:.0f} / {r.lag_max_ms:.0f} | {lost:,} | {r.failovers} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", default="sqlite,postgresql")
+    parser.add_argument("--amphorae", default="1000,10000")
+    parser.add_argument("--mode", default="steady,capacity")
+    parser.add_argument("--interval", type=int, default=10,
+                        help="heartbeat interval of the simulated amphorae (steady mode)")
+    parser.add_argument("--rate", type=float, default=8000.0,
+                        help="offered heartbeats per second in capacity mode")
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="capacity run length (steady runs 2.5 intervals)")
+    parser.add_argument("--flapping", type=float, default=0.01,
+                        help="fraction of heartbeats that flip a member's state")
+    args = parser.parse_args(argv)
+    print(f"machine: {os.cpu_count()} CPUs, {_cpu_model()}; python {sys.version.split()[0]}; "
+          f"health manager pinned to CPU {HM_CPU}, sender to CPU {SENDER_CPU}", flush=True)
+    results = []
+    for kind in args.db.split(","):
+        with database(kind) as fresh:
+            for amphorae in (int(n) for n in args.amphorae.split(",")):
+                for mode in args.mode.split(","):
+                    if mode == "steady":
+                        rate = amphorae / args.interval
+                        seconds = 2.5 * args.interval
+                    else:
+                        rate, seconds = args.rate, args.seconds
+                    result = run_once(next(fresh), kind, amphorae, mode, rate, seconds,
+                                      args.interval, args.flapping)
+                    print(result.line(), flush=True)
+                    results.append(result)
+    print()
+    print(table(results))
+    return 0
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
