@@ -90,9 +90,7 @@ class WorkerStack:
             "ostia": {"state_dir": self.amphorae.state_dir},
             "local_compute": {"mgmt_cidr": self.conf.local_compute.mgmt_cidr},
             "haproxy_amphora": {
-                "connection_max_retries": self.conf.haproxy_amphora.connection_max_retries,
-                "connection_retry_interval":
-                    self.conf.haproxy_amphora.connection_retry_interval,
+                **{option: getattr(self.conf.haproxy_amphora, option) for option in AGENT_RETRIES},
                 "rest_request_read_timeout":
                     self.conf.haproxy_amphora.rest_request_read_timeout},
             "controller_worker": {"compute_driver": "compute_local_driver",
@@ -149,10 +147,19 @@ class WorkerStack:
         return self.amphorae.allocate_vip()
 
 
+# An agent takes about a second to answer on a busy 2-core machine: give booting amphorae
+# 20 s (upstream waits up to ten minutes for a VM) while failing within seconds otherwise.
+AGENT_RETRIES = {"connection_max_retries": 100, "connection_retry_interval": 0.2,
+                 "active_connection_max_retries": 10, "active_connection_retry_interval": 0.3}
+
+
 @contextlib.contextmanager
 def worker_stack(in_process_worker: bool = True,
                  overrides: dict[str, dict[str, Any]] | None = None) -> Iterator[WorkerStack]:
-    with local_amphora_stack(overrides=overrides) as amphorae:
+    options: dict[str, dict[str, Any]] = {"haproxy_amphora": dict(AGENT_RETRIES)}
+    for section, values in (overrides or {}).items():
+        options.setdefault(section, {}).update(values)
+    with local_amphora_stack(overrides=options) as amphorae:
         stack = WorkerStack(amphorae, in_process_worker)
         try:
             yield stack.start()

@@ -71,6 +71,7 @@ class WorkerService(Service):
             self._rpc_server = server
             LOG.info("worker %s listens on topic %s", self.owner, self.conf.oslo_messaging.topic)
         super().start()
+        LOG.info("worker %s started with %d reconcile threads", self.owner, len(self._threads))
 
     def stop(self, timeout: float = 5.0) -> None:
         self.stopping.set()
