@@ -23,8 +23,9 @@ class AllInOne:
         self.worker = WorkerService(conf, db)
         self.services: list[Service] = [
             self.worker,
-            HealthManagerService(conf, db),
-            HousekeepingService(conf, db),
+            # Failovers go to this worker in-process; all share one set of drivers.
+            HealthManagerService(conf, db, drivers=self.worker.drivers, wake=self.worker.wake),
+            HousekeepingService(conf, db, self.worker.drivers),
         ]
 
     def wake(self, lb_id: str) -> None:

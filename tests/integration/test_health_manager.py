@@ -7,6 +7,7 @@ import os
 import random
 import socket
 import time
+import types
 import zlib
 
 import pytest
@@ -14,11 +15,14 @@ from sqlalchemy import func, select
 
 from ostia.common import heartbeat_format
 from ostia.controller.health.service import HealthManagerService
+from ostia.controller.worker.failover import failover_amphora
 from ostia.db import models
 from ostia.db.session import Database, create_db_engine
-from tests.support.live_api import free_port, migrated_sqlite, test_config
+from tests.support.live_api import migrated_sqlite, test_config
 
 KEY = "test-heartbeat-key"
+# Failovers of amphorae with a load balancer never reach the drivers.
+NO_DRIVERS = None
 
 
 def _free_udp_port() -> int:
@@ -86,11 +90,22 @@ class Sender:
 
 @pytest.fixture
 def running(db):
+    """Starts health managers whose failovers go through the worker's entry point.
+
+    `running.failovers` lists the amphorae whose failover was recorded, `running.woken`
+    the load balancers a worker was woken for.
+    """
     services = []
+
+    def request_failover(amphora_id):
+        recorded = failover_amphora(db, NO_DRIVERS, amphora_id, woken.append)
+        if recorded:
+            failovers.append(amphora_id)
+        return recorded
 
     def start(**health):
         service = HealthManagerService(_conf(db, **health), db,
-                                       request_failover=lambda amp: failovers.append(amp))
+                                       request_failover=request_failover)
         service.start()
         deadline = time.monotonic() + 5
         while service.bound_address is None and time.monotonic() < deadline:
@@ -99,7 +114,9 @@ def running(db):
         return service, Sender(service.bound_address[1])
 
     failovers: list[str] = []
+    woken: list[str] = []
     start.failovers = failovers  # type: ignore[attr-defined]
+    start.woken = woken  # type: ignore[attr-defined]
     yield start
     for service in services:
         service.stop()
@@ -198,7 +215,7 @@ def test_fuzzed_datagrams_never_crash_or_change_the_database(db, running):
         sender.send(raw)
         sent += 1
         if sent % 25 == 0:  # pace the burst so that loopback does not drop datagrams
-            assert _wait(lambda: service.metrics.snapshot().get("received", 0) == sent)
+            assert _wait(lambda n=sent: service.metrics.snapshot().get("received", 0) == n)
     assert service.metrics.dropped() == sent
     assert service.is_alive()
     assert _status(db, models.LoadBalancer, graph["lb"]) == "OFFLINE"
@@ -222,9 +239,11 @@ def test_stale_amphora_is_failed_over_once_even_with_two_health_managers(db, run
     assert _wait(lambda: len(failovers) >= 1, timeout=8)
     time.sleep(2.5)
     assert failovers == graph["amphorae"]
+    assert running.woken == [graph["lb"]]
     with db.transaction() as session:
         assert session.get(models.LoadBalancer, graph["lb"]).provisioning_status == \
             "PENDING_UPDATE"
+        assert session.get(models.Amphora, graph["amphorae"][0]).status == "PENDING_DELETE"
         assert session.get(models.AmphoraHealth, graph["amphorae"][0]).busy is True
 
 
@@ -245,3 +264,84 @@ def test_storm_protection_stops_failovers_and_heartbeats_restore(db, running):
 def _amp_statuses(db, amps):
     with db.transaction() as session:
         return {session.get(models.Amphora, a).status for a in amps}
+
+
+class RecordingCompute:
+    """A compute driver that only records what it was asked to delete."""
+
+    def __init__(self):
+        self.deleted: list[str] = []
+
+    def delete(self, compute_id):
+        self.deleted.append(compute_id)
+
+
+def _start_with_compute(db, compute, **health):
+    drivers = types.SimpleNamespace(compute=compute)
+    service = HealthManagerService(_conf(db, **health), db, drivers=drivers,  # type: ignore[arg-type]
+                                   wake=lambda lb_id: None)
+    service.start()
+    assert _wait(lambda: service.bound_address is not None)
+    return service, Sender(service.bound_address[1])
+
+
+def _amphora(db, status, lb_id=None, compute_id="compute-1"):
+    with db.transaction() as session:
+        amp = models.Amphora(status=status, load_balancer_id=lb_id, compute_id=compute_id)
+        session.add(amp)
+        session.flush()
+        return amp.id
+
+
+def test_orphan_and_zombie_heartbeats_delete_the_instance_but_spares_live(db):
+    compute = RecordingCompute()
+    orphan = _amphora(db, "ALLOCATED", compute_id="orphan-vm")
+    zombie = _amphora(db, "DELETED", compute_id="zombie-vm")
+    spare = _amphora(db, "READY", compute_id="spare-vm")
+    starting = _amphora(db, "BOOTING", compute_id="starting-vm")
+    service, sender = _start_with_compute(db, compute)
+    try:
+        for seq in (1, 2):  # a second heartbeat must not delete twice
+            for amp in (orphan, zombie, spare, starting):
+                sender.send({"id": amp, "seq": seq, "ver": 3, "listeners": {}, "pools": {}})
+            time.sleep(0.3)
+        assert _wait(lambda: sorted(compute.deleted) == ["orphan-vm", "zombie-vm"])
+        time.sleep(0.3)
+        assert sorted(compute.deleted) == ["orphan-vm", "zombie-vm"]
+        with db.transaction() as session:
+            assert session.get(models.AmphoraHealth, spare) is not None
+            assert session.get(models.AmphoraHealth, starting) is not None
+            assert session.get(models.AmphoraHealth, orphan) is None
+        assert service.metrics.snapshot()["no_load_balancer"] == 4
+    finally:
+        service.stop()
+
+
+def test_busy_load_balancer_defers_the_failover_to_a_later_round(db, running):
+    graph = _graph(db)
+    with db.transaction() as session:
+        session.get(models.LoadBalancer, graph["lb"]).provisioning_status = "PENDING_UPDATE"
+    _age_health(db, graph["amphorae"], 600)
+    running(heartbeat_timeout=1)
+    time.sleep(2.5)  # a couple of rounds while the LB is busy
+    assert running.failovers == []
+    with db.transaction() as session:
+        assert session.get(models.AmphoraHealth, graph["amphorae"][0]).busy is False
+        session.get(models.LoadBalancer, graph["lb"]).provisioning_status = "ACTIVE"
+    assert _wait(lambda: running.failovers == graph["amphorae"], timeout=5)
+
+
+def test_failover_keeps_byte_counters_and_zeroes_the_dead_amphoras_connections(db, running):
+    graph = _graph(db)
+    amp = graph["amphorae"][0]
+    service, sender = running(heartbeat_timeout=1)
+    sender.send(_message(graph, amp, 1, rx=1000))
+
+    def stats():
+        with db.transaction() as session:
+            row = session.get(models.ListenerStatistics, (graph["listener"], amp))
+            return None if row is None else (row.bytes_in, row.active_connections)
+
+    assert _wait(lambda: stats() == (1000, 1))
+    assert _wait(lambda: running.failovers == [amp], timeout=8)
+    assert stats() == (1000, 0)

@@ -59,3 +59,24 @@ def test_only_expired_deleted_rows_are_purged(db):
         for name in ("zombie", "fresh_amp", "live_amp"):
             assert session.get(models.Amphora, ids[name]) is not None
     assert run_cleanup(db, conf) == (0, 0)
+
+
+def test_statistics_outlive_purged_amphorae_without_their_connections(db):
+    conf = test_config(str(db.engine.url), {"house_keeping": {"amphora_expiry_age": 3600}})
+    with db.transaction() as session:
+        dead = models.Amphora(status="DELETED", updated_at=_ago(7200))
+        live = models.Amphora(status="ALLOCATED")
+        session.add_all([dead, live])
+        session.flush()
+        for amp in (dead, live):
+            session.add(models.ListenerStatistics(
+                listener_id="l1", amphora_id=amp.id, bytes_in=100, bytes_out=200,
+                active_connections=7, total_connections=9, request_errors=1))
+        ids = (dead.id, live.id)
+    assert run_cleanup(db, conf) == (1, 0)
+    with db.transaction() as session:
+        assert session.get(models.Amphora, ids[0]) is None
+        dead_stats = session.get(models.ListenerStatistics, ("l1", ids[0]))
+        live_stats = session.get(models.ListenerStatistics, ("l1", ids[1]))
+        assert (dead_stats.bytes_in, dead_stats.active_connections) == (100, 0)
+        assert live_stats.active_connections == 7

@@ -15,32 +15,43 @@ from concurrent.futures import ThreadPoolExecutor
 
 from oslo_config import cfg
 
+from ostia.controller.health.actions import HealthActions
 from ostia.controller.health.receiver import HealthMetrics, HeartbeatProcessor, HeartbeatProtocol
 from ostia.controller.health.stale import StaleAmphoraDetector
 from ostia.controller.service import Service
+from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.db.session import Database
 
 LOG = logging.getLogger(__name__)
 METRICS_LOG_INTERVAL = 60.0
 
 
-def _log_only(amphora_id: str) -> None:
-    LOG.error("amphora %s needs a failover but no worker is connected to this health "
-              "manager", amphora_id)
-
-
 class HealthManagerService(Service):
+    """Heartbeats in; statuses, failovers and orphan clean-up out.
+
+    By default a stale amphora is failed over through the worker's `failover_amphora`
+    (the request is stored in the database) and the worker is woken with `wake`: the
+    worker's own in `ostia up`, an oslo.messaging cast when `transport_url` is set, and
+    otherwise nothing (the worker's sweep finds the request). `drivers` (loaded from the
+    configuration when not given) delete the instances of orphan amphorae.
+    """
+
     name = "octavia-health-manager"
 
     def __init__(self, conf: cfg.ConfigOpts, db: Database,
-                 request_failover: Callable[[str], None] | None = None,
-                 on_orphan: Callable[[str, str | None], None] | None = None) -> None:
+                 request_failover: Callable[[str], bool] | None = None,
+                 on_orphan: Callable[[str, str | None], None] | None = None, *,
+                 drivers: WorkerDrivers | None = None,
+                 wake: Callable[[str], None] | None = None) -> None:
         super().__init__()
         self.conf = conf
         self.db = db
         self.metrics = HealthMetrics()
-        self.processor = HeartbeatProcessor(conf, db, self.metrics, on_orphan)
-        self.detector = StaleAmphoraDetector(conf, db, request_failover or _log_only)
+        self.actions = HealthActions(conf, db, drivers, wake)
+        self.processor = HeartbeatProcessor(conf, db, self.metrics,
+                                            on_orphan or self.actions.delete_orphan)
+        self.detector = StaleAmphoraDetector(conf, db,
+                                             request_failover or self.actions.failover)
         self.bound_address: tuple[str, int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -82,6 +93,7 @@ class HealthManagerService(Service):
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             pool.shutdown(wait=True)
+            self.actions.close()
 
     def flush_interval(self) -> float:
         return float(self.conf.health_manager.status_flush_interval)

@@ -1,8 +1,9 @@
 """Stale amphora detection with storm protection, safe with several health managers.
 
-An amphora whose last heartbeat is older than `heartbeat_timeout` is failed over, one
-claim at a time: the `busy` flag of its health row is set with a conditional UPDATE, so
-of several health managers exactly one wins. When more than `failover_threshold`
+An amphora whose last heartbeat is older than `heartbeat_timeout` is failed over through
+the worker's failover entry point, which records the request in the database under the
+load balancer's status lock, so of several health managers exactly one wins; the health
+row is then marked `busy` so that it is not picked again. When more than `failover_threshold`
 amphorae are stale at once the fault is most likely the health manager or its network,
 not the amphorae: nothing is failed over, they are marked FAILOVER_STOPPED and an error
 is logged every cycle until the count drops.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -27,8 +29,16 @@ ELIGIBLE = (c.AMPHORA_ALLOCATED, c.FAILOVER_STOPPED)
 
 
 class StaleAmphoraDetector:
+    """`request_failover(amphora_id)` records a failover (True) or refuses it for now.
+
+    The worker's `failover_amphora` is that call: it moves the load balancer from
+    ACTIVE/ERROR to PENDING_UPDATE and marks the amphora in one transaction, so of several
+    health managers that find the same stale amphora only the first succeeds, and an
+    amphora of a load balancer that is being changed is tried again next round.
+    """
+
     def __init__(self, conf: cfg.ConfigOpts, db: Database,
-                 request_failover: Callable[[str], None]) -> None:
+                 request_failover: Callable[[str], bool]) -> None:
         self.conf = conf
         self.db = db
         self.request_failover = request_failover
@@ -41,7 +51,7 @@ class StaleAmphoraDetector:
                        amp.status.in_(ELIGIBLE)))
 
     def check(self, now: datetime.datetime | None = None) -> list[str]:
-        """One detection round; returns the amphorae whose failover was requested."""
+        """One detection round; returns the amphorae whose failover was recorded."""
         hm = self.conf.health_manager
         cutoff = (now or models.utcnow()) - datetime.timedelta(seconds=hm.heartbeat_timeout)
         with self.db.transaction() as session:
@@ -56,49 +66,32 @@ class StaleAmphoraDetector:
                           "not failing over any (the health manager or its network is the "
                           "likely fault)", len(stale), threshold)
                 return []
+        # Random order, as upstream: a stale amphora that cannot be failed over now (its
+        # load balancer is busy) must not keep the others waiting behind it.
+        random.shuffle(stale)
         requested = []
         for amphora_id in stale[: hm.failover_threads]:
-            if self._claim_and_lock(amphora_id):
-                requested.append(amphora_id)
-        for amphora_id in requested:
             LOG.warning("amphora %s missed heartbeats for %d s: failing it over",
                         amphora_id, hm.heartbeat_timeout)
             try:
-                self.request_failover(amphora_id)
+                recorded = self.request_failover(amphora_id)
             except Exception:
                 LOG.exception("could not request failover of amphora %s", amphora_id)
-                self._release(amphora_id)
+                continue
+            if recorded:
+                self._mark_busy(amphora_id)
+                requested.append(amphora_id)
         return requested
 
-    def _claim_and_lock(self, amphora_id: str) -> bool:
-        """Mark the health row busy and the LB PENDING_UPDATE, or neither."""
-        with self.db.transaction() as session:
-            claimed: Any = session.execute(
-                update(models.AmphoraHealth)
-                .where(models.AmphoraHealth.amphora_id == amphora_id,
-                       models.AmphoraHealth.busy.is_(False))
-                .values(busy=True))
-            if not claimed.rowcount:
-                return False  # another health manager took it
-            amphora = session.get(models.Amphora, amphora_id)
-            if amphora is None or amphora.load_balancer_id is None:
-                return True
-            locked: Any = session.execute(
-                update(models.LoadBalancer)
-                .where(models.LoadBalancer.id == amphora.load_balancer_id,
-                       models.LoadBalancer.provisioning_status.in_((c.ACTIVE, c.ERROR)))
-                .values(provisioning_status=c.PENDING_UPDATE, updated_at=models.utcnow()))
-            if not locked.rowcount:
-                # The LB is being changed; the worker handles it; try again next round.
-                session.rollback()
-                return False
-            return True
-
-    def _release(self, amphora_id: str) -> None:
+    def _mark_busy(self, amphora_id: str) -> None:
+        """The amphora is being replaced: not stale any more, and its connections are gone."""
         with self.db.transaction() as session:
             session.execute(update(models.AmphoraHealth)
                             .where(models.AmphoraHealth.amphora_id == amphora_id)
-                            .values(busy=False))
+                            .values(busy=True))
+            session.execute(update(models.ListenerStatistics)
+                            .where(models.ListenerStatistics.amphora_id == amphora_id)
+                            .values(active_connections=0))
 
     def stale_count(self) -> int:
         hm = self.conf.health_manager

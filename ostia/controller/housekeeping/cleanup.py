@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import logging
+from typing import Any
+
 from oslo_config import cfg
 from sqlalchemy import delete, or_, select, update
 
@@ -30,11 +32,24 @@ def purge_amphorae(db: Database, conf: cfg.ConfigOpts, now: datetime.datetime) -
                        (amp.updated_at.is_(None)) & (amp.created_at < cutoff)),
                    or_(health.amphora_id.is_(None), health.last_update < cutoff))))
         if ids:
+            # Listener statistics rows stay: the totals the stats API reports are sums over
+            # every amphora that ever served the listener (they go with the listener).
             session.execute(delete(health).where(health.amphora_id.in_(ids)))
-            session.execute(delete(models.ListenerStatistics)
-                            .where(models.ListenerStatistics.amphora_id.in_(ids)))
             session.execute(delete(amp).where(amp.id.in_(ids)))
     return len(ids)
+
+
+def zero_dead_connections(db: Database) -> int:
+    """A DELETED amphora has no connections left: stop counting its last report."""
+    stats, amp = models.ListenerStatistics, models.Amphora
+    with db.transaction() as session:
+        result: Any = session.execute(
+            update(stats)
+            .where(stats.active_connections != 0,
+                   stats.amphora_id.in_(select(amp.id).where(amp.status == c.DELETED)))
+            .values(active_connections=0)
+            .execution_options(synchronize_session=False))
+        return int(result.rowcount or 0)
 
 
 def purge_load_balancers(db: Database, conf: cfg.ConfigOpts, now: datetime.datetime) -> int:
@@ -59,6 +74,7 @@ def purge_load_balancers(db: Database, conf: cfg.ConfigOpts, now: datetime.datet
 def run_cleanup(db: Database, conf: cfg.ConfigOpts,
                 now: datetime.datetime | None = None) -> tuple[int, int]:
     now = now or models.utcnow()
+    zero_dead_connections(db)
     amphorae = purge_amphorae(db, conf, now)
     load_balancers = purge_load_balancers(db, conf, now)
     if amphorae or load_balancers:
