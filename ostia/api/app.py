@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 from oslo_config import cfg
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ostia.api import auth, errors
+from ostia.api import auth, errors, identity
 from ostia.api.network import routes as network_routes
 from ostia.api.policy import enforce_route_policy
 from ostia.api.services import Services
@@ -24,7 +24,7 @@ ADMIN_PREFIXES = ("/v2/octavia", "/v2.0/octavia")
 class RequestLimits:
     """ASGI middleware: body size limit (413), JSON-only Accept (406), `.json` suffix."""
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, max_body: Callable[[], int]) -> None:
         self.app = app
         self.max_body = max_body
 
@@ -43,8 +43,9 @@ class RequestLimits:
                 "status": 406, "title": "Not Acceptable",
                 "detail": "Only application/json is available.", "request_id": None}]})
             return
+        max_body = self.max_body()
         length = headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.max_body:
+        if length and length.isdigit() and int(length) > max_body:
             await _send_fault(send, 413, "Request is too large.")
             return
         received = 0
@@ -54,7 +55,7 @@ class RequestLimits:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > max_body:
                     raise _BodyTooLarge()
             return message
 
@@ -99,13 +100,15 @@ def create_app(conf: cfg.ConfigOpts, db: Database,
     app.state.services = services or Services.build(conf, db, wake)
     errors.install_error_handlers(app)
     app.include_router(root.router)
-    # Neutron lookups the clients make before load-balancer calls (see ostia/api/network).
+    # Neutron and Keystone look-ups the clients make before load-balancer calls.
     app.include_router(network_routes.router)
+    app.include_router(identity.router)
     for router, admin in ROUTERS:
         for prefix in ADMIN_PREFIXES if admin else PREFIXES:
             # Every v2 route passes the central policy check (ostia.api.policy).
             app.include_router(router, prefix=prefix,
                                dependencies=[Depends(enforce_route_policy)])
     auth.install(app, conf)  # inside RequestLimits: oversized bodies never reach Keystone
-    app.add_middleware(RequestLimits, max_body=conf.api_settings.max_request_body_size)
+    app.add_middleware(RequestLimits, max_body=lambda: (
+        app.state.services.conf.api_settings.max_request_body_size))
     return app
