@@ -119,3 +119,10 @@ def test_version_documents_still_answer_beside_the_network_routes(client):
     assert check(client.get("/"), 200)["versions"][-1]["links"][0]["href"].endswith("/v2")
     assert check(client.get("/v2"), 200)["version"]["status"] == "CURRENT"
     assert check(client.get("/v2.0"), 200)["version"]["status"] == "CURRENT"
+
+
+@pytest.mark.parametrize("path", ["/projects/admin", "/projects?name=admin", "/v3/projects/x"])
+def test_project_lookups_are_refused_so_clients_use_the_value_as_the_id(client, path):
+    response = client.get(path)
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == 403
