@@ -333,3 +333,25 @@ def spares_spec(amphora_id: str):  # type: ignore[no-untyped-def]
     from ostia.drivers.compute.base import AmphoraSpec
 
     return AmphoraSpec(amphora_id=amphora_id, server_pem=b"", client_ca_pem=b"")
+
+
+def test_a_held_lease_renews_and_notices_when_another_owner_has_it(env: WorkerEnv):
+    lb_id = env.store_lb()
+    assert leases.claim(env.db, lb_id, "me", 30)
+    lease = leases.Lease(env.db, lb_id, "me", 30)
+    assert lease.renew()
+    lease.check()
+    env.update(models.LoadBalancer, lb_id, lease_owner="other")
+    assert not lease.renew()
+    with pytest.raises(leases.LeaseLost):
+        lease.check()
+
+
+def test_a_retired_lease_is_not_renewed_after_its_holder_released_it(env: WorkerEnv):
+    lb_id = env.store_lb()
+    assert leases.claim(env.db, lb_id, "me", 30)
+    lease = leases.Lease(env.db, lb_id, "me", 30)
+    lease.retire()
+    assert leases.release(env.db, lb_id, "me")
+    assert lease.renew() and not lease.lost  # no false "lease lost" after a clean finish
+    assert env.lb(lb_id).lease_owner is None

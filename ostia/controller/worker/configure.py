@@ -1,9 +1,10 @@
 """Make one amphora serve one load balancer's stored graph (Octavia's listener update).
 
-Order per amphora, as upstream: agent answers, VIP plugged, TLS files present, the full
-haproxy configuration pushed, haproxy reloaded. Each call is idempotent; the configuration
-push and reload are skipped when the agent already holds exactly this configuration (md5
-comparison, like the agent's ETag) unless the caller asks for a reload anyway.
+Order per amphora, as upstream: agent answers, VIP plugged (new, adopted or recovering
+amphorae only), TLS files present, the full haproxy configuration pushed, haproxy reloaded.
+Each call is idempotent; the configuration push and reload are skipped when the agent
+already holds exactly this configuration (md5 comparison, like the agent's ETag) unless the
+caller asks for a reload anyway.
 """
 
 from __future__ import annotations
@@ -121,9 +122,11 @@ def configure_amphora(conf: cfg.ConfigOpts, drivers: WorkerDrivers, lb: models.L
     info = amphora.wait_for_agent(ref, agent_wait_seconds(conf, booting))
     timeouts = RequestTimeouts.active(conf)
     between()
-    vip, net_info = vip_net_info(drivers, lb)
-    amphora.plug_vip(ref, vip, net_info, timeouts)
-    between()
+    if booting or force_reload:
+        # Plugged once per amphora, as upstream: on build, adoption and recovery only.
+        vip, net_info = vip_net_info(drivers, lb)
+        amphora.plug_vip(ref, vip, net_info, timeouts)
+        between()
     paths = amphora_paths(conf, drivers, amp, info)
     if not render_haproxy.haproxy_listeners(lb):
         # Nothing to bind (no listener, or the LB is admin-down): haproxy must not run.

@@ -140,16 +140,28 @@ class Lease:
         self._lost = threading.Event()
         self._renewed_at = time.monotonic()
         self._lock = threading.Lock()
+        self._retired = False
 
     @property
     def lost(self) -> bool:
         return self._lost.is_set()
+
+    def retire(self) -> None:
+        """The holder is about to give the lease up itself: renew no more.
+
+        Waits for a renewal in progress, so that none races the final transaction (which
+        clears the owner and would make that renewal look like a lost lease).
+        """
+        with self._lock:
+            self._retired = True
 
     def renew(self) -> bool:
         """Renew now; a failed renewal marks the lease lost for good."""
         with self._lock:
             if self._lost.is_set():
                 return False
+            if self._retired:
+                return True
             try:
                 ok = renew(self.db, self.lb_id, self.owner, self.seconds)
             except Exception:

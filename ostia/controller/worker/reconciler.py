@@ -112,6 +112,7 @@ class Reconciler:
         lb_id = lease.lb_id
         snapshot = read_snapshot(self.db, lb_id)
         if snapshot is None or snapshot.status not in c.PENDING_STATUSES:
+            lease.retire()
             leases.release(self.db, lb_id, self.owner)
             return Result(Outcome.SKIPPED)
         max_attempts = self.conf.reconciler.max_attempts
@@ -142,6 +143,7 @@ class Reconciler:
             delay = retry_delay(self.conf, snapshot.attempt)
             LOG.warning("load balancer %s: attempt %d failed (%s); retrying in %.1f s",
                         lb_id, snapshot.attempt, reason, delay, exc_info=LOG.isEnabledFor(10))
+            lease.retire()
             leases.defer(self.db, lb_id, self.owner, delay, reason)
             return Result(Outcome.RETRY, retry_in=delay, error=reason)
         LOG.info("load balancer %s settled", lb_id)
@@ -149,6 +151,7 @@ class Reconciler:
 
     def _settle(self, lease: Lease, serving: tuple[AmphoraState, ...]) -> None:
         """Statuses out of PENDING_*, amphorae ALLOCATED, lease cleared: one transaction."""
+        lease.retire()
         with self.db.transaction() as session:
             lb = self._locked_lb(session, lease)
             for amp in serving:
@@ -161,6 +164,7 @@ class Reconciler:
 
     def _fail(self, lease: Lease, reason: str) -> Result:
         LOG.error("load balancer %s goes to ERROR: %s", lease.lb_id, reason)
+        lease.retire()
         try:
             with self.db.transaction() as session:
                 lb = self._locked_lb(session, lease)

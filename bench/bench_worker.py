@@ -1,0 +1,145 @@
+"""How fast the worker turns API calls into traffic, with real local amphorae.
+
+    .venv/bin/python -m bench.bench_worker              # 10 rounds (~1 min)
+    .venv/bin/python -m bench.bench_worker --rounds 30
+
+The control plane runs as `ostia up` runs it: API, in-process worker (wake-ups are calls),
+SQLite, local amphorae (an amphora-agent process each) and the REST driver over mutual TLS.
+Each round measures, from the moment the API answered the POST:
+
+* `LB (empty) -> ACTIVE`: a load balancer without listeners (an amphora boots);
+* `LB (full graph) -> ACTIVE` and `-> traffic`: listener, pool and two members in one call,
+  until the API says ACTIVE / until a request to the VIP is answered by a member;
+* `member -> ACTIVE` and `-> traffic`: a third member added, until ACTIVE / until the new
+  member answers a request through the VIP;
+* `delete (cascade) -> DELETED`.
+
+Prints median and p95 of each and a Markdown table for docs/performance.md. Everything
+started (amphorae, backends, temporary directories) is removed on exit, pass or fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import time
+from collections.abc import Callable
+
+import httpx
+
+from ostia.common import constants as c
+from tests.support.backends import HttpBackend, fetch, free_port, http_backends
+from tests.support.objects import check
+from tests.support.worker_stack import WorkerStack, worker_stack
+
+POLL = 0.005
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(POLL)
+
+
+def lb_status(http: httpx.Client, lb_id: str) -> str:
+    response = http.get(f"/v2/lbaas/loadbalancers/{lb_id}")
+    if response.status_code == 404:
+        return c.DELETED
+    status = str(check(response, 200)["loadbalancer"]["provisioning_status"])
+    if status == c.ERROR:
+        raise RuntimeError(f"load balancer {lb_id} went to ERROR")
+    return status
+
+
+def answered_by(vip: str, port: int, name: str) -> bool:
+    try:
+        return fetch(vip, port, timeout=1)[1] == name
+    except OSError:
+        return False
+
+
+def answered(vip: str, port: int) -> bool:
+    try:
+        return fetch(vip, port, timeout=1)[0] == 200
+    except OSError:
+        return False
+
+
+def one_round(stack: WorkerStack, http: httpx.Client,
+              backends: list[HttpBackend]) -> dict[str, float]:
+    timings: dict[str, float] = {}
+    a, b, extra = backends
+
+    vip = stack.allocate_vip()
+    started = time.monotonic()
+    empty = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
+        "vip_subnet_id": "private-subnet", "vip_address": vip}}), 201)["loadbalancer"]
+    wait_for(lambda: lb_status(http, empty["id"]) == c.ACTIVE)
+    timings["LB (empty) -> ACTIVE"] = time.monotonic() - started
+
+    vip = stack.allocate_vip()
+    port = free_port(vip)
+    body = {"loadbalancer": {
+        "vip_subnet_id": "private-subnet", "vip_address": vip,
+        "listeners": [{"protocol": "HTTP", "protocol_port": port, "default_pool": {
+            "name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+            "members": [{"address": m.address, "protocol_port": m.port} for m in (a, b)]}}]}}
+    started = time.monotonic()
+    lb = check(http.post("/v2/lbaas/loadbalancers", json=body), 201)["loadbalancer"]
+    wait_for(lambda: answered(vip, port))
+    timings["LB (full graph) -> traffic"] = time.monotonic() - started
+    wait_for(lambda: lb_status(http, lb["id"]) == c.ACTIVE)
+    timings["LB (full graph) -> ACTIVE"] = time.monotonic() - started
+
+    pool_id = lb["pools"][0]["id"]
+    started = time.monotonic()
+    check(http.post(f"/v2/lbaas/pools/{pool_id}/members", json={"member": {
+        "address": extra.address, "protocol_port": extra.port}}), 201)
+    # Round robin over three members: the new one answers within three requests.
+    wait_for(lambda: any(answered_by(vip, port, extra.name) for _ in range(3)))
+    timings["member -> traffic"] = time.monotonic() - started
+    wait_for(lambda: lb_status(http, lb["id"]) == c.ACTIVE)
+    timings["member -> ACTIVE"] = time.monotonic() - started
+
+    started = time.monotonic()
+    for lb_id in (empty["id"], lb["id"]):
+        check(http.delete(f"/v2/lbaas/loadbalancers/{lb_id}", params={"cascade": "true"}),
+              204)
+    wait_for(lambda: all(lb_status(http, i) == c.DELETED for i in (empty["id"], lb["id"])))
+    timings["delete 2 LBs (cascade) -> DELETED"] = time.monotonic() - started
+    return timings
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    results: dict[str, list[float]] = {}
+    with worker_stack() as stack, stack.api.client() as http, \
+            http_backends("a", "b", "new") as backends:
+        for index in range(args.rounds):
+            timings = one_round(stack, http, backends)
+            for name, seconds in timings.items():
+                results.setdefault(name, []).append(seconds)
+            print(f"round {index + 1}: " + ", ".join(f"{k} {v * 1000:.0f} ms"
+                                                      for k, v in timings.items()), flush=True)
+    print()
+    print(f"| measure ({args.rounds} rounds) | median | p95 |")
+    print("|---|---|---|")
+    for name, values in results.items():
+        print(f"| {name} | {statistics.median(values) * 1000:.0f} ms | "
+              f"{p95(values) * 1000:.0f} ms |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
