@@ -42,7 +42,7 @@ class HousekeepingService(Service):
             ("certificate rotation", lambda: hk.cert_interval,
              lambda: cert_rotation.run_rotation(self.db, self.conf, self.drivers)),
             ("spares pool", lambda: hk.spare_check_interval,
-             lambda: spares_pool.fill_pool(self.db, self.conf, self.drivers)),
+             lambda: spares_pool.fill_pool(self.db, self.conf, self.drivers, self.stopping)),
         ]
 
     def run(self) -> None:

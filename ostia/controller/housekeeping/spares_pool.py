@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from oslo_config import cfg
 
@@ -32,14 +33,21 @@ def _drop_dead_spares(db: Database, drivers: WorkerDrivers) -> int:
     return dropped
 
 
-def fill_pool(db: Database, conf: cfg.ConfigOpts, drivers: WorkerDrivers) -> int:
-    """Build spares until the pool has its configured size; returns how many were built."""
+def fill_pool(db: Database, conf: cfg.ConfigOpts, drivers: WorkerDrivers,
+              stopping: threading.Event | None = None) -> int:
+    """Build spares until the pool has its configured size; returns how many were built.
+
+    One at a time, checking `stopping` between builds, so that a housekeeper asked to stop
+    does not leave an instance starting behind it.
+    """
     wanted = conf.house_keeping.spare_amphora_pool_size
     if wanted <= 0:
         return 0
     _drop_dead_spares(db, drivers)
     built = 0
     while len(spares.ready_spares(db)) < wanted:
+        if stopping is not None and stopping.is_set():
+            break
         try:
             spares.build_spare(conf, db, drivers)
         except Exception:
