@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import threading
 import time
 from collections.abc import Iterator
@@ -91,12 +92,16 @@ def test_an_lb_held_by_a_dead_worker_is_taken_over_when_its_lease_expires(tmp_pa
     overrides = {"reconciler": {"lease_seconds": 1, "sweep_interval": 0.1}}
     with worker_env(f"sqlite:///{tmp_path}/o.db", overrides) as env:
         lb_id = env.store_lb()
-        env.update(models.LoadBalancer, lb_id, lease_owner="dead-worker",
-                   lease_expires=models.utcnow() + __import__("datetime").timedelta(seconds=1))
+        expires = models.utcnow() + datetime.timedelta(seconds=2)
+        env.update(models.LoadBalancer, lb_id, lease_owner="dead-worker", lease_expires=expires)
         with running(env):
-            time.sleep(0.5)
-            assert status(env, lb_id) == c.PENDING_CREATE  # still held
-            wait_until(lambda: status(env, lb_id) == c.ACTIVE, timeout=5)
+            time.sleep(0.3)
+            if models.utcnow() < expires:
+                assert status(env, lb_id) == c.PENDING_CREATE  # still held
+            wait_until(lambda: status(env, lb_id) == c.ACTIVE, timeout=6)
+            with env.db.transaction() as session:
+                lb = session.get(models.LoadBalancer, lb_id)
+                assert lb.updated_at is None or lb.updated_at >= expires
 
 
 def test_a_failing_lb_retries_and_ends_in_error_without_blocking_others(tmp_path) -> None:  # type: ignore[no-untyped-def]
