@@ -355,3 +355,21 @@ def test_a_retired_lease_is_not_renewed_after_its_holder_released_it(env: Worker
     assert leases.release(env.db, lb_id, "me")
     assert lease.renew() and not lease.lost  # no false "lease lost" after a clean finish
     assert env.lb(lb_id).lease_owner is None
+
+
+def test_a_surplus_half_built_amphora_is_deleted_not_kept(env: WorkerEnv):
+    lb_id = env.store_lb()
+    env.reconciler().reconcile(lb_id)
+    (serving,) = env.amphorae(lb_id)
+    with env.db.transaction() as session:  # a second STANDALONE row, somehow
+        row = models.Amphora(status=c.PENDING_CREATE, load_balancer_id=lb_id,
+                             role=c.ROLE_STANDALONE)
+        session.add(row)
+        session.flush()
+        surplus = row.id
+    env.compute.build(spares_spec(surplus))
+    env.set_status(lb_id, c.PENDING_UPDATE)
+    assert env.reconciler().reconcile(lb_id).outcome is Outcome.SETTLED
+    statuses = {a.id: a.status for a in env.amphorae(lb_id)}
+    assert statuses == {serving.id: c.AMPHORA_ALLOCATED, surplus: c.DELETED}
+    assert [i.amphora_id for i in env.compute.list_instances()] == [serving.id]

@@ -73,27 +73,32 @@ def converge(ctx: StepContext) -> Converged:
     serving: list[AmphoraState] = []
     retiring: list[AmphoraState] = []
     fresh: set[str] = set()
+    building: list[AmphoraState] = []
     for amp in ctx.snapshot.amphorae:
-        if amp.status == c.PENDING_DELETE or amp.status == c.ERROR:
-            retiring.append(amp)
-        elif amp.status == c.AMPHORA_ALLOCATED:
-            if amphorae.instance_alive(ctx.drivers, amp) and amp.role in roles:
-                serving.append(amp)
-            else:
-                LOG.warning("amphora %s of load balancer %s is gone or unneeded: replacing it",
-                            amp.id, lb.id)
-                amphorae.update_row(ctx.db, amp.id, expect=(c.AMPHORA_ALLOCATED,),
-                                    status=c.PENDING_DELETE)
-                retiring.append(dataclasses.replace(amp, status=c.PENDING_DELETE))
-        elif amp.status in amphorae.BUILDING:
-            ctx.check()
-            amp = amphorae.ensure_instance(ctx.conf, ctx.db, ctx.drivers, amp, topology_of(ctx))
+        if amp.status == c.AMPHORA_ALLOCATED and amp.role in roles and \
+                amp.role not in {a.role for a in serving} and \
+                amphorae.instance_alive(ctx.drivers, amp):
             serving.append(amp)
-            fresh.add(amp.id)
-        else:
-            LOG.warning("amphora %s of load balancer %s is %s: replacing it", amp.id, lb.id,
-                        amp.status)
+        elif amp.status == c.AMPHORA_ALLOCATED:
+            LOG.warning("amphora %s of load balancer %s is gone or not needed: replacing it",
+                        amp.id, lb.id)
+            amphorae.update_row(ctx.db, amp.id, expect=(c.AMPHORA_ALLOCATED,),
+                                status=c.PENDING_DELETE)
+            retiring.append(dataclasses.replace(amp, status=c.PENDING_DELETE))
+        elif amp.status in amphorae.BUILDING:
+            building.append(amp)
+        else:  # PENDING_DELETE (failover requested, deleted by hand), ERROR, anything else
             retiring.append(amp)
+    for amp in building:
+        # A build an earlier attempt started (and maybe a crash cut short): finish it,
+        # unless its role is served already (then it is surplus).
+        if amp.role not in roles or amp.role in {a.role for a in serving}:
+            retiring.append(amp)
+            continue
+        ctx.check()
+        amp = amphorae.ensure_instance(ctx.conf, ctx.db, ctx.drivers, amp, topology_of(ctx))
+        serving.append(amp)
+        fresh.add(amp.id)
     missing = [role for role in roles if role not in {a.role for a in serving}]
     for role in missing:
         ctx.check()
