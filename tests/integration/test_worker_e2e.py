@@ -43,6 +43,20 @@ def test_lb_with_two_members_serves_alternately_and_deletes_without_leftovers() 
             stack.wait_lb(http, lb["id"])
         assert serving(vip, port) == {"a": 3, "b": 3}
 
+        # A change that renders the same configuration pushes nothing (md5 matches).
+        uploads: list[str] = []
+        upload = stack.drivers.amphora.upload_haproxy_config
+
+        def counting_upload(*args, **kwargs):  # type: ignore[no-untyped-def]
+            uploads.append(args[1])
+            return upload(*args, **kwargs)
+
+        stack.drivers.amphora.upload_haproxy_config = counting_upload  # type: ignore[method-assign]
+        check(http.put(f"/v2/lbaas/loadbalancers/{lb['id']}",
+                       json={"loadbalancer": {"name": "renamed"}}), 200)
+        stack.wait_lb(http, lb["id"])
+        assert uploads == []
+
         (amphora,) = stack.amphorae.compute.list_instances()
         # A third member reaches the same amphora: no rebuild, traffic includes it.
         started = time.monotonic()
@@ -51,6 +65,7 @@ def test_lb_with_two_members_serves_alternately_and_deletes_without_leftovers() 
         stack.wait_lb(http, lb["id"])
         member_seconds = time.monotonic() - started
         assert set(serving(vip, port)) == {"a", "b", "c"}
+        assert uploads == [lb["id"]]
         assert [i.compute_id for i in stack.amphorae.compute.list_instances()] == [
             amphora.compute_id]
 
