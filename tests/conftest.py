@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.live_api import LiveAPI, migrated_sqlite, running_api
+from ostia.db.session import Database, create_db_engine
+from tests.support.live_api import LiveAPI, migrated_sqlite, running_api, test_config
 from tests.support.postgres import PostgresServer
 
 _db_names = itertools.count()
@@ -32,11 +33,23 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-
     return server.create_database(f"ostia_test_{next(_db_names)}")
 
 
-@pytest.fixture
-def api(tmp_path) -> Iterator[LiveAPI]:  # type: ignore[no-untyped-def]
-    """A live API on SQLite with the noop provider as default."""
-    with running_api(migrated_sqlite(f"{tmp_path}/octavia.db")) as live:
+@pytest.fixture(scope="session")
+def _shared_api(tmp_path_factory) -> Iterator[LiveAPI]:  # type: ignore[no-untyped-def]
+    """One uvicorn server for the run; each test gets its own config and database."""
+    url = migrated_sqlite(f"{tmp_path_factory.mktemp('api')}/first.db")
+    with running_api(url) as live:
         yield live
+
+
+@pytest.fixture
+def api(_shared_api: LiveAPI, tmp_path) -> Iterator[LiveAPI]:  # type: ignore[no-untyped-def]
+    """A live API on a fresh SQLite database with the noop provider as default."""
+    url = migrated_sqlite(f"{tmp_path}/octavia.db")
+    db = Database(create_db_engine(url))
+    try:
+        yield _shared_api.reset(test_config(url), db)
+    finally:
+        db.dispose()
 
 
 @pytest.fixture

@@ -59,6 +59,8 @@ Port = Annotated[int, Field(ge=c.MIN_PORT, le=c.MAX_PORT)]
 ProjectId = Annotated[str, Field(max_length=36), AfterValidator(_no_control_chars)]
 Tag = Annotated[str, Field(max_length=255), AfterValidator(_no_control_chars)]
 Tags = list[Tag]
+# Database integer columns are 32-bit on PostgreSQL: bound every unbounded int.
+INT32_MAX = 2**31 - 1
 TimeoutMs = Annotated[int, Field(ge=c.MIN_TIMEOUT, le=c.MAX_TIMEOUT)]
 
 

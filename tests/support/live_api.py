@@ -72,6 +72,16 @@ class LiveAPI:
         self.server.should_exit = True
         self.thread.join(5)
 
+    def reset(self, conf: cfg.ConfigOpts, db: Database,
+              wake: Callable[[str], None] | None = None) -> LiveAPI:
+        """Serve another configuration and database from the same running server."""
+        from ostia.api.services import Services
+
+        self.conf = conf
+        self.db = db
+        self.app.state.services = Services.build(conf, db, wake)
+        return self
+
     def client(self, **headers: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 

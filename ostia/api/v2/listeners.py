@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ostia.api import quota, status, types
 from ostia.api.collection import Collection, list_page
@@ -52,7 +52,7 @@ class _ListenerFields(types.Schema):
     name: types.Name = None
     description: types.Name = None
     admin_state_up: bool = True
-    connection_limit: types.Annotated[int, types.Field(ge=-1)] | None = None
+    connection_limit: types.Annotated[int, types.Field(ge=-1, le=types.INT32_MAX)] | None = None
     default_pool_id: types.UUID | None = None
     default_tls_container_ref: types.Text255 | None = None
     sni_container_refs: list[types.Text255] | None = None
@@ -68,7 +68,7 @@ class _ListenerFields(types.Schema):
     tls_ciphers: Ciphers | None = None
     tls_versions: list[TlsVersion] | None = None
     alpn_protocols: list[Alpn] | None = None
-    hsts_max_age: types.Annotated[int, types.Field(ge=0)] | None = None
+    hsts_max_age: types.Annotated[int, types.Field(ge=0, le=types.INT32_MAX)] | None = None
     hsts_include_subdomains: bool | None = None
     hsts_preload: bool | None = None
     tags: types.Tags | None = None
@@ -154,6 +154,7 @@ COLLECTION = Collection(
         "tls_ciphers": L.tls_ciphers, "hsts_max_age": L.hsts_max_age,
     },
     base_filter=lambda: L.provisioning_status != c.DELETED,
+    load_options=lambda: (selectinload(L.l7policies),),
 )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ostia.api import quota, status, types
 from ostia.api.collection import Collection, list_page
@@ -117,6 +117,7 @@ COLLECTION = Collection(
         "vip_qos_policy_id": models.Vip.qos_policy_id,
     },
     base_filter=lambda: LB.provisioning_status != c.DELETED,
+    load_options=lambda: (selectinload(LB.listeners), selectinload(LB.pools)),
 )
 VIP_COLUMNS = {"vip_address", "vip_port_id", "vip_subnet_id", "vip_network_id",
                "vip_qos_policy_id"}

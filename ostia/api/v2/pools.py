@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import Field
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ostia.api import quota, status, types
 from ostia.api.collection import Collection, list_page
@@ -185,6 +185,9 @@ COLLECTION = Collection(
         "crl_container_ref": P.crl_container_id, "tls_ciphers": P.tls_ciphers,
     },
     base_filter=lambda: P.provisioning_status != c.DELETED,
+    load_options=lambda: (selectinload(P.members), selectinload(P.health_monitor),
+                          selectinload(P.listeners),
+                          selectinload(P.l7policies).selectinload(models.L7Policy.listener)),
 )
 
 
