@@ -112,16 +112,17 @@ class WakeServer:
         self._running = False
 
     def start(self) -> None:
+        """Connect and consume; blocks until the broker is reachable."""
+        self.server.start()
         with self._lock:
-            self.server.start()
             self._running = True
 
     def stop(self) -> None:
         with self._lock:
-            if self._running:
-                self.server.stop()
-                self.server.wait()
-                self._running = False
-            if self._owns_transport:
-                self.transport.cleanup()
-                self._owns_transport = False
+            running, self._running = self._running, False
+            owns, self._owns_transport = self._owns_transport, False
+        if running:
+            self.server.stop()
+            self.server.wait()
+        if owns:
+            self.transport.cleanup()

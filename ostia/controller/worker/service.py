@@ -27,10 +27,12 @@ LOG = logging.getLogger(__name__)
 SWEEP_BATCH = 200
 # Queue items are load balancer ids, or this prefix + the id of an amphora to clean up.
 AMPHORA_ITEM = "amphora:"
+RPC_START_WAIT = 10.0  # seconds start() waits for the broker before going on without it
 
 
 class WorkerService(Service):
     name = "octavia-worker"
+    rpc_start_wait = RPC_START_WAIT
 
     def __init__(self, conf: cfg.ConfigOpts, db: Database,
                  drivers: WorkerDrivers | None = None, rpc: bool | None = None) -> None:
@@ -44,6 +46,7 @@ class WorkerService(Service):
         self.use_rpc = bool(conf.transport_url) if rpc is None else rpc
         self._threads: list[threading.Thread] = []
         self._rpc_server: object | None = None
+        self._rpc_ready = threading.Event()
         self.settled = 0  # attempts that settled, for tests and logs
 
     @property
@@ -64,14 +67,26 @@ class WorkerService(Service):
             thread.start()
             self._threads.append(thread)
         if self.use_rpc:
-            from ostia.common.messaging import WakeServer
-
-            server = WakeServer(self.conf, self.wake, server=self.conf.host)
-            server.start()
-            self._rpc_server = server
-            LOG.info("worker %s listens on topic %s", self.owner, self.conf.oslo_messaging.topic)
+            # Connecting waits for the broker as long as it takes; the sweep must not.
+            threading.Thread(target=self._serve_rpc, name="rpc-server", daemon=True).start()
+            if not self._rpc_ready.wait(self.rpc_start_wait):
+                LOG.warning("message broker not reachable yet; wake-ups wait for it, the "
+                            "sweep works meanwhile")
         super().start()
         LOG.info("worker %s started with %d reconcile threads", self.owner, len(self._threads))
+
+    def _serve_rpc(self) -> None:
+        from ostia.common.messaging import WakeServer
+
+        try:
+            server = WakeServer(self.conf, self.wake, server=self.conf.host)
+            self._rpc_server = server
+            server.start()
+        except Exception:  # noqa: BLE001 - e.g. a bad transport_url; the sweep still works
+            LOG.exception("cannot serve the worker topic; relying on the sweep")
+            return
+        self._rpc_ready.set()
+        LOG.info("worker %s listens on topic %s", self.owner, self.conf.oslo_messaging.topic)
 
     def stop(self, timeout: float = 5.0) -> None:
         self.stopping.set()
