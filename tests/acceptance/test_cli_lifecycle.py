@@ -92,8 +92,6 @@ def test_network_cli_sees_the_vip_subnets(cli: OpenStackCLI, ostia: OstiaService
                                           walk: Walkthrough):
     subnet = cli.json("subnet", "show", "private-subnet")
     assert subnet["cidr"] == ostia.private_cidr and subnet["ip_version"] == 4
-    names = {s["Name"] for s in cli.json("subnet", "list")}
-    assert names == {"private-subnet", "public-subnet"}
     walk["private_subnet_id"] = subnet["id"]
 
 
@@ -215,9 +213,7 @@ def test_failover_replaces_the_amphora_and_keeps_serving(cli: OpenStackCLI, walk
     assert bodies(walk["vip"], 2) == ["b", "b"]
 
 
-def test_quota_show_and_set_for_a_project(cli: OpenStackCLI):
-    defaults = cli.json("loadbalancer", "quota", "show", "demo")
-    assert defaults["load_balancer"] == -1
+def test_quota_set_and_show_for_a_project(cli: OpenStackCLI):
     changed = cli.json("loadbalancer", "quota", "set", "--loadbalancer", "5",
                        "--listener", "10", "demo")
     assert changed["load_balancer"] == 5 and changed["listener"] == 10
