@@ -100,7 +100,7 @@ class KeystoneAuth:
         self.validator = validator
         self.authorizer = authorizer
         self.challenge = f'Keystone uri="{www_authenticate_uri}"'.encode("latin-1")
-        self.failures = failures or FailedAuthLog()
+        self.failures = failures or FailedAuthLog(FAILED_AUTH_WINDOW)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNAUTHENTICATED_PATHS:
