@@ -44,6 +44,17 @@ def substitutions(scratch: str) -> dict[str, str]:
     }
 
 
+def test_tested_blocks_are_parsed_into_commands_outputs_and_files():
+    doc = "\n".join([
+        "text", "```console", "$ not run", "```",
+        "```console tested", "$ echo one \\", "    two", "one two", "$ true", "```",
+        "```ini tested file=/etc/x.conf", "[a]", "b = /etc/y", "```"])
+    steps = runnable_steps(doc, {"/etc": "/scratch/etc"})
+    assert [(s.command, s.expected, s.line) for s in steps[:2]] == [
+        ("echo one \\\n    two", ("one two",), 6), ("true", (), 9)]
+    assert (steps[2].file, steps[2].content) == ("/scratch/etc/x.conf", "[a]\nb = /scratch/etc/y\n")
+
+
 def test_guide_has_tested_blocks_for_every_stage():
     commands = " ".join(s.command or s.file for s in runnable_steps(GUIDE.read_text(), {}))
     for stage in ("ostia certs create", "/etc/octavia/octavia.conf", "upgrade head",
