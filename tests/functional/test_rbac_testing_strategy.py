@@ -86,3 +86,10 @@ def test_noauth_keeps_header_roles_and_admin_default(tmp_path):
         assert check(client.get("/v2/octavia/amphorae"), 200) == {"amphorae": [],
                                                                   "amphorae_links": []}
         fault(client.get("/v2/octavia/amphorae", headers={"X-Roles": "member"}), 403)
+
+
+def test_an_oversized_body_is_413_before_any_policy(testing_api):
+    body = {"loadbalancer": {"vip_subnet_id": "private-subnet", "name": "x" * 200_000}}
+    with testing_api.client() as nobody:  # no roles: the policy would say 403
+        assert fault(nobody.post("/v2/lbaas/loadbalancers", json=body), 413) \
+            == "Request is too large."

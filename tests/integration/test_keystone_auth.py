@@ -42,6 +42,12 @@ def test_an_invalid_token_is_401(keystone_api, token):
     assert response.headers["WWW-Authenticate"].startswith("Keystone uri=")
 
 
+def test_an_oversized_body_is_413_before_authentication(keystone_api):
+    body = {"loadbalancer": {"vip_subnet_id": "private-subnet", "name": "x" * 200_000}}
+    response = httpx.post(f"{keystone_api.url}/v2/lbaas/loadbalancers", json=body)
+    assert fault(response, 413) == "Request is too large."
+
+
 def test_version_discovery_and_healthcheck_need_no_token(keystone_api):
     assert httpx.get(f"{keystone_api.url}/").status_code == 200
     assert httpx.get(f"{keystone_api.url}/healthcheck").text == "OK"
