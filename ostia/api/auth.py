@@ -44,15 +44,16 @@ def install(app: FastAPI, conf: cfg.ConfigOpts) -> None:
     if strategy == "noauth":
         app.state.authorizer = None
         return
+    # Configuration errors first, before anything is logged.
+    validator = TokenValidator.from_config(conf) if strategy == "keystone" else None
     authorizer = Authorizer(conf)
     app.state.authorizer = authorizer
-    if strategy == "testing":
+    if validator is None:
         LOG.warning("auth_strategy = testing: callers are who their headers say")
         app.add_middleware(TrustedHeaders, authorizer=authorizer)
         return
     opts = conf.keystone_authtoken
-    app.add_middleware(KeystoneAuth, validator=TokenValidator.from_config(conf),
-                       authorizer=authorizer,
+    app.add_middleware(KeystoneAuth, validator=validator, authorizer=authorizer,
                        www_authenticate_uri=opts.www_authenticate_uri or opts.auth_url)
 
 

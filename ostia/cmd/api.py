@@ -10,6 +10,7 @@ from oslo_config import cfg
 
 from ostia.api.app import create_app
 from ostia.cmd import http_server, runtime
+from ostia.common.config import ConfigError
 from ostia.db.session import Database
 
 if TYPE_CHECKING:
@@ -22,7 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     conf = runtime.load(args.config_files, "octavia-api")
     db = Database.from_config(conf)
     wake = _wake_over_messaging(conf)
-    app = create_app(conf, db, wake=wake)
+    try:
+        app = create_app(conf, db, wake=wake)
+    except ConfigError as err:  # e.g. auth_strategy = keystone without [keystone_authtoken]
+        runtime.fail(str(err))
     settings = conf.api_settings
     try:
         http_server.serve(app, settings.bind_host, settings.bind_port, settings.tls_certfile,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import logging
 import re
+import subprocess
 import time
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 
 from ostia.api import auth
 from tests.support import rbac
-from tests.support.api_process import ApiProcess, write_api_certificates
+from tests.support.api_process import BIN, ApiProcess, write_api_certificates
 from tests.support.keystone import Cloud
 from tests.support.live_api import free_port, migrated_sqlite, running_api
 from tests.support.objects import check, create_lb, fault
@@ -146,3 +147,14 @@ def test_a_debug_log_of_a_full_flow_holds_no_token_password_or_key(keystone, tmp
     key_body = "".join(certs.key.read_text().splitlines()[1:-1])
     for chunk in re.findall(".{16}", key_body):
         assert chunk not in log.replace("\n", "")
+
+
+def test_keystone_strategy_without_keystone_settings_stops_octavia_api_in_one_line(tmp_path):
+    # auth_strategy defaults to keystone, as upstream.
+    conf = tmp_path / "octavia.conf"
+    conf.write_text(f"[database]\nconnection = {migrated_sqlite(f'{tmp_path}/o.db')}\n")
+    result = subprocess.run([str(BIN / "octavia-api"), "--config-file", str(conf)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "[keystone_authtoken] auth_url" in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0
