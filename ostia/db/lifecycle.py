@@ -73,6 +73,9 @@ def settle_load_balancer(session: Session, lb: models.LoadBalancer) -> None:
                 session.delete(monitor)
             else:
                 _settle(monitor)
+                # A monitor has no health of its own: upstream reports it ONLINE while it
+                # is enabled and running, OFFLINE when disabled.
+                monitor.operating_status = c.ONLINE if monitor.enabled else c.OFFLINE
         for member in list(pool.members):
             if member.provisioning_status == c.PENDING_DELETE:
                 pool.members.remove(member)

@@ -238,3 +238,11 @@ def test_list_filters_and_sorts(client, lb):
     assert [m["type"] for m in monitors] == ["HTTP", "PING", "TCP"]
     tcp = check(client.get("/v2/lbaas/healthmonitors?type=TCP"), 200)["healthmonitors"]
     assert [m["delay"] for m in tcp] == [5]
+
+
+def test_settled_monitor_is_online_when_enabled_and_offline_when_disabled(client, pool):
+    monitor = create_healthmonitor(client, pool["id"])
+    url = f"/v2/lbaas/healthmonitors/{monitor['id']}"
+    assert client.get(url).json()["healthmonitor"]["operating_status"] == "ONLINE"
+    assert client.put(url, json={"healthmonitor": {"admin_state_up": False}}).status_code == 200
+    assert client.get(url).json()["healthmonitor"]["operating_status"] == "OFFLINE"

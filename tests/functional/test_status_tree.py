@@ -69,7 +69,7 @@ def test_status_tree_of_a_full_load_balancer(client):
     web_entry = web_pools[web_pool["id"]]
     assert web_entry["health_monitor"] == {
         "id": web_hm["id"], "name": "web-hm", "type": "HTTP",
-        "provisioning_status": "ACTIVE", "operating_status": "OFFLINE"}
+        "provisioning_status": "ACTIVE", "operating_status": "ONLINE"}
     assert "health_monitor" not in web_pools[api_pool["id"]]
     assert listeners[tcp["id"]]["pools"][0]["health_monitor"]["type"] == "TCP"
     for pool_id, entry in [*web_pools.items(), (tcp_pool["id"],
