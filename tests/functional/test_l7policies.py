@@ -9,13 +9,16 @@ import pytest
 from ostia.db import models
 from tests.support.objects import (
     check,
+    create_held_lb,
     create_l7policy,
     create_l7rule,
     create_lb,
     create_listener,
     fault,
     insert_pool,
+    settle,
     show,
+    statuses,
 )
 
 URL = "/v2/lbaas/l7policies"
@@ -55,15 +58,24 @@ def test_create_answers_201_pending_create_with_every_field(client, listener):
     assert show(client, f"{URL}/{policy['id']}", "l7policy")["provisioning_status"] == "ACTIVE"
 
 
-def test_create_puts_load_balancer_and_listener_pending_update(api, client, listener):
+def test_every_change_puts_load_balancer_and_listener_pending_update(api, client):
+    lb = create_held_lb(api, client)
+    listener = create_listener(client, lb["id"], "HTTP", 80)
+    settle(api, lb["id"])
+    parents = (f"loadbalancers/{lb['id']}", f"listeners/{listener['id']}")
     policy = create_l7policy(client, listener["id"])
-    with api.db.transaction() as session:
-        row = session.get(models.L7Policy, policy["id"])
-        assert row is not None
-    # The noop provider settled everything again at once.
-    lb_id = listener["loadbalancers"][0]["id"]
-    assert show(client, f"/v2/lbaas/loadbalancers/{lb_id}",
-                "loadbalancer")["provisioning_status"] == "ACTIVE"
+    assert statuses(client, *parents, f"l7policies/{policy['id']}") == [
+        "PENDING_UPDATE", "PENDING_UPDATE", "PENDING_CREATE"]
+    settle(api, lb["id"])
+    check(_put(client, policy["id"], name="x"), 200)
+    assert statuses(client, *parents, f"l7policies/{policy['id']}") == ["PENDING_UPDATE"] * 3
+    settle(api, lb["id"])
+    assert client.delete(f"{URL}/{policy['id']}").status_code == 204
+    assert statuses(client, *parents, f"l7policies/{policy['id']}") == [
+        "PENDING_UPDATE", "PENDING_UPDATE", "PENDING_DELETE"]
+    settle(api, lb["id"])
+    assert statuses(client, *parents) == ["ACTIVE", "ACTIVE"]
+    fault(client.get(f"{URL}/{policy['id']}"), 404)
 
 
 def test_list_show_update_delete(client, listener):
