@@ -10,6 +10,7 @@ their own project, where the handlers hide other projects' objects as 404.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -40,13 +41,16 @@ class RoutePolicy:
 
     obj: str
     actions: tuple[str, ...]
+    # Body fields with a rule of their own ("post:vip_sg_ids"): (action, field) pairs.
+    fields: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_list(self) -> bool:
         return self.actions == ("get_all",)
 
     def names(self, actions: Iterable[str] | None = None) -> list[str]:
-        return [f"{PREFIX}{self.obj}:{action}" for action in (actions or self.actions)]
+        chosen = self.actions if actions is None else actions
+        return [f"{PREFIX}{self.obj}:{action}" for action in chosen]
 
 
 def route_key(method: str, path: str) -> tuple[str, str]:
@@ -58,21 +62,31 @@ def route_key(method: str, path: str) -> tuple[str, str]:
 def route_table(rules: Iterable[policy.RuleDefault]) -> dict[tuple[str, str], RoutePolicy]:
     """Route -> policy, from the operations each documented rule declares.
 
-    `get_all-global` rules share their route with `get_all` (they are the list fallback)
-    and field rules such as `post:vip_sg_ids` guard a body field, so neither maps a route.
+    `get_all-global` rules share their route with `get_all` (they are the list fallback);
+    field rules such as `post:vip_sg_ids` join their route's policy, checked when the body
+    sets that field.
     """
     table: dict[tuple[str, str], RoutePolicy] = {}
-    for rule in rules:
-        if not isinstance(rule, policy.DocumentedRuleDefault):
-            continue
+    documented = [r for r in rules if isinstance(r, policy.DocumentedRuleDefault)]
+    field_rules = []
+    for rule in documented:
         obj, action = rule.name.removeprefix(PREFIX).split(":", 1)
-        if ":" in action or action.endswith("-global"):
+        if ":" in action:
+            field_rules.append(rule)
+            continue
+        if action.endswith("-global"):
             continue
         for operation in rule.operations:
             key = route_key(operation["method"], operation["path"])
             if key in table:
                 raise ValueError(f"two policies claim {key}: {table[key]} and {rule.name}")
             table[key] = RoutePolicy(obj, (action,))
+    for rule in field_rules:
+        action, field = rule.name.removeprefix(PREFIX).split(":", 1)[1].split(":", 1)
+        for operation in rule.operations:
+            key = route_key(operation["method"], operation["path"])
+            route = table[key]
+            table[key] = dataclasses.replace(route, fields=(*route.fields, (action, field)))
     # The batch member update creates, updates and deletes members in one call.
     table[("PUT", "/pools/{}/members")] = RoutePolicy("member", ("post", "put", "delete"))
     return table
@@ -118,13 +132,17 @@ class Authorizer:
         creds = self.credentials(dataclasses.replace(context, is_admin=False))
         return bool(self.enforcer.enforce("context_is_admin", {}, creds))
 
+    def route(self, method: str, path: str) -> RoutePolicy | None:
+        return self.routes.get(route_key(method, path))
+
     def authorize(self, method: str, path: str, path_params: Mapping[str, Any],
-                  query: Mapping[str, str], context: RequestContext) -> RequestContext:
+                  query: Mapping[str, str], context: RequestContext,
+                  body_fields: Iterable[str] = ()) -> RequestContext:
         """The caller's context for this call, or PolicyForbidden.
 
-        The returned context says whether the call may reach every project
-        (`sees_all_projects`, and `is_admin` for handlers that check it) or only the
-        caller's own.
+        `body_fields` are the fields the request body sets (for field rules). The returned
+        context says whether the call may reach every project (`sees_all_projects`, and
+        `is_admin` for handlers that check it) or only the caller's own.
         """
         route = self.routes.get(route_key(method, path))
         if route is None:
@@ -135,6 +153,9 @@ class Authorizer:
         if route.obj == "member" and "delete" in actions and _true(query.get("additive_only")):
             actions = ("post", "put")
         names = route.names(actions)
+        present = set(body_fields)
+        names += route.names(f"{action}:{field}" for action, field in route.fields
+                             if action in actions and field in present)
         if route.is_list:
             return self._authorize_list(route, query.get("project_id"), context)
         if self.allows_all(names, ANY_OTHER_PROJECT, context):
@@ -178,8 +199,24 @@ async def enforce_route_policy(request: Request) -> None:
         return
     route = request.scope.get("route")
     path = getattr(route, "path", request.url.path)
+    policy_route = authorizer.route(request.method, path)
+    fields = await _body_fields(request, policy_route.obj) if policy_route and \
+        policy_route.fields else ()
     request.state.context = authorizer.authorize(
-        request.method, path, request.path_params, request.query_params, get_context(request))
+        request.method, path, request.path_params, request.query_params, get_context(request),
+        fields)
+
+
+async def _body_fields(request: Request, root: str) -> list[str]:
+    """The fields set under `root` in the JSON body (Starlette keeps the body for the
+    handler); a malformed body has none here and gets its 400 from the handler."""
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError:
+        return []
+    inner = body.get(root) if isinstance(body, dict) else None
+    return [key for key, value in inner.items() if value is not None] \
+        if isinstance(inner, dict) else []
 
 
 def tool_enforcer() -> policy.Enforcer:

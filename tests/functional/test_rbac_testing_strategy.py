@@ -93,3 +93,17 @@ def test_an_oversized_body_is_413_before_any_policy(testing_api):
     with testing_api.client() as nobody:  # no roles: the policy would say 403
         assert fault(nobody.post("/v2/lbaas/loadbalancers", json=body), 413) \
             == "Request is too large."
+
+
+def test_a_field_rule_from_the_policy_file_guards_that_field(tmp_path):
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text('"os_load-balancer_api:loadbalancer:post:vip_sg_ids": "role:admin"\n')
+    overrides = {"api_settings": {"auth_strategy": "testing"},
+                 "oslo_policy": {"policy_file": str(policy_file)}}
+    with running_api(migrated_sqlite(f"{tmp_path}/o.db"), overrides) as api, \
+            api.client(**headers(rbac.MEMBER)) as member:
+        body = {"vip_subnet_id": "private-subnet", "vip_sg_ids": ["sg-1"]}
+        assert fault(member.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body}),
+                     403) == rbac.POLICY_DENIED
+        plain = {"loadbalancer": {"vip_subnet_id": "private-subnet", "name": "plain"}}
+        assert check(member.post("/v2/lbaas/loadbalancers", json=plain), 201)

@@ -164,3 +164,13 @@ def test_the_oslopolicy_tools_know_the_octavia_namespace():
     assert effective.returncode == 0, effective.stderr
     assert '"os_load-balancer_api:amphora:get_all": "rule:load-balancer:admin"' \
         in effective.stdout
+
+
+def test_field_rules_apply_when_the_body_sets_the_field(tmp_path):
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text('"os_load-balancer_api:loadbalancer:post:vip_sg_ids": "role:admin"\n')
+    authorizer = Authorizer(conf(policy_file=str(policy_file)))
+    path = "/v2/lbaas/loadbalancers"
+    authorizer.authorize("POST", path, {}, {}, ctx("member"), ["name", "vip_subnet_id"])
+    with pytest.raises(exc.PolicyForbidden):
+        authorizer.authorize("POST", path, {}, {}, ctx("member"), ["vip_sg_ids"])
