@@ -252,6 +252,8 @@ def test_put_switches_action_and_clears_the_old_target(api, client, listener):
                         redirect_url="http://d.example"), 200)["l7policy"]
     assert (to_url["redirect_url"], to_url["redirect_http_code"]) == ("http://d.example", 302)
     fault(_put(client, policy["id"], redirect_url=None), 400)
+    assert fault(_put(client, policy["id"]), 400) == \
+        "Invalid L7 Policy arguments: Invalid update options"
     fault(_put(client, policy["id"], redirect_url="http://x", redirect_prefix="http://y"), 400)
 
 

@@ -305,6 +305,8 @@ def _changes_action(sent: dict[str, Any]) -> bool:
 def update(call: Call, policy_id: str, raw: Any) -> dict[str, Any]:
     body = types.parse(L7PolicyUpdate, raw)
     sent = body.sent()
+    if not sent:
+        raise InvalidPolicyArgs("Invalid update options")
     with call.db.transaction() as session:
         policy = get_policy(session, call, policy_id)
         listener = policy.listener
