@@ -112,7 +112,9 @@ class KeystoneAuth:
             await self._refuse(scope, send, "no token")
             return
         try:
-            found = await anyio.to_thread.run_sync(self.validator.validate, token)
+            # A cached token needs no thread: only a Keystone round trip blocks.
+            found = self.validator.cache.get(token) or \
+                await anyio.to_thread.run_sync(self.validator.validate, token)
         except InvalidToken:
             await self._refuse(scope, send, "invalid token")
             return

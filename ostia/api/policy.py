@@ -13,7 +13,8 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from fastapi import Request
@@ -30,6 +31,10 @@ LOG = logging.getLogger(__name__)
 # A project id no real project has (Keystone ids are hex): a rule that passes for it passes
 # for any project, which is what "may act across projects" means whatever the rule says.
 ANY_OTHER_PROJECT = "ostia:any-other-project"
+
+# Verdicts are kept this long (policy file edits apply within it) and this many at most.
+DECISION_TTL = 2.0
+DECISION_LIMIT = 10000
 
 _PREFIXES = re.compile(r"^/v2(\.0)?/(lbaas|octavia)")
 _PARAM = re.compile(r"\{[^}]*\}")
@@ -92,6 +97,33 @@ def route_table(rules: Iterable[policy.RuleDefault]) -> dict[tuple[str, str], Ro
     return table
 
 
+class Decisions:
+    """Recent policy verdicts.
+
+    oslo.policy spends about a millisecond per check (it inspects each check's signature
+    every time) and a caller makes the same few checks call after call. A verdict depends
+    only on the rule, the target project and the credentials, so it is kept briefly.
+    """
+
+    def __init__(self, ttl: float = DECISION_TTL, limit: int = DECISION_LIMIT,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self.clock = clock
+        self._verdicts: dict[tuple[Any, ...], tuple[bool, float]] = {}
+
+    def get(self, key: tuple[Any, ...], decide: Callable[[], bool]) -> bool:
+        now = self.clock()
+        found = self._verdicts.get(key)
+        if found is not None and found[1] > now:
+            return found[0]
+        verdict = decide()
+        if len(self._verdicts) >= self.limit:
+            self._verdicts.clear()  # rare: a flood of distinct callers
+        self._verdicts[key] = (verdict, now + self.ttl)
+        return verdict
+
+
 class Authorizer:
     """oslo.policy with Octavia's rules and `[oslo_policy] policy_file` overrides."""
 
@@ -103,6 +135,7 @@ class Authorizer:
         # a Python warning per deprecated rule on every policy reload says nothing new.
         self.enforcer.suppress_deprecation_warnings = True
         self.routes = route_table(rules)
+        self.decisions = Decisions()
         if not conf.oslo_policy.enforce_new_defaults:
             LOG.info("policy: legacy load-balancer_* roles are honoured "
                      "([oslo_policy] enforce_new_defaults = False)")
@@ -120,8 +153,10 @@ class Authorizer:
         }
 
     def allows(self, name: str, project_id: str | None, context: RequestContext) -> bool:
-        target = {"project_id": project_id}
-        return bool(self.enforcer.authorize(name, target, self.credentials(context)))
+        creds = self.credentials(context)
+        return self.decisions.get(
+            (name, project_id, *_frozen(creds)),
+            lambda: bool(self.enforcer.authorize(name, {"project_id": project_id}, creds)))
 
     def allows_all(self, names: Iterable[str], project_id: str | None,
                    context: RequestContext) -> bool:
@@ -130,7 +165,9 @@ class Authorizer:
     def is_admin(self, context: RequestContext) -> bool:
         """The `context_is_admin` verdict for an authenticated caller."""
         creds = self.credentials(dataclasses.replace(context, is_admin=False))
-        return bool(self.enforcer.enforce("context_is_admin", {}, creds))
+        return self.decisions.get(
+            ("context_is_admin", *_frozen(creds)),
+            lambda: bool(self.enforcer.enforce("context_is_admin", {}, creds)))
 
     def route(self, method: str, path: str) -> RoutePolicy | None:
         return self.routes.get(route_key(method, path))
@@ -179,6 +216,10 @@ class Authorizer:
         if project is None or not self.allows_all(route.names(), project, context):
             raise exc.PolicyForbidden()
         return dataclasses.replace(context, sees_all_projects=False)
+
+
+def _frozen(creds: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(creds.items()))
 
 
 def _across_projects(context: RequestContext) -> RequestContext:

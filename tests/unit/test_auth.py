@@ -126,6 +126,7 @@ def test_keystone_strategy_needs_auth_url_and_a_service_user():
 class FakeValidator:
     def __init__(self) -> None:
         self.seen: list[str] = []
+        self.cache = TokenCache(ttl=0)
 
     def validate(self, token: str) -> Identity:
         self.seen.append(token)

@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 
 from ostia.api.app import create_app
 from ostia.api.context import RequestContext
-from ostia.api.policy import Authorizer, route_key, route_table
+from ostia.api.policy import Authorizer, Decisions, route_key, route_table
 from ostia.common import config as config_mod
 from ostia.common import exceptions as exc
 from ostia.db.session import Database, create_db_engine
@@ -174,3 +174,16 @@ def test_field_rules_apply_when_the_body_sets_the_field(tmp_path):
     authorizer.authorize("POST", path, {}, {}, ctx("member"), ["name", "vip_subnet_id"])
     with pytest.raises(exc.PolicyForbidden):
         authorizer.authorize("POST", path, {}, {}, ctx("member"), ["vip_sg_ids"])
+
+
+def test_verdicts_are_reused_briefly_then_asked_again():
+    clock = iter([0.0, 0.5, 1.0, 5.0]).__next__
+    decisions = Decisions(ttl=2.0, clock=clock)
+    asked = []
+
+    def decide() -> bool:
+        asked.append(1)
+        return True
+
+    assert all(decisions.get(("rule", "p"), decide) for _ in range(4))
+    assert len(asked) == 2  # at t=0 and again at t=5, past the TTL
