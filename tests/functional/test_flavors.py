@@ -196,3 +196,26 @@ def test_load_balancer_flavor_errors(client):
     assert fault(client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
         "vip_subnet_id": "private-subnet", "flavor_id": flavor["id"]}}), 400) == \
         f"The selected flavor is not allowed in this deployment: {flavor['id']}"
+
+
+def test_lb_without_provider_takes_the_flavors_provider(client):
+    flavor = _flavor(client, _profile(client, provider="noop_driver")["id"])
+    lb = check(client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
+        "vip_subnet_id": "private-subnet", "flavor_id": flavor["id"]}}), 201)["loadbalancer"]
+    assert (lb["provider"], lb["flavor_id"]) == ("noop_driver", flavor["id"])
+    clash = client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
+        "vip_subnet_id": "private-subnet", "flavor_id": flavor["id"], "provider": "amphora"}})
+    assert "is not compatible with provider 'amphora'" in fault(clash, 400)
+
+
+def test_lb_zone_metadata_is_checked_by_the_lbs_provider(client):
+    profile = check(client.post("/v2/lbaas/availabilityzoneprofiles", json={
+        "availability_zone_profile": {"name": "azp", "provider_name": "amphora",
+                                      "availability_zone_data": '{"compute_zone": "z1"}'}}),
+        201)["availability_zone_profile"]
+    check(client.post("/v2/lbaas/availabilityzones", json={"availability_zone": {
+        "name": "az1", "availability_zone_profile_id": profile["id"]}}), 201)
+    refused = client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
+        "vip_subnet_id": "private-subnet", "availability_zone": "az1",
+        "provider": "noop_driver"}})
+    assert "does not support" in fault(refused, 501)

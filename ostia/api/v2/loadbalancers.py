@@ -29,6 +29,7 @@ from ostia.common import exceptions as exc
 from ostia.db import models
 from ostia.db.failover_marks import mark_for_failover
 from ostia.drivers.network import base as net
+from ostia.drivers.provider.base import ProviderDriver
 
 DISPLAY = "Load Balancer"
 router = APIRouter()
@@ -237,46 +238,62 @@ def _build_vips(call: Call, session: Session, body: LoadBalancerCreate,
 
 # ---- flavor, availability zone, topology ---------------------------------------------
 
-def _check_flavor(session: Session, call: Call, flavor_id: str | None,
-                  provider: str) -> dict[str, Any]:
+def _flavor_profile(session: Session, flavor_id: str | None) -> models.FlavorProfile | None:
+    """The profile of an existing, enabled flavor (400 otherwise)."""
     if flavor_id is None:
-        return {}
+        return None
     flavor = session.get(models.Flavor, flavor_id)
     if flavor is None or flavor_id == c.NIL_UUID:
         raise exc.ValidationFailure("Invalid flavor_id.")
     if not flavor.enabled:
         raise exc.DisabledOption("flavor", flavor_id)
-    if flavor.flavor_profile.provider_name != provider:
-        raise exc.ValidationFailure(
-            f"Flavor '{flavor_id}' is not compatible with provider '{provider}'")
+    return flavor.flavor_profile
+
+
+def _json_object(text: str | None) -> dict[str, Any]:
     try:
-        data = json.loads(flavor.flavor_profile.flavor_data)
+        data = json.loads(text or "{}")
     except ValueError:
-        data = {}
+        return {}
     return data if isinstance(data, dict) else {}
 
 
-def _check_availability_zone(session: Session, name: str | None) -> None:
+def _zone_metadata(session: Session, name: str | None) -> dict[str, Any]:
+    """Metadata of an existing, enabled availability zone (400 otherwise)."""
     if name is None:
-        return
+        return {}
     zone = session.get(models.AvailabilityZone, name)
     if zone is None:
         raise exc.ValidationFailure("Invalid availability zone.")
     if not zone.enabled:
         raise exc.DisabledOption("availability_zone", name)
+    return _json_object(zone.availability_zone_profile.availability_zone_data)
+
+
+def _choose_provider(call: Call, body: LoadBalancerCreate,
+                     profile: models.FlavorProfile | None) -> tuple[str, ProviderDriver]:
+    """The requested provider, else the flavor's, else the default; checked against both."""
+    providers = call.services.providers
+    name = body.provider or (profile.provider_name if profile else providers.default)
+    driver = providers.get(name)
+    if profile is not None and profile.provider_name != name:
+        raise exc.ValidationFailure(
+            f"Flavor '{body.flavor_id}' is not compatible with provider '{name}'")
+    return name, driver
 
 
 # ---- handlers ----------------------------------------------------------------------
 
 def create(call: Call, raw: Any) -> dict[str, Any]:
     body = types.parse(LoadBalancerCreate, raw)
-    providers = call.services.providers
-    provider_name = body.provider or providers.default
-    provider = providers.get(provider_name)
     project_id = project_for_create(call, body.project_id or body.tenant_id)
     with call.db.transaction() as session:
-        flavor = _check_flavor(session, call, body.flavor_id, provider_name)
-        _check_availability_zone(session, body.availability_zone)
+        profile = _flavor_profile(session, body.flavor_id)
+        provider_name, provider = _choose_provider(call, body, profile)
+        # The provider has the last word on flavor and zone metadata (501 if refused).
+        flavor = _json_object(profile.flavor_data) if profile else {}
+        provider.validate_flavor(flavor)
+        provider.validate_availability_zone(_zone_metadata(session, body.availability_zone))
         quota.check(session, call.conf, project_id, "load_balancer")
         lb = LB(
             project_id=project_id, name=body.name, description=body.description,
@@ -294,7 +311,7 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
                               body.pools or [])
         session.flush()
         result = graph.serialize_full(lb) if (body.listeners or body.pools) else serialize(lb)
-    providers.notify(lb.id, provider_name)
+    call.services.providers.notify(lb.id, provider_name)
     return {"loadbalancer": result}
 
 
