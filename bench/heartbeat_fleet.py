@@ -105,8 +105,10 @@ class SendPlan:
     cpu: int | None = None    # pin the sender to this CPU
 
 
-def send_heartbeats(fleet: Sequence[SimulatedAmphora], plan: SendPlan) -> dict[str, float]:
-    """Send round-robin heartbeats at `plan.rate` for `plan.duration`; returns counts.
+def send_heartbeats(fleet: Sequence[SimulatedAmphora], plan: SendPlan,
+                    stop: Any = None) -> dict[str, float]:
+    """Send round-robin heartbeats at `plan.rate` for `plan.duration` (or until `stop`, a
+    multiprocessing Event, is set); returns counts.
 
     Runs in a child process. Paced in 5 ms slices so the rate is even over time, as
     thousands of independent amphorae would be.
@@ -124,7 +126,7 @@ def send_heartbeats(fleet: Sequence[SimulatedAmphora], plan: SendPlan) -> dict[s
     start = time.monotonic()
     while True:
         elapsed = time.monotonic() - start
-        if elapsed >= plan.duration:
+        if elapsed >= plan.duration or (stop is not None and stop.is_set()):
             break
         due = int(elapsed * plan.rate) - sent
         if due <= 0:
@@ -145,3 +147,9 @@ def send_heartbeats(fleet: Sequence[SimulatedAmphora], plan: SendPlan) -> dict[s
             index = (index + 1) % len(fleet)
     sock.close()
     return {"sent": sent, "send_errors": errors, "seconds": time.monotonic() - start}
+
+
+def sender_process(fleet: Sequence[SimulatedAmphora], plan: SendPlan, stop: Any,
+                   results: Any) -> None:
+    """Process target: `send_heartbeats`, its counts put on the `results` queue."""
+    results.put(send_heartbeats(fleet, plan, stop))

@@ -8,6 +8,7 @@ import random
 import socket
 import time
 import types
+import uuid
 import zlib
 
 import pytest
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 from ostia.common import heartbeat_format
 from ostia.controller.health.service import HealthManagerService
 from ostia.controller.worker.failover import failover_amphora
-from ostia.db import models
+from ostia.db import migration, models
 from ostia.db.session import Database, create_db_engine
 from tests.support.live_api import migrated_sqlite, test_config
 
@@ -32,10 +33,19 @@ def _free_udp_port() -> int:
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = Database(create_db_engine(migrated_sqlite(f"{tmp_path}/hm.db")))
+def db(request, tmp_path):
+    """SQLite; tests marked with BOTH_DATABASES run on PostgreSQL too."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        url = migrated_sqlite(f"{tmp_path}/hm.db")
+    else:
+        url = request.getfixturevalue("postgres").create_database(f"hm_{uuid.uuid4().hex}")
+    database = Database(create_db_engine(url))
+    migration.upgrade(database.engine)
     yield database
     database.dispose()
+
+
+BOTH_DATABASES = pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
 
 
 def _conf(db, **health):
@@ -136,6 +146,7 @@ def _status(db, model, ident):
         return session.get(model, ident).operating_status
 
 
+@BOTH_DATABASES
 def test_heartbeats_set_operating_status_and_health(db, running):
     graph = _graph(db)
     service, sender = running()
@@ -153,6 +164,7 @@ def test_heartbeats_set_operating_status_and_health(db, running):
     assert _status(db, models.LoadBalancer, graph["lb"]) == "DEGRADED"
 
 
+@BOTH_DATABASES
 def test_statistics_accumulate_deltas_per_amphora(db, running):
     graph = _graph(db, amphorae=2)
     _, sender = running()
@@ -230,6 +242,7 @@ def _age_health(db, amphora_ids, seconds):
             session.merge(models.AmphoraHealth(amphora_id=amp, last_update=old, busy=False))
 
 
+@BOTH_DATABASES
 def test_stale_amphora_is_failed_over_once_even_with_two_health_managers(db, running):
     graph = _graph(db)
     _age_health(db, graph["amphorae"], 600)
@@ -293,6 +306,7 @@ def _amphora(db, status, lb_id=None, compute_id="compute-1"):
         return amp.id
 
 
+@BOTH_DATABASES
 def test_orphan_and_zombie_heartbeats_delete_the_instance_but_spares_live(db):
     compute = RecordingCompute()
     orphan = _amphora(db, "ALLOCATED", compute_id="orphan-vm")
@@ -345,3 +359,18 @@ def test_failover_keeps_byte_counters_and_zeroes_the_dead_amphoras_connections(d
     assert _wait(lambda: stats() == (1000, 1))
     assert _wait(lambda: running.failovers == [amp], timeout=8)
     assert stats() == (1000, 0)
+
+
+def test_replays_are_refused_after_a_restart_but_a_restarted_agent_is_heard(db, running):
+    graph = _graph(db)
+    amp = graph["amphorae"][0]
+    first, sender = running()
+    sender.send(_message(graph, amp, 500))
+    assert _wait(lambda: first.metrics.snapshot().get("processed", 0) == 1)
+    first.stop()
+    second, sender = running()  # a new manager knows seq 500 from the database
+    sender.send(_message(graph, amp, 400))  # an old datagram, replayed
+    sender.send(_message(graph, amp, 0, members=("UP", "DOWN")))  # the agent restarted
+    assert _wait(lambda: second.metrics.snapshot().get("processed", 0) == 1)
+    assert second.metrics.snapshot()["replayed"] == 1
+    assert _wait(lambda: _status(db, models.Member, graph["members"][1]) == "ERROR")

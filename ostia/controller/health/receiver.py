@@ -8,16 +8,18 @@ collapse into its newest status with their statistics deltas summed.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import dataclasses
+import datetime
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from oslo_config import cfg
+from sqlalchemy import select
 
 from ostia.common import constants as c
 from ostia.common import heartbeat_format
@@ -28,9 +30,14 @@ from ostia.db import models
 from ostia.db.session import Database
 
 LOG = logging.getLogger(__name__)
-# A restarted agent counts from 0 again; a seq this small below the last one is a restart.
-RESTART_WINDOW = 3
+# A restarted agent counts from 0 again: a seq below this (and below the last one) is taken
+# for a restart, not a replay. Generous, because the first heartbeat a manager sees after a
+# restart may be a later one: amphorae send round-robin to every manager, and datagrams
+# get lost. (Replays of an agent's first heartbeats stay possible; upstream checks none.)
+RESTART_WINDOW = 100
 KEY_REFRESH_SECONDS = 1.0
+# Bounded so that the loop's other tasks (timers of flushes and scans) still get a turn.
+MAX_DATAGRAMS_PER_WAKEUP = 2000
 # Amphorae without a load balancer that are expected to heartbeat: spares, and spares
 # still starting (their agent reports before the row says READY).
 SPARE_STATUSES = (c.AMPHORA_READY, c.PENDING_CREATE, c.AMPHORA_BOOTING)
@@ -169,6 +176,25 @@ class HeartbeatProcessor:
         LOG.debug("dropped heartbeat: %s", kind)
         return False
 
+    def load_last_seqs(self) -> int:
+        """Replay protection across a restart: the last seq of amphorae heard recently.
+
+        Only rows fresher than the heartbeat timeout: an agent that restarted while this
+        manager was away for longer may be far below its old count, beyond the restart
+        window, and must not be refused for that.
+        """
+        hm = self.conf.health_manager
+        cutoff = models.utcnow() - datetime.timedelta(seconds=hm.heartbeat_timeout)
+        health = models.AmphoraHealth
+        with self.db.transaction() as session:
+            rows = session.execute(select(health.amphora_id, health.last_seq).where(
+                health.last_update >= cutoff, health.last_seq.is_not(None))).all()
+        with self._lock:
+            for amphora_id, seq in rows:
+                if seq is not None:
+                    self._last_seq.setdefault(amphora_id, seq)
+        return len(rows)
+
     def pending_count(self) -> int:
         with self._lock:
             return len(self._pending)
@@ -229,7 +255,7 @@ class HeartbeatProcessor:
                     continue
                 # Statistics count even when the status part is ignored (as upstream,
                 # where they take a separate path): traffic happened either way.
-                known = {listener.id for listener in lb.listeners}
+                known = lb.listener_ids
                 rows = [_stats_row(listener_id, amphora_id, stats, pending.recv_time)
                         for listener_id, stats in pending.stats.items() if listener_id in known]
                 stats_rows[pending.version].extend(rows)
@@ -253,9 +279,22 @@ class HeartbeatProcessor:
                 outcome.derived.append((amphora_id, lb, key, changes))
             store.record_alive(session, alive, models.utcnow(), restored)
             store.write_statuses(session, outcome.changes)
-            for version, rows in stats_rows.items():
-                store.write_statistics(session, rows, version)
+        self._write_statistics(stats_rows)
         return outcome
+
+    def _write_statistics(self, stats_rows: dict[int, list[dict[str, Any]]]) -> None:
+        """Statistics in their own transaction: a row the database refuses must not keep
+        health and statuses from being written (upstream keeps them apart too)."""
+        if not stats_rows:
+            return
+        try:
+            with self.db.transaction() as session:
+                for version, rows in stats_rows.items():
+                    store.write_statistics(session, rows, version)
+        except Exception:
+            count = sum(len(rows) for rows in stats_rows.values())
+            self.metrics.count("stats_failed", count)
+            LOG.exception("could not write %d listener statistics rows; they are lost", count)
 
     def _requeue(self, batch: dict[str, PendingHeartbeat]) -> None:
         with self._lock:
@@ -291,18 +330,31 @@ def _stats_row(listener_id: str, amphora_id: str, stats: dict[str, int],
             "request_errors": stats.get("ereq", 0), "received_time": recv_time}
 
 
-class HeartbeatProtocol(asyncio.DatagramProtocol):
-    """The UDP endpoint: hands every datagram to the processor, never raises."""
+class HeartbeatReader:
+    """The UDP endpoint: on each wake-up of the event loop, reads every queued datagram.
 
-    def __init__(self, processor: HeartbeatProcessor) -> None:
+    asyncio's datagram transport reads one datagram per loop iteration, and each iteration
+    gives up the GIL in select(): while a flush runs in its thread, taking it back costs up
+    to the interpreter's switch interval (5 ms) per datagram, and the socket overflows at a
+    few hundred heartbeats a second. Draining the socket per wake-up pays that once.
+    """
+
+    def __init__(self, processor: HeartbeatProcessor, sock: socket.socket) -> None:
         self.processor = processor
+        self.sock = sock
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        try:
-            self.processor.accept(data)
-        except Exception:  # never let one datagram stop the receiver
-            self.processor.metrics.count("internal_error")
-            LOG.exception("unexpected error on a heartbeat from %s", addr)
-
-    def error_received(self, exc: Exception) -> None:
-        LOG.debug("heartbeat socket error: %s", exc)
+    def on_readable(self) -> None:
+        accept, metrics = self.processor.accept, self.processor.metrics
+        for _ in range(MAX_DATAGRAMS_PER_WAKEUP):
+            try:
+                data, addr = self.sock.recvfrom(heartbeat_format.MAX_DATAGRAM + 1)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                LOG.debug("heartbeat socket error: %s", exc)
+                return
+            try:
+                accept(data, time.time())
+            except Exception:  # never let one datagram stop the receiver
+                metrics.count("internal_error")
+                LOG.exception("unexpected error on a heartbeat from %s", addr)

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from oslo_config import cfg
 
 from ostia.controller.health.actions import HealthActions
-from ostia.controller.health.receiver import HealthMetrics, HeartbeatProcessor, HeartbeatProtocol
+from ostia.controller.health.receiver import HealthMetrics, HeartbeatProcessor, HeartbeatReader
 from ostia.controller.health.stale import StaleAmphoraDetector
 from ostia.controller.service import Service
 from ostia.controller.worker.drivers import WorkerDrivers
@@ -68,7 +68,7 @@ class HealthManagerService(Service):
         sock = socket.socket(family, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if hm.sock_rlimit > 0:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, hm.sock_rlimit)
+            _set_receive_buffer(sock, hm.sock_rlimit)
         sock.bind((hm.bind_ip, hm.bind_port))
         sock.setblocking(False)
         return sock
@@ -76,11 +76,16 @@ class HealthManagerService(Service):
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: HeartbeatProtocol(self.processor), sock=self._socket())
-        self.bound_address = transport.get_extra_info("sockname")[:2]
-        LOG.info("health manager listening on %s:%d/udp", *self.bound_address)
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health-db")
+        try:
+            await loop.run_in_executor(pool, self.processor.load_last_seqs)
+        except Exception:  # only replay protection is weaker until amphorae report
+            LOG.exception("could not read the amphorae's last heartbeat sequence numbers")
+        sock = self._socket()
+        reader = HeartbeatReader(self.processor, sock)
+        loop.add_reader(sock.fileno(), reader.on_readable)
+        self.bound_address = sock.getsockname()[:2]
+        LOG.info("health manager listening on %s:%d/udp", *self.bound_address)
         tasks = [asyncio.create_task(self._flush_loop(pool)),
                  asyncio.create_task(self._stale_loop(pool)),
                  asyncio.create_task(self._metrics_loop())]
@@ -88,7 +93,8 @@ class HealthManagerService(Service):
             while not self.stopping.is_set():
                 await asyncio.sleep(0.1)
         finally:
-            transport.close()
+            loop.remove_reader(sock.fileno())
+            sock.close()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -129,3 +135,17 @@ class HealthManagerService(Service):
             if snapshot:
                 LOG.info("heartbeats: %s", ", ".join(f"{k}={v}" for k, v in
                                                       sorted(snapshot.items())))
+
+
+def _set_receive_buffer(sock: socket.socket, size: int) -> None:
+    """SO_RCVBUF as `sock_rlimit` asks; as root beyond net.core.rmem_max (SO_RCVBUFFORCE),
+    which otherwise silently caps it."""
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    try:
+        if force is None:
+            raise PermissionError
+        sock.setsockopt(socket.SOL_SOCKET, force, size)
+    except PermissionError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    LOG.info("heartbeat socket receive buffer: %d bytes",
+             sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))

@@ -8,6 +8,7 @@ stored ones are returned: the writer never touches a row that did not change.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from ostia.common import constants as c
@@ -44,6 +45,11 @@ class LoadBalancerView:
     listeners: list[ListenerView]
     pools: list[PoolView]
 
+    @functools.cached_property
+    def listener_ids(self) -> frozenset[str]:
+        """Ids of the listeners heartbeats report (read after the view is complete)."""
+        return frozenset(listener.id for listener in self.listeners)
+
 
 @dataclasses.dataclass
 class StatusChanges:
@@ -59,8 +65,11 @@ class StatusChanges:
             getattr(self, name).update(getattr(other, name))
 
     def __len__(self) -> int:
-        return sum(len(getattr(self, n)) for n in ("load_balancer", "listener", "pool",
-                                                   "member"))
+        return (len(self.load_balancer) + len(self.listener) + len(self.pool)
+                + len(self.member))
+
+    def __bool__(self) -> bool:
+        return bool(self.load_balancer or self.listener or self.pool or self.member)
 
 
 def expected_listener_count(lb: LoadBalancerView) -> int:

@@ -12,12 +12,12 @@ import datetime
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import select
 
 from ostia.common import constants as c
+from ostia.controller.health import bulk_sql
 from ostia.controller.health.status import (
     ListenerView,
     LoadBalancerView,
@@ -74,7 +74,7 @@ def amphora_stamps(session: Session, amphora_ids: Iterable[str]) -> dict[str, Am
                                        & (lb.c.provisioning_status != c.DELETED))))
     result = {}
     for ids in _chunks(amphora_ids, IN_CHUNK):
-        for row in session.connection().execute(base.where(amp.c.id.in_(ids))):
+        for row in session.connection().execute(base.where(amp.c.id.in_(ids))).all():
             version = None if row[4] is None else (row[4], row[5], row[6])
             result[row[0]] = AmphoraStamp(row[0], row[1], row[2], row[3],
                                           version if row[3] else None)
@@ -114,7 +114,7 @@ def _load_balancer_chunk(session: Session, lb_ids: list[str]) -> dict[str, LoadB
                                  operating_status=row[3], listeners=[], pools=[])
         for row in conn.execute(
             select(lb.c.id, lb.c.enabled, lb.c.provisioning_status, lb.c.operating_status)
-            .where(lb.c.id.in_(lb_ids), lb.c.provisioning_status != c.DELETED))
+            .where(lb.c.id.in_(lb_ids), lb.c.provisioning_status != c.DELETED)).all()
     }
     if not views:
         return views
@@ -122,7 +122,7 @@ def _load_balancer_chunk(session: Session, lb_ids: list[str]) -> dict[str, LoadB
             select(li.c.id, li.c.load_balancer_id, li.c.enabled, li.c.operating_status,
                    li.c.default_pool_id, li.c.protocol)
             .where(li.c.load_balancer_id.in_(list(views)),
-                   li.c.provisioning_status != c.DELETED)):
+                   li.c.provisioning_status != c.DELETED)).all():
         if row[5] in (c.UDP, c.SCTP):
             continue  # served by keepalived/LVS, not reported in haproxy heartbeats
         views[row[1]].listeners.append(ListenerView(
@@ -132,52 +132,28 @@ def _load_balancer_chunk(session: Session, lb_ids: list[str]) -> dict[str, LoadB
     for pool_row in conn.execute(
             select(pool.c.id, pool.c.load_balancer_id, pool.c.operating_status)
             .where(pool.c.load_balancer_id.in_(list(views)),
-                   pool.c.provisioning_status != c.DELETED)):
+                   pool.c.provisioning_status != c.DELETED)).all():
         pools[pool_row[0]] = PoolView(id=pool_row[0], operating_status=pool_row[2], members=[])
         views[pool_row[1]].pools.append(pools[pool_row[0]])
     if pools:
         for member_row in conn.execute(
                 select(mem.c.id, mem.c.pool_id, mem.c.operating_status)
-                .where(mem.c.pool_id.in_(list(pools)), mem.c.provisioning_status != c.DELETED)):
+                .where(mem.c.pool_id.in_(list(pools)),
+                       mem.c.provisioning_status != c.DELETED)).all():
             pools[member_row[1]].members.append(
                 MemberView(id=member_row[0], operating_status=member_row[2]))
     return views
 
 
-_UPSERTS: dict[tuple[str, Any, tuple[str, ...], tuple[str, ...], tuple[str, ...]], Any] = {}
-
-
-def _upsert_statement(dialect: str, model: Any, keys: Sequence[str], replace: Sequence[str],
-                      add: Sequence[str]) -> Any:
-    """INSERT ... ON CONFLICT DO UPDATE, built once per shape so that it compiles once."""
-    shape = (dialect, model, tuple(keys), tuple(replace), tuple(add))
-    statement = _UPSERTS.get(shape)
-    if statement is None:
-        table = model.__table__
-        insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
-        values = {name: insert.excluded[name] for name in replace}
-        values.update({name: table.c[name] + insert.excluded[name] for name in add})
-        statement = insert.on_conflict_do_update(index_elements=list(keys), set_=values)
-        _UPSERTS[shape] = statement
-    return statement
-
-
 def _upsert(session: Session, model: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str],
             replace: Sequence[str], add: Sequence[str] = ()) -> None:
-    """Upsert `rows` as one executemany (SQLite, PostgreSQL); portable fallback row by row.
-
-    executemany of one cached statement, not one multi-VALUES statement: a statement with
-    thousands of literal rows is compiled anew each flush (seconds for 10,000 rows) and
-    runs into SQLite's limit on bound parameters.
-    """
+    """One bulk statement on SQLite and PostgreSQL; row by row elsewhere."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        session.connection().execute(_upsert_statement(dialect, model, keys, replace, add),
-                                     list(rows))
+    if session.get_bind().dialect.name in ("sqlite", "postgresql"):
+        bulk_sql.upsert(session, model.__table__, rows, keys, replace, add)
         return
-    for row in rows:  # other databases: merge row by row
+    for row in rows:
         existing = session.get(model, tuple(row[k] for k in keys))
         if existing is None:
             session.add(model(**row))
@@ -203,24 +179,14 @@ def record_alive(session: Session, seen: dict[str, int], now: datetime.datetime,
             .execution_options(synchronize_session=False))
 
 
-_STATUS_UPDATES: dict[Any, Any] = {}
-
-
-def write_statuses(session: Session, changes: StatusChanges) -> None:
-    """One executemany UPDATE per table with the rows whose operating status changed."""
+def write_statuses(session: Session, changes: StatusChanges,
+                   now: datetime.datetime | None = None) -> None:
+    """One bulk UPDATE per table with the rows whose operating status changed."""
+    now = now or models.utcnow()
     for model, values in ((models.LoadBalancer, changes.load_balancer),
                           (models.Listener, changes.listener), (models.Pool, changes.pool),
                           (models.Member, changes.member)):
-        if not values:
-            continue
-        statement = _STATUS_UPDATES.get(model)
-        if statement is None:
-            table: Any = model.__table__
-            statement = (update(table).where(table.c.id == bindparam("row_id"))
-                         .values(operating_status=bindparam("new_status")))
-            _STATUS_UPDATES[model] = statement
-        session.connection().execute(statement, [
-            {"row_id": ident, "new_status": new} for ident, new in values.items()])
+        bulk_sql.set_by_id(session, model.__table__, "operating_status", values, now)
 
 
 def write_statistics(session: Session, rows: Sequence[dict[str, Any]], version: int) -> None:
