@@ -30,6 +30,10 @@ from tests.support.health_stack import (
 from tests.support.worker_stack import worker_stack
 
 
+def _wait_serving(loop: RequestLoop, since: float) -> float:
+    return float(wait_until(lambda: loop.serving_since(since), 60, "the VIP serving again"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=10)
@@ -48,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             killed_at = time.monotonic()
             kill_amphora(stack, instance.compute_id)
             with RequestLoop(vip, port) as loop:
-                back_at = wait_until(lambda t=killed_at, rl=loop: rl.serving_since(t), 60,
-                                     "the VIP serving again")
+                back_at = _wait_serving(loop, killed_at)
             outages.append(back_at - killed_at)
             stack.wait_lb(http, lb["id"])
             print(f"run {run}: outage {outages[-1]:.2f} s", flush=True)

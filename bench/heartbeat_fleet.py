@@ -47,8 +47,9 @@ def populate(db: Database, count: int) -> list[SimulatedAmphora]:
     now = models.utcnow()
     status = {"provisioning_status": c.ACTIVE, "operating_status": c.ONLINE,
               "created_at": now, "updated_at": now, "project_id": "bench"}
-    fleet, tables = [], {name: [] for name in ("lb", "pool", "listener", "member", "amp",
-                                                "health")}
+    fleet: list[SimulatedAmphora] = []
+    tables: dict[str, list[dict[str, Any]]] = {
+        name: [] for name in ("lb", "pool", "listener", "member", "amp", "health")}
     for index in range(count):
         ids = [str(uuid.uuid4()) for _ in range(6)]
         lb_id, pool_id, listener_id, amp_id = ids[:4]
