@@ -76,6 +76,25 @@ expiration = 3600
 """
 
 
+# In gunicorn.conf.py: Keystone stops by itself if the test run that started it dies
+# without calling stop() (killed, or a pipe closed under it).
+ORPHAN_GUARD = """
+import os, shutil, signal, threading, time
+_test_run = os.getppid()
+
+
+def when_ready(server):
+    def watch():
+        while os.getppid() == _test_run:
+            time.sleep(1)
+        if os.path.basename(os.getcwd()).startswith("ostia-keystone-"):
+            shutil.rmtree(os.getcwd(), ignore_errors=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True).start()
+"""
+
+
 class KeystoneServer:
     """Keystone on 127.0.0.1:<free port>; `start()`, then `stop()` removes everything."""
 
@@ -142,7 +161,7 @@ class KeystoneServer:
         (self.dir / "gunicorn.conf.py").write_text(
             f"bind = '127.0.0.1:{self.port}'\nworkers = 1\nthreads = 4\ntimeout = 120\n"
             f"graceful_timeout = 3\nwsgi_app = 'keystone.wsgi.api:application'\n"
-            f"control_socket_disable = True\n")
+            f"control_socket_disable = True\n{ORPHAN_GUARD}")
         env = dict(os.environ, OS_KEYSTONE_CONFIG_FILES=str(conf), PYTHONWARNINGS="ignore")
         log = open(self.dir / "gunicorn.log", "wb")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen([str(self.venv / "bin" / "gunicorn")], stdout=log,
