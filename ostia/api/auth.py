@@ -113,8 +113,9 @@ class KeystoneAuth:
             return
         try:
             # A cached token needs no thread: only a Keystone round trip blocks.
-            found = self.validator.cache.get(token) or \
-                await anyio.to_thread.run_sync(self.validator.validate, token)
+            found = self.validator.cache.get(token)
+            if found is None:
+                found = await anyio.to_thread.run_sync(self.validator.validate, token)
         except InvalidToken:
             await self._refuse(scope, send, "invalid token")
             return
