@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement
 
 from ostia.api import types
 from ostia.api.collection import requested_fields, select_fields
-from ostia.api.services import Call, in_thread
+from ostia.api.services import Call
 from ostia.common import exceptions as exc
 
 T = TypeVar("T")
@@ -68,11 +68,6 @@ def with_project(item: dict[str, Any], project_id: str | None) -> dict[str, Any]
     return item
 
 
-async def in_thread_json(request: Request, fn: Callable[..., T], *args: Any) -> T:
-    """Run `fn(call, *ids, body)` off the loop; the last arg names the body's root key."""
-    *idents, root = args
-    body = await json_body(request, root)
-    return await in_thread(request, fn, *idents, body)
 
 
 def require_admin(call: Call) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
@@ -17,7 +17,8 @@ from starlette.datastructures import QueryParams
 from ostia.api import status
 from ostia.api.collection import Collection, list_page
 from ostia.api.resource import require_admin, timestamp, with_fields
-from ostia.api.services import Call, in_thread
+from ostia.api.routes import Route, add_routes
+from ostia.api.services import Call
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.db import models
@@ -171,36 +172,12 @@ def delete(call: Call, amphora_id: str) -> None:
         call.services.providers.notify(*target)
 
 
-# ---- routes --------------------------------------------------------------------------
-
-@router.get("/amphorae")
-async def list_route(request: Request) -> Any:
-    return await in_thread(request, list_all)
-
-
-@router.get("/amphorae/{amphora_id}")
-async def show_route(request: Request, amphora_id: str) -> Any:
-    return await in_thread(request, show, amphora_id)
-
-
-@router.get("/amphorae/{amphora_id}/stats")
-async def stats_route(request: Request, amphora_id: str) -> Any:
-    return await in_thread(request, stats, amphora_id)
-
-
-@router.put("/amphorae/{amphora_id}/failover", status_code=202)
-async def failover_route(request: Request, amphora_id: str) -> Response:
-    await in_thread(request, failover, amphora_id)
-    return Response(status_code=202)
-
-
-@router.put("/amphorae/{amphora_id}/config", status_code=202)
-async def config_route(request: Request, amphora_id: str) -> Response:
-    await in_thread(request, refresh_config, amphora_id)
-    return Response(status_code=202)
-
-
-@router.delete("/amphorae/{amphora_id}", status_code=204)
-async def delete_route(request: Request, amphora_id: str) -> Response:
-    await in_thread(request, delete, amphora_id)
-    return Response(status_code=204)
+ONE = "/amphorae/{amphora_id}"
+add_routes(router, [
+    Route("GET", "/amphorae", list_all),
+    Route("GET", ONE, show),
+    Route("GET", ONE + "/stats", stats),
+    Route("PUT", ONE + "/failover", failover, status=202, empty=True),
+    Route("PUT", ONE + "/config", refresh_config, status=202, empty=True),
+    Route("DELETE", ONE, delete, status=204),
+])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 
 from ostia.api import profiles, types
-from ostia.api.resource import json_body
-from ostia.api.services import Call, in_thread
+from ostia.api.routes import add_routes, crud
+from ostia.api.services import Call
 from ostia.db import models
 
 router = APIRouter()
@@ -42,27 +42,9 @@ def update(call: Call, ident: str, raw: Any) -> dict[str, Any]:
     return profiles.update(call, KIND, ident, types.parse(AvailabilityZoneProfileUpdate, raw))
 
 
-@router.post("/availabilityzoneprofiles", status_code=201)
-async def create_route(request: Request) -> Any:
-    return await in_thread(request, create, await json_body(request, KIND.singular))
-
-
-@router.get("/availabilityzoneprofiles")
-async def list_route(request: Request) -> Any:
-    return await in_thread(request, profiles.list_all, KIND)
-
-
-@router.get("/availabilityzoneprofiles/{ident}")
-async def show_route(request: Request, ident: str) -> Any:
-    return await in_thread(request, profiles.show, KIND, ident)
-
-
-@router.put("/availabilityzoneprofiles/{ident}")
-async def update_route(request: Request, ident: str) -> Any:
-    return await in_thread(request, update, ident, await json_body(request, KIND.singular))
-
-
-@router.delete("/availabilityzoneprofiles/{ident}", status_code=204)
-async def delete_route(request: Request, ident: str) -> Response:
-    await in_thread(request, profiles.delete, KIND, ident)
-    return Response(status_code=204)
+add_routes(router, crud(
+    "/availabilityzoneprofiles", "/availabilityzoneprofiles/{ident}", KIND.singular,
+    create=create, update=update,
+    list_all=lambda call: profiles.list_all(call, KIND),
+    show=lambda call, ident: profiles.show(call, KIND, ident),
+    delete=lambda call, ident: profiles.delete(call, KIND, ident)))

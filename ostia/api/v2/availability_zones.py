@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ostia.api import profiles, types
 from ostia.api.collection import Collection, list_page
-from ostia.api.resource import json_body, require_admin, with_fields
-from ostia.api.services import Call, in_thread
+from ostia.api.resource import require_admin, with_fields
+from ostia.api.routes import add_routes, crud
+from ostia.api.services import Call
 from ostia.api.v2 import availability_zone_profiles
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
@@ -122,28 +123,6 @@ def delete(call: Call, name: str) -> None:
         session.delete(zone)
 
 
-@router.post("/availabilityzones", status_code=201)
-async def create_route(request: Request) -> Any:
-    return await in_thread(request, create, await json_body(request, "availability_zone"))
-
-
-@router.get("/availabilityzones")
-async def list_route(request: Request) -> Any:
-    return await in_thread(request, list_all)
-
-
-@router.get("/availabilityzones/{name}")
-async def show_route(request: Request, name: str) -> Any:
-    return await in_thread(request, show, name)
-
-
-@router.put("/availabilityzones/{name}")
-async def update_route(request: Request, name: str) -> Any:
-    return await in_thread(request, update_zone, name,
-                           await json_body(request, "availability_zone"))
-
-
-@router.delete("/availabilityzones/{name}", status_code=204)
-async def delete_route(request: Request, name: str) -> Response:
-    await in_thread(request, delete, name)
-    return Response(status_code=204)
+add_routes(router, crud("/availabilityzones", "/availabilityzones/{name}", "availability_zone",
+                        create=create, list_all=list_all, show=show, update=update_zone,
+                        delete=delete))

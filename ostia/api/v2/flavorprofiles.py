@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 
 from ostia.api import profiles, types
-from ostia.api.resource import json_body
-from ostia.api.services import Call, in_thread
+from ostia.api.routes import add_routes, crud
+from ostia.api.services import Call
 from ostia.db import models
 
 router = APIRouter()
@@ -41,27 +41,8 @@ def update(call: Call, ident: str, raw: Any) -> dict[str, Any]:
     return profiles.update(call, KIND, ident, types.parse(FlavorProfileUpdate, raw))
 
 
-@router.post("/flavorprofiles", status_code=201)
-async def create_route(request: Request) -> Any:
-    return await in_thread(request, create, await json_body(request, KIND.singular))
-
-
-@router.get("/flavorprofiles")
-async def list_route(request: Request) -> Any:
-    return await in_thread(request, profiles.list_all, KIND)
-
-
-@router.get("/flavorprofiles/{ident}")
-async def show_route(request: Request, ident: str) -> Any:
-    return await in_thread(request, profiles.show, KIND, ident)
-
-
-@router.put("/flavorprofiles/{ident}")
-async def update_route(request: Request, ident: str) -> Any:
-    return await in_thread(request, update, ident, await json_body(request, KIND.singular))
-
-
-@router.delete("/flavorprofiles/{ident}", status_code=204)
-async def delete_route(request: Request, ident: str) -> Response:
-    await in_thread(request, profiles.delete, KIND, ident)
-    return Response(status_code=204)
+add_routes(router, crud(
+    "/flavorprofiles", "/flavorprofiles/{ident}", KIND.singular, create=create, update=update,
+    list_all=lambda call: profiles.list_all(call, KIND),
+    show=lambda call, ident: profiles.show(call, KIND, ident),
+    delete=lambda call, ident: profiles.delete(call, KIND, ident)))

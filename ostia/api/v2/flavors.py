@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ostia.api import profiles, types
 from ostia.api.collection import Collection, list_page
-from ostia.api.resource import json_body, require_admin, with_fields
-from ostia.api.services import Call, in_thread
+from ostia.api.resource import require_admin, with_fields
+from ostia.api.routes import add_routes, crud
+from ostia.api.services import Call
 from ostia.api.v2 import flavorprofiles
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
@@ -130,27 +131,5 @@ def delete(call: Call, flavor_id: str) -> None:
         session.delete(flavor)
 
 
-@router.post("/flavors", status_code=201)
-async def create_route(request: Request) -> Any:
-    return await in_thread(request, create, await json_body(request, "flavor"))
-
-
-@router.get("/flavors")
-async def list_route(request: Request) -> Any:
-    return await in_thread(request, list_all)
-
-
-@router.get("/flavors/{flavor_id}")
-async def show_route(request: Request, flavor_id: str) -> Any:
-    return await in_thread(request, show, flavor_id)
-
-
-@router.put("/flavors/{flavor_id}")
-async def update_route(request: Request, flavor_id: str) -> Any:
-    return await in_thread(request, update_flavor, flavor_id, await json_body(request, "flavor"))
-
-
-@router.delete("/flavors/{flavor_id}", status_code=204)
-async def delete_route(request: Request, flavor_id: str) -> Response:
-    await in_thread(request, delete, flavor_id)
-    return Response(status_code=204)
+add_routes(router, crud("/flavors", "/flavors/{flavor_id}", "flavor", create=create,
+                        list_all=list_all, show=show, update=update_flavor, delete=delete))

@@ -6,7 +6,7 @@ import re
 import urllib.parse
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 from pydantic import AfterValidator, Field
 from sqlalchemy.orm import Session
 
@@ -14,14 +14,13 @@ from ostia.api import quota, status, types
 from ostia.api.collection import Collection, list_page
 from ostia.api.resource import (
     check_visible,
-    in_thread_json,
-    json_body,
     project_scope,
     timestamp,
     with_fields,
     with_project,
 )
-from ostia.api.services import Call, in_thread
+from ostia.api.routes import add_routes, crud
+from ostia.api.services import Call
 from ostia.api.v2 import pools as pools_api
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
@@ -331,29 +330,6 @@ def delete(call: Call, monitor_id: str) -> None:
     call.services.providers.notify(lb.id, provider)
 
 
-# ---- routes --------------------------------------------------------------------------
-
-@router.post("/healthmonitors", status_code=201)
-async def create_route(request: Request) -> Any:
-    return await in_thread(request, create, await json_body(request, "healthmonitor"))
-
-
-@router.get("/healthmonitors")
-async def list_route(request: Request) -> Any:
-    return await in_thread(request, list_all)
-
-
-@router.get("/healthmonitors/{monitor_id}")
-async def show_route(request: Request, monitor_id: str) -> Any:
-    return await in_thread(request, show, monitor_id)
-
-
-@router.put("/healthmonitors/{monitor_id}")
-async def update_route(request: Request, monitor_id: str) -> Any:
-    return await in_thread_json(request, update, monitor_id, "healthmonitor")
-
-
-@router.delete("/healthmonitors/{monitor_id}", status_code=204)
-async def delete_route(request: Request, monitor_id: str) -> Response:
-    await in_thread(request, delete, monitor_id)
-    return Response(status_code=204)
+add_routes(router, crud("/healthmonitors", "/healthmonitors/{monitor_id}", "healthmonitor",
+                        create=create, list_all=list_all, show=show, update=update,
+                        delete=delete))

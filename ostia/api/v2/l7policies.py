@@ -12,7 +12,7 @@ import re
 import urllib.parse
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from ostia.api import quota, status, types
@@ -20,15 +20,14 @@ from ostia.api.collection import Collection, list_page
 from ostia.api.resource import (
     check_visible,
     ids,
-    in_thread_json,
-    json_body,
     project_for_create,
     project_scope,
     timestamp,
     with_fields,
     with_project,
 )
-from ostia.api.services import Call, in_thread
+from ostia.api.routes import add_routes, crud
+from ostia.api.services import Call
 from ostia.api.v2 import l7rules, listeners
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
@@ -357,29 +356,5 @@ def delete(call: Call, policy_id: str) -> None:
     call.services.providers.notify(lb_id, provider)
 
 
-# ---- routes --------------------------------------------------------------------------
-
-@router.post("/l7policies", status_code=201)
-async def create_route(request: Request) -> Any:
-    return await in_thread(request, create, await json_body(request, "l7policy"))
-
-
-@router.get("/l7policies")
-async def list_route(request: Request) -> Any:
-    return await in_thread(request, list_all)
-
-
-@router.get("/l7policies/{policy_id}")
-async def show_route(request: Request, policy_id: str) -> Any:
-    return await in_thread(request, show, policy_id)
-
-
-@router.put("/l7policies/{policy_id}")
-async def update_route(request: Request, policy_id: str) -> Any:
-    return await in_thread_json(request, update, policy_id, "l7policy")
-
-
-@router.delete("/l7policies/{policy_id}", status_code=204)
-async def delete_route(request: Request, policy_id: str) -> Response:
-    await in_thread(request, delete, policy_id)
-    return Response(status_code=204)
+add_routes(router, crud("/l7policies", "/l7policies/{policy_id}", "l7policy", create=create,
+                        list_all=list_all, show=show, update=update, delete=delete))

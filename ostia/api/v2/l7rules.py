@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -19,15 +19,14 @@ from ostia.api import quota, status, types
 from ostia.api.collection import Collection, list_page
 from ostia.api.resource import (
     check_visible,
-    in_thread_json,
-    json_body,
     project_for_create,
     project_scope,
     timestamp,
     with_fields,
     with_project,
 )
-from ostia.api.services import Call, in_thread
+from ostia.api.routes import add_routes, crud
+from ostia.api.services import Call
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.db import models
@@ -339,29 +338,6 @@ def delete(call: Call, policy_id: str, rule_id: str) -> None:
     call.services.providers.notify(lb_id, provider)
 
 
-# ---- routes --------------------------------------------------------------------------
-
-@router.post("/l7policies/{policy_id}/rules", status_code=201)
-async def create_route(request: Request, policy_id: str) -> Any:
-    return await in_thread(request, create, policy_id, await json_body(request, "rule"))
-
-
-@router.get("/l7policies/{policy_id}/rules")
-async def list_route(request: Request, policy_id: str) -> Any:
-    return await in_thread(request, list_all, policy_id)
-
-
-@router.get("/l7policies/{policy_id}/rules/{rule_id}")
-async def show_route(request: Request, policy_id: str, rule_id: str) -> Any:
-    return await in_thread(request, show, policy_id, rule_id)
-
-
-@router.put("/l7policies/{policy_id}/rules/{rule_id}")
-async def update_route(request: Request, policy_id: str, rule_id: str) -> Any:
-    return await in_thread_json(request, update, policy_id, rule_id, "rule")
-
-
-@router.delete("/l7policies/{policy_id}/rules/{rule_id}", status_code=204)
-async def delete_route(request: Request, policy_id: str, rule_id: str) -> Response:
-    await in_thread(request, delete, policy_id, rule_id)
-    return Response(status_code=204)
+add_routes(router, crud("/l7policies/{policy_id}/rules", "/l7policies/{policy_id}/rules/{rule_id}",
+                        "rule", create=create, list_all=list_all, show=show, update=update,
+                        delete=delete))

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -15,15 +15,14 @@ from ostia.api.collection import Collection, list_page
 from ostia.api.resource import (
     check_visible,
     ids,
-    in_thread_json,
-    json_body,
     project_for_create,
     project_scope,
     timestamp,
     with_fields,
     with_project,
 )
-from ostia.api.services import Call, in_thread
+from ostia.api.routes import Route, add_routes, crud
+from ostia.api.services import Call
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.db import models
@@ -460,34 +459,8 @@ def stats(call: Call, listener_id: str) -> dict[str, Any]:
         return {"stats": sum_statistics(session, [listener.id])}
 
 
-# ---- routes --------------------------------------------------------------------------
-
-@router.post("/listeners", status_code=201)
-async def create_route(request: Request) -> Any:
-    return await in_thread(request, create, await json_body(request, "listener"))
-
-
-@router.get("/listeners")
-async def list_route(request: Request) -> Any:
-    return await in_thread(request, list_all)
-
-
-@router.get("/listeners/{listener_id}")
-async def show_route(request: Request, listener_id: str) -> Any:
-    return await in_thread(request, show, listener_id)
-
-
-@router.put("/listeners/{listener_id}")
-async def update_route(request: Request, listener_id: str) -> Any:
-    return await in_thread_json(request, update, listener_id, "listener")
-
-
-@router.delete("/listeners/{listener_id}", status_code=204)
-async def delete_route(request: Request, listener_id: str) -> Response:
-    await in_thread(request, delete, listener_id)
-    return Response(status_code=204)
-
-
-@router.get("/listeners/{listener_id}/stats")
-async def stats_route(request: Request, listener_id: str) -> Any:
-    return await in_thread(request, stats, listener_id)
+add_routes(router, [
+    *crud("/listeners", "/listeners/{listener_id}", "listener", create=create,
+          list_all=list_all, show=show, update=update, delete=delete),
+    Route("GET", "/listeners/{listener_id}/stats", stats),
+])

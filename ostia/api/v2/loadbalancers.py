@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -14,15 +14,14 @@ from ostia.api.collection import Collection, list_page
 from ostia.api.resource import (
     check_visible,
     ids,
-    in_thread_json,
-    json_body,
     project_for_create,
     project_scope,
     timestamp,
     with_fields,
     with_project,
 )
-from ostia.api.services import Call, in_thread
+from ostia.api.routes import Route, add_routes, crud
+from ostia.api.services import Call
 from ostia.api.v2 import graph
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
@@ -421,46 +420,12 @@ def sum_statistics(session: Session, listener_ids: list[str]) -> dict[str, int]:
     return {f: int(v) for f, v in zip(fields, row, strict=True)}
 
 
-# ---- routes --------------------------------------------------------------------------
-
-@router.post("/loadbalancers", status_code=201)
-async def create_route(request: Request) -> Any:
-    return await in_thread(request, create, await json_body(request, "loadbalancer"))
-
-
-@router.get("/loadbalancers")
-async def list_route(request: Request) -> Any:
-    return await in_thread(request, list_all)
-
-
-@router.get("/loadbalancers/{lb_id}")
-async def show_route(request: Request, lb_id: str) -> Any:
-    return await in_thread(request, show, lb_id)
-
-
-@router.put("/loadbalancers/{lb_id}")
-async def update_route(request: Request, lb_id: str) -> Any:
-    return await in_thread_json(request, update, lb_id, "loadbalancer")
-
-
-@router.delete("/loadbalancers/{lb_id}", status_code=204)
-async def delete_route(request: Request, lb_id: str) -> Response:
-    await in_thread(request, delete, lb_id)
-    return Response(status_code=204)
-
-
-@router.put("/loadbalancers/{lb_id}/failover", status_code=202)
-async def failover_route(request: Request, lb_id: str) -> Response:
-    await in_thread(request, failover, lb_id)
-    return Response(status_code=202)
-
-
-@router.get("/loadbalancers/{lb_id}/status")
-@router.get("/loadbalancers/{lb_id}/statuses")
-async def status_route(request: Request, lb_id: str) -> Any:
-    return await in_thread(request, status_tree, lb_id)
-
-
-@router.get("/loadbalancers/{lb_id}/stats")
-async def stats_route(request: Request, lb_id: str) -> Any:
-    return await in_thread(request, stats, lb_id)
+ONE = "/loadbalancers/{lb_id}"
+add_routes(router, [
+    *crud("/loadbalancers", ONE, "loadbalancer", create=create, list_all=list_all, show=show,
+          update=update, delete=delete),
+    Route("PUT", ONE + "/failover", failover, status=202, empty=True),
+    Route("GET", ONE + "/status", status_tree),
+    Route("GET", ONE + "/statuses", status_tree),
+    Route("GET", ONE + "/stats", stats),
+])

@@ -6,7 +6,7 @@ import ipaddress
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,13 +15,12 @@ from ostia.api import quota, status, types
 from ostia.api.collection import Collection, list_page
 from ostia.api.resource import (
     check_visible,
-    in_thread_json,
-    json_body,
     timestamp,
     with_fields,
     with_project,
 )
-from ostia.api.services import Call, in_thread
+from ostia.api.routes import Route, add_routes, crud
+from ostia.api.services import Call
 from ostia.api.v2 import pools as pools_api
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
@@ -310,35 +309,9 @@ def batch_update(call: Call, pool_id: str, raw: Any) -> None:
     call.services.providers.notify(lb.id, provider)
 
 
-# ---- routes --------------------------------------------------------------------------
-
-@router.post("/pools/{pool_id}/members", status_code=201)
-async def create_route(request: Request, pool_id: str) -> Any:
-    return await in_thread(request, create, pool_id, await json_body(request, "member"))
-
-
-@router.get("/pools/{pool_id}/members")
-async def list_route(request: Request, pool_id: str) -> Any:
-    return await in_thread(request, list_all, pool_id)
-
-
-@router.put("/pools/{pool_id}/members", status_code=202)
-async def batch_route(request: Request, pool_id: str) -> Response:
-    await in_thread_json(request, batch_update, pool_id, "members")
-    return Response(status_code=202)
-
-
-@router.get("/pools/{pool_id}/members/{member_id}")
-async def show_route(request: Request, pool_id: str, member_id: str) -> Any:
-    return await in_thread(request, show, pool_id, member_id)
-
-
-@router.put("/pools/{pool_id}/members/{member_id}")
-async def update_route(request: Request, pool_id: str, member_id: str) -> Any:
-    return await in_thread_json(request, update, pool_id, member_id, "member")
-
-
-@router.delete("/pools/{pool_id}/members/{member_id}", status_code=204)
-async def delete_route(request: Request, pool_id: str, member_id: str) -> Response:
-    await in_thread(request, delete, pool_id, member_id)
-    return Response(status_code=204)
+MEMBERS = "/pools/{pool_id}/members"
+add_routes(router, [
+    *crud(MEMBERS, MEMBERS + "/{member_id}", "member", create=create, list_all=list_all,
+          show=show, update=update, delete=delete),
+    Route("PUT", MEMBERS, batch_update, body_root="members", status=202, empty=True),
+])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 from pydantic import Field
 from sqlalchemy.orm import Session, selectinload
 
@@ -14,14 +14,13 @@ from ostia.api.collection import Collection, list_page
 from ostia.api.resource import (
     check_visible,
     ids,
-    in_thread_json,
-    json_body,
     project_scope,
     timestamp,
     with_fields,
     with_project,
 )
-from ostia.api.services import Call, in_thread
+from ostia.api.routes import add_routes, crud
+from ostia.api.services import Call
 from ostia.api.v2 import listeners as listeners_api
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
@@ -454,29 +453,5 @@ def delete(call: Call, pool_id: str) -> None:
     call.services.providers.notify(lb_id, provider)
 
 
-# ---- routes --------------------------------------------------------------------------
-
-@router.post("/pools", status_code=201)
-async def create_route(request: Request) -> Any:
-    return await in_thread(request, create, await json_body(request, "pool"))
-
-
-@router.get("/pools")
-async def list_route(request: Request) -> Any:
-    return await in_thread(request, list_all)
-
-
-@router.get("/pools/{pool_id}")
-async def show_route(request: Request, pool_id: str) -> Any:
-    return await in_thread(request, show, pool_id)
-
-
-@router.put("/pools/{pool_id}")
-async def update_route(request: Request, pool_id: str) -> Any:
-    return await in_thread_json(request, update, pool_id, "pool")
-
-
-@router.delete("/pools/{pool_id}", status_code=204)
-async def delete_route(request: Request, pool_id: str) -> Response:
-    await in_thread(request, delete, pool_id)
-    return Response(status_code=204)
+add_routes(router, crud("/pools", "/pools/{pool_id}", "pool", create=create, list_all=list_all,
+                        show=show, update=update, delete=delete))

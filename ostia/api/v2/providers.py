@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from ostia.api.collection import requested_fields, select_fields
 from ostia.api.resource import require_admin
-from ostia.api.services import Call, in_thread
+from ostia.api.routes import Route, add_routes
+from ostia.api.services import Call
 
 router = APIRouter()
 
@@ -42,16 +43,9 @@ def availability_zone_capabilities(call: Call, provider: str) -> dict[str, Any]:
         call, list(driver.availability_zone_capabilities))}
 
 
-@router.get("/providers")
-async def list_route(request: Request) -> Any:
-    return await in_thread(request, list_all)
-
-
-@router.get("/providers/{provider}/flavor_capabilities")
-async def flavor_capabilities_route(request: Request, provider: str) -> Any:
-    return await in_thread(request, flavor_capabilities, provider)
-
-
-@router.get("/providers/{provider}/availability_zone_capabilities")
-async def availability_zone_capabilities_route(request: Request, provider: str) -> Any:
-    return await in_thread(request, availability_zone_capabilities, provider)
+add_routes(router, [
+    Route("GET", "/providers", list_all),
+    Route("GET", "/providers/{provider}/flavor_capabilities", flavor_capabilities),
+    Route("GET", "/providers/{provider}/availability_zone_capabilities",
+          availability_zone_capabilities),
+])

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from ostia.api import quota, types
 from ostia.api.collection import Collection, list_page
-from ostia.api.resource import in_thread_json, project_scope, require_admin
-from ostia.api.services import Call, in_thread
+from ostia.api.resource import project_scope, require_admin
+from ostia.api.routes import Route, add_routes
+from ostia.api.services import Call
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.db import models
@@ -146,34 +147,12 @@ def delete(call: Call, project_id: str) -> None:
         session.delete(row)
 
 
-# ---- routes --------------------------------------------------------------------------
-
-@router.get("/quotas")
-async def list_route(request: Request) -> Any:
-    return await in_thread(request, list_all)
-
-
-@router.get("/quotas/defaults")
-async def defaults_route(request: Request) -> Any:
-    return await in_thread(request, defaults)
-
-
-@router.get("/quotas/{project_id}")
-async def show_route(request: Request, project_id: str) -> Any:
-    return await in_thread(request, show, project_id)
-
-
-@router.get("/quotas/{project_id}/default")
-async def project_defaults_route(request: Request, project_id: str) -> Any:
-    return await in_thread(request, defaults, project_id)
-
-
-@router.put("/quotas/{project_id}", status_code=202)
-async def update_route(request: Request, project_id: str) -> Any:
-    return await in_thread_json(request, update, project_id, "quota")
-
-
-@router.delete("/quotas/{project_id}", status_code=202)
-async def delete_route(request: Request, project_id: str) -> Response:
-    await in_thread(request, delete, project_id)
-    return Response(status_code=202)
+ONE = "/quotas/{project_id}"
+add_routes(router, [
+    Route("GET", "/quotas", list_all),
+    Route("GET", "/quotas/defaults", defaults),
+    Route("GET", ONE, show),
+    Route("GET", ONE + "/default", defaults),
+    Route("PUT", ONE, update, body_root="quota", status=202),
+    Route("DELETE", ONE, delete, status=202, empty=True),
+])
