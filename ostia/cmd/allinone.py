@@ -189,9 +189,72 @@ def down(args: argparse.Namespace) -> int:
         conf = runtime.load([str(config_path)], "ostia", check_drivers=False)
         from ostia.controller.allinone import purge_amphorae
 
-        count = purge_amphorae(conf)
+        count = purge_amphorae(conf, progress=lambda done, total, compute_id: print(
+            f"  removed amphora {compute_id} ({done}/{total})", flush=True))
         print(f"removed {count} amphora{'e' if count != 1 else ''}")
     return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    """Print services, load balancers and amphorae of the state directory's deployment."""
+    from ostia.controller.status_report import gather, table
+    from ostia.db.session import Database
+
+    state = Path(args.state_dir) if args.state_dir else default_state_dir()
+    config_path = state / CONFIG_NAME
+    if not config_path.exists():
+        runtime.fail(f"no Ostia deployment in {state} (no {CONFIG_NAME}); start one with "
+                     f"`ostia up --state-dir {state}`")
+    conf = runtime.load([str(config_path)], "ostia", check_drivers=False)
+    pid = _running_pid(state / PID_NAME)
+    settings = conf.api_settings
+    print(f"state directory: {state}")
+    running = f"running (pid {pid})" if pid else "not running"
+    print(f"ostia up: {running}; "
+          f"API http://{settings.bind_host}:{settings.bind_port} "
+          f"{'answers' if pid and _api_answers(conf) else 'does not answer'}")
+    db = Database.from_config(conf)
+    try:
+        report = gather(conf, db)
+    except Exception as err:  # noqa: BLE001 - one line for a person, not a traceback
+        runtime.fail(f"cannot read the database: {type(err).__name__}: {err}")
+    finally:
+        db.dispose()
+    print(f"\nload balancers ({len(report.load_balancers)})")
+    if report.load_balancers:
+        print(table(["id", "name", "vip", "provisioning", "operating", "listeners",
+                     "amphorae"],
+                    [[r.id, r.name, r.vip, r.provisioning_status, r.operating_status,
+                      str(r.listeners), str(r.amphorae)] for r in report.load_balancers]))
+    print(f"\namphorae ({len(report.amphorae)})")
+    if report.amphorae:
+        print(table(["id", "load balancer", "role", "status", "mgmt ip", "heartbeat",
+                     "instance"],
+                    [[a.id, a.load_balancer_id, a.role, a.status, a.lb_network_ip,
+                      "never" if a.heartbeat_age is None else f"{a.heartbeat_age:.0f} s ago",
+                      a.instance] for a in report.amphorae]))
+    return 0
+
+
+def _running_pid(pid_path: Path) -> int | None:
+    try:
+        pid = int(pid_path.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def _api_answers(conf: cfg.ConfigOpts) -> bool:
+    import httpx
+
+    settings = conf.api_settings
+    scheme = "https" if settings.tls_certfile else "http"
+    try:
+        return httpx.get(f"{scheme}://{settings.bind_host}:{settings.bind_port}/",
+                         timeout=2, verify=False).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _stop_pid(pid_path: Path, timeout: float = 10.0) -> int | None:

@@ -26,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     down.add_argument("--purge", action="store_true",
                       help="also remove every amphora it started")
 
+    status = commands.add_parser("status", help="services, load balancers and amphorae")
+    status.add_argument("--state-dir")
+
     certs = commands.add_parser("certs", help="certificates")
     certs_commands = certs.add_subparsers(dest="certs_command", required=True)
     create = certs_commands.add_parser("create", help="create CAs and the controller's "
@@ -68,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return allinone.up(args)
     if args.command == "down":
         return allinone.down(args)
+    if args.command == "status":
+        return allinone.status(args)
     if args.command == "certs":
         return certs_create(args)
     return config_sample(args)

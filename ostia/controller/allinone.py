@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from oslo_config import cfg
 
@@ -43,11 +44,13 @@ class AllInOne:
             service.stop(timeout / len(self.services))
 
 
-def purge_amphorae(conf: cfg.ConfigOpts) -> int:
+def purge_amphorae(conf: cfg.ConfigOpts,
+                   progress: Callable[[int, int, str], None] | None = None) -> int:
     """Delete every amphora the configured compute driver started; return how many."""
     compute = load_driver("octavia.compute.drivers", conf.controller_worker.compute_driver, conf)
-    count = 0
-    for instance in compute.list_instances():
+    instances = compute.list_instances()
+    for done, instance in enumerate(instances, start=1):
         compute.delete(instance.compute_id)
-        count += 1
-    return count
+        if progress is not None:
+            progress(done, len(instances), instance.compute_id)
+    return len(instances)

@@ -190,3 +190,26 @@ def test_certs_create_writes_files_and_prints_config_lines(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "ca_certificate" in result.stdout and "client_cert" in result.stdout
     assert (tmp_path / "certs" / "client.cert-and-key.pem").exists()
+
+
+def test_status_shows_services_load_balancers_and_amphorae(tmp_path, state):
+    missing = _run("ostia", "status", "--state-dir", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "no Ostia deployment" in missing.stderr
+    assert missing.stderr.count("\n") == 1
+    port = free_port()
+    proc = _ostia_up(tmp_path, state, port)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/", proc)
+        created = httpx.post(f"http://127.0.0.1:{port}/v2/lbaas/loadbalancers", json={
+            "loadbalancer": {"name": "shown", "vip_subnet_id": "private-subnet",
+                             "provider": "noop_driver"}}).json()["loadbalancer"]
+        report = _run("ostia", "status", "--state-dir", str(state))
+        assert report.returncode == 0, report.stderr
+        assert "running (pid" in report.stdout and "answers" in report.stdout
+        assert "load balancers (1)" in report.stdout
+        line = next(li for li in report.stdout.splitlines() if created["id"] in li)
+        assert "shown" in line and created["vip_address"] in line and "ACTIVE" in line
+    finally:
+        _stop_group(proc)
+    stopped = _run("ostia", "status", "--state-dir", str(state))
+    assert "not running" in stopped.stdout and "load balancers (1)" in stopped.stdout
