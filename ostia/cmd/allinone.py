@@ -200,19 +200,25 @@ def status(args: argparse.Namespace) -> int:
     from ostia.controller.status_report import gather, table
     from ostia.db.session import Database
 
-    state = Path(args.state_dir) if args.state_dir else default_state_dir()
-    config_path = state / CONFIG_NAME
-    if not config_path.exists():
-        runtime.fail(f"no Ostia deployment in {state} (no {CONFIG_NAME}); start one with "
-                     f"`ostia up --state-dir {state}`")
-    conf = runtime.load([str(config_path)], "ostia", check_drivers=False)
-    pid = _running_pid(state / PID_NAME)
+    if args.config_files:
+        # A deployment of the four services: no state directory, ask the API itself.
+        conf = runtime.load(args.config_files, "ostia", check_drivers=False)
+        pid = None
+        print(f"config: {', '.join(args.config_files)}")
+    else:
+        state = Path(args.state_dir) if args.state_dir else default_state_dir()
+        config_path = state / CONFIG_NAME
+        if not config_path.exists():
+            runtime.fail(f"no Ostia deployment in {state} (no {CONFIG_NAME}); start one with "
+                         f"`ostia up --state-dir {state}`")
+        conf = runtime.load([str(config_path)], "ostia", check_drivers=False)
+        pid = _running_pid(state / PID_NAME)
+        print(f"state directory: {state}")
+        print(f"ostia up: {f'running (pid {pid})' if pid else 'not running'}")
     settings = conf.api_settings
-    print(f"state directory: {state}")
-    running = f"running (pid {pid})" if pid else "not running"
-    print(f"ostia up: {running}; "
-          f"API http://{settings.bind_host}:{settings.bind_port} "
-          f"{'answers' if pid and _api_answers(conf) else 'does not answer'}")
+    answers = _api_answers(conf)
+    print(f"API http://{settings.bind_host}:{settings.bind_port} "
+          f"{'answers' if answers else 'does not answer'}")
     db = Database.from_config(conf)
     try:
         report = gather(conf, db)

@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="also remove every amphora it started")
 
     status = commands.add_parser("status", help="services, load balancers and amphorae")
-    status.add_argument("--state-dir")
+    status.add_argument("--state-dir", help="an `ostia up` state directory")
+    status.add_argument("--config-file", action="append", dest="config_files", metavar="PATH",
+                        help="octavia.conf of a deployment of the four services instead")
 
     certs = commands.add_parser("certs", help="certificates")
     certs_commands = certs.add_subparsers(dest="certs_command", required=True)

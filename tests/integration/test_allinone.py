@@ -205,7 +205,8 @@ def test_status_shows_services_load_balancers_and_amphorae(tmp_path, state):
                              "provider": "noop_driver"}}).json()["loadbalancer"]
         report = _run("ostia", "status", "--state-dir", str(state))
         assert report.returncode == 0, report.stderr
-        assert "running (pid" in report.stdout and "answers" in report.stdout
+        assert "running (pid" in report.stdout and "API" in report.stdout
+        assert "does not answer" not in report.stdout
         assert "load balancers (1)" in report.stdout
         line = next(li for li in report.stdout.splitlines() if created["id"] in li)
         assert "shown" in line and created["vip_address"] in line and "ACTIVE" in line
