@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from oslo_config import cfg
@@ -114,6 +115,13 @@ class HeartbeatProcessor:
         self._last_seq: dict[str, int] = {}
         self._lock = threading.Lock()
         self.graphs = GraphCache()
+        # Statistics are written by their own thread, one batch after the other, while the
+        # next flush already reads and derives: both wait on the database most of the time.
+        self._stats_writer = ThreadPoolExecutor(max_workers=1,
+                                                thread_name_prefix="health-stats")
+        # At most this many batches queued: a slower database slows flushes down instead
+        # of growing memory.
+        self._stats_slots = threading.BoundedSemaphore(2)
         self._keys: list[str] = []
         self._keys_read_at = -KEY_REFRESH_SECONDS
 
@@ -194,6 +202,10 @@ class HeartbeatProcessor:
                 if seq is not None:
                     self._last_seq.setdefault(amphora_id, seq)
         return len(rows)
+
+    def close(self) -> None:
+        """Wait for statistics still being written."""
+        self._stats_writer.shutdown(wait=True)
 
     def pending_count(self) -> int:
         with self._lock:
@@ -279,7 +291,14 @@ class HeartbeatProcessor:
                 outcome.derived.append((amphora_id, lb, key, changes))
             store.record_alive(session, alive, models.utcnow(), restored)
             store.write_statuses(session, outcome.changes)
-        self._write_statistics(stats_rows)
+        if stats_rows:
+            self._stats_slots.acquire()
+            try:
+                future = self._stats_writer.submit(self._write_statistics, stats_rows)
+            except RuntimeError:  # closed: the service is stopping
+                self._stats_slots.release()
+                raise
+            future.add_done_callback(lambda _: self._stats_slots.release())
         return outcome
 
     def _write_statistics(self, stats_rows: dict[int, list[dict[str, Any]]]) -> None:

@@ -99,6 +99,7 @@ class HealthManagerService(Service):
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             pool.shutdown(wait=True)
+            self.processor.close()
             self.actions.close()
 
     def flush_interval(self) -> float:

@@ -12,7 +12,8 @@ import datetime
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import String, any_, bindparam, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import select
 
@@ -58,11 +59,25 @@ class AmphoraStamp:
     lb_version: tuple[Any, ...] | None  # None: no LB, or the LB is DELETED
 
 
-def _chunks(ids: Iterable[str], size: int) -> Iterable[list[str]]:
-    """IN lists of bounded length (SQLite allows 32,766 bound parameters per statement)."""
+def _chunks(session: Session, ids: Iterable[str], size: int) -> Iterable[list[str]]:
+    """Id lists to select by: bounded on SQLite (32,766 bound parameters per statement),
+    one list on PostgreSQL (where `_one_of` sends it as one array parameter)."""
     items = list(ids)
+    if session.get_bind().dialect.name == "postgresql":
+        if items:
+            yield items
+        return
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def _one_of(session: Session, column: Any, ids: list[str]) -> Any:
+    """`column IN (...)`; on PostgreSQL `column = ANY(:array)`, one parameter whatever the
+    count, instead of thousands rendered into the statement and parsed every flush."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("ids", ids, type_=postgresql.ARRAY(String),
+                                        unique=True))
+    return column.in_(ids)
 
 
 def amphora_stamps(session: Session, amphora_ids: Iterable[str]) -> dict[str, AmphoraStamp]:
@@ -73,8 +88,9 @@ def amphora_stamps(session: Session, amphora_ids: Iterable[str]) -> dict[str, Am
             .select_from(amp.outerjoin(lb, (lb.c.id == amp.c.load_balancer_id)
                                        & (lb.c.provisioning_status != c.DELETED))))
     result = {}
-    for ids in _chunks(amphora_ids, IN_CHUNK):
-        for row in session.connection().execute(base.where(amp.c.id.in_(ids))).all():
+    for ids in _chunks(session, amphora_ids, IN_CHUNK):
+        for row in session.connection().execute(
+                base.where(_one_of(session, amp.c.id, ids))).all():
             version = None if row[4] is None else (row[4], row[5], row[6])
             result[row[0]] = AmphoraStamp(row[0], row[1], row[2], row[3],
                                           version if row[3] else None)
@@ -100,7 +116,7 @@ def load_balancer_views(session: Session, lb_ids: Iterable[str]) -> dict[str, Lo
     dominate a flush that reads thousands of graphs.
     """
     views: dict[str, LoadBalancerView] = {}
-    for ids in _chunks(lb_ids, LB_CHUNK):
+    for ids in _chunks(session, lb_ids, LB_CHUNK):
         views.update(_load_balancer_chunk(session, ids))
     return views
 
@@ -114,14 +130,15 @@ def _load_balancer_chunk(session: Session, lb_ids: list[str]) -> dict[str, LoadB
                                  operating_status=row[3], listeners=[], pools=[])
         for row in conn.execute(
             select(lb.c.id, lb.c.enabled, lb.c.provisioning_status, lb.c.operating_status)
-            .where(lb.c.id.in_(lb_ids), lb.c.provisioning_status != c.DELETED)).all()
+            .where(_one_of(session, lb.c.id, lb_ids), lb.c.provisioning_status != c.DELETED)
+        ).all()
     }
     if not views:
         return views
     for row in conn.execute(
             select(li.c.id, li.c.load_balancer_id, li.c.enabled, li.c.operating_status,
                    li.c.default_pool_id, li.c.protocol)
-            .where(li.c.load_balancer_id.in_(list(views)),
+            .where(_one_of(session, li.c.load_balancer_id, list(views)),
                    li.c.provisioning_status != c.DELETED)).all():
         if row[5] in (c.UDP, c.SCTP):
             continue  # served by keepalived/LVS, not reported in haproxy heartbeats
@@ -131,14 +148,14 @@ def _load_balancer_chunk(session: Session, lb_ids: list[str]) -> dict[str, LoadB
     pools: dict[str, PoolView] = {}
     for pool_row in conn.execute(
             select(pool.c.id, pool.c.load_balancer_id, pool.c.operating_status)
-            .where(pool.c.load_balancer_id.in_(list(views)),
+            .where(_one_of(session, pool.c.load_balancer_id, list(views)),
                    pool.c.provisioning_status != c.DELETED)).all():
         pools[pool_row[0]] = PoolView(id=pool_row[0], operating_status=pool_row[2], members=[])
         views[pool_row[1]].pools.append(pools[pool_row[0]])
     if pools:
         for member_row in conn.execute(
                 select(mem.c.id, mem.c.pool_id, mem.c.operating_status)
-                .where(mem.c.pool_id.in_(list(pools)),
+                .where(_one_of(session, mem.c.pool_id, list(pools)),
                        mem.c.provisioning_status != c.DELETED)).all():
             pools[member_row[1]].members.append(
                 MemberView(id=member_row[0], operating_status=member_row[2]))
