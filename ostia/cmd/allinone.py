@@ -19,6 +19,7 @@ from pathlib import Path
 from oslo_config import cfg
 
 from ostia.cmd import http_server, runtime
+from ostia.common import config as config_mod
 
 LOG = logging.getLogger(__name__)
 CONFIG_NAME = "octavia.conf"
@@ -141,7 +142,10 @@ def up(args: argparse.Namespace) -> int:
         runtime.fail(f"cannot create or upgrade the database: {type(err).__name__}: {err}")
 
     controllers = AllInOne(conf, db)
-    app = create_app(conf, db, wake=controllers.wake)
+    try:
+        app = create_app(conf, db, wake=controllers.wake)
+    except config_mod.ConfigError as err:
+        runtime.fail(str(err))
     settings = conf.api_settings
     pid_path = state / PID_NAME
     pid_path.write_text(str(os.getpid()), encoding="utf-8")

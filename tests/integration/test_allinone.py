@@ -214,3 +214,15 @@ def test_status_shows_services_load_balancers_and_amphorae(tmp_path, state):
         _stop_group(proc)
     stopped = _run("ostia", "status", "--state-dir", str(state))
     assert "not running" in stopped.stdout and "load balancers (1)" in stopped.stdout
+
+
+def test_ostia_up_with_keystone_but_no_auth_url_stops_with_one_line(tmp_path, state):
+    extra = tmp_path / "keystone.conf"
+    extra.write_text("[api_settings]\nauth_strategy = keystone\n")
+    result = subprocess.run(
+        [str(BIN / "ostia"), "up", "--port", str(free_port()), "--state-dir", str(state),
+         "--config-file", str(_extra_config(tmp_path)), "--config-file", str(extra)],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr
