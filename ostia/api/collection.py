@@ -65,6 +65,21 @@ class Collection:
         return self.columns.get("id") or self.columns["name"]
 
 
+# API attribute -> model attribute shared by the load-balancing resources.
+STANDARD_COLUMNS = {
+    "id": "id", "name": "name", "description": "description", "admin_state_up": "enabled",
+    "project_id": "project_id", "provisioning_status": "provisioning_status",
+    "operating_status": "operating_status", "created_at": "created_at",
+    "updated_at": "updated_at",
+}
+
+
+def standard_columns(model: type[models.Base]) -> dict[str, Any]:
+    """The filterable/sortable columns every resource with these attributes has."""
+    return {api: getattr(model, attr) for api, attr in STANDARD_COLUMNS.items()
+            if hasattr(model, attr)}
+
+
 @dataclasses.dataclass
 class Page:
     items: list[dict[str, Any]]

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, Field
 from sqlalchemy.orm import Session
 
 from ostia.api import quota, status, types
-from ostia.api.collection import Collection, list_page
+from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
     project_scope,
@@ -156,13 +156,10 @@ COLLECTION = Collection(
     model=H, singular="healthmonitor", plural="healthmonitors", display_name=DISPLAY,
     serialize=serialize,
     columns={
-        "id": H.id, "name": H.name, "admin_state_up": H.enabled, "project_id": H.project_id,
-        "provisioning_status": H.provisioning_status, "operating_status": H.operating_status,
-        "created_at": H.created_at, "updated_at": H.updated_at, "type": H.type,
-        "delay": H.delay, "timeout": H.timeout, "max_retries": H.rise_threshold,
-        "max_retries_down": H.fall_threshold, "http_method": H.http_method,
-        "url_path": H.url_path, "expected_codes": H.expected_codes, "pool_id": H.pool_id,
-        "http_version": H.http_version, "domain_name": H.domain_name,
+        **standard_columns(H), "type": H.type, "delay": H.delay, "timeout": H.timeout,
+        "max_retries": H.rise_threshold, "max_retries_down": H.fall_threshold,
+        "http_method": H.http_method, "url_path": H.url_path, "expected_codes": H.expected_codes,
+        "pool_id": H.pool_id, "http_version": H.http_version, "domain_name": H.domain_name,
     },
     base_filter=lambda: H.provisioning_status != c.DELETED,
 )

@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from ostia.api import quota, status, types
-from ostia.api.collection import Collection, list_page
+from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
     ids,
@@ -147,13 +147,10 @@ COLLECTION = Collection(
     model=P, singular="l7policy", plural="l7policies", display_name=DISPLAY,
     serialize=serialize,
     columns={
-        "id": P.id, "name": P.name, "description": P.description,
-        "admin_state_up": P.enabled, "project_id": P.project_id,
-        "provisioning_status": P.provisioning_status, "operating_status": P.operating_status,
-        "created_at": P.created_at, "updated_at": P.updated_at, "action": P.action,
-        "listener_id": P.listener_id, "redirect_pool_id": P.redirect_pool_id,
-        "redirect_url": P.redirect_url, "redirect_prefix": P.redirect_prefix,
-        "redirect_http_code": P.redirect_http_code, "position": P.position,
+        **standard_columns(P), "action": P.action, "listener_id": P.listener_id,
+        "redirect_pool_id": P.redirect_pool_id, "redirect_url": P.redirect_url,
+        "redirect_prefix": P.redirect_prefix, "redirect_http_code": P.redirect_http_code,
+        "position": P.position,
     },
     base_filter=lambda: P.provisioning_status != c.DELETED,
 )

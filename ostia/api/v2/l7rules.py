@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ostia.api import quota, status, types
-from ostia.api.collection import Collection, list_page
+from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
     project_for_create,
@@ -120,11 +120,8 @@ R = models.L7Rule
 COLLECTION = Collection(
     model=R, singular="rule", plural="rules", display_name=DISPLAY, serialize=serialize,
     columns={
-        "id": R.id, "type": R.type, "compare_type": R.compare_type, "key": R.key,
-        "value": R.value, "invert": R.invert, "admin_state_up": R.enabled,
-        "project_id": R.project_id, "provisioning_status": R.provisioning_status,
-        "operating_status": R.operating_status, "created_at": R.created_at,
-        "updated_at": R.updated_at,
+        **standard_columns(R), "type": R.type, "compare_type": R.compare_type, "key": R.key,
+        "value": R.value, "invert": R.invert,
     },
     base_filter=lambda: R.provisioning_status != c.DELETED,
 )

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ostia.api import quota, status, types
-from ostia.api.collection import Collection, list_page
+from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
     ids,
@@ -138,18 +138,13 @@ COLLECTION = Collection(
     model=L, singular="listener", plural="listeners", display_name=DISPLAY,
     serialize=serialize,
     columns={
-        "id": L.id, "name": L.name, "description": L.description,
-        "admin_state_up": L.enabled, "project_id": L.project_id,
-        "provisioning_status": L.provisioning_status, "operating_status": L.operating_status,
-        "created_at": L.created_at, "updated_at": L.updated_at, "protocol": L.protocol,
-        "protocol_port": L.protocol_port, "connection_limit": L.connection_limit,
-        "loadbalancer_id": L.load_balancer_id, "default_pool_id": L.default_pool_id,
-        "default_tls_container_ref": L.tls_certificate_id,
+        **standard_columns(L), "protocol": L.protocol, "protocol_port": L.protocol_port,
+        "connection_limit": L.connection_limit, "loadbalancer_id": L.load_balancer_id,
+        "default_pool_id": L.default_pool_id, "default_tls_container_ref": L.tls_certificate_id,
         "client_authentication": L.client_authentication,
         "timeout_client_data": L.timeout_client_data,
         "timeout_member_connect": L.timeout_member_connect,
-        "timeout_member_data": L.timeout_member_data,
-        "timeout_tcp_inspect": L.timeout_tcp_inspect,
+        "timeout_member_data": L.timeout_member_data, "timeout_tcp_inspect": L.timeout_tcp_inspect,
         "tls_ciphers": L.tls_ciphers, "hsts_max_age": L.hsts_max_age,
     },
     base_filter=lambda: L.provisioning_status != c.DELETED,

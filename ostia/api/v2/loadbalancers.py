@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from ostia.api import quota, status, types
-from ostia.api.collection import Collection, list_page
+from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
     ids,
@@ -107,14 +107,10 @@ COLLECTION = Collection(
     model=LB, singular="loadbalancer", plural="loadbalancers", display_name=DISPLAY,
     serialize=serialize,
     columns={
-        "id": LB.id, "name": LB.name, "description": LB.description,
-        "admin_state_up": LB.enabled, "project_id": LB.project_id,
-        "provisioning_status": LB.provisioning_status, "operating_status": LB.operating_status,
-        "created_at": LB.created_at, "updated_at": LB.updated_at, "provider": LB.provider,
-        "flavor_id": LB.flavor_id, "availability_zone": LB.availability_zone,
-        "vip_address": models.Vip.ip_address, "vip_port_id": models.Vip.port_id,
-        "vip_subnet_id": models.Vip.subnet_id, "vip_network_id": models.Vip.network_id,
-        "vip_qos_policy_id": models.Vip.qos_policy_id,
+        **standard_columns(LB), "provider": LB.provider, "flavor_id": LB.flavor_id,
+        "availability_zone": LB.availability_zone, "vip_address": models.Vip.ip_address,
+        "vip_port_id": models.Vip.port_id, "vip_subnet_id": models.Vip.subnet_id,
+        "vip_network_id": models.Vip.network_id, "vip_qos_policy_id": models.Vip.qos_policy_id,
     },
     base_filter=lambda: LB.provisioning_status != c.DELETED,
     load_options=lambda: (selectinload(LB.listeners), selectinload(LB.pools)),

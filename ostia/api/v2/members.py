@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ostia.api import quota, status, types
-from ostia.api.collection import Collection, list_page
+from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
     timestamp,
@@ -97,12 +97,10 @@ COLLECTION = Collection(
     model=M, singular="member", plural="members", display_name=DISPLAY,
     serialize=serialize,
     columns={
-        "id": M.id, "name": M.name, "admin_state_up": M.enabled, "project_id": M.project_id,
-        "provisioning_status": M.provisioning_status, "operating_status": M.operating_status,
-        "created_at": M.created_at, "updated_at": M.updated_at, "address": M.ip_address,
-        "protocol_port": M.protocol_port, "weight": M.weight, "backup": M.backup,
-        "subnet_id": M.subnet_id, "monitor_address": M.monitor_address,
-        "monitor_port": M.monitor_port, "vnic_type": M.vnic_type,
+        **standard_columns(M), "address": M.ip_address, "protocol_port": M.protocol_port,
+        "weight": M.weight, "backup": M.backup, "subnet_id": M.subnet_id,
+        "monitor_address": M.monitor_address, "monitor_port": M.monitor_port,
+        "vnic_type": M.vnic_type,
     },
     base_filter=lambda: M.provisioning_status != c.DELETED,
 )

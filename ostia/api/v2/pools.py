@@ -10,7 +10,7 @@ from pydantic import Field
 from sqlalchemy.orm import Session, selectinload
 
 from ostia.api import quota, status, types
-from ostia.api.collection import Collection, list_page
+from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
     ids,
@@ -174,13 +174,9 @@ COLLECTION = Collection(
     model=P, singular="pool", plural="pools", display_name=DISPLAY,
     serialize=serialize,
     columns={
-        "id": P.id, "name": P.name, "description": P.description,
-        "admin_state_up": P.enabled, "project_id": P.project_id,
-        "provisioning_status": P.provisioning_status, "operating_status": P.operating_status,
-        "created_at": P.created_at, "updated_at": P.updated_at, "protocol": P.protocol,
-        "lb_algorithm": P.lb_algorithm, "loadbalancer_id": P.load_balancer_id,
-        "tls_enabled": P.tls_enabled, "tls_container_ref": P.tls_certificate_id,
-        "ca_tls_container_ref": P.ca_tls_certificate_id,
+        **standard_columns(P), "protocol": P.protocol, "lb_algorithm": P.lb_algorithm,
+        "loadbalancer_id": P.load_balancer_id, "tls_enabled": P.tls_enabled,
+        "tls_container_ref": P.tls_certificate_id, "ca_tls_container_ref": P.ca_tls_certificate_id,
         "crl_container_ref": P.crl_container_id, "tls_ciphers": P.tls_ciphers,
     },
     base_filter=lambda: P.provisioning_status != c.DELETED,
