@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from ostia.api.context import RequestContext, get_context
 from ostia.api.providers import ProviderRegistry
 from ostia.db.session import Database
+from ostia.drivers.certs.base import CertManager
 from ostia.drivers.loader import load_driver
 from ostia.drivers.network.base import NetworkDriver
 
@@ -25,14 +26,16 @@ class Services:
     db: Database
     providers: ProviderRegistry
     network: NetworkDriver
-    cert_manager: Any = None
+    cert_manager: CertManager | None = None
 
     @classmethod
     def build(cls, conf: cfg.ConfigOpts, db: Database,
               wake: Callable[[str], None] | None = None) -> Services:
         network = load_driver("octavia.network.drivers", conf.controller_worker.network_driver,
                               conf)
-        return cls(conf=conf, db=db, providers=ProviderRegistry(conf, db, wake), network=network)
+        cert_manager = load_driver("octavia.cert_manager", conf.certificates.cert_manager, conf)
+        return cls(conf=conf, db=db, providers=ProviderRegistry(conf, db, wake), network=network,
+                   cert_manager=cert_manager)
 
 
 @dataclasses.dataclass(frozen=True)

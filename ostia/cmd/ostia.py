@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ostia.cmd import allinone, runtime
 
@@ -37,11 +38,57 @@ def _parser() -> argparse.ArgumentParser:
                                                       "client certificate")
     create.add_argument("--dir", default="/etc/octavia/certs")
     create.add_argument("--passphrase", help="CA key passphrase (default: generated)")
+    store = certs_commands.add_parser(
+        "store", help="store a TLS container (certificate + key) for listeners and pools; "
+                      "prints its reference")
+    store.add_argument("--cert", required=True, metavar="PEM")
+    store.add_argument("--key", required=True, metavar="PEM")
+    store.add_argument("--intermediates", metavar="PEM")
+    store.add_argument("--passphrase", help="passphrase of an encrypted key")
+    secret = certs_commands.add_parser(
+        "store-secret", help="store a CA bundle or a CRL (PEM); prints its reference")
+    secret.add_argument("--file", required=True, metavar="PEM")
+    for sub in (store, secret):
+        sub.add_argument("--state-dir", help="an `ostia up` state directory")
+        sub.add_argument("--config-file", action="append", dest="config_files",
+                         metavar="PATH", help="octavia.conf naming [certificates] storage")
 
     config = commands.add_parser("config", help="configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     config_commands.add_parser("sample", help="print a sample octavia.conf")
     return parser
+
+
+def certs_store(args: argparse.Namespace) -> int:
+    """Put a tenant's certificate (or CA/CRL) where the configured cert manager finds it."""
+    from ostia.common import exceptions
+    from ostia.drivers.loader import load_driver
+
+    if args.config_files:
+        conf = runtime.load(args.config_files, "ostia", check_drivers=False)
+    else:
+        state = Path(args.state_dir) if args.state_dir else allinone.default_state_dir()
+        conf = runtime.load([str(state / allinone.CONFIG_NAME)], "ostia", check_drivers=False)
+    manager = load_driver("octavia.cert_manager", conf.certificates.cert_manager, conf)
+    try:
+        if args.certs_command == "store-secret":
+            ref = manager.store_secret("", _read(args.file))
+        else:
+            ref = manager.store_cert(
+                "", _read(args.cert), _read(args.key),
+                _read(args.intermediates) if args.intermediates else None, args.passphrase)
+    except exceptions.CertificateError as err:
+        runtime.fail(f"not stored: {err}")
+    print(ref)
+    return 0
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as err:
+        runtime.fail(f"cannot read {path}: {err.strerror}")
 
 
 def certs_create(args: argparse.Namespace) -> int:
@@ -76,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "status":
         return allinone.status(args)
     if args.command == "certs":
-        return certs_create(args)
+        return certs_create(args) if args.certs_command == "create" else certs_store(args)
     return config_sample(args)
 
 

@@ -226,3 +226,31 @@ def test_ostia_up_with_keystone_but_no_auth_url_stops_with_one_line(tmp_path, st
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in result.stderr
+
+
+def test_certs_store_puts_a_container_where_the_api_finds_it(tmp_path, state):
+    from tests.functional.test_certificate_refs import _self_signed
+
+    cert, key = _self_signed("www.example.com")
+    (tmp_path / "c.pem").write_bytes(cert)
+    (tmp_path / "k.pem").write_bytes(key)
+    port = free_port()
+    proc = _ostia_up(tmp_path, state, port)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/", proc)
+        stored = _run("ostia", "certs", "store", "--state-dir", str(state),
+                      "--cert", str(tmp_path / "c.pem"), "--key", str(tmp_path / "k.pem"))
+        assert stored.returncode == 0, stored.stderr
+        ref = stored.stdout.strip()
+        mismatched = _run("ostia", "certs", "store", "--state-dir", str(state),
+                          "--cert", str(tmp_path / "c.pem"), "--key", str(tmp_path / "c.pem"))
+        assert mismatched.returncode == 2 and mismatched.stderr.startswith("error: not stored")
+        base = f"http://127.0.0.1:{port}/v2/lbaas"
+        lb = httpx.post(f"{base}/loadbalancers", json={"loadbalancer": {
+            "vip_subnet_id": "private-subnet", "provider": "noop_driver"}}).json()
+        listener = httpx.post(f"{base}/listeners", json={"listener": {
+            "loadbalancer_id": lb["loadbalancer"]["id"], "protocol": "TERMINATED_HTTPS",
+            "protocol_port": 443, "default_tls_container_ref": ref}})
+        assert listener.status_code == 201, listener.text
+    finally:
+        _stop_group(proc)

@@ -35,6 +35,7 @@ def test_config(db_url: str, overrides: dict[str, dict[str, Any]] | None = None)
     conf.set_override("connection", db_url, "database")
     conf.set_override("auth_strategy", "noauth", "api_settings")
     conf.set_override("default_provider_driver", "noop_driver", "api_settings")
+    conf.set_override("cert_manager", "noop_cert_manager", "certificates")
     for group, values in (overrides or {}).items():
         for key, value in values.items():
             conf.set_override(key, value, None if group == "DEFAULT" else group)

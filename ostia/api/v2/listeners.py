@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter
@@ -223,21 +224,27 @@ def _check_tls(call: Call, protocol: str, values: dict[str, Any], project_id: st
         raise exc.ValidationFailure(
             "An SNI or default certificate container reference must be provided with a "
             "client CA container reference.")
-    check_certificates(call, project_id, refs)
+    check_certificates(call, project_id, refs[:-2],
+                       secrets=[values.get("client_ca_tls_container_ref"),
+                                values.get("client_crl_container_ref")])
     check_tls_options(call, protocol, values)
 
 
-def check_certificates(call: Call, project_id: str, refs: list[str | None]) -> None:
-    """Every given certificate container must be retrievable (listeners and pools)."""
+def check_certificates(call: Call, project_id: str, refs: list[str | None],
+                       secrets: Sequence[str | None] = ()) -> None:
+    """Every certificate container (cert + key) and secret (CA bundle, CRL) must be
+    retrievable with the configured cert manager (listeners and pools)."""
     manager = call.services.cert_manager
     if manager is None:
         return
-    for ref in refs:
-        if ref:
-            try:
-                manager.get_cert(project_id, ref)
-            except Exception as err:  # noqa: BLE001 - any lookup failure is the tenant's
-                raise exc.BadRequest(f"Could not retrieve certificate: ['{ref}']") from err
+    lookups: list[tuple[str, Callable[[str, str], object]]] = [
+        (ref, manager.get_cert) for ref in refs if ref]
+    lookups += [(ref, manager.get_secret) for ref in secrets if ref]
+    for ref, lookup in lookups:
+        try:
+            lookup(project_id, ref)
+        except Exception as err:  # noqa: BLE001 - any lookup failure is the tenant's
+            raise exc.BadRequest(f"Could not retrieve certificate: ['{ref}']") from err
 
 
 def check_tls_options(call: Call, protocol: str, values: dict[str, Any]) -> None:

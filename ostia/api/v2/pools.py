@@ -248,9 +248,9 @@ def validate(call: Call, protocol: str, values: dict[str, Any], project_id: str)
     if values.get("crl_container_ref") and not values.get("ca_tls_container_ref"):
         raise exc.ValidationFailure(
             "A CA certificate reference is required to specify a revocation list.")
-    listeners_api.check_certificates(call, project_id, [
-        values.get("tls_container_ref"), values.get("ca_tls_container_ref"),
-        values.get("crl_container_ref")])
+    listeners_api.check_certificates(
+        call, project_id, [values.get("tls_container_ref")],
+        secrets=[values.get("ca_tls_container_ref"), values.get("crl_container_ref")])
     listeners_api.check_tls_options(call, protocol, values)
 
 

@@ -87,6 +87,14 @@ class CertManager(abc.ABC):
     def delete_cert(self, project_id: str, ref: str) -> None:
         """Forget a container; deleting an unknown reference is not an error."""
 
+    @abc.abstractmethod
+    def store_secret(self, project_id: str, data: bytes) -> str:
+        """Store a secret with no key (a CA bundle or a CRL, PEM) and return its reference."""
+
+    def get_secret(self, project_id: str, ref: str) -> bytes:
+        """A secret stored with `store_secret`; a certificate container serves as a CA too."""
+        return self.get_cert(project_id, ref).certificate
+
 
 class CertGenerator(abc.ABC):
     """Signs amphora server certificates with the controller's server CA."""

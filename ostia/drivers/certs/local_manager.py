@@ -22,7 +22,7 @@ from ostia.drivers.certs import x509
 from ostia.drivers.certs.base import CertManager, TLSContainer
 
 _REF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
-_SUFFIXES = (".crt", ".key", ".int", ".pass")
+_SUFFIXES = (".crt", ".key", ".int", ".pass", ".secret")
 
 
 def ref_id(ref: str) -> str:
@@ -143,6 +143,24 @@ class LocalCertManager(CertManager):
         )
         validate_container(container)
         return container
+
+    def store_secret(self, project_id: str, data: bytes) -> str:
+        """A CA bundle or CRL (PEM) as `<id>.secret`."""
+        if b"-----BEGIN " not in data:
+            raise exceptions.InvalidCertificate("secret: not a PEM document")
+        ident = str(uuid.uuid4())
+        os.makedirs(self.storage_path, mode=0o700, exist_ok=True)
+        write_pem_file(self._base(ident) + ".secret", data)
+        return ident
+
+    def get_secret(self, project_id: str, ref: str) -> bytes:
+        secret = self._read_optional(self._base(ref_id(ref)) + ".secret")
+        if secret is not None:
+            return secret
+        certificate = self._read_optional(self._base(ref_id(ref)) + ".crt")
+        if certificate is None:
+            raise exceptions.CertificateNotFound(ref)
+        return certificate
 
     def delete_cert(self, project_id: str, ref: str) -> None:
         try:

@@ -22,6 +22,7 @@ class NoopCertManager(CertManager):
         self.conf = conf
         self._lock = threading.Lock()
         self._containers: dict[str, TLSContainer] = {}
+        self._secrets: dict[str, bytes] = {}
 
     def store_cert(
         self,
@@ -50,6 +51,17 @@ class NoopCertManager(CertManager):
                 container = self._sample(ref)
                 self._containers[ref] = container
             return container
+
+    def store_secret(self, project_id: str, data: bytes) -> str:
+        ident = str(uuid.uuid4())
+        with self._lock:
+            self._secrets[ident] = data
+        return ident
+
+    def get_secret(self, project_id: str, ref: str) -> bytes:
+        with self._lock:
+            secret = self._secrets.get(ref)
+        return secret if secret is not None else self.get_cert(project_id, ref).certificate
 
     def delete_cert(self, project_id: str, ref: str) -> None:
         with self._lock:
