@@ -26,7 +26,7 @@ from ostia.common import constants as c
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.controller.worker.service import WorkerService
 from ostia.db.session import Database, create_db_engine
-from ostia.drivers.certs.noop_manager import NoopCertManager
+from ostia.drivers.loader import load_driver
 from tests.support.amphora_stack import LocalAmphoraStack, local_amphora_stack
 from tests.support.live_api import LiveAPI, migrated_sqlite
 from tests.support.objects import check
@@ -36,7 +36,8 @@ FAST_RECONCILER = {"lease_seconds": 6, "sweep_interval": 0.5, "max_attempts": 5,
 
 
 class WorkerStack:
-    def __init__(self, amphorae: LocalAmphoraStack, in_process_worker: bool = True) -> None:
+    def __init__(self, amphorae: LocalAmphoraStack, in_process_worker: bool = True,
+                 cert_manager: str = "noop_cert_manager") -> None:
         self.amphorae = amphorae
         self.conf = amphorae.conf
         state = amphorae.state_dir
@@ -49,7 +50,8 @@ class WorkerStack:
             "health_manager": {"controller_ip_port_list": [amphorae.heartbeats.address],
                                "heartbeat_key": amphorae.heartbeat_key,
                                "heartbeat_interval": amphorae.heartbeat_interval},
-            "certificates": {"cert_manager": "noop_cert_manager"},
+            "certificates": {"cert_manager": cert_manager,
+                             "storage_path": os.path.join(state, "tls-containers")},
             "task_flow": {"max_workers": 4},
         }
         for group, values in self.overrides.items():
@@ -58,7 +60,8 @@ class WorkerStack:
         self.db = Database(create_db_engine(self.db_url))
         self.drivers = WorkerDrivers(
             compute=amphorae.compute, network=amphorae.network, amphora=amphorae.agents,
-            cert_generator=amphorae.cert_generator, cert_manager=NoopCertManager(self.conf))
+            cert_generator=amphorae.cert_generator,
+            cert_manager=load_driver("octavia.cert_manager", cert_manager, self.conf))
         self.worker: WorkerService | None = None
         if in_process_worker:
             self.worker = WorkerService(self.conf, self.db, drivers=self.drivers, rpc=False)
@@ -155,12 +158,13 @@ AGENT_RETRIES = {"connection_max_retries": 100, "connection_retry_interval": 0.2
 
 @contextlib.contextmanager
 def worker_stack(in_process_worker: bool = True,
-                 overrides: dict[str, dict[str, Any]] | None = None) -> Iterator[WorkerStack]:
+                 overrides: dict[str, dict[str, Any]] | None = None,
+                 cert_manager: str = "noop_cert_manager") -> Iterator[WorkerStack]:
     options: dict[str, dict[str, Any]] = {"haproxy_amphora": dict(AGENT_RETRIES)}
     for section, values in (overrides or {}).items():
         options.setdefault(section, {}).update(values)
     with local_amphora_stack(overrides=options) as amphorae:
-        stack = WorkerStack(amphorae, in_process_worker)
+        stack = WorkerStack(amphorae, in_process_worker, cert_manager)
         try:
             yield stack.start()
         finally:
