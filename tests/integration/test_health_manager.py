@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import random
 import socket
@@ -374,3 +375,35 @@ def test_replays_are_refused_after_a_restart_but_a_restarted_agent_is_heard(db, 
     assert _wait(lambda: second.metrics.snapshot().get("processed", 0) == 1)
     assert second.metrics.snapshot()["replayed"] == 1
     assert _wait(lambda: _status(db, models.Member, graph["members"][1]) == "ERROR")
+
+
+@BOTH_DATABASES
+def test_signed_but_malformed_heartbeats_neither_crash_nor_poison_a_batch(db, running):
+    graph = _graph(db)
+    amp = graph["amphorae"][0]
+    service, sender = running()
+    listener, pool = graph["listener"], f"{graph['pool']}:{graph['listener']}"
+    weird = [
+        {"id": 42, "seq": 1}, {"id": "x" * 37, "seq": 1}, {"id": amp, "seq": 2**40},
+        {"id": amp, "seq": -1}, {"id": amp, "seq": True}, {"id": amp}, [1, 2, 3],
+        {"id": str(uuid.uuid4()), "seq": 1, "listeners": {}},  # nobody we know
+        {"id": amp, "seq": 1, "ver": "3", "listeners": [listener], "pools": "UP"},
+        {"id": amp, "seq": 2, "ver": 3, "listeners": {listener: {"status": ["OPEN"],
+                                                                "stats": {"rx": 10**30}}},
+         "pools": {pool: {"status": None, "members": ["UP"]}, 7: {}}},
+        {"id": amp, "seq": 3, "ver": 3, "listeners": {listener: {"status": "OPEN", "stats": {
+            "rx": "1", "tx": -5, "conns": 1.5, "totconns": None, "ereq": 2**63}}},
+         "pools": {pool: {"status": "UP", "members": {graph["members"][0]: {"a": 1}}}}},
+    ]
+    for message in weird:
+        payload = zlib.compress(json.dumps(message).encode())
+        sender.send(payload + heartbeat_format.sign(payload, KEY))
+    time.sleep(0.5)
+    sender.send(_message(graph, amp, 10, rx=7))
+    assert _wait(lambda: _status(db, models.Member, graph["members"][1]) == "ONLINE")
+    assert service.is_alive()
+    counts = service.metrics.snapshot()
+    assert "internal_error" not in counts and "stats_failed" not in counts, counts
+    with db.transaction() as session:
+        stats = session.get(models.ListenerStatistics, (graph["listener"], amp))
+        assert stats is not None and stats.bytes_in >= 7

@@ -37,6 +37,9 @@ LOG = logging.getLogger(__name__)
 # get lost. (Replays of an agent's first heartbeats stay possible; upstream checks none.)
 RESTART_WINDOW = 100
 KEY_REFRESH_SECONDS = 1.0
+ID_LENGTH = 36                  # amphora ids are UUIDs (amphora_health.amphora_id)
+MAX_SEQ = 2**31 - 1             # amphora_health.last_seq is an INTEGER
+MAX_COUNTER = 2**62             # statistics deltas, with room to add them up
 # Bounded so that the loop's other tasks (timers of flushes and scans) still get a turn.
 MAX_DATAGRAMS_PER_WAKEUP = 2000
 # Amphorae without a load balancer that are expected to heartbeat: spares, and spares
@@ -100,7 +103,10 @@ def _stats_of(message: dict[str, Any]) -> dict[str, dict[str, int]]:
 
 
 def _as_int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+    """A counter from a heartbeat: a non-negative int that a BIGINT holds, else 0."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNTER:
+        return value
+    return 0
 
 
 class HeartbeatProcessor:
@@ -156,7 +162,11 @@ class HeartbeatProcessor:
         except heartbeat_format.HeartbeatError:
             return self._drop("bad_payload")
         amphora_id, seq = message.get("id"), message.get("seq")
-        if not isinstance(amphora_id, str) or not isinstance(seq, int) or isinstance(seq, bool):
+        # Checked against the columns they go to: a value the database refuses would fail
+        # the whole batch, again at every retry.
+        if (not isinstance(amphora_id, str) or not 0 < len(amphora_id) <= ID_LENGTH
+                or not isinstance(seq, int) or isinstance(seq, bool)
+                or not 0 <= seq <= MAX_SEQ):
             return self._drop("bad_payload")
         version = message.get("ver", 1)
         version = version if isinstance(version, int) else 1
@@ -310,10 +320,20 @@ class HeartbeatProcessor:
             with self.db.transaction() as session:
                 for version, rows in stats_rows.items():
                     store.write_statistics(session, rows, version)
+            return
         except Exception:
-            count = sum(len(rows) for rows in stats_rows.values())
-            self.metrics.count("stats_failed", count)
-            LOG.exception("could not write %d listener statistics rows; they are lost", count)
+            LOG.warning("a batch of listener statistics was refused; writing its rows one "
+                        "by one", exc_info=True)
+        # One bad row (a counter the column cannot hold) must not lose the others.
+        for version, rows in stats_rows.items():
+            for row in rows:
+                try:
+                    with self.db.transaction() as session:
+                        store.write_statistics(session, [row], version)
+                except Exception:
+                    self.metrics.count("stats_failed")
+                    LOG.exception("statistics of listener %s on amphora %s are lost",
+                                  row["listener_id"], row["amphora_id"])
 
     def _requeue(self, batch: dict[str, PendingHeartbeat]) -> None:
         with self._lock:

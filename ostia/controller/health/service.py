@@ -108,11 +108,14 @@ class HealthManagerService(Service):
     async def _flush_loop(self, pool: ThreadPoolExecutor) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self.flush_interval())
+            started = loop.time()
             try:
                 await loop.run_in_executor(pool, self.processor.flush)
             except Exception:
                 LOG.exception("could not write heartbeat results; retrying next flush")
+            # One flush per interval, start to start: under load a heartbeat waits for the
+            # flush in progress and the next one, not for an extra interval besides.
+            await asyncio.sleep(max(0.0, self.flush_interval() - (loop.time() - started)))
 
     async def _stale_loop(self, pool: ThreadPoolExecutor) -> None:
         loop = asyncio.get_running_loop()
