@@ -261,12 +261,18 @@ def test_stale_amphora_is_failed_over_once_even_with_two_health_managers(db, run
         assert session.get(models.AmphoraHealth, graph["amphorae"][0]).busy is True
 
 
-def test_storm_protection_stops_failovers_and_heartbeats_restore(db, running):
+def test_storm_protection_stops_failovers_and_heartbeats_restore(db, running, caplog):
     graphs = [_graph(db) for _ in range(3)]
     amps = [g["amphorae"][0] for g in graphs]
     _age_health(db, amps, 600)
     service, sender = running(heartbeat_timeout=1, failover_threshold=2)
     assert _wait(lambda: _amp_statuses(db, amps) == {"FAILOVER_STOPPED"}, timeout=8)
+
+    def storm_errors():
+        return [r for r in caplog.records
+                if r.levelname == "ERROR" and "failover_threshold" in r.getMessage()]
+
+    assert _wait(lambda: len(storm_errors()) >= 2, timeout=5)  # one per detection round
     assert running.failovers == []
     for graph in graphs:
         sender.send(_message(graph, graph["amphorae"][0], 1))

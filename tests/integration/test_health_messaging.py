@@ -15,9 +15,9 @@ import pytest
 from ostia.common import constants as c
 from ostia.controller.health.service import HealthManagerService
 from ostia.db import models
+from tests.integration.test_messaging import messaging_overrides, running_worker
 from tests.support.rabbitmq import RabbitMQBroker
 from tests.support.worker_fakes import worker_env
-from tests.integration.test_messaging import messaging_overrides, running_worker
 
 
 @pytest.fixture(scope="module")
