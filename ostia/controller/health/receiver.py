@@ -2,8 +2,9 @@
 
 `HeartbeatProcessor.accept` runs on the event loop for every datagram and only decodes
 and buffers; `flush` runs in a worker thread and applies everything buffered since the
-previous flush in one short transaction. Several heartbeats of one amphora in a batch
-collapse into its newest status with their statistics deltas summed.
+previous flush: amphora health and changed operating statuses in one short transaction,
+then statistics in another, written by their own thread. Several heartbeats of one
+amphora in a batch collapse into its newest status with their statistics deltas summed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import collections
 import dataclasses
 import datetime
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +27,7 @@ from ostia.common import heartbeat_format
 from ostia.controller.health import status as status_rules
 from ostia.controller.health import store
 from ostia.controller.health.graph_cache import GraphCache, status_key
+from ostia.controller.health.metrics import HealthMetrics
 from ostia.db import models
 from ostia.db.session import Database
 
@@ -40,41 +41,9 @@ KEY_REFRESH_SECONDS = 1.0
 ID_LENGTH = 36                  # amphora ids are UUIDs (amphora_health.amphora_id)
 MAX_SEQ = 2**31 - 1             # amphora_health.last_seq is an INTEGER
 MAX_COUNTER = 2**62             # statistics deltas, with room to add them up
-# Bounded so that the loop's other tasks (timers of flushes and scans) still get a turn.
-MAX_DATAGRAMS_PER_WAKEUP = 2000
 # Amphorae without a load balancer that are expected to heartbeat: spares, and spares
 # still starting (their agent reports before the row says READY).
 SPARE_STATUSES = (c.AMPHORA_READY, c.PENDING_CREATE, c.AMPHORA_BOOTING)
-DROP_KINDS = ("bad_signature", "truncated", "bad_compression", "bad_payload", "oversized",
-              "replayed", "late", "unknown_amphora", "incomplete", "no_load_balancer")
-
-
-class HealthMetrics:
-    """Counters of what the receiver saw and flush timings; read by logs, tests, benchmarks."""
-
-    def __init__(self) -> None:
-        self._counts: collections.Counter[str] = collections.Counter()
-        self._lock = threading.Lock()
-        # Per flush: seconds from the oldest datagram's arrival to its commit, and the
-        # flush's own duration. Bounded: enough for percentiles over a benchmark run.
-        self.lags: collections.deque[float] = collections.deque(maxlen=100_000)
-        self.flush_seconds: collections.deque[float] = collections.deque(maxlen=100_000)
-
-    def count(self, kind: str, amount: int = 1) -> None:
-        with self._lock:
-            self._counts[kind] += amount
-
-    def record_flush(self, lag: float, duration: float) -> None:
-        self.lags.append(lag)
-        self.flush_seconds.append(duration)
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
-
-    def dropped(self) -> int:
-        snap = self.snapshot()
-        return sum(snap.get(kind, 0) for kind in DROP_KINDS)
 
 
 @dataclasses.dataclass
@@ -367,33 +336,3 @@ def _stats_row(listener_id: str, amphora_id: str, stats: dict[str, int],
             "active_connections": stats.get("conns", 0),
             "total_connections": stats.get("totconns", 0),
             "request_errors": stats.get("ereq", 0), "received_time": recv_time}
-
-
-class HeartbeatReader:
-    """The UDP endpoint: on each wake-up of the event loop, reads every queued datagram.
-
-    asyncio's datagram transport reads one datagram per loop iteration, and each iteration
-    gives up the GIL in select(): while a flush runs in its thread, taking it back costs up
-    to the interpreter's switch interval (5 ms) per datagram, and the socket overflows at a
-    few hundred heartbeats a second. Draining the socket per wake-up pays that once.
-    """
-
-    def __init__(self, processor: HeartbeatProcessor, sock: socket.socket) -> None:
-        self.processor = processor
-        self.sock = sock
-
-    def on_readable(self) -> None:
-        accept, metrics = self.processor.accept, self.processor.metrics
-        for _ in range(MAX_DATAGRAMS_PER_WAKEUP):
-            try:
-                data, addr = self.sock.recvfrom(heartbeat_format.MAX_DATAGRAM + 1)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                LOG.debug("heartbeat socket error: %s", exc)
-                return
-            try:
-                accept(data, time.time())
-            except Exception:  # never let one datagram stop the receiver
-                metrics.count("internal_error")
-                LOG.exception("unexpected error on a heartbeat from %s", addr)

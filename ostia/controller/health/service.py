@@ -16,7 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from oslo_config import cfg
 
 from ostia.controller.health.actions import HealthActions
-from ostia.controller.health.receiver import HealthMetrics, HeartbeatProcessor, HeartbeatReader
+from ostia.controller.health.metrics import HealthMetrics
+from ostia.controller.health.reader import HeartbeatReader
+from ostia.controller.health.receiver import HeartbeatProcessor
 from ostia.controller.health.stale import StaleAmphoraDetector
 from ostia.controller.service import Service
 from ostia.controller.worker.drivers import WorkerDrivers
