@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -388,11 +389,12 @@ class ListenerStatistics(Base):
     __tablename__ = "listener_statistics"
     listener_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     amphora_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    bytes_in: Mapped[int] = mapped_column(Integer, default=0)
-    bytes_out: Mapped[int] = mapped_column(Integer, default=0)
+    # Counters accumulate for the life of a listener: 32 bits overflow after 2 GiB.
+    bytes_in: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_out: Mapped[int] = mapped_column(BigInteger, default=0)
     active_connections: Mapped[int] = mapped_column(Integer, default=0)
-    total_connections: Mapped[int] = mapped_column(Integer, default=0)
-    request_errors: Mapped[int] = mapped_column(Integer, default=0)
+    total_connections: Mapped[int] = mapped_column(BigInteger, default=0)
+    request_errors: Mapped[int] = mapped_column(BigInteger, default=0)
     received_time: Mapped[float | None] = mapped_column()
 
 

@@ -124,3 +124,14 @@ def test_deleting_a_load_balancer_tree_removes_children_and_keeps_a_deleted_row(
         assert session.get(models.LoadBalancer, lb_id).provisioning_status == "DELETED"
         for model in (models.Listener, models.Pool, models.Member):
             assert session.scalars(select(model)).all() == []
+
+
+def test_statistics_counters_hold_more_than_32_bits(db):
+    big = 5 * 2**31
+    with db.transaction() as session:
+        session.add(models.ListenerStatistics(listener_id="l", amphora_id="a", bytes_in=big,
+                                              bytes_out=big, total_connections=big,
+                                              request_errors=1))
+    with db.transaction() as session:
+        row = session.get(models.ListenerStatistics, ("l", "a"))
+        assert (row.bytes_in, row.bytes_out, row.total_connections) == (big, big, big)
