@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -93,7 +94,9 @@ _TEMPLATE: dict[str, str] = {}
 def migrated_sqlite(path: str) -> str:
     """A SQLite database at `path` at the head revision (copied from a template: fast)."""
     if "path" not in _TEMPLATE:
-        template = os.path.join(tempfile.mkdtemp(prefix="ostia-template-"), "template.db")
+        directory = tempfile.mkdtemp(prefix="ostia-template-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        template = os.path.join(directory, "template.db")
         engine = create_db_engine(f"sqlite:///{template}")
         migration.upgrade(engine)
         engine.dispose()
