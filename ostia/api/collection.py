@@ -20,6 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from starlette.datastructures import QueryParams
 
 from ostia.common import config as config_mod
+from ostia.common import constants
 from ostia.common import exceptions as exc
 from ostia.db import models
 
@@ -99,6 +100,10 @@ def list_page(
     query = select(collection.model)
     if collection.load_options is not None:
         query = query.options(*collection.load_options())
+    provisioning_status = getattr(collection.model, "provisioning_status", None)
+    if provisioning_status is not None:
+        # Octavia treats DELETED objects as gone: never listed, 404 when asked for.
+        query = query.where(provisioning_status != constants.DELETED)
     if collection.base_filter is not None:
         query = query.where(collection.base_filter())
     for clause in scope:

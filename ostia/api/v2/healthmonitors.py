@@ -161,7 +161,6 @@ COLLECTION = Collection(
         "http_method": H.http_method, "url_path": H.url_path, "expected_codes": H.expected_codes,
         "pool_id": H.pool_id, "http_version": H.http_version, "domain_name": H.domain_name,
     },
-    base_filter=lambda: H.provisioning_status != c.DELETED,
 )
 
 

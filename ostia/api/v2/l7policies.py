@@ -152,7 +152,6 @@ COLLECTION = Collection(
         "redirect_prefix": P.redirect_prefix, "redirect_http_code": P.redirect_http_code,
         "position": P.position,
     },
-    base_filter=lambda: P.provisioning_status != c.DELETED,
 )
 
 

@@ -123,7 +123,6 @@ COLLECTION = Collection(
         **standard_columns(R), "type": R.type, "compare_type": R.compare_type, "key": R.key,
         "value": R.value, "invert": R.invert,
     },
-    base_filter=lambda: R.provisioning_status != c.DELETED,
 )
 
 

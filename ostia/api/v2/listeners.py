@@ -148,7 +148,6 @@ COLLECTION = Collection(
         "timeout_member_data": L.timeout_member_data, "timeout_tcp_inspect": L.timeout_tcp_inspect,
         "tls_ciphers": L.tls_ciphers, "hsts_max_age": L.hsts_max_age,
     },
-    base_filter=lambda: L.provisioning_status != c.DELETED,
     load_options=lambda: (selectinload(L.l7policies),),
 )
 

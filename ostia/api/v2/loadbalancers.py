@@ -112,7 +112,6 @@ COLLECTION = Collection(
         "vip_port_id": models.Vip.port_id, "vip_subnet_id": models.Vip.subnet_id,
         "vip_network_id": models.Vip.network_id, "vip_qos_policy_id": models.Vip.qos_policy_id,
     },
-    base_filter=lambda: LB.provisioning_status != c.DELETED,
     load_options=lambda: (selectinload(LB.listeners), selectinload(LB.pools)),
 )
 VIP_COLUMNS = {"vip_address", "vip_port_id", "vip_subnet_id", "vip_network_id",

@@ -102,7 +102,6 @@ COLLECTION = Collection(
         "monitor_address": M.monitor_address, "monitor_port": M.monitor_port,
         "vnic_type": M.vnic_type,
     },
-    base_filter=lambda: M.provisioning_status != c.DELETED,
 )
 
 

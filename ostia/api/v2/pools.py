@@ -179,7 +179,6 @@ COLLECTION = Collection(
         "tls_container_ref": P.tls_certificate_id, "ca_tls_container_ref": P.ca_tls_certificate_id,
         "crl_container_ref": P.crl_container_id, "tls_ciphers": P.tls_ciphers,
     },
-    base_filter=lambda: P.provisioning_status != c.DELETED,
     load_options=lambda: (selectinload(P.members), selectinload(P.health_monitor),
                           selectinload(P.listeners),
                           selectinload(P.l7policies).selectinload(models.L7Policy.listener)),
