@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import os
 from typing import Any
 
 from oslo_config import cfg
@@ -59,18 +58,10 @@ def amphora_paths(conf: cfg.ConfigOpts, drivers: WorkerDrivers, amp: AmphoraStat
     """
     if info.get("base_path") and info.get("base_cert_dir"):
         return AmphoraPaths(str(info["base_path"]), str(info["base_cert_dir"]))
-    lookup = getattr(drivers.compute, "instance_paths", None)
-    if callable(lookup) and amp.compute_id:
-        found = lookup(amp.compute_id)
+    if amp.compute_id:
+        found = drivers.compute.instance_paths(amp.compute_id)
         if found:
             return AmphoraPaths(*found)
-    amphora_dir = getattr(drivers.compute, "amphora_dir", None)
-    if isinstance(amphora_dir, str) and amp.compute_id:
-        # The local compute driver's layout (local_instance.InstanceFiles).
-        from ostia.drivers.compute.local_instance import InstanceFiles
-
-        files = InstanceFiles(os.path.join(amphora_dir, amp.compute_id))
-        return AmphoraPaths(files.base_path, files.base_cert_dir)
     options = conf.haproxy_amphora
     return AmphoraPaths(options.base_path, options.base_cert_dir)
 

@@ -55,13 +55,24 @@ def required_roles(ctx: StepContext) -> list[str]:
     if topology == c.TOPOLOGY_SINGLE:
         return [c.ROLE_STANDALONE]
     if topology == c.TOPOLOGY_ACTIVE_STANDBY:
-        if not getattr(ctx.drivers.compute, "supports_active_standby", False):
-            raise PermanentError(
-                "ACTIVE_STANDBY topology needs amphorae that can run keepalived (the "
-                "compute_netns_driver); the configured compute driver "
-                f"{ctx.conf.controller_worker.compute_driver} cannot. Use SINGLE.")
+        check_active_standby(ctx.conf, ctx.drivers)
         return [c.ROLE_MASTER, c.ROLE_BACKUP]
     raise PermanentError(f"unknown topology {topology!r}")
+
+
+def check_active_standby(conf: cfg.ConfigOpts, drivers: WorkerDrivers) -> None:
+    """PermanentError naming the missing capability when the drivers cannot do VRRP."""
+    worker = conf.controller_worker
+    if not drivers.compute.supports_active_standby:
+        raise PermanentError(
+            "ACTIVE_STANDBY topology needs amphorae that can run keepalived "
+            "(compute driver capability supports_active_standby, e.g. compute_netns_driver); "
+            f"the configured compute driver {worker.compute_driver} lacks it. Use SINGLE.")
+    if not drivers.network.plugs_amphora_ports:
+        raise PermanentError(
+            "ACTIVE_STANDBY topology needs a VIP that can move between amphorae "
+            "(network driver capability plugs_amphora_ports, e.g. network_netns_driver); "
+            f"the configured network driver {worker.network_driver} lacks it. Use SINGLE.")
 
 
 def converge(ctx: StepContext) -> Converged:
@@ -126,6 +137,4 @@ def tear_down(ctx: StepContext) -> None:
     for amp in ctx.snapshot.amphorae:
         ctx.check()
         amphorae.destroy(ctx.db, ctx.drivers, amp)
-    release = getattr(ctx.drivers.network, "deallocate_vip", None)
-    if callable(release):
-        release(ctx.snapshot.lb)
+    ctx.drivers.network.deallocate_vip(ctx.snapshot.lb)

@@ -46,6 +46,23 @@ class ComputeInstance:
 
 
 class ComputeDriver(abc.ABC):
+    """Starts amphorae. Capabilities a driver may lack are declared here, off by default;
+    the worker reads them, it never probes a driver for methods."""
+
+    # Amphorae with a network stack of their own, so that keepalived can move a VIP
+    # between two of them (ACTIVE_STANDBY).
+    supports_active_standby: bool = False
+
+    def instance_paths(self, compute_id: str) -> tuple[str, str] | None:
+        """([haproxy_amphora] base_path, base_cert_dir) the instance's agent uses, when the
+        driver chose them (None: the agent's own report or the configured defaults apply)."""
+        return None
+
+    def network_namespace(self, compute_id: str) -> str | None:
+        """The network namespace that receives the instance's hot-plugged ports (where a
+        VM would see a new NIC); None when the instance has no network stack of its own."""
+        return None
+
     @abc.abstractmethod
     def build(self, spec: AmphoraSpec) -> ComputeInstance:
         """Start an amphora; returns once its agent process exists (not yet answering)."""

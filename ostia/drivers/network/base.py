@@ -6,6 +6,7 @@ import abc
 import dataclasses
 import ipaddress
 from collections.abc import Collection
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +58,36 @@ class AddressUnavailable(ValueError):
     """The requested VIP address is outside the subnet or already taken."""
 
 
+@dataclasses.dataclass(frozen=True)
+class AmphoraPort:
+    """A port of a subnet plugged into an amphora (a hot-plugged NIC of a VM)."""
+
+    port_id: str
+    subnet_id: str
+    mac_address: str
+    ip_address: str
+    # Name of the interface as it appears in the amphora before the agent configures it.
+    interface: str
+
+
 class NetworkDriver(abc.ABC):
+    """Subnets, VIP addresses and amphora ports. Capabilities a driver may lack are declared
+    here, off by default; the worker reads them, it never probes a driver for methods."""
+
+    # Ports are real interfaces on a shared layer 2 network, so a VIP can move between
+    # amphorae (ACTIVE_STANDBY) and amphorae reach members through them.
+    plugs_amphora_ports: bool = False
+
+    def plug_amphora_port(self, namespace: str, subnet: Subnet, amphora_id: str) -> AmphoraPort:
+        """Plug a new port of `subnet` into the amphora whose ports arrive in `namespace`;
+        an existing port of that amphora on that subnet is returned as it is."""
+        raise NotImplementedError(f"{type(self).__name__} does not plug amphora ports")
+
+    def deallocate_vip(self, lb: Any) -> None:
+        """Release what the driver holds for the load balancer's VIP (nothing by default:
+        addresses are free again once the load balancer row is gone)."""
+        return None
+
     @abc.abstractmethod
     def list_subnets(self) -> list[Subnet]: ...
 
