@@ -1,8 +1,9 @@
 """Field types shared by every request schema, and body parsing with Octavia's errors.
 
-Request bodies are parsed with pydantic in strict mode: a string is never a number, an
-unknown attribute is refused, and every failure becomes a 400 whose faultstring names
-the field, as WSME does upstream.
+Request bodies are parsed with pydantic in strict mode: a string is never a boolean (a
+string of digits is an integer, as upstream takes it: see `Int`), an unknown attribute is
+refused, and every failure becomes a 400 whose faultstring names the field, as WSME does
+upstream.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 import uuid
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
@@ -50,18 +51,57 @@ def _cidr(value: str) -> str:
         raise ValueError("Invalid CIDR") from None
 
 
+def _integer_as_upstream(value: Any) -> Any:
+    """An integer, or a string Python's int() reads, as upstream's WSME takes them.
+
+    WSME converts with int(value): "80", " 80 ", "+80" and "8_0" pass, "80.5", "1e3", ""
+    and "abc" do not. Booleans and numbers with a fraction are refused here, where WSME
+    would silently turn `true` into 1 and 80.5 into 80; an integral float (80.0) passes.
+    """
+    if isinstance(value, bool):
+        raise ValueError("Expected an integer, not a boolean")
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError("Expected an integer") from None
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("Expected an integer, not a number with a fraction")
+        return int(value)
+    return value  # an int passes; anything else fails the strict int check
+
+
+def _number_as_upstream(value: Any) -> Any:
+    """A number, or a string Python's float() reads (WSME converts with float(value))."""
+    if isinstance(value, bool):
+        raise ValueError("Expected a number, not a boolean")
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError("Expected a number") from None
+    if isinstance(value, int):
+        return float(value)
+    return value
+
+
+# Every integer and number field of a request schema is one of these (strict mode would
+# refuse "80", which upstream's own API reference sends).
+Int = Annotated[int, BeforeValidator(_integer_as_upstream)]
+Float = Annotated[float, BeforeValidator(_number_as_upstream)]
 Text255 = Annotated[str, Field(max_length=c.NAME_LENGTH), AfterValidator(_no_control_chars)]
 Name = Text255 | None
 UUID = Annotated[str, AfterValidator(_uuid)]
 IPAddress = Annotated[str, AfterValidator(_ip_address)]
 CIDR = Annotated[str, AfterValidator(_cidr)]
-Port = Annotated[int, Field(ge=c.MIN_PORT, le=c.MAX_PORT)]
+Port = Annotated[Int, Field(ge=c.MIN_PORT, le=c.MAX_PORT)]
 ProjectId = Annotated[str, Field(max_length=36), AfterValidator(_no_control_chars)]
 Tag = Annotated[str, Field(max_length=255), AfterValidator(_no_control_chars)]
 Tags = list[Tag]
 # Database integer columns are 32-bit on PostgreSQL: bound every unbounded int.
 INT32_MAX = 2**31 - 1
-TimeoutMs = Annotated[int, Field(ge=c.MIN_TIMEOUT, le=c.MAX_TIMEOUT)]
+TimeoutMs = Annotated[Int, Field(ge=c.MIN_TIMEOUT, le=c.MAX_TIMEOUT)]
 
 
 class Schema(BaseModel):

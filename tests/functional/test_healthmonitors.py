@@ -120,7 +120,7 @@ def test_monitor_types_follow_the_pool_protocol(client, lb):
     ("http_method", "PATCH", "FETCH"),
     ("http_version", 1.0, 1.2),
     ("type", "TLS-HELLO", "ICMP"),
-    ("delay", 5, "5"),
+    ("delay", "5", "5.0"),
 ])
 def test_fields_at_their_limits(client, lb, field, good, bad):
     pools = [create_pool(client, loadbalancer_id=lb["id"]) for _ in range(2)]

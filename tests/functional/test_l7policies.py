@@ -128,7 +128,7 @@ def test_changes_while_the_load_balancer_is_pending_are_409(api, client, listene
     ({"action": "DROP"}, "action"),
     ({"action": "REJECT", "position": 0}, "position"),
     ({"action": "REJECT", "position": 2147483648}, "position"),
-    ({"action": "REJECT", "position": "1"}, "position"),
+    ({"action": "REJECT", "position": "1.0"}, "position"),
     ({"action": "REDIRECT_TO_URL", "redirect_url": "http://a", "redirect_http_code": 300},
      "redirect_http_code"),
     ({"action": "REDIRECT_TO_URL", "redirect_url": "ftp://example.com"}, "redirect_url"),

@@ -72,11 +72,11 @@ def _domain_name(value: str) -> str:
 
 
 # Upper bound of the integer columns on every database we support.
-Seconds = Annotated[int, Field(ge=0, le=2**31 - 1)]
-Retries = Annotated[int, Field(ge=1, le=10)]
+Seconds = Annotated[types.Int, Field(ge=0, le=2**31 - 1)]
+Retries = Annotated[types.Int, Field(ge=1, le=10)]
 UrlPath = Annotated[str, Field(max_length=2048), AfterValidator(_url_path)]
 ExpectedCodes = Annotated[str, Field(max_length=64), AfterValidator(_expected_codes)]
-HttpVersion = Annotated[float, AfterValidator(_http_version)]
+HttpVersion = Annotated[types.Float, AfterValidator(_http_version)]
 DomainName = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_domain_name)]
 
 

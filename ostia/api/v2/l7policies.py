@@ -80,9 +80,9 @@ def _url(value: str) -> str:
 
 
 Action = types.Annotated[str, types.AfterValidator(_action)]
-RedirectCode = types.Annotated[int, types.AfterValidator(_redirect_code)]
+RedirectCode = types.Annotated[types.Int, types.AfterValidator(_redirect_code)]
 Url = types.Annotated[str, types.Field(max_length=c.NAME_LENGTH), types.AfterValidator(_url)]
-Position = types.Annotated[int, types.Field(ge=1, le=c.MAX_POLICY_POSITION)]
+Position = types.Annotated[types.Int, types.Field(ge=1, le=c.MAX_POLICY_POSITION)]
 
 
 class L7PolicyFields(types.Schema):

@@ -52,7 +52,7 @@ class _ListenerFields(types.Schema):
     name: types.Name = None
     description: types.Name = None
     admin_state_up: bool = True
-    connection_limit: types.Annotated[int, types.Field(ge=-1, le=types.INT32_MAX)] | None = None
+    connection_limit: types.Annotated[types.Int, types.Field(ge=-1, le=types.INT32_MAX)] | None = None
     default_pool_id: types.UUID | None = None
     default_tls_container_ref: types.Text255 | None = None
     sni_container_refs: list[types.Text255] | None = None
@@ -68,7 +68,7 @@ class _ListenerFields(types.Schema):
     tls_ciphers: Ciphers | None = None
     tls_versions: list[TlsVersion] | None = None
     alpn_protocols: list[Alpn] | None = None
-    hsts_max_age: types.Annotated[int, types.Field(ge=0, le=types.INT32_MAX)] | None = None
+    hsts_max_age: types.Annotated[types.Int, types.Field(ge=0, le=types.INT32_MAX)] | None = None
     hsts_include_subdomains: bool | None = None
     hsts_preload: bool | None = None
     tags: types.Tags | None = None

@@ -29,7 +29,7 @@ from ostia.drivers.network import base as net
 
 DISPLAY = "Member"
 router = APIRouter()
-Weight = Annotated[int, Field(ge=c.MIN_WEIGHT, le=c.MAX_WEIGHT)]
+Weight = Annotated[types.Int, Field(ge=c.MIN_WEIGHT, le=c.MAX_WEIGHT)]
 DEFAULT_WEIGHT = 1
 
 

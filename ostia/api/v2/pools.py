@@ -41,7 +41,7 @@ class SessionPersistenceCreate(types.Schema):
     type: PersistenceType
     cookie_name: types.Text255 | None = None
     # Bounded by the integer column on every database we support.
-    persistence_timeout: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
+    persistence_timeout: Annotated[types.Int, Field(ge=0, le=2**31 - 1)] | None = None
     persistence_granularity: types.IPAddress | None = None
 
 
