@@ -39,7 +39,7 @@ API_FIELDS: dict[str, str] = {
 }
 # Deprecated spelling -> current spelling; the current one wins when both are sent.
 ALIASES = {"load_balancer": "loadbalancer", "health_monitor": "healthmonitor"}
-QuotaValue = types.Annotated[int, types.Field(ge=c.MIN_QUOTA, le=c.MAX_QUOTA)]
+QuotaValue = types.Annotated[types.Int, types.Field(ge=c.MIN_QUOTA, le=c.MAX_QUOTA)]
 
 
 class QuotaUpdate(types.Schema):
@@ -117,9 +117,12 @@ def show(call: Call, project_id: str) -> dict[str, Any]:
 
 
 def defaults(call: Call, project_id: str | None = None) -> dict[str, Any]:
-    if project_id is not None:
-        _require_reader(call, project_id)
-    return {"quota": as_api(quota.default_limits(call.conf))}
+    limits = as_api(quota.default_limits(call.conf))
+    if project_id is None:
+        return {"quota": limits}
+    _require_reader(call, project_id)
+    # As upstream: a project's default quota names the project (both spellings).
+    return {"quota": {"project_id": project_id, "tenant_id": project_id, **limits}}
 
 
 def update(call: Call, project_id: str, raw: Any) -> dict[str, Any]:
