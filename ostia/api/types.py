@@ -8,7 +8,6 @@ upstream.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import uuid
@@ -16,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from ostia.common import addresses
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 
@@ -37,18 +37,22 @@ def _uuid(value: str) -> str:
         raise ValueError("Invalid UUID") from None
 
 
+# Addresses are stored in their canonical form, so equal addresses compare equal in the
+# database (duplicate members and VIPs are found) and the renderer writes what it checks.
 def _ip_address(value: str) -> str:
     try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise ValueError("Invalid IP address") from None
+        return addresses.canonical_address(value)
+    except addresses.InvalidAddress:
+        raise ValueError("Invalid IP address: a plain IPv4 or IPv6 address is expected "
+                         "(no zone id, blank or brackets)") from None
 
 
 def _cidr(value: str) -> str:
     try:
-        return str(ipaddress.ip_network(value, strict=False))
-    except ValueError:
-        raise ValueError("Invalid CIDR") from None
+        return addresses.canonical_cidr(value)
+    except addresses.InvalidAddress:
+        raise ValueError("Invalid CIDR: an IPv4 or IPv6 address/prefix-length is "
+                         "expected") from None
 
 
 def _integer_as_upstream(value: Any) -> Any:
