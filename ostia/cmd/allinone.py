@@ -129,6 +129,7 @@ def apply_overrides(conf: cfg.ConfigOpts, host: str | None, port: int | None) ->
 def up(args: argparse.Namespace) -> int:
     from ostia.api.app import create_app
     from ostia.controller.allinone import AllInOne
+    from ostia.controller.service import ServiceStartError
     from ostia.db import migration
     from ostia.db.session import Database
 
@@ -155,7 +156,10 @@ def up(args: argparse.Namespace) -> int:
     pid_path = state / PID_NAME
     pid_path.write_text(str(os.getpid()), encoding="utf-8")
     try:
-        controllers.start()
+        try:
+            controllers.start()
+        except ServiceStartError as err:
+            runtime.fail(str(err))
         _announce(conf, state)
         http_server.serve(app, settings.bind_host, settings.bind_port,
                           settings.tls_certfile, settings.tls_keyfile)

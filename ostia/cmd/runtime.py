@@ -13,9 +13,12 @@ from typing import Any, NoReturn
 from oslo_config import cfg
 
 from ostia.common import config as config_mod
+from ostia.common import request_id
 
 DEFAULT_CONFIG_FILE = "/etc/octavia/octavia.conf"
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# Every line names the request it serves ("-" for none): grep an id to follow one call
+# from the API's access line through the worker's reconcile.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -58,6 +61,8 @@ def setup_logging(conf: cfg.ConfigOpts) -> None:
         handlers.append(logging.FileHandler(conf.log_file))
     else:
         handlers.append(logging.StreamHandler(sys.stderr))
+    for handler in handlers:
+        handler.addFilter(request_id.RequestIdFilter())
     logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers, force=True)
     for noisy in ("uvicorn.access", "stevedore", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -84,8 +89,13 @@ def run_service(prog: str, description: str, factory: Callable[..., Any],
     parser = config_file_parser(prog, description)
     args = parser.parse_args(argv)
     conf = load(args.config_files, prog)
+    from ostia.controller.service import ServiceStartError
+
     service = factory(conf, Database.from_config(conf))
-    service.start()
+    try:
+        service.start()
+    except ServiceStartError as err:
+        fail(str(err))
     wait_for_signal()
     service.stop()
     return 0

@@ -23,9 +23,10 @@ class AllInOne:
     def __init__(self, conf: cfg.ConfigOpts, db: Database) -> None:
         self.worker = WorkerService(conf, db)
         self.services: list[Service] = [
-            self.worker,
+            # First: its port may be taken (ServiceStartError), and then nothing else starts.
             # Failovers go to this worker in-process; all share one set of drivers.
             HealthManagerService(conf, db, drivers=self.worker.drivers, wake=self.worker.wake),
+            self.worker,
             HousekeepingService(conf, db, self.worker.drivers),
         ]
 

@@ -9,6 +9,10 @@ import threading
 LOG = logging.getLogger(__name__)
 
 
+class ServiceStartError(RuntimeError):
+    """A service cannot start (a port it needs is taken); the message is for an operator."""
+
+
 class Service(abc.ABC):
     """A long-running controller component (worker, health manager, housekeeper)."""
 

@@ -7,6 +7,7 @@ stale scans) runs in a small thread pool so that receiving never waits on the da
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import time
@@ -20,7 +21,7 @@ from ostia.controller.health.metrics import HealthMetrics
 from ostia.controller.health.reader import HeartbeatReader
 from ostia.controller.health.receiver import HeartbeatProcessor
 from ostia.controller.health.stale import StaleAmphoraDetector
-from ostia.controller.service import Service
+from ostia.controller.service import Service, ServiceStartError
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.db.session import Database
 
@@ -55,6 +56,7 @@ class HealthManagerService(Service):
         self.detector = StaleAmphoraDetector(conf, db,
                                              request_failover or self.actions.failover)
         self.bound_address: tuple[str, int] | None = None
+        self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def run(self) -> None:
@@ -63,15 +65,34 @@ class HealthManagerService(Service):
     def stop(self, timeout: float = 5.0) -> None:
         self.stopping.set()
         super().stop(timeout)
+        if self._sock is not None:  # bound, but the loop never took it over
+            self._sock.close()
+            self._sock = None
+
+    def start(self) -> None:
+        """Bind the heartbeat port, then run; ServiceStartError if the port is taken."""
+        self._sock = self._socket()
+        self.bound_address = self._sock.getsockname()[:2]
+        super().start()
 
     def _socket(self) -> socket.socket:
         hm = self.conf.health_manager
         family = socket.AF_INET6 if ":" in hm.bind_ip else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if hm.sock_rlimit > 0:
-            _set_receive_buffer(sock, hm.sock_rlimit)
-        sock.bind((hm.bind_ip, hm.bind_port))
+        # Deliberately no SO_REUSEADDR/SO_REUSEPORT: a second health manager on this port
+        # would take a share of the heartbeats, and each would fail over healthy amphorae
+        # whose heartbeats the other one received.
+        try:
+            if hm.sock_rlimit > 0:
+                _set_receive_buffer(sock, hm.sock_rlimit)
+            sock.bind((hm.bind_ip, hm.bind_port))
+        except OSError as err:
+            sock.close()
+            hint = (" (is another health manager running?)"
+                    if err.errno == errno.EADDRINUSE else "")
+            raise ServiceStartError(
+                f"cannot receive heartbeats on {hm.bind_ip}:{hm.bind_port}/udp: "
+                f"{err.strerror or err}{hint}") from err
         sock.setblocking(False)
         return sock
 
@@ -83,7 +104,7 @@ class HealthManagerService(Service):
             await loop.run_in_executor(pool, self.processor.load_last_seqs)
         except Exception:  # only replay protection is weaker until amphorae report
             LOG.exception("could not read the amphorae's last heartbeat sequence numbers")
-        sock = self._socket()
+        sock, self._sock = self._sock or self._socket(), None
         reader = HeartbeatReader(self.processor, sock)
         loop.add_reader(sock.fileno(), reader.on_readable)
         self.bound_address = sock.getsockname()[:2]
