@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a profile needs, and only when something is missing.
 #   run:  Python with venv, make, haproxy, keepalived, socat, iproute2 (the all-in-one)
-#   test: run + PostgreSQL and RabbitMQ servers (the tests start private instances)
+#   test: run + PostgreSQL and RabbitMQ servers (the tests start private instances),
+#         chromium and a font for the dashboard's headless-browser test
 set -euo pipefail
 profile=${1:-run}
 pkgs=(haproxy keepalived socat iproute2 iputils-ping curl make procps)
 case "$profile" in
     run) ;;
-    test) pkgs+=(postgresql rabbitmq-server) ;;
+    test) pkgs+=(postgresql rabbitmq-server chromium fonts-liberation) ;;
     *) echo "unknown profile: $profile" >&2; exit 2 ;;
 esac
 missing=()

@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 from oslo_config import cfg
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ostia.api import auth, errors, identity
+from ostia.api import auth, dashboard, errors, identity
 from ostia.api.network import routes as network_routes
 from ostia.api.policy import enforce_route_policy
 from ostia.api.services import Services
@@ -100,6 +100,7 @@ def create_app(conf: cfg.ConfigOpts, db: Database,
     app.state.services = services or Services.build(conf, db, wake)
     errors.install_error_handlers(app)
     app.include_router(root.router)
+    dashboard.install(app)  # /dashboard: page, fragments, sign-in, static files
     # Neutron and Keystone look-ups the clients make before load-balancer calls.
     app.include_router(network_routes.router)
     app.include_router(identity.router)

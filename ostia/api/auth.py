@@ -1,7 +1,8 @@
 """Who is calling: the `[api_settings] auth_strategy` as ASGI middleware.
 
-- `keystone`: every call but version discovery (`/`) and `/healthcheck` needs a valid
-  `X-Auth-Token`; missing or invalid tokens answer 401 with `WWW-Authenticate`.
+- `keystone`: every call but version discovery (`/`), `/healthcheck` and the dashboard's
+  data-free page and files needs a valid `X-Auth-Token`; missing or invalid tokens answer
+  401 with `WWW-Authenticate`.
 - `testing`: the caller is who the X-Project-Id / X-User-Id / X-Roles headers say, with
   the policy enforced (upstream's mode for RBAC tests without Keystone).
 - `noauth`: no middleware and no policy; `ostia.api.context.noauth_context` applies.
@@ -25,6 +26,7 @@ from fastapi import FastAPI
 from oslo_config import cfg
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ostia.api import dashboard
 from ostia.api.context import RequestContext
 from ostia.api.keystone_tokens import Identity, IdentityUnavailable, InvalidToken, TokenValidator
 from ostia.api.policy import Authorizer
@@ -104,7 +106,8 @@ class KeystoneAuth:
         self.failures = failures or FailedAuthLog(FAILED_AUTH_WINDOW)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in UNAUTHENTICATED_PATHS:
+        if (scope["type"] != "http" or scope["path"] in UNAUTHENTICATED_PATHS
+                or dashboard.is_public(scope["path"])):
             await self.app(scope, receive, send)
             return
         token = _header(scope, b"x-auth-token")

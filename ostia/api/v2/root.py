@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import text
 
 from ostia.common import constants as c
@@ -37,8 +37,14 @@ def version_document(base_url: str) -> dict:
 
 
 @router.get("/")
-async def versions(request: Request) -> JSONResponse:
-    return JSONResponse(version_document(str(request.base_url)))
+async def versions(request: Request) -> Response:
+    # A browser (it names text/html; API clients ask for JSON or anything) goes to the
+    # dashboard; clients get the version document unchanged, with the dashboard in a header.
+    dashboard = request.scope.get("root_path", "") + "/dashboard"
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse(dashboard, status_code=303)
+    return JSONResponse(version_document(str(request.base_url)),
+                        headers={"Link": f'<{dashboard}>; rel="dashboard"'})
 
 
 @router.get("/v2")
