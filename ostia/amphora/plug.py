@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import ipaddress
 import json
 import os
 from typing import Any
+
+from ostia.common import addresses
 
 
 class PlugError(Exception):
@@ -51,12 +52,14 @@ class NetworkPlug:
     is_sriov: bool
 
 
+# The same strict parsing as the controller's: a zone id or a blank never reaches a
+# command line or a file of the amphora (InvalidAddress is a ValueError).
 def _ip(value: Any) -> str:
-    return str(ipaddress.ip_address(value))
+    return addresses.canonical_address(value)
 
 
 def _network(value: Any) -> str:
-    return str(ipaddress.ip_network(value, strict=False))
+    return addresses.canonical_cidr(value)
 
 
 def _routes(value: Any) -> list[dict[str, Any]]:

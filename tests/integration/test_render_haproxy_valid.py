@@ -255,9 +255,14 @@ def test_every_feature_without_logging_or_peers_is_valid(tmp_path, pki):
 
 # --- injection -----------------------------------------------------------------------------
 
-CONTROL_PAYLOADS = ["a\nb", "x\r\n    option httpchk", "\x00"]
+CONTROL_PAYLOADS = ["a\nb", "x\r\n    option httpchk", "\x00", "a\rb", "a\u2028b", "a\u2029b",
+                    "a\x85b", "fe80::1%x\nbackup"]
 PAYLOADS = ["a#b", '"', "'", "\\", "a b", "}{", "x' if TRUE '", '" # ', "${HOME}", "%[src]",
-            "-f /etc/passwd", "--"]
+            "-f /etc/passwd", "--", "%[env(HOME)]", "%{+Q}[req.hdr(host)]", "\\'",
+            # IPv6 zone ids: what ipaddress accepts after `%`, whole directives included.
+            "fe80::1%x", "fe80::1%x#y", "fe80::1%x ssl verify none sni env(HOME)",
+            "10.0.0.0%x/8", "fe80::%x backup/64",
+            "v" * 4000]
 
 
 def injection_lb() -> SimpleNamespace:

@@ -17,7 +17,6 @@ Choices where Octavia leaves room:
 
 from __future__ import annotations
 
-import ipaddress
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from ostia.controller.worker.haproxy_escape import (
     fetch_arg,
     ident,
     integer,
+    ip_address,
     log_format_text,
     matching,
     quote,
@@ -215,6 +215,8 @@ def _persistence(view: BackendView, pool: models.Pool, ctx: BackendContext) -> b
     sp = pool.session_persistence
     if sp is None:
         return False
+    if sp.type not in constants.SESSION_PERSISTENCE_TYPES:  # it is written in a comment below
+        raise UnsafeValue("session_persistence.type", sp.type, "unknown persistence type")
     size = matching(ctx.conf.haproxy_amphora.haproxy_stick_size,
                     "[haproxy_amphora] haproxy_stick_size", _STICK_SIZE, "a table size")
     peers = f" peers {ctx.peers_section}" if ctx.peers_section else ""
@@ -308,14 +310,6 @@ def status_regex(hm: models.HealthMonitor) -> str:
     else:
         raise UnsafeValue("healthmonitor.expected_codes", text, "not a code, list or range")
     return "^(" + "|".join(codes) + ")$"
-
-
-def ip_address(value: object, field_name: str) -> str:
-    text = check_text(value, field_name)
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        raise UnsafeValue(field_name, value, "not an IP address") from None
 
 
 def _timeout(value: int | None, default: int, name: str) -> int:

@@ -12,13 +12,16 @@ haproxy 2.6 reads a configuration line in two stages, and a value must survive b
    (`fetch_arg()`); log-format strings treat `%` as the start of a tag (`log_format_text()`);
    ACL pattern lists treat a leading `-` as a flag, which the renderer ends with `--`.
 
-Identifiers (UUIDs) are checked against a strict pattern and written bare.
+Identifiers (UUIDs) are checked against a strict pattern and written bare; addresses and
+CIDRs are parsed again and written in their canonical form (`ip_address()`, `cidr()`), the
+same check the API makes before storing them (ostia.common.addresses).
 """
 
 from __future__ import annotations
 
 import re
 
+from ostia.common import addresses
 from ostia.common.exceptions import OstiaError
 
 # C0 and C1 control characters, DEL, and the Unicode line/paragraph separators: anything a
@@ -79,6 +82,23 @@ def ident(value: object, field: str) -> str:
     if not _IDENT.fullmatch(text):
         raise UnsafeValue(field, value, "not an identifier")
     return text
+
+
+def ip_address(value: object, field: str) -> str:
+    """A plain IPv4/IPv6 address in canonical form; a zone id (`fe80::1%...`, which may
+    hold spaces and `#`), a blank or anything else is UnsafeValue."""
+    try:
+        return addresses.canonical_address(check_text(value, field))
+    except addresses.InvalidAddress:
+        raise UnsafeValue(field, value, "not a plain IP address") from None
+
+
+def cidr(value: object, field: str) -> str:
+    """A CIDR (`address/prefix`) in canonical form, else UnsafeValue."""
+    try:
+        return addresses.canonical_cidr(check_text(value, field))
+    except addresses.InvalidAddress:
+        raise UnsafeValue(field, value, "not a CIDR") from None
 
 
 def matching(value: object, field: str, pattern: re.Pattern[str], what: str) -> str:

@@ -25,7 +25,6 @@ quoted (haproxy_escape) or rejected with UnsafeValue.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import os
 import re
 from collections.abc import Sequence
@@ -43,14 +42,15 @@ from ostia.controller.worker.haproxy_backend import (
     BackendView,
     backend_name,
     build_backend,
-    ip_address,
 )
 from ostia.controller.worker.haproxy_escape import (
     HaproxyRenderError,
     UnsafeValue,
     check_text,
+    cidr,
     ident,
     integer,
+    ip_address,
     log_format_text,
     quote,
 )
@@ -194,7 +194,7 @@ def render_haproxy_config(
         timeout_client=haproxy_conf.timeout_client_data,
         timeout_connect=haproxy_conf.timeout_member_connect,
         timeout_server=haproxy_conf.timeout_member_data,
-        skipped=[f"listener {ident(li.id, 'listener.id')} ({li.protocol}) is not served by "
+        skipped=[f"listener {ident(li.id, 'listener.id')} ({_protocol(li)}) is not served by "
                  "haproxy" for li in lb.listeners
                  if li.protocol not in HAPROXY_PROTOCOLS and live(li)],
     )
@@ -318,18 +318,20 @@ def _vips(lb: models.LoadBalancer) -> list[str]:
 
 
 def _allowed_cidrs(frontend: FrontendView, listener: models.Listener) -> None:
-    cidrs = []
-    for cidr in listener.allowed_cidrs or []:
-        try:
-            cidrs.append(str(ipaddress.ip_network(str(cidr), strict=False)))
-        except ValueError:
-            raise UnsafeValue("listener.allowed_cidrs", cidr, "not a CIDR") from None
+    cidrs = [cidr(value, "listener.allowed_cidrs") for value in listener.allowed_cidrs or []]
     if not cidrs:
         return
     for start in range(0, len(cidrs), _CIDRS_PER_LINE):
         chunk = " ".join(cidrs[start:start + _CIDRS_PER_LINE])
         frontend.acls.append(f"ostia_allowed_cidr src {chunk}")
     frontend.tcp_requests.append("connection reject unless ostia_allowed_cidr")
+
+
+def _protocol(listener: models.Listener) -> str:
+    """The listener's protocol, written in a comment: one of the known names only."""
+    if listener.protocol not in constants.LISTENER_PROTOCOLS:
+        raise UnsafeValue("listener.protocol", listener.protocol, "unknown protocol")
+    return str(listener.protocol)
 
 
 def _hsts(listener: models.Listener) -> str:
