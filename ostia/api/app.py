@@ -10,6 +10,7 @@ from oslo_config import cfg
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ostia.api import auth, dashboard, errors, identity
+from ostia.api.access_log import AccessLog
 from ostia.api.network import routes as network_routes
 from ostia.api.policy import enforce_route_policy
 from ostia.api.services import Services
@@ -112,4 +113,6 @@ def create_app(conf: cfg.ConfigOpts, db: Database,
     auth.install(app, conf)  # inside RequestLimits: oversized bodies never reach Keystone
     app.add_middleware(RequestLimits, max_body=lambda: (
         app.state.services.conf.api_settings.max_request_body_size))
+    # Outermost: every answer carries a request id, every request gets an access line.
+    app.add_middleware(AccessLog)
     return app

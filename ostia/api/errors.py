@@ -15,7 +15,11 @@ LOG = logging.getLogger(__name__)
 
 
 def fault(code: int, message: str) -> JSONResponse:
-    """Octavia's fault body for `code`."""
+    """Octavia's fault body for `code`; the reason goes to the log under the request id."""
+    if code >= 500:
+        LOG.error("answered %d: %s", code, message)
+    else:
+        LOG.debug("answered %d: %s", code, message)
     return JSONResponse(
         status_code=code,
         content={"faultcode": "Client" if code < 500 else "Server",

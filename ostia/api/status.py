@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
+from ostia.common import request_id
 from ostia.db import models
 
 ModelT = TypeVar("ModelT", bound=models.Base)
@@ -33,7 +34,8 @@ def _transition(session: Session, lb_id: str, allowed: tuple[str, ...], target: 
         .where(models.LoadBalancer.id == lb_id,
                models.LoadBalancer.provisioning_status.in_(allowed))
         .values(provisioning_status=target, updated_at=models.utcnow(),
-                reconcile_attempts=0, last_error=None)
+                reconcile_attempts=0, last_error=None,
+                request_id=request_id.current())
         .execution_options(synchronize_session="fetch")
     )
     return bool(result.rowcount)

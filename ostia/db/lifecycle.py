@@ -6,6 +6,8 @@ worker (which settles after the amphorae run the configuration).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from sqlalchemy.orm import Session
 
 from ostia.common import constants as c
@@ -14,78 +16,109 @@ from ostia.db import models
 _SETTLED = {c.PENDING_CREATE: c.ACTIVE, c.PENDING_UPDATE: c.ACTIVE}
 
 
-def _settle(obj: object) -> None:
+class Transition(NamedTuple):
+    """One object's provisioning status change, for the worker's log."""
+
+    kind: str       # "load balancer", "listener", ...
+    id: str
+    old: str
+    new: str        # DELETED for objects removed from the database
+
+
+def _kind(obj: object) -> str:
+    return {"LoadBalancer": "load balancer", "HealthMonitor": "health monitor",
+            "L7Policy": "l7policy", "L7Rule": "l7rule"}.get(type(obj).__name__,
+                                                           type(obj).__name__.lower())
+
+
+def _record(changes: list[Transition], obj: object, new: str) -> None:
+    old = obj.provisioning_status  # type: ignore[attr-defined]
+    if old != new:
+        changes.append(Transition(_kind(obj), obj.id, old, new))  # type: ignore[attr-defined]
+
+
+def _settle(obj: object, changes: list[Transition]) -> None:
     status = obj.provisioning_status  # type: ignore[attr-defined]
     if status in _SETTLED:
+        _record(changes, obj, _SETTLED[status])
         obj.provisioning_status = _SETTLED[status]  # type: ignore[attr-defined]
 
 
-def settle_load_balancer(session: Session, lb: models.LoadBalancer) -> None:
+def _remove(session: Session, obj: object, changes: list[Transition]) -> None:
+    _record(changes, obj, c.DELETED)
+    session.delete(obj)
+
+
+def settle_load_balancer(session: Session, lb: models.LoadBalancer) -> list[Transition]:
     """ACTIVE for everything pending create/update, gone for everything pending delete.
 
-    A load balancer pending delete loses its whole tree and becomes DELETED.
+    A load balancer pending delete loses its whole tree and becomes DELETED. Returns what
+    changed, load balancer last.
     """
+    changes: list[Transition] = []
     if lb.provisioning_status == c.PENDING_DELETE:
         for listener in list(lb.listeners):
             session.delete(listener)
         for pool in list(lb.pools):
             session.delete(pool)
+        _record(changes, lb, c.DELETED)
         lb.provisioning_status = c.DELETED
         lb.operating_status = c.OFFLINE
         lb.lease_owner = None
         lb.lease_expires = None
-        return
+        return changes
     for listener in list(lb.listeners):
         if listener.provisioning_status == c.PENDING_DELETE:
-            session.delete(listener)
+            _remove(session, listener, changes)
             continue
-        _settle(listener)
+        _settle(listener, changes)
         policies_changed = False
         for policy in list(listener.l7policies):
             if policy.provisioning_status == c.PENDING_DELETE:
                 # Delete before unlinking: the other order makes SQLAlchemy's orphan
                 # cascade and the explicit delete collide when the policy's rules flush
                 # ("Failed to add object to the flush context").
-                session.delete(policy)
+                _remove(session, policy, changes)
                 listener.l7policies.remove(policy)
                 policies_changed = True
                 continue
-            _settle(policy)
+            _settle(policy, changes)
             for rule in list(policy.rules):
                 if rule.provisioning_status == c.PENDING_DELETE:
                     policy.rules.remove(rule)
-                    session.delete(rule)
+                    _remove(session, rule, changes)
                 else:
-                    _settle(rule)
+                    _settle(rule, changes)
         if policies_changed:
             renumber_l7policies(listener)
     for pool in list(lb.pools):
         if pool.provisioning_status == c.PENDING_DELETE:
             for listener in pool.listeners:
                 listener.default_pool_id = None
-            session.delete(pool)
+            _remove(session, pool, changes)
             continue
-        _settle(pool)
+        _settle(pool, changes)
         monitor = pool.health_monitor
         if monitor is not None:
             if monitor.provisioning_status == c.PENDING_DELETE:
                 pool.health_monitor = None
-                session.delete(monitor)
+                _remove(session, monitor, changes)
             else:
-                _settle(monitor)
+                _settle(monitor, changes)
                 # A monitor has no health of its own: upstream reports it ONLINE while it
                 # is enabled and running, OFFLINE when disabled.
                 monitor.operating_status = c.ONLINE if monitor.enabled else c.OFFLINE
         for member in list(pool.members):
             if member.provisioning_status == c.PENDING_DELETE:
                 pool.members.remove(member)
-                session.delete(member)
+                _remove(session, member, changes)
             else:
-                _settle(member)
-    _settle(lb)
+                _settle(member, changes)
+    _settle(lb, changes)
     if lb.provisioning_status == c.ACTIVE:
         lb.reconcile_attempts = 0
         lb.last_error = None
+    return changes
 
 
 def renumber_l7policies(listener: models.Listener) -> None:
@@ -116,25 +149,28 @@ def place_l7policy(listener: models.Listener, policy: models.L7Policy, position:
         listener.l7policies.append(policy)
 
 
-def mark_graph_error(lb: models.LoadBalancer, reason: str) -> None:
+def mark_graph_error(lb: models.LoadBalancer, reason: str) -> list[Transition]:
     """Objects still pending after retries ran out go to ERROR, the LB with them."""
+    changes: list[Transition] = []
+
+    def fail(obj: object) -> None:
+        if obj.provisioning_status in c.PENDING_STATUSES:  # type: ignore[attr-defined]
+            _record(changes, obj, c.ERROR)
+            obj.provisioning_status = c.ERROR  # type: ignore[attr-defined]
+
     lb.last_error = reason[:2000]
-    lb.provisioning_status = c.ERROR
     for listener in lb.listeners:
-        if listener.provisioning_status in c.PENDING_STATUSES:
-            listener.provisioning_status = c.ERROR
+        fail(listener)
         for policy in listener.l7policies:
-            if policy.provisioning_status in c.PENDING_STATUSES:
-                policy.provisioning_status = c.ERROR
+            fail(policy)
             for rule in policy.rules:
-                if rule.provisioning_status in c.PENDING_STATUSES:
-                    rule.provisioning_status = c.ERROR
+                fail(rule)
     for pool in lb.pools:
-        if pool.provisioning_status in c.PENDING_STATUSES:
-            pool.provisioning_status = c.ERROR
-        monitor = pool.health_monitor
-        if monitor is not None and monitor.provisioning_status in c.PENDING_STATUSES:
-            monitor.provisioning_status = c.ERROR
+        fail(pool)
+        if pool.health_monitor is not None:
+            fail(pool.health_monitor)
         for member in pool.members:
-            if member.provisioning_status in c.PENDING_STATUSES:
-                member.provisioning_status = c.ERROR
+            fail(member)
+    _record(changes, lb, c.ERROR)
+    lb.provisioning_status = c.ERROR
+    return changes

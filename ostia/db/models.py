@@ -104,6 +104,8 @@ class LoadBalancer(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
     lease_expires: Mapped[datetime.datetime | None] = mapped_column(DateTime, index=True)
     reconcile_attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The API request that last put the LB in PENDING_*: the worker logs under its id.
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
     vip: Mapped[Vip] = relationship(
         back_populates="load_balancer", uselist=False, cascade="all, delete-orphan",

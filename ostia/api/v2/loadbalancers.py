@@ -25,6 +25,7 @@ from ostia.api.services import Call
 from ostia.api.v2 import graph
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
+from ostia.common import request_id
 from ostia.db import models
 from ostia.db.failover_marks import mark_for_failover
 from ostia.drivers.network import base as net
@@ -296,6 +297,7 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
             topology=flavor.get("loadbalancer_topology",
                                 call.conf.controller_worker.loadbalancer_topology),
             provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE,
+            request_id=request_id.current(),
         )
         lb.tags = body.tags or []
         _build_vips(call, session, body, lb)

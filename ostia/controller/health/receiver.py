@@ -25,7 +25,7 @@ from sqlalchemy import select
 from ostia.common import constants as c
 from ostia.common import heartbeat_format
 from ostia.controller.health import status as status_rules
-from ostia.controller.health import store
+from ostia.controller.health import status_log, store
 from ostia.controller.health.graph_cache import GraphCache, status_key
 from ostia.controller.health.metrics import HealthMetrics
 from ostia.db import models
@@ -208,6 +208,7 @@ class HeartbeatProcessor:
         except Exception:
             self._requeue(batch)
             raise
+        status_log.log_flush(outcome.derived)  # before the cache takes the new statuses
         self.graphs.committed(outcome.derived)
         finished = time.time()
         self.metrics.count("processed", outcome.applied)

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
+from ostia.common import request_id
 from ostia.controller.worker import leases, steps
 from ostia.controller.worker.drivers import WorkerDrivers
-from ostia.controller.worker.graph import AmphoraState, read_snapshot
+from ostia.controller.worker.graph import AmphoraState, Snapshot, read_snapshot
 from ostia.controller.worker.leases import Lease, LeaseLost
 from ostia.controller.worker.render_haproxy import HaproxyRenderError
 from ostia.db import lifecycle, models
@@ -115,6 +116,12 @@ class Reconciler:
             lease.retire()
             leases.release(self.db, lb_id, self.owner)
             return Result(Outcome.SKIPPED)
+        # Log lines of this attempt carry the id of the request that caused the work.
+        with request_id.bound(snapshot.lb.request_id):
+            return self._work(lease, snapshot)
+
+    def _work(self, lease: Lease, snapshot: Snapshot) -> Result:
+        lb_id = lease.lb_id
         max_attempts = self.conf.reconciler.max_attempts
         if snapshot.attempt > max_attempts:
             reason = (f"gave up after {max_attempts} attempts; last error: "
@@ -158,9 +165,10 @@ class Reconciler:
                 row = session.get(models.Amphora, amp.id)
                 if row is not None and row.status in (c.PENDING_CREATE, c.AMPHORA_BOOTING):
                     row.status = c.AMPHORA_ALLOCATED
-            lifecycle.settle_load_balancer(session, lb)
+            transitions = lifecycle.settle_load_balancer(session, lb)
             lb.lease_owner = None
             lb.lease_expires = None
+        _log_transitions(transitions)
 
     def _fail(self, lease: Lease, reason: str) -> Result:
         LOG.error("load balancer %s goes to ERROR: %s", lease.lb_id, reason)
@@ -168,11 +176,12 @@ class Reconciler:
         try:
             with self.db.transaction() as session:
                 lb = self._locked_lb(session, lease)
-                lifecycle.mark_graph_error(lb, reason)
+                transitions = lifecycle.mark_graph_error(lb, reason)
                 lb.lease_owner = None
                 lb.lease_expires = None
         except LeaseLost:
             return Result(Outcome.LOST)
+        _log_transitions(transitions, reason)
         return Result(Outcome.FAILED, error=reason)
 
     def _locked_lb(self, session: Session, lease: Lease) -> models.LoadBalancer:
@@ -187,3 +196,12 @@ class Reconciler:
         lb = session.get(LB, lease.lb_id)
         assert lb is not None
         return lb
+
+
+def _log_transitions(transitions: list[lifecycle.Transition], reason: str | None = None) -> None:
+    """One line per object that left PENDING_* (committed), with the reason for ERROR."""
+    for change in transitions:
+        if change.new == c.ERROR:
+            LOG.error("%s %s: %s -> ERROR (%s)", change.kind, change.id, change.old, reason)
+        else:
+            LOG.info("%s %s: %s -> %s", change.kind, change.id, change.old, change.new)
