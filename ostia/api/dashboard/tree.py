@@ -103,6 +103,6 @@ def _member_reason(member: Item, monitor: Item | None, lb_error: str | None) -> 
         if monitor is None:
             return "the amphora reports this member down"
         check = monitor.get("type") or "health"
-        return (f"fails its {check} health check (every {monitor.get('delay')} s, "
-                f"down after {monitor.get('max_retries_down')} failures)")
+        return (f"fails its {check} health check (checked every {monitor.get('delay')} s, "
+                f"marked down after {monitor.get('max_retries_down')} failed in a row)")
     return _reason("member", member, lb_error)

@@ -189,7 +189,11 @@ function recordAndDraw(element) {
   }
   const top = Math.max(1, ...rates);
   const step = 240 / (CHART_SAMPLES - 1);
-  const points = rates.map((rate, i) => `${(i * step).toFixed(1)},${(38 - 36 * rate / top).toFixed(1)}`);
+  // The newest sample sits at the right edge; older ones scroll off to the left.
+  const points = rates.map((rate, i) => {
+    const x = 240 - (rates.length - 1 - i) * step;
+    return `${x.toFixed(1)},${(38 - 36 * rate / top).toFixed(1)}`;
+  });
   element.querySelector("polyline").setAttribute("points", points.join(" "));
   const last = rates.length ? rates[rates.length - 1] : 0;
   element.querySelector(".chart-label").textContent =
