@@ -23,7 +23,8 @@ ADMIN_PREFIXES = ("/v2/octavia", "/v2.0/octavia")
 
 
 class RequestLimits:
-    """ASGI middleware: body size limit (413), JSON-only Accept (406), `.json` suffix."""
+    """ASGI middleware: body size limit (413), JSON-only Accept (406), `.json` suffix,
+    no NUL in the path or query (400: PostgreSQL refuses it in every string)."""
 
     def __init__(self, app: ASGIApp, max_body: Callable[[], int]) -> None:
         self.app = app
@@ -36,6 +37,11 @@ class RequestLimits:
         path: str = scope["path"]
         if path.endswith(".json"):
             scope = dict(scope, path=path[: -len(".json")])
+        query: bytes = scope.get("query_string", b"")
+        if "\x00" in path or b"%00" in query or b"\x00" in query:
+            await _send_fault(send, 400, "The request's path or query string holds a NUL "
+                                         "character.")
+            return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope.get("headers", [])}
         accept = headers.get("accept", "").strip()

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from oslo_config import cfg
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Select, SmallInteger, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from starlette.datastructures import QueryParams
 
@@ -30,6 +31,11 @@ RESERVED_PARAMS = frozenset({
 })
 # Filters accepted by every list but not stored as columns.
 IGNORED_PARAMS = frozenset({"tenant_id"})
+# Values one list call may filter on (filters and tag filters together). Each becomes a
+# bound SQL parameter: this keeps every query far below the databases' limits (SQLite
+# allows 32766 parameters, older builds 999) and the work a single call can cause small.
+MAX_FILTER_VALUES = 1000
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +103,7 @@ def list_page(
 ) -> dict[str, Any]:
     """Answer a list call: `{"<plural>": [...], "<plural>_links": [...]}`."""
     settings = conf.api_settings
-    query = select(collection.model)
+    query = _joined(select(collection.model), collection)
     if collection.load_options is not None:
         query = query.options(*collection.load_options())
     provisioning_status = getattr(collection.model, "provisioning_status", None)
@@ -108,6 +114,7 @@ def list_page(
         query = query.where(collection.base_filter())
     for clause in scope:
         query = query.where(clause)
+    _check_value_count(params, collection)
     if settings.allow_filtering:
         query = _apply_filters(query, collection, params)
     elif set(params) - RESERVED_PARAMS:
@@ -123,10 +130,9 @@ def list_page(
 
     effective = [(key, (not asc) if page_reverse else asc) for key, asc in sort_keys]
     if marker_id:
-        marker = session.get(collection.model, marker_id)
-        if marker is None:
-            raise exc.BadRequest(f"Supplied pagination marker '{marker_id}' is not valid.")
-        query = query.where(_after_marker(collection, effective, marker))
+        values = _marker_values(session, collection, [k for k, _ in effective], marker_id,
+                                scope)
+        query = query.where(_after_marker(collection, effective, values))
     for key, asc in effective:
         column = collection.columns[key]
         query = query.order_by(column.asc() if asc else column.desc())
@@ -152,10 +158,40 @@ def requested_fields(params: QueryParams, conf: cfg.ConfigOpts) -> list[str]:
 
 
 def select_fields(item: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
-    """Keep only `fields` of a response dict (all when none are asked for)."""
+    """Keep only `fields` of a response dict (all when none are asked for); names that
+    are no attribute of the object are ignored."""
     if not fields:
         return item
-    return {key: value for key, value in item.items() if key in fields}
+    wanted = set(fields)  # thousands of names must not cost thousands per attribute
+    return {key: value for key, value in item.items() if key in wanted}
+
+
+def _joined(query: Select, collection: Collection) -> Select:
+    """Outer-join the tables of attributes stored beside the model (a load balancer's
+    VIP), so that filters, sorting and markers can name them like any other attribute.
+    Each such table holds at most one row per object, so a join adds no rows."""
+    for table in _foreign_tables(collection):
+        query = query.outerjoin(table)
+    return query
+
+
+def _foreign_tables(collection: Collection) -> list[Any]:
+    tables: list[Any] = []
+    for column in collection.columns.values():
+        owner = getattr(column, "class_", collection.model)
+        if owner is not collection.model and owner not in tables:
+            tables.append(owner)
+    return tables
+
+
+def _check_value_count(params: QueryParams, collection: Collection) -> None:
+    count = sum(len(params.getlist(key)) for key in params.keys()
+                if key not in RESERVED_PARAMS and key not in IGNORED_PARAMS)
+    if collection.tagged:
+        count += sum(len(_tag_values(params, name)) for name in TAG_FILTERS)
+    if count > MAX_FILTER_VALUES:
+        raise exc.BadRequest(f"Too many filter values ({count}); a list call takes at most "
+                             f"{MAX_FILTER_VALUES}.")
 
 
 def _apply_filters(query: Select, collection: Collection, params: QueryParams) -> Select:
@@ -192,7 +228,7 @@ def _convert(column: Any, key: str, raw: str) -> Any:
                 return False
             raise ValueError(raw)
         if python_type is int:
-            return int(raw)
+            return _integer_in_column(column, raw)
         if python_type is float:
             return float(raw)
         if python_type is datetime.datetime:
@@ -200,6 +236,24 @@ def _convert(column: Any, key: str, raw: str) -> Any:
     except ValueError:
         raise exc.BadRequest(f"Invalid value '{raw}' for filter '{key}'.") from None
     return raw
+
+
+def _integer_in_column(column: Any, raw: str) -> int:
+    """A decimal integer the column can hold: a value past the column's width (or past
+    64 bits, which no database binds) can match no row and is refused like a typo."""
+    text = raw.strip()
+    if not _INTEGER.fullmatch(text) or len(text) > 21:
+        raise ValueError(raw)
+    value = int(text)
+    column_type = getattr(column, "type", None)
+    bits = 64 if isinstance(column_type, BigInteger) else \
+        16 if isinstance(column_type, SmallInteger) else 32
+    if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+        raise ValueError(raw)
+    return value
+
+
+TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
 
 
 def _tag_values(params: QueryParams, name: str) -> list[str]:
@@ -210,19 +264,26 @@ def _tag_values(params: QueryParams, name: str) -> list[str]:
 
 
 def _apply_tag_filters(query: Select, collection: Collection, params: QueryParams) -> Select:
+    """Tag filters as one subquery each, whatever the number of tags: a clause per tag
+    overflows SQLite's expression depth and makes PostgreSQL's planner crawl."""
     pk = collection.primary_key
 
-    def has(tag: str) -> ColumnElement[bool]:
-        return pk.in_(select(models.Tag.resource_id).where(models.Tag.tag == tag))
+    def with_any(tags: list[str]) -> Select:
+        return select(models.Tag.resource_id).where(models.Tag.tag.in_(tags))
 
-    if tags := _tag_values(params, "tags"):
-        query = query.where(and_(*[has(t) for t in tags]))
-    if tags := _tag_values(params, "tags-any"):
-        query = query.where(or_(*[has(t) for t in tags]))
-    if tags := _tag_values(params, "not-tags"):
-        query = query.where(~and_(*[has(t) for t in tags]))
-    if tags := _tag_values(params, "not-tags-any"):
-        query = query.where(~or_(*[has(t) for t in tags]))
+    def with_all(tags: list[str]) -> Select:
+        # (resource_id, tag) is the table's key: count(*) counts distinct tags.
+        return with_any(tags).group_by(models.Tag.resource_id).having(
+            func.count() == len(tags))
+
+    if tags := sorted(set(_tag_values(params, "tags"))):
+        query = query.where(pk.in_(with_all(tags)))
+    if tags := sorted(set(_tag_values(params, "tags-any"))):
+        query = query.where(pk.in_(with_any(tags)))
+    if tags := sorted(set(_tag_values(params, "not-tags"))):
+        query = query.where(pk.not_in(with_all(tags)))
+    if tags := sorted(set(_tag_values(params, "not-tags-any"))):
+        query = query.where(pk.not_in(with_any(tags)))
     return query
 
 
@@ -245,13 +306,16 @@ def _sort_keys(collection: Collection, params: QueryParams) -> list[tuple[str, b
     elif params.get("sort_dir"):
         direction = params["sort_dir"]
         pairs = [(k, direction) for k in collection.default_sort]
-    result = []
+    result: list[tuple[str, bool]] = []
     for key, direction in pairs:
         if key not in collection.columns:
             raise exc.BadRequest(f"Supplied sort key '{key}' is not valid.")
         if direction.lower() not in ("asc", "desc"):
             raise exc.BadRequest(f"Supplied sort direction '{direction}' is not valid.")
-        result.append((key, direction.lower() == "asc"))
+        # A key already sorted on orders nothing more; repeating it thousands of times
+        # would only grow the marker condition quadratically.
+        if all(key != seen for seen, _ in result):
+            result.append((key, direction.lower() == "asc"))
     return result
 
 
@@ -274,13 +338,17 @@ def _limit(params: QueryParams, conf: cfg.ConfigOpts) -> int | None:
         return ceiling
     if raw.strip().lower() == "infinite":
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise exc.BadRequest(f"Supplied pagination limit '{raw}' is not valid.") from None
+    text = raw.strip()
+    if not _INTEGER.fullmatch(text):
+        raise exc.BadRequest(f"Supplied pagination limit '{raw}' is not valid.")
+    # Past 21 characters only the sign matters (and int() refuses 4,300 digits).
+    value = int(text) if len(text) <= 21 else (-1 if text.startswith("-") else 2**63)
     if value < 1:
         return None
-    return value if ceiling is None else min(value, ceiling)
+    if ceiling is None:
+        # No page can be longer than this; databases refuse larger LIMITs (SQLite: 64 bits).
+        return value if value < 2**31 else None
+    return min(value, ceiling)
 
 
 def _sortable(column: Any, value: Any) -> tuple[Any, Any]:
@@ -295,16 +363,31 @@ def _sortable(column: Any, value: Any) -> tuple[Any, Any]:
     return func.coalesce(column, stand_in), stand_in if value is None else value
 
 
+def _marker_values(
+    session: Session, collection: Collection, keys: Sequence[str], marker_id: str,
+    scope: Sequence[ColumnElement[bool]],
+) -> dict[str, Any]:
+    """The marker's value of each sort key, read with the list's joins (a key may live
+    on a joined table) and inside the caller's scope: another project's object is no
+    marker, or its position would leak through the pages around it."""
+    query = _joined(select(*[collection.columns[k] for k in keys]).select_from(
+        collection.model), collection)
+    query = query.where(collection.primary_key == marker_id, *scope)
+    row = session.execute(query.limit(1)).first()
+    if row is None:
+        raise exc.BadRequest(f"Supplied pagination marker '{marker_id}' is not valid.")
+    return dict(zip(keys, row, strict=True))
+
+
 def _after_marker(
-    collection: Collection, keys: Sequence[tuple[str, bool]], marker: Any
+    collection: Collection, keys: Sequence[tuple[str, bool]], marker: Mapping[str, Any]
 ) -> ColumnElement[bool]:
     """Keyset condition: rows strictly after `marker` in the order given by `keys`."""
     clauses: list[ColumnElement[bool]] = []
     equal_so_far: list[ColumnElement[bool]] = []
     for key, asc in keys:
         column = collection.columns[key]
-        value = getattr(marker, column.key)
-        expr, value = _sortable(column, value)
+        expr, value = _sortable(column, marker[key])
         beyond = expr > value if asc else expr < value
         clauses.append(and_(*equal_so_far, beyond) if equal_so_far else beyond)
         equal_so_far.append(expr == value)

@@ -23,8 +23,14 @@ def fault(code: int, message: str) -> JSONResponse:
     return JSONResponse(
         status_code=code,
         content={"faultcode": "Client" if code < 500 else "Server",
-                 "faultstring": message, "debuginfo": None},
+                 "faultstring": _encodable(message), "debuginfo": None},
     )
+
+
+def _encodable(text: str) -> str:
+    """`text` as valid UTF-8: an input value echoed in a message may hold a lone surrogate
+    (JSON can spell one), which would make the response encoder itself fail."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 async def _api_error(_request: Request, error: Exception) -> JSONResponse:

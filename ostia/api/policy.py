@@ -10,7 +10,6 @@ their own project, where the handlers hide other projects' objects as 404.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import re
 import time
@@ -21,6 +20,7 @@ from fastapi import Request
 from oslo_config import cfg
 from oslo_policy import policy
 
+from ostia.api import safe_json
 from ostia.api.context import RequestContext, get_context
 from ostia.common import exceptions as exc
 from ostia.policies import list_rules
@@ -252,8 +252,8 @@ async def _body_fields(request: Request, root: str) -> list[str]:
     """The fields set under `root` in the JSON body (Starlette keeps the body for the
     handler); a malformed body has none here and gets its 400 from the handler."""
     try:
-        body = json.loads(await request.body() or b"null")
-    except ValueError:
+        body = safe_json.loads(await request.body() or b"null")
+    except safe_json.UnsafeJSON:
         return []
     inner = body.get(root) if isinstance(body, dict) else None
     return [key for key, value in inner.items() if value is not None] \

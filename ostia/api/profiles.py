@@ -8,14 +8,13 @@ provider check applies, which objects use a profile).
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ostia.api import types
+from ostia.api import safe_json, types
 from ostia.api.collection import Collection, list_page
 from ostia.api.resource import require_admin, with_fields
 from ostia.api.services import Call
@@ -60,8 +59,8 @@ class ProfileKind:
 def parse_data(kind: ProfileKind, text: str) -> dict[str, Any]:
     """The metadata as a dict; text that is not a JSON object is a 400."""
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
+        data = safe_json.loads(text)
+    except safe_json.UnsafeJSON:
         data = None
     if not isinstance(data, dict):
         raise exc.InvalidOption(text, kind.data_field)

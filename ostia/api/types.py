@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from ostia.api import safe_json
 from ostia.common import addresses
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
@@ -126,8 +127,8 @@ def decode_json(raw: bytes) -> Any:
     if not raw:
         raise exc.BadRequest("The request body is empty; a JSON object is required.")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as err:
+        return safe_json.loads(raw)
+    except safe_json.UnsafeJSON as err:
         raise exc.BadRequest(f"Malformed JSON in request body: {err}") from None
 
 
