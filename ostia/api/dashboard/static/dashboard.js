@@ -187,7 +187,8 @@ function recordAndDraw(element) {
     const dt = samples[i].t - samples[i - 1].t;
     rates.push(dt > 0 ? Math.max(0, samples[i].total - samples[i - 1].total) / dt : 0);
   }
-  const top = Math.max(1, ...rates);
+  const peak = Math.max(0, ...rates);
+  const top = Math.max(1, peak);
   const step = 240 / (CHART_SAMPLES - 1);
   // The newest sample sits at the right edge; older ones scroll off to the left.
   const points = rates.map((rate, i) => {
@@ -197,7 +198,7 @@ function recordAndDraw(element) {
   element.querySelector("polyline").setAttribute("points", points.join(" "));
   const last = rates.length ? rates[rates.length - 1] : 0;
   element.querySelector(".chart-label").textContent =
-    `${last.toFixed(1)} connections/s (peak ${top.toFixed(1)})`;
+    `${last.toFixed(1)} connections/s (peak ${peak.toFixed(1)})`;
 }
 
 document.addEventListener("htmx:afterSettle", (event) => {
