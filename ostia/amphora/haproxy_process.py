@@ -18,6 +18,7 @@ import time
 
 from ostia.amphora.haproxy_socket import HaproxySocketError, send_command
 from ostia.amphora.paths import AgentPaths
+from ostia.common.process_env import amphora_environment
 
 LOG = logging.getLogger(__name__)
 
@@ -108,6 +109,9 @@ class HaproxyController:
     ) -> None:
         self.paths = paths
         self.haproxy_cmd = haproxy_cmd
+        # haproxy reads variables (`"$NAME"`, `env()`): it gets a fixed minimal set, never
+        # the agent's own environment.
+        self.env = amphora_environment()
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self._children: dict[str, subprocess.Popen[bytes]] = {}
@@ -124,7 +128,7 @@ class HaproxyController:
             result = subprocess.run(
                 [self.haproxy_cmd, "-c", "-f", config_path],
                 stdin=subprocess.DEVNULL, capture_output=True, timeout=CHECK_TIMEOUT,
-                cwd=os.path.dirname(config_path),
+                cwd=os.path.dirname(config_path), env=self.env,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             return False, str(exc)
@@ -152,7 +156,7 @@ class HaproxyController:
         if self._version is None:
             try:
                 out = subprocess.run([self.haproxy_cmd, "-v"], capture_output=True,
-                                     timeout=10).stdout.decode(errors="replace")
+                                     timeout=10, env=self.env).stdout.decode(errors="replace")
             except (OSError, subprocess.TimeoutExpired):
                 out = ""
             words = out.split()
@@ -220,6 +224,7 @@ class HaproxyController:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True, cwd=self.paths.lb_dir(lb_id),
+                env=self.env,
             )
         self._children[lb_id] = proc
         threading.Thread(target=proc.wait, name=f"reap-haproxy-{lb_id[:8]}", daemon=True).start()

@@ -30,6 +30,7 @@ from collections.abc import Iterator, Sequence
 
 from oslo_config import cfg
 
+from ostia.common.process_env import agent_environment
 from ostia.drivers.compute import local_processes as procs
 from ostia.drivers.compute.base import (
     AmphoraSpec,
@@ -254,7 +255,9 @@ class LocalComputeDriver(ComputeDriver):
 
     def _start_agent(self, files: InstanceFiles, compute_id: str) -> None:
         argv = [*self.agent_command, "--config-file", files.agent_conf]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # An explicit environment: nothing of the controller's (credentials, transport
+        # URLs) may be readable from inside an amphora.
+        env = agent_environment()
         with open(files.agent_log, "ab") as log:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
