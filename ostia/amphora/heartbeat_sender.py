@@ -3,6 +3,10 @@
 Destinations come from `[health_manager] controller_ip_port_list` and are used round-robin,
 one per heartbeat. Interval, key and destinations are read again before every send, so a
 new agent configuration applies without a restart.
+
+Every heartbeat carries `seq`, counted from 0, and `boot_id`, random and new at every start
+of the agent: the health manager accepts a sequence that starts again from 0 only with a
+boot id it has not seen, so captured heartbeats of an earlier run cannot be replayed.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +48,7 @@ class HeartbeatSender:
         self._thread: threading.Thread | None = None
         self._sockets: dict[int, socket.socket] = {}
         self.seq = 0
+        self.boot_id = uuid.uuid4().hex
         self._next_destination = 0
 
     def start(self) -> None:
@@ -83,7 +89,7 @@ class HeartbeatSender:
         if self._suppressed():
             LOG.warning("keepalived is configured but not running; heartbeat withheld")
             return False
-        message = self._build(self.seq)
+        message = {**self._build(self.seq), heartbeat_format.BOOT_ID_FIELD: self.boot_id}
         datagram = heartbeat_format.encode(message, key)
         if len(datagram) > heartbeat_format.MAX_DATAGRAM:
             LOG.error("heartbeat of %d bytes is too large for one datagram", len(datagram))

@@ -123,6 +123,12 @@ HEALTH_MANAGER_OPTS = [
                 help="ip:port heartbeat destinations written into amphora configuration."),
     cfg.IntOpt("heartbeat_interval", default=10, mutable=True,
                help="Seconds between heartbeats an amphora sends."),
+    cfg.IntOpt("heartbeat_seq_window", default=100, min=1, mutable=True,
+               help="Replay protection (Ostia): how far a heartbeat's sequence number may "
+                    "run ahead of the amphora's last one, besides two per "
+                    "heartbeat_interval since it was last heard. Further ahead is refused, "
+                    "so that one signed datagram with a huge number cannot make the "
+                    "genuine heartbeats after it look replayed."),
     cfg.FloatOpt("status_flush_interval", default=0.5, min=0.01,
                  help="Seconds between batched writes of heartbeat results (Ostia)."),
 ]

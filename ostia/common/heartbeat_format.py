@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 
 VERSION = 3
+# Ostia's agents add a random id per agent start (replay protection); upstream's do not.
+BOOT_ID_FIELD = "boot_id"
 HEX_DIGEST_LENGTH = 64
 BINARY_DIGEST_LENGTH = 32
 # zlib's smallest stream (header + empty deflate block + adler32) is 8 bytes.

@@ -385,6 +385,10 @@ class AmphoraHealth(Base):
     last_update: Mapped[datetime.datetime] = mapped_column(DateTime, index=True)
     busy: Mapped[bool] = mapped_column(Boolean, default=False)
     last_seq: Mapped[int | None] = mapped_column(Integer)
+    # Replay protection (controller/health/sequence.py): the boot the amphora's agent
+    # runs, and the boots it has left (space-separated, newest first, at most 8).
+    boot_id: Mapped[str | None] = mapped_column(String(36))
+    previous_boot_ids: Mapped[str | None] = mapped_column(String(296))
 
 
 class ListenerStatistics(Base):

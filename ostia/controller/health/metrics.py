@@ -6,7 +6,8 @@ import collections
 import threading
 
 DROP_KINDS = ("bad_signature", "truncated", "bad_compression", "bad_payload", "oversized",
-              "replayed", "late", "unknown_amphora", "incomplete", "no_load_balancer")
+              "replayed", "old_boot", "seq_jump", "no_boot_id", "late", "unknown_amphora",
+              "incomplete", "no_load_balancer")
 
 
 class HealthMetrics:

@@ -28,15 +28,11 @@ from ostia.controller.health import status as status_rules
 from ostia.controller.health import status_log, store
 from ostia.controller.health.graph_cache import GraphCache, status_key
 from ostia.controller.health.metrics import HealthMetrics
+from ostia.controller.health.sequence import SequenceState, judge, valid_boot_id
 from ostia.db import models
 from ostia.db.session import Database
 
 LOG = logging.getLogger(__name__)
-# A restarted agent counts from 0 again: a seq below this (and below the last one) is taken
-# for a restart, not a replay. Generous, because the first heartbeat a manager sees after a
-# restart may be a later one: amphorae send round-robin to every manager, and datagrams
-# get lost. (Replays of an agent's first heartbeats stay possible; upstream checks none.)
-RESTART_WINDOW = 100
 KEY_REFRESH_SECONDS = 1.0
 ID_LENGTH = 36                  # amphora ids are UUIDs (amphora_health.amphora_id)
 MAX_SEQ = 2**31 - 1             # amphora_health.last_seq is an INTEGER
@@ -53,6 +49,7 @@ class PendingHeartbeat:
     recv_time: float
     version: int
     stats: dict[str, dict[str, int]]
+    sequence: SequenceState
     # Datagrams folded into this entry (newest status wins, statistics deltas summed).
     datagrams: int = 1
 
@@ -87,7 +84,7 @@ class HeartbeatProcessor:
         self.metrics = metrics or HealthMetrics()
         self.on_orphan = on_orphan
         self._pending: dict[str, PendingHeartbeat] = {}
-        self._last_seq: dict[str, int] = {}
+        self._sequences: dict[str, SequenceState] = {}
         self._lock = threading.Lock()
         self.graphs = GraphCache()
         # Statistics are written by their own thread, one batch after the other, while the
@@ -99,6 +96,8 @@ class HeartbeatProcessor:
         self._stats_slots = threading.BoundedSemaphore(2)
         self._keys: list[str] = []
         self._keys_read_at = -KEY_REFRESH_SECONDS
+        self._seq_window = 1
+        self._interval = 1.0
 
     def keys(self) -> list[str]:
         """The accepted HMAC keys, read from the configuration at most once a second.
@@ -110,6 +109,8 @@ class HeartbeatProcessor:
         if now - self._keys_read_at >= KEY_REFRESH_SECONDS:
             hm = self.conf.health_manager
             self._keys = [key for key in (hm.heartbeat_key, hm.previous_heartbeat_key) if key]
+            self._seq_window = hm.heartbeat_seq_window
+            self._interval = float(hm.heartbeat_interval)
             self._keys_read_at = now
         return self._keys
 
@@ -131,19 +132,23 @@ class HeartbeatProcessor:
         except heartbeat_format.HeartbeatError:
             return self._drop("bad_payload")
         amphora_id, seq = message.get("id"), message.get("seq")
+        boot_id = message.get(heartbeat_format.BOOT_ID_FIELD)
         # Checked against the columns they go to: a value the database refuses would fail
         # the whole batch, again at every retry.
         if (not isinstance(amphora_id, str) or not 0 < len(amphora_id) <= ID_LENGTH
                 or not isinstance(seq, int) or isinstance(seq, bool)
-                or not 0 <= seq <= MAX_SEQ):
+                or not 0 <= seq <= MAX_SEQ
+                or not (boot_id is None or valid_boot_id(boot_id))):
             return self._drop("bad_payload")
         version = message.get("ver", 1)
         version = version if isinstance(version, int) else 1
+        recv_time = recv_time or time.time()
         with self._lock:
-            last = self._last_seq.get(amphora_id)
-            if last is not None and seq <= last and not seq < min(last, RESTART_WINDOW):
-                return self._drop("replayed")
-            self._last_seq[amphora_id] = seq
+            verdict = judge(self._sequences.get(amphora_id), boot_id, seq, recv_time,
+                            self._seq_window, self._interval)
+            if isinstance(verdict, str):
+                return self._drop(verdict)
+            self._sequences[amphora_id] = verdict
             stats = _stats_of(message)
             previous = self._pending.get(amphora_id)
             datagrams = 1
@@ -154,8 +159,8 @@ class HeartbeatProcessor:
                     for key in ("rx", "tx", "totconns", "ereq"):
                         merged[key] = merged.get(key, 0) + delta.get(key, 0)
             self._pending[amphora_id] = PendingHeartbeat(
-                message=message, seq=seq, recv_time=recv_time or time.time(),
-                version=version, stats=stats, datagrams=datagrams)
+                message=message, seq=seq, recv_time=recv_time, version=version,
+                stats=stats, sequence=verdict, datagrams=datagrams)
         return True
 
     def _drop(self, kind: str, amount: int = 1) -> bool:
@@ -164,22 +169,31 @@ class HeartbeatProcessor:
         return False
 
     def load_last_seqs(self) -> int:
-        """Replay protection across a restart: the last seq of amphorae heard recently.
+        """Replay protection across a restart: where each amphora's heartbeats stand.
 
-        Only rows fresher than the heartbeat timeout: an agent that restarted while this
-        manager was away for longer may be far below its old count, beyond the restart
-        window, and must not be refused for that.
+        Every amphora that sent a boot id: a restarted agent announces itself with a new
+        one, so even an old row refuses replays (of a dead amphora, say) without refusing
+        the amphora. Upstream amphorae only from rows fresher than the heartbeat timeout:
+        one that restarted while this manager was away for longer may be far below its
+        old count, beyond the restart window, and must not be refused for that.
         """
         hm = self.conf.health_manager
         cutoff = models.utcnow() - datetime.timedelta(seconds=hm.heartbeat_timeout)
         health = models.AmphoraHealth
         with self.db.transaction() as session:
-            rows = session.execute(select(health.amphora_id, health.last_seq).where(
-                health.last_update >= cutoff, health.last_seq.is_not(None))).all()
+            rows = session.execute(
+                select(health.amphora_id, health.last_seq, health.last_update,
+                       health.boot_id, health.previous_boot_ids)
+                .where(health.last_seq.is_not(None),
+                       (health.last_update >= cutoff) | health.boot_id.is_not(None))).all()
         with self._lock:
-            for amphora_id, seq in rows:
-                if seq is not None:
-                    self._last_seq.setdefault(amphora_id, seq)
+            for amphora_id, seq, last_update, boot_id, previous in rows:
+                if seq is None:
+                    continue
+                heard_at = last_update.replace(tzinfo=datetime.UTC).timestamp()
+                self._sequences.setdefault(amphora_id, SequenceState(
+                    seq, heard_at, boot_id if valid_boot_id(boot_id) else None,
+                    SequenceState.split_previous(previous)))
         return len(rows)
 
     def close(self) -> None:
@@ -226,7 +240,7 @@ class HeartbeatProcessor:
     def _apply(self, batch: dict[str, PendingHeartbeat], now: float) -> FlushOutcome:
         interval = self.conf.health_manager.heartbeat_interval
         outcome = FlushOutcome()
-        alive: dict[str, int] = {}
+        alive: dict[str, SequenceState] = {}
         restored: list[str] = []
         stats_rows: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
         with self.db.transaction() as session:
@@ -239,7 +253,8 @@ class HeartbeatProcessor:
                 lb = view.load_balancer
                 if lb is None:
                     if view.status in SPARE_STATUSES:
-                        alive[amphora_id] = pending.seq  # a spare: alive, nothing to derive
+                        # a spare: alive, nothing to derive
+                        alive[amphora_id] = pending.sequence
                         outcome.applied += pending.datagrams
                     else:
                         self._drop("no_load_balancer", pending.datagrams)
@@ -259,7 +274,7 @@ class HeartbeatProcessor:
                 if not status_rules.heartbeat_is_complete(lb, pending.message):
                     self._drop("incomplete", pending.datagrams)
                     continue
-                alive[amphora_id] = pending.seq
+                alive[amphora_id] = pending.sequence
                 if view.status == c.FAILOVER_STOPPED:
                     restored.append(amphora_id)
                 outcome.applied += pending.datagrams

@@ -19,6 +19,7 @@ from sqlalchemy.sql import select
 
 from ostia.common import constants as c
 from ostia.controller.health import bulk_sql
+from ostia.controller.health.sequence import SequenceState
 from ostia.controller.health.status import (
     ListenerView,
     LoadBalancerView,
@@ -181,12 +182,15 @@ def _upsert(session: Session, model: Any, rows: Sequence[dict[str, Any]], keys: 
             setattr(existing, name, getattr(existing, name) + row[name])
 
 
-def record_alive(session: Session, seen: dict[str, int], now: datetime.datetime,
+def record_alive(session: Session, seen: dict[str, SequenceState], now: datetime.datetime,
                  restored: Iterable[str] = ()) -> None:
-    """Refresh amphora health rows (busy untouched); `restored` leave FAILOVER_STOPPED."""
-    rows = [{"amphora_id": amp_id, "last_update": now, "busy": False, "last_seq": seq}
-            for amp_id, seq in seen.items()]
-    _upsert(session, models.AmphoraHealth, rows, ["amphora_id"], ["last_update", "last_seq"])
+    """Refresh amphora health rows (busy untouched) with where their heartbeats stand;
+    `restored` leave FAILOVER_STOPPED."""
+    rows = [{"amphora_id": amp_id, "last_update": now, "busy": False, "last_seq": state.seq,
+             "boot_id": state.boot_id, "previous_boot_ids": state.joined_previous()}
+            for amp_id, state in seen.items()]
+    _upsert(session, models.AmphoraHealth, rows, ["amphora_id"],
+            ["last_update", "last_seq", "boot_id", "previous_boot_ids"])
     back = list(restored)
     if back:
         session.execute(
