@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from ostia.api import safe_json
-from ostia.common import addresses
+from ostia.common import addresses, limits
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 
@@ -100,13 +100,13 @@ Name = Text255 | None
 UUID = Annotated[str, AfterValidator(_uuid)]
 IPAddress = Annotated[str, AfterValidator(_ip_address)]
 CIDR = Annotated[str, AfterValidator(_cidr)]
-Port = Annotated[Int, Field(ge=c.MIN_PORT, le=c.MAX_PORT)]
+Port = Annotated[Int, Field(ge=limits.PORT.low, le=limits.PORT.high)]
 ProjectId = Annotated[str, Field(max_length=36), AfterValidator(_no_control_chars)]
 Tag = Annotated[str, Field(max_length=255), AfterValidator(_no_control_chars)]
 Tags = list[Tag]
 # Database integer columns are 32-bit on PostgreSQL: bound every unbounded int.
-INT32_MAX = 2**31 - 1
-TimeoutMs = Annotated[Int, Field(ge=c.MIN_TIMEOUT, le=c.MAX_TIMEOUT)]
+INT32_MAX = limits.INT32_MAX
+TimeoutMs = Annotated[Int, Field(ge=limits.TIMEOUT_MS.low, le=limits.TIMEOUT_MS.high)]
 
 
 class Schema(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ostia.common import limits
 from tests.support.objects import (
     check,
     create_healthmonitor,
@@ -110,8 +111,9 @@ def test_monitor_types_follow_the_pool_protocol(client, lb):
 
 @pytest.mark.parametrize("field, good, bad", [
     ("delay", 0, -1),
-    ("delay", 2**31 - 1, 2**31),
+    ("delay", limits.HM_DELAY.high, limits.HM_DELAY.high + 1),
     ("timeout", 0, -1),
+    ("timeout", limits.HM_TIMEOUT.high, limits.HM_TIMEOUT.high + 1),
     ("max_retries", 1, 0),
     ("max_retries", 10, 11),
     ("max_retries_down", 1, 0),

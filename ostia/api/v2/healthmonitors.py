@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import urllib.parse
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
@@ -24,6 +22,7 @@ from ostia.api.services import Call
 from ostia.api.v2 import pools as pools_api
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
+from ostia.common import limits
 from ostia.db import models
 
 DISPLAY = "Health Monitor"
@@ -32,9 +31,6 @@ router = APIRouter()
 MonitorType = Literal["HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP"]
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT",
                      "PATCH"]
-EXPECTED_CODES = re.compile(r"^(\d{3}(\s*,\s*\d{3})*)$|^(\d{3}-\d{3})$")
-DOMAIN_NAME = re.compile(
-    r"^(?=.{1,253}\.?$)(?:(?!-|[^.]+_)[A-Za-z0-9-_]{1,63}(?<!-)(?:\.|$))+$")
 HTTP_TYPES = (c.HTTP, c.HTTPS)
 HTTP_ONLY_FIELDS = ("http_method", "url_path", "expected_codes")
 HTTP_DEFAULTS = {"http_method": "GET", "url_path": "/", "expected_codes": "200"}
@@ -45,17 +41,16 @@ DATAGRAM_ONLY_MONITORS = ("UDP-CONNECT", "SCTP")
 
 
 def _url_path(value: str) -> str:
-    parsed = urllib.parse.urlsplit(value)
-    if not value.startswith("/") or parsed.scheme or parsed.netloc or \
-            any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if not limits.is_url_path(value):
         raise ValueError(f"Not a valid URLPath: {value}")
     return value
 
 
 def _expected_codes(value: str) -> str:
-    if not EXPECTED_CODES.match(value):
-        raise ValueError("Expected codes must be a code (200), a list (200, 202) or a range "
-                         "(200-204)")
+    try:
+        limits.expected_codes(value)
+    except ValueError as err:
+        raise ValueError(f"Not valid expected codes: {err}") from None
     return value
 
 
@@ -66,18 +61,23 @@ def _http_version(value: float) -> float:
 
 
 def _domain_name(value: str) -> str:
-    if not DOMAIN_NAME.match(value):
+    if not limits.is_domain_name(value):
         raise ValueError("Not a valid domain name")
     return value
 
 
-# Upper bound of the integer columns on every database we support.
-Seconds = Annotated[types.Int, Field(ge=0, le=2**31 - 1)]
-Retries = Annotated[types.Int, Field(ge=1, le=10)]
-UrlPath = Annotated[str, Field(max_length=2048), AfterValidator(_url_path)]
-ExpectedCodes = Annotated[str, Field(max_length=64), AfterValidator(_expected_codes)]
+Delay = Annotated[types.Int, Field(ge=limits.HM_DELAY.low, le=limits.HM_DELAY.high)]
+Timeout = Annotated[types.Int, Field(ge=limits.HM_TIMEOUT.low, le=limits.HM_TIMEOUT.high)]
+Retries = Annotated[types.Int, Field(ge=limits.HM_MAX_RETRIES.low,
+                                     le=limits.HM_MAX_RETRIES.high)]
+RetriesDown = Annotated[types.Int, Field(ge=limits.HM_MAX_RETRIES_DOWN.low,
+                                         le=limits.HM_MAX_RETRIES_DOWN.high)]
+UrlPath = Annotated[str, Field(max_length=limits.URL_PATH_MAX_LENGTH), AfterValidator(_url_path)]
+ExpectedCodes = Annotated[str, Field(max_length=limits.EXPECTED_CODES_MAX_LENGTH),
+                          AfterValidator(_expected_codes)]
 HttpVersion = Annotated[types.Float, AfterValidator(_http_version)]
-DomainName = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_domain_name)]
+DomainName = Annotated[str, Field(min_length=1, max_length=limits.DOMAIN_NAME_MAX_LENGTH),
+                       AfterValidator(_domain_name)]
 
 
 class HealthMonitorSingleCreate(types.Schema):
@@ -85,10 +85,10 @@ class HealthMonitorSingleCreate(types.Schema):
 
     name: types.Name = None
     type: MonitorType
-    delay: Seconds
-    timeout: Seconds
+    delay: Delay
+    timeout: Timeout
     max_retries: Retries
-    max_retries_down: Retries = DEFAULT_MAX_RETRIES_DOWN
+    max_retries_down: RetriesDown = DEFAULT_MAX_RETRIES_DOWN
     http_method: HttpMethod | None = None
     url_path: UrlPath | None = None
     expected_codes: ExpectedCodes | None = None
@@ -107,10 +107,10 @@ class HealthMonitorCreate(HealthMonitorSingleCreate):
 
 class HealthMonitorUpdate(types.Schema):
     name: types.Name = None
-    delay: Seconds | None = None
-    timeout: Seconds | None = None
+    delay: Delay | None = None
+    timeout: Timeout | None = None
     max_retries: Retries | None = None
-    max_retries_down: Retries | None = None
+    max_retries_down: RetriesDown | None = None
     http_method: HttpMethod | None = None
     url_path: UrlPath | None = None
     expected_codes: ExpectedCodes | None = None

@@ -31,6 +31,7 @@ from ostia.api.services import Call
 from ostia.api.v2 import l7rules, listeners
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
+from ostia.common import limits
 from ostia.db import lifecycle, models
 
 DISPLAY = "L7 Policy"
@@ -82,7 +83,8 @@ def _url(value: str) -> str:
 Action = types.Annotated[str, types.AfterValidator(_action)]
 RedirectCode = types.Annotated[types.Int, types.AfterValidator(_redirect_code)]
 Url = types.Annotated[str, types.Field(max_length=c.NAME_LENGTH), types.AfterValidator(_url)]
-Position = types.Annotated[types.Int, types.Field(ge=1, le=c.MAX_POLICY_POSITION)]
+Position = types.Annotated[types.Int, types.Field(ge=limits.L7POLICY_POSITION.low,
+                                                  le=limits.L7POLICY_POSITION.high)]
 
 
 class L7PolicyFields(types.Schema):
@@ -95,7 +97,7 @@ class L7PolicyFields(types.Schema):
     redirect_url: Url | None = None
     redirect_prefix: Url | None = None
     redirect_http_code: RedirectCode | None = None
-    position: Position = c.MAX_POLICY_POSITION
+    position: Position = limits.L7POLICY_POSITION.high
     rules: list[l7rules.L7RuleFields] | None = None
     tags: types.Tags | None = None
 
@@ -316,7 +318,7 @@ def update(call: Call, policy_id: str, raw: Any) -> dict[str, Any]:
         _apply(policy, sent, final)
         if "position" in sent:
             lifecycle.place_l7policy(listener, policy,
-                                     sent["position"] or c.MAX_POLICY_POSITION)
+                                     sent["position"] or limits.L7POLICY_POSITION.high)
         policy.provisioning_status = c.PENDING_UPDATE
         session.flush()
         result = serialize(policy)

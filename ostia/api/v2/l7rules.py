@@ -29,6 +29,7 @@ from ostia.api.routes import add_routes, crud
 from ostia.api.services import Call
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
+from ostia.common import limits, pcre2
 from ostia.db import models
 
 DISPLAY = "L7 Rule"
@@ -46,9 +47,6 @@ _HEADER_VALUE = re.compile(r"[\x21-\x7e]+")
 _QUOTED_HEADER_VALUE = re.compile(r'"(?:[ \x21\x23-\x5b\x5d-\x7e]|\\[ \x21-\x7e])*"')
 # RFC 6265 cookie-octet: no space, `"`, `,`, `;` or `\`.
 _COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+")
-_DN_FIELD = re.compile(r"[a-zA-Z][A-Za-z0-9-]*")
-# haproxy compares the verify result as an integer; ten digits is what it renders.
-_VERIFY_RESULT = re.compile(r"[0-9]{1,10}")
 _ORDERED_COMPARES = ("STARTS_WITH", "ENDS_WITH", "CONTAINS", "EQUAL_TO")
 
 
@@ -134,9 +132,10 @@ class InvalidRule(exc.BadRequest):
 
 
 def _check_regex(value: str) -> None:
+    """The regex as haproxy will compile it (PCRE2), not as Python's `re` would."""
     try:
-        re.compile(value)
-    except (re.error, RecursionError, OverflowError, ValueError) as err:
+        pcre2.check_regex(value)
+    except pcre2.InvalidRegex as err:
         raise InvalidRule(f"Unable to parse regular expression: {err}") from None
 
 
@@ -173,14 +172,14 @@ def _check_ssl_rule(rule_type: str, compare_type: str, key: str | None, value: s
             _check_regex(value)
         if not key:
             raise InvalidRule(f"L7rule type {rule_type} needs to specify a key and a value.")
-        if not _DN_FIELD.fullmatch(key):
+        if not limits.DN_FIELD.fullmatch(key):
             raise InvalidRule("Invalid L7rule distinguished name field.")
         return
     if key:
         raise InvalidRule(f'L7rule type {rule_type} does not use the "key" field.')
     if rule_type == "SSL_CONN_HAS_CERT" and value.lower() != "true":
         raise InvalidRule(f"L7rule value {value} is not a boolean True string.")
-    if rule_type == "SSL_VERIFY_RESULT" and not _VERIFY_RESULT.fullmatch(value):
+    if rule_type == "SSL_VERIFY_RESULT" and not limits.VERIFY_RESULT.fullmatch(value):
         raise InvalidRule(f"L7rule type {rule_type} needs a int value, which is >= 0")
     if compare_type != "EQUAL_TO":
         raise InvalidRule(f"L7rule type {rule_type} only supports the EQUAL_TO compare type.")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -26,18 +25,19 @@ from ostia.api.routes import Route, add_routes, crud
 from ostia.api.services import Call
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
+from ostia.common import limits, tls_ciphers
 from ostia.db import models
+from ostia.drivers.certs import pem_checks
 
 DISPLAY = "Listener"
 router = APIRouter()
-CIPHER_CHARS = re.compile(r"^[A-Za-z0-9\-+!:@=_.]*$")
 Protocol = types.Annotated[str, types.AfterValidator(
     lambda v: _enum(v, c.LISTENER_PROTOCOLS))]
 ClientAuth = types.Annotated[str, types.AfterValidator(
     lambda v: _enum(v, c.CLIENT_AUTH_TYPES))]
 TlsVersion = types.Annotated[str, types.AfterValidator(lambda v: _enum(v, c.TLS_VERSIONS))]
 Alpn = types.Annotated[str, types.AfterValidator(lambda v: _enum(v, c.ALPN_PROTOCOLS))]
-Ciphers = types.Annotated[str, types.Field(max_length=2048)]
+Ciphers = types.Annotated[str, types.Field(max_length=limits.TLS_CIPHERS_MAX_LENGTH)]
 HeaderValue = types.Annotated[str, types.Field(max_length=255),
                               types.AfterValidator(types._no_control_chars)]
 
@@ -52,7 +52,8 @@ class _ListenerFields(types.Schema):
     name: types.Name = None
     description: types.Name = None
     admin_state_up: bool = True
-    connection_limit: types.Annotated[types.Int, types.Field(ge=-1, le=types.INT32_MAX)] | None = None
+    connection_limit: types.Annotated[types.Int, types.Field(
+        ge=limits.CONNECTION_LIMIT.low, le=limits.CONNECTION_LIMIT.high)] | None = None
     default_pool_id: types.UUID | None = None
     default_tls_container_ref: types.Text255 | None = None
     sni_container_refs: list[types.Text255] | None = None
@@ -68,7 +69,8 @@ class _ListenerFields(types.Schema):
     tls_ciphers: Ciphers | None = None
     tls_versions: list[TlsVersion] | None = None
     alpn_protocols: list[Alpn] | None = None
-    hsts_max_age: types.Annotated[types.Int, types.Field(ge=0, le=types.INT32_MAX)] | None = None
+    hsts_max_age: types.Annotated[types.Int, types.Field(
+        ge=limits.HSTS_MAX_AGE.low, le=limits.HSTS_MAX_AGE.high)] | None = None
     hsts_include_subdomains: bool | None = None
     hsts_preload: bool | None = None
     tags: types.Tags | None = None
@@ -224,36 +226,52 @@ def _check_tls(call: Call, protocol: str, values: dict[str, Any], project_id: st
             "An SNI or default certificate container reference must be provided with a "
             "client CA container reference.")
     check_certificates(call, project_id, refs[:-2],
-                       secrets=[values.get("client_ca_tls_container_ref"),
-                                values.get("client_crl_container_ref")])
+                       ca_ref=values.get("client_ca_tls_container_ref"),
+                       crl_ref=values.get("client_crl_container_ref"))
     check_tls_options(call, protocol, values)
 
 
 def check_certificates(call: Call, project_id: str, refs: list[str | None],
-                       secrets: Sequence[str | None] = ()) -> None:
+                       ca_ref: str | None = None, crl_ref: str | None = None) -> None:
     """Every certificate container (cert + key) and secret (CA bundle, CRL) must be
-    retrievable with the configured cert manager (listeners and pools)."""
+    retrievable with the configured cert manager (listeners and pools), and parse as
+    haproxy will load it: containers with a matching key, the CA as certificates, the
+    CRL as a CRL signed by that CA."""
     manager = call.services.cert_manager
     if manager is None:
         return
-    lookups: list[tuple[str, Callable[[str, str], object]]] = [
-        (ref, manager.get_cert) for ref in refs if ref]
-    lookups += [(ref, manager.get_secret) for ref in secrets if ref]
-    for ref, lookup in lookups:
-        try:
-            lookup(project_id, ref)
-        except Exception as err:  # noqa: BLE001 - any lookup failure is the tenant's
-            raise exc.BadRequest(f"Could not retrieve certificate: ['{ref}']") from err
+    containers = [_retrieve(manager.get_cert, project_id, ref) for ref in refs if ref]
+    ca = _retrieve(manager.get_secret, project_id, ca_ref) if ca_ref else None
+    crl = _retrieve(manager.get_secret, project_id, crl_ref) if crl_ref else None
+    if not manager.returns_tenant_pem:
+        return
+    try:
+        for container in containers:
+            pem_checks.validate_container(container)
+        if ca is not None:
+            issuers = pem_checks.ca_bundle(ca, "the CA certificate")
+            if crl is not None:
+                pem_checks.crl(crl, "the revocation list", issuers)
+    except exc.InvalidCertificate as err:
+        raise exc.ValidationFailure(str(err)) from None
+
+
+def _retrieve(lookup: Callable[[str, str], Any], project_id: str, ref: str) -> Any:
+    try:
+        return lookup(project_id, ref)
+    except Exception as err:  # noqa: BLE001 - any lookup failure is the tenant's
+        raise exc.BadRequest(f"Could not retrieve certificate: ['{ref}']") from err
 
 
 def check_tls_options(call: Call, protocol: str, values: dict[str, Any]) -> None:
     """Ciphers, TLS versions, ALPN and HSTS of a listener or a pool (final values)."""
     settings = call.conf.api_settings
     ciphers = values.get("tls_ciphers")
-    if ciphers is not None:
-        if not CIPHER_CHARS.match(ciphers):
-            raise exc.ValidationFailure(
-                "tls_ciphers may contain only letters, digits and -+!:@=_.")
+    if ciphers:
+        try:
+            tls_ciphers.check_cipher_string(ciphers)
+        except tls_ciphers.UnknownCipher as err:
+            raise exc.ValidationFailure(str(err)) from None
         prohibited = {p for p in settings.tls_cipher_prohibit_list.split(":") if p}
         bad = [cipher for cipher in ciphers.split(":") if cipher in prohibited]
         if bad:

@@ -24,12 +24,13 @@ from ostia.api.services import Call
 from ostia.api.v2 import pools as pools_api
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
+from ostia.common import limits
 from ostia.db import models
 from ostia.drivers.network import base as net
 
 DISPLAY = "Member"
 router = APIRouter()
-Weight = Annotated[types.Int, Field(ge=c.MIN_WEIGHT, le=c.MAX_WEIGHT)]
+Weight = Annotated[types.Int, Field(ge=limits.WEIGHT.low, le=limits.WEIGHT.high)]
 DEFAULT_WEIGHT = 1
 
 

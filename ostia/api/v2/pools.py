@@ -24,6 +24,7 @@ from ostia.api.services import Call
 from ostia.api.v2 import listeners as listeners_api
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
+from ostia.common import limits
 from ostia.db import models
 
 DISPLAY = "Pool"
@@ -41,7 +42,8 @@ class SessionPersistenceCreate(types.Schema):
     type: PersistenceType
     cookie_name: types.Text255 | None = None
     # Bounded by the integer column on every database we support.
-    persistence_timeout: Annotated[types.Int, Field(ge=0, le=2**31 - 1)] | None = None
+    persistence_timeout: Annotated[types.Int, Field(
+        ge=limits.PERSISTENCE_TIMEOUT.low, le=limits.PERSISTENCE_TIMEOUT.high)] | None = None
     persistence_granularity: types.IPAddress | None = None
 
 
@@ -249,7 +251,7 @@ def validate(call: Call, protocol: str, values: dict[str, Any], project_id: str)
             "A CA certificate reference is required to specify a revocation list.")
     listeners_api.check_certificates(
         call, project_id, [values.get("tls_container_ref")],
-        secrets=[values.get("ca_tls_container_ref"), values.get("crl_container_ref")])
+        ca_ref=values.get("ca_tls_container_ref"), crl_ref=values.get("crl_container_ref"))
     listeners_api.check_tls_options(call, protocol, values)
 
 

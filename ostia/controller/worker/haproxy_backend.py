@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote as url_quote
 
-from ostia.common import constants
+from ostia.common import constants, limits
 from ostia.controller.worker import haproxy_tls
 from ostia.controller.worker.haproxy_escape import (
     UnsafeValue,
@@ -47,9 +47,6 @@ _BALANCE = {
     constants.SOURCE_IP_PORT: "hash src,concat(:,txn.ostia_src_port)",
 }
 _STICK_SIZE = re.compile(r"[1-9][0-9]{0,9}[kmg]?")
-_CODES_LIST = re.compile(r"[1-5][0-9]{2}(\s*,\s*[1-5][0-9]{2})*")
-_CODES_RANGE = re.compile(r"([1-5][0-9]{2})-([1-5][0-9]{2})")
-_HOSTNAME = re.compile(r"[A-Za-z0-9._-]{1,255}")
 # Characters a URI path and query may hold as they are (RFC 3986 pchar, "/", "?", and "%"
 # of an existing escape); everything else is percent-encoded before it reaches the request.
 _URI_SAFE = "/?:@!$&'()*+,;=-._~%"
@@ -159,9 +156,10 @@ def _server(member: models.Member, pool: models.Pool, check_words: list[str],
             cookie: bool, tls_words: list[str]) -> str:
     name = ident(member.id, "member.id")
     address = ip_address(member.ip_address, "member.address")
-    port = integer(member.protocol_port, "member.protocol_port", 1, 65535)
+    port = integer(member.protocol_port, "member.protocol_port", limits.PORT.low,
+                   limits.PORT.high)
     weight = integer(1 if member.weight is None else member.weight, "member.weight",
-                     constants.MIN_WEIGHT, constants.MAX_WEIGHT)
+                     limits.WEIGHT.low, limits.WEIGHT.high)
     words = [name, f"{address}:{port}", "weight", str(weight)]
     if check_words:
         words += check_words
@@ -169,7 +167,7 @@ def _server(member: models.Member, pool: models.Pool, check_words: list[str],
             words += ["addr", ip_address(member.monitor_address, "member.monitor_address")]
         if member.monitor_port:
             words += ["port", str(integer(member.monitor_port, "member.monitor_port",
-                                          1, 65535))]
+                                          limits.PORT.low, limits.PORT.high))]
     if cookie:
         words += ["cookie", name]
     if pool.protocol == constants.PROXY:
@@ -248,17 +246,20 @@ def _health_monitor(view: BackendView, pool: models.Pool, ctx: BackendContext) -
     hm = pool.health_monitor
     if hm is None or not live(hm):
         return []
-    delay = integer(hm.delay, "healthmonitor.delay", 0, constants.MAX_TIMEOUT // 1000)
-    timeout = integer(hm.timeout, "healthmonitor.timeout", 0, constants.MAX_TIMEOUT // 1000)
-    fall = integer(hm.fall_threshold or 3, "healthmonitor.max_retries_down", 1, 10)
-    rise = integer(hm.rise_threshold or 3, "healthmonitor.max_retries", 1, 10)
+    delay = integer(hm.delay, "healthmonitor.delay", limits.HM_DELAY.low, limits.HM_DELAY.high)
+    timeout = integer(hm.timeout, "healthmonitor.timeout", limits.HM_TIMEOUT.low,
+                      limits.HM_TIMEOUT.high)
+    fall = integer(hm.fall_threshold or 3, "healthmonitor.max_retries_down",
+                   limits.HM_MAX_RETRIES_DOWN.low, limits.HM_MAX_RETRIES_DOWN.high)
+    rise = integer(hm.rise_threshold or 3, "healthmonitor.max_retries",
+                   limits.HM_MAX_RETRIES.low, limits.HM_MAX_RETRIES.high)
     view.directives.append(f"timeout check {timeout}s")
     # haproxy refuses `inter 0`; a zero delay means "as often as allowed", one second here.
     words = ["check", "inter", f"{max(delay, 1)}s", "fall", str(fall), "rise", str(rise)]
     if hm.type in (constants.HTTP, constants.HTTPS):
         view.options.append(_httpchk(hm))
         if hm.http_version == 1.1 and hm.domain_name:
-            domain = matching(hm.domain_name, "healthmonitor.domain_name", _HOSTNAME,
+            domain = matching(hm.domain_name, "healthmonitor.domain_name", limits.DOMAIN_NAME,
                               "a host name")
             view.directives.append(
                 f"http-check send hdr Host {quote(log_format_text(domain, 'domain'), 'domain')}"
@@ -298,20 +299,14 @@ def _httpchk(hm: models.HealthMonitor) -> str:
 
 def status_regex(hm: models.HealthMonitor) -> str:
     """An anchored regex of the expected status codes: "200", "200, 202" or "200-204"."""
-    text = check_text(hm.expected_codes or "200", "healthmonitor.expected_codes").strip()
-    found = _CODES_RANGE.fullmatch(text)
-    if found:
-        low, high = int(found.group(1)), int(found.group(2))
-        if low > high:
-            raise UnsafeValue("healthmonitor.expected_codes", text, "empty range")
-        codes = [str(code) for code in range(low, high + 1)]
-    elif _CODES_LIST.fullmatch(text):
-        codes = list(dict.fromkeys(code.strip() for code in text.split(",")))
-    else:
-        raise UnsafeValue("healthmonitor.expected_codes", text, "not a code, list or range")
-    return "^(" + "|".join(codes) + ")$"
+    text = check_text(hm.expected_codes or "200", "healthmonitor.expected_codes")
+    try:
+        codes = limits.expected_codes(text)
+    except ValueError as err:
+        raise UnsafeValue("healthmonitor.expected_codes", text, str(err)) from None
+    return "^(" + "|".join(str(code) for code in codes) + ")$"
 
 
 def _timeout(value: int | None, default: int, name: str) -> int:
     return integer(default if value is None else value, f"listener.{name}",
-                   constants.MIN_TIMEOUT, constants.MAX_TIMEOUT)
+                   limits.TIMEOUT_MS.low, limits.TIMEOUT_MS.high)

@@ -10,11 +10,10 @@ from "match everything").
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ostia.common import constants
+from ostia.common import constants, limits
 from ostia.controller.worker.haproxy_escape import (
     UnsafeValue,
     check_text,
@@ -32,8 +31,6 @@ _MATCH = {
     "CONTAINS": "sub",
     "EQUAL_TO": "str",
 }
-_DN_FIELD = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
-_DIGITS = re.compile(r"[0-9]{1,10}")
 _GONE = (constants.PENDING_DELETE, constants.DELETED)
 
 
@@ -114,7 +111,7 @@ def rule_criterion(rule: models.L7Rule) -> tuple[str, bool]:
         # The API only takes "true"; anything else asks for the opposite.
         return "ssl_c_used", invert != (value.lower() != "true")
     if rtype == "SSL_VERIFY_RESULT":
-        number = matching(value, "l7rule.value", _DIGITS, "a verify result number")
+        number = matching(value, "l7rule.value", limits.VERIFY_RESULT, "a verify result number")
         return f"ssl_c_verify -m int -- {number}", invert
     match = _MATCH.get(rule.compare_type)
     if match is None:
@@ -135,7 +132,7 @@ def rule_criterion(rule: models.L7Rule) -> tuple[str, bool]:
     elif rtype == "COOKIE":
         fetch = f"req.cook({fetch_arg(_key(rule), 'l7rule.key')})"
     elif rtype == "SSL_DN_FIELD":
-        dn_field = matching(_key(rule), "l7rule.key", _DN_FIELD, "a DN field name")
+        dn_field = matching(_key(rule), "l7rule.key", limits.DN_FIELD, "a DN field name")
         fetch = f"ssl_c_s_dn({dn_field})"
     else:
         raise UnsafeValue("l7rule.type", rtype, "unknown rule type")

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import serialization
 
-from ostia.common import constants
+from ostia.common import constants, limits, tls_ciphers
 from ostia.controller.worker.haproxy_escape import (
     HaproxyRenderError,
     UnsafeValue,
@@ -40,7 +40,6 @@ _DISABLE_VERSION = {
     "TLSv1.2": "no-tlsv12",
     "TLSv1.3": "no-tlsv13",
 }
-_CIPHER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-+!:@=_.")
 _CLIENT_VERIFY = {"NONE": "none", "OPTIONAL": "optional", "MANDATORY": "required"}
 
 
@@ -122,11 +121,9 @@ def cipher_options(ciphers: str, field: str) -> list[str]:
 
     Octavia keeps both kinds in one colon-separated string; OpenSSL wants them apart.
     """
-    if not set(ciphers) <= _CIPHER_CHARS:
+    if not limits.CIPHER_CHARS.fullmatch(ciphers):
         raise UnsafeValue(field, ciphers, "not an OpenSSL cipher string")
-    names = [name for name in ciphers.split(":") if name]
-    legacy = [n for n in names if not n.startswith("TLS_")]
-    suites = [n for n in names if n.startswith("TLS_")]
+    legacy, suites = tls_ciphers.split(ciphers)
     options = []
     if legacy:
         options += ["ciphers", quote(":".join(legacy), field)]

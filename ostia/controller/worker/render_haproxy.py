@@ -34,7 +34,7 @@ from importlib import resources
 import jinja2
 from oslo_config import cfg
 
-from ostia.common import constants
+from ostia.common import constants, limits
 from ostia.controller.worker import haproxy_tls
 from ostia.controller.worker.haproxy_backend import (
     PING_WRAPPER,
@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 PEER_PORT = 1025
-MAX_GLOBAL_MAXCONN = 1_000_000
+MAX_GLOBAL_MAXCONN = limits.MAX_CONNECTIONS
 # haproxy refuses longer UNIX socket paths (sun_path less its own margin): base_path may be
 # at most 55 characters for `<base_path>/<lb_id>.sock` to fit.
 MAX_SOCKET_PATH = 97
@@ -258,8 +258,9 @@ def _listener(listener: models.Listener, lb: models.LoadBalancer, conf: cfg.Conf
     mode = "http" if listener.protocol in _HTTP_MODE else "tcp"
     limit = listener.connection_limit
     maxconn = (haproxy_conf.default_connection_limit if limit is None or limit < 0
-               else integer(limit, "listener.connection_limit", 0, MAX_GLOBAL_MAXCONN))
-    port = integer(listener.protocol_port, "listener.protocol_port", 1, 65535)
+               else integer(limit, "listener.connection_limit", 0, limits.CONNECTION_LIMIT.high))
+    port = integer(listener.protocol_port, "listener.protocol_port", limits.PORT.low,
+                   limits.PORT.high)
     tls = haproxy_tls.listener_tls(listener)
     tls_words = (haproxy_tls.bind_options(listener, tls, lb_cert_dir, conf.api_settings)
                  if tls else [])
@@ -335,7 +336,8 @@ def _protocol(listener: models.Listener) -> str:
 
 
 def _hsts(listener: models.Listener) -> str:
-    max_age = integer(listener.hsts_max_age, "listener.hsts_max_age", 0, 2**31 - 1)
+    max_age = integer(listener.hsts_max_age, "listener.hsts_max_age", limits.HSTS_MAX_AGE.low,
+                      limits.HSTS_MAX_AGE.high)
     value = f"max-age={max_age}"
     if listener.hsts_include_subdomains:
         value += "; includeSubDomains"
@@ -376,7 +378,7 @@ def _peer_lines(peers: Sequence[tuple[str, str]], amphora_id: str) -> list[str]:
 
 def _ms(value: int | None, default: int, name: str) -> int:
     return integer(default if value is None else value, f"listener.{name}",
-                   constants.MIN_TIMEOUT, constants.MAX_TIMEOUT)
+                   limits.TIMEOUT_MS.low, limits.TIMEOUT_MS.high)
 
 
 @functools.cache

@@ -68,6 +68,10 @@ class AmphoraCertificate:
 class CertManager(abc.ABC):
     """Stores tenant TLS containers and hands them back by reference."""
 
+    # Whether what get_cert/get_secret return is the tenant's real PEM (then the API
+    # parses it as haproxy will); the noop manager makes up a sample for any reference.
+    returns_tenant_pem: bool = False
+
     @abc.abstractmethod
     def store_cert(
         self,

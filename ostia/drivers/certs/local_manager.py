@@ -12,14 +12,12 @@ import os
 import re
 import uuid
 
-from cryptography import x509 as cx509
-from cryptography.hazmat.primitives import serialization
 from oslo_config import cfg
 
 from ostia.common import exceptions
 from ostia.common.tls import pem_blocks, write_pem_file
-from ostia.drivers.certs import x509
 from ostia.drivers.certs.base import CertManager, TLSContainer
+from ostia.drivers.certs.pem_checks import validate_container
 
 _REF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 _SUFFIXES = (".crt", ".key", ".int", ".pass", ".secret")
@@ -31,33 +29,6 @@ def ref_id(ref: str) -> str:
     if not _REF_ID.fullmatch(ident) or ".." in ident:
         raise exceptions.CertificateNotFound(ref)
     return ident
-
-
-def validate_container(container: TLSContainer) -> None:
-    """Raise InvalidCertificate unless the parts load and the key matches the certificate."""
-    label = container.id or "container"
-    try:
-        cert = cx509.load_pem_x509_certificate(container.certificate)
-    except ValueError as exc:
-        raise exceptions.InvalidCertificate(f"{label}: certificate does not load: {exc}") from exc
-    try:
-        key = x509.load_private_key(container.private_key, container.passphrase)
-    except TypeError as exc:
-        raise exceptions.InvalidCertificate(
-            f"{label}: private key passphrase missing or not needed: {exc}") from exc
-    except ValueError as exc:
-        raise exceptions.InvalidCertificate(
-            f"{label}: private key does not load (wrong passphrase?): {exc}") from exc
-    fmt = serialization.PublicFormat.SubjectPublicKeyInfo
-    pem = serialization.Encoding.PEM
-    if key.public_key().public_bytes(pem, fmt) != cert.public_key().public_bytes(pem, fmt):
-        raise exceptions.InvalidCertificate(f"{label}: private key does not match certificate")
-    for block in container.intermediates:
-        try:
-            cx509.load_pem_x509_certificate(block)
-        except ValueError as exc:
-            raise exceptions.InvalidCertificate(
-                f"{label}: intermediate does not load: {exc}") from exc
 
 
 def split_intermediates(
@@ -83,6 +54,8 @@ def optional_bytes(value: bytes | str | None) -> bytes | None:
 
 
 class LocalCertManager(CertManager):
+    returns_tenant_pem = True
+
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.conf = conf
 
