@@ -5,7 +5,8 @@
 #         chromium and a font for the dashboard's headless-browser test
 set -euo pipefail
 profile=${1:-run}
-pkgs=(haproxy keepalived socat iproute2 iputils-ping curl make procps)
+# libpcre2-8-0: the API compiles L7 regexes with the PCRE2 haproxy uses (ostia/common/pcre2.py)
+pkgs=(haproxy libpcre2-8-0 keepalived socat iproute2 iputils-ping curl make procps)
 case "$profile" in
     run) ;;
     test) pkgs+=(postgresql rabbitmq-server chromium fonts-liberation) ;;
