@@ -18,7 +18,9 @@ from ostia.amphora.haproxy_socket import HaproxySocketError
 from ostia.amphora.haproxy_stats import LoadBalancerStats, read_stats
 from ostia.amphora.heartbeat_payload import StatsCounters, build_message
 from ostia.amphora.heartbeat_sender import HeartbeatSender
+from ostia.amphora.keepalived import KeepalivedVrrp
 from ostia.amphora.lb_certificates import CertificateStore
+from ostia.amphora.netns_plug import NetnsPlugger
 from ostia.amphora.paths import AgentPaths
 from ostia.amphora.plug import LocalPlugger, NetworkPlugger
 from ostia.amphora.supervisor import HaproxySupervisor
@@ -35,11 +37,21 @@ class Agent:
         self.config_files = list(config_files)
         options = conf.haproxy_amphora
         self.paths = AgentPaths(options.base_path, options.base_cert_dir)
-        self.haproxy = HaproxyController(self.paths, options.haproxy_cmd)
+        vip_namespace = conf.netns_amphora.vip_namespace
+        self.haproxy = HaproxyController(self.paths, options.haproxy_cmd,
+                                         namespace=vip_namespace)
         self.configs = ConfigStore(self.paths, self.haproxy)
         self.certificates = CertificateStore(self.paths)
-        self.plugger: NetworkPlugger = LocalPlugger(self.paths.plug_dir())
-        self.vrrp: VrrpBackend = LocalVrrp()
+        self.plugger: NetworkPlugger
+        self.vrrp: VrrpBackend
+        if vip_namespace:
+            # A namespace amphora: real interfaces and keepalived in its VIP namespace.
+            self.plugger = NetnsPlugger(vip_namespace, self.paths.plug_dir(),
+                                        lambda: self.conf.controller_worker.loadbalancer_topology)
+            self.vrrp = KeepalivedVrrp(self.paths, vip_namespace)
+        else:
+            self.plugger = LocalPlugger(self.paths.plug_dir())
+            self.vrrp = LocalVrrp()
         self.counters = StatsCounters(self.paths.stats_counters())
         self.heartbeat = HeartbeatSender(lambda: self.conf, self.build_heartbeat,
                                          self.vrrp.suppresses_heartbeat)

@@ -106,12 +106,16 @@ class HaproxyController:
         haproxy_cmd: str = "/usr/sbin/haproxy",
         start_timeout: float = 10.0,
         stop_timeout: float = 10.0,
+        namespace: str = "",
     ) -> None:
         self.paths = paths
         self.haproxy_cmd = haproxy_cmd
         # haproxy reads variables (`"$NAME"`, `env()`): it gets a fixed minimal set, never
         # the agent's own environment.
         self.env = amphora_environment()
+        # A namespace amphora runs haproxy in its VIP namespace; the master re-executes
+        # itself on reload from inside it, so only the first start needs `ip netns exec`.
+        self.launcher = ["ip", "netns", "exec", namespace] if namespace else []
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self._children: dict[str, subprocess.Popen[bytes]] = {}
@@ -215,7 +219,8 @@ class HaproxyController:
         config = self.paths.config(lb_id)
         if not os.path.isfile(config):
             raise HaproxyError("No configuration", f"{config} does not exist")
-        argv = [self.haproxy_cmd, "-W", "-f", config, "-S", self.paths.master_socket(lb_id),
+        argv = [*self.launcher, self.haproxy_cmd, "-W", "-f", config,
+                "-S", self.paths.master_socket(lb_id),
                 "-p", self.paths.pid_file(lb_id)]
         log_path = self.paths.log_file(lb_id)
         self._trim_log(log_path)

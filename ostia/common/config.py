@@ -223,7 +223,9 @@ CONTROLLER_WORKER_OPTS = [
     cfg.StrOpt("amp_flavor_id", default="", help="Compute flavor of amphorae (unused locally)."),
     cfg.StrOpt("amp_image_tag", default="", help="Image tag of amphorae (unused locally)."),
     cfg.StrOpt("amp_image_owner_id", default="", help="Image owner (unused locally)."),
-    cfg.StrOpt("amp_ssh_key_name", default="", help="SSH key of amphorae (unused locally)."),
+    cfg.StrOpt("amp_ssh_key_name", default="",
+               help="Public key file (OpenSSH format) allowed to log in as root to namespace "
+                    "amphorae on their management address; empty: no SSH server."),
     cfg.StrOpt("amp_timezone", default="UTC", help="Time zone of amphorae."),
     cfg.ListOpt("amp_boot_network_list", default=[], help="lb-mgmt networks amphorae boot on."),
     cfg.ListOpt("amp_secgroup_list", default=[], help="Security groups of amphorae."),
@@ -338,7 +340,9 @@ AMPHORA_AGENT_OPTS = [
 ]
 
 KEEPALIVED_VRRP_OPTS = [
-    cfg.IntOpt("vrrp_advert_int", default=1, help="VRRP advertisement interval, seconds."),
+    cfg.FloatOpt("vrrp_advert_int", default=1, min=0.01, max=255,
+                 help="VRRP advertisement interval, seconds; below 1 s (VRRPv3) takes "
+                      "over within about 3.5 intervals."),
     cfg.IntOpt("vrrp_check_interval", default=5, help="Check script period, seconds."),
     cfg.IntOpt("vrrp_fail_count", default=2, help="Failed checks before FAULT."),
     cfg.IntOpt("vrrp_success_count", default=2, help="Passed checks before recovery."),
@@ -404,6 +408,32 @@ LOCAL_COMPUTE_OPTS = [
     cfg.StrOpt("amphora_dir", help="Where local amphorae live (default: <state_dir>/amphorae)."),
 ]
 
+NETNS_COMPUTE_OPTS = [
+    cfg.StrOpt("mgmt_bridge", default="ost-mgmt",
+               help="lb-mgmt bridge joining this host and every namespace amphora "
+                    "(names of everything the netns drivers create start with ost-)."),
+    cfg.StrOpt("mgmt_cidr", default="198.18.0.0/22",
+               help="lb-mgmt subnet; the host takes its first address (the health "
+                    "manager's bind_ip), amphorae the others. Never routed outside."),
+    cfg.StrOpt("amphora_dir",
+               help="Where namespace amphorae keep their files (default: "
+                    "<state_dir>/netns-amphorae)."),
+]
+
+NETNS_NETWORK_OPTS = [
+    cfg.ListOpt("subnets",
+                default=["private-subnet:198.18.16.0/24", "public-subnet:198.18.17.0/24"],
+                help="name:CIDR tenant subnets, one bridge each; VIPs are taken from the "
+                     "bottom of a subnet, amphora ports from the top. Subnets may overlap."),
+]
+
+NETNS_AMPHORA_OPTS = [
+    cfg.StrOpt("vip_namespace", default="",
+               help="Read by the agent of a namespace amphora: the network namespace its VIP "
+                    "interfaces, haproxy and keepalived live in (upstream's amphora-haproxy). "
+                    "Empty: a local amphora, nothing to plug."),
+]
+
 SECTIONS: dict[str | None, Sequence[cfg.Opt]] = {
     None: DEFAULT_OPTS,
     "api_settings": API_OPTS,
@@ -426,6 +456,9 @@ SECTIONS: dict[str | None, Sequence[cfg.Opt]] = {
     "ostia": OSTIA_OPTS,
     "local_network": LOCAL_NETWORK_OPTS,
     "local_compute": LOCAL_COMPUTE_OPTS,
+    "netns_compute": NETNS_COMPUTE_OPTS,
+    "netns_network": NETNS_NETWORK_OPTS,
+    "netns_amphora": NETNS_AMPHORA_OPTS,
 }
 
 # Options whose values name a stevedore driver: checked at start so that a typo stops the

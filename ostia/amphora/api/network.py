@@ -33,7 +33,10 @@ async def plug_vip(request: Request) -> Response:
         plug = parse_vip_plug(request.path_params["vip"], await _json_body(request))
     except PlugError as exc:
         return JSONResponse(exc.body, status_code=exc.status)
-    interface = await run_in_threadpool(agent.plugger.plug_vip, plug)
+    try:
+        interface = await run_in_threadpool(agent.plugger.plug_vip, plug)
+    except PlugError as exc:
+        return JSONResponse(exc.body, status_code=exc.status)
     vips = " ".join([plug.vip, *(extra["ip_address"] for extra in plug.additional_vips)])
     return message(202, "OK", f"VIPs plugged on interface {interface}: {vips}")
 
@@ -44,7 +47,10 @@ async def plug_network(request: Request) -> Response:
         plug = parse_network_plug(await _json_body(request))
     except PlugError as exc:
         return JSONResponse(exc.body, status_code=exc.status)
-    interface, existed = await run_in_threadpool(agent.plugger.plug_network, plug)
+    try:
+        interface, existed = await run_in_threadpool(agent.plugger.plug_network, plug)
+    except PlugError as exc:
+        return JSONResponse(exc.body, status_code=exc.status)
     if existed:
         return message(202, "OK", f"Updated existing interface {interface}")
     return message(202, "OK", f"Plugged on interface {interface}")

@@ -22,6 +22,7 @@ from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.controller.worker.graph import AmphoraState
 from ostia.db import models
 from ostia.drivers.amphora.base import AmphoraRef, RequestTimeouts
+from ostia.drivers.network.base import AmphoraPort
 
 LOG = logging.getLogger(__name__)
 
@@ -89,6 +90,46 @@ def vip_net_info(drivers: WorkerDrivers, lb: models.LoadBalancer) -> tuple[str, 
     return vip.ip_address, body
 
 
+def vip_port(drivers: WorkerDrivers, lb: models.LoadBalancer,
+             amp: AmphoraState) -> AmphoraPort | None:
+    """The amphora's port on the VIP subnet, plugged now if it has none yet; None when the
+    drivers have no ports (local amphorae bind VIPs on loopback)."""
+    namespace = _port_namespace(drivers, amp)
+    if namespace is None or lb.vip is None or not lb.vip.subnet_id:
+        return None
+    subnet = drivers.network.get_subnet(lb.vip.subnet_id)
+    return drivers.network.plug_amphora_port(namespace, subnet, amp.id)
+
+
+def _port_namespace(drivers: WorkerDrivers, amp: AmphoraState) -> str | None:
+    if not drivers.network.plugs_amphora_ports or not amp.compute_id:
+        return None
+    return drivers.compute.network_namespace(amp.compute_id)
+
+
+def plug_member_networks(drivers: WorkerDrivers, lb: models.LoadBalancer, amp: AmphoraState,
+                         ref: AmphoraRef, timeouts: RequestTimeouts) -> None:
+    """A port on every member subnet other than the VIP's (upstream's plug/network)."""
+    namespace = _port_namespace(drivers, amp)
+    if namespace is None:
+        return
+    named = {member.subnet_id for pool in lb.pools for member in pool.members
+             if member.subnet_id}
+    if not named:
+        return
+    vip_subnet = (drivers.network.get_subnet(lb.vip.subnet_id).id
+                  if lb.vip is not None and lb.vip.subnet_id else None)
+    subnets = {s.id: s for s in map(drivers.network.get_subnet, sorted(named))}
+    for subnet in subnets.values():
+        if subnet.id == vip_subnet:
+            continue
+        port = drivers.network.plug_amphora_port(namespace, subnet, amp.id)
+        drivers.amphora.plug_network(ref, {
+            "mac_address": port.mac_address,
+            "fixed_ips": [{"ip_address": port.ip_address, "subnet_cidr": subnet.cidr}],
+        }, timeouts)
+
+
 def _mac_for(seed: str) -> str:
     # No real port exists for a loopback VIP; a stable, locally administered MAC keeps
     # the agent's payload valid and the same on every reconcile.
@@ -116,8 +157,12 @@ def configure_amphora(conf: cfg.ConfigOpts, drivers: WorkerDrivers, lb: models.L
     if booting or force_reload:
         # Plugged once per amphora, as upstream: on build, adoption and recovery only.
         vip, net_info = vip_net_info(drivers, lb)
+        port = vip_port(drivers, lb, amp)
+        if port is not None:
+            net_info.update(mac_address=port.mac_address, vrrp_ip=port.ip_address)
         amphora.plug_vip(ref, vip, net_info, timeouts)
         between()
+    plug_member_networks(drivers, lb, amp, ref, timeouts)
     paths = amphora_paths(conf, drivers, amp, info)
     if not render_haproxy.haproxy_listeners(lb):
         # Nothing to bind (no listener, or the LB is admin-down): haproxy must not run.

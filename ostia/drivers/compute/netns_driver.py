@@ -1,0 +1,367 @@
+"""compute_netns_driver: an amphora is a pair of network namespaces on this host (root).
+
+    ost-amp-<id>   the amphora itself: `eth0` on the lb-mgmt bridge with the management
+                   address, the agent (listening only there) and, when `[controller_worker]
+                   amp_ssh_key_name` names a public key file, an SSH server.
+    ost-vip-<id>   the VIP namespace (upstream's `amphora-haproxy`): VIP and member
+                   interfaces, haproxy and keepalived, `ip_nonlocal_bind=1` so that a
+                   BACKUP's haproxy binds a VIP keepalived has not given it yet.
+
+Files live as for local amphorae (`<amphora_dir>/<compute_id>/`, see local_instance), so
+`list_instances` finds every instance again after a controller restart. An instance is
+ACTIVE while its agent runs inside its namespace. Deleting one kills every process of both
+namespaces (`ip netns pids`), then removes the namespaces: that takes their interfaces, and
+any VIP a killed keepalived left behind, with them.
+
+The lb-mgmt bridge, its host address and its nftables rules are (re)made on every build and
+by `ensure_mgmt_network`; `ostia netns cleanup` removes everything named `ost-*`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+
+from oslo_config import cfg
+
+from ostia.common import iproute
+from ostia.drivers.compute import local_processes as procs
+from ostia.drivers.compute.base import (
+    AmphoraSpec,
+    ComputeBuildError,
+    ComputeDeleteError,
+    ComputeDriver,
+    ComputeInstance,
+)
+from ostia.drivers.compute.local_driver import default_agent_command
+from ostia.drivers.compute.local_instance import (
+    InstanceFiles,
+    InstanceRecord,
+    merge_settings,
+    read_pid,
+    read_record,
+    render_agent_config,
+    write_record,
+)
+from ostia.drivers.network import netns_firewall
+from ostia.drivers.network.netns_firewall import MGMT_PORT_PREFIX
+
+LOG = logging.getLogger(__name__)
+
+ACTIVE = "ACTIVE"
+SHUTOFF = "SHUTOFF"
+ERROR = "ERROR"
+AMP_NS_PREFIX = iproute.PREFIX + "amp-"
+VIP_NS_PREFIX = iproute.PREFIX + "vip-"
+_COMPUTE_ID = re.compile(r"[0-9a-f]{10}")
+STOP_TIMEOUT = 2.0
+# haproxy refuses unix socket paths over 97 bytes (see ostia.amphora.paths).
+_MAX_BASE_PATH = 55
+SSHD = "/usr/sbin/sshd"
+
+
+def amp_namespace(compute_id: str) -> str:
+    return AMP_NS_PREFIX + compute_id
+
+
+def vip_namespace(compute_id: str) -> str:
+    return VIP_NS_PREFIX + compute_id
+
+
+def minimal_environment(agent_command: Sequence[str]) -> dict[str, str]:
+    """What the agent gets instead of the controller's environment (no credentials, no
+    proxy settings, nothing of the caller's shell leaks into an amphora)."""
+    path = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+    program = agent_command[0]
+    if os.path.isabs(program):
+        path.insert(0, os.path.dirname(program))
+    return {"PATH": ":".join(path), "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
+
+
+class NetnsComputeDriver(ComputeDriver):
+    supports_active_standby = True
+
+    def __init__(self, conf: cfg.ConfigOpts, agent_command: Sequence[str] | None = None) -> None:
+        self.conf = conf
+        options = conf.netns_compute
+        self.amphora_dir = os.path.abspath(
+            options.amphora_dir or os.path.join(conf.ostia.state_dir, "nsamp"))
+        self.mgmt_bridge = options.mgmt_bridge
+        self.mgmt_network = ipaddress.ip_network(options.mgmt_cidr, strict=False)
+        self.host_address = str(next(self.mgmt_network.hosts()))
+        self.agent_command = list(agent_command or default_agent_command())
+        self._children: dict[str, list[subprocess.Popen[bytes]]] = {}
+
+    # -- the management network ---------------------------------------------------------
+
+    @property
+    def ssh_key_file(self) -> str:
+        return str(self.conf.controller_worker.amp_ssh_key_name or "")
+
+    def ensure_mgmt_network(self) -> None:
+        """The lb-mgmt bridge with the host's address, and its firewall rules."""
+        iproute.ensure_bridge(self.mgmt_bridge,
+                              f"{self.host_address}/{self.mgmt_network.prefixlen}")
+        ports = [self.conf.haproxy_amphora.bind_port, *([22] if self.ssh_key_file else [])]
+        netns_firewall.apply(self.mgmt_bridge, self.conf.health_manager.bind_port, ports)
+
+    def remove_mgmt_network(self) -> None:
+        netns_firewall.remove(self.mgmt_bridge)
+        iproute.delete_link(self.mgmt_bridge)
+
+    # -- ComputeDriver -------------------------------------------------------------------
+
+    def build(self, spec: AmphoraSpec) -> ComputeInstance:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", spec.amphora_id):
+            raise ComputeBuildError(f"unusable amphora id {spec.amphora_id!r}")
+        if len(os.path.join(self.amphora_dir, "0" * 10, "lb")) > _MAX_BASE_PATH:
+            raise ComputeBuildError(
+                f"[netns_compute] amphora_dir {self.amphora_dir!r} is too long for haproxy's "
+                "unix sockets")
+        if self.ssh_key_file and not os.path.isfile(self.ssh_key_file):
+            raise ComputeBuildError(
+                f"[controller_worker] amp_ssh_key_name {self.ssh_key_file!r} is not a file")
+        try:
+            self.ensure_mgmt_network()
+        except (iproute.IpCommandError, OSError) as exc:
+            raise ComputeBuildError(f"lb-mgmt network {self.mgmt_bridge}: {exc}") from exc
+        record = self._reserve(spec.amphora_id)
+        files = self._files(record.compute_id)
+        try:
+            self._make_namespaces(record)
+            self._write_files(files, spec, record)
+            self._start_agent(files, record.compute_id)
+            if self.ssh_key_file:
+                self._start_sshd(files, record)
+        except Exception as exc:
+            LOG.exception("building amphora %s failed", spec.amphora_id)
+            try:
+                self.delete(record.compute_id)
+            except ComputeDeleteError:
+                LOG.exception("cleaning up after the failed build of %s", record.compute_id)
+            raise ComputeBuildError(f"amphora {spec.amphora_id} did not start: {exc}") from exc
+        LOG.info("namespace amphora %s started as %s on %s", spec.amphora_id,
+                 record.compute_id, record.lb_network_ip)
+        return self._instance(record, files)
+
+    def get(self, compute_id: str) -> ComputeInstance | None:
+        if not _COMPUTE_ID.fullmatch(compute_id):
+            return None
+        files = self._files(compute_id)
+        if not os.path.isdir(files.root):
+            return None
+        record = read_record(files)
+        if record is None:
+            return ComputeInstance(compute_id, "", "", ERROR)
+        return self._instance(record, files)
+
+    def delete(self, compute_id: str) -> None:
+        if not _COMPUTE_ID.fullmatch(compute_id):
+            return
+        namespaces = (amp_namespace(compute_id), vip_namespace(compute_id))
+        stop_namespace_processes(namespaces)
+        left = [pid for ns in namespaces for pid in iproute.netns_pids(ns)
+                if procs.is_running(pid)]
+        if left:
+            raise ComputeDeleteError(f"processes of amphora {compute_id} still run: {left}")
+        for child in self._children.pop(compute_id, []):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=1.0)
+        iproute.delete_link(MGMT_PORT_PREFIX + compute_id)
+        for ns in namespaces:
+            iproute.delete_netns(ns)
+        files = self._files(compute_id)
+        try:
+            shutil.rmtree(files.root)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise ComputeDeleteError(f"cannot remove {files.root}: {exc}") from exc
+        LOG.info("namespace amphora instance %s deleted", compute_id)
+
+    def list_instances(self) -> list[ComputeInstance]:
+        try:
+            names = sorted(os.listdir(self.amphora_dir))
+        except FileNotFoundError:
+            return []
+        found = [self.get(name) for name in names]
+        return [instance for instance in found if instance is not None]
+
+    def instance_paths(self, compute_id: str) -> tuple[str, str] | None:
+        if not _COMPUTE_ID.fullmatch(compute_id):
+            return None
+        files = self._files(compute_id)
+        if not os.path.isdir(files.root):
+            return None
+        return files.base_path, files.base_cert_dir
+
+    def network_namespace(self, compute_id: str) -> str | None:
+        return amp_namespace(compute_id) if _COMPUTE_ID.fullmatch(compute_id) else None
+
+    # -- namespace amphorae only ---------------------------------------------------------
+
+    def instance_files(self, compute_id: str) -> InstanceFiles:
+        if not _COMPUTE_ID.fullmatch(compute_id):
+            raise ValueError(f"not a netns compute id: {compute_id!r}")
+        return self._files(compute_id)
+
+    # -- building ------------------------------------------------------------------------
+
+    def _files(self, compute_id: str) -> InstanceFiles:
+        return InstanceFiles(os.path.join(self.amphora_dir, compute_id))
+
+    @contextlib.contextmanager
+    def _build_lock(self) -> Iterator[None]:
+        os.makedirs(self.amphora_dir, mode=0o700, exist_ok=True)
+        with open(os.path.join(self.amphora_dir, ".build.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _reserve(self, amphora_id: str) -> InstanceRecord:
+        with self._build_lock():
+            taken = {instance.lb_network_ip for instance in self.list_instances()}
+            taken.add(self.host_address)
+            address = next((str(a) for a in self.mgmt_network.hosts() if str(a) not in taken),
+                           None)
+            if address is None:
+                raise ComputeBuildError(f"no free management address left in "
+                                        f"{self.mgmt_network}")
+            while True:
+                compute_id = uuid.uuid4().hex[:10]
+                try:
+                    os.mkdir(os.path.join(self.amphora_dir, compute_id), 0o700)
+                    break
+                except FileExistsError:
+                    continue
+            record = InstanceRecord(compute_id, amphora_id, address)
+            write_record(self._files(compute_id), record)
+        return record
+
+    def _make_namespaces(self, record: InstanceRecord) -> None:
+        amp_ns = amp_namespace(record.compute_id)
+        vip_ns = vip_namespace(record.compute_id)
+        iproute.add_netns(amp_ns)
+        iproute.add_netns(vip_ns)
+        iproute.sysctl(vip_ns, "net.ipv4.ip_nonlocal_bind", "1")
+        iproute.sysctl(vip_ns, "net.ipv6.ip_nonlocal_bind", "1")
+        iproute.add_veth(MGMT_PORT_PREFIX + record.compute_id, "eth0", amp_ns,
+                         self.mgmt_bridge)
+        iproute.ip("addr", "add", f"{record.lb_network_ip}/{self.mgmt_network.prefixlen}",
+                   "dev", "eth0", netns=amp_ns)
+        iproute.ip("link", "set", "eth0", "up", netns=amp_ns)
+
+    def _write_files(self, files: InstanceFiles, spec: AmphoraSpec,
+                     record: InstanceRecord) -> None:
+        for directory in (files.etc_dir, files.base_path, files.base_cert_dir):
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        # keepalived runs its check script only from directories no one else may write.
+        os.chmod(files.root, 0o755)
+        os.chmod(files.base_path, 0o755)
+        _write(files.server_pem, spec.server_pem, 0o600)
+        _write(files.client_ca_pem, spec.client_ca_pem, 0o644)
+        driver_settings = {
+            "haproxy_amphora": {
+                "bind_host": record.lb_network_ip,
+                "bind_port": str(self.conf.haproxy_amphora.bind_port),
+                "base_path": files.base_path,
+                "base_cert_dir": files.base_cert_dir,
+                "haproxy_cmd": self.conf.haproxy_amphora.haproxy_cmd,
+            },
+            "amphora_agent": {
+                "agent_server_cert": files.server_pem,
+                "agent_server_ca": files.client_ca_pem,
+                "amphora_id": record.amphora_id,
+            },
+            "netns_amphora": {"vip_namespace": vip_namespace(record.compute_id)},
+        }
+        settings = merge_settings(spec.agent_settings, driver_settings)
+        _write(files.agent_conf, render_agent_config(settings).encode(), 0o600)
+
+    def _start_agent(self, files: InstanceFiles, compute_id: str) -> None:
+        argv = ["ip", "netns", "exec", amp_namespace(compute_id), *self.agent_command,
+                "--config-file", files.agent_conf]
+        proc = self._spawn(argv, files.agent_log, files.root, compute_id)
+        # `ip netns exec` execs the command: the pid is the agent's.
+        _write(files.agent_pid, f"{proc.pid}\n".encode(), 0o644)
+
+    def _start_sshd(self, files: InstanceFiles, record: InstanceRecord) -> None:
+        ssh_dir = os.path.join(files.root, "ssh")
+        os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
+        host_key = os.path.join(ssh_dir, "host_ed25519_key")
+        if not os.path.exists(host_key):
+            iproute.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key])
+        with open(self.ssh_key_file, "rb") as handle:
+            _write(os.path.join(ssh_dir, "authorized_keys"), handle.read(), 0o600)
+        config = "\n".join([
+            f"ListenAddress {record.lb_network_ip}",
+            f"HostKey {host_key}",
+            f"AuthorizedKeysFile {ssh_dir}/authorized_keys",
+            f"PidFile {ssh_dir}/sshd.pid",
+            "PermitRootLogin prohibit-password",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "X11Forwarding no",
+            "AllowTcpForwarding no",
+            "",
+        ])
+        config_path = os.path.join(ssh_dir, "sshd_config")
+        _write(config_path, config.encode(), 0o600)
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        argv = ["ip", "netns", "exec", amp_namespace(record.compute_id), SSHD, "-D", "-e",
+                "-f", config_path]
+        self._spawn(argv, os.path.join(ssh_dir, "sshd.log"), files.root, record.compute_id)
+
+    def _spawn(self, argv: list[str], log_path: str, cwd: str,
+               compute_id: str) -> subprocess.Popen[bytes]:
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+                env=minimal_environment(self.agent_command), close_fds=True,
+                start_new_session=True)
+        self._children.setdefault(compute_id, []).append(proc)
+        threading.Thread(target=proc.wait, name=f"reap-{compute_id}", daemon=True).start()
+        return proc
+
+    def _instance(self, record: InstanceRecord, files: InstanceFiles) -> ComputeInstance:
+        agent = read_pid(files.agent_pid)
+        inode = iproute.netns_inode(amp_namespace(record.compute_id))
+        alive = (agent is not None and inode is not None and procs.is_running(agent)
+                 and iproute.process_netns_inode(agent) == inode)
+        return ComputeInstance(record.compute_id, record.amphora_id, record.lb_network_ip,
+                               ACTIVE if alive else SHUTOFF)
+
+
+def stop_namespace_processes(namespaces: Sequence[str], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM every process in `namespaces`, SIGKILL what is left after `timeout`."""
+    for signum, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
+        pids = [pid for ns in namespaces for pid in iproute.netns_pids(ns)
+                if procs.is_running(pid)]
+        if not pids:
+            return
+        for pid in pids:
+            procs.signal_quietly(pid, signum)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and any(procs.is_running(p) for p in pids):
+            time.sleep(0.02)
+
+
+def _write(path: str, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(path, mode)

