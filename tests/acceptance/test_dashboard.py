@@ -4,8 +4,9 @@ manager, local amphorae running haproxy) and real HTTP backends.
 A person's path through the page: open the service's root URL in the browser, create a load
 balancer with a listener, a pool, two members and a health monitor from the form, watch it
 turn ACTIVE without reloading, send traffic and see the statistics move, kill a backend and
-see its member turn ERROR with the reason, disable the other member, delete the whole load
-balancer. Screenshots of each step go to the directory the test prints.
+see its member turn ERROR with the reason, add a member, fail the amphora over, disable a
+member, delete the whole load balancer. Screenshots of each step go to the directory the test
+prints.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def test_dashboard_drives_a_load_balancer_through_its_life(ostia: OstiaService,
     shots = Screenshots(tmp_path / "dashboard-screenshots")  # type: ignore[operator]
     name = f"dash-{random.randint(1000, 9999)}"
     port = random.randint(20000, 29999)
-    with http_backends("alpha", "beta") as (alpha, beta), chromium_page() as page:
+    with http_backends("alpha", "beta", "gamma") as (alpha, beta, gamma), \
+            chromium_page() as page:
         # The root URL in a browser leads to the dashboard.
         page.goto(ostia.url + "/")
         assert page.url == ostia.url + "/dashboard"
@@ -94,6 +96,26 @@ def test_dashboard_drives_a_load_balancer_through_its_life(ostia: OstiaService,
         expect(dead.locator(":scope > .reason")).to_contain_text("fails its HTTP health check")
         expect(_statuses(lb)).to_have_text(["ACTIVE", "DEGRADED"], timeout=WAIT_MS)
         shots.take(page, "member-error")
+
+        # Add a member from the pool's dialog: a new backend joins and is healthy.
+        lb.locator('li[data-kind="pool"] > .line').get_by_role("button", name="Add member").click()
+        member_form = page.locator("#add-member-form")
+        member_form.get_by_label("Address").fill("127.0.0.1")
+        member_form.get_by_label("Port").fill(str(gamma.port))
+        member_form.get_by_role("button", name="Add").click()
+        expect(_statuses(_member(page, gamma))).to_have_text(["ACTIVE", "ONLINE"],
+                                                             timeout=WAIT_MS)
+
+        # Failover: a new amphora replaces the old one and the load balancer is ACTIVE again.
+        old_amphora = amphora.get_attribute("data-id")
+        lb.locator(":scope > .line").get_by_role("button", name="Failover").click()
+        expect(page.locator(f'#amphorae tr[data-id="{old_amphora}"]')).to_have_count(
+            0, timeout=WAIT_MS)
+        expect(amphora).to_have_count(1)
+        expect(amphora.locator(".heartbeat")).to_have_text(re.compile(r"^\d+ s ago$"),
+                                                          timeout=WAIT_MS)
+        expect(_statuses(lb).first).to_have_text("ACTIVE", timeout=WAIT_MS)
+        assert fetch(vip, port)[1] in {"alpha", "gamma"}
 
         # Disable the healthy member: the same PUT the CLI's `member set --disable` sends.
         _member(page, alpha).get_by_role("button", name="Disable").click()

@@ -6,7 +6,7 @@ const body = document.body;
 const API_ROOT = body.dataset.apiRoot || "";
 const AUTH_REQUIRED = body.dataset.authRequired === "true";
 const TOKEN_KEY = "ostia.dashboard.token";
-const CHART_SAMPLES = 90;
+const CHART_SAMPLES = 60;  // two minutes at the page's poll interval
 
 // --- who is calling -----------------------------------------------------------------------
 
