@@ -68,8 +68,9 @@ class KeepalivedVrrp(VrrpBackend):
         _write(script, check_script(self.paths.base_path).encode(), 0o755)
         staged = self.config + ".new"
         _write(staged, config, 0o644)
-        check = subprocess.run([self.keepalived_cmd, "-t", "-f", staged], capture_output=True,
-                               text=True)
+        # Checked where it will run: keepalived refuses interfaces it cannot see.
+        check = subprocess.run(["ip", "netns", "exec", self.namespace, self.keepalived_cmd,
+                                "-t", "-f", staged], capture_output=True, text=True)
         if check.returncode != 0:
             os.replace(staged, self.config + ".new-failed")
             raise VrrpError("Invalid keepalived configuration",

@@ -21,6 +21,7 @@ from ostia.controller.worker.configure import configure_amphora
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.controller.worker.graph import AmphoraState, Snapshot
 from ostia.controller.worker.spares import take_spare
+from ostia.controller.worker.vrrp import configure_vrrp
 from ostia.db.session import Database
 
 LOG = logging.getLogger(__name__)
@@ -110,6 +111,20 @@ def converge(ctx: StepContext) -> Converged:
         amp = amphorae.ensure_instance(ctx.conf, ctx.db, ctx.drivers, amp, topology_of(ctx))
         serving.append(amp)
         fresh.add(amp.id)
+    changed = False
+    topology = topology_of(ctx)
+    if topology == c.TOPOLOGY_ACTIVE_STANDBY:
+        serving = _promote_backup(ctx, serving)
+    for amp in list(retiring):
+        # A dead amphora goes first: a killed keepalived leaves the VIP on its interface and
+        # only removing the amphora takes it away (two owners of one address otherwise).
+        # With ACTIVE_STANDBY a failed one goes first too when its peer still serves.
+        if not amphorae.instance_alive(ctx.drivers, amp) or (
+                topology == c.TOPOLOGY_ACTIVE_STANDBY and serving):
+            ctx.check()
+            amphorae.destroy(ctx.db, ctx.drivers, amp)
+            retiring.remove(amp)
+            changed = True
     missing = [role for role in roles if role not in {a.role for a in serving}]
     for role in missing:
         ctx.check()
@@ -120,17 +135,35 @@ def converge(ctx: StepContext) -> Converged:
                                              topology_of(ctx), inserted_now=True)
         serving.append(taken)
         fresh.add(taken.id)
-    changed = False
     for amp in serving:
         ctx.check()
         booting = amp.id in fresh
         changed |= configure_amphora(ctx.conf, ctx.drivers, lb, amp, booting=booting,
                                      force_reload=booting or recovering, check=ctx.check)
+    if topology == c.TOPOLOGY_ACTIVE_STANDBY:
+        configure_vrrp(ctx.conf, ctx.db, ctx.drivers, lb, serving, ctx.check)
     for amp in retiring:
         ctx.check()
         amphorae.destroy(ctx.db, ctx.drivers, amp)
         changed = True
     return Converged(serving=tuple(serving), changed=changed)
+
+
+def _promote_backup(ctx: StepContext, serving: list[AmphoraState]) -> list[AmphoraState]:
+    """With the MASTER gone, the serving BACKUP (which keepalived has made the VRRP master)
+    becomes the MASTER, so that the replacement is built as the new BACKUP."""
+    roles = {amp.role for amp in serving}
+    if c.ROLE_MASTER in roles or c.ROLE_BACKUP not in roles:
+        return serving
+    promoted = []
+    for amp in serving:
+        if amp.role == c.ROLE_BACKUP:
+            amphorae.update_row(ctx.db, amp.id, role=c.ROLE_MASTER)
+            LOG.info("amphora %s of load balancer %s is the MASTER now", amp.id,
+                     ctx.snapshot.lb.id)
+            amp = dataclasses.replace(amp, role=c.ROLE_MASTER)
+        promoted.append(amp)
+    return promoted
 
 
 def tear_down(ctx: StepContext) -> None:

@@ -1,0 +1,140 @@
+"""ACTIVE_STANDBY on namespace amphorae (root): keepalived VRRP between two amphorae.
+
+kill -9 of everything the MASTER runs (agent, haproxy, keepalived: a dead VM) moves the VIP
+to the BACKUP within a VRRPv3 sub-second takeover, measured by a client namespace sending a
+request every 20 ms; the health manager then replaces the dead amphora as the new BACKUP
+while the VIP stays where it is, and the dead one's namespaces (with the VIP a killed
+keepalived left on them) are gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+from sqlalchemy import select
+
+from ostia.common import constants as c
+from ostia.common import iproute
+from ostia.controller.health.service import HealthManagerService
+from ostia.db import models
+from ostia.drivers.compute.netns_driver import amp_namespace, vip_namespace
+from tests.support.health_stack import TEST_HEALTH, wait_until
+from tests.support.netns_stack import (
+    NetnsWorkerStack,
+    RequestLoop,
+    leftovers,
+    netns_worker_stack,
+)
+from tests.support.objects import check
+
+SUBNET = "tenant-a-subnet"
+VIP = "198.18.64.10"
+GAP_GOAL = 0.5
+VRRP = {"vrrp_advert_int": 0.1, "vrrp_check_interval": 1, "vrrp_fail_count": 2,
+        "vrrp_success_count": 2, "vrrp_garp_refresh_interval": 5}
+
+
+@contextlib.contextmanager
+def health_manager(stack: NetnsWorkerStack) -> Iterator[HealthManagerService]:
+    """The health manager on the host's lb-mgmt address, where amphorae send heartbeats."""
+    host = stack.netns.netns_compute.host_address
+    port = 5000 + os.getpid() % 1000
+    for name, value in {**TEST_HEALTH, "bind_ip": host, "bind_port": port,
+                        "controller_ip_port_list": [f"{host}:{port}"]}.items():
+        stack.conf.set_override(name, value, "health_manager")
+    stack.netns.netns_compute.ensure_mgmt_network()
+    assert stack.worker is not None
+    service = HealthManagerService(stack.conf, stack.db, drivers=stack.drivers,
+                                   wake=stack.worker.wake)
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def _vip_holders(stack: NetnsWorkerStack) -> list[str]:
+    holders = []
+    for instance in stack.amphorae.compute.list_instances():
+        for link in iproute.ip_json("addr", "show", netns=vip_namespace(instance.compute_id)):
+            if any(info.get("local") == VIP for info in link.get("addr_info", [])):
+                holders.append(instance.amphora_id)
+    return holders
+
+
+def _roles(stack: NetnsWorkerStack, lb_id: str) -> dict[str, str]:
+    with stack.db.transaction() as session:
+        rows = session.scalars(select(models.Amphora).where(
+            models.Amphora.load_balancer_id == lb_id, models.Amphora.status != c.DELETED))
+        return {row.id: str(row.role) for row in rows}
+
+
+def _kill_amphora(compute_id: str) -> None:
+    """kill -9 every process of the amphora, as if its VM died."""
+    pids = [pid for ns in (amp_namespace(compute_id), vip_namespace(compute_id))
+            for pid in iproute.netns_pids(ns)]
+    assert pids
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_kill_9_of_the_master_moves_the_vip_and_the_amphora_is_rebuilt_as_backup() -> None:
+    overrides = {"keepalived_vrrp": VRRP,
+                 "controller_worker": {"loadbalancer_topology": c.TOPOLOGY_ACTIVE_STANDBY}}
+    with netns_worker_stack(overrides) as stack, health_manager(stack), \
+            stack.api.client() as http:
+        client = stack.host("client", SUBNET, "198.18.64.100")
+        stack.backend("b1", SUBNET, "198.18.64.101")
+        stack.backend("b2", SUBNET, "198.18.64.102")
+        pool = {"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                "members": [{"address": a, "protocol_port": 80}
+                            for a in ("198.18.64.101", "198.18.64.102")]}
+        started = time.monotonic()
+        lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
+            "vip_subnet_id": SUBNET, "vip_address": VIP,
+            "listeners": [{"protocol": "HTTP", "protocol_port": 80,
+                           "default_pool": pool}]}}), 201)["loadbalancer"]
+        stack.wait_lb(http, lb["id"], timeout=90)
+        print(f"ACTIVE_STANDBY LB ACTIVE after {time.monotonic() - started:.2f} s")
+        roles = _roles(stack, lb["id"])
+        assert sorted(roles.values()) == [c.ROLE_BACKUP, c.ROLE_MASTER]
+        master = next(a for a, role in roles.items() if role == c.ROLE_MASTER)
+        backup = next(a for a, role in roles.items() if role == c.ROLE_BACKUP)
+        wait_until(lambda: _vip_holders(stack) == [master], 10, "the VIP on the MASTER")
+        assert {client.get(VIP, 80)[1] for _ in range(4)} == {"b1", "b2"}
+
+        instances = {i.amphora_id: i for i in stack.amphorae.compute.list_instances()}
+        dead = instances[master].compute_id
+        with RequestLoop(client.namespace, VIP, 80, interval=0.02, duration=40) as loop:
+            time.sleep(1.0)
+            killed_at = time.monotonic()
+            _kill_amphora(dead)
+            wait_until(lambda: any(ok and t > killed_at for t, ok, _ in loop.results), 10,
+                       "traffic through the BACKUP")
+            gap = loop.longest_gap(killed_at)
+            # The health manager notices the silence and rebuilds the dead amphora.
+            wait_until(lambda: len(_roles(stack, lb["id"])) == 2
+                       and master not in _roles(stack, lb["id"]), 40, "a replacement")
+            stack.wait_lb(http, lb["id"], timeout=60)
+            rebuilt_at = time.monotonic()
+            time.sleep(1.0)
+        print(f"VRRP takeover gap after kill -9 of the MASTER: {gap:.3f} s")
+        assert gap <= GAP_GOAL, gap
+        after = [ok for t, ok, _ in loop.results if t > killed_at + gap + 0.05]
+        assert all(after), f"{after.count(False)} failed requests after the takeover"
+        roles = _roles(stack, lb["id"])
+        assert roles[backup] == c.ROLE_MASTER
+        assert sorted(roles.values()) == [c.ROLE_BACKUP, c.ROLE_MASTER]
+        assert _vip_holders(stack) == [backup]
+        assert not iproute.netns_exists(vip_namespace(dead))
+        assert rebuilt_at > killed_at
+
+        compute_ids = [i.compute_id for i in stack.amphorae.compute.list_instances()] + [dead]
+        check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true"), 204)
+        stack.wait_lb(http, lb["id"], c.DELETED)
+        assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge) == []
