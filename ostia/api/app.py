@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 from oslo_config import cfg
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ostia.api import auth, dashboard, errors, identity
+from ostia.api import auth, compute, dashboard, errors, identity
 from ostia.api.access_log import AccessLog
 from ostia.api.network import routes as network_routes
 from ostia.api.policy import enforce_route_policy
@@ -111,6 +111,8 @@ def create_app(conf: cfg.ConfigOpts, db: Database,
     # Neutron and Keystone look-ups the clients make before load-balancer calls.
     app.include_router(network_routes.router)
     app.include_router(identity.router)
+    # Nova look-ups: `openstack server list|show` lists amphorae as servers.
+    app.include_router(compute.router)
     for router, admin in ROUTERS:
         for prefix in ADMIN_PREFIXES if admin else PREFIXES:
             # Every v2 route passes the central policy check (ostia.api.policy).
