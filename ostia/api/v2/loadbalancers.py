@@ -115,8 +115,6 @@ COLLECTION = Collection(
     },
     load_options=lambda: (selectinload(LB.listeners), selectinload(LB.pools)),
 )
-VIP_COLUMNS = {"vip_address", "vip_port_id", "vip_subnet_id", "vip_network_id",
-               "vip_qos_policy_id"}
 
 
 def get_load_balancer(session: Session, call: Call, lb_id: str) -> models.LoadBalancer:
@@ -312,23 +310,10 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
 
 
 def list_all(call: Call) -> dict[str, Any]:
-    params = call.request.query_params
     with call.db.transaction() as session:
-        query_scope = list(project_scope(call, LB.project_id))
-        if VIP_COLUMNS & set(params.keys()):
-            # VIP attributes live in their own table; filter on them through a subquery.
-            for key in VIP_COLUMNS & set(params.keys()):
-                column = COLLECTION.columns[key]
-                query_scope.append(LB.id.in_(
-                    select(models.Vip.load_balancer_id).where(column == params[key])))
-            params = _without(params, VIP_COLUMNS)
-        return list_page(session, COLLECTION, params, call.url, call.conf, query_scope)
-
-
-def _without(params: Any, keys: set[str]) -> Any:
-    from starlette.datastructures import QueryParams
-
-    return QueryParams([(k, v) for k, v in params.multi_items() if k not in keys])
+        # VIP attributes filter and sort like any other: the collection layer joins them.
+        return list_page(session, COLLECTION, call.request.query_params, call.url, call.conf,
+                         project_scope(call, LB.project_id))
 
 
 def show(call: Call, lb_id: str) -> dict[str, Any]:
