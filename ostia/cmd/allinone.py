@@ -137,6 +137,13 @@ def up(args: argparse.Namespace) -> int:
     config_path = prepare_state(state, args.host or "127.0.0.1", args.port or 9876)
     conf = runtime.load([str(config_path), *(args.config_files or [])], "ostia")
     apply_overrides(conf, args.host, args.port)
+    if getattr(args, "netns", False):
+        from ostia.cmd import netns
+
+        try:
+            netns.apply_netns_mode(conf)
+        except Exception as err:  # noqa: BLE001 - one line for a person, not a traceback
+            runtime.fail(f"cannot make the lb-mgmt network: {err}")
     try:
         ensure_certificates(conf)
     except Exception as err:  # noqa: BLE001

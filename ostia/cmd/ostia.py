@@ -22,6 +22,17 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--config-file", action="append", dest="config_files", metavar="PATH",
                     help="extra config applied over the generated one (repeatable)")
 
+    up.add_argument("--netns", action="store_true",
+                    help="namespace amphorae (root): compute_netns_driver and "
+                         "network_netns_driver instead of the local drivers")
+
+    netns = commands.add_parser("netns", help="namespace amphorae")
+    netns_commands = netns.add_subparsers(dest="netns_command", required=True)
+    netns_cleanup = netns_commands.add_parser(
+        "cleanup", help="remove every ost-* namespace, link and nftables table and the "
+                        "processes in them")
+    netns_cleanup.add_argument("--prefix", help=argparse.SUPPRESS)  # tests: only their own
+
     down = commands.add_parser("down", help="stop a running `ostia up`")
     down.add_argument("--state-dir")
     down.add_argument("--purge", action="store_true",
@@ -122,6 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return allinone.down(args)
     if args.command == "status":
         return allinone.status(args)
+    if args.command == "netns":
+        from ostia.cmd import netns
+
+        return netns.cleanup(args)
     if args.command == "certs":
         return certs_create(args) if args.certs_command == "create" else certs_store(args)
     return config_sample(args)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 
 from ostia.common import constants as c
+from ostia.drivers.compute.netns_driver import NetnsComputeDriver
+from ostia.drivers.network.netns_driver import NetnsNetworkDriver
 from tests.support.netns_stack import leftovers, netns_worker_stack
 from tests.support.objects import check
 
@@ -48,8 +50,21 @@ def test_single_lb_lifecycle_on_namespace_amphorae() -> None:
         # The agent listens only on its management address, in its own namespace.
         assert amp.lb_network_ip.startswith("198.19.")
 
-        pool_id = lb["listeners"][0]["id"]
-        listener = check(http.get(f"/v2/lbaas/listeners/{pool_id}"), 200)["listener"]
+        # A restarted controller finds the amphora and its port again from what is on disk
+        # and in the kernel, and plugs nothing twice.
+        compute = NetnsComputeDriver(stack.conf)
+        network = NetnsNetworkDriver(stack.conf)
+        assert [(i.compute_id, i.status) for i in compute.list_instances()] == [
+            (amp.compute_id, "ACTIVE")]
+        namespace = compute.network_namespace(amp.compute_id)
+        assert namespace is not None
+        (port,) = network.ports_of(namespace)
+        assert port.ip_address != vip
+        assert network.plug_amphora_port(namespace, network.get_subnet(SUBNET),
+                                         amp.amphora_id) == port
+
+        listener_id = lb["listeners"][0]["id"]
+        listener = check(http.get(f"/v2/lbaas/listeners/{listener_id}"), 200)["listener"]
         pool = listener["default_pool_id"]
         members = check(http.get(f"/v2/lbaas/pools/{pool}/members"), 200)["members"]
         b2 = next(m for m in members if m["address"] == "198.18.64.102")
@@ -67,4 +82,3 @@ def test_single_lb_lifecycle_on_namespace_amphorae() -> None:
         stack.wait_lb(http, lb["id"], c.DELETED)
         assert stack.amphorae.compute.list_instances() == []
         assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge) == []
-        assert stack.netns.netns_network.ports_of(f"ost-amp-{amp.compute_id}") == [] or True
