@@ -126,6 +126,21 @@ def apply_overrides(conf: cfg.ConfigOpts, host: str | None, port: int | None) ->
         conf.set_override("bind_port", port, "api_settings")
 
 
+def check_database(conf: cfg.ConfigOpts, init_db: bool) -> None:
+    """Stop in one line on a database that exists without Ostia's schema (an empty or
+    foreign file is not a fresh install) unless the operator asked to initialise it."""
+    from ostia.db.schema_state import SchemaState, inspect_database
+
+    try:
+        report = inspect_database(conf.database.connection)
+    except Exception as err:  # noqa: BLE001 - one line for a person, not a traceback
+        runtime.fail(f"cannot read the database: {type(err).__name__}: {err}")
+    if report.state in (SchemaState.EMPTY_FILE, SchemaState.FOREIGN) and not init_db:
+        runtime.fail(f"database {report.where} {report.detail}, so this is not a fresh "
+                     "install: start with `ostia up --init-db` to create Ostia's schema in "
+                     "it, or set [database] connection to Ostia's database")
+
+
 def up(args: argparse.Namespace) -> int:
     from ostia.api.app import create_app
     from ostia.controller.allinone import AllInOne
@@ -144,6 +159,7 @@ def up(args: argparse.Namespace) -> int:
             netns.apply_netns_mode(conf)
         except Exception as err:  # noqa: BLE001 - one line for a person, not a traceback
             runtime.fail(f"cannot make the lb-mgmt network: {err}")
+    check_database(conf, init_db=args.init_db)
     try:
         ensure_certificates(conf)
     except Exception as err:  # noqa: BLE001

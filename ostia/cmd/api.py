@@ -21,6 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = runtime.config_file_parser("octavia-api", "Serve the Octavia v2 API.")
     args = parser.parse_args(argv)
     conf = runtime.load(args.config_files, "octavia-api")
+    runtime.require_schema(conf)
     db = Database.from_config(conf)
     wake = _wake_over_messaging(conf)
     try:

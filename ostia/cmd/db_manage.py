@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from ostia.cmd import runtime
 from ostia.db import migration
+from ostia.db.schema_state import missing_sqlite_file
 from ostia.db.session import engine_from_config
 
 
@@ -21,6 +22,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     conf = runtime.load(args.config_files, "octavia-db-manage", check_drivers=False)
     if args.command == "history":
         print("\n".join(migration.history()))
+        return 0
+    if args.command == "current" and missing_sqlite_file(conf.database.connection):
+        # Connecting would create an empty file, which `ostia up` then refuses.
+        print("(empty)")
         return 0
     engine = engine_from_config(conf)
     try:

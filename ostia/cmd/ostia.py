@@ -21,6 +21,9 @@ def _parser() -> argparse.ArgumentParser:
                                         "~/.local/share/ostia)")
     up.add_argument("--config-file", action="append", dest="config_files", metavar="PATH",
                     help="extra config applied over the generated one (repeatable)")
+    up.add_argument("--init-db", action="store_true",
+                    help="create the schema in a database that exists but holds none (an "
+                         "empty or foreign file); without it such a database stops ostia up")
 
     up.add_argument("--netns", action="store_true",
                     help="namespace amphorae (root): compute_netns_driver and "

@@ -64,8 +64,33 @@ def setup_logging(conf: cfg.ConfigOpts) -> None:
     for handler in handlers:
         handler.addFilter(request_id.RequestIdFilter())
     logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers, force=True)
-    for noisy in ("uvicorn.access", "stevedore", "httpx", "urllib3"):
+    # alembic announces each of its plugins at INFO when first imported.
+    for noisy in ("uvicorn.access", "stevedore", "httpx", "urllib3", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def require_schema(conf: cfg.ConfigOpts) -> None:
+    """Stop in one line unless the database holds Ostia's schema at the head revision.
+
+    Services never create or upgrade the schema: that is `octavia-db-manage upgrade head`,
+    run once by the operator (and `ostia up` for its own database).
+    """
+    from ostia.db.schema_state import SchemaState, inspect_database
+
+    try:
+        report = inspect_database(conf.database.connection)
+    except Exception as err:  # noqa: BLE001 - one line for an operator, not a traceback
+        fail(f"cannot read the database: {type(err).__name__}: {err}")
+    if report.state is SchemaState.CURRENT:
+        return
+    if report.state is SchemaState.UNKNOWN:  # a newer Ostia upgraded it: let it run
+        logging.getLogger(__name__).warning("database %s %s", report.where, report.detail)
+        return
+    action = ("upgrade it" if report.state is SchemaState.OUTDATED else
+              "create Ostia's schema in it")
+    detail = report.detail or "has no Ostia schema"
+    fail(f"database {report.where} {detail}: {action} with `octavia-db-manage "
+         f"upgrade head` (services never do that themselves)")
 
 
 def wait_for_signal() -> None:
@@ -89,6 +114,7 @@ def run_service(prog: str, description: str, factory: Callable[..., Any],
     parser = config_file_parser(prog, description)
     args = parser.parse_args(argv)
     conf = load(args.config_files, prog)
+    require_schema(conf)
     from ostia.controller.service import ServiceStartError
 
     service = factory(conf, Database.from_config(conf))
