@@ -4,9 +4,9 @@ manager, local amphorae running haproxy) and real HTTP backends.
 A person's path through the page: open the service's root URL in the browser, create a load
 balancer with a listener, a pool, two members and a health monitor from the form, watch it
 turn ACTIVE without reloading, send traffic and see the statistics move, kill a backend and
-see its member turn ERROR with the reason, add a member, fail the amphora over, disable a
-member, delete the whole load balancer. Screenshots of each step go to the directory the test
-prints.
+see its member turn ERROR with the reason, add a member, fail the amphora over, remove the
+dead member, disable another, delete the whole load balancer. Screenshots of each step go
+to the directory the test prints.
 """
 
 from __future__ import annotations
@@ -44,6 +44,11 @@ def test_dashboard_drives_a_load_balancer_through_its_life(ostia: OstiaService,
     port = random.randint(20000, 29999)
     with http_backends("alpha", "beta", "gamma") as (alpha, beta, gamma), \
             chromium_page() as page:
+        # Script errors, refused resources and policy violations all land on the console.
+        console_errors: list[str] = []
+        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda err: console_errors.append(str(err)))
+
         # The root URL in a browser leads to the dashboard.
         page.goto(ostia.url + "/")
         assert page.url == ostia.url + "/dashboard"
@@ -117,6 +122,10 @@ def test_dashboard_drives_a_load_balancer_through_its_life(ostia: OstiaService,
         expect(_statuses(lb).first).to_have_text("ACTIVE", timeout=WAIT_MS)
         assert fetch(vip, port)[1] in {"alpha", "gamma"}
 
+        # Remove the dead member: its row leaves the tree.
+        dead.locator(":scope > .line").get_by_role("button", name="Remove").click()
+        expect(dead).to_have_count(0, timeout=WAIT_MS)
+
         # Disable the healthy member: the same PUT the CLI's `member set --disable` sends.
         _member(page, alpha).get_by_role("button", name="Disable").click()
         expect(_member(page, alpha).locator(":scope > .line")).to_contain_text(
@@ -130,6 +139,7 @@ def test_dashboard_drives_a_load_balancer_through_its_life(ostia: OstiaService,
         expect(page.locator("#amphorae tr", has_text=name)).to_have_count(0, timeout=WAIT_MS)
         shots.take(page, "deleted")
         assert page.evaluate("window.notReloaded") is True, "the page reloaded"
+        assert console_errors == []
 
     def gone() -> bool:
         found = httpx.get(f"{ostia.url}/v2/lbaas/loadbalancers", params={"name": name},

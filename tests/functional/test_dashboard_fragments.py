@@ -23,6 +23,9 @@ def test_root_sends_a_browser_to_the_dashboard(client):
     page = client.get("/dashboard", headers={"Accept": BROWSER_ACCEPT})
     assert page.status_code == 200
     assert "<title>Ostia — load balancers</title>" in page.text
+    # Nothing but the package's own files may run, and no other site may frame the page.
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self' 'unsafe-eval';" in policy and "frame-ancestors 'none'" in policy
 
 
 def test_root_still_answers_clients_with_the_version_document(client):

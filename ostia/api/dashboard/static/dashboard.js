@@ -14,8 +14,8 @@ function token() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
-// htmx polls only while there is someone to poll for.
-window.ostiaReady = () => !AUTH_REQUIRED || Boolean(token());
+// htmx polls only while someone looks: a signed-in caller, a tab in view.
+window.ostiaReady = () => (!AUTH_REQUIRED || Boolean(token())) && !document.hidden;
 
 function refresh() {
   htmx.trigger(body, "ostia:refresh");
