@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a profile needs, and only when something is missing.
-#   run:  Python with venv, make, haproxy, keepalived, socat, iproute2 (the all-in-one)
+#   run:  Python with venv, make, haproxy, keepalived, socat, iproute2 (the all-in-one),
+#         nftables (the lb-mgmt firewall of namespace amphorae, `ostia up --netns`)
 #   test: run + PostgreSQL and RabbitMQ servers (the tests start private instances),
-#         chromium and a font for the dashboard's headless-browser test
+#         chromium and a font for the dashboard's headless-browser test, openssh-server for
+#         SSH into namespace amphorae (not in run: it would enable a host-wide sshd)
 set -euo pipefail
 profile=${1:-run}
 # libpcre2-8-0: the API compiles L7 regexes with the PCRE2 haproxy uses (ostia/common/pcre2.py)
-pkgs=(haproxy libpcre2-8-0 keepalived socat iproute2 iputils-ping curl make procps)
+pkgs=(haproxy libpcre2-8-0 keepalived socat iproute2 nftables iputils-ping curl make procps)
 case "$profile" in
     run) ;;
-    test) pkgs+=(postgresql rabbitmq-server chromium fonts-liberation) ;;
+    test) pkgs+=(postgresql rabbitmq-server chromium fonts-liberation openssh-server) ;;
     *) echo "unknown profile: $profile" >&2; exit 2 ;;
 esac
 missing=()

@@ -312,6 +312,8 @@ class NetnsComputeDriver(ComputeDriver):
             f"AuthorizedKeysFile {ssh_dir}/authorized_keys",
             f"PidFile {ssh_dir}/sshd.pid",
             "PermitRootLogin prohibit-password",
+            # The files are the driver's own (0600 in a 0700 directory), wherever amphora_dir is.
+            "StrictModes no",
             "PasswordAuthentication no",
             "KbdInteractiveAuthentication no",
             "UsePAM no",
