@@ -1,8 +1,9 @@
 """The dashboard's pages: the shell at /dashboard and the fragments it polls.
 
 The shell carries no data, so it answers without a token; the fragments are ordinary
-authenticated requests (Keystone's middleware sees them like any v2 call) and read only
-through the v2 API as the caller (`V2Client`). Writes never come here: the page sends
+authenticated requests (Keystone's middleware sees them like any v2 call) and read through
+the v2 API as the caller (`V2Client`); only the heartbeat ages of the amphorae that API
+returned come from the database, the API having no field for them. Writes never come here: the page sends
 them from the browser to the v2 API itself.
 """
 
@@ -74,10 +75,8 @@ async def loadbalancers_fragment(request: Request) -> HTMLResponse:
                                                             strict=True)}
     stats = {lb["id"]: a.body["stats"] for lb, a in zip(lb_items, stats_answers, strict=True)
              if a.ok}
-    failed = [lb["id"] for lb in lb_items if lb.get("provisioning_status") == c.ERROR]
-    errors = await run_in_threadpool(_last_errors, _db(request), failed)
     tree = build_tree(lb_items, listeners.items("listeners"), pool_items,
-                      monitors.items("healthmonitors"), members, stats, errors)
+                      monitors.items("healthmonitors"), members, stats)
     return templates.TemplateResponse(request, "fragments/loadbalancers.html",
                                       {"tree": tree})
 
@@ -116,16 +115,6 @@ def _refused(request: Request, status: int, body: Any) -> HTMLResponse:
     fault = body.get("faultstring") if isinstance(body, dict) else None
     return templates.TemplateResponse(request, "fragments/refused.html",
                                       {"status": status, "fault": fault}, status_code=status)
-
-
-def _last_errors(db: Database, lb_ids: list[str]) -> dict[str, str]:
-    """The worker's recorded reason for each failed load balancer the caller may see."""
-    if not lb_ids:
-        return {}
-    lb = models.LoadBalancer
-    with db.transaction() as session:
-        rows = session.execute(select(lb.id, lb.last_error).where(lb.id.in_(lb_ids)))
-        return {row.id: row.last_error for row in rows if row.last_error}
 
 
 def _heartbeat_ages(db: Database, amphora_ids: list[str]) -> dict[str, float]:

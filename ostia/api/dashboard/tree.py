@@ -2,7 +2,9 @@
 
 Load balancer → listeners → default pool → members and health monitor; pools that are
 no listener's default (L7 targets, pools not yet attached) hang off the load balancer.
-Each node carries the reason it is in ERROR when there is one to give.
+Each node carries the reason it is in ERROR when there is one to give: the API's
+`provisioning_status_reason` (the worker's record, as much of it as a tenant may read) or,
+for an operating ERROR, what the health data means.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class Node:
 
 def build_tree(lbs: list[Item], listeners: list[Item], pools: list[Item],
                monitors: list[Item], members_by_pool: Mapping[str, list[Item]],
-               stats_by_lb: Mapping[str, Item], lb_errors: Mapping[str, str]) -> list[Node]:
+               stats_by_lb: Mapping[str, Item]) -> list[Node]:
     """One Node per load balancer, sorted by name, with everything under it."""
     monitors_by_id = {m["id"]: m for m in monitors}
     listeners_by_lb: dict[str, list[Item]] = {}
@@ -46,36 +48,35 @@ def build_tree(lbs: list[Item], listeners: list[Item], pools: list[Item],
         for owner in pool.get("loadbalancers") or []:
             pools_by_lb.setdefault(owner["id"], []).append(pool)
 
-    def pool_node(pool: Item, lb_error: str | None) -> Node:
-        node = Node("pool", pool, reason=_reason("pool", pool, lb_error))
+    def pool_node(pool: Item) -> Node:
+        node = Node("pool", pool, reason=_reason("pool", pool))
         monitor = monitors_by_id.get(pool.get("healthmonitor_id") or "")
         if monitor is not None:
             node.children.append(Node("healthmonitor", monitor,
-                                      reason=_reason("healthmonitor", monitor, lb_error)))
+                                      reason=_reason("healthmonitor", monitor)))
         for member in sorted(members_by_pool.get(pool["id"], []), key=_member_key):
             node.children.append(Node("member", member, pool_id=pool["id"],
-                                      reason=_member_reason(member, monitor, lb_error)))
+                                      reason=_member_reason(member, monitor)))
         return node
 
     tree = []
     for lb in sorted(lbs, key=lambda i: (i.get("name") or "", i["id"])):
-        lb_error = lb_errors.get(lb["id"])
         lb_node = Node("loadbalancer", lb, stats=stats_by_lb.get(lb["id"]),
-                       reason=_reason("loadbalancer", lb, lb_error))
+                       reason=_reason("loadbalancer", lb))
         default_pools: set[str] = set()
         own_pools = {p["id"]: p for p in pools_by_lb.get(lb["id"], [])}
         for listener in sorted(listeners_by_lb.get(lb["id"], []),
                                key=lambda i: (i.get("protocol_port") or 0, i["id"])):
             listener_node = Node("listener", listener,
-                                 reason=_reason("listener", listener, lb_error))
+                                 reason=_reason("listener", listener))
             default = own_pools.get(listener.get("default_pool_id") or "")
             if default is not None:
                 default_pools.add(default["id"])
-                listener_node.children.append(pool_node(default, lb_error))
+                listener_node.children.append(pool_node(default))
             lb_node.children.append(listener_node)
         for pool_id, pool in own_pools.items():
             if pool_id not in default_pools:
-                lb_node.children.append(pool_node(pool, lb_error))
+                lb_node.children.append(pool_node(pool))
         tree.append(lb_node)
     return tree
 
@@ -84,11 +85,13 @@ def _member_key(member: Item) -> tuple[str, int, str]:
     return (member.get("address") or "", member.get("protocol_port") or 0, member["id"])
 
 
-def _reason(kind: str, item: Item, lb_error: str | None) -> str | None:
+def _reason(kind: str, item: Item) -> str | None:
+    recorded = item.get("provisioning_status_reason")
     if item.get("provisioning_status") == c.ERROR:
-        if kind == "loadbalancer":
-            return lb_error or "the worker gave up on this load balancer (no reason recorded)"
-        return "provisioning failed" + (f": {lb_error}" if lb_error else "")
+        return recorded or "provisioning failed; the operator's log has the details"
+    if recorded and kind == "loadbalancer":
+        # The worker keeps retrying a load balancer whose last attempt failed.
+        return f"last attempt failed, retrying: {recorded}"
     if item.get("operating_status") == c.ERROR:
         return {
             "loadbalancer": "no amphora reports this load balancer as up",
@@ -98,11 +101,11 @@ def _reason(kind: str, item: Item, lb_error: str | None) -> str | None:
     return None
 
 
-def _member_reason(member: Item, monitor: Item | None, lb_error: str | None) -> str | None:
+def _member_reason(member: Item, monitor: Item | None) -> str | None:
     if member.get("operating_status") == c.ERROR and member.get("provisioning_status") != c.ERROR:
         if monitor is None:
             return "the amphora reports this member down"
         check = monitor.get("type") or "health"
         return (f"fails its {check} health check (checked every {monitor.get('delay')} s, "
                 f"marked down after {monitor.get('max_retries_down')} failed in a row)")
-    return _reason("member", member, lb_error)
+    return _reason("member", member)
