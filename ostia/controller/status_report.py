@@ -23,6 +23,8 @@ class LoadBalancerRow:
     operating_status: str
     listeners: int
     amphorae: int
+    # The worker's last error (why it is in ERROR, or why an attempt is being retried).
+    last_error: str = ""
 
 
 @dataclasses.dataclass
@@ -58,7 +60,8 @@ def gather(conf: cfg.ConfigOpts, db: Database) -> StatusReport:
             id=lb.id, name=lb.name or "", vip=lb.vip.ip_address or "" if lb.vip else "",
             provisioning_status=lb.provisioning_status, operating_status=lb.operating_status,
             listeners=sum(1 for li in lb.listeners if li.provisioning_status != c.DELETED),
-            amphorae=sum(1 for a in amps if a.load_balancer_id == lb.id)) for lb in lbs]
+            amphorae=sum(1 for a in amps if a.load_balancer_id == lb.id),
+            last_error=lb.last_error or "") for lb in lbs]
         amp_rows = [AmphoraRow(
             id=a.id, load_balancer_id=a.load_balancer_id or "", role=a.role or "",
             status=a.status, lb_network_ip=a.lb_network_ip or "",

@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 from ostia.common import constants as c
 from ostia.db import models
 
-_SETTLED = {c.PENDING_CREATE: c.ACTIVE, c.PENDING_UPDATE: c.ACTIVE}
+# ERROR too: settling means the data plane runs the whole stored graph, so an object that
+# a refused configuration had left in ERROR is provisioned again.
+_SETTLED = {c.PENDING_CREATE: c.ACTIVE, c.PENDING_UPDATE: c.ACTIVE, c.ERROR: c.ACTIVE}
 
 
 class Transition(NamedTuple):

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import AfterValidator, Field
 from sqlalchemy.orm import Session
 
-from ostia.api import quota, status, types
+from ostia.api import error_reason, quota, status, types
 from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
@@ -142,6 +142,8 @@ def serialize(monitor: models.HealthMonitor) -> dict[str, Any]:
         "admin_state_up": monitor.enabled,
         "pools": [{"id": monitor.pool_id}],
         "provisioning_status": monitor.provisioning_status,
+        "provisioning_status_reason": error_reason.of_child(
+            monitor, lambda: monitor.pool.load_balancer if monitor.pool else None),
         "operating_status": monitor.operating_status,
         "created_at": timestamp(monitor.created_at),
         "updated_at": timestamp(monitor.updated_at),
@@ -305,7 +307,7 @@ def update(call: Call, monitor_id: str, raw: Any) -> dict[str, Any]:
         current = {"domain_name": monitor.domain_name, "http_version": monitor.http_version}
         _check_domain_name({**current, **changes})
         lb = pools_api.load_balancer_of(pool)
-        pools_api.lock_for_pool_child(session, pool, lb)
+        pools_api.lock_for_pool_child(session, pool, lb, repair=True)
         apply(monitor, changes)
         monitor.provisioning_status = c.PENDING_UPDATE
         session.flush()
@@ -320,7 +322,7 @@ def delete(call: Call, monitor_id: str) -> None:
         monitor = get_monitor(session, call, monitor_id)
         pool = monitor.pool
         lb = pools_api.load_balancer_of(pool)
-        pools_api.lock_for_pool_child(session, pool, lb)
+        pools_api.lock_for_pool_child(session, pool, lb, repair=True)
         monitor.provisioning_status = c.PENDING_DELETE
         provider = lb.provider
     call.services.providers.notify(lb.id, provider)

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
-from ostia.api import quota, status, types
+from ostia.api import error_reason, quota, status, types
 from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
@@ -128,6 +128,8 @@ def serialize(policy: models.L7Policy) -> dict[str, Any]:
         "name": policy.name,
         "description": policy.description,
         "provisioning_status": policy.provisioning_status,
+        "provisioning_status_reason": error_reason.of_child(
+            policy, lambda: policy.listener.load_balancer if policy.listener else None),
         "operating_status": policy.operating_status,
         "admin_state_up": policy.enabled,
         "action": policy.action,
@@ -313,7 +315,7 @@ def update(call: Call, policy_id: str, raw: Any) -> dict[str, Any]:
             pool_id = final["redirect_pool_id"]
             if pool_id and pool_id != policy.redirect_pool_id:
                 check_redirect_pool(session, listener, pool_id)
-        status.lock_for_child_change(session, listener.load_balancer_id)
+        status.lock_for_child_change(session, listener.load_balancer_id, repair=True)
         status.mark_pending_update(listener)
         _apply(policy, sent, final)
         if "position" in sent:
@@ -344,7 +346,7 @@ def delete(call: Call, policy_id: str) -> None:
     with call.db.transaction() as session:
         policy = get_policy(session, call, policy_id)
         listener = policy.listener
-        status.lock_for_child_change(session, listener.load_balancer_id)
+        status.lock_for_child_change(session, listener.load_balancer_id, repair=True)
         status.mark_pending_update(listener)
         policy.provisioning_status = c.PENDING_DELETE
         # The remaining policies close the gap at once, as upstream's list does.

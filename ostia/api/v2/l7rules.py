@@ -15,7 +15,7 @@ from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ostia.api import quota, status, types
+from ostia.api import error_reason, quota, status, types
 from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
@@ -97,6 +97,11 @@ class L7RuleUpdate(types.Schema):
     tags: types.Tags | None = None
 
 
+def _load_balancer_of_rule(rule: models.L7Rule) -> models.LoadBalancer | None:
+    policy = rule.l7policy
+    return policy.listener.load_balancer if policy and policy.listener else None
+
+
 def serialize(rule: models.L7Rule) -> dict[str, Any]:
     return with_project({
         "id": rule.id,
@@ -106,6 +111,8 @@ def serialize(rule: models.L7Rule) -> dict[str, Any]:
         "value": rule.value,
         "invert": rule.invert,
         "provisioning_status": rule.provisioning_status,
+        "provisioning_status_reason": error_reason.of_child(
+            rule, lambda: _load_balancer_of_rule(rule)),
         "operating_status": rule.operating_status,
         "created_at": timestamp(rule.created_at),
         "updated_at": timestamp(rule.updated_at),
@@ -221,11 +228,13 @@ def get_rule(session: Session, call: Call, policy_id: str, rule_id: str) -> mode
     return rule
 
 
-def _lock_policy_tree(session: Session, policy: models.L7Policy) -> models.LoadBalancer:
-    """Rule changes: the policy must be ACTIVE, then LB, listener and policy go pending."""
-    status.require_active(policy, POLICY_DISPLAY)
+def _lock_policy_tree(session: Session, policy: models.L7Policy, *,
+                      repair: bool = False) -> models.LoadBalancer:
+    """Rule changes: the policy must be ACTIVE (or ERROR for an update or delete:
+    `repair`), then LB, listener and policy go pending."""
+    status.require_active(policy, POLICY_DISPLAY, repair=repair)
     listener = policy.listener
-    status.lock_for_child_change(session, listener.load_balancer_id)
+    status.lock_for_child_change(session, listener.load_balancer_id, repair=repair)
     status.mark_pending_update(listener, policy)
     return listener.load_balancer
 
@@ -307,7 +316,7 @@ def update(call: Call, policy_id: str, rule_id: str, raw: Any) -> dict[str, Any]
         rule = get_rule(session, call, policy_id, rule_id)
         merged = _merged(rule, sent)
         validate_rule(merged["type"], merged["compare_type"], merged["key"], merged["value"])
-        lb = _lock_policy_tree(session, rule.l7policy)
+        lb = _lock_policy_tree(session, rule.l7policy, repair=True)
         for key, value in merged.items():
             setattr(rule, key, value)
         if "invert" in sent:
@@ -327,7 +336,7 @@ def update(call: Call, policy_id: str, rule_id: str, raw: Any) -> dict[str, Any]
 def delete(call: Call, policy_id: str, rule_id: str) -> None:
     with call.db.transaction() as session:
         rule = get_rule(session, call, policy_id, rule_id)
-        lb = _lock_policy_tree(session, rule.l7policy)
+        lb = _lock_policy_tree(session, rule.l7policy, repair=True)
         rule.provisioning_status = c.PENDING_DELETE
         lb_id, provider = lb.id, lb.provider
     call.services.providers.notify(lb_id, provider)

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ostia.api import quota, status, types
+from ostia.api import error_reason, quota, status, types
 from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
@@ -104,6 +104,8 @@ def serialize(listener: models.Listener) -> dict[str, Any]:
         "name": listener.name,
         "description": listener.description,
         "provisioning_status": listener.provisioning_status,
+        "provisioning_status_reason": error_reason.of_child(
+            listener, lambda: listener.load_balancer),
         "operating_status": listener.operating_status,
         "admin_state_up": listener.enabled,
         "protocol": listener.protocol,
@@ -442,7 +444,7 @@ def update(call: Call, listener_id: str, raw: Any) -> dict[str, Any]:
     with call.db.transaction() as session:
         listener = get_listener(session, call, listener_id)
         lb = listener.load_balancer
-        status.lock_for_child_change(session, lb.id)
+        status.lock_for_child_change(session, lb.id, repair=True)
         defaults = _defaults(call, listener.protocol)
         # null on PUT restores the default where upstream has one.
         changes = {k: (defaults.get(k) if v is None and k in defaults else v)
@@ -464,7 +466,7 @@ def delete(call: Call, listener_id: str) -> None:
     with call.db.transaction() as session:
         listener = get_listener(session, call, listener_id)
         lb = listener.load_balancer
-        status.lock_for_child_change(session, lb.id)
+        status.lock_for_child_change(session, lb.id, repair=True)
         listener.provisioning_status = c.PENDING_DELETE
         lb_id, provider = lb.id, lb.provider
     call.services.providers.notify(lb_id, provider)

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from ostia.api import quota, status, types
+from ostia.api import error_reason, quota, status, types
 from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
@@ -80,6 +80,7 @@ def serialize(lb: models.LoadBalancer) -> dict[str, Any]:
         "description": lb.description,
         "admin_state_up": lb.enabled,
         "provisioning_status": lb.provisioning_status,
+        "provisioning_status_reason": error_reason.of_load_balancer(lb),
         "operating_status": lb.operating_status,
         "created_at": timestamp(lb.created_at),
         "updated_at": timestamp(lb.updated_at),

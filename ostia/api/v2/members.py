@@ -11,7 +11,7 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ostia.api import quota, status, types
+from ostia.api import error_reason, quota, status, types
 from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
@@ -78,6 +78,8 @@ def serialize(member: models.Member) -> dict[str, Any]:
         "name": member.name,
         "operating_status": member.operating_status,
         "provisioning_status": member.provisioning_status,
+        "provisioning_status_reason": error_reason.of_child(
+            member, lambda: member.pool.load_balancer if member.pool else None),
         "admin_state_up": member.enabled,
         "address": member.ip_address,
         "protocol_port": member.protocol_port,
@@ -237,7 +239,7 @@ def update(call: Call, pool_id: str, member_id: str, raw: Any) -> dict[str, Any]
     with call.db.transaction() as session:
         pool, lb = _pool_and_lb(session, call, pool_id)
         member = get_member(session, call, pool, member_id)
-        pools_api.lock_for_pool_child(session, pool, lb)
+        pools_api.lock_for_pool_child(session, pool, lb, repair=True)
         apply(member, _changes(body.sent()))
         member.provisioning_status = c.PENDING_UPDATE
         session.flush()
@@ -251,7 +253,7 @@ def delete(call: Call, pool_id: str, member_id: str) -> None:
     with call.db.transaction() as session:
         pool, lb = _pool_and_lb(session, call, pool_id)
         member = get_member(session, call, pool, member_id)
-        pools_api.lock_for_pool_child(session, pool, lb)
+        pools_api.lock_for_pool_child(session, pool, lb, repair=True)
         member.provisioning_status = c.PENDING_DELETE
         provider = lb.provider
     call.services.providers.notify(lb.id, provider)

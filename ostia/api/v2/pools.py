@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import Field
 from sqlalchemy.orm import Session, selectinload
 
-from ostia.api import quota, status, types
+from ostia.api import error_reason, quota, status, types
 from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
@@ -149,6 +149,8 @@ def serialize(pool: models.Pool) -> dict[str, Any]:
         "name": pool.name,
         "description": pool.description,
         "provisioning_status": pool.provisioning_status,
+        "provisioning_status_reason": error_reason.of_child(
+            pool, lambda: pool.load_balancer),
         "operating_status": pool.operating_status,
         "admin_state_up": pool.enabled,
         "protocol": pool.protocol,
@@ -200,11 +202,12 @@ def load_balancer_of(pool: models.Pool) -> models.LoadBalancer:
     return pool.load_balancer
 
 
-def lock_for_pool_child(session: Session, pool: models.Pool, lb: models.LoadBalancer) -> None:
-    """A member or health monitor change: the pool must be ACTIVE; the LB, the pool and
-    its listeners go PENDING_UPDATE."""
-    status.require_active(pool, DISPLAY)
-    status.lock_for_child_change(session, lb.id)
+def lock_for_pool_child(session: Session, pool: models.Pool, lb: models.LoadBalancer, *,
+                        repair: bool = False) -> None:
+    """A member or health monitor change: the pool must be ACTIVE (or ERROR for an update
+    or delete: `repair`); the LB, the pool and its listeners go PENDING_UPDATE."""
+    status.require_active(pool, DISPLAY, repair=repair)
+    status.lock_for_child_change(session, lb.id, repair=repair)
     status.mark_pending_update(pool, *listeners_of(pool))
 
 
@@ -424,7 +427,7 @@ def update(call: Call, pool_id: str, raw: Any) -> dict[str, Any]:
         if body.lb_algorithm is not None:
             call.services.providers.get(lb.provider).check_lb_algorithm(body.lb_algorithm)
         changes = _checked_changes(call, pool, body)
-        status.lock_for_child_change(session, lb.id)
+        status.lock_for_child_change(session, lb.id, repair=True)
         apply(pool, changes)
         pool.provisioning_status = c.PENDING_UPDATE
         status.mark_pending_update(*listeners_of(pool))
@@ -442,7 +445,7 @@ def delete(call: Call, pool_id: str) -> None:
         if policies:
             raise exc.Conflict(f"Pool {pool.id} is in use by L7 policy {policies[0].id}")
         lb = load_balancer_of(pool)
-        status.lock_for_child_change(session, lb.id)
+        status.lock_for_child_change(session, lb.id, repair=True)
         # The members and the health monitor go with the pool when the provider settles it.
         pool.provisioning_status = c.PENDING_DELETE
         status.mark_pending_update(*listeners_of(pool))
