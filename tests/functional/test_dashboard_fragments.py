@@ -8,6 +8,7 @@ test_dashboard_keystone.py) drive the same pages in chromium against real servic
 from __future__ import annotations
 
 import datetime
+import logging
 import re
 
 from ostia.db import lifecycle, models
@@ -100,3 +101,11 @@ def test_amphorae_are_for_administrators_only(api, client):
                       headers={"X-Roles": "member", "X-Project-Id": "p1"}).text
     assert "Amphorae are shown to administrators only." in html
     assert "127.1.0.5" not in html
+
+
+def test_a_fragments_reads_carry_its_request_id_into_the_access_log(client, caplog):
+    with caplog.at_level(logging.INFO, logger="ostia.api.access"):
+        response = client.get("/dashboard/fragments/loadbalancers")
+    fragment_id = response.headers["x-openstack-request-id"]
+    reads = [r.getMessage() for r in caplog.records if "GET /v2/lbaas/" in r.getMessage()]
+    assert reads and all(f"global_request_id={fragment_id}" in line for line in reads), reads

@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 from fastapi import Request
 
+from ostia.common import request_id
+
 # What names the caller: Keystone's token, or the trusted headers of the `testing` strategy
 # and of noauth's optional project/roles.
 CREDENTIAL_HEADERS = ("x-auth-token", "x-project-id", "x-tenant-id", "x-user-id", "x-roles")
@@ -44,6 +46,10 @@ class V2Client:
         self._headers = {name: request.headers[name] for name in CREDENTIAL_HEADERS
                          if name in request.headers}
         self._headers["accept"] = "application/json"
+        # Each read gets its own access line; the fragment's request id ties them together.
+        outer = request_id.current()
+        if outer:
+            self._headers[request_id.HEADER] = outer
         self._transport = httpx.ASGITransport(app=request.app)
         # The host only shows in the `links` of answers, which the dashboard never follows.
         self._client = httpx.AsyncClient(transport=self._transport,
