@@ -24,8 +24,8 @@ min(last, RESTART_WINDOW) is taken for a restarted agent; the same bound applies
 
 from __future__ import annotations
 
-import dataclasses
 import re
+from typing import NamedTuple
 
 # A restarted upstream agent counts from 0 again: a seq below this (and below the last
 # one) is taken for a restart, not a replay. Generous, because the first heartbeat a
@@ -44,9 +44,11 @@ def valid_boot_id(value: object) -> bool:
     return isinstance(value, str) and _BOOT_ID.fullmatch(value) is not None
 
 
-@dataclasses.dataclass(frozen=True)
-class SequenceState:
-    """Where an amphora's heartbeats stand: the last accepted seq, its boot, when."""
+class SequenceState(NamedTuple):
+    """Where an amphora's heartbeats stand: the last accepted seq, its boot, when.
+
+    A tuple, not a dataclass: one is made per accepted datagram, on the receiving path.
+    """
 
     seq: int
     heard_at: float                      # epoch seconds of the last accepted heartbeat
@@ -87,7 +89,7 @@ def judge(last: SequenceState | None, boot_id: str | None, seq: int, now: float,
             return "replayed"
         if seq - last.seq > bound:
             return "seq_jump"
-        return dataclasses.replace(last, seq=seq, heard_at=now)
+        return SequenceState(seq, now, boot_id, last.previous_boot_ids)
     if boot_id in last.previous_boot_ids:
         return "old_boot"
     # A boot not seen before: a new start counts from 0. When the last boot is unknown
