@@ -32,7 +32,10 @@ class PCRE2Unavailable(RuntimeError):
 def check_regex(pattern: str, caseless: bool = False) -> None:
     """InvalidRegex unless haproxy's PCRE2 compiles `pattern` as an ACL regex."""
     lib = _library()
-    raw = pattern.encode("utf-8")
+    try:
+        raw = pattern.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRegex("the pattern is not valid Unicode") from None
     errorcode = ctypes.c_int(0)
     erroroffset = ctypes.c_size_t(0)
     options = _NO_AUTO_CAPTURE | (_CASELESS if caseless else 0)

@@ -273,3 +273,21 @@ def test_a_pool_ca_that_does_not_parse_answers_400(client, lb, local_certs):
         "loadbalancer_id": lb["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
         "tls_enabled": True, "ca_tls_container_ref": bad}})
     assert "the CA certificate" in fault(response, 400)
+
+
+def test_single_call_create_applies_the_same_checks(client):
+    def create(listener: dict[str, Any]) -> httpx.Response:
+        return client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
+            "vip_subnet_id": "private-subnet", "listeners": [listener]}})
+
+    http = {"protocol": "HTTP", "protocol_port": 80}
+    bad_regex = create({**http, "l7policies": [{"action": "REJECT", "rules": [
+        {"type": "PATH", "compare_type": "REGEX", "value": r"(a)\1"}]}]})
+    assert "Unable to parse regular expression" in fault(bad_regex, 400)
+    bad_codes = create({**http, "default_pool": {
+        "name": "p", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "healthmonitor": {
+            "type": "HTTP", "delay": 5, "timeout": 3, "max_retries": 3,
+            "expected_codes": "500-200"}}})
+    assert "expected_codes" in fault(bad_codes, 400)
+    bad_limit = create({**http, "connection_limit": limits.CONNECTION_LIMIT.high + 1})
+    assert "connection_limit" in fault(bad_limit, 400)
