@@ -46,8 +46,7 @@ class Agent:
         self.vrrp: VrrpBackend
         if vip_namespace:
             # A namespace amphora: real interfaces and keepalived in its VIP namespace.
-            self.plugger = NetnsPlugger(vip_namespace, self.paths.plug_dir(),
-                                        lambda: self.conf.controller_worker.loadbalancer_topology)
+            self.plugger = NetnsPlugger(vip_namespace, self.paths.plug_dir())
             self.vrrp = KeepalivedVrrp(self.paths, vip_namespace)
         else:
             self.plugger = LocalPlugger(self.paths.plug_dir())

@@ -13,13 +13,11 @@ Each call is idempotent: an interface already in the VIP namespace is configured
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
 
 from ostia.amphora.plug import LocalPlugger, NetworkPlug, NetworkPlugger, PlugError, VipPlug
 from ostia.common import iproute
 
 VIP_INTERFACE = "eth1"
-TOPOLOGY_ACTIVE_STANDBY = "ACTIVE_STANDBY"
 
 
 def _not_found() -> PlugError:
@@ -29,9 +27,8 @@ def _not_found() -> PlugError:
 
 
 class NetnsPlugger(NetworkPlugger):
-    def __init__(self, namespace: str, record_dir: str, topology: Callable[[], str]) -> None:
+    def __init__(self, namespace: str, record_dir: str) -> None:
         self.namespace = namespace
-        self.topology = topology
         # Payloads are recorded as on a local amphora, for `GET /1.0/details`.
         self.records = LocalPlugger(record_dir)
 
@@ -43,7 +40,7 @@ class NetnsPlugger(NetworkPlugger):
         addresses = []
         if plug.vrrp_ip:
             addresses.append(f"{plug.vrrp_ip}/{prefix}")
-        if self.topology() != TOPOLOGY_ACTIVE_STANDBY or not plug.vrrp_ip:
+        if not plug.vrrp_ip:
             addresses.append(f"{plug.vip}/{prefix}")
             for extra in plug.additional_vips:
                 extra_prefix = ipaddress.ip_network(extra["subnet_cidr"]).prefixlen

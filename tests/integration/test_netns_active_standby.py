@@ -114,19 +114,21 @@ def test_kill_9_of_the_master_moves_the_vip_and_the_amphora_is_rebuilt_as_backup
             time.sleep(1.0)
             killed_at = time.monotonic()
             _kill_amphora(dead)
-            wait_until(lambda: any(ok and t > killed_at for t, ok, _ in loop.results), 10,
-                       "traffic through the BACKUP")
-            gap = loop.longest_gap(killed_at)
             # The health manager notices the silence and rebuilds the dead amphora.
             wait_until(lambda: len(_roles(stack, lb["id"])) == 2
                        and master not in _roles(stack, lb["id"]), 40, "a replacement")
             stack.wait_lb(http, lb["id"], timeout=60)
             rebuilt_at = time.monotonic()
             time.sleep(1.0)
-        print(f"VRRP takeover gap after kill -9 of the MASTER: {gap:.3f} s")
+        # The longest time without a successful request, from the last success before the
+        # kill to the end: the takeover, and any second interruption during the rebuild.
+        gap = loop.longest_gap(killed_at)
+        failed = [round(t - killed_at, 2) for t, ok, _ in loop.results
+                  if not ok and t > killed_at]
+        print(f"VRRP takeover gap after kill -9 of the MASTER: {gap:.3f} s "
+              f"(failed requests at {failed} s; rebuilt after {rebuilt_at - killed_at:.1f} s)")
         assert gap <= GAP_GOAL, gap
-        after = [ok for t, ok, _ in loop.results if t > killed_at + gap + 0.05]
-        assert all(after), f"{after.count(False)} failed requests after the takeover"
+        assert all(ok for t, ok, _ in loop.results if t > killed_at + GAP_GOAL)
         roles = _roles(stack, lb["id"])
         assert roles[backup] == c.ROLE_MASTER
         assert sorted(roles.values()) == [c.ROLE_BACKUP, c.ROLE_MASTER]

@@ -11,7 +11,7 @@ import time
 from ostia.common import constants as c
 from ostia.drivers.compute.netns_driver import NetnsComputeDriver
 from ostia.drivers.network.netns_driver import NetnsNetworkDriver
-from tests.support.netns_stack import leftovers, netns_worker_stack
+from tests.support.netns_stack import amphora_memory_kib, leftovers, netns_worker_stack
 from tests.support.objects import check
 
 SUBNET = "tenant-a-subnet"
@@ -47,6 +47,7 @@ def test_single_lb_lifecycle_on_namespace_amphorae() -> None:
 
         (amp,) = stack.amphorae.compute.list_instances()
         compute_ids = [amp.compute_id]
+        print(f"memory of one namespace amphora (PSS): {amphora_memory_kib(amp.compute_id)} KiB")
         # The agent listens only on its management address, in its own namespace.
         assert amp.lb_network_ip.startswith("198.19.")
 

@@ -174,14 +174,15 @@ class RequestLoop:
         self._thread.join(30)
 
     def longest_gap(self, after: float) -> float:
-        """Longest time between two successful requests, from the last success before
-        `after` to the first success after the failures that follow it."""
+        """Longest time between two successful requests from the last success before
+        `after` on (infinite when nothing succeeded after it)."""
         ok = [t for t, success, _ in self.results if success]
         before = [t for t in ok if t <= after]
         start = before[-1] if before else after
         later = [t for t in ok if t > start]
-        gaps = [b - a for a, b in zip([start, *later], later, strict=False)]
-        return max(gaps, default=float("inf"))
+        if not later:
+            return float("inf")
+        return max(b - a for a, b in zip([start, *later], later, strict=False))
 
 
 class NetnsAmphoraStack(LocalAmphoraStack):
@@ -269,6 +270,19 @@ class NetnsWorkerStack(WorkerStack):
             server.shutdown()
             server.server_close()
         super().stop()
+
+
+def amphora_memory_kib(compute_id: str) -> int:
+    """Proportional set size of everything an amphora runs (agent, haproxy, keepalived)."""
+    total = 0
+    for namespace in (netns_driver.amp_namespace(compute_id),
+                      netns_driver.vip_namespace(compute_id)):
+        for pid in iproute.netns_pids(namespace):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup") as handle:
+                for line in handle:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+    return total
 
 
 def leftovers(tag: str, compute_ids: list[str], mgmt_bridge: str) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from oslo_config import cfg
 
+from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.controller.worker import render_haproxy
 from ostia.controller.worker.drivers import WorkerDrivers
@@ -159,7 +160,12 @@ def configure_amphora(conf: cfg.ConfigOpts, drivers: WorkerDrivers, lb: models.L
         vip, net_info = vip_net_info(drivers, lb)
         port = vip_port(drivers, lb, amp)
         if port is not None:
-            net_info.update(mac_address=port.mac_address, vrrp_ip=port.ip_address)
+            net_info["mac_address"] = port.mac_address
+            if (lb.topology or conf.controller_worker.loadbalancer_topology) == \
+                    c.TOPOLOGY_ACTIVE_STANDBY:
+                # With a vrrp_ip the agent leaves the VIP to keepalived (whatever topology
+                # the amphora was built for: a spare may serve either).
+                net_info["vrrp_ip"] = port.ip_address
         amphora.plug_vip(ref, vip, net_info, timeouts)
         between()
     plug_member_networks(drivers, lb, amp, ref, timeouts)
