@@ -20,8 +20,8 @@ from sqlalchemy import BigInteger, ColumnElement, Select, SmallInteger, and_, fu
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from starlette.datastructures import QueryParams
 
+from ostia.common import addresses, constants
 from ostia.common import config as config_mod
-from ostia.common import constants
 from ostia.common import exceptions as exc
 from ostia.db import models
 
@@ -36,6 +36,10 @@ IGNORED_PARAMS = frozenset({"tenant_id"})
 # allows 32766 parameters, older builds 999) and the work a single call can cause small.
 MAX_FILTER_VALUES = 1000
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+# Attributes stored in canonical address form: a filter value in another spelling of the
+# same address matches (one that is no address is kept as given and matches nothing).
+ADDRESS_FILTERS = frozenset({"address", "monitor_address", "vip_address", "lb_network_ip",
+                             "vrrp_ip", "ha_ip"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,6 +239,11 @@ def _convert(column: Any, key: str, raw: str) -> Any:
             return datetime.datetime.fromisoformat(raw.replace("Z", "+00:00")).replace(tzinfo=None)
     except ValueError:
         raise exc.BadRequest(f"Invalid value '{raw}' for filter '{key}'.") from None
+    if key in ADDRESS_FILTERS:
+        try:
+            return addresses.canonical_address(raw)
+        except addresses.InvalidAddress:
+            return raw
     return raw
 
 

@@ -154,3 +154,18 @@ def test_allowed_cidrs_are_stored_canonical(client):
     assert "allowed_cidrs" in fault(bad, 400)
     assert check(client.get(url), 200)["listener"]["allowed_cidrs"] == \
         ["2001:db8::/32", "::ffff:192.0.2.0/120"]
+
+
+def test_filters_find_an_address_in_any_spelling(client, pool):
+    member = create_member(client, pool["id"], address="2001:db8::1", port=80,
+                           monitor_address="192.0.2.5")
+    for spelling in ("2001:DB8::0:1", "2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"):
+        found = check(client.get(_members(pool["id"]), params={"address": spelling}),
+                      200)["members"]
+        assert [m["id"] for m in found] == [member["id"]], spelling
+    assert check(client.get(_members(pool["id"]), params={"address": "fe80::1%x"}),
+                 200)["members"] == []
+    lb = create_lb(client, vip_subnet_id=V6_SUBNET, vip_address="fd00:db8::20")
+    found = check(client.get("/v2/lbaas/loadbalancers", params={"vip_address": "FD00:DB8::0:20"}),
+                  200)["loadbalancers"]
+    assert [item["id"] for item in found] == [lb["id"]]
