@@ -18,19 +18,16 @@ from pathlib import Path
 
 from oslo_config import cfg
 
-from ostia.cmd import http_server, runtime
+from ostia.cmd import http_server, instances, runtime
 from ostia.common import config as config_mod
 
 LOG = logging.getLogger(__name__)
 CONFIG_NAME = "octavia.conf"
-PID_NAME = "ostia.pid"
+PID_NAME = instances.PID_NAME
 
 
 def default_state_dir() -> Path:
-    home = os.environ.get("OSTIA_HOME")
-    if home:
-        return Path(home)
-    return Path.home() / ".local" / "share" / "ostia"
+    return instances.default_state_dir()
 
 
 def generated_config(state: Path, host: str, port: int) -> str:
@@ -170,26 +167,35 @@ def up(args: argparse.Namespace) -> int:
     except Exception as err:  # noqa: BLE001
         runtime.fail(f"cannot create or upgrade the database: {type(err).__name__}: {err}")
 
-    controllers = AllInOne(conf, db)
     try:
+        # Drivers check their settings here (e.g. room for haproxy's unix sockets).
+        controllers = AllInOne(conf, db)
         app = create_app(conf, db, wake=controllers.wake)
     except config_mod.ConfigError as err:
         runtime.fail(str(err))
     settings = conf.api_settings
+    try:
+        # Before anything starts: a taken port must not leave a half-started service.
+        sock = http_server.listen(settings.bind_host, settings.bind_port)
+    except http_server.PortUnavailable as err:
+        runtime.fail(str(err))
     pid_path = state / PID_NAME
     pid_path.write_text(str(os.getpid()), encoding="utf-8")
+    # Lets `ostia certs`, `status` and `down` find this instance without --state-dir.
+    registered = instances.register(state)
     try:
         try:
             controllers.start()
         except ServiceStartError as err:
             runtime.fail(str(err))
-        _announce(conf, state)
         http_server.serve(app, settings.bind_host, settings.bind_port,
-                          settings.tls_certfile, settings.tls_keyfile)
+                          settings.tls_certfile, settings.tls_keyfile, sock=sock,
+                          on_started=lambda: _announce(conf, state))
     finally:
         controllers.stop()
         db.dispose()
         pid_path.unlink(missing_ok=True)
+        instances.unregister(registered)
         LOG.info("ostia stopped")
     return 0
 
@@ -210,7 +216,7 @@ def _announce(conf: cfg.ConfigOpts, state: Path) -> None:
 
 
 def down(args: argparse.Namespace) -> int:
-    state = Path(args.state_dir) if args.state_dir else default_state_dir()
+    state = instances.chosen_state_dir(args.state_dir)
     pid_path = state / PID_NAME
     stopped = _stop_pid(pid_path)
     if stopped:
@@ -218,22 +224,71 @@ def down(args: argparse.Namespace) -> int:
     else:
         print("ostia is not running")
     if args.purge:
-        config_path = state / CONFIG_NAME
-        if not config_path.exists():
-            print("nothing to purge: no octavia.conf in the state directory")
-            return 0
-        conf = runtime.load([str(config_path)], "ostia", check_drivers=False)
-        from ostia.controller.allinone import purge_amphorae
-
-        count = purge_amphorae(conf, progress=lambda done, total, compute_id: print(
-            f"  removed amphora {compute_id} ({done}/{total})", flush=True))
-        print(f"removed {count} amphora{'e' if count != 1 else ''}")
+        if _running_pid(pid_path):
+            runtime.fail("ostia is still running: nothing purged")
+        _purge(state)
     return 0
+
+
+def _purge(state: Path) -> None:
+    """Everything Ostia created for load balancers goes; settings and CAs stay.
+
+    An operator's "purge" means the load balancers do not come back: the amphorae, the
+    database that holds every load balancer, and the stored TLS certificates are removed.
+    octavia.conf (perhaps edited) and the CAs in certs/ are kept, so the next `ostia up`
+    starts empty with the same settings; removing the directory starts from scratch.
+    """
+    import shutil
+
+    config_path = state / CONFIG_NAME
+    if not config_path.exists():
+        print("nothing to purge: no octavia.conf in the state directory")
+        return
+    conf = runtime.load([str(config_path)], "ostia", check_drivers=False)
+    from ostia.controller.allinone import purge_amphorae
+
+    count = purge_amphorae(conf, progress=lambda done, total, compute_id: print(
+        f"  removed amphora {compute_id} ({done}/{total})", flush=True))
+    print(f"removed {count} amphora{'e' if count != 1 else ''}")
+    database = _sqlite_file(conf.database.connection)
+    if database is not None:
+        for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+            path.unlink(missing_ok=True)
+        print(f"removed the database {database} (every load balancer in it)")
+    elif conf.database.connection and not conf.database.connection.startswith("sqlite"):
+        print(f"kept the database {_without_password(conf.database.connection)}: not a "
+              f"file of this state directory; its load balancers come back on the next "
+              f"start (drop it with the database's own tools)")
+    containers = Path(conf.certificates.storage_path or state / "tls-containers")
+    if containers.is_dir():
+        shutil.rmtree(containers)
+        print(f"removed stored TLS certificates and secrets ({containers})")
+    print(f"kept {config_path} and the CAs in {state / 'certs'}: the next `ostia up` "
+          f"starts empty with the same settings")
+
+
+def _sqlite_file(url: str | None) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    if not url:
+        return None
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database \
+            or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def status(args: argparse.Namespace) -> int:
     """Print services, load balancers and amphorae of the state directory's deployment."""
     from ostia.controller.status_report import gather, table
+    from ostia.controller.status_tree import gather_tree
     from ostia.db.session import Database
 
     if args.config_files:
@@ -242,7 +297,7 @@ def status(args: argparse.Namespace) -> int:
         pid = None
         print(f"config: {', '.join(args.config_files)}")
     else:
-        state = Path(args.state_dir) if args.state_dir else default_state_dir()
+        state = instances.chosen_state_dir(args.state_dir)
         config_path = state / CONFIG_NAME
         if not config_path.exists():
             runtime.fail(f"no Ostia deployment in {state} (no {CONFIG_NAME}); start one with "
@@ -258,6 +313,7 @@ def status(args: argparse.Namespace) -> int:
     db = Database.from_config(conf)
     try:
         report = gather(conf, db)
+        tree = gather_tree(db)
     except Exception as err:  # noqa: BLE001 - one line for a person, not a traceback
         runtime.fail(f"cannot read the database: {type(err).__name__}: {err}")
     finally:
@@ -268,10 +324,11 @@ def status(args: argparse.Namespace) -> int:
                      "amphorae"],
                     [[r.id, r.name, r.vip, r.provisioning_status, r.operating_status,
                       str(r.listeners), str(r.amphorae)] for r in report.load_balancers]))
-        for r in report.load_balancers:
-            if r.last_error:
-                # One line each: haproxy's multi-line refusals are joined.
-                print(f"  {r.id} {r.provisioning_status}: {' | '.join(r.last_error.splitlines())}")
+    if tree:
+        print("\nlisteners, pools and members")
+        print(table(["object", "name", "id", "detail", "provisioning", "operating"],
+                    [["  " * r.depth + r.kind, r.name, r.id, r.detail, r.provisioning_status,
+                      r.operating_status] for r in tree]))
     print(f"\namphorae ({len(report.amphorae)})")
     if report.amphorae:
         print(table(["id", "load balancer", "role", "status", "mgmt ip", "heartbeat",

@@ -22,16 +22,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     conf = runtime.load(args.config_files, "octavia-api")
     runtime.require_schema(conf)
+    settings = conf.api_settings
+    try:
+        sock = http_server.listen(settings.bind_host, settings.bind_port)
+    except http_server.PortUnavailable as err:
+        runtime.fail(str(err))
     db = Database.from_config(conf)
     wake = _wake_over_messaging(conf)
     try:
         app = create_app(conf, db, wake=wake)
     except ConfigError as err:  # e.g. auth_strategy = keystone without [keystone_authtoken]
         runtime.fail(str(err))
-    settings = conf.api_settings
     try:
         http_server.serve(app, settings.bind_host, settings.bind_port, settings.tls_certfile,
-                          settings.tls_keyfile)
+                          settings.tls_keyfile, sock=sock)
     finally:
         if wake is not None:
             wake.close()

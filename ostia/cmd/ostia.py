@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from ostia.cmd import allinone, runtime
+from ostia.cmd import certs as certs_cmd
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,9 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     netns_cleanup.add_argument("--prefix", help=argparse.SUPPRESS)  # tests: only their own
 
     down = commands.add_parser("down", help="stop a running `ostia up`")
-    down.add_argument("--state-dir")
+    down.add_argument("--state-dir", help="default: $OSTIA_HOME, else the running instance")
     down.add_argument("--purge", action="store_true",
-                      help="also remove every amphora it started")
+                      help="also remove every amphora, the database (every load balancer) "
+                           "and stored TLS certificates; octavia.conf and the CAs stay")
 
     status = commands.add_parser("status", help="services, load balancers and amphorae")
     status.add_argument("--state-dir", help="an `ostia up` state directory")
@@ -52,57 +54,12 @@ def _parser() -> argparse.ArgumentParser:
                                                       "client certificate")
     create.add_argument("--dir", default="/etc/octavia/certs")
     create.add_argument("--passphrase", help="CA key passphrase (default: generated)")
-    store = certs_commands.add_parser(
-        "store", help="store a TLS container (certificate + key) for listeners and pools; "
-                      "prints its reference")
-    store.add_argument("--cert", required=True, metavar="PEM")
-    store.add_argument("--key", required=True, metavar="PEM")
-    store.add_argument("--intermediates", metavar="PEM")
-    store.add_argument("--passphrase", help="passphrase of an encrypted key")
-    secret = certs_commands.add_parser(
-        "store-secret", help="store a CA bundle or a CRL (PEM); prints its reference")
-    secret.add_argument("--file", required=True, metavar="PEM")
-    for sub in (store, secret):
-        sub.add_argument("--state-dir", help="an `ostia up` state directory")
-        sub.add_argument("--config-file", action="append", dest="config_files",
-                         metavar="PATH", help="octavia.conf naming [certificates] storage")
+    certs_cmd.add_commands(certs_commands)
 
     config = commands.add_parser("config", help="configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     config_commands.add_parser("sample", help="print a sample octavia.conf")
     return parser
-
-
-def certs_store(args: argparse.Namespace) -> int:
-    """Put a tenant's certificate (or CA/CRL) where the configured cert manager finds it."""
-    from ostia.common import exceptions
-    from ostia.drivers.loader import load_driver
-
-    if args.config_files:
-        conf = runtime.load(args.config_files, "ostia", check_drivers=False)
-    else:
-        state = Path(args.state_dir) if args.state_dir else allinone.default_state_dir()
-        conf = runtime.load([str(state / allinone.CONFIG_NAME)], "ostia", check_drivers=False)
-    manager = load_driver("octavia.cert_manager", conf.certificates.cert_manager, conf)
-    try:
-        if args.certs_command == "store-secret":
-            ref = manager.store_secret("", _read(args.file))
-        else:
-            ref = manager.store_cert(
-                "", _read(args.cert), _read(args.key),
-                _read(args.intermediates) if args.intermediates else None, args.passphrase)
-    except exceptions.CertificateError as err:
-        runtime.fail(f"not stored: {err}")
-    print(ref)
-    return 0
-
-
-def _read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as err:
-        runtime.fail(f"cannot read {path}: {err.strerror}")
 
 
 def certs_create(args: argparse.Namespace) -> int:
@@ -129,7 +86,17 @@ def config_sample(_args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        return _run(_parser().parse_args(argv))
+    except BrokenPipeError:
+        # `ostia status | head -1`: the reader has gone; say nothing more, and keep Python
+        # from complaining when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "up":
         return allinone.up(args)
     if args.command == "down":
@@ -141,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return netns.cleanup(args)
     if args.command == "certs":
-        return certs_create(args) if args.certs_command == "create" else certs_store(args)
+        return certs_create(args) if args.certs_command == "create" else certs_cmd.run(args)
     return config_sample(args)
 
 

@@ -117,10 +117,10 @@ def run_service(prog: str, description: str, factory: Callable[..., Any],
     require_schema(conf)
     from ostia.controller.service import ServiceStartError
 
-    service = factory(conf, Database.from_config(conf))
     try:
+        service = factory(conf, Database.from_config(conf))
         service.start()
-    except ServiceStartError as err:
+    except (ServiceStartError, config_mod.ConfigError) as err:
         fail(str(err))
     wait_for_signal()
     service.stop()

@@ -6,11 +6,21 @@ import abc
 import logging
 import threading
 
+from oslo_config import cfg
+
 LOG = logging.getLogger(__name__)
 
 
 class ServiceStartError(RuntimeError):
     """A service cannot start (a port it needs is taken); the message is for an operator."""
+
+
+def require_heartbeat_key(conf: cfg.ConfigOpts) -> None:
+    """Workers hand the key to amphorae, health managers check it: neither runs without."""
+    if not (conf.health_manager.heartbeat_key or "").strip():
+        raise ServiceStartError(
+            "[health_manager] heartbeat_key is empty: amphorae sign their heartbeats with "
+            "it; set the same random value on every controller (e.g. `openssl rand -hex 16`)")
 
 
 class Service(abc.ABC):

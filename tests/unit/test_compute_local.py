@@ -196,8 +196,43 @@ def test_a_failed_start_leaves_nothing_behind(conf: cfg.ConfigOpts) -> None:
         assert driver.list_instances() == []
 
 
-def test_an_amphora_dir_too_long_for_unix_sockets_is_refused(conf: cfg.ConfigOpts) -> None:
-    conf.set_override("amphora_dir", "/tmp/" + "x" * 80, "local_compute")
-    with pytest.raises(ComputeBuildError, match="too long"):
-        LocalComputeDriver(conf, agent_command=SLEEPING_AGENT).build(SPEC)
-    assert not os.path.exists("/tmp/" + "x" * 80)
+def test_a_deep_amphora_dir_gets_socket_paths_that_fit(conf: cfg.ConfigOpts) -> None:
+    with short_tempdir() as top:
+        deep = os.path.join(top, "a-non-root-users-home", ".local", "share", "ostia", "amph")
+        conf.set_override("amphora_dir", deep, "local_compute")
+        with local_compute(conf, agent_command=FORKING_AGENT) as driver:
+            instance = driver.build(SPEC)
+            base_path = agent_conf(driver, instance.compute_id)["haproxy_amphora"]["base_path"]
+            real = os.path.join(deep, instance.compute_id, "lb")
+            assert os.path.islink(base_path) and os.path.realpath(base_path) == real
+            assert driver.instance_paths(instance.compute_id)[0] == base_path
+            # The longest socket haproxy binds there: the stats socket of an LB.
+            stats = os.path.join(base_path, "00000000-0000-0000-0000-000000000000.sock")
+            assert len(stats) <= 97
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.bind(stats)
+            assert os.path.exists(os.path.join(real, os.path.basename(stats)))
+            root = os.path.join(deep, instance.compute_id)
+            deadline = time.monotonic() + 5
+            while len(procs.processes_in(root)) < 2:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            driver.delete(instance.compute_id)
+            assert procs.processes_in(root) == [] and not os.path.lexists(base_path)
+
+
+def test_no_usable_place_for_sockets_is_refused_when_the_driver_starts(
+        conf: cfg.ConfigOpts, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ostia.common.config import ConfigError
+    from ostia.drivers.compute import socket_paths
+
+    with short_tempdir() as top:
+        not_a_dir = os.path.join(top, "file")
+        open(not_a_dir, "w").close()
+        monkeypatch.setattr(socket_paths, "default_short_root", lambda: not_a_dir)
+        conf.set_override("amphora_dir", os.path.join(top, "x" * 60), "local_compute")
+        with pytest.raises(ConfigError, match="unix sockets"):
+            LocalComputeDriver(conf, agent_command=SLEEPING_AGENT)
+        monkeypatch.setattr(socket_paths, "default_short_root", lambda: top + "/" + "y" * 60)
+        with pytest.raises(ConfigError, match="too long for haproxy's unix sockets"):
+            LocalComputeDriver(conf, agent_command=SLEEPING_AGENT)

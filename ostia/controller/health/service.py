@@ -21,7 +21,7 @@ from ostia.controller.health.metrics import HealthMetrics
 from ostia.controller.health.reader import HeartbeatReader
 from ostia.controller.health.receiver import HeartbeatProcessor
 from ostia.controller.health.stale import StaleAmphoraDetector
-from ostia.controller.service import Service, ServiceStartError
+from ostia.controller.service import Service, ServiceStartError, require_heartbeat_key
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.db.session import Database
 
@@ -71,6 +71,7 @@ class HealthManagerService(Service):
 
     def start(self) -> None:
         """Bind the heartbeat port, then run; ServiceStartError if the port is taken."""
+        require_heartbeat_key(self.conf)
         self._sock = self._socket()
         self.bound_address = self._sock.getsockname()[:2]
         super().start()

@@ -16,7 +16,7 @@ import time
 
 from oslo_config import cfg
 
-from ostia.controller.service import Service
+from ostia.controller.service import Service, require_heartbeat_key
 from ostia.controller.worker import amphorae, leases
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.controller.worker.reconciler import Outcome, Reconciler
@@ -61,6 +61,7 @@ class WorkerService(Service):
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        require_heartbeat_key(self.conf)
         for index in range(max(1, self.conf.task_flow.max_workers)):
             thread = threading.Thread(target=self._reconcile_loop, name=f"reconcile-{index}",
                                       daemon=True)

@@ -85,12 +85,17 @@ class LocalCertManager(CertManager):
         validate_container(container)
         os.makedirs(self.storage_path, mode=0o700, exist_ok=True)
         base = self._base(ident)
-        write_pem_file(base + ".crt", container.certificate)
-        write_pem_file(base + ".key", container.private_key)
-        if container.intermediates:
-            write_pem_file(base + ".int", b"".join(container.intermediates))
-        if container.passphrase:
-            write_pem_file(base + ".pass", container.passphrase)
+        try:
+            write_pem_file(base + ".crt", container.certificate)
+            write_pem_file(base + ".key", container.private_key)
+            if container.intermediates:
+                write_pem_file(base + ".int", b"".join(container.intermediates))
+            if container.passphrase:
+                write_pem_file(base + ".pass", container.passphrase)
+        except BaseException:
+            # No half-written container under an id its caller never learns.
+            self.delete_cert(project_id, ident)
+            raise
         return ident
 
     def get_cert(self, project_id: str, ref: str) -> TLSContainer:

@@ -30,6 +30,7 @@ from collections.abc import Iterator, Sequence
 
 from oslo_config import cfg
 
+from ostia.common.config import ConfigError
 from ostia.common.process_env import agent_environment
 from ostia.drivers.compute import local_processes as procs
 from ostia.drivers.compute.base import (
@@ -48,6 +49,7 @@ from ostia.drivers.compute.local_instance import (
     render_agent_config,
     write_record,
 )
+from ostia.drivers.compute.socket_paths import SocketPathError, SocketPaths
 
 LOG = logging.getLogger(__name__)
 
@@ -56,9 +58,6 @@ SHUTOFF = "SHUTOFF"
 ERROR = "ERROR"
 
 _COMPUTE_ID = re.compile(r"[0-9a-f]{12}")
-# haproxy refuses unix socket paths over 97 bytes; its longest is the stats socket
-# <base_path>/<lb uuid>.sock.
-_MAX_BASE_PATH = 97 - len("/00000000-0000-0000-0000-000000000000.sock")
 # Deleting an amphora is pulling a VM's plug: the agent gets a moment to exit on SIGTERM,
 # not the time a graceful HTTP shutdown takes while the controller holds connections open.
 AGENT_STOP_TIMEOUT = 1.0
@@ -88,18 +87,18 @@ class LocalComputeDriver(ComputeDriver):
         self.mgmt_network = ipaddress.ip_network(conf.local_compute.mgmt_cidr, strict=False)
         self.agent_command = list(agent_command or default_agent_command())
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        # Refused here, at service start, rather than when the first LB is built.
+        self.sockets = SocketPaths(self.amphora_dir)
+        try:
+            self.sockets.check()
+        except SocketPathError as err:
+            raise ConfigError(str(err)) from None
 
     # -- ComputeDriver -----------------------------------------------------------------
 
     def build(self, spec: AmphoraSpec) -> ComputeInstance:
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", spec.amphora_id):
             raise ComputeBuildError(f"unusable amphora id {spec.amphora_id!r}")
-        base_path_length = len(os.path.join(self.amphora_dir, "0" * 12, "lb"))
-        if base_path_length > _MAX_BASE_PATH:
-            raise ComputeBuildError(
-                f"[local_compute] amphora_dir {self.amphora_dir!r} is too long for haproxy's "
-                f"unix sockets; use a directory of at most "
-                f"{len(self.amphora_dir) - (base_path_length - _MAX_BASE_PATH)} characters")
         record = self._reserve(spec.amphora_id)
         files = self._files(record.compute_id)
         try:
@@ -136,19 +135,23 @@ class LocalComputeDriver(ComputeDriver):
         agent = read_pid(files.agent_pid)
         if agent is not None and procs.is_running(agent) and procs.belongs_to(agent, files.root):
             procs.stop_processes([agent], AGENT_STOP_TIMEOUT)
+        # haproxy names its files through the short socket link when there is one.
+        roots = sorted({files.root, self.sockets.base_path(files.base_path, compute_id)})
         for _ in range(3):
-            pids = set(procs.processes_in(files.root))
+            pids = {pid for root in roots for pid in procs.processes_in(root)}
             for pid_file in files.haproxy_pid_files():
                 pid = read_pid(pid_file)
-                if pid is not None and procs.is_running(pid) and procs.belongs_to(pid, files.root):
+                if pid is not None and procs.is_running(pid) and any(
+                        procs.belongs_to(pid, root) for root in roots):
                     pids.add(pid)
             if not pids:
                 break
             procs.stop_processes(sorted(pids), HAPROXY_STOP_TIMEOUT)
         else:
-            left = procs.processes_in(files.root)
+            left = [pid for root in roots for pid in procs.processes_in(root)]
             if left:
                 raise ComputeDeleteError(f"processes of amphora {compute_id} still run: {left}")
+        self.sockets.unlink(compute_id)
         self._reap(compute_id)
         try:
             shutil.rmtree(files.root)
@@ -186,7 +189,7 @@ class LocalComputeDriver(ComputeDriver):
         files = self._files(compute_id)
         if not os.path.isdir(files.root):
             return None
-        return files.base_path, files.base_cert_dir
+        return self.sockets.base_path(files.base_path, compute_id), files.base_cert_dir
 
     # -- building ----------------------------------------------------------------------
 
@@ -233,13 +236,14 @@ class LocalComputeDriver(ComputeDriver):
                      record: InstanceRecord) -> None:
         for directory in (files.etc_dir, files.base_path, files.base_cert_dir):
             os.makedirs(directory, mode=0o700, exist_ok=True)
+        self.sockets.link(files.base_path, record.compute_id)
         _write(files.server_pem, spec.server_pem, 0o600)
         _write(files.client_ca_pem, spec.client_ca_pem, 0o644)
         driver_settings = {
             "haproxy_amphora": {
                 "bind_host": record.lb_network_ip,
                 "bind_port": str(self.conf.haproxy_amphora.bind_port),
-                "base_path": files.base_path,
+                "base_path": self.sockets.base_path(files.base_path, record.compute_id),
                 "base_cert_dir": files.base_cert_dir,
                 "haproxy_cmd": self.conf.haproxy_amphora.haproxy_cmd,
             },
