@@ -14,8 +14,21 @@ function token() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
-// htmx polls only while someone looks: a signed-in caller, a tab in view.
-window.ostiaReady = () => (!AUTH_REQUIRED || Boolean(token())) && !document.hidden;
+// htmx polls only while someone looks (a signed-in caller, a tab in view) and, for a
+// panel, not before twice its last answer's time has passed: a big tree that takes the API
+// a second to read is polled every two, never back to back.
+window.ostiaReady = (panel) => (!AUTH_REQUIRED || Boolean(token())) && !document.hidden
+  && !(panel && performance.now() < Number(panel.dataset.nextPoll || 0));
+
+document.addEventListener("htmx:beforeRequest", (event) => {
+  event.detail.elt.dataset.requestedAt = performance.now();
+});
+
+document.addEventListener("htmx:afterRequest", (event) => {
+  const panel = event.detail.elt;
+  const took = performance.now() - Number(panel.dataset.requestedAt);
+  panel.dataset.nextPoll = performance.now() + 2 * took;
+});
 
 function refresh() {
   htmx.trigger(body, "ostia:refresh");
