@@ -9,7 +9,6 @@ upstream.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from typing import Annotated, Any, TypeVar
 
@@ -22,7 +21,7 @@ from ostia.common import exceptions as exc
 
 # Characters that would break out of a line or a quoted token in a rendered haproxy or
 # keepalived configuration. Rejected in every free-text field a tenant controls.
-_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_CHARS = limits.CONTROL_CHARS
 
 
 def _no_control_chars(value: str | None) -> str | None:

@@ -56,6 +56,12 @@ EXPECTED_CODES_MAX_LENGTH = 64
 DOMAIN_NAME_MAX_LENGTH = 255
 TLS_CIPHERS_MAX_LENGTH = 2048
 
+# C0 and C1 control characters, DEL, and the Unicode line/paragraph separators: anything
+# a reader (haproxy, keepalived, an editor, `str.splitlines`) could take for the end of a
+# line. Refused in every tenant string, and again by the renderer.
+CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+HM_HTTP_VERSIONS = (1.0, 1.1)
+
 _CODE = r"[0-9]{3}"
 # "200", "200, 202" (spaces around commas allowed), or a range "200-204".
 EXPECTED_CODES_LIST = re.compile(rf"{_CODE}(?:[ ]*,[ ]*{_CODE})*", re.ASCII)

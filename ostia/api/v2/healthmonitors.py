@@ -55,8 +55,9 @@ def _expected_codes(value: str) -> str:
 
 
 def _http_version(value: float) -> float:
-    if value not in (1.0, 1.1):
-        raise ValueError("Value should be one of: 1.0, 1.1")
+    if value not in limits.HM_HTTP_VERSIONS:
+        raise ValueError(
+            f"Value should be one of: {', '.join(str(v) for v in limits.HM_HTTP_VERSIONS)}")
     return value
 
 

@@ -38,7 +38,7 @@ router = APIRouter()
 
 # C0/C1 control characters, DEL and the Unicode line separators: what the haproxy
 # renderer refuses, refused here already so that a stored rule always renders.
-_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_LINE_BREAKING = limits.CONTROL_CHARS
 # RFC 7230 token: header and cookie names.
 _TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
 # RFC 7230 field value without spaces (visible ASCII), or a quoted-string whose inner

@@ -291,7 +291,7 @@ def _httpchk(hm: models.HealthMonitor) -> str:
     uri = url_quote(path, safe=_URI_SAFE)
     words = ["httpchk", method, quote(uri, "healthmonitor.url_path")]
     if hm.http_version is not None:
-        if hm.http_version not in (1.0, 1.1):
+        if hm.http_version not in limits.HM_HTTP_VERSIONS:
             raise UnsafeValue("healthmonitor.http_version", hm.http_version, "not 1.0 or 1.1")
         words.append(f"HTTP/{hm.http_version:.1f}")
     return " ".join(words)

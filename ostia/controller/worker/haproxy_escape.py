@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import re
 
-from ostia.common import addresses
+from ostia.common import addresses, limits
 from ostia.common.exceptions import OstiaError
 
-# C0 and C1 control characters, DEL, and the Unicode line/paragraph separators: anything a
-# reader (haproxy, an editor, `str.splitlines`) could take for the end of a line.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Anything a reader could take for the end of a line (the API refuses the same set).
+_CONTROL = limits.CONTROL_CHARS
 # Words that need no quoting to be read back unchanged.
 _BARE = re.compile(r"[A-Za-z0-9_.:/@%+=,-]+")
 _IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
