@@ -6,6 +6,8 @@ Companion of test_render_haproxy_valid.py (its PKI, `haproxy -c` and file helper
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -135,3 +137,30 @@ def test_the_apis_cipher_check_agrees_with_haproxy(tmp_path: Path, pki: Pki, cip
     make_member(make_pool(lb, constants.HTTP, listener=tls), "10.0.0.2", 80)
     haproxy_ok, output = _haproxy_accepts(lb, tmp_path, pki)
     assert haproxy_ok == accepted, output
+
+
+def _linked(binary: str) -> dict[str, str]:
+    """soname prefix -> real path of the shared libraries `binary` links (ldd)."""
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
+    found = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
+            found[parts[0].split(".so")[0]] = os.path.realpath(parts[2])
+    return found
+
+
+def _mapped() -> set[str]:
+    with open("/proc/self/maps") as maps:
+        return {os.path.realpath(line.split()[-1]) for line in maps
+                if line.rstrip().split()[-1].startswith("/")}
+
+
+def test_the_api_checks_with_the_very_libraries_haproxy_links() -> None:
+    pcre2.check_regex("a+")
+    tls_ciphers.check_cipher_string("TLS_AES_128_GCM_SHA256:HIGH")
+    linked = _linked(shutil.which("haproxy") or HAPROXY)
+    mapped = _mapped()
+    for library in ("libpcre2-8", "libssl", "libcrypto"):
+        assert library in linked, linked
+        assert linked[library] in mapped, (library, linked[library])
