@@ -1,12 +1,13 @@
 """The dashboard in a real headless chromium against a real `ostia up` (API, worker, health
 manager, local amphorae running haproxy) and real HTTP backends.
 
-A person's path through the page: open the service's root URL in the browser, create a load
-balancer with a listener, a pool, two members and a health monitor from the form, watch it
-turn ACTIVE without reloading, send traffic and see the statistics move, kill a backend and
-see its member turn ERROR with the reason, add a member, fail the amphora over, remove the
-dead member, disable another, delete the whole load balancer. Screenshots of each step go
-to the directory the test prints.
+A person's path through the page: open the service's root URL in the browser, have a bad
+member port refused with the API's own message, create a load balancer with a listener, a
+pool, two members and a health monitor from the form, watch it turn ACTIVE without
+reloading, send traffic and see the statistics move, kill a backend and see its member turn
+ERROR with the reason, add a member, fail the amphora over, remove the dead member, disable
+another, delete the whole load balancer. Screenshots of each step go to the directory the
+test prints.
 """
 
 from __future__ import annotations
@@ -61,6 +62,16 @@ def test_dashboard_drives_a_load_balancer_through_its_life(ostia: OstiaService,
         expect(form.locator('select[name="vip_subnet_id"] option:checked')).to_contain_text(
             "private-subnet")
         form.get_by_label("Port", exact=True).fill(str(port))
+        # The API validates, not the page: its refusal is shown and the form stays open.
+        form.get_by_label("Members").fill("127.0.0.1:99999")
+        form.get_by_role("button", name="Create").click()
+        expect(form.locator(".form-error")).to_contain_text(
+            "Invalid input for field/attribute listeners.0.default_pool.members.0.protocol_port",
+            timeout=WAIT_MS)
+        expect(form).to_be_visible()
+        # The browser logs the refused call; that one is expected, nothing else is.
+        assert all("status of 400" in e for e in console_errors), console_errors
+        console_errors.clear()
         form.get_by_label("Members").fill(f"127.0.0.1:{alpha.port}\n127.0.0.1:{beta.port}")
         form.get_by_label("Every (s)").fill("1")
         form.get_by_label("Down after").fill("1")

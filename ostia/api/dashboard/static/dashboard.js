@@ -75,6 +75,12 @@ document.addEventListener("htmx:responseError", (event) => {
 // --- writes: the v2 API, from the browser ----------------------------------------------------
 
 function notify(text, kind) {
+  // An open dialog hides the page behind it: its own line says what went wrong.
+  const formError = document.querySelector("dialog[open] .form-error");
+  if (formError) {
+    formError.textContent = kind === "error" ? text : "";
+    formError.hidden = kind !== "error";
+  }
   const notice = document.getElementById("notice");
   notice.textContent = text;
   notice.className = kind;
@@ -133,6 +139,7 @@ function loadBalancerGraph(form) {
 
 const ACTIONS = {
   "open-create": () => {
+    document.querySelector("#create-lb .form-error").hidden = true;
     htmx.trigger(body, "ostia:subnets");
     document.getElementById("create-lb").showModal();
   },
@@ -145,6 +152,7 @@ const ACTIONS = {
   "add-member": (d) => {
     const form = document.getElementById("add-member-form");
     form.reset();
+    form.querySelector(".form-error").hidden = true;
     form.elements.pool_id.value = d.pool;
     document.getElementById("add-member").showModal();
   },
