@@ -8,7 +8,6 @@ from ostia.controller.health.status import (
     MemberView,
     PoolView,
     derive,
-    heartbeat_is_complete,
 )
 
 
@@ -83,8 +82,29 @@ def test_restarting_member_keeps_its_status():
                   ).member == {}
 
 
-def test_incomplete_heartbeat_is_rejected_only_for_settled_enabled_lbs():
-    message = {"listeners": {}}
-    assert not heartbeat_is_complete(_lb(), message)
-    assert heartbeat_is_complete(_lb(provisioning="PENDING_UPDATE"), message)
-    assert heartbeat_is_complete(_lb(listener_enabled=False), message)
+def _two_listeners(provisioning="ACTIVE", enabled=True):
+    lb = _lb(("ONLINE", "ONLINE"), provisioning=provisioning)
+    lb.enabled = enabled
+    lb.operating_status = "ONLINE"
+    lb.listeners[0].operating_status = "ONLINE"
+    lb.listeners.append(ListenerView("l2", True, "ONLINE", []))
+    lb.pools[0].operating_status = "ONLINE"
+    return lb
+
+
+def test_a_listener_missing_from_the_heartbeat_is_error_and_degrades_the_lb():
+    # l2's port could not be bound (or haproxy refused it): only l1 is reported.
+    changes = derive(_two_listeners(), _message({"m0": "UP", "m1": "UP"}))
+    assert changes.listener == {"l2": "ERROR"}
+    assert changes.load_balancer == {"lb": "DEGRADED"}
+    # The same while the load balancer is in ERROR because of that listener.
+    assert derive(_two_listeners("ERROR"), _message({"m0": "UP", "m1": "UP"})
+                  ).listener == {"l2": "ERROR"}
+
+
+def test_a_missing_listener_is_only_offline_while_changing_or_disabled():
+    pending = derive(_two_listeners("PENDING_UPDATE"), _message({"m0": "UP", "m1": "UP"}))
+    assert pending.listener == {"l2": "OFFLINE"} and pending.load_balancer == {}
+    disabled = derive(_two_listeners(enabled=False), {"listeners": {}, "pools": {}})
+    assert disabled.listener == {"l1": "OFFLINE", "l2": "OFFLINE"}
+    assert disabled.load_balancer == {"lb": "OFFLINE"}

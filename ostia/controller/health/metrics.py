@@ -7,7 +7,7 @@ import threading
 
 DROP_KINDS = ("bad_signature", "truncated", "bad_compression", "bad_payload", "oversized",
               "replayed", "old_boot", "seq_jump", "no_boot_id", "late", "unknown_amphora",
-              "incomplete", "no_load_balancer")
+              "no_load_balancer")
 
 
 class HealthMetrics:

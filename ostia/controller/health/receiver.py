@@ -271,9 +271,8 @@ class HeartbeatProcessor:
                     # Overloaded: upstream also ignores statuses that arrive this late.
                     self._drop("late", pending.datagrams)
                     continue
-                if not status_rules.heartbeat_is_complete(lb, pending.message):
-                    self._drop("incomplete", pending.datagrams)
-                    continue
+                # Alive whatever its listeners' state: a listener haproxy does not run is
+                # reported on the listener (status.derive), never as a missed heartbeat.
                 alive[amphora_id] = pending.sequence
                 if view.status == c.FAILOVER_STOPPED:
                     restored.append(amphora_id)

@@ -72,22 +72,6 @@ class StatusChanges:
         return bool(self.load_balancer or self.listener or self.pool or self.member)
 
 
-def expected_listener_count(lb: LoadBalancerView) -> int:
-    return sum(1 for listener in lb.listeners if listener.enabled)
-
-
-def heartbeat_is_complete(lb: LoadBalancerView, message: dict[str, Any]) -> bool:
-    """Upstream ignores (and does not count as alive) a heartbeat missing listeners.
-
-    While the LB is being changed, or is disabled, any count is accepted.
-    """
-    if lb.provisioning_status in c.PENDING_STATUSES or not lb.enabled:
-        return True
-    listeners = message.get("listeners")
-    count = len(listeners) if isinstance(listeners, dict) else 0
-    return count == expected_listener_count(lb)
-
-
 def _member_status(reported: str) -> str | None:
     """Map haproxy's server status to an operating status; None = leave unchanged."""
     value = reported.upper()
@@ -111,6 +95,10 @@ def derive(lb: LoadBalancerView, message: dict[str, Any]) -> StatusChanges:
     pools_msg = _dict(message.get("pools"))
     lb_status = c.ONLINE if lb.enabled else c.OFFLINE
 
+    # A listener the amphora should run but does not report (haproxy could not bind its
+    # port, or refused its configuration) is that listener's failure: ERROR for it, the
+    # load balancer DEGRADED. The amphora itself is alive: it sent this heartbeat.
+    settled = lb.enabled and lb.provisioning_status not in c.PENDING_STATUSES
     for listener in lb.listeners:
         entry = listeners_msg.get(listener.id)
         reported = entry.get("status") if isinstance(entry, dict) else None
@@ -118,12 +106,12 @@ def derive(lb: LoadBalancerView, message: dict[str, Any]) -> StatusChanges:
             new = c.ONLINE
         elif reported == "FULL":
             new = c.DEGRADED
-            if lb_status == c.ONLINE:
-                lb_status = c.DEGRADED
-        elif reported is None and listener.enabled and lb.provisioning_status == c.ACTIVE:
+        elif reported is None and listener.enabled and settled:
             new = c.ERROR
         else:
             new = c.OFFLINE
+        if new in (c.DEGRADED, c.ERROR) and lb_status == c.ONLINE:
+            lb_status = c.DEGRADED
         _note(changes.listener, listener.id, listener.operating_status, new)
 
     reported_pools = _pools_by_id(pools_msg)
