@@ -67,7 +67,7 @@ def test_second_health_manager_on_the_same_port_fails_to_start_in_one_line(tmp_p
     try:
         _wait_bound(first, port)
         second = subprocess.run(command, capture_output=True, text=True, timeout=30)
-        assert second.returncode != 0
+        assert second.returncode != 0, second.stderr
         line = _one_error_line(second.stderr)
         assert f"127.0.0.1:{port}/udp" in line and "in use" in line, line
         assert second.stderr.strip() == line, second.stderr  # nothing else either
@@ -98,7 +98,7 @@ def test_ostia_up_stops_in_one_line_when_the_heartbeat_port_is_taken(tmp_path):
             capture_output=True, text=True, timeout=60, start_new_session=True)
     finally:
         holder.close()
-    assert result.returncode != 0
+    assert result.returncode != 0, result.stderr
     line = _one_error_line(result.stderr)
     assert f"127.0.0.1:{port}/udp" in line and "in use" in line, line
     assert not (state / "ostia.pid").exists()
