@@ -12,7 +12,7 @@ import logging
 import re
 
 from ostia.db import lifecycle, models
-from tests.support.objects import check, create_lb, insert_amphora
+from tests.support.objects import check, create_lb, fault, insert_amphora
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
@@ -109,3 +109,9 @@ def test_a_fragments_reads_carry_its_request_id_into_the_access_log(client, capl
     fragment_id = response.headers["x-openstack-request-id"]
     reads = [r.getMessage() for r in caplog.records if "GET /v2/lbaas/" in r.getMessage()]
     assert reads and all(f"global_request_id={fragment_id}" in line for line in reads), reads
+
+
+def test_password_sign_in_is_refused_without_keystone(client):
+    response = client.post("/dashboard/login", json={"username": "u", "password": "p",
+                                                      "project": "demo"})
+    assert fault(response, 404) == "This service does not use Keystone; no sign-in is needed."

@@ -18,7 +18,7 @@ from tests.support import rbac
 from tests.support.browser import Screenshots, chromium_page
 from tests.support.keystone import PROJECT_A, PROJECT_B, Cloud
 from tests.support.live_api import LiveAPI, migrated_sqlite, running_api
-from tests.support.objects import check, create_lb
+from tests.support.objects import check, create_lb, fault
 
 pytestmark = pytest.mark.slow
 WAIT_MS = 15_000
@@ -98,3 +98,12 @@ def test_dashboard_page_answers_without_token_and_its_data_does_not(api: LiveAPI
     for fragment in ("loadbalancers", "amphorae", "subnet-options"):
         response = httpx.get(f"{api.url}/dashboard/fragments/{fragment}")
         assert response.status_code == 401, fragment
+
+
+@pytest.mark.parametrize("body", [b"", b"not json", b'{"username": "u"}',
+                                  b'{"username": "", "password": "p", "project": "a"}'])
+def test_password_sign_in_refuses_an_incomplete_body_with_a_fault(api: LiveAPI,
+                                                                  body: bytes) -> None:
+    response = httpx.post(f"{api.url}/dashboard/login", content=body,
+                          headers={"Content-Type": "application/json"})
+    assert fault(response, 400) == "Give a user, a password and a project."
