@@ -12,6 +12,11 @@ import time
 
 from ostia.common import heartbeat_format
 from ostia.db import models
+from tests.integration.agent_fixtures import (  # noqa: F401 (fixtures)
+    HEARTBEAT_KEY,
+    agent_ca,
+    local_agent,
+)
 from tests.integration.test_health_manager import (  # noqa: F401 (fixtures)
     BOTH_DATABASES,
     KEY,
@@ -127,3 +132,30 @@ def test_upstream_heartbeats_without_boot_id_keep_todays_rules(db, running):
     assert _status(db, models.Member, graph["members"][0]) == "ONLINE"
     with db.transaction() as session:
         assert session.get(models.AmphoraHealth, amp).boot_id is None
+
+
+def _health_row(db, amp):
+    with db.transaction() as session:
+        row = session.get(models.AmphoraHealth, amp)
+        return None if row is None else (row.boot_id, row.last_seq, row.previous_boot_ids)
+
+
+def test_a_real_agent_restarted_is_heard_with_a_new_boot(db, running, agent_ca):
+    assert HEARTBEAT_KEY == KEY  # the agent signs with the key the manager checks
+    service, sender = running(heartbeat_interval=1)
+    with local_agent(agent_ca, sender.port) as agent:
+        with db.transaction() as session:  # a spare: heard without a load balancer
+            session.add(models.Amphora(id=agent.amphora_id, status="READY"))
+        assert _wait(lambda: (_health_row(db, agent.amphora_id) or (None, 0))[1] >= 2,
+                     timeout=10), _health_row(db, agent.amphora_id)
+        first_boot = _health_row(db, agent.amphora_id)[0]
+        assert first_boot and len(first_boot) == 32
+        agent.kill()
+        agent.start()
+        assert _wait(lambda: _health_row(db, agent.amphora_id)[0] not in (None, first_boot),
+                     timeout=10), _health_row(db, agent.amphora_id)
+        boot, seq, previous = _health_row(db, agent.amphora_id)
+        assert seq < 5 and previous == first_boot
+        counts = service.metrics.snapshot()
+        assert not any(counts.get(kind) for kind in ("replayed", "old_boot", "seq_jump")), \
+            counts
