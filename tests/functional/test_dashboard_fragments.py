@@ -115,3 +115,12 @@ def test_password_sign_in_is_refused_without_keystone(client):
     response = client.post("/dashboard/login", json={"username": "u", "password": "p",
                                                       "project": "demo"})
     assert fault(response, 404) == "This service does not use Keystone; no sign-in is needed."
+
+
+def test_statistics_show_for_a_load_balancer_with_listeners_only(client):
+    bare = create_lb(client, name="bare")
+    serving = create_lb(client, name="serving", listeners=[
+        {"name": "web", "protocol": "HTTP", "protocol_port": 80}])
+    html = client.get("/dashboard/fragments/loadbalancers").text
+    assert f'<div class="stats" data-lb="{serving["id"]}" data-total="0"' in html
+    assert f'data-lb="{bare["id"]}"' not in html

@@ -69,11 +69,13 @@ async def loadbalancers_fragment(request: Request) -> HTMLResponse:
         lb_items, pool_items = lbs.items("loadbalancers"), pools.items("pools")
         member_answers = await v2.get_all(
             [f"{LBAAS}/pools/{p['id']}/members" for p in pool_items])
+        # Statistics are the listeners': a load balancer without any has none to show.
+        serving = [lb for lb in lb_items if lb.get("listeners")]
         stats_answers = await v2.get_all(
-            [f"{LBAAS}/loadbalancers/{lb['id']}/stats" for lb in lb_items])
+            [f"{LBAAS}/loadbalancers/{lb['id']}/stats" for lb in serving])
     members = {p["id"]: a.items("members") for p, a in zip(pool_items, member_answers,
                                                             strict=True)}
-    stats = {lb["id"]: a.body["stats"] for lb, a in zip(lb_items, stats_answers, strict=True)
+    stats = {lb["id"]: a.body["stats"] for lb, a in zip(serving, stats_answers, strict=True)
              if a.ok}
     tree = build_tree(lb_items, listeners.items("listeners"), pool_items,
                       monitors.items("healthmonitors"), members, stats)
