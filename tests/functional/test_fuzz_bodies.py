@@ -1,7 +1,10 @@
-"""Random request bodies against every create and update call.
+"""Random request bodies against every create and update call, random query strings
+against every list call, on SQLite and on PostgreSQL.
 
-Whatever the body, the API must never answer 500, every 4xx must be an Octavia fault
-body, and a refused request must leave every list exactly as it was.
+Whatever the body or query, the API must never answer 500, every 4xx must be an Octavia
+fault body, and a refused request must leave every list exactly as it was. Bodies include
+deep nesting, lone UTF-16 surrogates and NUL; queries include huge integers, joined sort
+keys, markers, long tag lists and invalid percent-encoding.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import os
 import re
 import string
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +24,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ostia.api.collection import Collection
+from ostia.api.v2 import (
+    amphorae,
+    availability_zone_profiles,
+    availability_zones,
+    flavorprofiles,
+    flavors,
+    healthmonitors,
+    l7policies,
+    l7rules,
+    listeners,
+    loadbalancers,
+    members,
+    pools,
+    quotas,
+)
 from tests.support.live_api import LiveAPI, migrated_sqlite, running_api
 from tests.support.objects import (
     check,
@@ -33,10 +53,16 @@ from tests.support.objects import (
 # ---- a small world every request can refer to ----------------------------------------
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
-    path = tmp_path_factory.mktemp("fuzz") / "octavia.db"
-    with running_api(migrated_sqlite(str(path))) as api:
+@pytest.fixture(scope="module", params=[
+    "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def live(request: pytest.FixtureRequest,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
+    if request.param == "sqlite":
+        url = migrated_sqlite(str(tmp_path_factory.mktemp("fuzz") / "octavia.db"))
+    else:
+        url = request.getfixturevalue("postgres").create_database(
+            f"fuzz_{uuid.uuid4().hex[:12]}")
+    with running_api(url) as api:
         yield api
 
 
@@ -211,17 +237,22 @@ LISTS = [
 NASTY_TEXT = st.sampled_from([
     "", " ", "a\nb", "a\r\nb", "\x00", "\u2028", '"', "'", "\\", "%s%n", "${x}", "é" * 300,
     "x" * 256, "x" * 5000, "-1", "0", "true", "null", "[]", "{}", "../../etc/passwd",
+    "\ud800", "a\udfffb", "\udbff\udbff", "\x00",
     "http://example.com", "ftp://x", "http://[::1", "http://a:99999", "127.0.0.1",
     "::1", "10.0.0.0/8", "private-subnet", "00000000-0000-0000-0000-000000000000",
     '"quoted"', "a b", "ROUND_ROBIN", "HTTP", "REJECT", "PATH", "REGEX", "(", "*",
     '{"some_capability": 1}', '{"loadbalancer_topology": "SINGLE"}', "[" * 3000 + "]" * 3000,
 ])
+# Any code point, lone surrogates and NUL included (st.text() leaves surrogates out).
+UNICODE_TEXT = st.lists(st.one_of(st.characters(), st.sampled_from(
+    ["\ud800", "\udc00", "\udbff", "\x00", "\U0001F600"])), max_size=12).map("".join)
 SCALARS = st.one_of(
     st.none(), st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.sampled_from([-1, 0, 1, 80, 65535, 65536, 2147483647, 2147483648, 2000000001]),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=40), st.text(alphabet=string.printable, max_size=300), NASTY_TEXT,
+    UNICODE_TEXT,
 )
 URLS = st.sampled_from(["http://example.com", "https://a.example/p?q=1", "/path", "ftp://x",
                         "http://a b", "http://[::1", "http://x:0", "http://x/\"", ""])
@@ -318,6 +349,56 @@ def bodies(world: dict[str, Any], root: str, known: list[str],
 RAW = st.one_of(st.binary(max_size=64), st.just(b"\xff\xfe{"), st.just(b"{" * 20000),
                 st.just(b'{"a": ' * 500 + b"1" + b"}" * 500))
 
+
+class Deep:
+    """A value wrapped in `depth` lists or objects, written out without recursion (the
+    test's own json.dumps would overflow the stack at the depths that matter)."""
+
+    def __init__(self, depth: int, as_object: bool, inner: Any) -> None:
+        self.depth, self.as_object, self.inner = depth, as_object, inner
+
+    def text(self) -> str:
+        opening, closing = ('{"k": ', "}") if self.as_object else ("[", "]")
+        return opening * self.depth + json.dumps(self.inner) + closing * self.depth
+
+    def __repr__(self) -> str:
+        return f"Deep({self.depth}, {'object' if self.as_object else 'list'}, {self.inner!r})"
+
+
+DEPTHS = st.one_of(st.integers(min_value=1, max_value=40),
+                   st.sampled_from([31, 32, 33, 100, 980, 990, 1000, 3000, 12000]))
+DEEP = st.builds(Deep, DEPTHS, st.booleans(), SCALARS)
+
+
+def deep_bodies(root: str, known: list[str]) -> st.SearchStrategy[Any]:
+    """A deep value under a known attribute, under the root, or as the whole body."""
+    return st.one_of(
+        st.builds(lambda key, deep: {root: {key: deep}}, st.sampled_from(known or ["x"]), DEEP),
+        st.builds(lambda deep: {root: deep}, DEEP), DEEP)
+
+
+def _encode(body: Any) -> bytes:
+    """JSON for `body`, each Deep value spliced in as text."""
+    if isinstance(body, Deep):
+        return body.text().encode()
+    deep: dict[str, Deep] = {}
+
+    def placeholder(value: Any) -> Any:
+        if isinstance(value, Deep):
+            name = f"@deep{len(deep)}@"
+            deep[name] = value
+            return name
+        if isinstance(value, dict):
+            return {k: placeholder(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [placeholder(v) for v in value]
+        return value
+
+    text = json.dumps(placeholder(body))
+    for name, value in deep.items():
+        text = text.replace(json.dumps(name), value.text())
+    return text.encode()
+
 # ---- the property --------------------------------------------------------------------
 
 # Examples per call: 8 keeps the file under a minute on a busy two-core machine; raise
@@ -335,11 +416,17 @@ def _snapshot(client: httpx.Client, world: dict[str, Any]) -> list[Any]:
 
 
 def _send(client: httpx.Client, method: str, url: str, body: Any) -> httpx.Response:
-    if isinstance(body, bytes):
-        return client.request(method, url, content=body,
-                              headers={"Content-Type": "application/json"})
-    return client.request(method, url, content=json.dumps(body).encode(),
+    content = body if isinstance(body, bytes) else _encode(body)
+    return client.request(method, url, content=content,
                           headers={"Content-Type": "application/json"})
+
+
+def _assert_fault(response: httpx.Response, context: Any) -> None:
+    """A 4xx (or 501) is Octavia's fault body, whatever the request held."""
+    fault = json.loads(response.content)
+    assert set(fault) == {"faultcode", "faultstring", "debuginfo"}, (context, fault)
+    assert fault["faultcode"] == ("Client" if response.status_code < 500 else "Server")
+    assert isinstance(fault["faultstring"], str) and fault["faultstring"], (context, fault)
 
 
 @pytest.mark.parametrize("method, path, root, known", CALLS,
@@ -351,17 +438,113 @@ def test_random_bodies_never_break_the_api(live, world, method, path, root, know
 
         @settings(max_examples=EXAMPLES, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
-        @given(body=st.one_of(bodies(world, root, known, _base(world, method, path)), RAW))
+        @given(body=st.one_of(bodies(world, root, known, _base(world, method, path)), RAW,
+                              deep_bodies(root, known)))
         def property_holds(body: Any) -> None:
             response = _send(client, method, url, body)
             assert response.status_code != 500, (body, response.text)
             assert response.status_code < 500 or response.status_code == 501, response.text
             after = _snapshot(client, world)
             if 400 <= response.status_code < 500 or response.status_code == 501:
-                fault = response.json()
-                assert set(fault) == {"faultcode", "faultstring", "debuginfo"}, fault
-                assert fault["faultcode"] == ("Client" if response.status_code < 500 else "Server")
+                _assert_fault(response, body)
                 assert after == state["before"], (body, response.text)
             state["before"] = after
+
+        property_holds()
+
+
+# ---- random query strings against every list call ---------------------------------------
+
+# List path -> the collection it answers from (its filterable and sortable attributes).
+LIST_COLLECTIONS: dict[str, Collection] = {
+    "/v2/lbaas/loadbalancers": loadbalancers.COLLECTION,
+    "/v2/lbaas/listeners": listeners.COLLECTION, "/v2/lbaas/pools": pools.COLLECTION,
+    "/v2/lbaas/pools/{pool}/members": members.COLLECTION,
+    "/v2/lbaas/healthmonitors": healthmonitors.COLLECTION,
+    "/v2/lbaas/l7policies": l7policies.COLLECTION,
+    "/v2/lbaas/l7policies/{policy}/rules": l7rules.COLLECTION,
+    "/v2/lbaas/quotas": quotas.COLLECTION, "/v2/lbaas/flavors": flavors.COLLECTION,
+    "/v2/lbaas/flavorprofiles": flavorprofiles.KIND.collection,
+    "/v2/lbaas/availabilityzones": availability_zones.COLLECTION,
+    "/v2/lbaas/availabilityzoneprofiles": availability_zone_profiles.KIND.collection,
+    "/v2/octavia/amphorae": amphorae.COLLECTION,
+}
+LIST_PARAMS = ["limit", "marker", "page_reverse", "sort", "sort_key", "sort_dir", "fields",
+               "tags", "tags-any", "not-tags", "not-tags-any", "tenant_id"]
+NUMBERS = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.sampled_from(["0", "-1", "80", "2147483647", "2147483648", "-2147483649",
+                     "9223372036854775807", "9223372036854775808", "99999999999999999999999",
+                     "9" * 400, "1e3", "1.5", "0x10", "1_0", "\u0663", " 7 ", "+7", "", "-"]))
+WORDS = st.one_of(NASTY_TEXT, UNICODE_TEXT, st.text(max_size=20),
+                  st.sampled_from(["true", "false", "True", "yes", "0", "1", "ACTIVE",
+                                   "ONLINE", "HTTP", "2026-01-01T00:00:00", "2026-01-01",
+                                   "9999-12-31T23:59:59Z", "127.0.100.1", "::1"]))
+
+
+def _tag_list(words: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """A comma list of tags: a few odd ones, or hundreds to past the value ceiling."""
+    many = st.sampled_from([2, 50, 999, 1000, 1001, 1200]).map(
+        lambda n: ",".join(f"t{i}" for i in range(n)))
+    return st.one_of(st.lists(words, max_size=4).map(",".join), many)
+
+
+def queries(world: dict[str, Any], columns: list[str]) -> st.SearchStrategy[str]:
+    """Query strings: every list parameter present or not, filters on known and unknown
+    attributes (repeated too), values of every odd kind (lone surrogates are sent as
+    their UTF-8 bytes, which is invalid UTF-8 on the wire), broken percent-encoding."""
+    ids = st.sampled_from(sorted(str(v) for v in world.values()) + [str(uuid.uuid4())])
+    keys = st.one_of(st.sampled_from(columns), st.sampled_from(columns),
+                     st.sampled_from(["bogus", "", "id,name"]), st.text(max_size=8))
+    sort_part = st.builds(lambda key, way: key + way, keys,
+                          st.sampled_from(["", ":asc", ":desc", ":DESC", ":up", ":asc:desc"]))
+    sort = st.one_of(st.lists(sort_part, min_size=1, max_size=6).map(",".join),
+                     st.builds(lambda part, n: ",".join([part] * n), sort_part,
+                               st.sampled_from([2, 300, 1000])))
+    reserved = {
+        "limit": st.one_of(NUMBERS, st.sampled_from(["infinite", "1", "2", "abc"])),
+        "marker": st.one_of(ids, ids, WORDS),
+        "page_reverse": st.sampled_from(["True", "False", "true", "", "1"]),
+        "sort": sort, "sort_key": keys, "sort_dir": st.sampled_from(["asc", "desc", "x", ""]),
+        "fields": st.lists(keys, max_size=6).map(",".join), "tenant_id": WORDS,
+        **{name: _tag_list(WORDS) for name in ("tags", "tags-any", "not-tags",
+                                               "not-tags-any")},
+    }
+    # Each list parameter is present or not on its own, so combinations (a joined sort
+    # key with a marker, tags with a limit) come up within a few examples.
+    listing = st.fixed_dictionaries({}, optional=reserved).map(
+        lambda chosen: list(chosen.items()))
+    filters = st.lists(st.tuples(st.one_of(st.sampled_from(columns), st.text(max_size=6)),
+                                 st.one_of(NUMBERS, WORDS, ids)), max_size=3)
+    raw = st.lists(st.sampled_from(
+        ["%", "%zz", "%ff%fe", "%ED%A0%80", "a=%", "=x", "&&", "limit", "name=%C3",
+         "sort=%E2%82", "tags=%00", "%00=1", "+", "a=b=c"]), max_size=2)
+
+    def encode(items: list[tuple[str, str]], extra: list[tuple[str, str]],
+               fragments: list[str]) -> str:
+        def quote(text: str) -> str:
+            return urllib.parse.quote(text, safe=",:", errors="surrogatepass")
+        return "&".join([f"{quote(k)}={quote(v)}" for k, v in items + extra] + fragments)
+
+    return st.builds(encode, listing, filters, raw)
+
+
+@pytest.mark.parametrize("path", LISTS)
+def test_random_queries_never_break_the_lists(live, world, path):
+    url = path.format(**world)
+    collection = LIST_COLLECTIONS[path]
+    with live.client() as client:
+
+        @settings(max_examples=EXAMPLES * 4, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(query=queries(world, sorted(collection.columns)))
+        def property_holds(query: str) -> None:
+            response = client.get(f"{url}?{query}")
+            assert response.status_code < 500, (query, response.text)
+            if response.status_code >= 400:
+                _assert_fault(response, query)
+            else:
+                body = response.json()
+                assert set(body) == {collection.plural, collection.envelope_links}, query
 
         property_holds()
