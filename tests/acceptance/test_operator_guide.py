@@ -10,11 +10,13 @@ amphora the worker built is deleted, pass or fail.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.acceptance.guide import Step, runnable_steps, script
@@ -119,3 +121,45 @@ def test_operator_guide_runs_as_written():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
         assert failure is None, failure
+
+
+def _guide_wait_active() -> str:
+    (step,) = [s for s in runnable_steps(GUIDE.read_text(), {})
+               if s.command.startswith("wait_active() {")]
+    return step.command
+
+
+def _fake_tools(tmp_path: Path, statuses: list[str], reason: str) -> dict[str, str]:
+    """`openstack` answering the next of `statuses` per call, `curl` answering the API."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (tmp_path / "statuses").write_text("\n".join(statuses) + "\n")
+    (fake / "openstack").write_text(
+        "#!/bin/sh\nhead -1 \"$STATUSES\"\n"
+        "[ $(wc -l < \"$STATUSES\") -gt 1 ] && sed -i 1d \"$STATUSES\"\nexit 0\n")
+    body = json.dumps({"loadbalancers": [{"name": "lb1", "provisioning_status": "ERROR",
+                                          "provisioning_status_reason": reason}]},
+                      separators=(",", ":"))
+    (fake / "curl").write_text(f"#!/bin/sh\necho '{body}'\n")
+    for tool in ("openstack", "curl"):
+        (fake / tool).chmod(0o755)
+    return {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}",
+            "STATUSES": str(tmp_path / "statuses"), "OS_ENDPOINT": "http://127.0.0.1:1"}
+
+
+def test_the_guides_wait_loop_stops_on_error_and_prints_the_reason(tmp_path):
+    reason = "listener 5f0e: haproxy refused the configuration"
+    env = _fake_tools(tmp_path, ["PENDING_CREATE", "ERROR"], reason)
+    started = time.monotonic()
+    result = subprocess.run(["bash", "-c", _guide_wait_active() + "\nwait_active lb1"],
+                            env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1, result
+    assert result.stdout.splitlines() == ["lb1 is in ERROR:", reason]
+    assert time.monotonic() - started < 5  # one sleep, not the 60 s timeout
+
+
+def test_the_guides_wait_loop_returns_once_active(tmp_path):
+    env = _fake_tools(tmp_path, ["PENDING_UPDATE", "PENDING_UPDATE", "ACTIVE"], "")
+    result = subprocess.run(["bash", "-c", _guide_wait_active() + "\nwait_active lb1"],
+                            env=env, capture_output=True, text=True, timeout=30)
+    assert (result.returncode, result.stdout) == (0, ""), result
