@@ -66,8 +66,9 @@ _CODE = r"[0-9]{3}"
 # "200", "200, 202" (spaces around commas allowed), or a range "200-204".
 EXPECTED_CODES_LIST = re.compile(rf"{_CODE}(?:[ ]*,[ ]*{_CODE})*", re.ASCII)
 EXPECTED_CODES_RANGE = re.compile(rf"({_CODE})-({_CODE})", re.ASCII)
-# A DNS name: labels of letters, digits, '-' and '_' (no label starts or ends with '-',
-# '_' never in the last label), at most 253 characters with an optional final dot.
+# A DNS name (upstream's pattern): labels of letters, digits, '-' and '_' (no label starts
+# or ends with '-', '_' only as a label's first character as in `_dmarc`), at most 253
+# characters with an optional final dot.
 DOMAIN_NAME = re.compile(
     r"(?=.{1,253}\.?\Z)(?:(?!-|[^.]+_)[A-Za-z0-9_-]{1,63}(?<!-)(?:\.|\Z))+", re.ASCII)
 # OpenSSL cipher-string characters (upstream's own whitelist).
