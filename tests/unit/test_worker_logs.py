@@ -71,3 +71,22 @@ def test_the_request_id_is_unbound_after_the_attempt(env: WorkerEnv, worker_log)
     env.update(models.LoadBalancer, lb_id, request_id=REQUEST)
     env.reconciler().reconcile(lb_id)
     assert request_id.current() is None
+
+
+def test_a_failover_nobody_asked_for_over_http_gets_its_own_request_id(env: WorkerEnv,
+                                                                       worker_log):
+    from ostia.controller.worker import failover
+
+    lb_id = env.store_lb(members=0)
+    env.update(models.LoadBalancer, lb_id, request_id=REQUEST)
+    env.reconciler().reconcile(lb_id)
+    (amp,) = [a for a in env.amphorae(lb_id) if a.status != c.DELETED]
+    worker_log.clear()
+    assert failover.failover_amphora(env.db, env.drivers, amp.id, wake=lambda _id: None)
+    fresh = env.lb(lb_id).request_id
+    assert fresh and fresh != REQUEST and fresh.startswith("req-")
+    requested = [r for r in worker_log.records if "failover of amphora" in r.getMessage()]
+    assert [r.request_id for r in requested] == [fresh]
+    env.reconciler().reconcile(lb_id)
+    assert {r.request_id for r in worker_log.records
+            if "PENDING_UPDATE -> ACTIVE" in r.getMessage()} == {fresh}

@@ -23,6 +23,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ostia.common import constants as c
+from ostia.common import request_id
 from ostia.controller.worker import amphorae
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.controller.worker.graph import AmphoraState
@@ -42,13 +43,21 @@ def _lock_lb(session: Session, lb_id: str) -> bool:
     result: Any = session.execute(
         update(LB).where(LB.id == lb_id, LB.provisioning_status.in_(FAILOVER_FROM))
         .values(provisioning_status=c.PENDING_UPDATE, updated_at=models.utcnow(),
-                reconcile_attempts=0, last_error=None)
+                reconcile_attempts=0, last_error=None,
+                # The worker's lines for this failover carry this id, not the last API
+                # request's (a failover nobody asked for over HTTP gets one of its own).
+                request_id=request_id.current())
         .execution_options(synchronize_session=False))
     return bool(result.rowcount)
 
 
 def failover_load_balancer(db: Database, lb_id: str, wake: Callable[[str], None]) -> bool:
     """Replace every amphora of `lb_id`; False if the LB is busy (PENDING_*) or gone."""
+    with request_id.bound(request_id.current() or request_id.new_request_id()):
+        return _failover_load_balancer(db, lb_id, wake)
+
+
+def _failover_load_balancer(db: Database, lb_id: str, wake: Callable[[str], None]) -> bool:
     with db.transaction() as session:
         if not _lock_lb(session, lb_id):
             return False
@@ -64,6 +73,12 @@ def failover_amphora(db: Database, drivers: WorkerDrivers, amphora_id: str,
 
     An amphora that serves no load balancer (a spare, a leftover) is deleted outright.
     """
+    with request_id.bound(request_id.current() or request_id.new_request_id()):
+        return _failover_amphora(db, drivers, amphora_id, wake)
+
+
+def _failover_amphora(db: Database, drivers: WorkerDrivers, amphora_id: str,
+                      wake: Callable[[str], None]) -> bool:
     with db.transaction() as session:
         row = session.get(Amp, amphora_id)
         if row is None or row.status == c.DELETED:
