@@ -13,7 +13,7 @@ from typing import Any
 from oslo_config import cfg
 
 from ostia.amphora.haproxy_configs import ConfigStore
-from ostia.amphora.haproxy_process import HaproxyController
+from ostia.amphora.haproxy_process import HaproxyConfigError, HaproxyController
 from ostia.amphora.haproxy_socket import HaproxySocketError
 from ostia.amphora.haproxy_stats import LoadBalancerStats, read_stats
 from ostia.amphora.heartbeat_payload import StatsCounters, build_message
@@ -88,6 +88,26 @@ class Agent:
         """Serializes changes to one load balancer's files and process."""
         with self._locks_guard:
             return self._locks.setdefault(lb_id, threading.Lock())
+
+    def haproxy_action(self, lb_id: str, action: str) -> None:
+        """start, stop or reload one load balancer's haproxy, under its lock.
+
+        When haproxy cannot run the new configuration (HaproxyConfigError, raised on), the
+        last configuration it ran goes back in place: the listeners that worked keep
+        serving, now and after any restart, and only the refused change is lost.
+        """
+        with self.lb_lock(lb_id):
+            try:
+                getattr(self.haproxy, action)(lb_id)
+            except HaproxyConfigError:
+                if action != "stop":
+                    restored = self.configs.restore_running(lb_id)
+                    LOG.error("haproxy of %s refused its new configuration; %s", lb_id,
+                              "the previous one stays" if restored
+                              else "nothing ran before, so nothing runs")
+                raise
+            if action != "stop":
+                self.configs.keep_running(lb_id)
 
     # -- TLS -------------------------------------------------------------------------------
 

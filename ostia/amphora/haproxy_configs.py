@@ -70,6 +70,31 @@ class ConfigStore:
         self.haproxy.mark_checked(lb_id)
         return hashlib.md5(config).hexdigest()
 
+    def keep_running(self, lb_id: str) -> None:
+        """haproxy now runs the configuration in place: remember it as the one to go back to."""
+        running = self.paths.running_config(lb_id)
+        shutil.copyfile(self.paths.config(lb_id), running + ".tmp")
+        os.replace(running + ".tmp", running)
+
+    def restore_running(self, lb_id: str) -> bool:
+        """haproxy could not run the configuration in place: put back the last one it ran.
+
+        The refused one is kept as `haproxy.cfg.new-failed`. Without it on disk, a restart
+        of haproxy (supervisor, reboot) would try the refused configuration again and stop
+        serving the listeners that worked; and the worker, reading back the configuration,
+        would take the refused one for applied. Returns False when haproxy never ran one
+        (the configuration is then removed: nothing runs for this load balancer).
+        """
+        config = self.paths.config(lb_id)
+        if os.path.exists(config):
+            os.replace(config, self.paths.failed_config(lb_id))
+        running = self.paths.running_config(lb_id)
+        if not os.path.exists(running):
+            return False
+        shutil.copyfile(running, config + ".tmp")
+        os.replace(config + ".tmp", config)
+        return True
+
     def read(self, lb_id: str) -> bytes | None:
         try:
             with open(self.paths.config(lb_id), "rb") as handle:

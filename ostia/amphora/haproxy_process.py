@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 
+from ostia.amphora import bind_check
 from ostia.amphora.haproxy_socket import HaproxySocketError, send_command
 from ostia.amphora.paths import AgentPaths
 from ostia.common.process_env import amphora_environment
@@ -35,7 +36,9 @@ class HaproxyError(Exception):
 
 
 class HaproxyConfigError(HaproxyError):
-    """`haproxy -c` refused the configuration."""
+    """The configuration cannot run: `haproxy -c` refused it, or haproxy could not start
+    it here (a port already bound on the VIP is the usual case). Not the amphora's fault,
+    and retrying the same configuration cannot help."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,7 +240,8 @@ class HaproxyController:
         while time.monotonic() < deadline:
             code = proc.poll()
             if code not in (None, 0):
-                raise HaproxyError("haproxy failed to start", self._log_since(log_path, offset))
+                raise HaproxyConfigError("haproxy failed to start",
+                                         self._log_since(log_path, offset))
             try:
                 status = parse_show_proc(
                     send_command(self.paths.master_socket(lb_id), "show proc", timeout=1.0))
@@ -264,6 +268,11 @@ class HaproxyController:
             passed, output = self.check_config(self.paths.config(lb_id))
             if not passed:
                 raise HaproxyConfigError("Invalid configuration", output)
+        conflicts = bind_check.taken(self._read_text(self.paths.config(lb_id)) or "",
+                                     self._read_text(self.paths.running_config(lb_id)))
+        if conflicts:
+            raise HaproxyConfigError("Reload refused; the previous configuration keeps serving",
+                                     bind_check.describe(conflicts))
         self.save_server_state(lb_id)
         log_path = self.paths.log_file(lb_id)
         offset = os.path.getsize(log_path) if os.path.exists(log_path) else 0
@@ -281,8 +290,11 @@ class HaproxyController:
             if status is not None and status.reloads > before.reloads:
                 sent = True
                 if status.failed_reloads:
-                    raise HaproxyError("Reload failed; the previous configuration keeps serving",
-                                       self._log_since(log_path, offset))
+                    # The master counts failures since its last good load, so a failure
+                    # before this reload that this one cured reads 0 here.
+                    raise HaproxyConfigError(
+                        "Reload failed; the previous configuration keeps serving",
+                        self._log_since(log_path, offset))
                 if status.workers:
                     LOG.info("haproxy for %s reloaded", lb_id)
                     return

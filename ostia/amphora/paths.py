@@ -87,6 +87,10 @@ class AgentPaths:
     def failed_config(self, lb_id: str) -> str:
         return self.config(lb_id) + ".new-failed"
 
+    def running_config(self, lb_id: str) -> str:
+        """A copy of the last configuration haproxy started or reloaded with."""
+        return self.config(lb_id) + ".running"
+
     def pid_file(self, lb_id: str) -> str:
         return os.path.join(self.lb_dir(lb_id), f"{lb_id}.pid")
 

@@ -74,6 +74,7 @@ class HaproxySupervisor:
                     self._failed_at[lb_id] = time.monotonic()
                     LOG.error("cannot start haproxy of %s: %s", lb_id, exc)
                     continue
+                self.configs.keep_running(lb_id)
             self._failed_at.pop(lb_id, None)
             started.append(lb_id)
         return started

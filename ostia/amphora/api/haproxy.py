@@ -58,12 +58,12 @@ async def loadbalancer_action(request: Request) -> Response:
     if not agent.configs.exists(lb_id):
         return lb_not_found(lb_id)
 
-    def act() -> None:
-        with agent.lb_lock(lb_id):
-            getattr(agent.haproxy, action)(lb_id)
-
     try:
-        await run_in_threadpool(act)
+        await run_in_threadpool(agent.haproxy_action, lb_id, action)
+    except HaproxyConfigError as exc:
+        # The configuration, not the amphora: 400, so that the controller does not retry
+        # it (upstream's agent answers 500 for every failed action).
+        return message(400, f"Error {ACTION_ERRORS[action]} haproxy", str(exc))
     except HaproxyError as exc:
         return message(500, f"Error {ACTION_ERRORS[action]} haproxy", exc.details or exc.message)
     return message(202, "OK", f"haproxy for load balancer {lb_id} {ACTIONS[action]}")
