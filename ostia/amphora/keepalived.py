@@ -36,7 +36,8 @@ def check_script(base_path: str) -> str:
     """Exit 0 while every haproxy of the amphora answers `show info` on its stats socket."""
     return f"""#!/bin/sh
 # Written by the amphora agent: keepalived's vrrp_script check_script.
-for sock in {base_path}/*.sock; do
+# haproxy's stats sockets are <lb uuid>.sock; other sockets there are not haproxy's.
+for sock in {base_path}/????????-????-????-????-????????????.sock; do
     [ -S "$sock" ] || continue
     echo "show info" | socat -t 0.5 -T 0.5 - "UNIX-CONNECT:$sock" 2>/dev/null \\
         | grep -q '^Pid:' || exit 1

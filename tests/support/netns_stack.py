@@ -159,7 +159,7 @@ class RequestLoop:
                 try:
                     status, body = get(host, port, timeout=timeout)
                     self.results.append((started, status == 200, body))
-                except OSError:
+                except (OSError, http.client.HTTPException):
                     self.results.append((started, False, ""))
                 time.sleep(max(0.0, interval - (time.monotonic() - started)))
 

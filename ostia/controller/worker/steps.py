@@ -21,7 +21,7 @@ from ostia.controller.worker.configure import configure_amphora
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.controller.worker.graph import AmphoraState, Snapshot
 from ostia.controller.worker.spares import take_spare
-from ostia.controller.worker.vrrp import configure_vrrp
+from ostia.controller.worker.vrrp import configure_vrrp, hand_over_vip
 from ostia.db.session import Database
 
 LOG = logging.getLogger(__name__)
@@ -113,40 +113,74 @@ def converge(ctx: StepContext) -> Converged:
         fresh.add(amp.id)
     changed = False
     topology = topology_of(ctx)
+    deferred: AmphoraState | None = None
+    if topology == c.TOPOLOGY_ACTIVE_STANDBY and not serving:
+        running = [a for a in retiring
+                   if a.role in roles and amphorae.instance_alive(ctx.drivers, a)]
+        if running:
+            # Both amphorae of a pair to replace (a load balancer failover): one at a time,
+            # so that one of them serves throughout. The MASTER (holding the VIP) goes last.
+            deferred = next((a for a in running if a.role == c.ROLE_MASTER), running[0])
+            retiring.remove(deferred)
+            serving.append(deferred)
     if topology == c.TOPOLOGY_ACTIVE_STANDBY:
         serving = _promote_backup(ctx, serving)
     for amp in list(retiring):
         # A dead amphora goes first: a killed keepalived leaves the VIP on its interface and
         # only removing the amphora takes it away (two owners of one address otherwise).
         # With ACTIVE_STANDBY a failed one goes first too when its peer still serves.
-        if not amphorae.instance_alive(ctx.drivers, amp) or (
-                topology == c.TOPOLOGY_ACTIVE_STANDBY and serving):
+        alive = amphorae.instance_alive(ctx.drivers, amp)
+        if not alive or (topology == c.TOPOLOGY_ACTIVE_STANDBY and serving):
             ctx.check()
+            if alive:
+                hand_over_vip(ctx.conf, ctx.drivers, amp)
             amphorae.destroy(ctx.db, ctx.drivers, amp)
             retiring.remove(amp)
             changed = True
+    changed |= _serve_every_role(ctx, roles, serving, fresh, recovering)
+    if deferred is not None:
+        # The new BACKUP runs and keepalived knows it: removing the old MASTER now (its
+        # keepalived sends priority 0 as it stops) costs one VRRP takeover.
+        ctx.check()
+        hand_over_vip(ctx.conf, ctx.drivers, deferred)
+        amphorae.destroy(ctx.db, ctx.drivers, deferred)
+        serving = _promote_backup(ctx, [a for a in serving if a.id != deferred.id])
+        fresh.clear()  # configured already: no second plug and forced reload for those
+        _serve_every_role(ctx, roles, serving, fresh, recovering)
+        changed = True
+    for amp in retiring:
+        ctx.check()
+        amphorae.destroy(ctx.db, ctx.drivers, amp)
+        changed = True
+    return Converged(serving=tuple(serving), changed=changed)
+
+
+def _serve_every_role(ctx: StepContext, roles: list[str], serving: list[AmphoraState],
+                      fresh: set[str], recovering: bool) -> bool:
+    """Build (or take a spare for) every role nobody serves, configure every serving
+    amphora, then VRRP for a pair; `serving` and `fresh` grow. True if a haproxy
+    configuration changed."""
+    lb = ctx.snapshot.lb
+    topology = topology_of(ctx)
     missing = [role for role in roles if role not in {a.role for a in serving}]
     for role in missing:
         ctx.check()
         taken = take_spare(ctx.conf, ctx.db, ctx.drivers, lb.id, role)
         if taken is None:
             row = amphorae.insert_row(ctx.db, lb.id, role)
-            taken = amphorae.ensure_instance(ctx.conf, ctx.db, ctx.drivers, row,
-                                             topology_of(ctx), inserted_now=True)
+            taken = amphorae.ensure_instance(ctx.conf, ctx.db, ctx.drivers, row, topology,
+                                             inserted_now=True)
         serving.append(taken)
         fresh.add(taken.id)
+    changed = False
     for amp in serving:
         ctx.check()
         booting = amp.id in fresh
         changed |= configure_amphora(ctx.conf, ctx.drivers, lb, amp, booting=booting,
                                      force_reload=booting or recovering, check=ctx.check)
     if topology == c.TOPOLOGY_ACTIVE_STANDBY:
-        configure_vrrp(ctx.conf, ctx.db, ctx.drivers, lb, serving, ctx.check)
-    for amp in retiring:
-        ctx.check()
-        amphorae.destroy(ctx.db, ctx.drivers, amp)
-        changed = True
-    return Converged(serving=tuple(serving), changed=changed)
+        configure_vrrp(ctx.conf, ctx.db, ctx.drivers, lb, serving, ctx.check, fresh)
+    return changed
 
 
 def _promote_backup(ctx: StepContext, serving: list[AmphoraState]) -> list[AmphoraState]:

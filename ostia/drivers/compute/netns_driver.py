@@ -179,6 +179,12 @@ class NetnsComputeDriver(ComputeDriver):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=1.0)
         iproute.delete_link(MGMT_PORT_PREFIX + compute_id)
+        record = read_record(self._files(compute_id))
+        if record is not None and record.lb_network_ip:
+            # The next amphora may get this address with another MAC: the host must not
+            # keep talking to the old one until its neighbour entry goes stale.
+            iproute.ip("neigh", "flush", "to", record.lb_network_ip, "dev", self.mgmt_bridge,
+                       check=False)
         for ns in namespaces:
             iproute.delete_netns(ns)
         files = self._files(compute_id)

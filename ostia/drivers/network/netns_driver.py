@@ -22,6 +22,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import random
 import uuid
 from collections.abc import Collection, Iterator
 
@@ -202,11 +203,13 @@ class NetnsNetworkDriver(NetworkDriver):
     def _free_port_address(subnet: Subnet, taken: set[str]) -> str:
         network = ipaddress.ip_network(subnet.cidr)
         last = int(network.broadcast_address) - (1 if network.version == 4 else 0)
-        # The top quarter of the subnet holds amphora ports; VIPs come from the bottom.
-        for value in range(last, int(network.network_address) + network.num_addresses * 3 // 4,
-                           -1):
-            candidate = str(ipaddress.ip_address(value))
-            if candidate not in taken:
-                return candidate
+        # The top quarter of the subnet holds amphora ports; VIPs come from the bottom. A
+        # random free one, so that a replaced amphora's address (still in its peer's and
+        # clients' neighbour caches with the old MAC) is seldom handed out again at once.
+        first = int(network.network_address) + network.num_addresses * 3 // 4
+        free = [str(ipaddress.ip_address(value)) for value in range(first, last + 1)
+                if str(ipaddress.ip_address(value)) not in taken]
+        if free:
+            return random.choice(free)
         raise AddressUnavailable(f"no free port address left in subnet {subnet.name} "
                                  f"({subnet.cidr})")
