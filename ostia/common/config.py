@@ -398,7 +398,9 @@ OSTIA_OPTS = [
 ]
 
 LOCAL_NETWORK_OPTS = [
-    cfg.ListOpt("subnets", default=["private-subnet:127.0.100.0/24", "public-subnet:127.0.200.0/24"],
+    # /16s: one host holds thousands of VIPs (a /24 refused the 254th load balancer),
+    # clear of the management range (127.1.0.0/16) and of 127.0.0.1.
+    cfg.ListOpt("subnets", default=["private-subnet:127.2.0.0/16", "public-subnet:127.3.0.0/16"],
                 help="name:CIDR loopback subnets that VIPs and members may use."),
 ]
 

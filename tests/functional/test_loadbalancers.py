@@ -13,7 +13,7 @@ def test_create_answers_201_pending_create_offline_with_a_vip(client):
     lb = create_lb(client, name="lb1", description="first", tags=["a", "b"])
     assert lb["provisioning_status"] == "PENDING_CREATE"
     assert lb["operating_status"] == "OFFLINE"
-    assert lb["vip_address"].startswith("127.0.100.")
+    assert lb["vip_address"].startswith("127.2.")
     assert lb["project_id"] == lb["tenant_id"]
     assert lb["tags"] == ["a", "b"]
     assert lb["provider"] == "noop_driver"
@@ -111,7 +111,7 @@ def test_update_changes_fields_and_keeps_others(client):
 def test_immutable_fields_are_refused_on_update(client):
     lb = create_lb(client)
     response = client.put(f"/v2/lbaas/loadbalancers/{lb['id']}",
-                          json={"loadbalancer": {"vip_address": "127.0.100.99"}})
+                          json={"loadbalancer": {"vip_address": "127.2.0.99"}})
     assert "vip_address" in fault(response, 400)
 
 

@@ -27,9 +27,9 @@ def test_subnets_are_the_drivers_loopback_subnets(client, prefix):
     assert [s["name"] for s in subnets] == ["private-subnet", "public-subnet"]
     private = subnets[0]
     assert private["id"] == PRIVATE_SUBNET and private["network_id"] == PRIVATE_NETWORK
-    assert private["cidr"] == "127.0.100.0/24" and private["gateway_ip"] == "127.0.100.1"
+    assert private["cidr"] == "127.2.0.0/16" and private["gateway_ip"] == "127.2.0.1"
     assert private["ip_version"] == 4 and private["enable_dhcp"] is False
-    assert private["allocation_pools"] == [{"start": "127.0.100.2", "end": "127.0.100.254"}]
+    assert private["allocation_pools"] == [{"start": "127.2.0.2", "end": "127.2.255.254"}]
     assert private["tenant_id"] == private["project_id"]
     assert "subnets_links" not in check(client.get(f"{prefix}/subnets"), 200)
 
@@ -40,7 +40,7 @@ def test_subnet_lookup_by_id_then_by_name_as_the_clients_do(client):
     assert check(client.get("/v2/subnets", params={"id": "private-subnet"}), 200) == {
         "subnets": []}
     by_name = check(client.get("/v2/subnets", params={"name": "public-subnet"}), 200)["subnets"]
-    assert [s["cidr"] for s in by_name] == ["127.0.200.0/24"]
+    assert [s["cidr"] for s in by_name] == ["127.3.0.0/16"]
     assert check(client.get("/v2/subnets?name=nope"), 200) == {"subnets": []}
 
 

@@ -139,7 +139,7 @@ def test_two_workers_on_postgresql_share_the_work_but_never_an_lb(
         try:
             with running_worker(env_a) as worker_a, running_worker(env_b) as worker_b, \
                     running_api(db_url, API_OVERRIDES, wake=wake) as api, api.client() as http:
-                lb_ids = [create_lb(http, vip_address=f"127.0.100.{20 + i}")["id"]
+                lb_ids = [create_lb(http, vip_address=f"127.2.0.{20 + i}")["id"]
                           for i in range(12)]
                 for lb_id in lb_ids:  # duplicate wake-ups: both workers go for the same LB
                     wake(lb_id)

@@ -1,0 +1,106 @@
+"""Statistics of UDP listeners, from nginx's access log sent to the agent as syslog.
+
+Open-source nginx has no statistics interface for its stream module, so each listener's
+nginx logs one line per finished session (`udp_config.main_config`) to a UNIX datagram
+socket the agent reads:
+
+    <190>Dec  3 14:00:00 nginx: ostia-udp <listener_id> <bytes_in> <bytes_out> <time> <status>
+
+The agent adds the lines up and hands the sums over at each heartbeat, which sends them as
+deltas (version 3). Sessions still open are not counted until they end, so `conns` (open
+sessions) is not known and reported as 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import threading
+
+from ostia.amphora.udp_config import STATS_TAG
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class ListenerCounters:
+    rx: int = 0
+    tx: int = 0
+    sessions: int = 0
+    errors: int = 0
+
+
+def parse_line(datagram: bytes) -> tuple[str, int, int, int] | None:
+    """(listener_id, bytes_in, bytes_out, status) of one access-log datagram."""
+    text = datagram.decode(errors="replace")
+    _, tag, rest = text.partition(STATS_TAG + " ")
+    if not tag:
+        return None
+    words = rest.split()
+    if len(words) < 5 or not all(w.isdigit() for w in (words[1], words[2], words[4])):
+        return None
+    return words[0], int(words[1]), int(words[2]), int(words[4])
+
+
+class UdpStatsReceiver:
+    def __init__(self, socket_path: str) -> None:
+        self.socket_path = socket_path
+        self._counters: dict[str, ListenerCounters] = {}
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        try:
+            os.unlink(self.socket_path)
+        except FileNotFoundError:
+            pass
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(self.socket_path)
+        # nginx workers may run as another user (root amphorae): they must reach it.
+        os.chmod(self.socket_path, 0o666)
+        sock.settimeout(0.5)
+        self._sock = sock
+        self._thread = threading.Thread(target=self._run, name="udp-stats", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        sock, self._sock = self._sock, None
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        if sock is not None:
+            sock.close()
+        try:
+            os.unlink(self.socket_path)
+        except FileNotFoundError:
+            pass
+
+    def _run(self) -> None:
+        while self._sock is not None:
+            try:
+                datagram = self._sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.record(datagram)
+
+    def record(self, datagram: bytes) -> None:
+        parsed = parse_line(datagram)
+        if parsed is None:
+            return
+        listener_id, bytes_in, bytes_out, status = parsed
+        with self._lock:
+            counters = self._counters.setdefault(listener_id, ListenerCounters())
+            counters.rx += bytes_in
+            counters.tx += bytes_out
+            counters.sessions += 1
+            if status >= 500:
+                counters.errors += 1
+
+    def take(self, listener_id: str) -> ListenerCounters:
+        """The counters since the previous call for this listener (then zero)."""
+        with self._lock:
+            return self._counters.pop(listener_id, ListenerCounters())

@@ -1,0 +1,206 @@
+"""Render one UDP listener as the content of nginx's `stream {}` block.
+
+Upstream serves UDP listeners with keepalived/LVS, which needs the kernel's IP_VS; the
+amphora serves them with nginx's stream module instead, one nginx per listener, driven by
+the same agent calls (`PUT /1.0/listeners/{amp}/{listener}/udp_listener`, then `reload` of
+the listener). The agent wraps this text in its own nginx.conf (module, pid, logs) and
+reads the `#ostia:` lines (ostia/amphora/udp_config.py): the pool, the health monitor it
+runs itself (nginx has passive checks only) and which `server` line is which member.
+
+Mapping:
+- lb_algorithm ROUND_ROBIN: nginx's default (weighted round robin); LEAST_CONNECTIONS:
+  `least_conn`; SOURCE_IP, or SOURCE_IP session persistence: `hash $remote_addr consistent`;
+  SOURCE_IP_PORT: `hash $remote_addr$remote_port consistent`.
+- member weight 0 (drain) and admin-down members, and every member of an admin-down pool:
+  `down` (no new sessions). `backup` only where nginx allows it (not with `hash`).
+- a health monitor: passive `max_fails=<max_retries_down> fail_timeout=<delay>s` on every
+  server, and a `#ostia:check` line for the agent's active check; without one,
+  `max_fails=0` (never taken out, as with no monitor upstream).
+- `proxy_timeout` is the listener's timeout_client_data; `proxy_responses` is
+  `[haproxy_amphora] udp_proxy_responses` (0: not limited). allowed_cidrs: `allow`/`deny`.
+Not expressible in nginx's stream module and left out (a comment says so): the
+listener's connection_limit, persistence_timeout and persistence_granularity.
+
+Every tenant value is re-checked: ids against a strict pattern, addresses re-parsed and
+written canonically, numbers within their API limits; no name or free text is written.
+"""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+from ostia.common import constants, limits
+from ostia.controller.worker.haproxy_escape import (
+    HaproxyRenderError,
+    UnsafeValue,
+    check_text,
+    cidr,
+    ident,
+    integer,
+    ip_address,
+)
+from ostia.controller.worker.haproxy_l7 import live
+from ostia.db import models
+
+UDP_PROTOCOLS = (constants.UDP,)
+CHECK_TYPES = (constants.HM_UDP_CONNECT, constants.TCP, constants.HTTP)
+# nginx refuses an upstream without servers: a `down` one that never receives anything
+# stands in, and datagrams routed to it are dropped.
+_NO_SERVER = "server 127.0.0.1:9 down;"
+_NO_POOL_UPSTREAM = "no_pool"
+
+
+def udp_listeners(lb: models.LoadBalancer) -> list[models.Listener]:
+    """The UDP listeners the amphorae of `lb` serve (enabled, not leaving, LB enabled)."""
+    if not live(lb):
+        return []
+    chosen = [li for li in lb.listeners if live(li) and li.protocol in UDP_PROTOCOLS]
+    return sorted(chosen, key=lambda li: (li.protocol_port, li.id))
+
+
+def render_udp_listener_config(lb: models.LoadBalancer, listener: models.Listener,
+                               conf: cfg.ConfigOpts) -> str:
+    """The stream configuration of one UDP listener. Raises UnsafeValue for a value that
+    cannot be written safely, HaproxyRenderError when the graph cannot be served."""
+    lb_id = ident(lb.id, "load_balancer.id")
+    listener_id = ident(listener.id, "listener.id")
+    port = integer(listener.protocol_port, "listener.protocol_port", limits.PORT.low,
+                   limits.PORT.high)
+    lines = [f"# UDP listener {listener_id} of load balancer {lb_id}",
+             f"#ostia:listener {listener_id}"]
+    pool = listener.default_pool
+    if pool is not None and pool.provisioning_status in (constants.PENDING_DELETE,
+                                                         constants.DELETED):
+        pool = None
+    upstream = _NO_POOL_UPSTREAM
+    if pool is None:
+        lines += [f"upstream {upstream} {{", f"    {_NO_SERVER} # no default pool", "}"]
+    else:
+        if pool.protocol != constants.UDP:
+            raise UnsafeValue("pool.protocol", pool.protocol, "not UDP")
+        pool_id = ident(pool.id, "pool.id")
+        upstream = "pool_" + pool_id.replace("-", "_").replace(".", "_")
+        lines.append(f"#ostia:pool {pool_id}")
+        lines += _upstream(pool, upstream)
+    lines.append("server {")
+    for address in _vips(lb):
+        lines.append(f"    listen {_host(address)}:{port} udp;")
+    for value in listener.allowed_cidrs or []:
+        lines.append(f"    allow {cidr(value, 'listener.allowed_cidrs')};")
+    if listener.allowed_cidrs:
+        lines.append("    deny all;")
+    if listener.connection_limit not in (None, -1):
+        integer(listener.connection_limit, "listener.connection_limit",
+                limits.CONNECTION_LIMIT.low, limits.CONNECTION_LIMIT.high)
+        lines.append("    # connection_limit is not applied to UDP listeners")
+    timeout = listener.timeout_client_data
+    if timeout is None:
+        timeout = conf.haproxy_amphora.timeout_client_data
+    timeout = integer(timeout, "listener.timeout_client_data", limits.TIMEOUT_MS.low,
+                      limits.TIMEOUT_MS.high)
+    lines.append(f"    proxy_timeout {max(timeout, 1)}ms;")
+    responses = integer(conf.haproxy_amphora.udp_proxy_responses,
+                        "[haproxy_amphora] udp_proxy_responses", 0, limits.INT32_MAX)
+    if responses:
+        lines.append(f"    proxy_responses {responses};")
+    lines.append(f"    proxy_pass {upstream};")
+    lines += ["}", ""]
+    text = "\n".join(lines)
+    for line in lines:  # defence in depth: no value may have added a line
+        check_text(line, "rendered configuration")
+    return text
+
+
+def _upstream(pool: models.Pool, name: str) -> list[str]:
+    lines = [f"upstream {name} {{"]
+    sp = pool.session_persistence
+    algorithm = pool.lb_algorithm
+    hashed = False
+    if algorithm == constants.SOURCE_IP_PORT:
+        lines.append("    hash $remote_addr$remote_port consistent;")
+        hashed = True
+    elif algorithm == constants.SOURCE_IP or (sp is not None and sp.type == constants.SOURCE_IP):
+        lines.append("    hash $remote_addr consistent;")
+        hashed = True
+    elif algorithm == constants.LEAST_CONNECTIONS:
+        lines.append("    least_conn;")
+    elif algorithm != constants.ROUND_ROBIN:
+        raise UnsafeValue("pool.lb_algorithm", algorithm, "unknown algorithm")
+    if sp is not None and (sp.persistence_timeout or sp.persistence_granularity):
+        lines.append("    # persistence_timeout and persistence_granularity are not applied")
+    hm = pool.health_monitor
+    if hm is not None and not live(hm):
+        hm = None
+    passive = "max_fails=0"
+    if hm is not None:
+        if hm.type not in CHECK_TYPES:
+            raise UnsafeValue("healthmonitor.type", hm.type, "not a UDP pool monitor")
+        delay = integer(hm.delay, "healthmonitor.delay", limits.HM_DELAY.low,
+                        limits.HM_DELAY.high)
+        timeout = integer(hm.timeout, "healthmonitor.timeout", limits.HM_TIMEOUT.low,
+                          limits.HM_TIMEOUT.high)
+        fall = integer(hm.fall_threshold or 3, "healthmonitor.max_retries_down",
+                       limits.HM_MAX_RETRIES_DOWN.low, limits.HM_MAX_RETRIES_DOWN.high)
+        rise = integer(hm.rise_threshold or 3, "healthmonitor.max_retries",
+                       limits.HM_MAX_RETRIES.low, limits.HM_MAX_RETRIES.high)
+        # The comment line is read by the agent, not by nginx.
+        lines.insert(0, f"#ostia:check type={hm.type} interval={max(delay, 1)} "
+                        f"timeout={max(timeout, 1)} rise={rise} fall={fall}")
+        passive = f"max_fails={fall} fail_timeout={max(delay, 1)}s"
+    servers = 0
+    for member in pool.members:
+        if member.provisioning_status in (constants.PENDING_DELETE, constants.DELETED):
+            continue
+        lines.append("    " + _server(member, pool, passive, hashed, hm is not None))
+        servers += 1
+    if not servers:
+        lines.append(f"    {_NO_SERVER} # no members")
+    lines.append("}")
+    return lines
+
+
+def _server(member: models.Member, pool: models.Pool, passive: str, hashed: bool,
+            checked: bool) -> str:
+    member_id = ident(member.id, "member.id")
+    address = ip_address(member.ip_address, "member.address")
+    port = integer(member.protocol_port, "member.protocol_port", limits.PORT.low,
+                   limits.PORT.high)
+    weight = integer(1 if member.weight is None else member.weight, "member.weight",
+                     limits.WEIGHT.low, limits.WEIGHT.high)
+    admin_down = member.enabled is False or pool.enabled is False
+    words = ["server", f"{_host(address)}:{port}", f"weight={max(weight, 1)}", passive]
+    if member.backup and not hashed:
+        words.append("backup")
+    if admin_down or weight == 0:
+        words.append("down")
+    marks = [f"#ostia:member {member_id}"]
+    if admin_down:
+        marks.append("admin-down")
+    elif weight == 0:
+        marks.append("drain")
+    if checked and not admin_down:
+        check_address = address
+        if member.monitor_address:
+            check_address = ip_address(member.monitor_address, "member.monitor_address")
+        check_port = port
+        if member.monitor_port:
+            check_port = integer(member.monitor_port, "member.monitor_port",
+                                 limits.PORT.low, limits.PORT.high)
+        marks.append(f"check={_host(check_address)}:{check_port}")
+    return " ".join(words) + "; " + " ".join(marks)
+
+
+def _vips(lb: models.LoadBalancer) -> list[str]:
+    addresses = []
+    if lb.vip is not None and lb.vip.ip_address:
+        addresses.append(ip_address(lb.vip.ip_address, "vip.ip_address"))
+    for extra in lb.additional_vips:
+        if extra.ip_address:
+            addresses.append(ip_address(extra.ip_address, "additional_vip.ip_address"))
+    if not addresses:
+        raise HaproxyRenderError(f"load balancer {lb.id} has no VIP address")
+    return list(dict.fromkeys(addresses))
+
+
+def _host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address

@@ -1,0 +1,45 @@
+"""Make one amphora serve exactly the load balancer's UDP listeners (upstream's LVS steps).
+
+For each UDP listener: render its stream configuration, and unless the amphora holds the
+same text already (or the caller forces it), upload it and `reload` the listener (which
+starts it). UDP listeners the amphora runs that the graph no longer has are deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from oslo_config import cfg
+
+from ostia.controller.worker import render_nginx_udp
+from ostia.controller.worker.drivers import WorkerDrivers
+from ostia.db import models
+from ostia.drivers.amphora.base import AmphoraRef, RequestTimeouts
+
+LOG = logging.getLogger(__name__)
+
+
+def configure_udp_listeners(conf: cfg.ConfigOpts, drivers: WorkerDrivers,
+                            lb: models.LoadBalancer, ref: AmphoraRef,
+                            timeouts: RequestTimeouts, *, force: bool) -> bool:
+    """True if any UDP listener's configuration on the amphora changed."""
+    amphora = drivers.amphora
+    wanted = render_nginx_udp.udp_listeners(lb)
+    # Render all first: a graph that cannot be rendered changes nothing on the amphora.
+    configs = {li.id: render_nginx_udp.render_udp_listener_config(lb, li, conf)
+               for li in wanted}
+    changed = False
+    for listener_id, config in configs.items():
+        if not force and amphora.get_udp_listener_config(ref, listener_id, timeouts) == config:
+            continue
+        amphora.upload_udp_listener_config(ref, listener_id, config, timeouts)
+        amphora.loadbalancer_action(ref, listener_id, "reload", timeouts)
+        LOG.info("amphora %s serves UDP listener %s of %s", ref.id, listener_id, lb.id)
+        changed = True
+    for entry in amphora.list_listeners(ref, timeouts):
+        listener_id = str(entry.get("uuid", ""))
+        if entry.get("type") == "UDP" and listener_id not in configs:
+            amphora.delete_listeners(ref, listener_id, timeouts)
+            LOG.info("amphora %s no longer serves UDP listener %s", ref.id, listener_id)
+            changed = True
+    return changed
