@@ -21,9 +21,11 @@ from ostia.amphora.heartbeat_sender import HeartbeatSender
 from ostia.amphora.keepalived import KeepalivedVrrp
 from ostia.amphora.lb_certificates import CertificateStore
 from ostia.amphora.netns_plug import NetnsPlugger
+from ostia.amphora.nginx_process import NginxController
 from ostia.amphora.paths import AgentPaths
 from ostia.amphora.plug import LocalPlugger, NetworkPlugger
 from ostia.amphora.supervisor import HaproxySupervisor
+from ostia.amphora.udp_listeners import UdpListeners
 from ostia.amphora.vrrp import LocalVrrp, VrrpBackend
 from ostia.common import tls
 from ostia.common.config import SECTIONS, ConfigError, load_config
@@ -55,6 +57,9 @@ class Agent:
         self.heartbeat = HeartbeatSender(lambda: self.conf, self.build_heartbeat,
                                          self.vrrp.suppresses_heartbeat)
         self.supervisor = HaproxySupervisor(self.haproxy, self.configs, self.lb_lock)
+        self.udp = UdpListeners(options.base_path,
+                                NginxController(options.nginx_cmd, namespace=vip_namespace),
+                                self.lb_lock, namespace=vip_namespace)
         self.ssl_context: ssl.SSLContext | None = None
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -186,6 +191,7 @@ class Agent:
 
     def build_heartbeat(self, seq: int) -> dict[str, Any]:
         message = build_message(self.amphora_id, seq, self.collect_stats(), self.counters)
+        self.udp.add_to_heartbeat(message)
         known = {entry.listener_id for entries in self.configs.all_listeners().values()
                  for entry in entries}
         self.counters.forget_others(known)

@@ -152,8 +152,20 @@ class NginxController:
             raise NginxConfigError("Invalid configuration", output)
         # The master re-reads its configuration, starts new workers and lets the old ones
         # finish their sessions; the listening socket stays open throughout.
+        old = set(_children_of(pid))
+        offset = os.path.getsize(error_log) if os.path.exists(error_log) else 0
         _signal(pid, signal.SIGHUP)
-        LOG.info("nginx for UDP listener %s reloaded", key)
+        # Done when a new worker runs and no old one takes new datagrams any more: an old
+        # worker renames itself "... is shutting down" as it closes its listening sockets.
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            new = set(_children_of(pid)) - old
+            if new and all(_shutting_down(worker) for worker in old):
+                LOG.info("nginx for UDP listener %s reloaded", key)
+                return
+            time.sleep(0.005)
+        raise NginxConfigError("Reload failed; the previous configuration keeps serving",
+                               _tail(error_log, offset))
 
     def stop(self, key: str, pid_file: str, config: str) -> None:
         """Stop the master and its workers and wait until none of them runs."""
@@ -188,6 +200,14 @@ def _children_of(pid: int) -> list[int]:
         if len(fields) > 1 and fields[1] == str(pid).encode():
             found.append(int(entry))
     return found
+
+
+def _shutting_down(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"shutting down" in handle.read() or not process_alive(pid)
+    except OSError:
+        return True
 
 
 def _signal(pid: int, signum: int) -> None:

@@ -42,8 +42,10 @@ def serve(agent: Agent) -> None:
     server = build_server(agent)
     agent.heartbeat.start()
     agent.supervisor.start()
+    agent.udp.start()
     try:
         server.run()
     finally:
+        agent.udp.stop()
         agent.supervisor.stop()
         agent.heartbeat.stop()

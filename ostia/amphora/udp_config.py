@@ -128,11 +128,11 @@ def effective_stream(text: str, down: set[str]) -> str:
 
 
 def main_config(*, stream_path: str, pid_path: str, error_log: str, listener_id: str,
-                stats_socket: str | None, stream_module: str | None,
+                stats_port: int | None, stream_module: str | None,
                 worker_connections: int = 4096) -> str:
     """The nginx.conf the agent starts nginx with: one worker, its own paths, and the
     listener's stream block included. Every session ends in one access-log line sent to
-    the agent's statistics socket (syslog over a UNIX datagram socket)."""
+    the agent's statistics socket (syslog to 127.0.0.1:`stats_port`)."""
     lines = []
     if stream_module:
         lines.append(f"load_module {stream_module};")
@@ -143,11 +143,11 @@ def main_config(*, stream_path: str, pid_path: str, error_log: str, listener_id:
         f"events {{ worker_connections {int(worker_connections)}; }}",
         "stream {",
     ]
-    if stats_socket:
+    if stats_port:
         lines += [
             f"    log_format ostia_udp '{STATS_TAG} {listener_id} $bytes_received "
             "$bytes_sent $session_time $status';",
-            f"    access_log syslog:server=unix:{stats_socket},nohostname ostia_udp;",
+            f"    access_log syslog:server=127.0.0.1:{int(stats_port)},nohostname ostia_udp;",
         ]
     lines += [f"    include {stream_path};", "}", ""]
     return "\n".join(lines)

@@ -11,7 +11,8 @@ Files, under `[haproxy_amphora] base_path`:
                                                       error log, access log, include stream.conf
     <base_path>/udp/<listener_id>/nginx.pid, error.log
     <base_path>/udp/<listener_id>/stopped             present after a `stop` action
-    <base_path>/udp-stats.sock                        access log of every nginx (statistics)
+    <base_path>/udp/stats-port                        where the agent receives the access log
+                                                      of every nginx (statistics, udp_stats)
 
 A background thread restarts an nginx that died without a `stop` (upstream: systemd), and
 runs each listener's health check every `interval` seconds; a member that changes state
@@ -22,6 +23,7 @@ refuses datagrams out before the next round.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import hashlib
@@ -55,7 +57,7 @@ class _CheckState:
 class UdpPaths:
     def __init__(self, base_path: str) -> None:
         self.root = os.path.join(base_path, "udp")
-        self.stats_socket = os.path.join(base_path, "udp-stats.sock")
+        self.stats_port = os.path.join(self.root, "stats-port")
 
     def dir(self, listener_id: str) -> str:
         return os.path.join(self.root, listener_id)
@@ -88,7 +90,7 @@ class UdpListeners:
         self.lock_for = lock_for
         self.namespace = namespace
         self.interval = interval
-        self.stats = UdpStatsReceiver(self.paths.stats_socket)
+        self.stats = UdpStatsReceiver(self.paths.stats_port)
         self._checks: dict[str, _CheckState] = {}
         self._failed_at: dict[str, float] = {}
         self._stop = threading.Event()
@@ -163,7 +165,7 @@ class UdpListeners:
         return udp_config.main_config(
             stream_path=stream_path, pid_path=self.paths.pid(listener_id),
             error_log=self.paths.error_log(listener_id), listener_id=listener_id,
-            stats_socket=self.paths.stats_socket, stream_module=self.nginx.stream_module())
+            stats_port=self.stats.port, stream_module=self.nginx.stream_module())
 
     def remove(self, listener_id: str) -> None:
         """Stop nginx and delete the listener's files."""
@@ -297,7 +299,9 @@ class UdpListeners:
 
     def start(self) -> None:
         os.makedirs(self.paths.root, mode=0o755, exist_ok=True)
-        self.stats.start()
+        self.stats.start(self._enter_namespace)
+        for listener_id in self.ids():
+            self._refresh_main(listener_id)
         self._thread = threading.Thread(target=self._run, name="udp-listeners", daemon=True)
         self._thread.start()
 
@@ -307,10 +311,29 @@ class UdpListeners:
             self._thread.join(timeout=5)
         self.stats.stop()
 
-    def _run(self) -> None:
+    def _enter_namespace(self) -> None:
         if self.namespace:
-            # Members are reachable from the VIP namespace only; namespaces are per thread.
+            # Members (and nginx's loopback) are in the VIP namespace; namespaces are per
+            # thread, so only the calling thread moves.
             enter_network_namespace(self.namespace)
+
+    def _refresh_main(self, listener_id: str) -> None:
+        """Point an existing listener's nginx at this run's statistics port."""
+        path = self.paths.main(listener_id)
+        wanted = self._main(listener_id, self.paths.stream(listener_id))
+        with contextlib.suppress(OSError), open(path) as handle:
+            if handle.read() == wanted:
+                return
+        with self.lock_for(listener_id):
+            _write(path, wanted.encode())
+            if self.is_running(listener_id):
+                try:
+                    self.action(listener_id, "reload")
+                except NginxError as exc:
+                    LOG.error("UDP listener %s: reload failed: %s", listener_id, exc)
+
+    def _run(self) -> None:
+        self._enter_namespace()
         while not self._stop.wait(self.interval):
             for listener_id in self.ids():
                 try:

@@ -1,8 +1,11 @@
 """Statistics of UDP listeners, from nginx's access log sent to the agent as syslog.
 
 Open-source nginx has no statistics interface for its stream module, so each listener's
-nginx logs one line per finished session (`udp_config.main_config`) to a UNIX datagram
-socket the agent reads:
+nginx logs one line per finished session (`udp_config.main_config`) as syslog to a UDP
+socket of the agent on 127.0.0.1, in the namespace nginx runs in (a UNIX socket would have
+to be reachable by nginx's workers, which run as nobody when the agent is root). The port
+is kept in `<base_path>/udp/stats-port`, so that a restarted agent listens where the
+running nginx processes send.
 
     <190>Dec  3 14:00:00 nginx: ostia-udp <listener_id> <bytes_in> <bytes_out> <time> <status>
 
@@ -13,11 +16,13 @@ sessions) is not known and reported as 0.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 
 from ostia.amphora.udp_config import STATS_TAG
 
@@ -45,26 +50,39 @@ def parse_line(datagram: bytes) -> tuple[str, int, int, int] | None:
 
 
 class UdpStatsReceiver:
-    def __init__(self, socket_path: str) -> None:
-        self.socket_path = socket_path
+    def __init__(self, port_file: str) -> None:
+        self.port_file = port_file
+        self.port = 0
         self._counters: dict[str, ListenerCounters] = {}
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        try:
-            os.unlink(self.socket_path)
-        except FileNotFoundError:
-            pass
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.bind(self.socket_path)
-        # nginx workers may run as another user (root amphorae): they must reach it.
-        os.chmod(self.socket_path, 0o666)
-        sock.settimeout(0.5)
-        self._sock = sock
-        self._thread = threading.Thread(target=self._run, name="udp-stats", daemon=True)
+    def start(self, enter_namespace: Callable[[], None] = lambda: None) -> int:
+        """Listen (in the thread's namespace after `enter_namespace`); returns the port,
+        which differs from the previous run's only if that one was taken."""
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(enter_namespace, ready),
+                                        name="udp-stats", daemon=True)
         self._thread.start()
+        ready.wait(5)
+        return self.port
+
+    def _bind(self) -> socket.socket:
+        previous = 0
+        with contextlib.suppress(OSError, ValueError), open(self.port_file) as handle:
+            previous = int(handle.read().strip())
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind(("127.0.0.1", previous))
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+        self.port = int(sock.getsockname()[1])
+        with open(self.port_file + ".tmp", "w") as handle:
+            handle.write(str(self.port))
+        os.replace(self.port_file + ".tmp", self.port_file)
+        sock.settimeout(0.5)
+        return sock
 
     def stop(self) -> None:
         sock, self._sock = self._sock, None
@@ -72,12 +90,13 @@ class UdpStatsReceiver:
             self._thread.join(timeout=2)
         if sock is not None:
             sock.close()
-        try:
-            os.unlink(self.socket_path)
-        except FileNotFoundError:
-            pass
 
-    def _run(self) -> None:
+    def _run(self, enter_namespace: Callable[[], None], ready: threading.Event) -> None:
+        try:
+            enter_namespace()
+            self._sock = self._bind()
+        finally:
+            ready.set()
         while self._sock is not None:
             try:
                 datagram = self._sock.recv(4096)

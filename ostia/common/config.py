@@ -197,6 +197,13 @@ HAPROXY_AMPHORA_OPTS = [
     cfg.PortOpt("bind_port", default=9443, help="Port of the amphora agent."),
     cfg.StrOpt("lb_network_interface", default="o-hm0", help="Interface for IPv6 link-local."),
     cfg.StrOpt("haproxy_cmd", default="/usr/sbin/haproxy", help="haproxy binary."),
+    cfg.StrOpt("nginx_cmd", default="/usr/sbin/nginx",
+               help="nginx binary (with the stream module) that serves UDP listeners."),
+    cfg.IntOpt("udp_proxy_responses", default=1, min=0,
+               help="Replies after which a UDP session ends, so that the client's next "
+                    "datagram is balanced afresh (DNS-like request/response); 0 keeps a "
+                    "session until it is idle for the listener's timeout_client_data, "
+                    "as LVS does."),
     cfg.IntOpt("respawn_count", default=2, deprecated_for_removal=True, help="Deprecated."),
     cfg.IntOpt("respawn_interval", default=2, deprecated_for_removal=True, help="Deprecated."),
     cfg.FloatOpt("rest_request_conn_timeout", default=10, help="Agent connect timeout, seconds."),

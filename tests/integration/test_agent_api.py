@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import stat
 import uuid
 
@@ -16,7 +17,9 @@ from tests.integration.agent_fixtures import (  # noqa: F401 (fixtures)
     LocalAgent,
     agent,
     agent_ca,
+    free_port,
     heartbeat_listener,
+    processes_under,
 )
 
 LB_ID = "0d5b4b47-3d3a-4f8e-9d0b-5a6c1c1e2f30"
@@ -159,10 +162,36 @@ def test_vrrp_is_not_implemented_on_a_local_amphora(agent, http):  # noqa: F811
     assert http.put("/1.0/vrrp/explode").status_code == 400
 
 
-def test_udp_listeners_are_not_implemented(http):
-    answer = http.put(f"/1.0/listeners/{uuid.uuid4()}/{uuid.uuid4()}/udp_listener",
-                      content=b"virtual_server {}")
-    assert answer.status_code == 501 and "UDP" in answer.json()["message"]
+def test_udp_listener_upload_read_act_list_and_delete(agent, http):  # noqa: F811
+    listener_id = str(uuid.uuid4())
+    unknown = http.get(f"/1.0/listeners/{listener_id}/udp_listener")
+    assert unknown.status_code == 404
+    assert unknown.json() == {"message": "UDP Listener Not Found",
+                              "details": f"No UDP listener with UUID: {listener_id}"}
+    path = f"/1.0/listeners/{agent.amphora_id}/{listener_id}/udp_listener"
+    refused = http.put(path, content=b"virtual_server 1.2.3.4 53 {}\n")
+    assert refused.status_code == 400 and "virtual_server" in refused.json()["details"]
+    assert http.get(f"/1.0/listeners/{listener_id}/udp_listener").status_code == 404
+    port = free_port("127.0.0.1", socket.SOCK_DGRAM)
+    config = (f"#ostia:listener {listener_id}\n"
+              "upstream nowhere { server 127.0.0.1:9 down; }\n"
+              f"server {{ listen 127.0.0.1:{port} udp; proxy_pass nowhere; }}\n").encode()
+    stored = http.put(path, content=config)
+    assert stored.status_code == 200 and stored.headers["etag"] == hashlib.md5(config).hexdigest()
+    assert http.get(f"/1.0/listeners/{listener_id}/udp_listener").content == config
+    try:
+        assert http.put(f"/1.0/loadbalancer/{listener_id}/reload").status_code == 202
+        entry = {"status": "ACTIVE", "uuid": listener_id, "type": "UDP"}
+        assert entry in http.get("/1.0/listeners").json()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+            with pytest.raises(OSError):
+                taken.bind(("127.0.0.1", port))  # nginx holds the listener's port
+        assert http.put(f"/1.0/loadbalancer/{listener_id}/stop").status_code == 202
+        assert {**entry, "status": "STOPPED"} in http.get("/1.0/listeners").json()
+    finally:
+        assert http.request("DELETE", f"/1.0/listeners/{listener_id}").status_code == 200
+    assert all(e["uuid"] != listener_id for e in http.get("/1.0/listeners").json())
+    assert processes_under(os.path.join(agent.base_path, "udp", listener_id)) == []
 
 
 def test_interface_lookup_knows_loopback_addresses(http):

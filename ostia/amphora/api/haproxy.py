@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ostia.amphora.agent import Agent
+from ostia.amphora.api import udp_listeners
 from ostia.amphora.api.responses import checked_id, lb_not_found, message
 from ostia.amphora.haproxy_process import HaproxyConfigError, HaproxyError
 
@@ -55,6 +56,8 @@ async def loadbalancer_action(request: Request) -> Response:
     action = request.path_params["action"].lower()
     if action not in ACTIONS:
         return message(400, "Invalid Request", f"Unknown action: {request.path_params['action']}")
+    if agent.udp.exists(lb_id):
+        return await udp_listeners.listener_action(agent, lb_id, action)
     if not agent.configs.exists(lb_id):
         return lb_not_found(lb_id)
 
@@ -72,6 +75,8 @@ async def loadbalancer_action(request: Request) -> Response:
 async def delete_listeners(request: Request) -> Response:
     agent = _agent(request)
     lb_id = checked_id(request.path_params["lb_id"])
+    if agent.udp.exists(lb_id):
+        return await udp_listeners.delete_listener(agent, lb_id)
 
     def delete() -> None:
         with agent.lb_lock(lb_id):
@@ -95,15 +100,9 @@ async def list_listeners(request: Request) -> Response:
             for entry in entries:
                 result.append({"status": status, "uuid": entry.listener_id,
                                "type": entry.mode.upper()})
-        return result
+        return result + udp_listeners.list_entries(agent)
 
     return JSONResponse(await run_in_threadpool(collect))
-
-
-async def udp_listener(request: Request) -> Response:
-    """UDP/SCTP listeners are keepalived LVS upstream; not on this amphora (yet)."""
-    return message(501, "UDP and SCTP listeners are not supported by this amphora",
-                   "Only TCP-family listeners (haproxy) are available.")
 
 
 ROUTES = [
@@ -112,7 +111,5 @@ ROUTES = [
     Route("/1.0/loadbalancer/{lb_id}/{action}", loadbalancer_action, methods=["PUT"]),
     Route("/1.0/listeners/{lb_id}", delete_listeners, methods=["DELETE"]),
     Route("/1.0/listeners", list_listeners, methods=["GET"]),
-    Route("/1.0/listeners/{amphora_id}/{listener_id}/udp_listener", udp_listener,
-          methods=["PUT"]),
-    Route("/1.0/listeners/{listener_id}/udp_listener", udp_listener, methods=["GET"]),
+    *udp_listeners.ROUTES,
 ]

@@ -141,8 +141,8 @@ def _load_balancer_chunk(session: Session, lb_ids: list[str]) -> dict[str, LoadB
                    li.c.default_pool_id, li.c.protocol)
             .where(_one_of(session, li.c.load_balancer_id, list(views)),
                    li.c.provisioning_status != c.DELETED)).all():
-        if row[5] in (c.UDP, c.SCTP):
-            continue  # served by keepalived/LVS, not reported in haproxy heartbeats
+        if row[5] == c.SCTP:
+            continue  # no amphora serves SCTP listeners: never in a heartbeat
         views[row[1]].listeners.append(ListenerView(
             id=row[0], enabled=row[2], operating_status=row[3],
             pool_ids=[row[4]] if row[4] else []))

@@ -21,6 +21,7 @@ from ostia.common import exceptions as exc
 from ostia.controller.worker import render_haproxy
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.controller.worker.graph import AmphoraState
+from ostia.controller.worker.udp_listeners import configure_udp_listeners
 from ostia.db import models
 from ostia.drivers.amphora.base import AmphoraRef, RequestTimeouts
 from ostia.drivers.network.base import AmphoraPort
@@ -141,7 +142,8 @@ def _mac_for(seed: str) -> str:
 def configure_amphora(conf: cfg.ConfigOpts, drivers: WorkerDrivers, lb: models.LoadBalancer,
                       amp: AmphoraState, *, booting: bool, force_reload: bool,
                       check: Any = None) -> bool:
-    """Bring one amphora to serve `lb`; True if its haproxy configuration changed.
+    """Bring one amphora to serve `lb`; True if its haproxy or UDP listener configuration
+    changed.
 
     `check` (no arguments) runs between calls: the reconciler passes its lease check so
     that a worker that lost the load balancer stops at the next call.
@@ -170,10 +172,14 @@ def configure_amphora(conf: cfg.ConfigOpts, drivers: WorkerDrivers, lb: models.L
         between()
     plug_member_networks(drivers, lb, amp, ref, timeouts)
     paths = amphora_paths(conf, drivers, amp, info)
+    # UDP listeners run in processes of their own (nginx), next to the LB's haproxy.
+    udp_changed = configure_udp_listeners(conf, drivers, lb, ref, timeouts,
+                                          force=force_reload)
+    between()
     if not render_haproxy.haproxy_listeners(lb):
         # Nothing to bind (no listener, or the LB is admin-down): haproxy must not run.
         amphora.delete_listeners(ref, lb.id, timeouts)
-        return False
+        return udp_changed
     for name, pem in render_haproxy.tls_files(lb, drivers.cert_manager,
                                               cert_dir=paths.cert_dir).items():
         amphora.ensure_lb_certificate(ref, lb.id, name, pem, timeouts)
@@ -183,7 +189,7 @@ def configure_amphora(conf: cfg.ConfigOpts, drivers: WorkerDrivers, lb: models.L
     wanted = hashlib.md5(config.encode()).hexdigest()
     if not force_reload and _current_md5(drivers, ref, lb.id, timeouts) == wanted:
         LOG.debug("amphora %s already runs this configuration of %s", amp.id, lb.id)
-        return False
+        return udp_changed
     amphora.upload_haproxy_config(ref, lb.id, config, timeouts)
     between()
     amphora.reload_loadbalancer(ref, lb.id, timeouts)

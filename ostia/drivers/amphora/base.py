@@ -125,6 +125,20 @@ class AmphoraDriver(abc.ABC):
     def list_listeners(self, amp: AmphoraRef, timeouts: Timeouts = None) -> list[dict[str, Any]]:
         """[{"status", "uuid", "type"}] for every listener configured on the amphora."""
 
+    # -- UDP listeners (one process per listener; actions and deletion take the listener's
+    # id where the calls above take the load balancer's) -----------------------------------
+
+    @abc.abstractmethod
+    def upload_udp_listener_config(self, amp: AmphoraRef, listener_id: str,
+                                   config: str | bytes, timeouts: Timeouts = None) -> None:
+        """`PUT /1.0/listeners/{amp}/{listener_id}/udp_listener`; AgentInvalidRequest with
+        the data plane's words when refused."""
+
+    @abc.abstractmethod
+    def get_udp_listener_config(self, amp: AmphoraRef, listener_id: str,
+                                timeouts: Timeouts = None) -> str | None:
+        """The listener's configuration on the amphora, None if it has none."""
+
     # -- certificates of listeners and pools -------------------------------------------------
 
     @abc.abstractmethod

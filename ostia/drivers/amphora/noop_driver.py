@@ -26,6 +26,7 @@ class NoopAmphoraDriver(AmphoraDriver):
         self.calls: list[RecordedCall] = []
         self._lock = threading.Lock()
         self._configs: dict[tuple[str, str], str] = {}
+        self._udp_configs: dict[tuple[str, str], str] = {}
         self._certs: dict[tuple[str, str, str], str] = {}
 
     def _record(self, method: str, amp: AmphoraRef, *args: Any) -> None:
@@ -94,10 +95,26 @@ class NoopAmphoraDriver(AmphoraDriver):
         self._record("delete_listeners", amp, lb_id)
         with self._lock:
             self._configs.pop((amp.id, lb_id), None)
+            self._udp_configs.pop((amp.id, lb_id), None)
 
     def list_listeners(self, amp: AmphoraRef, timeouts: Timeouts = None) -> list[dict[str, Any]]:
         self._record("list_listeners", amp)
-        return []
+        with self._lock:
+            return [{"status": "ACTIVE", "uuid": listener_id, "type": "UDP"}
+                    for (amp_id, listener_id) in self._udp_configs if amp_id == amp.id]
+
+    def upload_udp_listener_config(self, amp: AmphoraRef, listener_id: str,
+                                   config: str | bytes, timeouts: Timeouts = None) -> None:
+        self._record("upload_udp_listener_config", amp, listener_id, config)
+        text = config.decode() if isinstance(config, bytes) else config
+        with self._lock:
+            self._udp_configs[(amp.id, listener_id)] = text
+
+    def get_udp_listener_config(self, amp: AmphoraRef, listener_id: str,
+                                timeouts: Timeouts = None) -> str | None:
+        self._record("get_udp_listener_config", amp, listener_id)
+        with self._lock:
+            return self._udp_configs.get((amp.id, listener_id))
 
     def upload_lb_certificate(self, amp: AmphoraRef, lb_id: str, filename: str, pem: bytes,
                               timeouts: Timeouts = None) -> str:

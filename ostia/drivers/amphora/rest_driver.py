@@ -268,6 +268,17 @@ class HaproxyRestAmphoraDriver(AmphoraDriver):
     def list_listeners(self, amp: AmphoraRef, timeouts: Timeouts = None) -> list[dict[str, Any]]:
         return self._request(amp, "GET", "/1.0/listeners", timeouts).json()
 
+    def upload_udp_listener_config(self, amp: AmphoraRef, listener_id: str,
+                                   config: str | bytes, timeouts: Timeouts = None) -> None:
+        self._request(amp, "PUT", f"/1.0/listeners/{amp.id}/{listener_id}/udp_listener",
+                      timeouts, content=config)
+
+    def get_udp_listener_config(self, amp: AmphoraRef, listener_id: str,
+                                timeouts: Timeouts = None) -> str | None:
+        response = self._request(amp, "GET", f"/1.0/listeners/{listener_id}/udp_listener",
+                                 timeouts, ignore=(404,))
+        return None if response.status_code == 404 else response.text
+
     # -- certificates of listeners and pools -------------------------------------------------
 
     def upload_lb_certificate(self, amp: AmphoraRef, lb_id: str, filename: str, pem: bytes,
