@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.common import request_id
-from ostia.controller.worker import leases, steps
+from ostia.controller.worker import failover, leases, steps
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.controller.worker.graph import AmphoraState, Snapshot, read_snapshot
 from ostia.controller.worker.leases import Lease, LeaseLost
@@ -172,6 +172,14 @@ class Reconciler:
 
     def _fail(self, lease: Lease, reason: str) -> Result:
         LOG.error("load balancer %s goes to ERROR: %s", lease.lb_id, reason)
+        try:
+            lease.check()
+            # A failover cut short must not leave two half-built amphorae behind.
+            failover.settle_failed_failover(self.db, self.drivers, lease.lb_id)
+        except LeaseLost:
+            return Result(Outcome.LOST)
+        except Exception:  # noqa: BLE001 - the ERROR status matters more than the cleanup
+            LOG.exception("load balancer %s: could not settle its amphorae", lease.lb_id)
         lease.retire()
         try:
             with self.db.transaction() as session:
