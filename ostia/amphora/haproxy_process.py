@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 
-from ostia.amphora import bind_check
+from ostia.amphora import bind_check, haproxy_runtime
 from ostia.amphora.haproxy_socket import HaproxySocketError, send_command
 from ostia.amphora.paths import AgentPaths
 from ostia.common.process_env import amphora_environment
@@ -273,6 +273,8 @@ class HaproxyController:
         if conflicts:
             raise HaproxyConfigError("Reload refused; the previous configuration keeps serving",
                                      bind_check.describe(conflicts))
+        if self._applied_at_runtime(lb_id):
+            return
         self.save_server_state(lb_id)
         log_path = self.paths.log_file(lb_id)
         offset = os.path.getsize(log_path) if os.path.exists(log_path) else 0
@@ -300,6 +302,23 @@ class HaproxyController:
                     return
             time.sleep(0.01)
         raise HaproxyError("haproxy did not reload in time", self._log_since(log_path, offset))
+
+    def _applied_at_runtime(self, lb_id: str) -> bool:
+        """Apply a members-only change through the stats socket (see haproxy_runtime);
+        True if haproxy now runs the configuration in place without a reload."""
+        running = self._read_text(self.paths.running_config(lb_id))
+        wanted = self._read_text(self.paths.config(lb_id))
+        commands = (haproxy_runtime.plan(running, wanted)
+                    if running is not None and wanted is not None else None)
+        if commands is None:
+            return False
+        try:
+            haproxy_runtime.apply(self.paths.stats_socket(lb_id), commands)
+        except haproxy_runtime.RuntimeRefused as exc:
+            LOG.info("haproxy of %s refused a runtime change (%s); reloading", lb_id, exc)
+            return False
+        LOG.info("haproxy for %s updated without a reload (%d commands)", lb_id, len(commands))
+        return True
 
     def stop(self, lb_id: str) -> None:
         """Stop the master and its workers and wait until none of them runs.

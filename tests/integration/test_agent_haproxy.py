@@ -83,9 +83,11 @@ def test_reload_applies_a_new_config_with_the_same_master(agent, lb):  # noqa: F
 
 def test_reloads_under_traffic_fail_no_request(agent, lb):  # noqa: F811
     with backends("one", "two") as (one, two):
+        # The header makes each change a reload (members alone change at runtime).
         configs = [lb.config(agent.base_path, {one.member_id: one.port}),
                    lb.config(agent.base_path, {one.member_id: one.port,
-                                               two.member_id: two.port})]
+                                               two.member_id: two.port},
+                             extra_frontend="http-response set-header X-Config two")]
         agent.driver.upload_haproxy_config(agent.amp, lb.lb_id, configs[0])
         agent.driver.reload_loadbalancer(agent.amp, lb.lb_id)
         stop = threading.Event()

@@ -1,0 +1,215 @@
+"""Member changes without a reload: apply a configuration's server-line changes through
+haproxy's runtime API.
+
+A reload costs a re-execution of the master, a new worker and the old worker's drain; for
+the most frequent change (a member added, removed, re-weighted or put in or out of
+maintenance) haproxy 2.6 can do the same on the stats socket: `add server`, `set server
+... weight|state`, `del server`. The agent compares the configuration haproxy runs with the
+new one (both files as rendered); when they differ only in the `server` lines of backends,
+and only in ways the runtime API can express, it sends those commands instead of reloading.
+The new file is in place either way, so a restart of haproxy gives the same servers.
+
+Anything else (a frontend, a backend option, a member's address, backup flag or health
+monitor words, a keyword `add server` does not take such as `cookie`) asks for a reload, and
+so does any command haproxy refuses: the reload then makes the running state match the file,
+whatever part of the plan was applied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+from ostia.amphora.haproxy_socket import HaproxySocketError, send_command
+
+LOG = logging.getLogger(__name__)
+
+# Server keywords that haproxy 2.6's `add server` accepts (management guide, "add server"),
+# with the number of arguments each takes. A server line using anything else is reloaded.
+_RUNTIME_KEYWORDS: dict[str, int] = {
+    "addr": 1, "agent-addr": 1, "agent-check": 0, "agent-inter": 1, "agent-port": 1,
+    "agent-send": 1, "allow-0rtt": 0, "alpn": 1, "backup": 0, "ca-file": 1, "check": 0,
+    "check-alpn": 1, "check-proto": 1, "check-send-proxy": 0, "check-sni": 1,
+    "check-ssl": 0, "check-via-socks4": 0, "ciphers": 1, "ciphersuites": 1, "crl-file": 1,
+    "crt": 1, "disabled": 0, "downinter": 1, "enabled": 0, "error-limit": 1, "fall": 1,
+    "fastinter": 1, "force-sslv3": 0, "force-tlsv10": 0, "force-tlsv11": 0,
+    "force-tlsv12": 0, "force-tlsv13": 0, "id": 1, "inter": 1, "maxconn": 1, "maxqueue": 1,
+    "minconn": 1, "no-ssl-reuse": 0, "no-sslv3": 0, "no-tlsv10": 0, "no-tlsv11": 0,
+    "no-tlsv12": 0, "no-tlsv13": 0, "no-tls-tickets": 0, "npn": 1, "observe": 1,
+    "on-error": 1, "on-marked-down": 1, "on-marked-up": 1, "pool-low-conn": 1,
+    "pool-max-conn": 1, "pool-purge-delay": 1, "port": 1, "proto": 1,
+    "proxy-v2-options": 1, "rise": 1, "send-proxy": 0, "send-proxy-v2": 0,
+    "send-proxy-v2-ssl": 0, "send-proxy-v2-ssl-cn": 0, "slowstart": 1, "sni": 1,
+    "source": 1, "ssl": 0, "ssl-max-ver": 1, "ssl-min-ver": 1, "tfo": 0, "tls-tickets": 0,
+    "usesrc": 1, "verify": 1, "verifyhost": 1, "weight": 1, "ws": 1,
+}
+# Words of a server line that `set server` changes in place.
+_STATE_WORDS = ("disabled", "enabled")
+
+# `del server` refuses a server that still has connections; a disabled server loses its
+# last ones when their requests end. Past this, the reload drains them instead.
+DRAIN_WAIT = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class Server:
+    address: str
+    weight: str
+    disabled: bool
+    other: tuple[str, ...]  # every other word, in order: changing any of them needs a reload
+
+    @property
+    def checked(self) -> bool:
+        return "check" in self.other
+
+
+@dataclasses.dataclass(frozen=True)
+class ParsedConfig:
+    # Every line that is not a backend's `server` line, comments and blank lines left out.
+    skeleton: tuple[str, ...]
+    # backend name -> server name -> server, in file order.
+    servers: dict[str, dict[str, Server]]
+
+
+def parse(config: str) -> ParsedConfig | None:
+    """Split a configuration into what only a reload changes and the backends' servers.
+
+    None when a server line is one this module does not read (quotes, escapes, a keyword
+    the runtime API does not take): such a configuration is always reloaded.
+    """
+    skeleton: list[str] = []
+    servers: dict[str, dict[str, Server]] = {}
+    backend: str | None = None
+    for raw in config.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not raw[:1].isspace():
+            words = line.split()
+            backend = words[1] if words[0] == "backend" and len(words) == 2 else None
+            if backend is not None:
+                servers.setdefault(backend, {})
+            skeleton.append(line)
+            continue
+        if backend is None or not line.startswith("server "):
+            skeleton.append(line)
+            continue
+        parsed = _parse_server(line)
+        if parsed is None:
+            return None
+        name, server = parsed
+        if name in servers[backend]:
+            return None
+        servers[backend][name] = server
+    return ParsedConfig(tuple(skeleton), servers)
+
+
+def _parse_server(line: str) -> tuple[str, Server] | None:
+    if any(char in line for char in "\"'\\#"):
+        return None
+    words = line.split()[1:]
+    if len(words) < 2:
+        return None
+    name, address = words[0], words[1]
+    weight = "1"
+    disabled = False
+    other: list[str] = []
+    index = 2
+    while index < len(words):
+        word = words[index]
+        arity = _RUNTIME_KEYWORDS.get(word)
+        if arity is None or index + arity > len(words) - 1:
+            return None
+        if word == "weight":
+            weight = words[index + 1]
+        elif word in _STATE_WORDS:
+            disabled = word == "disabled"
+        else:
+            other.extend(words[index:index + 1 + arity])
+        index += 1 + arity
+    return name, Server(address, weight, disabled, tuple(other))
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    text: str
+    success: str  # what haproxy answers when it did it ("" for commands that answer nothing)
+
+
+def plan(running: str, wanted: str) -> list[Command] | None:
+    """The runtime commands that turn `running` into `wanted`, or None if a reload must."""
+    old, new = parse(running), parse(wanted)
+    if old is None or new is None or old.skeleton != new.skeleton:
+        return None
+    # New servers first and removed ones last, so that a backend whose members are all
+    # replaced never passes through a moment without a server (clients would get 503).
+    additions: list[Command] = []
+    updates: list[Command] = []
+    deletions: list[Command] = []
+    for backend, servers in new.servers.items():
+        before = old.servers.get(backend, {})
+        for name, server in servers.items():
+            current = before.get(name)
+            if current is None:
+                additions += _add(f"{backend}/{name}", server)
+            elif (current.address, current.other) != (server.address, server.other):
+                return None
+            else:
+                updates += _update(f"{backend}/{name}", current, server)
+        deletions += [command for name in before if name not in servers
+                      for command in _delete(f"{backend}/{name}")]
+    return additions + updates + deletions
+
+
+def _add(target: str, server: Server) -> list[Command]:
+    words = [server.address, "weight", server.weight, *server.other]
+    if server.disabled:
+        words.append("disabled")
+    commands = [Command(f"add server {target} {' '.join(words)}", "New server registered.")]
+    # A dynamic server starts in maintenance with its checks off.
+    if server.checked:
+        commands.append(Command(f"enable health {target}", ""))
+    if not server.disabled:
+        commands.append(Command(f"enable server {target}", ""))
+    return commands
+
+
+def _update(target: str, current: Server, server: Server) -> list[Command]:
+    commands = []
+    if current.weight != server.weight:
+        commands.append(Command(f"set server {target} weight {server.weight}", ""))
+    if current.disabled != server.disabled:
+        state = "maint" if server.disabled else "ready"
+        commands.append(Command(f"set server {target} state {state}", ""))
+    return commands
+
+
+def _delete(target: str) -> list[Command]:
+    return [Command(f"disable server {target}", ""),
+            Command(f"del server {target}", "Server deleted.")]
+
+
+class RuntimeRefused(Exception):
+    """haproxy did not take a runtime command; a reload has to apply the file."""
+
+
+def apply(socket_path: str, commands: list[Command], drain_wait: float = DRAIN_WAIT) -> None:
+    """Send `commands` in order on the stats socket; RuntimeRefused at the first refusal.
+
+    A `del server` refused because connections remain is retried until `drain_wait`.
+    """
+    for command in commands:
+        deadline = time.monotonic() + drain_wait
+        while True:
+            try:
+                answer = send_command(socket_path, command.text).strip()
+            except HaproxySocketError as exc:
+                raise RuntimeRefused(str(exc)) from exc
+            if answer == command.success:
+                break
+            if command.text.startswith("del server") and time.monotonic() < deadline:
+                time.sleep(0.02)
+                continue
+            raise RuntimeRefused(f"{command.text!r}: {answer or 'no answer'}")
+        LOG.debug("haproxy runtime: %s", command.text)
