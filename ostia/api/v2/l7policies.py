@@ -230,6 +230,9 @@ def check_redirect_pool(session: Session, listener: models.Listener, pool_id: st
 def _check_listener_accepts_policies(listener: models.Listener) -> None:
     if listener.protocol == c.PROMETHEUS:
         raise exc.ValidationFailure("Protocol PROMETHEUS listeners cannot have child objects.")
+    if listener.protocol in (c.UDP, c.SCTP):
+        raise exc.ValidationFailure(
+            f"{listener.protocol} protocol listener does not support L7 policies.")
 
 
 # ---- handlers ------------------------------------------------------------------------

@@ -390,6 +390,7 @@ def build(call: Call, session: Session, lb: models.LoadBalancer, body: ListenerC
           project_id: str) -> models.Listener:
     """Validate and add a new listener to `lb` (also used by single-call create)."""
     _check_protocol_allowed(call, body.protocol)
+    call.services.providers.get(lb.provider).check_protocol(body.protocol)
     _check_port_free(session, lb.id, body.protocol, body.protocol_port)
     values = _defaults(call, body.protocol)
     values.update({k: v for k, v in body.sent().items() if v is not None})

@@ -305,7 +305,9 @@ def _apply_persistence(pool: models.Pool, sp: dict[str, Any] | None) -> None:
 def build(call: Call, session: Session, lb: models.LoadBalancer,
           body: PoolCreate | PoolSingleCreate, project_id: str) -> models.Pool:
     """Validate and add a new pool to `lb` (also used by single-call create)."""
-    call.services.providers.get(lb.provider).check_lb_algorithm(body.lb_algorithm)
+    provider = call.services.providers.get(lb.provider)
+    provider.check_protocol(body.protocol)
+    provider.check_lb_algorithm(body.lb_algorithm)
     values: dict[str, Any] = {key: getattr(body, key) for key in _PoolFields.model_fields}
     if body.session_persistence is not None:
         values["session_persistence"] = body.session_persistence.model_dump()

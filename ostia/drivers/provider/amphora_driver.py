@@ -23,6 +23,13 @@ class AmphoraProviderDriver(ProviderDriver):
     supported_lb_algorithms = frozenset(
         {c.ROUND_ROBIN, c.LEAST_CONNECTIONS, c.SOURCE_IP}
     )
+    # Upstream's amphorae serve SCTP with keepalived/LVS (the kernel's IP_VS); these serve
+    # UDP with nginx's stream module, which has no SCTP.
+    supported_protocols = frozenset(
+        p for p in c.LISTENER_PROTOCOLS + c.POOL_PROTOCOLS if p != c.SCTP)
+    unsupported_protocol_reason = (
+        " Its amphorae serve TCP-family listeners with haproxy and UDP listeners with nginx; "
+        "neither balances SCTP.")
     flavor_capabilities = (
         ("loadbalancer_topology", "The load balancer topology. One of: SINGLE - One amphora "
                                   "per load balancer. ACTIVE_STANDBY - Two amphora per load "

@@ -29,6 +29,9 @@ class ProviderDriver(abc.ABC):
     """One provider named in `[api_settings] enabled_provider_drivers`."""
 
     supported_lb_algorithms: frozenset[str] = frozenset(c.LB_ALGORITHMS)
+    supported_protocols: frozenset[str] = frozenset(c.LISTENER_PROTOCOLS + c.POOL_PROTOCOLS)
+    # Appended to the refusal of a protocol: why it is not served.
+    unsupported_protocol_reason = ""
     flavor_capabilities: tuple[tuple[str, str], ...] = ()
     availability_zone_capabilities: tuple[tuple[str, str], ...] = ()
 
@@ -45,6 +48,14 @@ class ProviderDriver(abc.ABC):
             raise exc.ProviderUnsupported(
                 self.name, f"{self.name} provider does not support {algorithm} algorithm."
             )
+
+    def check_protocol(self, protocol: str) -> None:
+        """Listener and pool protocols this provider can serve (501 otherwise)."""
+        if protocol not in self.supported_protocols:
+            raise exc.ProviderUnsupported(
+                self.name, f"{self.name} provider does not support {protocol} protocol."
+                           f"{self.unsupported_protocol_reason}")
+
 
     def validate_flavor(self, metadata: dict[str, Any]) -> None:
         _check_capabilities(self.name, metadata, self.flavor_capabilities, "flavor")
