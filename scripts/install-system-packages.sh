@@ -2,13 +2,16 @@
 # Installs the Debian packages a profile needs, and only when something is missing.
 #   run:  Python with venv, make, haproxy, keepalived, socat, iproute2 (the all-in-one),
 #         nftables (the lb-mgmt firewall of namespace amphorae, `ostia up --netns`)
+#         nginx with its stream module (UDP listeners; the agent runs its own nginx
+#         processes with their own configuration, never the system's nginx service)
 #   test: run + PostgreSQL and RabbitMQ servers (the tests start private instances),
 #         chromium and a font for the dashboard's headless-browser test, openssh-server for
 #         SSH into namespace amphorae (not in run: it would enable a host-wide sshd)
 set -euo pipefail
 profile=${1:-run}
 # libpcre2-8-0: the API compiles L7 regexes with the PCRE2 haproxy uses (ostia/common/pcre2.py)
-pkgs=(haproxy libpcre2-8-0 keepalived socat iproute2 nftables iputils-ping curl make procps)
+pkgs=(haproxy libpcre2-8-0 keepalived socat iproute2 nftables iputils-ping curl make procps
+      nginx libnginx-mod-stream)
 case "$profile" in
     run) ;;
     test) pkgs+=(postgresql rabbitmq-server chromium fonts-liberation openssh-server) ;;
@@ -30,7 +33,7 @@ else SUDO=""; fi
 echo "installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# Keep Debian from starting the system-wide RabbitMQ/PostgreSQL services on install:
+# Keep Debian from starting the system-wide RabbitMQ/PostgreSQL/nginx services on install:
 # tests start private instances on their own ports and stop them afterwards.
 policy=/usr/sbin/policy-rc.d
 if [ ! -e "$policy" ]; then
