@@ -88,8 +88,9 @@ class NginxController:
     def check(self, directory: str, config: str, error_log: str) -> tuple[bool, str]:
         """`nginx -t` on `config`: (passed, nginx's words)."""
         try:
+            # In the namespace nginx runs in: the check binds the listening addresses.
             result = subprocess.run(
-                [*self._argv(directory, config, error_log), "-t", "-q"],
+                [*self.launcher, *self._argv(directory, config, error_log), "-t", "-q"],
                 stdin=subprocess.DEVNULL, capture_output=True, timeout=CHECK_TIMEOUT,
                 cwd=directory, env=self.env)
         except (OSError, subprocess.TimeoutExpired) as exc:

@@ -1,0 +1,41 @@
+"""UDP-CONNECT and TCP probes against loopback sockets, and rise/fall counting."""
+
+from __future__ import annotations
+
+import socket
+
+from ostia.amphora.udp_probes import MemberHealth, probe
+
+
+def test_udp_connect_refused_port_is_down_silent_or_answering_is_up() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+        silent.bind(("127.0.0.1", 0))
+        closed.bind(("127.0.0.1", 0))
+        dead = closed.getsockname()
+        closed.close()
+        result = probe("UDP-CONNECT", [silent.getsockname(), dead], timeout=0.3)
+        assert result == {silent.getsockname(): True, dead: False}
+        assert silent.recv(100).startswith(b"\x00ostia-udp-connect-check")
+
+
+def test_tcp_probe_needs_a_listening_port() -> None:
+    with socket.socket() as server, socket.socket() as closed:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        closed.bind(("127.0.0.1", 0))
+        dead = closed.getsockname()
+        closed.close()
+        assert probe("TCP", [server.getsockname(), dead], timeout=0.5) == {
+            server.getsockname(): True, dead: False}
+
+
+def test_member_health_counts_fall_and_rise() -> None:
+    health = MemberHealth()
+    assert not health.record(False, rise=2, fall=3)
+    assert not health.record(False, rise=2, fall=3)
+    assert health.record(False, rise=2, fall=3) and not health.up
+    assert not health.record(True, rise=2, fall=3)
+    assert not health.record(False, rise=2, fall=3)  # a failure resets the streak
+    assert not health.record(True, rise=2, fall=3)
+    assert health.record(True, rise=2, fall=3) and health.up
