@@ -8,6 +8,13 @@ import time
 
 from ostia.amphora.haproxy_process import process_alive
 from ostia.drivers.compute import local_processes as procs
+from tests.support.health_stack import (
+    create_lb,
+    health_manager,
+    lb_stats,
+    status_tree,
+    wait_until,
+)
 from tests.support.objects import check
 from tests.support.udp_backends import ask, free_udp_port, udp_backends
 from tests.support.worker_stack import WorkerStack, worker_stack
@@ -124,3 +131,44 @@ def test_udp_listener_balances_takes_out_dead_and_admin_down_members_and_stops()
         check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}", params={"cascade": "true"}),
               204)
         stack.wait_lb(http, lb["id"], "DELETED")
+
+
+def test_udp_operating_status_and_statistics_come_from_heartbeats() -> None:
+    with worker_stack(overrides=OVERRIDES) as stack, health_manager(stack), \
+            stack.api.client() as http, udp_backends("a", "b") as (a, b):
+        vip = stack.allocate_vip()
+        port = free_udp_port(vip)
+        pool = {"name": "dns", "protocol": "UDP", "lb_algorithm": "ROUND_ROBIN",
+                "healthmonitor": {"type": "UDP-CONNECT", "delay": 1, "timeout": 1,
+                                  "max_retries": 1, "max_retries_down": 1},
+                "members": [{"address": x.address, "protocol_port": x.port} for x in (a, b)]}
+        lb = create_lb(stack, http, {
+            "vip_subnet_id": "private-subnet", "vip_address": vip,
+            "listeners": [{"protocol": "UDP", "protocol_port": port, "default_pool": pool}]})
+
+        def tree() -> dict:  # type: ignore[type-arg]
+            return status_tree(http, lb["id"])
+
+        def statuses() -> tuple[str, str, str, list[str]]:
+            root = tree()
+            (listener,) = root["listeners"]
+            (served,) = listener["pools"]
+            return (root["operating_status"], listener["operating_status"],
+                    served["operating_status"],
+                    sorted(m["operating_status"] for m in served["members"]))
+
+        wait_until(lambda: statuses() == ("ONLINE", "ONLINE", "ONLINE", ["ONLINE", "ONLINE"]),
+                   15, "everything ONLINE from UDP heartbeats")
+        assert answers(vip, port, 8) == {"a": 4, "b": 4}
+        wait_until(lambda: lb_stats(http, lb["id"])["total_connections"] >= 8, 10,
+                   "8 UDP sessions in the statistics")
+        assert lb_stats(http, lb["id"])["bytes_in"] >= 8 * 12
+
+        b.stop()
+        wait_until(lambda: statuses() == ("DEGRADED", "ONLINE", "DEGRADED",
+                                          ["ERROR", "ONLINE"]), 15,
+                   "the dead member ERROR, its pool and the LB DEGRADED")
+        check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}", params={"cascade": "true"}),
+              204)
+        stack.wait_lb(http, lb["id"], "DELETED")
+        assert stack.amphorae.compute.list_instances() == []
