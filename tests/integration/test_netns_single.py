@@ -9,9 +9,18 @@ from __future__ import annotations
 import time
 
 from ostia.common import constants as c
+from ostia.common import iproute
 from ostia.drivers.compute.netns_driver import NetnsComputeDriver
 from ostia.drivers.network.netns_driver import NetnsNetworkDriver
-from tests.support.netns_stack import amphora_memory_kib, leftovers, netns_worker_stack
+from tests.support.health_stack import status_tree, wait_until
+from tests.support.netns_stack import (
+    RequestLoop,
+    amphora_memory_kib,
+    kill_amphora,
+    leftovers,
+    netns_health_manager,
+    netns_worker_stack,
+)
 from tests.support.objects import check
 
 SUBNET = "tenant-a-subnet"
@@ -83,3 +92,49 @@ def test_single_lb_lifecycle_on_namespace_amphorae() -> None:
         stack.wait_lb(http, lb["id"], c.DELETED)
         assert stack.amphorae.compute.list_instances() == []
         assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge) == []
+
+
+def _member_statuses(http, lb_id: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    tree = status_tree(http, lb_id)
+    return {m["address"]: m["operating_status"] for listener in tree["listeners"]
+            for pool in listener["pools"] for m in pool["members"]}
+
+
+def test_health_monitor_marks_a_dead_member_and_a_killed_amphora_is_replaced() -> None:
+    with netns_worker_stack() as stack, netns_health_manager(stack), \
+            stack.api.client() as http:
+        client = stack.host("client", SUBNET, "198.18.64.100")
+        stack.backend("b1", SUBNET, "198.18.64.101")
+        b2 = stack.backend("b2", SUBNET, "198.18.64.102")
+        body = _lb_body("198.18.64.10", ["198.18.64.101", "198.18.64.102"])
+        body["listeners"][0]["default_pool"]["healthmonitor"] = {
+            "type": "HTTP", "delay": 1, "timeout": 1, "max_retries": 2, "url_path": "/"}
+        lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body}),
+                   201)["loadbalancer"]
+        stack.wait_lb(http, lb["id"], timeout=60)
+        wait_until(lambda: set(_member_statuses(http, lb["id"]).values()) == {c.ONLINE}, 20,
+                   "both members ONLINE from heartbeats over the lb-mgmt bridge")
+
+        b2.shutdown()
+        b2.server_close()
+        wait_until(lambda: _member_statuses(http, lb["id"]).get("198.18.64.102") == c.ERROR,
+                   20, "the dead member ERROR")
+        assert {client.get("198.18.64.10", 80)[1] for _ in range(4)} == {"b1"}
+
+        (old,) = stack.amphorae.compute.list_instances()
+        with RequestLoop(client.namespace, "198.18.64.10", 80, duration=60) as loop:
+            time.sleep(0.5)
+            killed_at = time.monotonic()
+            kill_amphora(old.compute_id)
+            wait_until(lambda: any(ok and t > killed_at for t, ok, _ in loop.results), 45,
+                       "the VIP serving again from a new amphora")
+            time.sleep(0.3)
+        outage = loop.longest_gap(killed_at)
+        print(f"SINGLE failover outage on namespace amphorae: {outage:.2f} s")
+        (new,) = [i for i in stack.amphorae.compute.list_instances()]
+        assert new.compute_id != old.compute_id
+        assert not iproute.netns_exists(f"ost-vip-{old.compute_id}")
+        check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true"), 204)
+        stack.wait_lb(http, lb["id"], c.DELETED)
+        assert leftovers(stack.netns.tag, [old.compute_id, new.compute_id],
+                         stack.netns.mgmt_bridge) == []

@@ -22,6 +22,7 @@ import http.server
 import os
 import random
 import shutil
+import signal
 import threading
 import time
 import uuid
@@ -31,12 +32,14 @@ from typing import Any, TypeVar
 import pytest
 
 from ostia.common import iproute
+from ostia.controller.health.service import HealthManagerService
 from ostia.drivers.compute import netns_driver
 from ostia.drivers.compute.netns_driver import NetnsComputeDriver
 from ostia.drivers.network import netns_firewall
 from ostia.drivers.network.netns_driver import NetnsNetworkDriver
 from tests.support.amphora import short_tempdir
 from tests.support.amphora_stack import LocalAmphoraStack
+from tests.support.health_stack import TEST_HEALTH
 from tests.support.worker_stack import AGENT_RETRIES, WorkerStack
 
 T = TypeVar("T")
@@ -159,8 +162,8 @@ class RequestLoop:
                 try:
                     status, body = get(host, port, timeout=timeout)
                     self.results.append((started, status == 200, body))
-                except (OSError, http.client.HTTPException):
-                    self.results.append((started, False, ""))
+                except (OSError, http.client.HTTPException) as exc:
+                    self.results.append((started, False, type(exc).__name__))
                 time.sleep(max(0.0, interval - (time.monotonic() - started)))
 
         in_namespace(namespace, loop)
@@ -174,15 +177,23 @@ class RequestLoop:
         self._thread.join(30)
 
     def longest_gap(self, after: float) -> float:
-        """Longest time between two successful requests from the last success before
-        `after` on (infinite when nothing succeeded after it)."""
-        ok = [t for t, success, _ in self.results if success]
-        before = [t for t in ok if t <= after]
-        start = before[-1] if before else after
-        later = [t for t in ok if t > start]
-        if not later:
+        """The longest interruption from `after` on: for each run of failed requests, the
+        time from the start of the success before it to the start of the success after it
+        (a slow success is not an interruption). Infinite if nothing succeeded after."""
+        results = sorted(self.results)
+        last_ok: float | None = None
+        failing = False
+        longest = 0.0
+        for started, ok, _ in results:
+            if ok:
+                if failing and last_ok is not None and started > after:
+                    longest = max(longest, started - last_ok)
+                last_ok, failing = started, False
+            elif started > after or failing:
+                failing = True
+        if failing or last_ok is None:
             return float("inf")
-        return max(b - a for a, b in zip([start, *later], later, strict=False))
+        return longest
 
 
 class NetnsAmphoraStack(LocalAmphoraStack):
@@ -270,6 +281,37 @@ class NetnsWorkerStack(WorkerStack):
             server.shutdown()
             server.server_close()
         super().stop()
+
+
+@contextlib.contextmanager
+def netns_health_manager(stack: NetnsWorkerStack) -> Iterator[HealthManagerService]:
+    """The health manager on the host's lb-mgmt address, where amphorae send heartbeats
+    (enter it before building amphorae: their agents get its address)."""
+    host = stack.netns.netns_compute.host_address
+    port = 5000 + os.getpid() % 1000
+    for name, value in {**TEST_HEALTH, "bind_ip": host, "bind_port": port,
+                        "controller_ip_port_list": [f"{host}:{port}"]}.items():
+        stack.conf.set_override(name, value, "health_manager")
+    stack.netns.netns_compute.ensure_mgmt_network()  # the firewall opens the new port
+    assert stack.worker is not None
+    service = HealthManagerService(stack.conf, stack.db, drivers=stack.drivers,
+                                   wake=stack.worker.wake)
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def kill_amphora(compute_id: str) -> None:
+    """kill -9 every process of a namespace amphora, as if its VM died."""
+    pids = [pid for ns in (netns_driver.amp_namespace(compute_id),
+                           netns_driver.vip_namespace(compute_id))
+            for pid in iproute.netns_pids(ns)]
+    assert pids, f"nothing runs in amphora {compute_id}"
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def amphora_memory_kib(compute_id: str) -> int:
