@@ -183,6 +183,10 @@ def test_udp_listener_upload_read_act_list_and_delete(agent, http):  # noqa: F81
         assert http.put(f"/1.0/loadbalancer/{listener_id}/reload").status_code == 202
         entry = {"status": "ACTIVE", "uuid": listener_id, "type": "UDP"}
         assert entry in http.get("/1.0/listeners").json()
+        details = http.get("/1.0/details").json()
+        assert listener_id in details["listeners"]
+        assert details["lvs_listener_process_count"] == 1
+        assert details["nginx_version"].startswith("1.")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
             with pytest.raises(OSError):
                 taken.bind(("127.0.0.1", port))  # nginx holds the listener's port

@@ -33,10 +33,16 @@ async def get_details(request: Request) -> Response:
     def collect() -> dict[str, object]:
         listeners = [entry.listener_id for entries in agent.configs.all_listeners().values()
                      for entry in entries]
-        return system_info.details(
-            agent.haproxy.version(), len(agent.haproxy.running()), listeners,
+        udp = agent.udp.ids()
+        result = system_info.details(
+            agent.haproxy.version(), len(agent.haproxy.running()), listeners + udp,
             topology=agent.conf.controller_worker.loadbalancer_topology,
             base_path=agent.paths.base_path, base_cert_dir=agent.paths.base_cert_dir)
+        if udp:
+            # Upstream's names for its LVS listeners; here each is an nginx process.
+            result["lvs_listener_process_count"] = sum(map(agent.udp.is_running, udp))
+            result["nginx_version"] = agent.udp.nginx.version()
+        return result
 
     return JSONResponse(await run_in_threadpool(collect))
 
