@@ -303,6 +303,15 @@ class HaproxyController:
             time.sleep(0.01)
         raise HaproxyError("haproxy did not reload in time", self._log_since(log_path, offset))
 
+    def changes_only_members(self, lb_id: str, config: bytes) -> bool:
+        """True if `config` differs from the one haproxy runs only in what the runtime API
+        applies (see haproxy_runtime), and haproxy runs."""
+        running = self._read_text(self.paths.running_config(lb_id))
+        if running is None:
+            return False
+        wanted = config.decode(errors="replace").strip()
+        return haproxy_runtime.plan(running, wanted) is not None and self.is_running(lb_id)
+
     def _applied_at_runtime(self, lb_id: str) -> bool:
         """Apply a members-only change through the stats socket (see haproxy_runtime);
         True if haproxy now runs the configuration in place without a reload."""

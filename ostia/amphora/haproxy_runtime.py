@@ -18,6 +18,7 @@ whatever part of the plan was applied.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import time
 
@@ -44,6 +45,7 @@ _RUNTIME_KEYWORDS: dict[str, int] = {
     "source": 1, "ssl": 0, "ssl-max-ver": 1, "ssl-min-ver": 1, "tfo": 0, "tls-tickets": 0,
     "usesrc": 1, "verify": 1, "verifyhost": 1, "weight": 1, "ws": 1,
 }
+MAX_WEIGHT = 256
 # Words of a server line that `set server` changes in place.
 _STATE_WORDS = ("disabled", "enabled")
 
@@ -112,6 +114,8 @@ def _parse_server(line: str) -> tuple[str, Server] | None:
     if len(words) < 2:
         return None
     name, address = words[0], words[1]
+    if not _valid_address(address):
+        return None
     weight = "1"
     disabled = False
     other: list[str] = []
@@ -123,6 +127,8 @@ def _parse_server(line: str) -> tuple[str, Server] | None:
             return None
         if word == "weight":
             weight = words[index + 1]
+            if not weight.isdigit() or int(weight) > MAX_WEIGHT:
+                return None
         elif word in _STATE_WORDS:
             disabled = word == "disabled"
         else:
@@ -131,10 +137,22 @@ def _parse_server(line: str) -> tuple[str, Server] | None:
     return name, Server(address, weight, disabled, tuple(other))
 
 
+def _valid_address(address: str) -> bool:
+    """`<IPv4 or IPv6>:<port>`, as the renderer writes members (no names, no ranges)."""
+    host, _, port = address.rpartition(":")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return port.isdigit() and 0 < int(port) < 65536
+
+
 @dataclasses.dataclass(frozen=True)
 class Command:
     text: str
     success: str  # what haproxy answers when it did it ("" for commands that answer nothing)
+    # What puts haproxy back as it was before this command (sent in order).
+    undo: tuple[Command, ...] = ()
 
 
 def plan(running: str, wanted: str) -> list[Command] | None:
@@ -157,8 +175,8 @@ def plan(running: str, wanted: str) -> list[Command] | None:
                 return None
             else:
                 updates += _update(f"{backend}/{name}", current, server)
-        deletions += [command for name in before if name not in servers
-                      for command in _delete(f"{backend}/{name}")]
+        deletions += [command for name, server in before.items() if name not in servers
+                      for command in _delete(f"{backend}/{name}", server)]
     return additions + updates + deletions
 
 
@@ -166,7 +184,10 @@ def _add(target: str, server: Server) -> list[Command]:
     words = [server.address, "weight", server.weight, *server.other]
     if server.disabled:
         words.append("disabled")
-    commands = [Command(f"add server {target} {' '.join(words)}", "New server registered.")]
+    remove = (Command(f"set server {target} state maint", ""),
+              Command(f"del server {target}", "Server deleted."))
+    commands = [Command(f"add server {target} {' '.join(words)}", "New server registered.",
+                        remove)]
     # A dynamic server starts in maintenance with its checks off.
     if server.checked:
         commands.append(Command(f"enable health {target}", ""))
@@ -178,38 +199,63 @@ def _add(target: str, server: Server) -> list[Command]:
 def _update(target: str, current: Server, server: Server) -> list[Command]:
     commands = []
     if current.weight != server.weight:
-        commands.append(Command(f"set server {target} weight {server.weight}", ""))
+        commands.append(Command(f"set server {target} weight {server.weight}", "",
+                                (Command(f"set server {target} weight {current.weight}", ""),)))
     if current.disabled != server.disabled:
-        state = "maint" if server.disabled else "ready"
-        commands.append(Command(f"set server {target} state {state}", ""))
+        commands.append(Command(f"set server {target} state {_state(server)}", "",
+                                (Command(f"set server {target} state {_state(current)}", ""),)))
     return commands
 
 
-def _delete(target: str) -> list[Command]:
-    return [Command(f"disable server {target}", ""),
-            Command(f"del server {target}", "Server deleted.")]
+def _delete(target: str, server: Server) -> list[Command]:
+    return [Command(f"disable server {target}", "",
+                    (Command(f"set server {target} state {_state(server)}", ""),)),
+            Command(f"del server {target}", "Server deleted.", tuple(_add(target, server)))]
+
+
+def _state(server: Server) -> str:
+    return "maint" if server.disabled else "ready"
 
 
 class RuntimeRefused(Exception):
-    """haproxy did not take a runtime command; a reload has to apply the file."""
+    """haproxy did not take a runtime command; what was applied before it is undone, and a
+    reload has to apply the file."""
 
 
 def apply(socket_path: str, commands: list[Command], drain_wait: float = DRAIN_WAIT) -> None:
-    """Send `commands` in order on the stats socket; RuntimeRefused at the first refusal.
+    """Send `commands` in order on the stats socket.
 
-    A `del server` refused because connections remain is retried until `drain_wait`.
+    At the first refusal, undo the commands already applied (newest first) and raise
+    RuntimeRefused: haproxy then runs exactly what it ran before, so that a check refusing
+    the new file leaves it consistent with the configuration put back. A `del server`
+    refused because connections remain is retried until `drain_wait`.
     """
+    applied: list[Command] = []
     for command in commands:
-        deadline = time.monotonic() + drain_wait
-        while True:
-            try:
-                answer = send_command(socket_path, command.text).strip()
-            except HaproxySocketError as exc:
-                raise RuntimeRefused(str(exc)) from exc
-            if answer == command.success:
-                break
-            if command.text.startswith("del server") and time.monotonic() < deadline:
-                time.sleep(0.02)
-                continue
-            raise RuntimeRefused(f"{command.text!r}: {answer or 'no answer'}")
-        LOG.debug("haproxy runtime: %s", command.text)
+        try:
+            _send(socket_path, command, drain_wait)
+        except RuntimeRefused:
+            for done in reversed(applied):
+                for undo in done.undo:
+                    try:
+                        _send(socket_path, undo, drain_wait)
+                    except RuntimeRefused as exc:
+                        LOG.warning("haproxy runtime: could not undo %r: %s", done.text, exc)
+            raise
+        applied.append(command)
+
+
+def _send(socket_path: str, command: Command, drain_wait: float) -> None:
+    deadline = time.monotonic() + drain_wait
+    while True:
+        try:
+            answer = send_command(socket_path, command.text).strip()
+        except HaproxySocketError as exc:
+            raise RuntimeRefused(str(exc)) from exc
+        if answer == command.success:
+            LOG.debug("haproxy runtime: %s", command.text)
+            return
+        if command.text.startswith("del server") and time.monotonic() < deadline:
+            time.sleep(0.02)
+            continue
+        raise RuntimeRefused(f"{command.text!r}: {answer or 'no answer'}")

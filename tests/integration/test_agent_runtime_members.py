@@ -10,6 +10,7 @@ import pytest
 
 from ostia.amphora.haproxy_process import MasterStatus, parse_show_proc
 from ostia.amphora.haproxy_socket import send_command
+from ostia.common import exceptions
 from tests.integration.agent_fixtures import (  # noqa: F401 (fixtures)
     Backend,
     HttpLoadBalancer,
@@ -139,3 +140,29 @@ def test_a_change_beyond_server_lines_still_reloads(agent, lb):  # noqa: F811
     assert after.master_pid == before.master_pid
     assert after.reloads == before.reloads + 1
     assert after.workers != before.workers
+
+
+def test_a_server_line_haproxy_refuses_is_undone_refused_and_the_old_config_serves(
+        agent, lb):  # noqa: F811
+    with backends("one", "two", "three") as (one, two, three):
+        good = _config(agent, lb, [(one, 1, True)])
+        _push(agent, lb, good)
+        before = _processes(agent, lb)
+        bad = _config(agent, lb, [(one, 1, True), (two, 1, True), (three, 1, True)])
+        bad = bad.replace(f"127.0.0.1:{three.port} weight 1",
+                          f"127.0.0.1:{three.port} weight 1 ssl ca-file /nonexistent/ca.pem")
+
+        # The upload skips `haproxy -c` (members only); the reload finds the refusal.
+        agent.driver.upload_haproxy_config(agent.amp, lb.lb_id, bad)
+        with pytest.raises(exceptions.AgentInvalidRequest) as refused:
+            agent.driver.reload_loadbalancer(agent.amp, lb.lb_id)
+        answers = _answers(lb, 4)
+        servers = _servers(agent, lb)
+        after = _processes(agent, lb)
+
+    assert "ca.pem" in str(refused.value)
+    assert answers == {"one": 4}
+    # `two`, added before `three` was refused, was taken out again.
+    assert {row[0] for row in servers} == {one.member_id}
+    assert agent.driver.get_haproxy_config(agent.amp, lb.lb_id) == good
+    assert (after.master_pid, after.reloads) == (before.master_pid, before.reloads)

@@ -143,3 +143,14 @@ def test_comment_only_changes_are_ignored_and_unknown_words_refused():
     assert parse(config.replace("weight 2", "weight 2 cookie s1")) is None
     assert parse(config.replace("weight 2", "weight")) is None
     assert parse(config + "    server s1 127.0.0.1:81\n") is None
+
+
+def test_server_lines_haproxy_would_refuse_are_left_to_the_check():
+    config = ("backend b\n    balance roundrobin\n"
+              "    server s1 127.0.0.1:80 weight 2\n")
+    assert parse(config) is not None
+    assert parse(config.replace("weight 2", "weight 257")) is None
+    assert parse(config.replace("weight 2", "weight -1")) is None
+    assert parse(config.replace("127.0.0.1:80", "127.0.0.1:0")) is None
+    assert parse(config.replace("127.0.0.1:80", "example.com:80")) is None
+    assert parse(config.replace("127.0.0.1:80", "[2001:db8::1]:80")) is not None
