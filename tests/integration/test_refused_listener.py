@@ -157,3 +157,38 @@ def test_listener_whose_configuration_haproxy_refuses_fails_alone() -> None:
         assert stack.worker is not None
         stack.worker.wake(lb["id"])
         _bad_listener_lifecycle(stack, http, lb, good_port, bad, "PCRE2")
+
+
+def test_a_failover_whose_replacement_cannot_run_the_configuration_keeps_the_old_amphora(
+        ) -> None:
+    """The replacement cannot bind the taken port either: the working amphora stays, alone."""
+    with worker_stack() as stack, health_manager(stack), stack.api.client() as http, \
+            http_backends("a") as backends:
+        vip = stack.allocate_vip()
+        good_port = free_port(vip)
+        lb = create_lb(stack, http, serving_lb_body(vip, good_port, backends))
+        with port_taken(vip) as taken:
+            bad = check(http.post("/v2/lbaas/listeners", json={"listener": {
+                "loadbalancer_id": lb["id"], "protocol": "TCP", "protocol_port": taken}}),
+                201)["listener"]
+            stack.wait_lb(http, lb["id"], status=c.ERROR)
+            (old,) = _instances(stack)
+            with RequestLoop(vip, good_port, period=0.05) as loop:
+                check(http.put(f"/v2/lbaas/loadbalancers/{lb['id']}/failover"), 202)
+                wait_until(lambda: check(http.get(f"/v2/lbaas/loadbalancers/{lb['id']}"),
+                                         200)["loadbalancer"]["provisioning_status"]
+                           == c.ERROR, 30, "the failover to fail")
+                # One amphora, the old one, ALLOCATED; the replacement is gone.
+                assert _instances(stack) == [old]
+                assert _amphora_rows(stack, lb["id"]) == [(old[0], c.AMPHORA_ALLOCATED)]
+                reason = check(http.get(f"/v2/lbaas/loadbalancers/{lb['id']}"),
+                               200)["loadbalancer"].get("provisioning_status_reason") or ""
+                assert "cannot bind socket" in reason, reason
+                # And it stays so: alive, watched, not failed over again.
+                time.sleep(2 * TIMEOUT)
+                assert _instances(stack) == [old]
+                assert _amphora_rows(stack, lb["id"]) == [(old[0], c.AMPHORA_ALLOCATED)]
+            assert loop.results and all(ok for _, ok in loop.results)
+        check(http.delete(f"/v2/lbaas/listeners/{bad['id']}"), 204)
+        stack.wait_lb(http, lb["id"])
+        assert fetch(vip, good_port)[0] == 200
