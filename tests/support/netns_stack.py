@@ -256,8 +256,8 @@ class NetnsAmphoraStack(LocalAmphoraStack):
 
 
 class NetnsWorkerStack(WorkerStack):
-    def __init__(self, amphorae: NetnsAmphoraStack) -> None:
-        super().__init__(amphorae)
+    def __init__(self, amphorae: NetnsAmphoraStack, in_process_worker: bool = True) -> None:
+        super().__init__(amphorae, in_process_worker)
         self.netns = amphorae
         self._servers: list[NamespaceBackend] = []
 
@@ -275,6 +275,21 @@ class NetnsWorkerStack(WorkerStack):
 
     def host(self, name: str, subnet: str, address: str) -> TestHost:
         return self.netns.host(name, subnet, address)
+
+    def netns_config_file(self, extra: dict[str, dict[str, Any]] | None = None) -> str:
+        """octavia.conf for an `octavia-worker` process on the namespace drivers."""
+        conf = self.conf
+        sections: dict[str, dict[str, Any]] = {
+            "controller_worker": {"compute_driver": "compute_netns_driver",
+                                  "network_driver": "network_netns_driver"},
+            "netns_compute": {"mgmt_bridge": conf.netns_compute.mgmt_bridge,
+                              "mgmt_cidr": conf.netns_compute.mgmt_cidr,
+                              "amphora_dir": conf.netns_compute.amphora_dir},
+            "netns_network": {"subnets": list(conf.netns_network.subnets)},
+        }
+        for section, values in (extra or {}).items():
+            sections.setdefault(section, {}).update(values)
+        return self.config_file(sections)
 
     def stop(self) -> None:
         for server in self._servers:
@@ -349,7 +364,7 @@ def leftovers(tag: str, compute_ids: list[str], mgmt_bridge: str) -> list[str]:
 
 @contextlib.contextmanager
 def netns_worker_stack(overrides: dict[str, dict[str, Any]] | None = None,
-                       ) -> Iterator[NetnsWorkerStack]:
+                       in_process_worker: bool = True) -> Iterator[NetnsWorkerStack]:
     require_namespaces()
     options: dict[str, dict[str, Any]] = {"haproxy_amphora": dict(AGENT_RETRIES)}
     for section, values in (overrides or {}).items():
@@ -357,7 +372,7 @@ def netns_worker_stack(overrides: dict[str, dict[str, Any]] | None = None,
     with short_tempdir("ostns-") as state_dir:
         amphorae = NetnsAmphoraStack(state_dir, 1, options)
         try:
-            stack = NetnsWorkerStack(amphorae)
+            stack = NetnsWorkerStack(amphorae, in_process_worker)
             try:
                 yield stack.start()
             finally:
