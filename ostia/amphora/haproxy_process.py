@@ -264,6 +264,10 @@ class HaproxyController:
         if before is None:
             self.start(lb_id)
             return
+        # Members-only changes need neither the check nor a reload; haproxy checks each
+        # server line as it takes it, and a refusal falls through to both.
+        if self._applied_at_runtime(lb_id):
+            return
         if not self._still_checked(lb_id):
             passed, output = self.check_config(self.paths.config(lb_id))
             if not passed:
@@ -273,8 +277,6 @@ class HaproxyController:
         if conflicts:
             raise HaproxyConfigError("Reload refused; the previous configuration keeps serving",
                                      bind_check.describe(conflicts))
-        if self._applied_at_runtime(lb_id):
-            return
         self.save_server_state(lb_id)
         log_path = self.paths.log_file(lb_id)
         offset = os.path.getsize(log_path) if os.path.exists(log_path) else 0
