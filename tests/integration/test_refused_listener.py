@@ -27,6 +27,7 @@ from tests.support.health_stack import (
     RequestLoop,
     create_lb,
     health_manager,
+    kill_amphora,
     serving_lb_body,
     status_tree,
     wait_until,
@@ -189,6 +190,38 @@ def test_a_failover_whose_replacement_cannot_run_the_configuration_keeps_the_old
                 assert _instances(stack) == [old]
                 assert _amphora_rows(stack, lb["id"]) == [(old[0], c.AMPHORA_ALLOCATED)]
             assert loop.results and all(ok for _, ok in loop.results)
+        check(http.delete(f"/v2/lbaas/listeners/{bad['id']}"), 204)
+        stack.wait_lb(http, lb["id"])
+        assert fetch(vip, good_port)[0] == 200
+
+
+def test_a_dead_amphora_is_replaced_by_one_that_serves_the_listeners_not_in_error() -> None:
+    """A replacement has no earlier configuration to keep: it runs the others without the
+    broken listener, rather than nothing at all."""
+    with worker_stack() as stack, health_manager(stack), stack.api.client() as http, \
+            http_backends("a") as backends:
+        vip = stack.allocate_vip()
+        good_port = free_port(vip)
+        lb = create_lb(stack, http, serving_lb_body(vip, good_port, backends))
+        with port_taken(vip) as taken:
+            bad = check(http.post("/v2/lbaas/listeners", json={"listener": {
+                "loadbalancer_id": lb["id"], "protocol": "TCP", "protocol_port": taken}}),
+                201)["listener"]
+            stack.wait_lb(http, lb["id"], status=c.ERROR)
+            ((old_amphora, old_compute),) = _instances(stack)
+            kill_amphora(stack, old_compute)
+
+            def replaced() -> bool:
+                rows = _amphora_rows(stack, lb["id"])
+                return len(rows) == 1 and rows[0][0] != old_amphora and \
+                    rows[0][1] == c.AMPHORA_ALLOCATED and check(http.get(
+                        f"/v2/lbaas/loadbalancers/{lb['id']}"), 200)["loadbalancer"][
+                        "provisioning_status"] == c.ERROR
+
+            wait_until(replaced, 30, "one new ALLOCATED amphora and the LB in ERROR")
+            assert fetch(vip, good_port)[0] == 200
+            assert [i[0] for i in _instances(stack)] == [_amphora_rows(stack, lb["id"])[0][0]]
+            assert _listener(http, bad["id"])["provisioning_status"] == c.ERROR
         check(http.delete(f"/v2/lbaas/listeners/{bad['id']}"), 204)
         stack.wait_lb(http, lb["id"])
         assert fetch(vip, good_port)[0] == 200

@@ -190,11 +190,44 @@ def configure_amphora(conf: cfg.ConfigOpts, drivers: WorkerDrivers, lb: models.L
     if not force_reload and _current_md5(drivers, ref, lb.id, timeouts) == wanted:
         LOG.debug("amphora %s already runs this configuration of %s", amp.id, lb.id)
         return udp_changed
-    amphora.upload_haproxy_config(ref, lb.id, config, timeouts)
-    between()
-    amphora.reload_loadbalancer(ref, lb.id, timeouts)
+    try:
+        amphora.upload_haproxy_config(ref, lb.id, config, timeouts)
+        between()
+        amphora.reload_loadbalancer(ref, lb.id, timeouts)
+    except exc.AgentInvalidRequest:
+        if booting:
+            _serve_without_refused_listeners(conf, drivers, lb, amp, ref, paths, timeouts)
+        raise
     LOG.info("amphora %s serves load balancer %s (config %s)", amp.id, lb.id, wanted[:8])
     return True
+
+
+def _serve_without_refused_listeners(conf: cfg.ConfigOpts, drivers: WorkerDrivers,
+                                     lb: models.LoadBalancer, amp: AmphoraState,
+                                     ref: AmphoraRef, paths: AmphoraPaths,
+                                     timeouts: RequestTimeouts) -> None:
+    """A new amphora refused the full configuration: run it without the listeners in ERROR.
+
+    A running amphora keeps the last configuration that worked when it refuses one; a new
+    one (a failover while a listener is broken) has none, and would serve nothing. The
+    listeners in ERROR are those the data plane refused before, so the others are served
+    without them. The reconcile fails all the same: the load balancer stays in ERROR.
+    """
+    refused = frozenset(li.id for li in lb.listeners if li.provisioning_status == c.ERROR)
+    if not refused or not render_haproxy.haproxy_listeners(lb, refused):
+        return
+    config = render_haproxy.render_haproxy_config(
+        lb, conf, amphora_id=amp.id, base_path=paths.base_path, cert_dir=paths.cert_dir,
+        leave_out=refused)
+    try:
+        drivers.amphora.upload_haproxy_config(ref, lb.id, config, timeouts)
+        drivers.amphora.reload_loadbalancer(ref, lb.id, timeouts)
+    except exc.DriverError as error:
+        LOG.warning("amphora %s refused load balancer %s without its listeners in ERROR "
+                    "too: %s", amp.id, lb.id, error)
+        return
+    LOG.warning("amphora %s serves load balancer %s without its listeners in ERROR (%s)",
+                amp.id, lb.id, ", ".join(sorted(refused)))
 
 
 def _current_md5(drivers: WorkerDrivers, ref: AmphoraRef, lb_id: str,

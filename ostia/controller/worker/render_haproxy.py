@@ -119,15 +119,18 @@ class FrontendView:
     comments: list[str] = field(default_factory=list)
 
 
-def haproxy_listeners(lb: models.LoadBalancer) -> list[models.Listener]:
-    """The listeners this load balancer's haproxy serves (enabled, TCP family, not leaving).
+def haproxy_listeners(lb: models.LoadBalancer,
+                      leave_out: frozenset[str] = frozenset()) -> list[models.Listener]:
+    """The listeners this load balancer's haproxy serves (enabled, TCP family, not leaving,
+    not in `leave_out`).
 
     When the list is empty haproxy has nothing to bind and refuses to start: the caller
     should stop the load balancer's haproxy instead of pushing a configuration.
     """
     if not live(lb):
         return []
-    chosen = [li for li in lb.listeners if live(li) and li.protocol in HAPROXY_PROTOCOLS]
+    chosen = [li for li in lb.listeners if live(li) and li.protocol in HAPROXY_PROTOCOLS
+              and li.id not in leave_out]
     return sorted(chosen, key=lambda li: (li.protocol_port, li.id))
 
 
@@ -146,6 +149,7 @@ def render_haproxy_config(
     log_targets: Sequence[str] = (),
     hard_stop_after: int = 300,
     server_state: bool = True,
+    leave_out: frozenset[str] = frozenset(),
 ) -> str:
     """The haproxy configuration of `lb` as served by amphora `amphora_id`.
 
@@ -153,7 +157,8 @@ def render_haproxy_config(
     balancer, this one included; they share stick tables on port 1025. `log_targets` are
     syslog targets (`ip:port`, a socket path); without any, nothing is logged (this machine
     has no /dev/log). `hard_stop_after` (seconds) bounds how long a worker left by a reload
-    may keep serving old connections.
+    may keep serving old connections. Listeners whose ids are in `leave_out` are not
+    rendered.
 
     Raises UnsafeValue when a value cannot be written safely, HaproxyRenderError when the
     graph cannot be served (a TLS listener without certificate, a load balancer without VIP).
@@ -161,7 +166,7 @@ def render_haproxy_config(
     lb_id = ident(lb.id, "load_balancer.id")
     amphora_id = ident(amphora_id, "amphora_id")
     haproxy_conf = conf.haproxy_amphora
-    listeners = haproxy_listeners(lb)
+    listeners = haproxy_listeners(lb, leave_out)
     section = peer_section_name(lb_id) if peers else None
     lb_cert_dir = haproxy_tls.lb_cert_dir(cert_dir, lb_id)
 
