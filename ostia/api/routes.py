@@ -9,10 +9,12 @@ for writes, the object under the body's root key. Routes marked `empty` (every 2
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.encoders import jsonable_encoder
 
 from ostia.api.resource import json_body
 from ostia.api.services import in_thread
@@ -36,10 +38,21 @@ def _endpoint(route: Route) -> Callable[[Request], Any]:
         result = await in_thread(request, route.handler, *args)
         if route.empty or route.status == 204:
             return Response(status_code=route.status)
-        return result
+        return JSONResponse(result, status_code=route.status)
 
     endpoint.__name__ = f"{route.handler.__name__}_route"
     return endpoint
+
+
+class JSONResponse(Response):
+    """Handlers answer plain dicts of JSON types: dumped once, without FastAPI's recursive
+    `jsonable_encoder` walk (a third of the event loop's time on a 1,000-item list)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"),
+                          default=jsonable_encoder).encode("utf-8")
 
 
 def add_routes(router: APIRouter, routes: Sequence[Route]) -> None:

@@ -46,6 +46,7 @@ class Call:
     context: RequestContext
     url: str
     request: Request
+    read_only: bool = False
 
     @property
     def conf(self) -> cfg.ConfigOpts:
@@ -53,7 +54,8 @@ class Call:
 
     @property
     def db(self) -> Database:
-        return self.services.db
+        """A GET reads without waiting for the database's write lock (ostia.db.session)."""
+        return self.services.db.read_only() if self.read_only else self.services.db
 
 
 def call_of(request: Request) -> Call:
@@ -62,7 +64,7 @@ def call_of(request: Request) -> Call:
     url = (base.rstrip("/") + request.url.path) if base else str(request.url.remove_query_params(
         list(request.query_params.keys())))
     return Call(services=services, context=get_context(request), url=url.split("?")[0],
-                request=request)
+                request=request, read_only=request.method in ("GET", "HEAD"))
 
 
 async def in_thread(request: Request, fn: Callable[..., T], *args: Any) -> T:
