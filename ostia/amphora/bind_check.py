@@ -13,6 +13,9 @@ import dataclasses
 import errno
 import ipaddress
 import socket
+import subprocess
+import sys
+from collections.abc import Sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,27 +58,48 @@ def binds(config: str) -> list[Bind]:
     return result
 
 
-def taken(config: str, running: str | None) -> list[Bind]:
+def taken(config: str, running: str | None, launcher: Sequence[str] = ()) -> list[Bind]:
     """Binds of `config` that the `running` configuration does not hold already and
-    that another socket holds (EADDRINUSE). Other bind errors are left to haproxy."""
+    that another socket holds (EADDRINUSE). Other bind errors are left to haproxy.
+
+    `launcher` is the command prefix that runs haproxy in its network namespace (`ip netns
+    exec <ns>`): the probes then run there too, in a process of their own.
+    """
     held = {(b.address, b.port) for b in binds(running)} if running else set()
-    result = []
-    for bind in binds(config):
-        if (bind.address, bind.port) in held:
-            continue
-        family = socket.AF_INET6 if ":" in bind.address else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            try:
-                probe.bind((bind.address, bind.port))
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    result.append(bind)
-    return result
+    new = [b for b in binds(config) if (b.address, b.port) not in held]
+    if not new or not launcher:
+        return [b for b in new if _in_use(b.address, b.port)]
+    argv = [*launcher, sys.executable, "-m", __name__, *(f"{b.address} {b.port}" for b in new)]
+    try:
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                                timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return []  # haproxy will say it, at the price of a pause
+    busy = set(result.stdout.decode().split("\n"))
+    return [b for b in new if f"{b.address} {b.port}" in busy]
+
+
+def _in_use(address: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
 
 
 def describe(conflicts: list[Bind]) -> str:
     """haproxy's own wording, so that the reason reads the same whoever found it."""
     return "\n".join(f"Binding for frontend {bind.frontend}: cannot bind socket (Address "
                      f"already in use) for [{bind}]" for bind in conflicts)
+
+
+if __name__ == "__main__":
+    # Probes inside a network namespace: arguments "address port", answers those in use.
+    for argument in sys.argv[1:]:
+        host, _, number = argument.partition(" ")
+        if _in_use(host, int(number)):
+            print(argument)

@@ -273,7 +273,8 @@ class HaproxyController:
             if not passed:
                 raise HaproxyConfigError("Invalid configuration", output)
         conflicts = bind_check.taken(self._read_text(self.paths.config(lb_id)) or "",
-                                     self._read_text(self.paths.running_config(lb_id)))
+                                     self._read_text(self.paths.running_config(lb_id)),
+                                     self.launcher)
         if conflicts:
             raise HaproxyConfigError("Reload refused; the previous configuration keeps serving",
                                      bind_check.describe(conflicts))

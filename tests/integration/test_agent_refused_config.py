@@ -117,3 +117,6 @@ def test_binds_are_read_per_frontend_and_only_new_taken_ones_count() -> None:
         new = f"frontend a\n    bind 127.0.0.1:{port}\n"
         assert [b.port for b in bind_check.taken(new, None)] == [port]
         assert bind_check.taken(new, running=new) == []
+        # Through a launcher (`ip netns exec <ns>` in namespace amphorae), in a process.
+        assert [b.port for b in bind_check.taken(new, None, launcher=["env"])] == [port]
+    assert bind_check.taken(new, None, launcher=["env"]) == []
