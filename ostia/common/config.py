@@ -131,6 +131,10 @@ HEALTH_MANAGER_OPTS = [
                     "genuine heartbeats after it look replayed."),
     cfg.FloatOpt("status_flush_interval", default=0.5, min=0.01,
                  help="Seconds between batched writes of heartbeat results (Ostia)."),
+    cfg.FloatOpt("stats_write_interval", default=5.0, min=0.0,
+                 help="Seconds over which listener statistics from heartbeats are summed "
+                      "in memory before they are written (Ostia); 0 = at every status "
+                      "flush. Upstream amphorae report them every heartbeat_interval."),
 ]
 
 HOUSE_KEEPING_OPTS = [

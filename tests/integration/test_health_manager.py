@@ -52,7 +52,7 @@ BOTH_DATABASES = pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirec
 def _conf(db, **health):
     options = {"heartbeat_key": KEY, "bind_port": _free_udp_port(), "heartbeat_interval": 1,
                "heartbeat_timeout": 3, "health_check_interval": 1,
-               "status_flush_interval": 0.05, **health}
+               "status_flush_interval": 0.05, "stats_write_interval": 0.05, **health}
     return test_config(str(db.engine.url), {"health_manager": options})
 
 
@@ -180,6 +180,42 @@ def test_statistics_accumulate_deltas_per_amphora(db, running):
             return session.scalar(select(func.sum(models.ListenerStatistics.bytes_in)))
 
     assert _wait(lambda: total() == 35), total()
+
+
+@BOTH_DATABASES
+def test_statistics_are_summed_in_memory_and_written_once_per_interval(db, running):
+    graph = _graph(db)
+    amp = graph["amphorae"][0]
+    service, sender = running(stats_write_interval=2.0)
+    started = time.monotonic()
+    for seq in range(1, 4):
+        sender.send(_message(graph, amp, seq, rx=10))
+        time.sleep(0.2)
+
+    def row():
+        with db.transaction() as session:
+            found = session.get(models.ListenerStatistics, (graph["listener"], amp))
+            return None if found is None else (found.bytes_in, found.bytes_out)
+
+    # Statuses are written at once; the statistics wait for the interval...
+    assert _wait(lambda: service.metrics.snapshot().get("processed", 0) == 3)
+    assert _status(db, models.LoadBalancer, graph["lb"]) == "ONLINE"
+    if time.monotonic() - started < 1.8:
+        assert row() is None
+    # ...and then arrive in one write, every delta counted.
+    assert _wait(lambda: row() == (30, 60))
+    assert service.metrics.snapshot().get("stats_rows", 0) == 3
+
+
+def test_statistics_still_in_memory_are_written_when_the_manager_stops(db, running):
+    graph = _graph(db)
+    amp = graph["amphorae"][0]
+    service, sender = running(stats_write_interval=600.0)
+    sender.send(_message(graph, amp, 1, rx=70))
+    assert _wait(lambda: service.metrics.snapshot().get("processed", 0) == 1)
+    service.stop()
+    with db.transaction() as session:
+        assert session.get(models.ListenerStatistics, (graph["listener"], amp)).bytes_in == 70
 
 
 def test_forged_replayed_and_garbage_datagrams_are_dropped_and_counted(db, running):

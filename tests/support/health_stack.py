@@ -30,7 +30,7 @@ from tests.support.objects import check
 from tests.support.worker_stack import WorkerStack
 
 TEST_HEALTH = {"heartbeat_timeout": 3, "health_check_interval": 1,
-               "status_flush_interval": 0.1}
+               "status_flush_interval": 0.1, "stats_write_interval": 0.5}
 
 
 def free_udp_port() -> int:

@@ -5,11 +5,15 @@ and buffers; `flush` runs in a worker thread and applies everything buffered sin
 previous flush: amphora health and changed operating statuses in one short transaction,
 then statistics in another, written by their own thread. Several heartbeats of one
 amphora in a batch collapse into its newest status with their statistics deltas summed.
+Statistics are also summed across flushes for `stats_write_interval` seconds: written per
+flush they were the largest share of the database's work (one row per amphora and
+listener every heartbeat), while nobody reads them more often than every few seconds.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import datetime
 import logging
@@ -94,6 +98,10 @@ class HeartbeatProcessor:
         # At most this many batches queued: a slower database slows flushes down instead
         # of growing memory.
         self._stats_slots = threading.BoundedSemaphore(2)
+        # Statistics summed since the last write: by heartbeat version, then by
+        # (listener, amphora); and when the oldest of them arrived (monotonic).
+        self._stats_buffer: dict[int, dict[tuple[str, str], dict[str, Any]]] = {}
+        self._stats_since: float | None = None
         self._keys: list[str] = []
         self._keys_read_at = -KEY_REFRESH_SECONDS
         self._seq_window = 1
@@ -197,7 +205,9 @@ class HeartbeatProcessor:
         return len(rows)
 
     def close(self) -> None:
-        """Wait for statistics still being written."""
+        """Write the statistics still summed in memory and wait for them."""
+        with contextlib.suppress(Exception):
+            self._submit_statistics(force=True)
         self._stats_writer.shutdown(wait=True)
 
     def pending_count(self) -> int:
@@ -215,6 +225,7 @@ class HeartbeatProcessor:
         with self._lock:
             batch, self._pending = self._pending, {}
         if not batch:
+            self._submit_statistics()
             return 0
         started = time.time()
         try:
@@ -285,15 +296,44 @@ class HeartbeatProcessor:
                 outcome.derived.append((amphora_id, lb, key, changes))
             store.record_alive(session, alive, models.utcnow(), restored)
             store.write_statuses(session, outcome.changes)
-        if stats_rows:
-            self._stats_slots.acquire()
-            try:
-                future = self._stats_writer.submit(self._write_statistics, stats_rows)
-            except RuntimeError:  # closed: the service is stopping
-                self._stats_slots.release()
-                raise
-            future.add_done_callback(lambda _: self._stats_slots.release())
+        self._buffer_statistics(stats_rows)
+        self._submit_statistics()
         return outcome
+
+    def _buffer_statistics(self, stats_rows: dict[int, list[dict[str, Any]]]) -> None:
+        """Add a flush's statistics rows to those not written yet (same rule as the
+        database's: version 3 deltas add up, the rest replace)."""
+        for version, rows in stats_rows.items():
+            buffered = self._stats_buffer.setdefault(version, {})
+            for row in rows:
+                key = (row["listener_id"], row["amphora_id"])
+                older = buffered.get(key)
+                if older is not None and version >= 3:
+                    for name in store.STATS_DELTAS:
+                        row[name] += older[name]
+                buffered[key] = row
+        if self._stats_buffer and self._stats_since is None:
+            self._stats_since = time.monotonic()
+
+    def _submit_statistics(self, force: bool = False) -> None:
+        """Hand the summed statistics to the writer once they are old enough."""
+        if self._stats_since is None:
+            return
+        period = float(self.conf.health_manager.stats_write_interval)
+        if not force and time.monotonic() - self._stats_since < period:
+            return
+        stats_rows = {version: list(rows.values())
+                      for version, rows in self._stats_buffer.items() if rows}
+        self._stats_buffer, self._stats_since = {}, None
+        if not stats_rows:
+            return
+        self._stats_slots.acquire()
+        try:
+            future = self._stats_writer.submit(self._write_statistics, stats_rows)
+        except RuntimeError:  # closed: the service is stopping
+            self._stats_slots.release()
+            raise
+        future.add_done_callback(lambda _: self._stats_slots.release())
 
     def _write_statistics(self, stats_rows: dict[int, list[dict[str, Any]]]) -> None:
         """Statistics in their own transaction: a row the database refuses must not keep

@@ -34,6 +34,8 @@ IN_CHUNK = 5000
 LB_CHUNK = 1000
 STATS_FIELDS = ("bytes_in", "bytes_out", "active_connections", "total_connections",
                 "request_errors")
+# What version 3 heartbeats report as deltas since the previous heartbeat.
+STATS_DELTAS = ("bytes_in", "bytes_out", "total_connections", "request_errors")
 
 
 @dataclasses.dataclass
@@ -215,7 +217,7 @@ def write_statistics(session: Session, rows: Sequence[dict[str, Any]], version: 
     if version >= 3:
         _upsert(session, models.ListenerStatistics, rows, ["listener_id", "amphora_id"],
                 replace=["active_connections", "received_time"],
-                add=["bytes_in", "bytes_out", "total_connections", "request_errors"])
+                add=list(STATS_DELTAS))
     else:
         _upsert(session, models.ListenerStatistics, rows, ["listener_id", "amphora_id"],
                 replace=[*STATS_FIELDS, "received_time"])
