@@ -1,0 +1,368 @@
+"""How many load balancers one host holds: time per LB, memory per amphora, idle CPU.
+
+    .venv/bin/python -m bench.bench_scale --quick       # 3 LBs (the test runs this)
+    .venv/bin/python -m bench.bench_scale -n 200        # 100 one after another, 100 10 at a time
+    .venv/bin/python -m bench.bench_scale -n 200 --idle-window 30
+
+Runs the all-in-one service as a user does (`ostia up`: API, worker, health manager and
+housekeeping in one process, SQLite, local amphorae, heartbeats every 2 s) in a state
+directory of its own, with two HTTP backends in this process. It creates N load balancers
+(an HTTP listener, a pool, two members each, in one call): the first half one after another,
+the rest 10 at a time. Then, with everything at rest and every amphora heartbeating:
+
+* time per LB (POST -> ACTIVE and a request through the VIP answered by a member);
+* proportional set size (PSS, /proc/PID/smaps_rollup) per amphora: agent + haproxy master +
+  haproxy worker(s), and the whole host's use (every amphora + the controller, and how much
+  MemAvailable fell);
+* CPU of the controller process and of all agents together (and their haproxy) over an
+  idle window, in % of one core;
+* that every VIP serves.
+
+Everything is deleted at the end (cascade delete through the API, then the service stopped
+and its state directory removed), pass or fail. Prints a Markdown table for
+docs/performance.md. The machine's load average is printed too: figures from a shared
+machine are only comparable with the same load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.support.backends import HttpBackend, fetch, http_backends
+from tests.support.live_api import free_port
+
+BIN = Path(sys.executable).parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+POLL = 0.02
+
+
+# -- processes ----------------------------------------------------------------------------
+
+
+def pss_kib(pid: int) -> int:
+    """Proportional set size of one process in KiB (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def children_of(pids: set[int]) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) in pids and fields[0] not in ("Z", "X"):
+            found.append(int(entry))
+    return found
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+@dataclass
+class Amphora:
+    root: Path
+    agent: int | None
+    masters: list[int] = field(default_factory=list)
+    workers: list[int] = field(default_factory=list)
+
+    @property
+    def pids(self) -> list[int]:
+        return [pid for pid in (self.agent, *self.masters, *self.workers) if pid]
+
+
+def amphorae(state: Path) -> list[Amphora]:
+    """Every local amphora of the state directory with its agent and haproxy processes."""
+    found = []
+    for root in sorted((state / "amphorae").glob("*/")):
+        amp = Amphora(root, read_pid(root / "agent.pid"))
+        for pid_file in (root / "lb").glob("*/*.pid"):
+            pid = read_pid(pid_file)
+            if pid:
+                amp.masters.append(pid)
+        found.append(amp)
+    masters = {pid for amp in found for pid in amp.masters}
+    workers = children_of(masters) if masters else []
+    parent = {}
+    for pid in workers:
+        with contextlib.suppress(OSError):
+            parent[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    for amp in found:
+        amp.workers = [pid for pid in workers if parent.get(pid) in amp.masters]
+    return found
+
+
+def mem_available_kib() -> int:
+    with open("/proc/meminfo") as handle:
+        for line in handle:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1])
+    return 0
+
+
+# -- the service --------------------------------------------------------------------------
+
+
+@dataclass
+class Service:
+    state: Path
+    url: str
+    process: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        # `ostia up` writes its own pid (the process under any wrapper).
+        return read_pid(self.state / "ostia.pid") or self.process.pid
+
+
+@contextlib.contextmanager
+def all_in_one() -> Iterator[Service]:
+    top = Path(tempfile.mkdtemp(prefix="ostia-scale-", dir="/tmp"))
+    state = top / "state"
+    api_port, hm_port = free_port(), free_port()
+    extra = top / "extra.conf"
+    extra.write_text(f"[health_manager]\nbind_port = {hm_port}\n"
+                     f"controller_ip_port_list = 127.0.0.1:{hm_port}\n")
+    log = open(top / "ostia.log", "wb")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(
+        [str(BIN / "ostia"), "up", "--port", str(api_port), "--state-dir", str(state),
+         "--config-file", str(extra)],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    service = Service(state, f"http://127.0.0.1:{api_port}", process)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"ostia up exited: {(top / 'ostia.log').read_text()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(service.url + "/", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("ostia up did not answer in 120 s")
+            time.sleep(0.2)
+        yield service
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        # Amphorae outlive the service on purpose (like VMs): remove what is left.
+        leftovers = [pid for amp in amphorae(state) for pid in amp.pids]
+        for pid in leftovers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        log.close()
+        shutil.rmtree(top, ignore_errors=True)
+
+
+# -- load balancers -----------------------------------------------------------------------
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(POLL)
+
+
+def lb_status(http: httpx.Client, lb_id: str) -> str:
+    response = http.get(f"/v2/lbaas/loadbalancers/{lb_id}")
+    if response.status_code == 404:
+        return "DELETED"
+    response.raise_for_status()
+    status = str(response.json()["loadbalancer"]["provisioning_status"])
+    if status == "ERROR":
+        raise RuntimeError(f"load balancer {lb_id} went to ERROR: {response.text[:500]}")
+    return status
+
+
+def serves(vip: str, port: int) -> bool:
+    try:
+        return fetch(vip, port, timeout=2)[0] == 200
+    except OSError:
+        return False
+
+
+@dataclass
+class CreatedLB:
+    id: str
+    vip: str
+    seconds: float
+
+
+def create_lb(url: str, port: int, members: list[HttpBackend], index: int,
+              timeout: float) -> CreatedLB:
+    body = {"loadbalancer": {
+        "name": f"scale-{index}", "vip_subnet_id": "private-subnet",
+        "listeners": [{"protocol": "HTTP", "protocol_port": port, "default_pool": {
+            "name": f"scale-{index}", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+            "members": [{"address": m.address, "protocol_port": m.port} for m in members]}}]}}
+    with httpx.Client(base_url=url, timeout=60) as http:
+        started = time.monotonic()
+        response = http.post("/v2/lbaas/loadbalancers", json=body)
+        if response.status_code != 201:
+            raise RuntimeError(f"POST load balancer: {response.status_code} {response.text}")
+        lb = response.json()["loadbalancer"]
+        wait_for(lambda: lb_status(http, lb["id"]) == "ACTIVE", timeout, f"LB {index} ACTIVE")
+        wait_for(lambda: serves(lb["vip_address"], port), timeout, f"LB {index} serving")
+        return CreatedLB(lb["id"], lb["vip_address"], time.monotonic() - started)
+
+
+def delete_all(url: str, lbs: list[CreatedLB], timeout: float) -> None:
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for lb in lbs:
+            http.delete(f"/v2/lbaas/loadbalancers/{lb.id}", params={"cascade": "true"})
+        for lb in lbs:
+            wait_for(lambda lb=lb: lb_status(http, lb.id) == "DELETED", timeout,  # type: ignore[misc]
+                     f"LB {lb.id} deleted")
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+def mib(kib: float) -> str:
+    return f"{kib / 1024:.1f} MiB"
+
+
+def run(count: int, batch: int, idle_window: float, port: int, timeout: float) -> dict[str, str]:
+    load_before = os.getloadavg()
+    available_before = mem_available_kib()
+    results: dict[str, str] = {}
+    with all_in_one() as service, http_backends("m1", "m2") as members:
+        lbs: list[CreatedLB] = []
+        one_by_one = max(1, count // 2)
+        started = time.monotonic()
+        for index in range(one_by_one):
+            lbs.append(create_lb(service.url, port, members, index, timeout))
+        sequential_wall = time.monotonic() - started
+        rest = list(range(one_by_one, count))
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=batch) as pool:
+            for offset in range(0, len(rest), batch):
+                chunk = rest[offset:offset + batch]
+                lbs += pool.map(lambda i: create_lb(service.url, port, members, i, timeout),
+                                chunk)
+        concurrent_wall = time.monotonic() - started
+
+        # At rest: let the last reconciles and first heartbeats settle, then measure.
+        time.sleep(min(5.0, idle_window))
+        amps = amphorae(service.state)
+        agents = [amp.agent for amp in amps if amp.agent]
+        haproxies = [pid for amp in amps for pid in (*amp.masters, *amp.workers)]
+        cpu_before = (cpu_seconds(service.pid), sum(map(cpu_seconds, agents)),
+                      sum(map(cpu_seconds, haproxies)))
+        window_start = time.monotonic()
+        time.sleep(idle_window)
+        window = time.monotonic() - window_start
+        cpu_after = (cpu_seconds(service.pid), sum(map(cpu_seconds, agents)),
+                     sum(map(cpu_seconds, haproxies)))
+        per_amp = [sum(pss_kib(pid) for pid in amp.pids) for amp in amps]
+        agent_pss = [pss_kib(amp.agent) for amp in amps if amp.agent]
+        master_pss = [pss_kib(pid) for amp in amps for pid in amp.masters]
+        worker_pss = [pss_kib(pid) for amp in amps for pid in amp.workers]
+        controller_pss = pss_kib(service.pid)
+        available_loaded = mem_available_kib()
+        not_serving = [lb.vip for lb in lbs if not serves(lb.vip, port)]
+
+        seq = [lb.seconds for lb in lbs[:one_by_one]]
+        conc = [lb.seconds for lb in lbs[one_by_one:]]
+        results["load balancers (amphorae)"] = f"{count} ({len(amps)})"
+        results["one after another: POST -> serving, median / max"] = (
+            f"{statistics.median(seq) * 1000:.0f} ms / {max(seq) * 1000:.0f} ms"
+            f" ({one_by_one} LBs, {sequential_wall / one_by_one * 1000:.0f} ms each)")
+        if conc:
+            results[f"{batch} at a time: POST -> serving, median / max"] = (
+                f"{statistics.median(conc) * 1000:.0f} ms / {max(conc) * 1000:.0f} ms"
+                f" ({len(conc)} LBs, {concurrent_wall / len(conc) * 1000:.0f} ms of wall"
+                " time each)")
+        results["PSS per amphora, median (agent + haproxy master + workers)"] = (
+            f"{mib(statistics.median(per_amp))} ({mib(statistics.median(agent_pss))} + "
+            f"{mib(statistics.median(master_pss))} + {mib(statistics.median(worker_pss))})")
+        results["PSS of all amphorae + controller"] = (
+            f"{mib(sum(per_amp) + controller_pss)} (controller {mib(controller_pss)})")
+        results["MemAvailable fell by"] = mib(available_before - available_loaded)
+        results[f"controller CPU at rest ({window:.0f} s window)"] = (
+            f"{(cpu_after[0] - cpu_before[0]) / window * 100:.1f} % of one core")
+        results["agents' CPU at rest, together"] = (
+            f"{(cpu_after[1] - cpu_before[1]) / window * 100:.1f} % of one core")
+        results["haproxy CPU at rest, together"] = (
+            f"{(cpu_after[2] - cpu_before[2]) / window * 100:.1f} % of one core")
+        results["VIPs serving"] = f"{count - len(not_serving)} / {count}"
+
+        started = time.monotonic()
+        delete_all(service.url, lbs, timeout)
+        results["delete all (cascade) -> DELETED"] = f"{time.monotonic() - started:.1f} s"
+        if not_serving:
+            raise RuntimeError(f"VIPs not serving: {not_serving[:10]}")
+    load_after = os.getloadavg()
+    results["load average before / after (2 cores, shared)"] = (
+        f"{load_before[0]:.1f} / {load_after[0]:.1f}")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-n", "--count", type=int, default=20, help="load balancers")
+    parser.add_argument("--batch", type=int, default=10, help="created at a time (2nd half)")
+    parser.add_argument("--idle-window", type=float, default=20.0, help="seconds at rest")
+    parser.add_argument("--port", type=int, default=28080, help="listener port on every VIP")
+    parser.add_argument("--timeout", type=float, default=120.0, help="per LB")
+    parser.add_argument("--quick", action="store_true", help="3 LBs, 3 s idle window")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.count, args.idle_window = 3, 3.0
+    results = run(args.count, args.batch, args.idle_window, args.port, args.timeout)
+    print(f"| measure (bench_scale, N={args.count}) | value |")
+    print("|---|---|")
+    for name, value in results.items():
+        print(f"| {name} | {value} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
