@@ -115,6 +115,9 @@ class NginxController:
         """Start nginx unless it runs; return once it has bound its sockets."""
         if self.master_pid(pid_file, config) is not None:
             return
+        # Workers of a master that was killed keep serving the old configuration on the
+        # same port (UDP sockets may share it): they go first.
+        _stop_all(processes_in(directory), self.stop_timeout)
         try:
             os.unlink(pid_file)
         except FileNotFoundError:
@@ -169,17 +172,18 @@ class NginxController:
                                _tail(error_log, offset))
 
     def stop(self, key: str, pid_file: str, config: str) -> None:
-        """Stop the master and its workers and wait until none of them runs."""
+        """Stop the master and its workers (and any worker a killed master left) and wait
+        until none of them runs."""
         pid = self.master_pid(pid_file, config)
         child = self._children.pop(key, None)
-        if pid is None:
-            return
-        pids = [pid, *_children_of(pid)]
-        _signal(pid, signal.SIGTERM)
-        if not _wait_gone(pids, self.stop_timeout):
-            for each in pids:
-                _signal(each, signal.SIGKILL)
-            _wait_gone(pids, 2.0)
+        if pid is not None:
+            pids = [pid, *_children_of(pid)]
+            _signal(pid, signal.SIGTERM)
+            if not _wait_gone(pids, self.stop_timeout):
+                for each in pids:
+                    _signal(each, signal.SIGKILL)
+                _wait_gone(pids, 2.0)
+        _stop_all(processes_in(os.path.dirname(config)), self.stop_timeout)
         if child is not None:
             try:
                 child.wait(timeout=1.0)
@@ -201,6 +205,36 @@ def _children_of(pid: int) -> list[int]:
         if len(fields) > 1 and fields[1] == str(pid).encode():
             found.append(int(entry))
     return found
+
+
+def processes_in(directory: str) -> list[int]:
+    """nginx processes started in `directory` (the agent starts each nginx there; its
+    workers keep that working directory, whatever their command line says)."""
+    found = []
+    own = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == own:
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read()
+        except OSError:
+            continue
+        if cwd == directory and command.startswith(b"nginx") and process_alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def _stop_all(pids: list[int], timeout: float) -> None:
+    if not pids:
+        return
+    for pid in pids:
+        _signal(pid, signal.SIGTERM)
+    if not _wait_gone(pids, timeout):
+        for pid in pids:
+            _signal(pid, signal.SIGKILL)
+        _wait_gone(pids, 2.0)
 
 
 def _shutting_down(pid: int) -> bool:

@@ -33,6 +33,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ostia.amphora import udp_config
@@ -46,6 +47,7 @@ LOG = logging.getLogger(__name__)
 ACTIONS = ("start", "stop", "reload")
 CLONE_NEWNET = 0x40000000
 RETRY_AFTER = 5.0  # seconds before starting again an nginx that failed to start
+CHECK_THREADS = 8
 
 
 @dataclasses.dataclass
@@ -334,13 +336,33 @@ class UdpListeners:
 
     def _run(self) -> None:
         self._enter_namespace()
-        while not self._stop.wait(self.interval):
-            for listener_id in self.ids():
-                try:
-                    self.supervise(listener_id)
-                    self.check_round(listener_id)
-                except Exception:  # one listener's failure must not stop the others
-                    LOG.exception("UDP listener %s: supervision failed", listener_id)
+        # A check round waits up to the monitor's timeout (silence means up): rounds of
+        # different listeners run side by side so that none delays another.
+        pool = ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="udp-check",
+                                  initializer=self._enter_namespace)
+        checking: dict[str, Future[bool]] = {}
+        try:
+            while not self._stop.wait(self.interval):
+                ids = self.ids()
+                for gone in set(checking) - set(ids):
+                    del checking[gone]
+                for listener_id in ids:
+                    try:
+                        self.supervise(listener_id)
+                    except Exception:  # one listener's failure must not stop the others
+                        LOG.exception("UDP listener %s: supervision failed", listener_id)
+                    running = checking.get(listener_id)
+                    if running is None or running.done():
+                        checking[listener_id] = pool.submit(self._checked_round, listener_id)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _checked_round(self, listener_id: str) -> bool:
+        try:
+            return self.check_round(listener_id)
+        except Exception:
+            LOG.exception("UDP listener %s: health check failed", listener_id)
+            return False
 
     def supervise(self, listener_id: str) -> None:
         """Start the listener's nginx again if it died without a `stop`."""
