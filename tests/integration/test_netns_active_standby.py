@@ -124,6 +124,13 @@ def test_kill_9_of_the_master_moves_the_vip_and_the_amphora_is_rebuilt_as_backup
 def test_load_balancer_failover_replaces_both_amphorae_one_at_a_time() -> None:
     with netns_worker_stack(OVERRIDES) as stack, stack.api.client() as http:
         client, lb = _serving_pair(stack, http)
+        amphorae = check(http.get("/v2/octavia/amphorae", params={
+            "loadbalancer_id": lb["id"]}), 200)["amphorae"]
+        assert sorted((a["role"], a["vrrp_priority"], a["vrrp_interface"], a["ha_ip"])
+                      for a in amphorae) == [(c.ROLE_BACKUP, 90, "eth1", VIP),
+                                             (c.ROLE_MASTER, 100, "eth1", VIP)]
+        assert all(a["vrrp_ip"].startswith("198.18.64.") and a["vrrp_ip"] != VIP
+                   for a in amphorae)
         before = set(_roles(stack, lb["id"]))
         old_ids = [i.compute_id for i in stack.amphorae.compute.list_instances()]
         # A request sent to the old MASTER's MAC just as it gives the VIP up is lost: a
