@@ -4,6 +4,7 @@ module, DNS-like request/response through the VIP to UDP answer servers."""
 from __future__ import annotations
 
 import collections
+import socket
 import time
 
 from ostia.amphora.haproxy_process import process_alive
@@ -172,3 +173,30 @@ def test_udp_operating_status_and_statistics_come_from_heartbeats() -> None:
               204)
         stack.wait_lb(http, lb["id"], "DELETED")
         assert stack.amphorae.compute.list_instances() == []
+
+
+def test_a_udp_listener_whose_port_is_taken_goes_to_error_and_the_other_serves() -> None:
+    with worker_stack(overrides=OVERRIDES) as stack, stack.api.client() as http, \
+            udp_backends("a") as (a,), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        vip = stack.allocate_vip()
+        good_port = free_udp_port(vip)
+        pool = {"name": "p", "protocol": "UDP", "lb_algorithm": "ROUND_ROBIN",
+                "members": [{"address": a.address, "protocol_port": a.port}]}
+        lb = create_lb(stack, http, {
+            "vip_subnet_id": "private-subnet", "vip_address": vip,
+            "listeners": [{"protocol": "UDP", "protocol_port": good_port,
+                           "default_pool": pool}]})
+        assert ask(vip, good_port) == "a"
+        taken.bind((vip, 0))  # no SO_REUSEADDR: nginx cannot share this port
+        bad = post(http, "listeners", "listener", {
+            "loadbalancer_id": lb["id"], "protocol": "UDP",
+            "protocol_port": taken.getsockname()[1]})
+        stack.wait_lb(http, lb["id"], "ERROR")
+        shown = check(http.get(f"/v2/lbaas/listeners/{bad['id']}"), 200)["listener"]
+        assert shown["provisioning_status"] == "ERROR"
+        assert "Address already in use" in shown["provisioning_status_reason"]
+        assert "/tmp/" not in shown["provisioning_status_reason"]
+        assert ask(vip, good_port) == "a"
+        check(http.delete(f"/v2/lbaas/listeners/{bad['id']}"), 204)
+        stack.wait_lb(http, lb["id"])
+        assert ask(vip, good_port) == "a"

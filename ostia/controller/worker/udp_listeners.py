@@ -3,6 +3,8 @@
 For each UDP listener: render its stream configuration, and unless the amphora holds the
 same text already (or the caller forces it), upload it and `reload` the listener (which
 starts it). UDP listeners the amphora runs that the graph no longer has are deleted.
+A listener the amphora refuses (nginx could not bind its port, say) does not keep the
+others from being configured; the refusal is raised once they are.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 
 from oslo_config import cfg
 
+from ostia.common import exceptions as exc
 from ostia.controller.worker import render_nginx_udp
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.db import models
@@ -29,11 +32,17 @@ def configure_udp_listeners(conf: cfg.ConfigOpts, drivers: WorkerDrivers,
     configs = {li.id: render_nginx_udp.render_udp_listener_config(lb, li, conf)
                for li in wanted}
     changed = False
+    refused: exc.AgentInvalidRequest | None = None
     for listener_id, config in configs.items():
         if not force and amphora.get_udp_listener_config(ref, listener_id, timeouts) == config:
             continue
-        amphora.upload_udp_listener_config(ref, listener_id, config, timeouts)
-        amphora.loadbalancer_action(ref, listener_id, "reload", timeouts)
+        try:
+            amphora.upload_udp_listener_config(ref, listener_id, config, timeouts)
+            amphora.loadbalancer_action(ref, listener_id, "reload", timeouts)
+        except exc.AgentInvalidRequest as error:
+            LOG.warning("amphora %s refused UDP listener %s: %s", ref.id, listener_id, error)
+            refused = refused or error
+            continue
         LOG.info("amphora %s serves UDP listener %s of %s", ref.id, listener_id, lb.id)
         changed = True
     for entry in amphora.list_listeners(ref, timeouts):
@@ -42,4 +51,6 @@ def configure_udp_listeners(conf: cfg.ConfigOpts, drivers: WorkerDrivers,
             amphora.delete_listeners(ref, listener_id, timeouts)
             LOG.info("amphora %s no longer serves UDP listener %s", ref.id, listener_id)
             changed = True
+    if refused is not None:
+        raise refused
     return changed
