@@ -32,12 +32,21 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 
 
 @dataclasses.dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    path: str
+    codes: frozenset[int]
+    host: str | None
+
+
+@dataclasses.dataclass(frozen=True)
 class HealthCheck:
     type: str
     interval: float
     timeout: float
     rise: int
     fall: int
+    http: HttpRequest | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,15 +110,29 @@ def _checked_id(value: str) -> str:
 def _parse_check(value: str) -> HealthCheck:
     fields = dict(word.partition("=")[::2] for word in value.split())
     try:
+        http = None
+        if "path" in fields:
+            http = HttpRequest(method=fields.get("method", "GET"), path=fields["path"],
+                               codes=_codes(fields.get("codes", "200")),
+                               host=fields.get("host"))
         return HealthCheck(
             type=fields["type"],
             interval=max(float(fields["interval"]), 0.2),
             timeout=max(float(fields["timeout"]), 0.05),
             rise=max(int(fields["rise"]), 1),
             fall=max(int(fields["fall"]), 1),
+            http=http,
         )
     except (KeyError, ValueError) as exc:
         raise UdpConfigError(f"health check line {value!r} is incomplete: {exc}") from None
+
+
+def _codes(text: str) -> frozenset[int]:
+    """"200", "200,202" or "200-204"."""
+    low, dash, high = text.partition("-")
+    if dash:
+        return frozenset(range(int(low), int(high) + 1))
+    return frozenset(int(code) for code in text.split(","))
 
 
 def effective_stream(text: str, down: set[str]) -> str:

@@ -228,7 +228,7 @@ class UdpListeners:
         state.next_round = now + check.interval
         targets = {m.member_id: m.check_address for m in spec.members
                    if m.check_address is not None and not m.admin_down}
-        results = probe(check.type, targets.values(), check.timeout)
+        results = probe(check.type, targets.values(), check.timeout, check.http)
         changed = False
         for member_id, target in targets.items():
             health = state.members.setdefault(member_id, MemberHealth())

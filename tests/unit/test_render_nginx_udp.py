@@ -85,6 +85,24 @@ def test_monitor_gives_passive_limits_and_the_agents_check() -> None:
     assert udp_config.parse(render_udp_listener_config(lb, listener, conf())).check is None
 
 
+def test_http_monitor_request_reaches_the_agent_encoded() -> None:
+    lb, listener, pool, a, b = udp_graph()
+    lb_graph.health_monitor(pool, constants.HTTP, delay=5, timeout=2, fall=2, rise=1,
+                            http_method="HEAD", url_path="/health check",
+                            expected_codes="200, 204", domain_name="dns.example")
+    text = render_udp_listener_config(lb, listener, conf())
+    check = udp_config.parse(text).check
+    assert check is not None and check.http == udp_config.HttpRequest(
+        "HEAD", "/health%20check", frozenset({200, 204}), "dns.example")
+    pool.health_monitor.expected_codes = "200-202"
+    check = udp_config.parse(render_udp_listener_config(lb, listener, conf())).check
+    assert check is not None and check.http is not None
+    assert check.http.codes == frozenset({200, 201, 202})
+    pool.health_monitor.url_path = "/a\nb"
+    with pytest.raises(UnsafeValue):
+        render_udp_listener_config(lb, listener, conf())
+
+
 def test_admin_down_drained_and_backup_members() -> None:
     lb, listener, pool, a, b = udp_graph()
     a.enabled = False

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import socket
+import threading
 
+from ostia.amphora.udp_config import HttpRequest
 from ostia.amphora.udp_probes import MemberHealth, probe
 
 
@@ -39,3 +42,29 @@ def test_member_health_counts_fall_and_rise() -> None:
     assert not health.record(False, rise=2, fall=3)  # a failure resets the streak
     assert not health.record(True, rise=2, fall=3)
     assert health.record(True, rise=2, fall=3) and health.up
+
+
+def test_http_probe_wants_an_expected_status_for_its_request() -> None:
+    seen: list[tuple[str, str, str | None]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:  # noqa: N802 - the stdlib's naming
+            seen.append((self.command, self.path, self.headers.get("Host")))
+            self.send_response(204 if self.path == "/health%20check" else 500)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        target = server.server_address[:2]
+        good = HttpRequest("HEAD", "/health%20check", frozenset({200, 204}), "dns.example")
+        assert probe("HTTP", [target], 1.0, good) == {target: True}
+        assert seen == [("HEAD", "/health%20check", "dns.example")]
+        bad = HttpRequest("HEAD", "/other", frozenset({200}), None)
+        assert probe("HTTP", [target], 1.0, bad) == {target: False}
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -27,6 +27,8 @@ written canonically, numbers within their API limits; no name or free text is wr
 
 from __future__ import annotations
 
+from urllib.parse import quote as url_quote
+
 from oslo_config import cfg
 
 from ostia.common import constants, limits
@@ -38,12 +40,16 @@ from ostia.controller.worker.haproxy_escape import (
     ident,
     integer,
     ip_address,
+    matching,
 )
 from ostia.controller.worker.haproxy_l7 import live
 from ostia.db import models
 
 UDP_PROTOCOLS = (constants.UDP,)
 CHECK_TYPES = (constants.HM_UDP_CONNECT, constants.TCP, constants.HTTP)
+# Characters a request path may hold as they are; the rest is percent-encoded (no space:
+# the agent reads the check line as words).
+_URI_SAFE = "/?:@!$&'()*+,;=-._~%"
 # nginx refuses an upstream without servers: a `down` one that never receives anything
 # stands in, and datagrams routed to it are dropped.
 _NO_SERVER = "server 127.0.0.1:9 down;"
@@ -145,7 +151,8 @@ def _upstream(pool: models.Pool, name: str) -> list[str]:
                        limits.HM_MAX_RETRIES.low, limits.HM_MAX_RETRIES.high)
         # The comment line is read by the agent, not by nginx.
         lines.insert(0, f"#ostia:check type={hm.type} interval={max(delay, 1)} "
-                        f"timeout={max(timeout, 1)} rise={rise} fall={fall}")
+                        f"timeout={max(timeout, 1)} rise={rise} fall={fall}"
+                        + (_http_check(hm) if hm.type == constants.HTTP else ""))
         passive = f"max_fails={fall} fail_timeout={max(delay, 1)}s"
     servers = 0
     for member in pool.members:
@@ -157,6 +164,25 @@ def _upstream(pool: models.Pool, name: str) -> list[str]:
         lines.append(f"    {_NO_SERVER} # no members")
     lines.append("}")
     return lines
+
+
+def _http_check(hm: models.HealthMonitor) -> str:
+    """The HTTP request of an HTTP monitor, as words of the agent's check line."""
+    method = hm.http_method or "GET"
+    if method not in constants.HTTP_METHODS:
+        raise UnsafeValue("healthmonitor.http_method", method, "not an HTTP method")
+    path = check_text(hm.url_path or "/", "healthmonitor.url_path")
+    codes = check_text(hm.expected_codes or "200", "healthmonitor.expected_codes")
+    try:
+        limits.expected_codes(codes)
+    except ValueError as err:
+        raise UnsafeValue("healthmonitor.expected_codes", codes, str(err)) from None
+    words = [f"method={method}", f"path={url_quote(path, safe=_URI_SAFE)}",
+             f"codes={codes.replace(' ', '')}"]
+    if hm.domain_name:
+        words.append("host=" + matching(hm.domain_name, "healthmonitor.domain_name",
+                                        limits.DOMAIN_NAME, "a host name"))
+    return " " + " ".join(words)
 
 
 def _server(member: models.Member, pool: models.Pool, passive: str, hashed: bool,
