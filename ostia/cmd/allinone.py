@@ -324,6 +324,10 @@ def status(args: argparse.Namespace) -> int:
                      "amphorae"],
                     [[r.id, r.name, r.vip, r.provisioning_status, r.operating_status,
                       str(r.listeners), str(r.amphorae)] for r in report.load_balancers]))
+        for r in report.load_balancers:
+            if r.last_error:
+                # One line each: haproxy's multi-line refusals are joined.
+                print(f"  {r.id} {r.provisioning_status}: {' | '.join(r.last_error.splitlines())}")
     if tree:
         print("\nlisteners, pools and members")
         print(table(["object", "name", "id", "detail", "provisioning", "operating"],
