@@ -139,6 +139,8 @@ def test_allowed_cidrs_ipv6_and_unlimited_responses() -> None:
     assert server_line(text, a).startswith("server [fd00::1]:5301 ")
     assert lines.index("    allow 10.0.0.0/8;") < lines.index("    deny all;")
     assert "proxy_responses" not in text
+    listener.timeout_client_data = 0
+    assert "proxy_timeout" not in render_udp_listener_config(lb, listener, conf())
 
 
 def test_only_enabled_udp_listeners_are_served() -> None:

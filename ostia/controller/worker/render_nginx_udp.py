@@ -16,7 +16,7 @@ Mapping:
 - a health monitor: passive `max_fails=<max_retries_down> fail_timeout=<delay>s` on every
   server, and a `#ostia:check` line for the agent's active check; without one,
   `max_fails=0` (never taken out, as with no monitor upstream).
-- `proxy_timeout` is the listener's timeout_client_data; `proxy_responses` is
+- `proxy_timeout` is the listener's timeout_client_data (0: nginx's default); `proxy_responses` is
   `[haproxy_amphora] udp_proxy_responses` (0: not limited). allowed_cidrs: `allow`/`deny`.
 Not expressible in nginx's stream module and left out (a comment says so): the
 listener's connection_limit, persistence_timeout and persistence_granularity.
@@ -104,7 +104,8 @@ def render_udp_listener_config(lb: models.LoadBalancer, listener: models.Listene
         timeout = conf.haproxy_amphora.timeout_client_data
     timeout = integer(timeout, "listener.timeout_client_data", limits.TIMEOUT_MS.low,
                       limits.TIMEOUT_MS.high)
-    lines.append(f"    proxy_timeout {max(timeout, 1)}ms;")
+    if timeout:  # 0: no idle limit of ours (nginx's own default, ten minutes)
+        lines.append(f"    proxy_timeout {timeout}ms;")
     responses = integer(conf.haproxy_amphora.udp_proxy_responses,
                         "[haproxy_amphora] udp_proxy_responses", 0, limits.INT32_MAX)
     if responses:
