@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 
-from ostia.amphora import bind_check, haproxy_runtime
+from ostia.amphora import bind_check, haproxy_limits, haproxy_runtime
 from ostia.amphora.haproxy_socket import HaproxySocketError, send_command
 from ostia.amphora.paths import AgentPaths
 from ostia.common.process_env import amphora_environment
@@ -224,7 +224,8 @@ class HaproxyController:
             raise HaproxyError("No configuration", f"{config} does not exist")
         argv = [*self.launcher, self.haproxy_cmd, "-W", "-f", config,
                 "-S", self.paths.master_socket(lb_id),
-                "-p", self.paths.pid_file(lb_id)]
+                "-p", self.paths.pid_file(lb_id),
+                *haproxy_limits.maxconn_arguments(self._read_text(config) or "")]
         log_path = self.paths.log_file(lb_id)
         self._trim_log(log_path)
         with open(log_path, "ab") as log:

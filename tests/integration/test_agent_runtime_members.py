@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from ostia.amphora.haproxy_limits import descriptor_cap
 from ostia.amphora.haproxy_process import MasterStatus, parse_show_proc
 from ostia.amphora.haproxy_socket import send_command
 from ostia.common import exceptions
@@ -166,3 +167,27 @@ def test_a_server_line_haproxy_refuses_is_undone_refused_and_the_old_config_serv
     assert {row[0] for row in servers} == {one.member_id}
     assert agent.driver.get_haproxy_config(agent.amp, lb.lb_id) == good
     assert (after.master_pid, after.reloads) == (before.master_pid, before.reloads)
+
+
+def _info(agent: LocalAgent, lb: HttpLoadBalancer) -> dict[str, str]:  # noqa: F811
+    text = send_command(agent.stats_socket(lb.lb_id), "show info")
+    return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+
+
+def test_haproxy_connection_limit_is_capped_to_its_descriptors(agent, lb):  # noqa: F811
+    with backends("one") as (one,):
+        config = _config(agent, lb, [(one, 1, True)]).replace("maxconn 1000", "maxconn 50000")
+        _push(agent, lb, config)
+        info = _info(agent, lb)
+        answers = _answers(lb, 2)
+        with open(f"/proc/{_processes(agent, lb).master_pid}/limits") as handle:
+            hard_limit = int(next(line for line in handle
+                                  if line.startswith("Max open files")).split()[4])
+
+    assert answers == {"one": 2}
+    if hard_limit < 2 * 50000:
+        # The descriptor table is sized to what the process may open, not to 50000.
+        assert int(info["Maxconn"]) == descriptor_cap(hard_limit)
+        assert int(info["Maxsock"]) <= hard_limit
+    else:
+        assert int(info["Maxconn"]) == 50000
