@@ -129,8 +129,11 @@ def ensure_bridge(name: str, address: str | None = None) -> None:
     """A bridge that is up, without IPv6, with `address` (CIDR) on it when given."""
     check_ifname(name)
     if not link_exists(name):
+        # Two builds may race to make it: whoever loses finds it there.
         ip("link", "add", "name", name, "type", "bridge", "stp_state", "0",
-           "forward_delay", "0")
+           "forward_delay", "0", check=False)
+        if not link_exists(name):
+            raise IpCommandError(f"bridge {name} could not be created")
     disable_ipv6(name)
     if address:
         ip("addr", "replace", address, "dev", name)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import random
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +19,7 @@ from tests.support.amphora import amphora_test_config, local_compute, short_temp
 # Stands in for amphora-agent: lives until signalled, like the real one, without its start-up.
 SLEEPING_AGENT = [sys.executable, "-c", "import time; time.sleep(120)"]
 
-DRIVERS = ["compute_noop_driver", "compute_local_driver"]
+DRIVERS = ["compute_noop_driver", "compute_local_driver", "compute_netns_driver"]
 
 
 def spec(amphora_id: str = "5b2f6d0e-2a39-4e5f-8c0b-8f1d2f9b6c11") -> AmphoraSpec:
@@ -30,9 +33,30 @@ def driver(request: pytest.FixtureRequest) -> Iterator[ComputeDriver]:
         conf = amphora_test_config(state_dir)
         if request.param == "compute_noop_driver":
             yield NoopComputeDriver(conf)
+        elif request.param == "compute_netns_driver":
+            yield from _netns_driver(state_dir)
         else:
             with local_compute(conf, agent_command=SLEEPING_AGENT) as local:
                 yield local
+
+
+def _netns_driver(state_dir: str) -> Iterator[ComputeDriver]:
+    """The namespace driver on a bridge of its own (root only); everything removed after."""
+    from ostia.drivers.compute.netns_driver import NetnsComputeDriver
+    from tests.support.netns_stack import require_namespaces
+
+    require_namespaces()
+    conf = amphora_test_config(state_dir, {"netns_compute": {
+        "mgmt_bridge": f"ost-tm{uuid.uuid4().hex[:6]}",
+        "mgmt_cidr": f"198.19.{random.randint(0, 255)}.0/24",
+        "amphora_dir": os.path.join(state_dir, "na")}})
+    netns = NetnsComputeDriver(conf, agent_command=SLEEPING_AGENT)
+    try:
+        yield netns
+    finally:
+        for instance in netns.list_instances():
+            netns.delete(instance.compute_id)
+        netns.remove_mgmt_network()
 
 
 @pytest.mark.parametrize("name", DRIVERS)

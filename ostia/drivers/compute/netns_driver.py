@@ -301,8 +301,16 @@ class NetnsComputeDriver(ComputeDriver):
         argv = ["ip", "netns", "exec", amp_namespace(compute_id), *self.agent_command,
                 "--config-file", files.agent_conf]
         proc = self._spawn(argv, files.agent_log, files.root, compute_id)
-        # `ip netns exec` execs the command: the pid is the agent's.
+        # `ip netns exec` execs the command: the pid is the agent's, once it has entered
+        # the namespace (a few milliseconds; until then it is `ip` in the host's).
         _write(files.agent_pid, f"{proc.pid}\n".encode(), 0o644)
+        inode = iproute.netns_inode(amp_namespace(compute_id))
+        deadline = time.monotonic() + 5.0
+        while iproute.process_netns_inode(proc.pid) != inode:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise ComputeBuildError(f"the agent of {compute_id} did not start "
+                                        f"(exit status {proc.poll()}); see {files.agent_log}")
+            time.sleep(0.005)
 
     def _start_sshd(self, files: InstanceFiles, record: InstanceRecord) -> None:
         ssh_dir = os.path.join(files.root, "ssh")
