@@ -138,8 +138,8 @@ def list_page(
                                 scope)
         query = query.where(_after_marker(collection, effective, values))
     for key, asc in effective:
-        column = collection.columns[key]
-        query = query.order_by(column.asc() if asc else column.desc())
+        expression = _order_expression(collection, key)
+        query = query.order_by(expression.asc() if asc else expression.desc())
     if limit is not None:
         query = query.limit(limit)
     rows = list(session.scalars(query).unique())
@@ -360,16 +360,31 @@ def _limit(params: QueryParams, conf: cfg.ConfigOpts) -> int | None:
     return min(value, ceiling)
 
 
-def _sortable(column: Any, value: Any) -> tuple[Any, Any]:
-    """Column and marker value with NULL mapped to a sortable stand-in of the same type."""
+_STAND_INS: dict[type, Any] = {str: "", int: -(2**31), bool: False, float: float("-inf"),
+                               datetime.datetime: datetime.datetime(1, 1, 1)}
+
+
+def _stand_in(column: Any) -> Any:
+    """The value NULL sorts as in `column` (the smallest of its type), None if unknown."""
     try:
-        python_type = column.type.python_type
+        return _STAND_INS.get(column.type.python_type)
     except (NotImplementedError, AttributeError):
-        return column, value
-    stand_in: Any = {str: "", int: -(2**31), bool: False, float: float("-inf")}.get(python_type)
-    if stand_in is None:
-        return column, value
-    return func.coalesce(column, stand_in), stand_in if value is None else value
+        return None
+
+
+def _order_expression(collection: Collection, key: str) -> Any:
+    """What rows are ordered by for `key`, in ORDER BY and in the marker condition alike.
+
+    A column that may be NULL (or lives on an outer-joined table) sorts with NULL as its
+    stand-in: SQLite puts NULLs first and PostgreSQL last, and a keyset condition must
+    agree with the ORDER BY or pages skip and repeat rows.
+    """
+    column = collection.columns[key]
+    joined = getattr(column, "class_", collection.model) is not collection.model
+    if not joined and not getattr(getattr(column, "expression", None), "nullable", True):
+        return column
+    stand_in = _stand_in(column)
+    return column if stand_in is None else func.coalesce(column, stand_in)
 
 
 def _marker_values(
@@ -395,8 +410,10 @@ def _after_marker(
     clauses: list[ColumnElement[bool]] = []
     equal_so_far: list[ColumnElement[bool]] = []
     for key, asc in keys:
-        column = collection.columns[key]
-        expr, value = _sortable(column, marker[key])
+        expr = _order_expression(collection, key)
+        value = marker[key]
+        if value is None:
+            value = _stand_in(collection.columns[key])
         beyond = expr > value if asc else expr < value
         clauses.append(and_(*equal_so_far, beyond) if equal_so_far else beyond)
         equal_so_far.append(expr == value)

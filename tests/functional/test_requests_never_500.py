@@ -247,6 +247,22 @@ def test_sort_by_vip_address_follows_the_addresses(client, vip_lbs):
                           f"&page_reverse=True") == by_address[:1]
 
 
+@pytest.mark.parametrize("key", ["description", "vip_qos_policy_id"])
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+def test_paging_on_partly_null_attributes_neither_skips_nor_repeats(client, key, direction):
+    """SQLite sorts NULL first, PostgreSQL last: pages must still cover every row once."""
+    tag = f"nulls-{uuid.uuid4().hex[:8]}"
+    lbs = [create_lb(client, name=f"{tag}-{i}", tags=[tag], **(
+        {"description": text} if text is not None else {}))
+        for i, text in enumerate([None, "b", None, "a", "", "c"])]
+    assert [lb["description"] for lb in lbs].count(None) == 2
+    whole = _names(client, f"tags={tag}&sort={key}:{direction}")
+    assert len(whole) == 6
+    pages = _pages(client, f"/v2/lbaas/loadbalancers?tags={tag}&sort={key}:{direction}"
+                           f"&limit=2")
+    assert sum(pages, []) == whole
+
+
 def test_filters_on_joined_attributes_take_several_values(client, vip_lbs):
     tag, lbs = vip_lbs
     query = "&".join(f"vip_address={lb['vip_address']}" for lb in lbs[:2])
