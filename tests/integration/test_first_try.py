@@ -197,6 +197,13 @@ def test_a_first_day_with_a_deep_home_certs_status_and_purge(tmp_path, env, up_p
 
     in_use = _ostia(env, "certs", "delete", ref)
     assert in_use.returncode == 2 and "in use by listener" in in_use.stderr
+    spare = _ostia(env, "certs", "store", "--cert", str(tmp_path / "c.pem"),
+                   "--key", str(tmp_path / "k.pem")).stdout.strip()
+    deleted = _ostia(env, "certs", "delete", spare)
+    assert deleted.returncode == 0 and deleted.stdout == f"deleted {spare}\n"
+    assert not list((state / "tls-containers").glob(f"{spare}.*"))
+    unknown = _ostia(env, "certs", "delete", spare)
+    assert unknown.returncode == 2 and "no stored certificate" in unknown.stderr
     report = _ostia(env, "status")
     assert report.returncode == 0, report.stderr
     assert str(state) in report.stdout
