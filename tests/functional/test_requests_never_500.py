@@ -86,6 +86,19 @@ def test_nesting_an_octavia_body_needs_is_accepted(client):
     assert "Malformed JSON" not in message and "tags" in message
 
 
+@pytest.mark.parametrize("number", [b"1" * 5000, b"-" + b"9" * 400, b"1e999", b"-1e999",
+                                    b"NaN", b"Infinity", b"-Infinity", b"1" * 40])
+def test_numbers_no_column_holds_answer_400(client, number):
+    lb = create_lb(client)
+    for key in (b"protocol_port", b"connection_limit", b"timeout_client_data", b"name"):
+        body = (b'{"listener": {"loadbalancer_id": "' + lb["id"].encode()
+                + b'", "protocol": "HTTP", "protocol_port": 80, "' + key + b'": ' + number
+                + b"}}")
+        fault(_raw(client, "POST", "/v2/lbaas/listeners", body), 400)
+    assert check(client.get(f"/v2/lbaas/listeners?loadbalancer_id={lb['id']}"),
+                 200)["listeners"] == []
+
+
 # ---- strings no database can store -----------------------------------------------------
 
 SURROGATE_BODIES = [
@@ -361,3 +374,17 @@ def test_fault_bodies_are_json_for_every_refusal(client):
         response = client.get(url)
         assert response.status_code in (400, 404), response.text
         assert set(json.loads(response.content)) == {"faultcode", "faultstring", "debuginfo"}
+
+
+def test_policy_layer_reads_hostile_bodies_safely(tmp_path):
+    """With RBAC on, the policy check reads the body (for field rules such as
+    `post:vip_sg_ids`) before the handler does: the same bodies answer 400 there too."""
+    url = migrated_sqlite(str(tmp_path / "octavia.db"))
+    with running_api(url, {"api_settings": {"auth_strategy": "testing"}}) as api, \
+            api.client(**{"X-Roles": "member", "X-Project-Id": "p1"}) as member:
+        for body in (b'{"loadbalancer": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+                     b'{"loadbalancer": {"vip_subnet_id": "private-subnet", "vip_sg_ids": '
+                     + b"[" * 990 + b"]" * 990 + b"}}",
+                     b'{"loadbalancer": {"vip_subnet_id": "private-subnet", "name": "\\ud800"}}'):
+            fault(_raw(member, "POST", "/v2/lbaas/loadbalancers", body), 400)
+        assert check(member.get("/v2/lbaas/loadbalancers"), 200)["loadbalancers"] == []
