@@ -207,6 +207,30 @@ def test_statistics_are_summed_in_memory_and_written_once_per_interval(db, runni
     assert service.metrics.snapshot().get("stats_rows", 0) == 3
 
 
+@BOTH_DATABASES
+def test_a_late_heartbeat_keeps_its_amphora_alive_from_its_arrival_but_sets_no_status(db):
+    from ostia.controller.health.receiver import HeartbeatProcessor
+
+    graph = _graph(db)
+    amp = graph["amphorae"][0]
+    processor = HeartbeatProcessor(_conf(db), db)  # heartbeat_interval = 1 s
+    arrived = time.time() - 2.5  # an overloaded manager gets to it 2.5 s after it came
+    datagram = heartbeat_format.encode(_message(graph, amp, 1, members=("UP", "DOWN")), KEY)
+    try:
+        assert processor.accept(datagram, recv_time=arrived)
+        processor.flush()
+    finally:
+        processor.close()
+    assert processor.metrics.snapshot().get("late") == 1
+    # Statuses from a heartbeat this old are not applied (as upstream)...
+    assert _status(db, models.Member, graph["members"][1]) == "OFFLINE"
+    # ...but the amphora was alive when it arrived: the stale detector counts from then.
+    with db.transaction() as session:
+        last = session.get(models.AmphoraHealth, amp).last_update
+    heard = last.replace(tzinfo=datetime.UTC).timestamp()
+    assert abs(heard - arrived) < 0.01, (heard, arrived)
+
+
 def test_statistics_still_in_memory_are_written_when_the_manager_stops(db, running):
     graph = _graph(db)
     amp = graph["amphorae"][0]

@@ -280,6 +280,10 @@ class HeartbeatProcessor:
                 outcome.stats_rows += len(rows)
                 if now - pending.recv_time >= interval:
                     # Overloaded: upstream also ignores statuses that arrive this late.
+                    # The amphora was alive when its heartbeat arrived, though, and its
+                    # health row says so (with that time): a manager that falls behind
+                    # must not fail over the amphorae it is late for.
+                    alive[amphora_id] = pending.sequence
                     self._drop("late", pending.datagrams)
                     continue
                 # Alive whatever its listeners' state: a listener haproxy does not run is
@@ -294,7 +298,7 @@ class HeartbeatProcessor:
                 changes = status_rules.derive(lb, pending.message)
                 outcome.changes.merge(changes)
                 outcome.derived.append((amphora_id, lb, key, changes))
-            store.record_alive(session, alive, models.utcnow(), restored)
+            store.record_alive(session, alive, restored)
             store.write_statuses(session, outcome.changes)
         self._buffer_statistics(stats_rows)
         self._submit_statistics()

@@ -184,12 +184,18 @@ def _upsert(session: Session, model: Any, rows: Sequence[dict[str, Any]], keys: 
             setattr(existing, name, getattr(existing, name) + row[name])
 
 
-def record_alive(session: Session, seen: dict[str, SequenceState], now: datetime.datetime,
+def record_alive(session: Session, seen: dict[str, SequenceState],
                  restored: Iterable[str] = ()) -> None:
     """Refresh amphora health rows (busy untouched) with where their heartbeats stand;
-    `restored` leave FAILOVER_STOPPED."""
-    rows = [{"amphora_id": amp_id, "last_update": now, "busy": False, "last_seq": state.seq,
-             "boot_id": state.boot_id, "previous_boot_ids": state.joined_previous()}
+    `restored` leave FAILOVER_STOPPED.
+
+    `last_update` is when the amphora's last heartbeat arrived, not when it was written:
+    the stale detector counts silence from it, and a flush that runs late must not make
+    an amphora look silent for its lag.
+    """
+    rows = [{"amphora_id": amp_id, "last_update": _naive_utc(state.heard_at), "busy": False,
+             "last_seq": state.seq, "boot_id": state.boot_id,
+             "previous_boot_ids": state.joined_previous()}
             for amp_id, state in seen.items()]
     _upsert(session, models.AmphoraHealth, rows, ["amphora_id"],
             ["last_update", "last_seq", "boot_id", "previous_boot_ids"])
@@ -200,6 +206,11 @@ def record_alive(session: Session, seen: dict[str, SequenceState], now: datetime
             .where(models.Amphora.id.in_(back), models.Amphora.status == c.FAILOVER_STOPPED)
             .values(status=c.AMPHORA_ALLOCATED)
             .execution_options(synchronize_session=False))
+
+
+def _naive_utc(epoch: float) -> datetime.datetime:
+    """Epoch seconds as the naive UTC datetime every timestamp column stores."""
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).replace(tzinfo=None)
 
 
 def write_statuses(session: Session, changes: StatusChanges,
