@@ -158,7 +158,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def run_once(db: Database, kind: str, amphorae: int, mode: str, rate: float, window: float,
-             interval: int, flapping: float) -> RunResult:
+             interval: int, flapping: float, timeout: int | None = None) -> RunResult:
     """Populate, start the health manager and the sender; measure over `window` seconds.
 
     The window opens once every amphora was processed once (its graph is cached): a
@@ -166,7 +166,7 @@ def run_once(db: Database, kind: str, amphorae: int, mode: str, rate: float, win
     The first round's duration is reported apart (`cold_seconds`).
     """
     fleet = populate(db, amphorae)
-    timeout = 2 * interval
+    timeout = timeout or 2 * interval
     conf = _config(str(db.engine.url.render_as_string(hide_password=False)), interval,
                    timeout)
     failovers: list[str] = []
@@ -251,6 +251,40 @@ def run_once(db: Database, kind: str, amphorae: int, mode: str, rate: float, win
     return result
 
 
+def run_scaled(db: Database, kind: str, amphorae: int, mode: str, rate: float,
+               window: float, interval: int, flapping: float, timeout: int,
+               managers: int) -> RunResult:
+    """`run_once` with several health managers, each its own process, on one database."""
+    from bench.heartbeat_managers import run_managers
+
+    fleet = populate(db, amphorae)
+    url = str(db.engine.url.render_as_string(hide_password=False))
+    outcome = run_managers(url, fleet, managers, rate, window, interval, timeout, flapping,
+                           KEY)
+    figures = outcome["managers"]
+    result = RunResult(kind, amphorae, f"{mode} x{managers} HMs", rate, window)
+    processed = sum(f["processed"] for f in figures)
+    lags = [lag for f in figures for lag in f["lags"]]
+    result.cold_seconds = outcome["cold_seconds"]
+    result.sent = int(outcome["sent"].get("sent", 0))
+    result.received = sum(f["total_received"] for f in figures)
+    result.window_received = sum(f["received"] for f in figures)
+    result.processed = processed
+    result.per_second = processed / window
+    result.per_cpu_second = processed / max(sum(f["cpu"] for f in figures), 1e-9)
+    result.lag_p50_ms = 1000 * _percentile(lags, 0.5)
+    result.lag_p99_ms = 1000 * _percentile(lags, 0.99)
+    result.lag_max_ms = 1000 * max(lags, default=0.0)
+    result.socket_lost = result.sent - result.received
+    for f in figures:
+        for name, count in f["dropped"].items():
+            result.dropped[name] = result.dropped.get(name, 0) + count
+    result.failovers = len({amp for f in figures for amp in f["failovers"]})
+    result.statements = {f"HM{index} processed/s": int(f["processed"] / window)
+                         for index, f in enumerate(figures)}
+    return result
+
+
 def _wait_idle(service: HealthManagerService, quiet: float = 1.5, limit: float = 30.0) -> None:
     deadline = time.monotonic() + limit
     last, since = -1, time.monotonic()
@@ -286,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="offered heartbeats per second in capacity mode")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="capacity measurement window (steady: two intervals)")
+    parser.add_argument("--timeout", type=int, default=0,
+                        help="heartbeat_timeout (default: two intervals)")
+    parser.add_argument("--managers", type=int, default=1,
+                        help="health managers, each its own process on its own port; the "
+                             "amphorae send round-robin to them")
     parser.add_argument("--flapping", type=float, default=0.01,
                         help="fraction of heartbeats that flip a member's state")
     parser.add_argument("--nice", type=int, default=-10,
@@ -312,11 +351,16 @@ def _run(args: argparse.Namespace) -> int:
                 for mode in args.mode.split(","):
                     if mode == "steady":
                         rate = amphorae / args.interval
-                        seconds = 2.0 * args.interval
+                        seconds = max(2.0 * args.interval, args.seconds)
                     else:
                         rate, seconds = args.rate, args.seconds
-                    result = run_once(next(fresh), kind, amphorae, mode, rate, seconds,
-                                      args.interval, args.flapping)
+                    if args.managers > 1:
+                        result = run_scaled(next(fresh), kind, amphorae, mode, rate, seconds,
+                                            args.interval, args.flapping,
+                                            args.timeout or 2 * args.interval, args.managers)
+                    else:
+                        result = run_once(next(fresh), kind, amphorae, mode, rate, seconds,
+                                          args.interval, args.flapping, args.timeout or None)
                     print(result.line(), flush=True)
                     results.append(result)
     print()

@@ -104,6 +104,9 @@ class SendPlan:
     duration: float           # seconds
     flapping: float = 0.0     # fraction of heartbeats whose second member flips state
     cpu: int | None = None    # pin the sender to this CPU
+    # More health managers: each amphora sends its successive heartbeats round-robin over
+    # `port` and these, as an agent does over its `controller_ip_port_list`.
+    extra_ports: tuple[int, ...] = ()
 
 
 def send_heartbeats(fleet: Sequence[SimulatedAmphora], plan: SendPlan,
@@ -118,7 +121,7 @@ def send_heartbeats(fleet: Sequence[SimulatedAmphora], plan: SendPlan,
         os.sched_setaffinity(0, {plan.cpu})
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-    target = ("127.0.0.1", plan.port)
+    targets = [("127.0.0.1", port) for port in (plan.port, *plan.extra_ports)]
     rng = random.Random(7)
     seqs = [0] * len(fleet)
     down = [False] * len(fleet)
@@ -141,7 +144,7 @@ def send_heartbeats(fleet: Sequence[SimulatedAmphora], plan: SendPlan,
             datagram = heartbeat_format.encode(heartbeat(amp, seqs[index], down[index]),
                                                plan.key)
             try:
-                sock.sendto(datagram, target)
+                sock.sendto(datagram, targets[seqs[index] % len(targets)])
             except OSError:
                 errors += 1
             sent += 1

@@ -125,6 +125,10 @@ class HealthManagerService(Service):
             pool.shutdown(wait=True)
             self.processor.close()
             self.actions.close()
+            # What this manager heard, for the operator of several managers sharing the
+            # fleet (each should have processed about its share).
+            LOG.info("health manager stopped; heartbeats: %s", ", ".join(
+                f"{k}={v}" for k, v in sorted(self.metrics.snapshot().items())) or "none")
 
     def flush_interval(self) -> float:
         return float(self.conf.health_manager.status_flush_interval)
