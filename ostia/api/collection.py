@@ -118,7 +118,7 @@ def list_page(
         query = query.where(collection.base_filter())
     for clause in scope:
         query = query.where(clause)
-    _check_value_count(params, collection)
+    check_value_count(params, collection)
     if settings.allow_filtering:
         query = _apply_filters(query, collection, params)
     elif set(params) - RESERVED_PARAMS:
@@ -188,7 +188,11 @@ def _foreign_tables(collection: Collection) -> list[Any]:
     return tables
 
 
-def _check_value_count(params: QueryParams, collection: Collection) -> None:
+def check_value_count(params: QueryParams, collection: Collection) -> None:
+    """At most MAX_FILTER_VALUES filter and tag values in one list call (400 beyond).
+
+    A resource that filters on some parameters itself (amphorae by project) calls this
+    before taking them out of `params`."""
     count = sum(len(params.getlist(key)) for key in params.keys()
                 if key not in RESERVED_PARAMS and key not in IGNORED_PARAMS)
     if collection.tagged:

@@ -312,6 +312,15 @@ def test_more_than_1000_filter_values_answer_400(client, query):
                                              400)
 
 
+def test_amphora_project_filter_counts_toward_the_ceiling(client):
+    """Amphorae filter by project themselves (through their load balancer): the same
+    ceiling holds for those values."""
+    many = "&".join(f"project_id=p{i}" for i in range(1001))
+    assert "Too many filter values" in fault(client.get(f"/v2/octavia/amphorae?{many}"), 400)
+    few = "&".join(f"project_id=p{i}" for i in range(999))
+    assert check(client.get(f"/v2/octavia/amphorae?{few}"), 200)["amphorae"] == []
+
+
 # ---- the list parameters around them -------------------------------------------------------
 
 @pytest.mark.parametrize("query, status", [

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
 from ostia.api import status
-from ostia.api.collection import Collection, list_page
+from ostia.api.collection import Collection, check_value_count, list_page
 from ostia.api.resource import require_admin, timestamp, with_fields
 from ostia.api.routes import Route, add_routes
 from ostia.api.services import Call
@@ -85,6 +85,7 @@ def get_amphora(session: Session, amphora_id: str) -> models.Amphora:
 def list_all(call: Call) -> dict[str, Any]:
     require_admin(call)
     params = call.request.query_params
+    check_value_count(params, COLLECTION)
     scope = []
     if "project_id" in params:
         # Amphorae belong to a project through their load balancer.
