@@ -65,7 +65,8 @@ ERROR = "ERROR"
 AMP_NS_PREFIX = iproute.PREFIX + "amp-"
 VIP_NS_PREFIX = iproute.PREFIX + "vip-"
 _COMPUTE_ID = re.compile(r"[0-9a-f]{10}")
-STOP_TIMEOUT = 2.0
+# Deleting an amphora is pulling a VM's plug: a moment to exit on SIGTERM, then SIGKILL.
+STOP_TIMEOUT = 1.0
 # haproxy refuses unix socket paths over 97 bytes (see ostia.amphora.paths).
 _MAX_BASE_PATH = 55
 SSHD = "/usr/sbin/sshd"
