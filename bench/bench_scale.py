@@ -66,6 +66,31 @@ def pss_kib(pid: int) -> int:
     return 0
 
 
+def uss_kib(pid: int) -> int:
+    """Memory only this process holds (private clean + dirty), in KiB."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total += int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return total
+
+
+def zygotes(state: Path) -> list[int]:
+    """The agent zygote of the state directory, if agents share their memory."""
+    socket_path = str(state / "amphorae" / "agent-zygote.sock").encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if socket_path in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    found.append(int(entry))
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of one process so far."""
     try:
@@ -155,14 +180,32 @@ class Service:
         return read_pid(self.state / "ostia.pid") or self.process.pid
 
 
+def processes_under(top: Path) -> list[int]:
+    """Live processes whose command line or working directory is under `top`."""
+    found = []
+    needle = str(top).encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            cwd = os.readlink(f"/proc/{entry}/cwd").encode()
+        except OSError:
+            continue
+        if needle in cmdline or cwd.startswith(needle):
+            found.append(int(entry))
+    return found
+
+
 @contextlib.contextmanager
-def all_in_one() -> Iterator[Service]:
+def all_in_one(share_agent_memory: bool = False) -> Iterator[Service]:
     top = Path(tempfile.mkdtemp(prefix="ostia-scale-", dir="/tmp"))
     state = top / "state"
     api_port, hm_port = free_port(), free_port()
     extra = top / "extra.conf"
     extra.write_text(f"[health_manager]\nbind_port = {hm_port}\n"
-                     f"controller_ip_port_list = 127.0.0.1:{hm_port}\n")
+                     f"controller_ip_port_list = 127.0.0.1:{hm_port}\n"
+                     f"[local_compute]\nshare_agent_memory = {share_agent_memory}\n")
     log = open(top / "ostia.log", "wb")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
         [str(BIN / "ostia"), "up", "--port", str(api_port), "--state-dir", str(state),
@@ -190,9 +233,10 @@ def all_in_one() -> Iterator[Service]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
-        # Amphorae outlive the service on purpose (like VMs): remove what is left.
+        # Amphorae (and the agent zygote) outlive the service on purpose, like VMs: remove
+        # what is left.
         leftovers = [pid for amp in amphorae(state) for pid in amp.pids]
-        for pid in leftovers:
+        for pid in leftovers + processes_under(top):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         log.close()
@@ -269,11 +313,12 @@ def mib(kib: float) -> str:
     return f"{kib / 1024:.1f} MiB"
 
 
-def run(count: int, batch: int, idle_window: float, port: int, timeout: float) -> dict[str, str]:
+def run(count: int, batch: int, idle_window: float, port: int, timeout: float,
+        share_agent_memory: bool = False) -> dict[str, str]:
     load_before = os.getloadavg()
     available_before = mem_available_kib()
     results: dict[str, str] = {}
-    with all_in_one() as service, http_backends("m1", "m2") as members:
+    with all_in_one(share_agent_memory) as service, http_backends("m1", "m2") as members:
         lbs: list[CreatedLB] = []
         one_by_one = max(1, count // 2)
         started = time.monotonic()
@@ -305,6 +350,8 @@ def run(count: int, batch: int, idle_window: float, port: int, timeout: float) -
         agent_pss = [pss_kib(amp.agent) for amp in amps if amp.agent]
         master_pss = [pss_kib(pid) for amp in amps for pid in amp.masters]
         worker_pss = [pss_kib(pid) for amp in amps for pid in amp.workers]
+        agent_uss = [uss_kib(amp.agent) for amp in amps if amp.agent]
+        zygote_pss = sum(pss_kib(pid) for pid in zygotes(service.state))
         controller_pss = pss_kib(service.pid)
         available_loaded = mem_available_kib()
         not_serving = [lb.vip for lb in lbs if not serves(lb.vip, port)]
@@ -323,8 +370,10 @@ def run(count: int, batch: int, idle_window: float, port: int, timeout: float) -
         results["PSS per amphora, median (agent + haproxy master + workers)"] = (
             f"{mib(statistics.median(per_amp))} ({mib(statistics.median(agent_pss))} + "
             f"{mib(statistics.median(master_pss))} + {mib(statistics.median(worker_pss))})")
-        results["PSS of all amphorae + controller"] = (
-            f"{mib(sum(per_amp) + controller_pss)} (controller {mib(controller_pss)})")
+        results["agent's own memory (USS), median"] = mib(statistics.median(agent_uss))
+        results["PSS of all amphorae + agent zygote + controller"] = (
+            f"{mib(sum(per_amp) + zygote_pss + controller_pss)} (zygote {mib(zygote_pss)}, "
+            f"controller {mib(controller_pss)})")
         results["MemAvailable fell by"] = mib(available_before - available_loaded)
         results[f"controller CPU at rest ({window:.0f} s window)"] = (
             f"{(cpu_after[0] - cpu_before[0]) / window * 100:.1f} % of one core")
@@ -352,12 +401,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-window", type=float, default=20.0, help="seconds at rest")
     parser.add_argument("--port", type=int, default=28080, help="listener port on every VIP")
     parser.add_argument("--timeout", type=float, default=120.0, help="per LB")
+    parser.add_argument("--share-agent-memory", action="store_true",
+                        help="[local_compute] share_agent_memory: agents forked from one "
+                             "pre-loaded process")
     parser.add_argument("--quick", action="store_true", help="3 LBs, 3 s idle window")
     args = parser.parse_args(argv)
     if args.quick:
         args.count, args.idle_window = 3, 3.0
-    results = run(args.count, args.batch, args.idle_window, args.port, args.timeout)
-    print(f"| measure (bench_scale, N={args.count}) | value |")
+    results = run(args.count, args.batch, args.idle_window, args.port, args.timeout,
+                  args.share_agent_memory)
+    shared = ", shared agent memory" if args.share_agent_memory else ""
+    print(f"| measure (bench_scale, N={args.count}{shared}) | value |")
     print("|---|---|")
     for name, value in results.items():
         print(f"| {name} | {value} |")

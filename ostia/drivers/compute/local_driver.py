@@ -49,6 +49,7 @@ from ostia.drivers.compute.local_instance import (
     render_agent_config,
     write_record,
 )
+from ostia.drivers.compute.local_zygote import AgentZygote
 from ostia.drivers.compute.socket_paths import SocketPathError, SocketPaths
 
 LOG = logging.getLogger(__name__)
@@ -87,6 +88,10 @@ class LocalComputeDriver(ComputeDriver):
         self.mgmt_network = ipaddress.ip_network(conf.local_compute.mgmt_cidr, strict=False)
         self.agent_command = list(agent_command or default_agent_command())
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        # Agents forked from a pre-loaded process (only the real agent, not a test's command).
+        self.zygote = (AgentZygote(self.amphora_dir)
+                       if conf.local_compute.share_agent_memory and agent_command is None
+                       else None)
         # Refused here, at service start, rather than when the first LB is built.
         self.sockets = SocketPaths(self.amphora_dir)
         try:
@@ -262,6 +267,14 @@ class LocalComputeDriver(ComputeDriver):
         # An explicit environment: nothing of the controller's (credentials, transport
         # URLs) may be readable from inside an amphora.
         env = agent_environment()
+        if self.zygote is not None:
+            with self._build_lock():
+                self.zygote.ensure_running()
+            pid = self.zygote.spawn(["--config-file", files.agent_conf], files.root,
+                                    files.agent_log)
+            _write(files.agent_pid, f"{pid}\n".encode(), 0o644)
+            _raise_file_limit(pid)
+            return
         with open(files.agent_log, "ab") as log:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

@@ -1,0 +1,90 @@
+"""The local compute driver's side of the agent zygote (ostia/cmd/agent_zygote.py): start it
+once per amphora_dir, ask it to fork agents.
+
+The zygote runs detached like the agents (new session, minimal environment) and outlives the
+controller; a controller started later finds it through its socket. It is started again when
+its socket does not answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from ostia.common.process_env import agent_environment
+
+SOCKET_NAME = "agent-zygote.sock"
+LOG_NAME = "agent-zygote.log"
+START_TIMEOUT = 30.0
+
+
+class ZygoteError(RuntimeError):
+    """The zygote could not be started or did not fork the agent."""
+
+
+class AgentZygote:
+    def __init__(self, amphora_dir: str, python: str = sys.executable) -> None:
+        self.amphora_dir = amphora_dir
+        self.socket_path = os.path.join(amphora_dir, SOCKET_NAME)
+        self.python = python
+
+    def spawn(self, argv: list[str], cwd: str, log: str) -> int:
+        """Fork an agent with `argv` (amphora-agent's arguments); its pid."""
+        answer = self._ask({"argv": argv, "cwd": cwd, "log": log})
+        pid = answer.get("pid")
+        if not isinstance(pid, int):
+            raise ZygoteError(f"agent zygote refused: {answer.get('error', answer)}")
+        return pid
+
+    def ensure_running(self) -> None:
+        """Start the zygote unless one answers on the socket. Callers serialize this (the
+        driver's build lock)."""
+        if self._answers():
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.socket_path)
+        with open(os.path.join(self.amphora_dir, LOG_NAME), "ab") as log:
+            subprocess.Popen(
+                [self.python, "-m", "ostia.cmd.agent_zygote", "--socket", self.socket_path],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.amphora_dir, env=agent_environment(), close_fds=True,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._answers():
+            if time.monotonic() > deadline:
+                raise ZygoteError(f"agent zygote did not start in {START_TIMEOUT:.0f} s")
+            time.sleep(0.05)
+
+    def _answers(self) -> bool:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            try:
+                sock.connect(self.socket_path)
+            except OSError:
+                return False
+        return True
+
+    def _ask(self, request: dict[str, object]) -> dict[str, object]:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            try:
+                sock.connect(self.socket_path)
+                sock.sendall(json.dumps(request).encode() + b"\n")
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            except OSError as exc:
+                raise ZygoteError(f"agent zygote at {self.socket_path}: {exc}") from exc
+        try:
+            answer = json.loads(data)
+        except ValueError as exc:
+            raise ZygoteError(f"agent zygote answered {data[:200]!r}") from exc
+        return answer if isinstance(answer, dict) else {"error": answer}
