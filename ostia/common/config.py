@@ -434,7 +434,7 @@ NETNS_COMPUTE_OPTS = [
                     "manager's bind_ip), amphorae the others. Never routed outside."),
     cfg.StrOpt("amphora_dir",
                help="Where namespace amphorae keep their files (default: "
-                    "<state_dir>/netns-amphorae)."),
+                    "<state_dir>/nsamp; short: haproxy's socket paths live under it)."),
 ]
 
 NETNS_NETWORK_OPTS = [
