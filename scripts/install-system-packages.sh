@@ -6,7 +6,8 @@
 #         processes with their own configuration, never the system's nginx service)
 #   test: run + PostgreSQL and RabbitMQ servers (the tests start private instances),
 #         chromium and a font for the dashboard's headless-browser test, openssh-server for
-#         SSH into namespace amphorae (not in run: it would enable a host-wide sshd)
+#         SSH into namespace amphorae (not in run: it would enable a host-wide sshd),
+#         wrk for the API benchmark (bench/bench_api.py and its quick-mode test)
 set -euo pipefail
 profile=${1:-run}
 # libpcre2-8-0: the API compiles L7 regexes with the PCRE2 haproxy uses (ostia/common/pcre2.py)
@@ -14,7 +15,7 @@ pkgs=(haproxy libpcre2-8-0 keepalived socat iproute2 nftables iputils-ping curl 
       nginx libnginx-mod-stream)
 case "$profile" in
     run) ;;
-    test) pkgs+=(postgresql rabbitmq-server chromium fonts-liberation openssh-server) ;;
+    test) pkgs+=(postgresql rabbitmq-server chromium fonts-liberation openssh-server wrk) ;;
     *) echo "unknown profile: $profile" >&2; exit 2 ;;
 esac
 missing=()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import ipaddress
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from typing import Any
 
 
@@ -121,7 +121,22 @@ class NetworkDriver(abc.ABC):
             if requested in taken:
                 raise AddressUnavailable(f"The VIP IP address is already in use: {requested}")
             return VipAllocation(requested, subnet.id, subnet.network_id)
-        for address in network.hosts():
-            if str(address) not in taken:
-                return VipAllocation(str(address), subnet.id, subnet.network_id)
+        for address in _host_strings(network):
+            if address not in taken:
+                return VipAllocation(address, subnet.id, subnet.network_id)
         raise AddressUnavailable(f"No free address left in subnet {subnet.id} ({subnet.cidr}).")
+
+
+def _host_strings(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Iterator[str]:
+    """The usable addresses of `network` in order, as strings.
+
+    Lowest free first means one create walks past every VIP already taken: in a /16 with
+    thousands of load balancers, formatting IPv4 addresses from integers instead of building
+    an `IPv4Address` for each keeps that walk well under a millisecond.
+    """
+    if network.version == 6 or network.prefixlen >= 31:
+        yield from (str(a) for a in network.hosts())
+        return
+    first, last = int(network.network_address) + 1, int(network.broadcast_address) - 1
+    for value in range(first, last + 1):
+        yield f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
