@@ -47,8 +47,13 @@ def workers_of(master: int) -> list[int]:
 
 
 def master_pid(local_agent, listener_id: str) -> int:  # type: ignore[no-untyped-def]
-    with open(os.path.join(local_agent.base_path, "udp", listener_id, "nginx.pid")) as handle:
-        return int(handle.read())
+    """The pid file's pid; 0 while there is none (nginx being started)."""
+    path = os.path.join(local_agent.base_path, "udp", listener_id, "nginx.pid")
+    try:
+        with open(path) as handle:
+            return int(handle.read())
+    except (FileNotFoundError, ValueError):
+        return 0
 
 
 def test_udp_listener_outlives_the_agent_and_a_dead_nginx_comes_back(
@@ -89,7 +94,7 @@ def test_udp_listener_outlives_the_agent_and_a_dead_nginx_comes_back(
             workers = workers_of(first)
             assert workers
             os.kill(first, signal.SIGKILL)
-            wait_until(lambda: master_pid(agent, listener_id) != first, 10,
+            wait_until(lambda: master_pid(agent, listener_id) not in (first, 0), 10,
                        "nginx started again by the agent")
             assert not any(process_alive(pid) for pid in [first, *workers])
             assert ask("127.0.0.1", port) == "m1"
