@@ -70,6 +70,23 @@ def test_udp_listener_balances_takes_out_dead_and_admin_down_members_and_stops()
 
         # Round robin, one request per source port.
         assert answers(vip, port) == {"a": 3, "b": 3}
+        # SOURCE_IP: every request of this client to one member.
+        check(http.put(f"/v2/lbaas/pools/{pool['id']}",
+                       json={"pool": {"lb_algorithm": "SOURCE_IP"}}), 200)
+        stack.wait_lb(http, lb["id"])
+        assert len(answers(vip, port)) == 1
+        check(http.put(f"/v2/lbaas/pools/{pool['id']}",
+                       json={"pool": {"lb_algorithm": "ROUND_ROBIN"}}), 200)
+        stack.wait_lb(http, lb["id"])
+        # A disabled listener is not served; enabled again, it is.
+        check(http.put(f"/v2/lbaas/listeners/{listener['id']}",
+                       json={"listener": {"admin_state_up": False}}), 200)
+        stack.wait_lb(http, lb["id"])
+        assert ask(vip, port, timeout=0.5) is None
+        check(http.put(f"/v2/lbaas/listeners/{listener['id']}",
+                       json={"listener": {"admin_state_up": True}}), 200)
+        stack.wait_lb(http, lb["id"])
+        assert answers(vip, port) == {"a": 3, "b": 3}
         (amphora,) = stack.amphorae.compute.list_instances()
         healthy = {"status": "UP",
                    "members": {members["a"]["id"]: "UP", members["b"]["id"]: "UP"}}
