@@ -16,8 +16,9 @@ The agent starts haproxy as `haproxy -W -f <cfg> -S <base_path>/<lb_id>/cli -p <
 reloads it with `haproxy -c -f <cfg>` then `reload` on the master socket (or SIGUSR2).
 With peers (ACTIVE_STANDBY) the configuration names its own peer with `localpeer`, so no `-L`.
 
-Listener frontends are named by listener id, backends `<pool_id>:<listener_id>`; UDP and SCTP
-listeners are left to keepalived and only mentioned in a comment. Names, descriptions and
+Listener frontends are named by listener id, backends `<pool_id>:<listener_id>`; UDP
+listeners (served by nginx, render_nginx_udp) and SCTP ones are only mentioned in a
+comment. Names, descriptions and
 other free text of tenants are never written; ids are checked, every other tenant value is
 quoted (haproxy_escape) or rejected with UnsafeValue.
 """
