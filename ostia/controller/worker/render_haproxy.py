@@ -18,9 +18,8 @@ With peers (ACTIVE_STANDBY) the configuration names its own peer with `localpeer
 
 Listener frontends are named by listener id, backends `<pool_id>:<listener_id>`; UDP
 listeners (served by nginx, render_nginx_udp) and SCTP ones are only mentioned in a
-comment. Names, descriptions and
-other free text of tenants are never written; ids are checked, every other tenant value is
-quoted (haproxy_escape) or rejected with UnsafeValue.
+comment. Names, descriptions and other free text of tenants are never written; ids are
+checked, every other tenant value is quoted (haproxy_escape) or rejected with UnsafeValue.
 """
 
 from __future__ import annotations
