@@ -8,6 +8,7 @@ import collections
 import contextlib
 import socket
 import threading
+import time
 
 from ostia.amphora.haproxy_process import process_alive
 from ostia.common import iproute
@@ -15,6 +16,7 @@ from ostia.drivers.compute import netns_driver
 from tests.support.health_stack import lb_stats, status_tree, wait_until
 from tests.support.netns_stack import (
     in_namespace,
+    kill_amphora,
     leftovers,
     netns_health_manager,
     netns_worker_stack,
@@ -88,3 +90,48 @@ def test_udp_listener_on_a_namespace_amphora() -> None:
         stack.wait_lb(http, lb["id"], "DELETED", timeout=60)
         assert not any(process_alive(pid) for pid in nginx)
         assert leftovers(stack.netns.tag, [amp.compute_id], stack.netns.mgmt_bridge) == []
+
+
+def test_udp_listener_moves_with_the_vip_of_an_active_standby_pair() -> None:
+    overrides = {**OVERRIDES, "keepalived_vrrp": {"vrrp_advert_int": 0.1},
+                 "controller_worker": {"loadbalancer_topology": "ACTIVE_STANDBY"}}
+    with netns_worker_stack(overrides=overrides) as stack, stack.api.client() as http, \
+            contextlib.ExitStack() as cleanup:
+        client = stack.host("client", SUBNET, "198.18.64.100")
+        host = stack.host("u1", SUBNET, "198.18.64.101")
+
+        def bind() -> socket.socket:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind(("198.18.64.101", 53))
+            return sock
+
+        backend = UdpBackend("u1", in_namespace(host.namespace, bind))
+        backend.thread = threading.Thread(target=backend.serve, daemon=True)
+        backend.thread.start()
+        cleanup.callback(backend.stop)
+        pool = {"name": "dns", "protocol": "UDP", "lb_algorithm": "ROUND_ROBIN",
+                "members": [{"address": "198.18.64.101", "protocol_port": 53}]}
+        lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
+            "vip_subnet_id": SUBNET,
+            "listeners": [{"protocol": "UDP", "protocol_port": 53, "default_pool": pool}]}}),
+            201)["loadbalancer"]
+        lb = stack.wait_lb(http, lb["id"], timeout=90)
+        vip = lb["vip_address"]
+
+        def answer() -> str | None:
+            return in_namespace(client.namespace, lambda: ask(vip, 53, timeout=0.3))
+
+        wait_until(lambda: answer() == "u1", 10, "the VIP answering")
+        # Both amphorae run nginx on the VIP (the BACKUP binds it without holding it); kill
+        # -9 of everything the one holding the VIP runs hands the datagrams to the other.
+        holder = next(i for i in stack.amphorae.compute.list_instances()
+                      if any(info.get("local") == vip
+                             for link in iproute.ip_json(
+                                 "addr", "show",
+                                 netns=netns_driver.vip_namespace(i.compute_id))
+                             for info in link.get("addr_info", [])))
+        kill_amphora(holder.compute_id)
+        killed = time.monotonic()
+        wait_until(lambda: answer() == "u1", 10, "the other amphora answering")
+        print(f"UDP listener served again {time.monotonic() - killed:.2f} s after kill -9 "
+              "of the amphora holding the VIP")
