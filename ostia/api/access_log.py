@@ -58,13 +58,24 @@ def _log(scope: Scope, status: int, duration_ms: float, state: dict) -> None:
     context = state.get("context")
     project = getattr(context, "project_id", None) or "-"
     query = scope.get("query_string", b"").decode("latin-1")
-    path = scope["path"] + (f"?{query}" if query else "")
+    # The raw (still percent-encoded) path: the decoded one may hold a newline that would
+    # forge a second log line.
+    raw = scope.get("raw_path")
+    path = _printable(raw.decode("latin-1") if raw else scope["path"]) + (
+        f"?{_printable(query)}" if query else "")
     extra = ""
     incoming = _header(scope, request_id.HEADER.encode("latin-1"))
     if request_id.is_request_id(incoming):
         extra = f" global_request_id={incoming}"
     LOG.info("%s %s status=%d duration_ms=%.1f project=%s%s", scope["method"], path, status,
              duration_ms, project, extra)
+
+
+def _printable(text: str) -> str:
+    """`text` with anything but printable ASCII written as a backslash escape."""
+    if text.isascii() and text.isprintable():
+        return text
+    return text.encode("unicode_escape").decode("ascii")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 
 HEADER = "x-openstack-request-id"
-_FORMAT = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_FORMAT = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id",
                                                                       default=None)
 
@@ -27,7 +27,8 @@ def new_request_id() -> str:
 
 def is_request_id(value: str | None) -> bool:
     """True for a well-formed `req-<uuid>` (an incoming id is only logged if it is one)."""
-    return bool(value) and bool(_FORMAT.match(value or ""))
+    # fullmatch: a `$` would let a trailing newline (a forged log line) through.
+    return bool(value) and bool(_FORMAT.fullmatch(value or ""))
 
 
 def current() -> str | None:

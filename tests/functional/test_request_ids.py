@@ -98,3 +98,18 @@ def test_a_change_under_a_load_balancer_stores_the_new_request_id(api, client, p
     with api.db.transaction() as session:
         stored = session.get(models.LoadBalancer, lb["id"]).request_id
     assert stored == response.headers["x-openstack-request-id"]
+
+
+def test_a_percent_encoded_newline_in_the_path_cannot_forge_an_access_line(client, caplog):
+    caplog.set_level(logging.INFO, logger="ostia.api.access")
+    response = client.get("/v2/lbaas/loadbalancers/x%0aGET%20/forged%20status=200")
+    assert response.status_code == 404
+    line = _access_lines(caplog, response.headers["x-openstack-request-id"])[0].getMessage()
+    assert "\n" not in line and line.startswith("GET /v2/lbaas/loadbalancers/x%0aGET"), line
+
+
+@pytest.mark.parametrize("incoming", [f"req-{uuid.uuid4()}\n", f"req-{uuid.uuid4()} x"])
+def test_a_malformed_incoming_request_id_is_not_logged(incoming):
+    from ostia.common.request_id import is_request_id
+    assert not is_request_id(incoming)
+    assert is_request_id(incoming.rstrip("\n x"))
