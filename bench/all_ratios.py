@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # module, full-run arguments, quick-run arguments (None: no quick mode, skipped by --quick)
 BENCHES: list[tuple[str, list[str], list[str] | None]] = [
     ("bench.bench_api", ["--db", "both"], ["--quick"]),
+    ("bench.bench_control_plane", [], ["--quick"]),
     ("bench.bench_scale", [], ["--quick"]),
     ("bench.bench_dataplane", [], ["--quick"]),
     ("bench.bench_worker", [], None),
