@@ -1,17 +1,90 @@
-"""Moving a load balancer's graph out of PENDING_* once its data plane matches the DB.
+"""Octavia's provisioning status transitions, in one place for the API and the worker.
 
-Shared by the noop provider (which has no data plane, so it settles at once) and the
-worker (which settles after the amphorae run the configuration).
+Into PENDING_*: every write under a load balancer takes it with one conditional UPDATE
+(for example `ACTIVE` -> `PENDING_UPDATE`), so two concurrent writers can never both
+succeed, whatever the database; the API answers 409 when a transition is refused
+(`ostia.api.status`), the worker and the health manager try again later.
+
+Out of PENDING_*: the graph settles once its data plane matches the DB, shared by the noop
+provider (which has no data plane, so it settles at once) and the worker (which settles
+after the amphorae run the configuration), or goes to ERROR when retries ran out.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ostia.common import constants as c
+from ostia.common import request_id
 from ostia.db import models
+from ostia.db.failover_marks import mark_for_failover
+
+# One departure from upstream, so that a tenant can repair what the data plane refused:
+# updating or deleting a child (listener, pool, member, monitor, L7 policy or rule) is also
+# allowed while the load balancer is in ERROR. Upstream answers 409 there and leaves only a
+# cascade delete or an admin failover; its own workers avoid the dead end by putting the LB
+# back to ACTIVE when a child change fails, which a level-triggered reconciler that applies
+# the whole graph cannot honestly do.
+CHILD_CREATE_FROM = (c.ACTIVE,)
+CHILD_REPAIR_FROM = (c.ACTIVE, c.ERROR)
+UPDATE_FROM = (c.ACTIVE,)
+DELETE_FROM = (c.ACTIVE, c.ERROR)
+FAILOVER_FROM = (c.ACTIVE, c.ERROR)
+
+
+def move_load_balancer(session: Session, lb_id: str, allowed: tuple[str, ...],
+                       target: str) -> bool:
+    """`allowed` -> `target` in one conditional UPDATE; False when the LB was in no
+    `allowed` status (busy, or gone). The attempt counter and last error start afresh,
+    and the worker's lines for the change carry the current request id."""
+    result: Any = session.execute(
+        update(models.LoadBalancer)
+        .where(models.LoadBalancer.id == lb_id,
+               models.LoadBalancer.provisioning_status.in_(allowed))
+        .values(provisioning_status=target, updated_at=models.utcnow(),
+                reconcile_attempts=0, last_error=None,
+                request_id=request_id.current())
+        .execution_options(synchronize_session="fetch")
+    )
+    return bool(result.rowcount)
+
+
+def begin_child_change(session: Session, lb_id: str, *, repair: bool = False) -> bool:
+    """Child create: ACTIVE -> PENDING_UPDATE; child update or delete (`repair`): ACTIVE
+    or ERROR -> PENDING_UPDATE."""
+    allowed = CHILD_REPAIR_FROM if repair else CHILD_CREATE_FROM
+    return move_load_balancer(session, lb_id, allowed, c.PENDING_UPDATE)
+
+
+def begin_update(session: Session, lb_id: str) -> bool:
+    """LB update: ACTIVE -> PENDING_UPDATE."""
+    return move_load_balancer(session, lb_id, UPDATE_FROM, c.PENDING_UPDATE)
+
+
+def begin_delete(session: Session, lb_id: str) -> bool:
+    """LB delete: ACTIVE or ERROR -> PENDING_DELETE."""
+    return move_load_balancer(session, lb_id, DELETE_FROM, c.PENDING_DELETE)
+
+
+def request_failover(session: Session, lb_id: str, amphora_id: str | None = None) -> bool:
+    """LB failover (or of its amphora `amphora_id`): ACTIVE or ERROR -> PENDING_UPDATE,
+    and the amphorae to replace marked in the same transaction; False when the LB is busy
+    (PENDING_*) or gone, and then nothing is marked."""
+    if not move_load_balancer(session, lb_id, FAILOVER_FROM, c.PENDING_UPDATE):
+        return False
+    mark_for_failover(session, lb_id, amphora_id)
+    return True
+
+
+def mark_pending_update(*objects: Any) -> None:
+    """ACTIVE or ERROR objects a change involves go PENDING_UPDATE: the worker applies
+    them again, and settles them ACTIVE or, refused again, ERROR."""
+    for obj in objects:
+        if obj is not None and obj.provisioning_status in (c.ACTIVE, c.ERROR):
+            obj.provisioning_status = c.PENDING_UPDATE
 
 # ERROR too: settling means the data plane runs the whole stored graph, so an object that
 # a refused configuration had left in ERROR is provisioned again.

@@ -22,7 +22,7 @@ from oslo_config import cfg
 from ostia.common import constants as c
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.controller.worker.reconciler import Reconciler
-from ostia.db import migration, models
+from ostia.db import lifecycle, migration, models
 from ostia.db.session import Database, create_db_engine
 from ostia.drivers.amphora.noop_driver import NoopAmphoraDriver
 from ostia.drivers.certs.base import AmphoraCertificate, CertGenerator
@@ -166,6 +166,11 @@ class WorkerEnv:
             lb.provisioning_status = status
             lb.reconcile_attempts = 0
             lb.last_error = None
+
+    def request_failover(self, lb_id: str) -> bool:
+        """The API's load balancer failover, in its own transaction."""
+        with self.db.transaction() as session:
+            return lifecycle.request_failover(session, lb_id)
 
     def update(self, model: type, ident: str, **values: Any) -> None:
         with self.db.transaction() as session:

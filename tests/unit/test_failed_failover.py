@@ -116,6 +116,6 @@ def test_a_dead_amphora_that_cannot_be_replaced_leaves_no_half_built_row(env: Wo
     assert env.lb(lb_id).provisioning_status == c.ERROR
     # An operator's failover of the ERROR load balancer replaces it once builds work.
     env.compute.fail_builds = 0
-    assert failover.failover_load_balancer(env.db, lb_id, lambda _: None)
+    assert env.request_failover(lb_id)
     assert env.reconciler().reconcile(lb_id).outcome is Outcome.SETTLED
     assert sorted(_statuses(env, lb_id).values()).count(c.AMPHORA_ALLOCATED) == 1

@@ -265,9 +265,7 @@ def test_failover_replaces_the_amphora_and_keeps_the_vip(env: WorkerEnv):
     lb_id = env.store_lb()
     env.reconciler().reconcile(lb_id)
     (old,) = env.amphorae(lb_id)
-    woken: list[str] = []
-    assert failover.failover_load_balancer(env.db, lb_id, woken.append)
-    assert woken == [lb_id]
+    assert env.request_failover(lb_id)
     assert env.lb(lb_id).provisioning_status == c.PENDING_UPDATE
     env.reset_counts()
     assert env.reconciler().reconcile(lb_id).outcome is Outcome.SETTLED
@@ -284,7 +282,7 @@ def test_failover_replaces_the_amphora_and_keeps_the_vip(env: WorkerEnv):
 
 def test_failover_of_a_busy_lb_is_refused(env: WorkerEnv):
     lb_id = env.store_lb()
-    assert not failover.failover_load_balancer(env.db, lb_id, lambda _: None)
+    assert not env.request_failover(lb_id)
 
 
 def test_failover_amphora_marks_one_and_the_reconciler_replaces_it(env: WorkerEnv):

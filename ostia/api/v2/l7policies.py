@@ -278,7 +278,7 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
         quota.check(session, call.conf, project_id, "l7policy")
         quota.check(session, call.conf, project_id, "l7rule", adding=len(body.rules or []))
         status.lock_for_child_change(session, listener.load_balancer_id)
-        status.mark_pending_update(listener)
+        lifecycle.mark_pending_update(listener)
         policy = build(call, session, listener, body, project_id)
         session.flush()
         result = serialize(policy)
@@ -319,7 +319,7 @@ def update(call: Call, policy_id: str, raw: Any) -> dict[str, Any]:
             if pool_id and pool_id != policy.redirect_pool_id:
                 check_redirect_pool(session, listener, pool_id)
         status.lock_for_child_change(session, listener.load_balancer_id, repair=True)
-        status.mark_pending_update(listener)
+        lifecycle.mark_pending_update(listener)
         _apply(policy, sent, final)
         if "position" in sent:
             lifecycle.place_l7policy(listener, policy,
@@ -350,7 +350,7 @@ def delete(call: Call, policy_id: str) -> None:
         policy = get_policy(session, call, policy_id)
         listener = policy.listener
         status.lock_for_child_change(session, listener.load_balancer_id, repair=True)
-        status.mark_pending_update(listener)
+        lifecycle.mark_pending_update(listener)
         policy.provisioning_status = c.PENDING_DELETE
         # The remaining policies close the gap at once, as upstream's list does.
         lifecycle.renumber_l7policies(listener)

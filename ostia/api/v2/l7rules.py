@@ -30,7 +30,7 @@ from ostia.api.services import Call
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.common import limits, pcre2
-from ostia.db import models
+from ostia.db import lifecycle, models
 
 DISPLAY = "L7 Rule"
 POLICY_DISPLAY = "L7 Policy"
@@ -235,7 +235,7 @@ def _lock_policy_tree(session: Session, policy: models.L7Policy, *,
     status.require_active(policy, POLICY_DISPLAY, repair=repair)
     listener = policy.listener
     status.lock_for_child_change(session, listener.load_balancer_id, repair=repair)
-    status.mark_pending_update(listener, policy)
+    lifecycle.mark_pending_update(listener, policy)
     return listener.load_balancer
 
 

@@ -27,7 +27,6 @@ from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.common import request_id
 from ostia.db import models
-from ostia.db.failover_marks import mark_for_failover
 from ostia.drivers.network import base as net
 from ostia.drivers.provider.base import ProviderDriver
 
@@ -380,8 +379,7 @@ def delete(call: Call, lb_id: str) -> None:
 def failover(call: Call, lb_id: str) -> None:
     with call.db.transaction() as session:
         lb = get_load_balancer(session, call, lb_id)
-        status.lock_for_failover(session, lb)
-        mark_for_failover(session, lb_id)  # the worker replaces what is marked
+        status.request_failover(session, lb)  # the worker replaces what is marked
         provider = lb.provider
     call.services.providers.notify(lb_id, provider)
 

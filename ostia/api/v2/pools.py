@@ -25,7 +25,7 @@ from ostia.api.v2 import listeners as listeners_api
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.common import limits
-from ostia.db import models
+from ostia.db import lifecycle, models
 
 DISPLAY = "Pool"
 router = APIRouter()
@@ -208,7 +208,7 @@ def lock_for_pool_child(session: Session, pool: models.Pool, lb: models.LoadBala
     or delete: `repair`); the LB, the pool and its listeners go PENDING_UPDATE."""
     status.require_active(pool, DISPLAY, repair=repair)
     status.lock_for_child_change(session, lb.id, repair=repair)
-    status.mark_pending_update(pool, *listeners_of(pool))
+    lifecycle.mark_pending_update(pool, *listeners_of(pool))
 
 
 # ---- validation of the final attribute set (create and update alike) -----------------
@@ -350,7 +350,7 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
         pool = build(call, session, lb, body, project_id)
         if listener is not None:
             listener.default_pool = pool
-            status.mark_pending_update(listener)
+            lifecycle.mark_pending_update(listener)
         session.flush()
         result = serialize(pool)
         provider = lb.provider
@@ -432,7 +432,7 @@ def update(call: Call, pool_id: str, raw: Any) -> dict[str, Any]:
         status.lock_for_child_change(session, lb.id, repair=True)
         apply(pool, changes)
         pool.provisioning_status = c.PENDING_UPDATE
-        status.mark_pending_update(*listeners_of(pool))
+        lifecycle.mark_pending_update(*listeners_of(pool))
         session.flush()
         result = serialize(pool)
         lb_id, provider = lb.id, lb.provider
@@ -450,7 +450,7 @@ def delete(call: Call, pool_id: str) -> None:
         status.lock_for_child_change(session, lb.id, repair=True)
         # The members and the health monitor go with the pool when the provider settles it.
         pool.provisioning_status = c.PENDING_DELETE
-        status.mark_pending_update(*listeners_of(pool))
+        lifecycle.mark_pending_update(*listeners_of(pool))
         lb_id, provider = lb.id, lb.provider
     call.services.providers.notify(lb_id, provider)
 
