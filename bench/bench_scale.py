@@ -140,7 +140,10 @@ def amphorae(state: Path) -> list[Amphora]:
     """Every local amphora of the state directory with its agent and haproxy processes."""
     found = []
     for root in sorted((state / "amphorae").glob("*/")):
-        amp = Amphora(root, read_pid(root / "agent.pid"))
+        agent = read_pid(root / "agent.pid")
+        if agent is None or not os.path.exists(f"/proc/{agent}"):
+            continue  # a build that failed, or an amphora being deleted
+        amp = Amphora(root, agent)
         for pid_file in (root / "lb").glob("*/*.pid"):
             pid = read_pid(pid_file)
             if pid:
@@ -339,19 +342,24 @@ def run(count: int, batch: int, idle_window: float, port: int, timeout: float,
         amps = amphorae(service.state)
         agents = [amp.agent for amp in amps if amp.agent]
         haproxies = [pid for amp in amps for pid in (*amp.masters, *amp.workers)]
-        cpu_before = (cpu_seconds(service.pid), sum(map(cpu_seconds, agents)),
-                      sum(map(cpu_seconds, haproxies)))
+        groups = ([service.pid], agents, haproxies)
+        cpu_before = [{pid: cpu_seconds(pid) for pid in group} for group in groups]
         window_start = time.monotonic()
         time.sleep(idle_window)
         window = time.monotonic() - window_start
-        cpu_after = (cpu_seconds(service.pid), sum(map(cpu_seconds, agents)),
-                     sum(map(cpu_seconds, haproxies)))
+        cpu_after = [{pid: cpu_seconds(pid) for pid in group} for group in groups]
+        # Only processes that lived through the whole window (a failover may replace some).
+        cpu_used = [sum(after[pid] - before[pid] for pid in before
+                        if before[pid] and after.get(pid))
+                    for before, after in zip(cpu_before, cpu_after, strict=True)]
+        replaced = sum(1 for pid in agents if not cpu_after[1].get(pid))
         per_amp = [sum(pss_kib(pid) for pid in amp.pids) for amp in amps]
         agent_pss = [pss_kib(amp.agent) for amp in amps if amp.agent]
         master_pss = [pss_kib(pid) for amp in amps for pid in amp.masters]
         worker_pss = [pss_kib(pid) for amp in amps for pid in amp.workers]
         agent_uss = [uss_kib(amp.agent) for amp in amps if amp.agent]
-        zygote_pss = sum(pss_kib(pid) for pid in zygotes(service.state))
+        # Forked agents keep the zygote's command line: leave them out.
+        zygote_pss = sum(pss_kib(pid) for pid in zygotes(service.state) if pid not in agents)
         controller_pss = pss_kib(service.pid)
         available_loaded = mem_available_kib()
         not_serving = [lb.vip for lb in lbs if not serves(lb.vip, port)]
@@ -376,11 +384,12 @@ def run(count: int, batch: int, idle_window: float, port: int, timeout: float,
             f"controller {mib(controller_pss)})")
         results["MemAvailable fell by"] = mib(available_before - available_loaded)
         results[f"controller CPU at rest ({window:.0f} s window)"] = (
-            f"{(cpu_after[0] - cpu_before[0]) / window * 100:.1f} % of one core")
+            f"{cpu_used[0] / window * 100:.1f} % of one core")
         results["agents' CPU at rest, together"] = (
-            f"{(cpu_after[1] - cpu_before[1]) / window * 100:.1f} % of one core")
+            f"{cpu_used[1] / window * 100:.1f} % of one core"
+            + (f" ({replaced} agents gone during the window)" if replaced else ""))
         results["haproxy CPU at rest, together"] = (
-            f"{(cpu_after[2] - cpu_before[2]) / window * 100:.1f} % of one core")
+            f"{cpu_used[2] / window * 100:.1f} % of one core")
         results["VIPs serving"] = f"{count - len(not_serving)} / {count}"
 
         started = time.monotonic()
