@@ -13,6 +13,7 @@ from cryptography.x509.oid import NameOID
 from ostia.common import constants
 from ostia.controller.worker.haproxy_tls import cert_file_name
 from ostia.controller.worker.render_haproxy import tls_files
+from ostia.drivers.certs.base import CertManager
 from tests.unit.test_render_haproxy_fixtures import make_lb, make_listener, make_pool
 
 
@@ -50,6 +51,9 @@ class CertOnlyManager:
     def get_cert(self, project_id: str, ref: str) -> SimpleNamespace:
         self.calls.append((project_id, ref))
         return self.containers[ref]
+
+    # What a manager without secrets of its own serves: the base class's default.
+    get_secret = CertManager.get_secret
 
 
 
@@ -109,7 +113,7 @@ def test_pool_files_client_certificate_ca_and_crl():
     assert set(files) == {cert_file_name("client"), f"{pool.id}-ca.pem", f"{pool.id}-crl.pem"}
 
 
-def test_ca_comes_from_the_certificate_without_get_secret():
+def test_ca_comes_from_the_certificate_when_the_manager_stores_no_secrets():
     lb = make_lb()
     listener = make_listener(lb, constants.TERMINATED_HTTPS, 443, tls_certificate_id="main",
                              client_ca_tls_certificate_id="ca-container")

@@ -48,6 +48,8 @@ class CertSource(Protocol):
 
     def get_cert(self, project_id: str, ref: str) -> Any: ...
 
+    def get_secret(self, project_id: str, ref: str) -> bytes: ...
+
 
 @dataclass(frozen=True)
 class ListenerTls:
@@ -227,12 +229,10 @@ def collect_tls_files(lb: models.LoadBalancer, cert_manager: CertSource, *,
     return files
 
 
-def secret_pem(cert_manager: Any, project_id: str, ref: str | None) -> bytes:
-    """A CA bundle or CRL: `get_secret()` when the manager has one, else the certificate part."""
+def secret_pem(cert_manager: CertSource, project_id: str, ref: str | None) -> bytes:
+    """A CA bundle or CRL (a certificate container serves as a CA too, see CertManager)."""
     assert ref
-    if hasattr(cert_manager, "get_secret"):
-        return _ends_with_newline(_as_bytes(cert_manager.get_secret(project_id, ref)))
-    return _ends_with_newline(_as_bytes(cert_manager.get_cert(project_id, ref).certificate))
+    return _ends_with_newline(_as_bytes(cert_manager.get_secret(project_id, ref)))
 
 
 def haproxy_pem(container: Any) -> bytes:
