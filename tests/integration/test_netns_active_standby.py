@@ -118,7 +118,8 @@ def test_kill_9_of_the_master_moves_the_vip_and_the_amphora_is_rebuilt_as_backup
         compute_ids = [i.compute_id for i in stack.amphorae.compute.list_instances()] + [dead]
         check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true"), 204)
         stack.wait_lb(http, lb["id"], c.DELETED)
-        assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge) == []
+        assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge,
+                     stack.netns.netns_network.bridges()) == []
 
 
 def test_load_balancer_failover_replaces_both_amphorae_one_at_a_time() -> None:
@@ -166,4 +167,5 @@ def test_load_balancer_failover_replaces_both_amphorae_one_at_a_time() -> None:
         compute_ids = [i.compute_id for i in stack.amphorae.compute.list_instances()]
         check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true"), 204)
         stack.wait_lb(http, lb["id"], c.DELETED)
-        assert leftovers(stack.netns.tag, compute_ids + old_ids, stack.netns.mgmt_bridge) == []
+        assert leftovers(stack.netns.tag, compute_ids + old_ids, stack.netns.mgmt_bridge,
+                     stack.netns.netns_network.bridges()) == []

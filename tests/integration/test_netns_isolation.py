@@ -76,9 +76,10 @@ def test_two_tenant_networks_with_the_same_cidr_serve_two_lbs_at_once() -> None:
         # The host has no address on a tenant bridge and routes nothing to one.
         for bridge in stack.netns.netns_network.bridges():
             assert iproute.ip_json("addr", "show", "dev", bridge)[0].get("addr_info") == []
-        routes = [r for r in iproute.ip_json("route", "show")
-                  if str(r.get("dev", "")).startswith(iproute.PREFIX)]
-        assert [r["dev"] for r in routes] == [stack.netns.mgmt_bridge]
+        ours = {stack.netns.mgmt_bridge, *stack.netns.netns_network.bridges()}
+        routes = [r for r in iproute.ip_json("route", "show") if r.get("dev") in ours]
+        assert [(r["dev"], r["dst"]) for r in routes] == [
+            (stack.netns.mgmt_bridge, stack.conf.netns_compute.mgmt_cidr)]
         # Bridges hold only our own ports: no real interface is enslaved.
         for bridge in [stack.netns.mgmt_bridge, *stack.netns.netns_network.bridges()]:
             ports = iproute.bridge_ports(bridge)
@@ -104,4 +105,5 @@ def test_two_tenant_networks_with_the_same_cidr_serve_two_lbs_at_once() -> None:
             check(http.delete(f"/v2/lbaas/loadbalancers/{lb_id}?cascade=true"), 204)
         for lb_id in ids:
             stack.wait_lb(http, lb_id, "DELETED")
-        assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge) == []
+        assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge,
+                     stack.netns.netns_network.bridges()) == []

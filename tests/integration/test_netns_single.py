@@ -91,7 +91,8 @@ def test_single_lb_lifecycle_on_namespace_amphorae() -> None:
         check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true"), 204)
         stack.wait_lb(http, lb["id"], c.DELETED)
         assert stack.amphorae.compute.list_instances() == []
-        assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge) == []
+        assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge,
+                     stack.netns.netns_network.bridges()) == []
 
 
 def _member_statuses(http, lb_id: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -137,4 +138,4 @@ def test_health_monitor_marks_a_dead_member_and_a_killed_amphora_is_replaced() -
         check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true"), 204)
         stack.wait_lb(http, lb["id"], c.DELETED)
         assert leftovers(stack.netns.tag, [old.compute_id, new.compute_id],
-                         stack.netns.mgmt_bridge) == []
+                         stack.netns.mgmt_bridge, stack.netns.netns_network.bridges()) == []

@@ -56,4 +56,5 @@ def test_ssh_with_the_configured_key_gets_a_shell_inside_the_amphora() -> None:
             assert "tcp dport { 22, 9443 } accept" in rules, rules
         finally:
             stack.close()
-        assert leftovers(stack.tag, [amp.instance.compute_id], stack.mgmt_bridge) == []
+        assert leftovers(stack.tag, [amp.instance.compute_id], stack.mgmt_bridge,
+                     stack.netns_network.bridges()) == []

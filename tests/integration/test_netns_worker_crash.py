@@ -69,7 +69,8 @@ def test_worker_killed_mid_build_and_mid_delete_leaves_nothing(tmp_path) -> None
             # Not even an amphora whose build the kill cut short before it was recorded.
             after = set(iproute.list_netns("ost-amp-")) | set(iproute.list_netns("ost-vip-"))
             assert after == before
-            assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge) == []
+            assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge,
+                     stack.netns.netns_network.bridges()) == []
         except BaseException:
             print(worker.log()[-6000:])
             raise

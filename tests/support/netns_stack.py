@@ -26,7 +26,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import pytest
@@ -342,9 +342,14 @@ def amphora_memory_kib(compute_id: str) -> int:
     return total
 
 
-def leftovers(tag: str, compute_ids: list[str], mgmt_bridge: str) -> list[str]:
-    """Whatever of a run still exists: namespaces, links, nftables tables, processes."""
+def leftovers(tag: str, compute_ids: list[str], mgmt_bridge: str,
+              tenant_bridges: Sequence[str] = ()) -> list[str]:
+    """Whatever of a run's amphorae still exists: namespaces, veths (management, and VIP or
+    member ports on `tenant_bridges`), processes."""
     found = []
+    for bridge in tenant_bridges:
+        found += [f"port {port} on {bridge}" for port in iproute.bridge_ports(bridge)
+                  if port.startswith("ost-p")]
     for compute_id in compute_ids:
         for namespace in (netns_driver.amp_namespace(compute_id),
                           netns_driver.vip_namespace(compute_id)):

@@ -180,6 +180,13 @@ class NetnsComputeDriver(ComputeDriver):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=1.0)
         iproute.delete_link(MGMT_PORT_PREFIX + compute_id)
+        for ns in namespaces:
+            # Its veths go now, host ends with them: a namespace outlives its deletion
+            # while a killed haproxy's orphaned connections still time out in it.
+            for link in iproute.ip_json("link", "show", netns=ns):
+                name = str(link.get("ifname", ""))
+                if name and name != "lo":
+                    iproute.delete_link(name, netns=ns)
         record = read_record(self._files(compute_id))
         if record is not None and record.lb_network_ip:
             # The next amphora may get this address with another MAC: the host must not
