@@ -33,6 +33,13 @@ from ostia.common.config import SECTIONS, ConfigError, load_config
 LOG = logging.getLogger(__name__)
 
 
+
+def ping_wrapper_script() -> str:
+    """The script PING health monitors run, as the agent installs it at
+    `<base_path>/ping-wrapper.sh` (the renderer's `external-check command`)."""
+    return resources.files(__package__).joinpath("templates", "ping-wrapper.sh").read_text()
+
+
 class Agent:
     def __init__(self, conf: cfg.ConfigOpts, config_files: list[str]) -> None:
         self.conf = conf
@@ -82,10 +89,9 @@ class Agent:
         self._install_ping_wrapper()
 
     def _install_ping_wrapper(self) -> None:
-        script = resources.files("ostia.amphora").joinpath("templates", "ping-wrapper.sh")
         target = self.paths.ping_wrapper()
         with open(target + ".tmp", "w") as handle:
-            handle.write(script.read_text())
+            handle.write(ping_wrapper_script())
         os.chmod(target + ".tmp", 0o755)
         os.replace(target + ".tmp", target)
 

@@ -32,9 +32,9 @@ names itself with `localpeer`. The renderer may emit `master-worker` and a `pidf
 to the one above; it should emit `hard-stop-after` in `global` and
 `option idle-close-on-response` in `defaults` so reloads drop nothing.
 
-haproxy refuses unix socket paths longer than 97 characters (sun_path's 107 less its own
-margin), so `base_path` may be at most MAX_BASE_PATH_LENGTH (55) characters long: the stats
-socket `<base_path>/<lb_id>.sock` is the longest path; the master CLI is kept shorter.
+haproxy refuses unix socket paths longer than 97 characters, so `base_path` may be at most
+55 characters long (`constants.HAPROXY_MAX_BASE_PATH`): the stats socket
+`<base_path>/<lb_id>.sock` is the longest path; the master CLI is kept shorter.
 """
 
 from __future__ import annotations
@@ -42,10 +42,7 @@ from __future__ import annotations
 import os
 import re
 
-UUID_LENGTH = 36
-MAX_SOCKET_PATH = 97
-# "<base>/<lb_id>.sock" is the longest socket path: 1 + 36 + 5 characters.
-MAX_BASE_PATH_LENGTH = MAX_SOCKET_PATH - (1 + UUID_LENGTH + len(".sock"))
+from ostia.common import constants
 
 _OBJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _CERT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,250}\.pem")
@@ -67,12 +64,12 @@ class AgentPaths:
 
     def check(self) -> None:
         """Raise ValueError if the socket paths would be too long for this base_path."""
-        if len(self.base_path) > MAX_BASE_PATH_LENGTH:
+        if len(self.base_path) > constants.HAPROXY_MAX_BASE_PATH:
             raise ValueError(
                 f"[haproxy_amphora] base_path {self.base_path!r} is {len(self.base_path)} "
                 f"characters; haproxy socket paths under it would exceed haproxy's limit of "
-                f"{MAX_SOCKET_PATH}. Use a base_path of at most {MAX_BASE_PATH_LENGTH} "
-                f"characters."
+                f"{constants.HAPROXY_MAX_SOCKET_PATH}. Use a base_path of at most "
+                f"{constants.HAPROXY_MAX_BASE_PATH} characters."
             )
 
     def lb_dir(self, lb_id: str) -> str:

@@ -110,3 +110,10 @@ NIL_UUID = "00000000-0000-0000-0000-000000000000"
 # API version document: one entry per minor version, the newest CURRENT.
 API_MINOR_VERSIONS = 30
 API_VERSION_DATES = {0: "2016-12-11T00:00:00Z", 30: "2025-02-26T00:00:00Z"}
+
+# haproxy refuses unix socket paths longer than this (sun_path's 108 bytes less its own
+# margin). The longest an amphora uses is its stats socket `<base_path>/<lb uuid>.sock`,
+# which bounds `[haproxy_amphora] base_path` (the agent, the renderer and the compute
+# drivers that choose it all check this one bound).
+HAPROXY_MAX_SOCKET_PATH = 97
+HAPROXY_MAX_BASE_PATH = HAPROXY_MAX_SOCKET_PATH - len(f"/{NIL_UUID}.sock")

@@ -660,7 +660,7 @@ def test_running_haproxy_terminates_tls_by_sni_and_pings_members(
         tmp_path, pki, backends, running_haproxy):
     import ssl
 
-    from ostia.controller.worker.render_haproxy import ping_wrapper_script
+    from ostia.amphora.agent import ping_wrapper_script
 
     vip = f"127.0.100.{random.randint(100, 250)}"
     lb = make_lb(vip)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from ostia.amphora.agent import ping_wrapper_script
+from ostia.amphora.paths import AgentPaths
 from ostia.common import constants
 from ostia.controller.worker.render_haproxy import (
     HaproxyRenderError,
     UnsafeValue,
     haproxy_listeners,
-    ping_wrapper_script,
 )
 from tests.unit.test_render_haproxy_fixtures import (
     conf,
@@ -765,7 +766,9 @@ def test_ping_monitor_runs_the_wrapper():
     make_hm(pool, constants.HM_PING)
     lines = backend(render(lb, base_path="/srv"), pool, listener)
     assert "option external-check" in lines
+    # The script the agent installs, where the agent installs it.
     assert "external-check command /srv/ping-wrapper.sh" in lines
+    assert AgentPaths("/srv", "/certs").ping_wrapper() == "/srv/ping-wrapper.sh"
     assert ping_wrapper_script().startswith("#!/bin/sh")
 
 

@@ -9,7 +9,7 @@ Paths on the amphora, relative to `[haproxy_amphora] base_path` (`base_path`) an
 | pid file (master, master-worker mode) | `<base_path>/<lb_id>/<lb_id>.pid` |
 | stats socket, level admin | `<base_path>/<lb_id>.sock` |
 | server state (agent: `show servers state` before a reload) | `<base_path>/<lb_id>/servers-state` |
-| PING health check script | `<base_path>/ping-wrapper.sh` (`ping_wrapper_script()`) |
+| PING health check script | `<base_path>/ping-wrapper.sh` (installed by the agent) |
 | TLS files | `<cert_dir>/<lb_id>/<name>.pem` (`tls_files()`, see haproxy_tls) |
 
 The agent starts haproxy as `haproxy -W -f <cfg> -S <base_path>/<lb_id>/cli -p <pid file>` and
@@ -29,7 +29,6 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 
 import jinja2
 from oslo_config import cfg
@@ -37,7 +36,6 @@ from oslo_config import cfg
 from ostia.common import constants, limits
 from ostia.controller.worker import haproxy_tls
 from ostia.controller.worker.haproxy_backend import (
-    PING_WRAPPER,
     BackendContext,
     BackendView,
     backend_name,
@@ -62,16 +60,12 @@ __all__ = [
     "UnsafeValue",
     "haproxy_listeners",
     "peer_section_name",
-    "ping_wrapper_script",
     "render_haproxy_config",
     "tls_files",
 ]
 
 PEER_PORT = 1025
 MAX_GLOBAL_MAXCONN = limits.MAX_CONNECTIONS
-# haproxy refuses longer UNIX socket paths (sun_path less its own margin): base_path may be
-# at most 55 characters for `<base_path>/<lb_id>.sock` to fit.
-MAX_SOCKET_PATH = 97
 HAPROXY_PROTOCOLS = (constants.HTTP, constants.HTTPS, constants.TCP,
                      constants.TERMINATED_HTTPS, constants.PROMETHEUS)
 _HTTP_MODE = (constants.HTTP, constants.TERMINATED_HTTPS, constants.PROMETHEUS)
@@ -203,10 +197,10 @@ def render_haproxy_config(
                  "haproxy" for li in lb.listeners
                  if li.protocol not in HAPROXY_PROTOCOLS and live(li)],
     )
-    if len(f"{base_path}/{lb_id}.sock") > MAX_SOCKET_PATH:
+    if len(f"{base_path}/{lb_id}.sock") > constants.HAPROXY_MAX_SOCKET_PATH:
         raise HaproxyRenderError(
             f"stats socket path under {base_path!r} is longer than haproxy's limit of "
-            f"{MAX_SOCKET_PATH} characters; use a shorter base_path")
+            f"{constants.HAPROXY_MAX_SOCKET_PATH} characters; use a shorter base_path")
     template = _template(haproxy_conf.haproxy_template or None)
     text = template.render(g=global_view, frontends=frontends, backends=backends)
     # Defence in depth: whatever slipped through, no control character may leave here.
@@ -228,11 +222,6 @@ def tls_files(lb: models.LoadBalancer, cert_manager: haproxy_tls.CertSource, *,
     pools = {pool.id: pool for li in listeners for pool in _listener_pools(li)}
     return haproxy_tls.collect_tls_files(lb, cert_manager, cert_dir=cert_dir,
                                          listeners=listeners, pools=pools.values())
-
-
-def ping_wrapper_script() -> str:
-    """The script PING health monitors run; install it as `<base_path>/ping-wrapper.sh` (0755)."""
-    return resources.files(__package__).joinpath("templates", PING_WRAPPER).read_text()
 
 
 def _listener_pools(listener: models.Listener) -> list[models.Pool]:

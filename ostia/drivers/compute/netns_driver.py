@@ -36,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from oslo_config import cfg
 
 from ostia.common import iproute
+from ostia.common.constants import HAPROXY_MAX_BASE_PATH
 from ostia.drivers.compute import local_processes as procs
 from ostia.drivers.compute.base import (
     AmphoraSpec,
@@ -67,8 +68,6 @@ VIP_NS_PREFIX = iproute.PREFIX + "vip-"
 _COMPUTE_ID = re.compile(r"[0-9a-f]{10}")
 # Deleting an amphora is pulling a VM's plug: a moment to exit on SIGTERM, then SIGKILL.
 STOP_TIMEOUT = 1.0
-# haproxy refuses unix socket paths over 97 bytes (see ostia.amphora.paths).
-_MAX_BASE_PATH = 55
 SSHD = "/usr/sbin/sshd"
 
 
@@ -126,7 +125,7 @@ class NetnsComputeDriver(ComputeDriver):
     def build(self, spec: AmphoraSpec) -> ComputeInstance:
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", spec.amphora_id):
             raise ComputeBuildError(f"unusable amphora id {spec.amphora_id!r}")
-        if len(os.path.join(self.amphora_dir, "0" * 10, "lb")) > _MAX_BASE_PATH:
+        if len(os.path.join(self.amphora_dir, "0" * 10, "lb")) > HAPROXY_MAX_BASE_PATH:
             raise ComputeBuildError(
                 f"[netns_compute] amphora_dir {self.amphora_dir!r} is too long for haproxy's "
                 "unix sockets")

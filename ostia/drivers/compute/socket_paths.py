@@ -17,8 +17,8 @@ import contextlib
 import os
 import stat
 
-# "<base_path>/<lb uuid>.sock": the longest socket path under base_path.
-MAX_BASE_PATH = 97 - len("/00000000-0000-0000-0000-000000000000.sock")
+from ostia.common.constants import HAPROXY_MAX_BASE_PATH
+
 COMPUTE_ID_LENGTH = 12
 
 
@@ -35,14 +35,14 @@ class SocketPaths:
 
     def __init__(self, amphora_dir: str, short_root: str | None = None) -> None:
         self.amphora_dir = amphora_dir
-        deep = len(os.path.join(amphora_dir, "0" * COMPUTE_ID_LENGTH, "lb")) > MAX_BASE_PATH
+        deep = len(os.path.join(amphora_dir, "0" * COMPUTE_ID_LENGTH, "lb")) > HAPROXY_MAX_BASE_PATH
         self.short_root = (short_root or default_short_root()) if deep else None
 
     def check(self) -> None:
         """Make sure sockets will fit (creating the short root if needed), else raise."""
         if self.short_root is None:
             return
-        if len(self._link(self.short_root, "0" * COMPUTE_ID_LENGTH)) > MAX_BASE_PATH:
+        if len(self._link(self.short_root, "0" * COMPUTE_ID_LENGTH)) > HAPROXY_MAX_BASE_PATH:
             raise SocketPathError(
                 f"[local_compute] amphora_dir {self.amphora_dir!r} is too long for haproxy's "
                 f"unix sockets and so is the short directory {self.short_root!r}")
