@@ -9,6 +9,7 @@ import uvicorn
 
 from ostia.amphora.agent import Agent
 from ostia.amphora.api.app import create_app
+from ostia.amphora.quiet_server import QuietServer
 
 LOG = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def build_server(agent: Agent) -> uvicorn.Server:
         proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
-    return uvicorn.Server(config)
+    return QuietServer(config)
 
 
 def serve(agent: Agent) -> None:
