@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from oslo_config import cfg
 from oslo_policy import opts as policy_opts
 
+from ostia.common import constants
+
 DEFAULT_LISTENER_CIPHERS = (
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
@@ -27,8 +29,8 @@ DEFAULT_PROVIDERS = {
     "noop_driver": "The no-op driver: completes every change without a data plane.",
 }
 
-TLS_VERSIONS = ["TLSv1.2", "TLSv1.3"]
-ALPN_PROTOCOLS = ["h2", "http/1.1", "http/1.0"]
+# What listeners and pools that name no TLS versions get (a subset of constants.TLS_VERSIONS).
+DEFAULT_TLS_VERSIONS = ["TLSv1.2", "TLSv1.3"]
 
 DEFAULT_OPTS = [
     cfg.StrOpt("transport_url", secret=True,
@@ -72,15 +74,16 @@ API_OPTS = [
                help="OpenSSL cipher string for TLS-enabled pools."),
     cfg.StrOpt("tls_cipher_prohibit_list", default="",
                help="Colon-separated ciphers that tenants may not request."),
-    cfg.ListOpt("default_listener_tls_versions", default=TLS_VERSIONS,
+    cfg.ListOpt("default_listener_tls_versions", default=DEFAULT_TLS_VERSIONS,
                 help="TLS versions for listeners that name none."),
-    cfg.ListOpt("default_pool_tls_versions", default=TLS_VERSIONS,
+    cfg.ListOpt("default_pool_tls_versions", default=DEFAULT_TLS_VERSIONS,
                 help="TLS versions for pools that name none."),
-    cfg.StrOpt("minimum_tls_version", choices=["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"],
+    cfg.StrOpt("minimum_tls_version", choices=list(constants.TLS_VERSIONS),
                help="Lowest TLS version a tenant may request."),
-    cfg.ListOpt("default_listener_alpn_protocols", default=ALPN_PROTOCOLS,
+    cfg.ListOpt("default_listener_alpn_protocols", default=list(constants.ALPN_PROTOCOLS),
                 help="ALPN protocols for listeners that name none."),
-    cfg.ListOpt("default_pool_alpn_protocols", default=ALPN_PROTOCOLS,
+    cfg.ListOpt("default_pool_alpn_protocols",
+                default=list(constants.ALPN_PROTOCOLS),
                 help="ALPN protocols for pools that name none."),
     cfg.IntOpt("max_request_body_size", default=114688,
                help="Largest request body in bytes; larger bodies answer 413."),
