@@ -127,9 +127,12 @@ def test_health_monitor_marks_a_dead_member_and_a_killed_amphora_is_replaced() -
             time.sleep(0.5)
             killed_at = time.monotonic()
             kill_amphora(old.compute_id)
-            wait_until(lambda: any(ok and t > killed_at for t, ok, _ in loop.results), 45,
-                       "the VIP serving again from a new amphora")
-            time.sleep(0.3)
+            wait_until(lambda: {i.compute_id for i in stack.amphorae.compute.list_instances()}
+                       - {old.compute_id}, 45, "a new amphora")
+            stack.wait_lb(http, lb["id"], timeout=60)
+            settled = time.monotonic()
+            wait_until(lambda: any(ok and t > settled for t, ok, _ in loop.results), 10,
+                       "the VIP serving from the new amphora")
         outage = loop.longest_gap(killed_at)
         print(f"SINGLE failover outage on namespace amphorae: {outage:.2f} s")
         (new,) = [i for i in stack.amphorae.compute.list_instances()]
