@@ -23,6 +23,7 @@ from ostia.api.resource import (
 from ostia.api.routes import Route, add_routes, crud
 from ostia.api.services import Call
 from ostia.api.v2 import graph
+from ostia.api.v2.loadbalancer_view import read_load_balancer
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.common import request_id
@@ -326,7 +327,7 @@ def list_all(call: Call) -> dict[str, Any]:
 
 def show(call: Call, lb_id: str) -> dict[str, Any]:
     with call.db.transaction() as session:
-        lb = session.get(LB, lb_id, options=_CHILD_IDS)
+        lb = read_load_balancer(session.connection(), lb_id)
         if lb is None or lb.provisioning_status == c.DELETED:
             raise exc.NotFound(DISPLAY, lb_id)
         check_visible(call, lb, DISPLAY)
