@@ -231,6 +231,30 @@ def test_a_late_heartbeat_keeps_its_amphora_alive_from_its_arrival_but_sets_no_s
     assert abs(heard - arrived) < 0.01, (heard, arrived)
 
 
+def test_a_heartbeat_not_written_yet_keeps_its_amphora_from_failover(db):
+    from ostia.controller.health.receiver import HeartbeatProcessor
+    from ostia.controller.health.stale import StaleAmphoraDetector
+
+    graph = _graph(db, amphorae=2)
+    heard, silent = graph["amphorae"]
+    _age_health(db, graph["amphorae"], 600)
+    conf = _conf(db)  # heartbeat_timeout = 3 s
+    processor = HeartbeatProcessor(conf, db)
+    requested: list[str] = []
+    detector = StaleAmphoraDetector(conf, db, lambda amp: requested.append(amp) or True,
+                                    processor.heard_since)
+    try:
+        # Accepted, still queued for the next flush (a manager behind its heartbeats).
+        assert processor.accept(heartbeat_format.encode(_message(graph, heard, 1), KEY))
+        assert detector.check() == [silent]
+        # Once its last heartbeat is older than the timeout, it is stale like any other.
+        later = models.utcnow() + datetime.timedelta(seconds=4)
+        assert detector.check(now=later) == [heard]
+    finally:
+        processor.close()
+    assert requested == [silent, heard]
+
+
 def test_statistics_still_in_memory_are_written_when_the_manager_stops(db, running):
     graph = _graph(db)
     amp = graph["amphorae"][0]

@@ -41,6 +41,7 @@ KEY_REFRESH_SECONDS = 1.0
 ID_LENGTH = 36                  # amphora ids are UUIDs (amphora_health.amphora_id)
 MAX_SEQ = 2**31 - 1             # amphora_health.last_seq is an INTEGER
 MAX_COUNTER = 2**62             # statistics deltas, with room to add them up
+STATS_KEYS = ("rx", "tx", "conns", "totconns", "ereq")
 # Amphorae without a load balancer that are expected to heartbeat: spares, and spares
 # still starting (their agent reports before the row says READY).
 SPARE_STATUSES = (c.AMPHORA_READY, c.PENDING_CREATE, c.AMPHORA_BOOTING)
@@ -67,16 +68,15 @@ def _stats_of(message: dict[str, Any]) -> dict[str, dict[str, int]]:
         stats = entry.get("stats") if isinstance(entry, dict) else None
         if not isinstance(stats, dict):
             continue
-        result[str(listener_id)] = {key: _as_int(stats.get(key)) for key in
-                                    ("rx", "tx", "conns", "totconns", "ereq")}
+        row = {}
+        # A counter a BIGINT holds, else 0. Inline, without a call per key: this runs for
+        # every listener of every datagram, and the calls were a sixth of the receive
+        # path's time (py-spy at 10,000/s). `type(..) is int` leaves bools out.
+        for key in STATS_KEYS:
+            value = stats.get(key)
+            row[key] = value if type(value) is int and 0 <= value <= MAX_COUNTER else 0
+        result[str(listener_id)] = row
     return result
-
-
-def _as_int(value: Any) -> int:
-    """A counter from a heartbeat: a non-negative int that a BIGINT holds, else 0."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNTER:
-        return value
-    return 0
 
 
 class HeartbeatProcessor:
@@ -203,6 +203,13 @@ class HeartbeatProcessor:
                     seq, heard_at, boot_id if valid_boot_id(boot_id) else None,
                     SequenceState.split_previous(previous)))
         return len(rows)
+
+    def heard_since(self, amphora_id: str, epoch: float) -> bool:
+        """Whether a heartbeat of `amphora_id` accepted at or after `epoch` (seconds) is
+        known here, written to the database or not yet."""
+        with self._lock:
+            state = self._sequences.get(amphora_id)
+        return state is not None and state.heard_at >= epoch
 
     def close(self) -> None:
         """Write the statistics still summed in memory and wait for them."""

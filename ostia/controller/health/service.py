@@ -54,7 +54,8 @@ class HealthManagerService(Service):
         self.processor = HeartbeatProcessor(conf, db, self.metrics,
                                             on_orphan or self.actions.delete_orphan)
         self.detector = StaleAmphoraDetector(conf, db,
-                                             request_failover or self.actions.failover)
+                                             request_failover or self.actions.failover,
+                                             self.processor.heard_since)
         self.bound_address: tuple[str, int] | None = None
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

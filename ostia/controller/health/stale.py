@@ -38,10 +38,14 @@ class StaleAmphoraDetector:
     """
 
     def __init__(self, conf: cfg.ConfigOpts, db: Database,
-                 request_failover: Callable[[str], bool]) -> None:
+                 request_failover: Callable[[str], bool],
+                 heard_since: Callable[[str, float], bool] | None = None) -> None:
         self.conf = conf
         self.db = db
         self.request_failover = request_failover
+        # `heard_since(amphora_id, epoch)`: this manager accepted a heartbeat of the
+        # amphora at or after `epoch` that the database may not show yet.
+        self.heard_since = heard_since
 
     def _stale_query(self, cutoff: datetime.datetime) -> Any:
         health, amp = models.AmphoraHealth, models.Amphora
@@ -56,6 +60,12 @@ class StaleAmphoraDetector:
         cutoff = (now or models.utcnow()) - datetime.timedelta(seconds=hm.heartbeat_timeout)
         with self.db.transaction() as session:
             stale = list(session.scalars(self._stale_query(cutoff)))
+            if self.heard_since is not None:
+                # Heard, but not written yet: a manager that falls behind (a burst, its
+                # first round after a start, with every graph to load) would otherwise
+                # fail over the amphorae whose heartbeats wait in its own queue.
+                since = cutoff.replace(tzinfo=datetime.UTC).timestamp()
+                stale = [amp for amp in stale if not self.heard_since(amp, since)]
             threshold = hm.failover_threshold
             if threshold is not None and len(stale) > threshold:
                 session.execute(update(models.Amphora)
