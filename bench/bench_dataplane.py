@@ -351,6 +351,15 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root, ignore_errors=True)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}\n")
     print(table(scenarios, results))
+    print()
+    for scenario in scenarios:  # the lines bench/run_all collects
+        ostia = _median(results[(scenario.name, "ostia")])
+        tuned = _median(results[(scenario.name, "tuned")])
+        print(f"ratio: dataplane {scenario.name} Ostia/tuned req/s = "
+              f"{ostia.requests_per_second / max(tuned.requests_per_second, 1e-9):.2f} "
+              "(goal >= 0.95)")
+        print(f"ratio: dataplane {scenario.name} Ostia/tuned p99 = "
+              f"{ostia.p99_ms / max(tuned.p99_ms, 1e-9):.2f} (goal <= 1.10)")
     return 0
 
 

@@ -29,6 +29,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -69,6 +70,8 @@ class RunResult:
     failovers: int = 0
     cold_seconds: float = 0.0
     window_received: int = 0
+    # PostgreSQL's CPU per processed heartbeat (server and backends), 0 on SQLite.
+    db_cpu_us: float = 0.0
 
     def line(self) -> str:
         drops = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items()) if v) or "none"
@@ -81,7 +84,8 @@ class RunResult:
                 f"p99 {self.lag_p99_ms:.0f} ms max {self.lag_max_ms:.0f} ms, flush p50 "
                 f"{self.flush_p50_ms:.0f} ms, sent {self.sent} received {self.received} "
                 f"socket-lost {self.socket_lost}, drops: {drops}; statements: {writes}; "
-                f"status writes {self.status_writes}; failovers {self.failovers}")
+                f"status writes {self.status_writes}; failovers {self.failovers}; "
+                f"database CPU {self.db_cpu_us:.0f} us per heartbeat")
 
 
 def _free_udp_port() -> int:
@@ -171,29 +175,38 @@ def run_once(db: Database, kind: str, amphorae: int, mode: str, rate: float, win
                    timeout)
     failovers: list[str] = []
 
+    sending = threading.Event()  # failovers count while the fleet heartbeats
+
     def request_failover(amphora_id: str) -> bool:
-        failovers.append(amphora_id)  # every one is spurious: all amphorae are alive
+        if sending.is_set():  # every one is spurious: all amphorae are alive
+            failovers.append(amphora_id)
         return False
 
     service = HealthManagerService(conf, db, request_failover=request_failover)
     counter = StatementCounter(db)
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {HM_CPU})
-    service.start()
-    deadline = time.monotonic() + 10
-    while service.bound_address is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert service.bound_address is not None, "health manager did not start"
     cold_budget = 4 * amphorae / rate + 60
-    plan = SendPlan(port=service.bound_address[1], key=KEY, rate=rate,
+    plan = SendPlan(port=conf.health_manager.bind_port, key=KEY, rate=rate,
                     duration=cold_budget + window, flapping=flapping, cpu=SENDER_CPU)
     context = multiprocessing.get_context("spawn")
     stop, results = context.Event(), context.Queue()
-    sender = context.Process(target=sender_process, args=(fleet, plan, stop, results))
+    ready, go = context.Event(), context.Event()
+    sender = context.Process(target=sender_process,
+                             args=(fleet, plan, stop, results, ready, go))
     result = RunResult(kind, amphorae, mode, rate, window)
-    started = time.monotonic()
+    sender.start()
     try:
-        sender.start()
+        if not ready.wait(120):
+            raise RuntimeError("the heartbeat sender did not start")
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {HM_CPU})
+        service.start()
+        deadline = time.monotonic() + 10
+        while service.bound_address is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert service.bound_address is not None, "health manager did not start"
+        started = time.monotonic()
+        sending.set()
+        go.set()
         while service.metrics.snapshot().get("processed", 0) < amphorae:
             if time.monotonic() - started > cold_budget:
                 raise RuntimeError(f"first round of {amphorae} heartbeats not processed in "
@@ -203,12 +216,15 @@ def run_once(db: Database, kind: str, amphorae: int, mode: str, rate: float, win
         counter.enabled = True
         before = service.metrics.snapshot()
         cpu_before, wall_before = time.process_time(), time.monotonic()
+        db_before = db_server_cpu(db)
         lags_before = len(service.metrics.lags)
         time.sleep(window)
         cpu_after, wall_after = time.process_time(), time.monotonic()
+        db_after = db_server_cpu(db)
         after = service.metrics.snapshot()
         lags_after = len(service.metrics.lags)
         counter.enabled = False
+        sending.clear()  # the fleet falls silent now: what follows is no failover to count
         stop.set()
         sent = results.get(timeout=60)
         sender.join(10)
@@ -216,6 +232,7 @@ def run_once(db: Database, kind: str, amphorae: int, mode: str, rate: float, win
         _wait_idle(service)
     finally:
         stop.set()
+        go.set()
         if sender.is_alive():
             sender.terminate()
             sender.join(5)
@@ -242,7 +259,8 @@ def run_once(db: Database, kind: str, amphorae: int, mode: str, rate: float, win
     result.window_received = after.get("received", 0) - before.get("received", 0)
     result.statements = counter.counts
     result.status_writes = final.get("status_writes", 0)
-    result.failovers = len(failovers)
+    result.failovers = len(set(failovers))  # amphorae (the detector retries every round)
+    result.db_cpu_us = 1e6 * (db_after - db_before) / max(processed, 1)
     with db.transaction() as session:
         stale = session.scalar(select(func.count()).select_from(models.Amphora)
                                .where(models.Amphora.status != "ALLOCATED"))
@@ -260,7 +278,7 @@ def run_scaled(db: Database, kind: str, amphorae: int, mode: str, rate: float,
     fleet = populate(db, amphorae)
     url = str(db.engine.url.render_as_string(hide_password=False))
     outcome = run_managers(url, fleet, managers, rate, window, interval, timeout, flapping,
-                           KEY)
+                           KEY, lambda: db_server_cpu(db))
     figures = outcome["managers"]
     result = RunResult(kind, amphorae, f"{mode} x{managers} HMs", rate, window)
     processed = sum(f["processed"] for f in figures)
@@ -280,9 +298,29 @@ def run_scaled(db: Database, kind: str, amphorae: int, mode: str, rate: float,
         for name, count in f["dropped"].items():
             result.dropped[name] = result.dropped.get(name, 0) + count
     result.failovers = len({amp for f in figures for amp in f["failovers"]})
+    result.db_cpu_us = 1e6 * outcome["db_cpu"] / max(processed, 1)
     result.statements = {f"HM{index} processed/s": int(f["processed"] / window)
                          for index, f in enumerate(figures)}
     return result
+
+
+def db_server_cpu(db: Database) -> float:
+    """CPU seconds PostgreSQL's processes used so far (postmaster, its live children and
+    the children it reaped); 0.0 on SQLite, where the database is this process."""
+    if db.engine.dialect.name != "postgresql":
+        return 0.0
+    with db.engine.connect() as conn:
+        data_dir = conn.exec_driver_sql("SHOW data_directory").scalar()
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for index, pid in enumerate(_server_pids(str(data_dir))):
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            # utime, stime; for the postmaster also its reaped children's cutime, cstime
+            wanted = fields[11:15] if index == 0 else fields[11:13]
+            total += sum(int(value) for value in wanted) / ticks
+    return total
 
 
 def _wait_idle(service: HealthManagerService, quiet: float = 1.5, limit: float = 30.0) -> None:
@@ -299,12 +337,14 @@ def _wait_idle(service: HealthManagerService, quiet: float = 1.5, limit: float =
 
 def table(results: list[RunResult]) -> str:
     lines = ["| database | amphorae | mode | offered/s | processed/s | per HM CPU-s | "
-             "lag p50 / p99 / max (ms) | lost or dropped | spurious failovers |",
-             "|---|---:|---|---:|---:|---:|---|---|---:|"]
+             "DB CPU us per heartbeat | lag p50 / p99 / max (ms) | lost or dropped | "
+             "spurious failovers |",
+             "|---|---:|---|---:|---:|---:|---:|---|---|---:|"]
     for r in results:
         lost = r.socket_lost + sum(r.dropped.values())
         lines.append(f"| {r.database} | {r.amphorae:,} | {r.mode} | {r.offered:,.0f} | "
-                     f"{r.per_second:,.0f} | {r.per_cpu_second:,.0f} | {r.lag_p50_ms:.0f} / "
+                     f"{r.per_second:,.0f} | {r.per_cpu_second:,.0f} | {r.db_cpu_us:.0f} | "
+                     f"{r.lag_p50_ms:.0f} / "
                      f"{r.lag_p99_ms:.0f} / {r.lag_max_ms:.0f} | {lost:,} | {r.failovers} |")
     return "\n".join(lines)
 
@@ -331,7 +371,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="niceness for this run and what it starts (PostgreSQL, sender): "
                              "on a machine shared with other work, measure the health "
                              "manager rather than the competition (needs root; 0 = as is)")
+    parser.add_argument("--quick", action="store_true",
+                        help="SQLite, 300 amphorae: capacity 2,000/s for 2 s with one "
+                             "manager, then every second for 4 s with two (a test runs it)")
     args = parser.parse_args(argv)
+    if args.quick:
+        # Both runs of the quick mode, one after the other.
+        common = ["--db", "sqlite", "--amphorae", "300", "--nice", "0", "--interval", "1",
+                  "--flapping", str(args.flapping)]
+        first = main([*common, "--mode", "capacity", "--rate", "2000", "--seconds", "2"])
+        return first or main([*common, "--mode", "steady", "--seconds", "4",
+                              "--timeout", "3", "--managers", "2"])
     try:
         return _run(args)
     finally:
@@ -365,6 +415,11 @@ def _run(args: argparse.Namespace) -> int:
                     results.append(result)
     print()
     print(table(results))
+    print()
+    for r in results:  # the lines bench/run_all collects
+        print(f"ratio: heartbeats {r.database} {r.amphorae} amphorae {r.mode} processed/"
+              f"offered = {r.per_second / max(r.offered, 1e-9):.2f} (goal 1.00 with no "
+              f"spurious failover: {r.failovers}; lag p99 {r.lag_p99_ms:.0f} ms)")
     return 0
 
 

@@ -154,6 +154,16 @@ def send_heartbeats(fleet: Sequence[SimulatedAmphora], plan: SendPlan,
 
 
 def sender_process(fleet: Sequence[SimulatedAmphora], plan: SendPlan, stop: Any,
-                   results: Any) -> None:
-    """Process target: `send_heartbeats`, its counts put on the `results` queue."""
+                   results: Any, ready: Any = None, go: Any = None) -> None:
+    """Process target: `send_heartbeats`, its counts put on the `results` queue.
+
+    With `ready` and `go` (multiprocessing Events): sets `ready` once started and waits for
+    `go`, so that the fleet heartbeats from the moment the managers listen, as a fleet
+    that was running would; a process start takes seconds on a busy machine, long enough
+    for a manager's stale detector to begin.
+    """
+    if ready is not None:
+        ready.set()
+    if go is not None:
+        go.wait()
     results.put(send_heartbeats(fleet, plan, stop))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bench.heartbeat_fleet import SendPlan, SimulatedAmphora, sender_process
@@ -20,7 +20,7 @@ from bench.heartbeat_fleet import SendPlan, SimulatedAmphora, sender_process
 POLL = 0.05
 
 
-def manager_process(url: str, interval: int, timeout: int, cpu: int | None,
+def manager_process(url: str, port: int, interval: int, timeout: int, cpu: int | None,
                     processed: Any, control: dict[str, Any], results: Any) -> None:
     """Child process: one health manager until `control["stop"]`; puts its figures."""
     from bench.bench_heartbeats import _config
@@ -30,11 +30,14 @@ def manager_process(url: str, interval: int, timeout: int, cpu: int | None,
     if cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cpu})
     conf = _config(url, interval, timeout)
+    conf.set_override("bind_port", port, "health_manager")
     db = Database(create_db_engine(url))
     failovers: set[str] = set()
 
     def request_failover(amphora_id: str) -> bool:
-        failovers.add(amphora_id)
+        # Counted until the window ends: the fleet falls silent after it.
+        if not control["end"].is_set():
+            failovers.add(amphora_id)
         return False
 
     service = HealthManagerService(conf, db, request_failover=request_failover)
@@ -71,7 +74,7 @@ def manager_process(url: str, interval: int, timeout: int, cpu: int | None,
 
 def run_managers(url: str, fleet: Sequence[SimulatedAmphora], managers: int, rate: float,
                  window: float, interval: int, timeout: int, flapping: float,
-                 key: str) -> dict[str, Any]:
+                 key: str, db_cpu: Callable[[], float] = lambda: 0.0) -> dict[str, Any]:
     """Start `managers` managers and the sender; measure `window` seconds after every
     manager has heard every amphora once; returns the managers' figures and the sender's."""
     context = multiprocessing.get_context("spawn")
@@ -79,23 +82,32 @@ def run_managers(url: str, fleet: Sequence[SimulatedAmphora], managers: int, rat
     sender_stop, results = context.Event(), context.Queue()
     counters = [context.Value("q", 0) for _ in range(managers)]
     cpus = os.cpu_count() or 1
+    from bench.bench_heartbeats import _free_udp_port
+
+    ports = [_free_udp_port() for _ in range(managers)]
     children = [context.Process(target=manager_process, args=(
-        url, interval, timeout, index % cpus if cpus > 1 else None, counters[index],
-        control, results)) for index in range(managers)]
-    sender = None
+        url, ports[index], interval, timeout, index % cpus if cpus > 1 else None,
+        counters[index], control, results)) for index in range(managers)]
+    cold_budget = 4 * len(fleet) / rate + 60
+    plan = SendPlan(port=ports[0], extra_ports=tuple(ports[1:]), key=key, rate=rate,
+                    duration=cold_budget + window + 60, flapping=flapping)
+    ready, go = context.Event(), context.Event()
+    sender = context.Process(target=sender_process, args=(fleet, plan, sender_stop, results,
+                                                          ready, go))
     figures: list[dict[str, Any]] = []
     sent: dict[str, float] = {}
     try:
+        # The fleet first (it waits for `go`), so that it heartbeats as soon as the
+        # managers listen: their stale detectors start one timeout after they do.
+        sender.start()
+        if not ready.wait(120):
+            raise RuntimeError("the heartbeat sender did not start")
         for child in children:
             child.start()
-        ports = [results.get(timeout=120)[1] for _ in children]
-        cold_budget = 4 * len(fleet) / rate + 60
-        plan = SendPlan(port=ports[0], extra_ports=tuple(ports[1:]), key=key, rate=rate,
-                        duration=cold_budget + window + 60, flapping=flapping)
-        sender = context.Process(target=sender_process, args=(fleet, plan, sender_stop,
-                                                              results))
+        for _ in children:
+            results.get(timeout=120)  # ("port", bound): listening
         started = time.monotonic()
-        sender.start()
+        go.set()
         while min(counter.value for counter in counters) < len(fleet):
             if time.monotonic() - started > cold_budget:
                 raise RuntimeError("first round not processed by every manager in "
@@ -103,8 +115,10 @@ def run_managers(url: str, fleet: Sequence[SimulatedAmphora], managers: int, rat
             time.sleep(POLL)
         cold = time.monotonic() - started
         control["start"].set()
+        db_before = db_cpu()
         time.sleep(window + 2 * POLL)
         control["end"].set()
+        db_seconds = db_cpu() - db_before
         time.sleep(2 * POLL)
         sender_stop.set()
         time.sleep(3.0)  # let the managers drain what is queued before they stop
@@ -117,10 +131,13 @@ def run_managers(url: str, fleet: Sequence[SimulatedAmphora], managers: int, rat
                 figures.append(item[1])
     finally:
         sender_stop.set()
+        go.set()
         control["stop"].set()
-        for process in [*children, *([sender] if sender is not None else [])]:
+        for process in [*children, sender]:
+            if process.pid is None:  # never started
+                continue
             process.join(15)
             if process.is_alive():
                 process.terminate()
                 process.join(5)
-    return {"managers": figures, "sent": sent, "cold_seconds": cold}
+    return {"managers": figures, "sent": sent, "cold_seconds": cold, "db_cpu": db_seconds}
