@@ -317,7 +317,11 @@ def mib(kib: float) -> str:
 
 
 def run(count: int, batch: int, idle_window: float, port: int, timeout: float,
-        share_agent_memory: bool = False) -> dict[str, str]:
+        share_agent_memory: bool = False, ratios: list[str] | None = None) -> dict[str, str]:
+    """Create, measure, delete; the table's rows (and bench/run_all's ratio lines added to
+    `ratios`)."""
+    if ratios is None:
+        ratios = []
     load_before = os.getloadavg()
     available_before = mem_available_kib()
     results: dict[str, str] = {}
@@ -391,6 +395,13 @@ def run(count: int, batch: int, idle_window: float, port: int, timeout: float,
         results["haproxy CPU at rest, together"] = (
             f"{cpu_used[2] / window * 100:.1f} % of one core")
         results["VIPs serving"] = f"{count - len(not_serving)} / {count}"
+        ratios.append(f"ratio: PSS per amphora, MiB = "
+                      f"{statistics.median(per_amp) / 1024:.1f} (goal <= 20)")
+        ratios.append(f"ratio: controller CPU at rest, % of a core with {len(amps)} amphorae = "
+                      f"{cpu_used[0] / window * 100:.1f} (goal < 5 with 1000)")
+        per_agent = cpu_used[1] / window * 100 / max(1, len(agents) - replaced)
+        ratios.append(f"ratio: agents' CPU at rest, % of a core per 1000 (from {len(agents)}) = "
+                      f"{per_agent * 1000:.0f} (goal < 10)")
 
         started = time.monotonic()
         delete_all(service.url, lbs, timeout)
@@ -417,13 +428,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.count, args.idle_window = 3, 3.0
+    ratios: list[str] = []
     results = run(args.count, args.batch, args.idle_window, args.port, args.timeout,
-                  args.share_agent_memory)
+                  args.share_agent_memory, ratios)
     shared = ", shared agent memory" if args.share_agent_memory else ""
     print(f"| measure (bench_scale, N={args.count}{shared}) | value |")
     print("|---|---|")
     for name, value in results.items():
         print(f"| {name} | {value} |")
+    print("\n".join(ratios))
     return 0
 
 

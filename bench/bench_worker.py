@@ -138,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, values in results.items():
         print(f"| {name} | {statistics.median(values) * 1000:.0f} ms | "
               f"{p95(values) * 1000:.0f} ms |")
+    # For bench/run_all (issue 16 goal: a member serves within 50 ms, median).
+    print(f"ratio: member -> traffic, median ms = "
+          f"{statistics.median(results['member -> traffic']) * 1000:.0f} (goal <= 50)")
     return 0
 
 

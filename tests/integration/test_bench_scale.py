@@ -41,4 +41,7 @@ def test_quick_scale_bench_serves_every_vip_measures_memory_and_cleans_up() -> N
     assert agent > 1 and master > 0.5 and worker > 0.5, out
     assert total > agent, out
     assert re.search(r"controller CPU at rest .*\| [\d.]+ % of one core", out), out
+    # bench/run_all's ratio lines.
+    assert re.search(r"^ratio: PSS per amphora, MiB = [\d.]+ \(goal <= 20\)$", out, re.M), out
+    assert len(re.findall(r"^ratio: ", out, re.M)) == 3, out
     assert _scale_processes() == []
