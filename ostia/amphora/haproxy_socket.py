@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 
 
 class HaproxySocketError(OSError):
@@ -29,19 +28,3 @@ def send_command(path: str, command: str, timeout: float = 2.0) -> str:
             raise HaproxySocketError(f"{path}: {command!r}: {exc}") from exc
     return b"".join(chunks).decode(errors="replace")
 
-
-def send_command_retrying(path: str, command: str, deadline: float, timeout: float = 2.0) -> str:
-    """Like send_command, retrying refused connections until `deadline` (time.monotonic()).
-
-    The master CLI refuses connections for a few tens of milliseconds while the master
-    re-executes itself during a reload.
-    """
-    delay = 0.005
-    while True:
-        try:
-            return send_command(path, command, timeout)
-        except HaproxySocketError:
-            if time.monotonic() + delay > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)

@@ -61,13 +61,6 @@ class NetnsPlugger(NetworkPlugger):
         self.records.plug_network(plug)
         return name, existed
 
-    def interface_of(self, address: str) -> str | None:
-        for link in iproute.ip_json("addr", "show", netns=self.namespace):
-            for info in link.get("addr_info", []):
-                if info.get("local") == address:
-                    return str(link.get("ifname"))
-        return None
-
     # -- interfaces ----------------------------------------------------------------------
 
     @staticmethod

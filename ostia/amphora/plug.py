@@ -177,16 +177,3 @@ class LocalPlugger(NetworkPlugger):
         safe_mac = "".join(ch if ch.isalnum() else "-" for ch in plug.mac_address)
         existed = self._record(f"network-{safe_mac}.json", dataclasses.asdict(plug))
         return self.interface, existed
-
-    def plugged(self) -> list[dict[str, Any]]:
-        """Everything recorded so far (for `GET /1.0/details` and tests)."""
-        try:
-            names = sorted(os.listdir(self.directory))
-        except FileNotFoundError:
-            return []
-        records = []
-        for name in names:
-            if name.endswith(".json"):
-                with open(os.path.join(self.directory, name)) as handle:
-                    records.append(json.load(handle))
-        return records

@@ -59,14 +59,6 @@ class NotFound(APIError):
         super().__init__(f"{resource} {ident} not found.")
 
 
-class PathNotFound(APIError):
-    code = 404
-
-
-class MethodNotAllowed(APIError):
-    code = 405
-
-
 class NotAcceptable(APIError):
     code = 406
 
@@ -122,17 +114,6 @@ class ProviderUnsupported(APIError):
 
     def __init__(self, provider: str, what: str) -> None:
         super().__init__(f"Provider '{provider}' does not support a requested option: {what}")
-
-
-class ProviderError(APIError):
-    code = 500
-
-    def __init__(self, provider: str, message: str) -> None:
-        super().__init__(f"Provider '{provider}' reports error: {message}")
-
-
-class ServiceUnavailable(APIError):
-    code = 503
 
 
 class DriverError(OstiaError):

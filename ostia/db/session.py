@@ -117,9 +117,5 @@ class Database:
             finally:
                 session.close()
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
-
     def dispose(self) -> None:
         self.engine.dispose()

@@ -100,18 +100,6 @@ def amphora_stamps(session: Session, amphora_ids: Iterable[str]) -> dict[str, Am
     return result
 
 
-def load_views(session: Session, amphora_ids: Iterable[str]) -> dict[str, AmphoraView]:
-    """Snapshots of the named amphorae and their load balancers' graphs (not DELETED)."""
-    stamps = amphora_stamps(session, amphora_ids)
-    lbs = load_balancer_views(session, {s.load_balancer_id for s in stamps.values()
-                                        if s.lb_version is not None and s.load_balancer_id})
-    return {
-        stamp.id: AmphoraView(id=stamp.id, status=stamp.status, compute_id=stamp.compute_id,
-                              load_balancer=lbs.get(stamp.load_balancer_id or ""))
-        for stamp in stamps.values() if stamp.status != c.DELETED
-    }
-
-
 def load_balancer_views(session: Session, lb_ids: Iterable[str]) -> dict[str, LoadBalancerView]:
     """Status graphs of the named load balancers (those not DELETED), four SELECTs a chunk.
 

@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 
 from ostia.common import constants as c
 from ostia.db import models
@@ -115,18 +115,6 @@ def claimable(db: Database, limit: int = 100) -> list[str]:
             .limit(limit)
         )
         return list(rows)
-
-
-def next_due(db: Database) -> datetime.datetime | None:
-    """The earliest future expiry among PENDING_* load balancers (when a back-off ends)."""
-    now = models.utcnow()
-    with db.transaction() as session:
-        return session.scalar(
-            select(LB.lease_expires)
-            .where(LB.provisioning_status.in_(c.PENDING_STATUSES),
-                   and_(LB.lease_expires.is_not(None), LB.lease_expires >= now))
-            .order_by(LB.lease_expires).limit(1)
-        )
 
 
 class Lease:

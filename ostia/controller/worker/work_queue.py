@@ -82,7 +82,3 @@ class WorkQueue:
     def pending(self) -> int:
         with self._cond:
             return len(self._due)
-
-    def in_flight(self) -> set[str]:
-        with self._cond:
-            return set(self._in_flight)

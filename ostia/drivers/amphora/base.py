@@ -48,13 +48,6 @@ class RequestTimeouts:
                    retry_interval=options.active_connection_retry_interval)
 
     @classmethod
-    def failover_probe(cls, conf: cfg.ConfigOpts) -> RequestTimeouts:
-        """For probing which amphora of a pair to fail over first."""
-        options = conf.haproxy_amphora
-        return cls(max_retries=options.failover_connection_max_retries,
-                   retry_interval=options.failover_connection_retry_interval)
-
-    @classmethod
     def once(cls, conn_timeout: float = 2.0, read_timeout: float = 10.0) -> RequestTimeouts:
         """One attempt, no retry."""
         return cls(conn_timeout=conn_timeout, read_timeout=read_timeout, max_retries=1,

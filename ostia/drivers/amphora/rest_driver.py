@@ -103,12 +103,6 @@ class HaproxyRestAmphoraDriver(AmphoraDriver):
             self._context = tls.client_context(options.client_cert, options.server_ca)
         return self._context
 
-    def reload_certificates(self) -> None:
-        """Read client_cert and server_ca again (after they were replaced on disk)."""
-        with self._lock:
-            self._context = None
-            self._close_clients()
-
     def close(self) -> None:
         with self._lock:
             self._close_clients()

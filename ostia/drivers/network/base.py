@@ -50,10 +50,6 @@ class SubnetNotFound(LookupError):
     pass
 
 
-class PortNotFound(LookupError):
-    pass
-
-
 class AddressUnavailable(ValueError):
     """The requested VIP address is outside the subnet or already taken."""
 
