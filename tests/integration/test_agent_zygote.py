@@ -61,6 +61,7 @@ def stack() -> Iterator[LocalAmphoraStack]:
 
 
 def test_forked_agents_serve_share_memory_and_leave_no_zombie(stack: LocalAmphoraStack):
+    # The zygote of the first build serves the second one too.
     with http_backends("a", "b") as (a, b):
         amps = [stack.build_amphora(), stack.build_amphora()]
         vip = stack.allocate_vip()
@@ -84,6 +85,10 @@ def test_forked_agents_serve_share_memory_and_leave_no_zombie(stack: LocalAmphor
 
         os.kill(pids[1] or 0, signal.SIGKILL)
         reaped = _gone(pids[1] or 0, timeout=5)
+        stack.compute.delete(amps[1].instance.compute_id)
+        zygote_kept = os.path.exists(f"/proc/{zygote[0]}")
+        stack.compute.delete(amps[0].instance.compute_id)
+        zygote_stopped = _gone(zygote[0], timeout=5)
 
     assert answers == {"a", "b"}
     assert heartbeat["id"] == amps[1].id
@@ -93,3 +98,5 @@ def test_forked_agents_serve_share_memory_and_leave_no_zombie(stack: LocalAmphor
     assert memory["Shared_Clean"] + memory["Shared_Dirty"] > 8 * 1024, memory
     # The zygote reaps a dead agent at once: no zombie left in /proc.
     assert reaped
+    # It serves while an amphora is left and stops with the last one.
+    assert zygote_kept and zygote_stopped

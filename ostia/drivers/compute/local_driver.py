@@ -165,6 +165,10 @@ class LocalComputeDriver(ComputeDriver):
         except OSError as exc:
             raise ComputeDeleteError(f"cannot remove {files.root}: {exc}") from exc
         LOG.info("amphora instance %s deleted", compute_id)
+        if self.zygote is not None:
+            with self._build_lock():
+                if not self.list_instances():
+                    self.zygote.stop()
 
     def list_instances(self) -> list[ComputeInstance]:
         try:

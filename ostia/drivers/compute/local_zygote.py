@@ -3,7 +3,8 @@ once per amphora_dir, ask it to fork agents.
 
 The zygote runs detached like the agents (new session, minimal environment) and outlives the
 controller; a controller started later finds it through its socket. It is started again when
-its socket does not answer.
+its socket does not answer, and stopped when the last local amphora is deleted (a new build
+starts a fresh one, with the code installed then).
 """
 
 from __future__ import annotations
@@ -11,16 +12,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 from ostia.common.process_env import agent_environment
 
 SOCKET_NAME = "agent-zygote.sock"
 LOG_NAME = "agent-zygote.log"
+PID_NAME = "agent-zygote.pid"
 START_TIMEOUT = 30.0
+STOP_TIMEOUT = 2.0
 
 
 class ZygoteError(RuntimeError):
@@ -31,6 +36,7 @@ class AgentZygote:
     def __init__(self, amphora_dir: str, python: str = sys.executable) -> None:
         self.amphora_dir = amphora_dir
         self.socket_path = os.path.join(amphora_dir, SOCKET_NAME)
+        self.pid_path = os.path.join(amphora_dir, PID_NAME)
         self.python = python
 
     def spawn(self, argv: list[str], cwd: str, log: str) -> int:
@@ -49,17 +55,41 @@ class AgentZygote:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket_path)
         with open(os.path.join(self.amphora_dir, LOG_NAME), "ab") as log:
-            subprocess.Popen(
+            process = subprocess.Popen(
                 [self.python, "-m", "ostia.cmd.agent_zygote", "--socket", self.socket_path],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 cwd=self.amphora_dir, env=agent_environment(), close_fds=True,
                 start_new_session=True,
             )
+        # Reaped as soon as it exits, so that no zombie of ours stays behind.
+        threading.Thread(target=process.wait, name="reap-agent-zygote", daemon=True).start()
+        with open(self.pid_path + ".tmp", "w") as handle:
+            handle.write(f"{process.pid}\n")
+        os.replace(self.pid_path + ".tmp", self.pid_path)
         deadline = time.monotonic() + START_TIMEOUT
         while not self._answers():
             if time.monotonic() > deadline:
                 raise ZygoteError(f"agent zygote did not start in {START_TIMEOUT:.0f} s")
             time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop the zygote (the agents it forked keep running: they are on their own)."""
+        try:
+            with open(self.pid_path) as handle:
+                pid = int(handle.read().strip())
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if self.socket_path.encode() not in handle.read():
+                    return  # the pid is someone else's by now
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            return
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.unlink(self.pid_path)
 
     def _answers(self) -> bool:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
