@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from ostia.amphora.haproxy_configs import ConfigStore
-from ostia.amphora.haproxy_process import HaproxyController, HaproxyError
+from ostia.amphora.haproxy_process import HaproxyController, HaproxyError, process_alive
 
 LOG = logging.getLogger(__name__)
 
@@ -54,6 +54,21 @@ class HaproxySupervisor:
             except Exception:  # the supervisor must outlive any single failure
                 LOG.exception("haproxy supervision failed")
 
+    def _master_alive(self, lb_id: str) -> bool:
+        """The master of the pid file runs (not a zombie) with this LB's configuration.
+
+        Read from /proc, without asking the master CLI: every second for every load
+        balancer, a socket round trip would wake each idle haproxy master and its agent
+        (hundreds of them on a host of local amphorae). Only a negative answer is
+        confirmed through the CLI.
+        """
+        try:
+            with open(self.haproxy.paths.pid_file(lb_id)) as handle:
+                text = handle.read().strip()
+        except OSError:
+            return False
+        return text.isdigit() and process_alive(int(text), self.haproxy.paths.config(lb_id))
+
     def check_once(self) -> list[str]:
         """Start every supervised haproxy that is not running; returns the ones started."""
         started = []
@@ -61,7 +76,8 @@ class HaproxySupervisor:
             failed_at = self._failed_at.get(lb_id)
             if failed_at is not None and time.monotonic() - failed_at < self.retry_after:
                 continue
-            if self.haproxy.stopped_on_purpose(lb_id) or self.haproxy.is_running(lb_id):
+            if self.haproxy.stopped_on_purpose(lb_id) or self._master_alive(lb_id) \
+                    or self.haproxy.is_running(lb_id):
                 continue
             with self.lock_for(lb_id):
                 if (not self.configs.exists(lb_id) or self.haproxy.stopped_on_purpose(lb_id)
