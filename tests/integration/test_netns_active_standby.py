@@ -21,9 +21,9 @@ from ostia.db import models
 from ostia.drivers.compute.netns_driver import vip_namespace
 from tests.support.health_stack import wait_until
 from tests.support.netns_stack import (
+    NamespaceHost,
     NetnsWorkerStack,
     RequestLoop,
-    TestHost,
     kill_amphora,
     leftovers,
     netns_health_manager,
@@ -54,7 +54,7 @@ def _roles(stack: NetnsWorkerStack, lb_id: str) -> dict[str, str]:
         return {row.id: str(row.role) for row in rows}
 
 
-def _serving_pair(stack: NetnsWorkerStack, http: Any) -> tuple[TestHost, dict[str, Any]]:
+def _serving_pair(stack: NetnsWorkerStack, http: Any) -> tuple[NamespaceHost, dict[str, Any]]:
     """A client, two members and an ACTIVE_STANDBY load balancer serving them."""
     client = stack.host("client", SUBNET, "198.18.64.100")
     stack.backend("b1", SUBNET, "198.18.64.101")

@@ -91,7 +91,7 @@ def get(host: str, port: int, path: str = "/", timeout: float = 2.0) -> tuple[in
         connection.close()
 
 
-class TestHost:
+class NamespaceHost:
     """A namespace with one interface on a tenant bridge (a client or a member VM)."""
 
     def __init__(self, namespace: str, host_if: str, bridge: str, address: str,
@@ -219,7 +219,7 @@ class NetnsAmphoraStack(LocalAmphoraStack):
         self.compute = NetnsComputeDriver(self.conf)  # type: ignore[assignment]
         self.network = NetnsNetworkDriver(self.conf)  # type: ignore[assignment]
         self.compute.ensure_mgmt_network()
-        self.hosts: list[TestHost] = []
+        self.hosts: list[NamespaceHost] = []
 
     @property
     def netns_compute(self) -> NetnsComputeDriver:
@@ -231,12 +231,12 @@ class NetnsAmphoraStack(LocalAmphoraStack):
         assert isinstance(self.network, NetnsNetworkDriver)
         return self.network
 
-    def host(self, name: str, subnet: str, address: str) -> TestHost:
+    def host(self, name: str, subnet: str, address: str) -> NamespaceHost:
         bridge = self.netns_network.ensure_subnet_bridge(subnet)
         found = self.netns_network.get_subnet(subnet)
         prefix = int(found.cidr.split("/")[1])
         suffix = uuid.uuid4().hex[:8]
-        host = TestHost(f"ost-test-{self.tag}-{name}", f"ost-h{suffix}", bridge, address,
+        host = NamespaceHost(f"ost-test-{self.tag}-{name}", f"ost-h{suffix}", bridge, address,
                         prefix)
         self.hosts.append(host)
         return host
@@ -273,7 +273,7 @@ class NetnsWorkerStack(WorkerStack):
         self._servers.append(server)
         return server
 
-    def host(self, name: str, subnet: str, address: str) -> TestHost:
+    def host(self, name: str, subnet: str, address: str) -> NamespaceHost:
         return self.netns.host(name, subnet, address)
 
     def netns_config_file(self, extra: dict[str, dict[str, Any]] | None = None) -> str:
