@@ -160,3 +160,34 @@ def test_two_managers_split_the_fleet_and_fail_a_silent_amphora_over_once(databa
         counts = dict(part.split("=") for part in stopped.group(1).split(", "))
         assert int(counts.get("processed", 0)) >= 0.9 * sender.sent_to[port], (counts, port)
         assert not {"replayed", "seq_jump", "late"} & set(counts), counts
+
+
+def test_managers_writing_the_same_health_rows_at_once_do_not_deadlock(database):
+    from ostia.controller.health import store
+    from ostia.controller.health.sequence import SequenceState
+
+    _, db = database
+    fleet = populate(db, 2000)
+    ids = [amp.amphora_id for amp in fleet]
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def manager(order: list[str]) -> None:
+        # What one manager's flush writes: every amphora it heard, in the order heard.
+        start.wait()
+        for round_ in range(8):
+            seen = {amp: SequenceState(round_ + 1, time.time()) for amp in order}
+            try:
+                with db.transaction() as session:
+                    store.record_alive(session, seen)
+            except Exception as err:  # a deadlock: PostgreSQL aborts one of the two
+                errors.append(err)
+
+    threads = [threading.Thread(target=manager, args=(order,))
+               for order in (ids, ids[::-1])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+
