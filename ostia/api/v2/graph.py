@@ -18,6 +18,11 @@ from sqlalchemy.orm import Session
 from ostia.api import quota, types
 from ostia.api.services import Call
 from ostia.api.v2 import healthmonitors, l7policies, l7rules, listeners, members, pools
+from ostia.api.v2.healthmonitors import HealthMonitorSingleCreate
+from ostia.api.v2.l7policies import L7PolicyFields
+from ostia.api.v2.listeners import ListenerCreate
+from ostia.api.v2.members import MemberCreate
+from ostia.api.v2.pools import PoolSingleCreate
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.db import models
@@ -26,20 +31,20 @@ from ostia.drivers.provider.base import ProviderDriver
 
 @dataclasses.dataclass
 class PoolSpec:
-    body: Any  # pools.PoolSingleCreate
-    monitor: Any  # healthmonitors.HealthMonitorSingleCreate | None
-    members: list[Any]  # members.MemberCreate
+    body: PoolSingleCreate
+    monitor: HealthMonitorSingleCreate | None
+    members: list[MemberCreate]
 
 
 @dataclasses.dataclass
 class PolicySpec:
-    body: Any  # l7policies.L7PolicyFields
+    body: L7PolicyFields
     redirect_pool: str | None
 
 
 @dataclasses.dataclass
 class ListenerSpec:
-    body: Any  # listeners.ListenerCreate
+    body: ListenerCreate
     default_pool: str | None
     policies: list[PolicySpec]
 
@@ -226,14 +231,11 @@ def _full_pool(pool: models.Pool) -> dict[str, Any]:
     return result
 
 
-def serialize_full(lb: models.LoadBalancer) -> dict[str, Any]:
-    """The load balancer with full nested listeners and pools (single-call create reply)."""
-    from ostia.api.v2 import loadbalancers as lbs_api
-
-    result = lbs_api.serialize(lb)
-    result["listeners"] = [_full_listener(li) for li in _live(lb.listeners)]
-    result["pools"] = [_full_pool(p) for p in _live(lb.pools)]
-    return result
+def full_children(lb: models.LoadBalancer) -> dict[str, Any]:
+    """The load balancer's listeners and pools in full, as a single-call create answers
+    them in place of their ids."""
+    return {"listeners": [_full_listener(li) for li in _live(lb.listeners)],
+            "pools": [_full_pool(p) for p in _live(lb.pools)]}
 
 
 # ---- status tree ---------------------------------------------------------------------

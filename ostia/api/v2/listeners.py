@@ -23,6 +23,7 @@ from ostia.api.resource import (
 )
 from ostia.api.routes import Route, add_routes, crud
 from ostia.api.services import Call
+from ostia.api.v2.statistics import sum_statistics
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.common import limits, tls_ciphers
@@ -474,8 +475,6 @@ def delete(call: Call, listener_id: str) -> None:
 
 
 def stats(call: Call, listener_id: str) -> dict[str, Any]:
-    from ostia.api.v2.loadbalancers import sum_statistics
-
     with call.db.transaction() as session:
         listener = get_listener(session, call, listener_id)
         return {"stats": sum_statistics(session, [listener.id])}

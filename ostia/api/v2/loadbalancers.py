@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ostia.api import error_reason, quota, status, types
@@ -24,6 +24,7 @@ from ostia.api.routes import Route, add_routes, crud
 from ostia.api.services import Call
 from ostia.api.v2 import graph
 from ostia.api.v2.loadbalancer_view import read_load_balancer
+from ostia.api.v2.statistics import sum_statistics
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.common import request_id
@@ -313,7 +314,9 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
         graph.create_children(call, session, lb, provider, body.listeners or [],
                               body.pools or [])
         session.flush()
-        result = graph.serialize_full(lb) if (body.listeners or body.pools) else serialize(lb)
+        result = serialize(lb)
+        if body.listeners or body.pools:
+            result.update(graph.full_children(lb))
     call.services.providers.notify(lb.id, provider_name)
     return {"loadbalancer": result}
 
@@ -396,21 +399,6 @@ def stats(call: Call, lb_id: str) -> dict[str, Any]:
         lb = get_load_balancer(session, call, lb_id)
         listener_ids = [li.id for li in lb.listeners]
         return {"stats": sum_statistics(session, listener_ids)}
-
-
-def sum_statistics(session: Session, listener_ids: list[str]) -> dict[str, int]:
-    """Statistics summed over listeners and over every amphora that served them."""
-    fields = ("bytes_in", "bytes_out", "active_connections", "total_connections",
-              "request_errors")
-    totals = dict.fromkeys(fields, 0)
-    if not listener_ids:
-        return totals
-    stat = models.ListenerStatistics
-    row = session.execute(
-        select(*[func.coalesce(func.sum(getattr(stat, f)), 0) for f in fields])
-        .where(stat.listener_id.in_(listener_ids))
-    ).one()
-    return {f: int(v) for f, v in zip(fields, row, strict=True)}
 
 
 ONE = "/loadbalancers/{lb_id}"
