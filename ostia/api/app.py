@@ -15,6 +15,7 @@ from ostia.api.network import routes as network_routes
 from ostia.api.policy import enforce_route_policy
 from ostia.api.services import Services
 from ostia.api.v2 import ROUTERS, root
+from ostia.common import exceptions as exc
 from ostia.db.session import Database
 
 LOG = logging.getLogger(__name__)
@@ -37,23 +38,13 @@ class RequestLimits:
         path: str = scope["path"]
         if path.endswith(".json"):
             scope = dict(scope, path=path[: -len(".json")])
-        query: bytes = scope.get("query_string", b"")
-        if "\x00" in path or b"%00" in query or b"\x00" in query:
-            await _send_fault(send, 400, "The request's path or query string holds a NUL "
-                                         "character.")
-            return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope.get("headers", [])}
-        accept = headers.get("accept", "").strip()
-        if accept and not _accepts_json(accept):
-            await _send_json(send, 406, {"errors": [{
-                "status": 406, "title": "Not Acceptable",
-                "detail": "Only application/json is available.", "request_id": None}]})
-            return
         max_body = self.max_body()
-        length = headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_body:
-            await _send_fault(send, 413, "Request is too large.")
+        try:
+            _check_request(scope, headers, max_body)
+        except exc.APIError as error:
+            await errors.response_for(error)(scope, receive, send)
             return
         received = 0
 
@@ -63,17 +54,29 @@ class RequestLimits:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > max_body:
-                    raise _BodyTooLarge()
+                    raise exc.RequestTooLarge(TOO_LARGE)
             return message
 
         try:
             await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await _send_fault(send, 413, "Request is too large.")
+        except exc.RequestTooLarge as error:
+            # Read by a layer outside the app's own error handlers (they answer it inside).
+            await errors.response_for(error)(scope, receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+TOO_LARGE = "Request is too large."
+
+
+def _check_request(scope: Scope, headers: dict[str, str], max_body: int) -> None:
+    query: bytes = scope.get("query_string", b"")
+    if "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
+        raise exc.BadRequest("The request's path or query string holds a NUL character.")
+    accept = headers.get("accept", "").strip()
+    if accept and not _accepts_json(accept):
+        raise exc.NotAcceptable("Only application/json is available.")
+    length = headers.get("content-length")
+    if length and length.isdigit() and int(length) > max_body:
+        raise exc.RequestTooLarge(TOO_LARGE)
 
 
 def _accepts_json(accept: str) -> bool:
@@ -82,21 +85,6 @@ def _accepts_json(accept: str) -> bool:
         if media in ("*/*", "application/*", "application/json") or media.endswith("+json"):
             return True
     return False
-
-
-async def _send_json(send: Send, status: int, body: dict) -> None:
-    import json
-
-    payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode())]})
-    await send({"type": "http.response.body", "body": payload})
-
-
-async def _send_fault(send: Send, status: int, message: str) -> None:
-    await _send_json(send, status, {"faultcode": "Client", "faultstring": message,
-                                    "debuginfo": None})
 
 
 def create_app(conf: cfg.ConfigOpts, db: Database,

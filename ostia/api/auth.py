@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -26,10 +25,11 @@ from fastapi import FastAPI
 from oslo_config import cfg
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ostia.api import dashboard
+from ostia.api import dashboard, errors
 from ostia.api.context import RequestContext
 from ostia.api.keystone_tokens import Identity, IdentityUnavailable, InvalidToken, TokenValidator
 from ostia.api.policy import Authorizer
+from ostia.common import exceptions as exc
 
 LOG = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class KeystoneAuth:
         self.app = app
         self.validator = validator
         self.authorizer = authorizer
-        self.challenge = f'Keystone uri="{www_authenticate_uri}"'.encode("latin-1")
+        self.challenge = f'Keystone uri="{www_authenticate_uri}"'
         self.failures = failures or FailedAuthLog(FAILED_AUTH_WINDOW)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -112,7 +112,7 @@ class KeystoneAuth:
             return
         token = _header(scope, b"x-auth-token")
         if not token:
-            await self._refuse(scope, send, "no token")
+            await self._refuse(scope, receive, send, "no token")
             return
         try:
             # A cached token needs no thread: only a Keystone round trip blocks.
@@ -120,26 +120,27 @@ class KeystoneAuth:
             if found is None:
                 found = await anyio.to_thread.run_sync(self.validator.validate, token)
         except InvalidToken:
-            await self._refuse(scope, send, "invalid token")
+            await self._refuse(scope, receive, send, "invalid token")
             return
         except IdentityUnavailable as err:
             LOG.error("authentication: cannot validate tokens with Keystone: %s", err)
             self.failures.record("identity service unavailable")
-            await _send_fault(send, 503, _UNAVAILABLE)
+            await errors.response_for(exc.ServiceUnavailable(_UNAVAILABLE))(
+                scope, receive, send)
             return
         context = context_of(found, token)
         context = dataclasses.replace(context, is_admin=self.authorizer.is_admin(context))
         scope.setdefault("state", {})["context"] = context
         await self.app(scope, receive, send)
 
-    async def _refuse(self, scope: Scope, send: Send, reason: str) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, reason: str) -> None:
         client = scope.get("client") or ("?", 0)
         # Never the token itself, not even at DEBUG.
         LOG.debug("authentication refused (%s): %s %s from %s", reason, scope["method"],
                   scope["path"], client[0])
         self.failures.record(reason)
-        await _send_fault(send, 401, _UNAUTHORIZED,
-                          [(b"www-authenticate", self.challenge)])
+        await errors.response_for(exc.Unauthorized(_UNAUTHORIZED, self.challenge))(
+            scope, receive, send)
 
 
 def context_of(found: Identity, token: str) -> RequestContext:
@@ -175,12 +176,3 @@ def _header(scope: Scope, name: bytes) -> str | None:
             return str(value.decode("latin-1")).strip()
     return None
 
-
-async def _send_fault(send: Send, status: int, message: str,
-                      extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = json.dumps({"faultcode": "Client" if status < 500 else "Server",
-                       "faultstring": message, "debuginfo": None}).encode()
-    headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(body)).encode()), *(extra_headers or [])]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

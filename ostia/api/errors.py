@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ostia.common import exceptions as exc
+from ostia.common import request_id
 
 LOG = logging.getLogger(__name__)
 
@@ -33,12 +34,23 @@ def _encodable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def response_for(error: exc.APIError) -> JSONResponse:
+    """The answer to `error`, in handlers and in the middleware that runs before them."""
+    if isinstance(error, exc.NotAcceptable):
+        # Upstream answers a refused Accept header in its web framework's own shape.
+        LOG.debug("answered 406: %s", error.message)
+        return JSONResponse(status_code=error.code, content={"errors": [{
+            "status": error.code, "title": "Not Acceptable", "detail": error.message,
+            "request_id": request_id.current()}]})
+    response = fault(error.code, error.message)
+    if isinstance(error, exc.Unauthorized) and error.authenticate:
+        response.headers["WWW-Authenticate"] = error.authenticate
+    return response
+
+
 async def _api_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, exc.APIError)
-    response = fault(error.code, error.message)
-    if isinstance(error, exc.Unauthorized) and getattr(error, "authenticate", None):
-        response.headers["WWW-Authenticate"] = error.authenticate  # type: ignore[attr-defined]
-    return response
+    return response_for(error)
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:

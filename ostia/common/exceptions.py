@@ -99,6 +99,10 @@ class QuotaExceeded(Forbidden):
 class Unauthorized(APIError):
     code = 401
 
+    def __init__(self, message: str, authenticate: str | None = None) -> None:
+        super().__init__(message)
+        self.authenticate = authenticate  # the WWW-Authenticate challenge, if any
+
 
 class RequestTooLarge(APIError):
     code = 413
@@ -114,6 +118,10 @@ class ProviderUnsupported(APIError):
 
     def __init__(self, provider: str, what: str) -> None:
         super().__init__(f"Provider '{provider}' does not support a requested option: {what}")
+
+
+class ServiceUnavailable(APIError):
+    code = 503
 
 
 class DriverError(OstiaError):

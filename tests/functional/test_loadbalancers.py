@@ -204,8 +204,26 @@ def test_version_document_and_healthcheck(client):
 def test_non_json_accept_answers_406(client):
     response = client.get("/v2/lbaas/loadbalancers", headers={"Accept": "text/html"})
     assert response.status_code == 406
+    # Upstream's shape for this one answer, with the id the response header carries.
+    (error,) = response.json()["errors"]
+    assert error["status"] == 406 and error["title"] == "Not Acceptable"
+    assert error["request_id"] == response.headers["x-openstack-request-id"]
 
 
 def test_oversized_body_answers_413(client):
     body = {"loadbalancer": {"vip_subnet_id": "private-subnet", "description": "x" * 200000}}
     fault(client.post("/v2/lbaas/loadbalancers", json=body), 413)
+
+
+def test_oversized_chunked_body_answers_413_while_it_is_read(client):
+    def chunks():  # no Content-Length: the limit applies as the body arrives
+        yield b'{"loadbalancer": {"vip_subnet_id": "private-subnet", "description": "'
+        for _ in range(20):
+            yield b"x" * 10_000
+        yield b'"}}'
+
+    response = client.post("/v2/lbaas/loadbalancers", content=chunks(),
+                           headers={"Content-Type": "application/json"})
+    assert "content-length" not in response.request.headers
+    assert fault(response, 413) == "Request is too large."
+    assert client.get("/v2/lbaas/loadbalancers").json()["loadbalancers"] == []
