@@ -61,6 +61,14 @@ class NetnsPlugger(NetworkPlugger):
         self.records.plug_network(plug)
         return name, existed
 
+    def interface_of(self, address: str) -> str | None:
+        """Looked up in the VIP namespace, where upstream's agent looks (amphora-haproxy)."""
+        for link in iproute.ip_json("addr", "show", netns=self.namespace):
+            for info in link.get("addr_info", []):
+                if info.get("local") == address:
+                    return str(link.get("ifname"))
+        return None
+
     # -- interfaces ----------------------------------------------------------------------
 
     @staticmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import ipaddress
 import json
 import os
 from typing import Any
@@ -143,6 +144,14 @@ def parse_network_plug(body: Any) -> NetworkPlug:
 
 
 class NetworkPlugger(abc.ABC):
+    def interface_of(self, address: str) -> str | None:
+        """The interface holding `address` (`GET /1.0/interface/{ip}`); loopback addresses
+        are on `lo`."""
+        try:
+            return "lo" if ipaddress.ip_address(address).is_loopback else None
+        except ValueError:
+            return None
+
     @abc.abstractmethod
     def plug_vip(self, plug: VipPlug) -> str:
         """Bring the VIP(s) up; return the interface name."""

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 
+from ostia.amphora.netns_plug import NetnsPlugger
 from ostia.common import constants as c
 from ostia.common import iproute
-from ostia.drivers.compute.netns_driver import NetnsComputeDriver
+from ostia.drivers.compute.netns_driver import NetnsComputeDriver, vip_namespace
 from ostia.drivers.network.netns_driver import NetnsNetworkDriver
 from tests.support.health_stack import status_tree, wait_until
 from tests.support.netns_stack import (
@@ -59,6 +60,10 @@ def test_single_lb_lifecycle_on_namespace_amphorae() -> None:
         print(f"memory of one namespace amphora (PSS): {amphora_memory_kib(amp.compute_id)} KiB")
         # The agent listens only on its management address, in its own namespace.
         assert amp.lb_network_ip.startswith("198.19.")
+        # The VIP is on eth1 of the VIP namespace (what GET /1.0/interface/{ip} answers).
+        plugger = NetnsPlugger(vip_namespace(amp.compute_id), stack.netns.state_dir)
+        assert plugger.interface_of(vip) == "eth1"
+        assert plugger.interface_of("198.18.64.250") is None
 
         # A restarted controller finds the amphora and its port again from what is on disk
         # and in the kernel, and plugs nothing twice.

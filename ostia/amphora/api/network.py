@@ -61,8 +61,9 @@ async def get_interface(request: Request) -> Response:
         address = ipaddress.ip_address(request.path_params["ip_addr"])
     except ValueError:
         return message(400, "Invalid IP address")
-    if address.is_loopback:
-        return JSONResponse({"message": "OK", "interface": "lo"})
+    interface = await run_in_threadpool(_agent(request).plugger.interface_of, str(address))
+    if interface is not None:
+        return JSONResponse({"message": "OK", "interface": interface})
     return message(404, "Error interface not found for IP address")
 
 
