@@ -25,7 +25,10 @@ BENCHES: list[tuple[str, list[str], list[str] | None]] = [
     ("bench.bench_dataplane", [], ["--quick"]),
     ("bench.bench_worker", [], None),
     ("bench.bench_lb_create", [], None),
-    ("bench.bench_heartbeats", [], None),
+    # Issue 16's goal: 10,000 amphorae heartbeating every second on PostgreSQL.
+    ("bench.bench_heartbeats", ["--db", "postgresql", "--amphorae", "10000", "--mode",
+                                "capacity,steady", "--rate", "10000", "--interval", "1",
+                                "--timeout", "3", "--seconds", "15"], ["--quick"]),
     ("bench.bench_failover", [], None),
 ]
 RATIO = re.compile(r"^ratio: (?P<measure>.+?) = (?P<value>\S+)(?: \((?P<goal>.*)\))?\s*$")

@@ -360,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
               "(goal >= 0.95)")
         print(f"ratio: dataplane {scenario.name} Ostia/tuned p99 = "
               f"{ostia.p99_ms / max(tuned.p99_ms, 1e-9):.2f} (goal <= 1.10)")
+        print(f"ratio: dataplane {scenario.name} Ostia/tuned CPU per request = "
+              f"{ostia.cpu_us_per_request / max(tuned.cpu_us_per_request, 1e-9):.2f} "
+              "(<= 1.05 is parity; steadier than req/s on a shared machine)")
     return 0
 
 
