@@ -62,14 +62,6 @@ def ids(objects: Sequence[Any]) -> list[dict[str, str]]:
     return [{"id": obj.id} for obj in objects]
 
 
-def with_project(item: dict[str, Any], project_id: str | None) -> dict[str, Any]:
-    item["project_id"] = project_id
-    item["tenant_id"] = project_id
-    return item
-
-
-
-
 def require_admin(call: Call) -> None:
     """Operator-only calls (amphorae, profiles, flavor writes): 403 for anyone else."""
     if not call.context.is_admin:

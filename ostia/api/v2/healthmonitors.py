@@ -13,13 +13,12 @@ from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
     project_scope,
-    timestamp,
     with_fields,
-    with_project,
 )
 from ostia.api.routes import add_routes, crud
 from ostia.api.services import Call
 from ostia.api.v2 import pools as pools_api
+from ostia.api.v2.standard_fields import standard_fields
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.common import limits
@@ -129,8 +128,10 @@ STORED = ("name", "delay", "timeout", "max_retries", "max_retries_down", "http_m
 
 
 def serialize(monitor: models.HealthMonitor) -> dict[str, Any]:
-    return with_project({
-        "id": monitor.id,
+    reason = error_reason.of_child(
+        monitor, lambda: monitor.pool.load_balancer if monitor.pool else None)
+    return {
+        **standard_fields(monitor, reason),
         "name": monitor.name,
         "type": monitor.type,
         "delay": monitor.delay,
@@ -140,18 +141,10 @@ def serialize(monitor: models.HealthMonitor) -> dict[str, Any]:
         "http_method": monitor.http_method,
         "url_path": monitor.url_path,
         "expected_codes": monitor.expected_codes,
-        "admin_state_up": monitor.enabled,
         "pools": [{"id": monitor.pool_id}],
-        "provisioning_status": monitor.provisioning_status,
-        "provisioning_status_reason": error_reason.of_child(
-            monitor, lambda: monitor.pool.load_balancer if monitor.pool else None),
-        "operating_status": monitor.operating_status,
-        "created_at": timestamp(monitor.created_at),
-        "updated_at": timestamp(monitor.updated_at),
-        "tags": monitor.tags,
         "http_version": monitor.http_version,
         "domain_name": monitor.domain_name,
-    }, monitor.project_id)
+    }
 
 
 H = models.HealthMonitor

@@ -22,13 +22,12 @@ from ostia.api.resource import (
     ids,
     project_for_create,
     project_scope,
-    timestamp,
     with_fields,
-    with_project,
 )
 from ostia.api.routes import add_routes, crud
 from ostia.api.services import Call
 from ostia.api.v2 import l7rules, listeners
+from ostia.api.v2.standard_fields import standard_fields
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.common import limits
@@ -123,15 +122,12 @@ class L7PolicyUpdate(types.Schema):
 
 
 def serialize(policy: models.L7Policy) -> dict[str, Any]:
-    return with_project({
-        "id": policy.id,
+    reason = error_reason.of_child(
+        policy, lambda: policy.listener.load_balancer if policy.listener else None)
+    return {
+        **standard_fields(policy, reason),
         "name": policy.name,
         "description": policy.description,
-        "provisioning_status": policy.provisioning_status,
-        "provisioning_status_reason": error_reason.of_child(
-            policy, lambda: policy.listener.load_balancer if policy.listener else None),
-        "operating_status": policy.operating_status,
-        "admin_state_up": policy.enabled,
         "action": policy.action,
         "listener_id": policy.listener_id,
         "redirect_pool_id": policy.redirect_pool_id,
@@ -140,10 +136,7 @@ def serialize(policy: models.L7Policy) -> dict[str, Any]:
         "redirect_http_code": policy.redirect_http_code,
         "position": policy.position,
         "rules": ids([r for r in policy.rules if r.provisioning_status != c.DELETED]),
-        "created_at": timestamp(policy.created_at),
-        "updated_at": timestamp(policy.updated_at),
-        "tags": policy.tags,
-    }, policy.project_id)
+    }
 
 
 P = models.L7Policy

@@ -21,12 +21,11 @@ from ostia.api.resource import (
     check_visible,
     project_for_create,
     project_scope,
-    timestamp,
     with_fields,
-    with_project,
 )
 from ostia.api.routes import add_routes, crud
 from ostia.api.services import Call
+from ostia.api.v2.standard_fields import standard_fields
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.common import limits, pcre2
@@ -103,22 +102,15 @@ def _load_balancer_of_rule(rule: models.L7Rule) -> models.LoadBalancer | None:
 
 
 def serialize(rule: models.L7Rule) -> dict[str, Any]:
-    return with_project({
-        "id": rule.id,
+    reason = error_reason.of_child(rule, lambda: _load_balancer_of_rule(rule))
+    return {
+        **standard_fields(rule, reason),
         "type": rule.type,
         "compare_type": rule.compare_type,
         "key": rule.key,
         "value": rule.value,
         "invert": rule.invert,
-        "provisioning_status": rule.provisioning_status,
-        "provisioning_status_reason": error_reason.of_child(
-            rule, lambda: _load_balancer_of_rule(rule)),
-        "operating_status": rule.operating_status,
-        "created_at": timestamp(rule.created_at),
-        "updated_at": timestamp(rule.updated_at),
-        "admin_state_up": rule.enabled,
-        "tags": rule.tags,
-    }, rule.project_id)
+    }
 
 
 R = models.L7Rule

@@ -17,12 +17,11 @@ from ostia.api.resource import (
     ids,
     project_for_create,
     project_scope,
-    timestamp,
     with_fields,
-    with_project,
 )
 from ostia.api.routes import Route, add_routes, crud
 from ostia.api.services import Call
+from ostia.api.v2.standard_fields import standard_fields
 from ostia.api.v2.statistics import sum_statistics
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
@@ -100,15 +99,11 @@ DB_NAMES = {
 
 
 def serialize(listener: models.Listener) -> dict[str, Any]:
-    return with_project({
-        "id": listener.id,
+    reason = error_reason.of_child(listener, lambda: listener.load_balancer)
+    return {
+        **standard_fields(listener, reason),
         "name": listener.name,
         "description": listener.description,
-        "provisioning_status": listener.provisioning_status,
-        "provisioning_status_reason": error_reason.of_child(
-            listener, lambda: listener.load_balancer),
-        "operating_status": listener.operating_status,
-        "admin_state_up": listener.enabled,
         "protocol": listener.protocol,
         "protocol_port": listener.protocol_port,
         "connection_limit": listener.connection_limit,
@@ -118,14 +113,11 @@ def serialize(listener: models.Listener) -> dict[str, Any]:
         "l7policies": ids([p for p in listener.l7policies
                            if p.provisioning_status != c.DELETED]),
         "insert_headers": listener.insert_headers or {},
-        "created_at": timestamp(listener.created_at),
-        "updated_at": timestamp(listener.updated_at),
         "loadbalancers": [{"id": listener.load_balancer_id}],
         "timeout_client_data": listener.timeout_client_data,
         "timeout_member_connect": listener.timeout_member_connect,
         "timeout_member_data": listener.timeout_member_data,
         "timeout_tcp_inspect": listener.timeout_tcp_inspect,
-        "tags": listener.tags,
         "client_ca_tls_container_ref": listener.client_ca_tls_certificate_id,
         "client_authentication": listener.client_authentication,
         "client_crl_container_ref": listener.client_crl_container_id,
@@ -136,7 +128,7 @@ def serialize(listener: models.Listener) -> dict[str, Any]:
         "hsts_max_age": listener.hsts_max_age,
         "hsts_include_subdomains": listener.hsts_include_subdomains,
         "hsts_preload": listener.hsts_preload,
-    }, listener.project_id)
+    }
 
 
 L = models.Listener

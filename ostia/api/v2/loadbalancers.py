@@ -16,14 +16,13 @@ from ostia.api.resource import (
     ids,
     project_for_create,
     project_scope,
-    timestamp,
     with_fields,
-    with_project,
 )
 from ostia.api.routes import Route, add_routes, crud
 from ostia.api.services import Call
 from ostia.api.v2 import graph
 from ostia.api.v2.loadbalancer_view import read_load_balancer
+from ostia.api.v2.standard_fields import standard_fields
 from ostia.api.v2.statistics import sum_statistics
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
@@ -75,16 +74,10 @@ class LoadBalancerUpdate(types.Schema):
 
 def serialize(lb: models.LoadBalancer) -> dict[str, Any]:
     vip = lb.vip
-    return with_project({
-        "id": lb.id,
+    return {
+        **standard_fields(lb, error_reason.of_load_balancer(lb)),
         "name": lb.name,
         "description": lb.description,
-        "admin_state_up": lb.enabled,
-        "provisioning_status": lb.provisioning_status,
-        "provisioning_status_reason": error_reason.of_load_balancer(lb),
-        "operating_status": lb.operating_status,
-        "created_at": timestamp(lb.created_at),
-        "updated_at": timestamp(lb.updated_at),
         "vip_address": vip.ip_address if vip else None,
         "vip_port_id": vip.port_id if vip else None,
         "vip_subnet_id": vip.subnet_id if vip else None,
@@ -101,8 +94,7 @@ def serialize(lb: models.LoadBalancer) -> dict[str, Any]:
         "provider": lb.provider or "octavia",
         "flavor_id": lb.flavor_id,
         "availability_zone": lb.availability_zone,
-        "tags": lb.tags,
-    }, lb.project_id)
+    }
 
 
 LB = models.LoadBalancer

@@ -15,13 +15,12 @@ from ostia.api import error_reason, quota, status, types
 from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
-    timestamp,
     with_fields,
-    with_project,
 )
 from ostia.api.routes import Route, add_routes, crud
 from ostia.api.services import Call
 from ostia.api.v2 import pools as pools_api
+from ostia.api.v2.standard_fields import standard_fields
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.common import limits
@@ -73,26 +72,20 @@ DB_NAMES = {"admin_state_up": "enabled", "address": "ip_address"}
 
 
 def serialize(member: models.Member) -> dict[str, Any]:
-    return with_project({
-        "id": member.id,
+    reason = error_reason.of_child(
+        member, lambda: member.pool.load_balancer if member.pool else None)
+    return {
+        **standard_fields(member, reason),
         "name": member.name,
-        "operating_status": member.operating_status,
-        "provisioning_status": member.provisioning_status,
-        "provisioning_status_reason": error_reason.of_child(
-            member, lambda: member.pool.load_balancer if member.pool else None),
-        "admin_state_up": member.enabled,
         "address": member.ip_address,
         "protocol_port": member.protocol_port,
         "weight": member.weight,
         "backup": member.backup,
         "subnet_id": member.subnet_id,
-        "created_at": timestamp(member.created_at),
-        "updated_at": timestamp(member.updated_at),
         "monitor_address": member.monitor_address,
         "monitor_port": member.monitor_port,
-        "tags": member.tags,
         "vnic_type": member.vnic_type,
-    }, member.project_id)
+    }
 
 
 M = models.Member

@@ -15,13 +15,12 @@ from ostia.api.resource import (
     check_visible,
     ids,
     project_scope,
-    timestamp,
     with_fields,
-    with_project,
 )
 from ostia.api.routes import add_routes, crud
 from ostia.api.services import Call
 from ostia.api.v2 import listeners as listeners_api
+from ostia.api.v2.standard_fields import standard_fields
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.common import limits
@@ -144,25 +143,18 @@ def _persistence(pool: models.Pool) -> dict[str, Any] | None:
 
 def serialize(pool: models.Pool) -> dict[str, Any]:
     monitor = live_monitor(pool)
-    return with_project({
-        "id": pool.id,
+    reason = error_reason.of_child(pool, lambda: pool.load_balancer)
+    return {
+        **standard_fields(pool, reason),
         "name": pool.name,
         "description": pool.description,
-        "provisioning_status": pool.provisioning_status,
-        "provisioning_status_reason": error_reason.of_child(
-            pool, lambda: pool.load_balancer),
-        "operating_status": pool.operating_status,
-        "admin_state_up": pool.enabled,
         "protocol": pool.protocol,
         "lb_algorithm": pool.lb_algorithm,
         "session_persistence": _persistence(pool),
         "loadbalancers": [{"id": pool.load_balancer_id}] if pool.load_balancer_id else [],
         "listeners": ids(listeners_of(pool)),
-        "created_at": timestamp(pool.created_at),
-        "updated_at": timestamp(pool.updated_at),
         "healthmonitor_id": monitor.id if monitor is not None else None,
         "members": ids(live(pool.members)),
-        "tags": pool.tags,
         "tls_container_ref": pool.tls_certificate_id,
         "ca_tls_container_ref": pool.ca_tls_certificate_id,
         "crl_container_ref": pool.crl_container_id,
@@ -170,7 +162,7 @@ def serialize(pool: models.Pool) -> dict[str, Any]:
         "tls_ciphers": pool.tls_ciphers,
         "tls_versions": pool.tls_versions,
         "alpn_protocols": pool.alpn_protocols,
-    }, pool.project_id)
+    }
 
 
 P = models.Pool
