@@ -216,7 +216,7 @@ def tls_files(lb: models.LoadBalancer, cert_manager: haproxy_tls.CertSource, *,
     The worker uploads each to `<cert_dir>/<lb_id>/<name>` before pushing the configuration.
     Server certificates come from `cert_manager.get_cert(project_id, ref)` (certificate,
     intermediates, private key decrypted with its passphrase); CA bundles and CRLs from
-    `get_secret(project_id, ref)` when the manager has it, else from `get_cert().certificate`.
+    `get_secret(project_id, ref)` (by default the certificate part of a container).
     """
     listeners = haproxy_listeners(lb)
     pools = {pool.id: pool for li in listeners for pool in _listener_pools(li)}
