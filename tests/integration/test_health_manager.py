@@ -231,6 +231,23 @@ def test_a_late_heartbeat_keeps_its_amphora_alive_from_its_arrival_but_sets_no_s
     assert abs(heard - arrived) < 0.01, (heard, arrived)
 
 
+@BOTH_DATABASES
+def test_a_manager_behind_another_never_moves_last_update_back(db):
+    from ostia.controller.health import store
+    from ostia.controller.health.sequence import SequenceState
+
+    amp = _graph(db)["amphorae"][0]
+    now = time.time()
+    # Manager A writes a heartbeat that arrived now; manager B, running 2 s behind, then
+    # writes the one it received 2 s ago.
+    for arrived, seq in ((now, 6), (now - 2.0, 5)):
+        with db.transaction() as session:
+            store.record_alive(session, {amp: SequenceState(seq, arrived)})
+    with db.transaction() as session:
+        last = session.get(models.AmphoraHealth, amp).last_update
+    assert abs(last.replace(tzinfo=datetime.UTC).timestamp() - now) < 0.01
+
+
 def test_a_heartbeat_not_written_yet_keeps_its_amphora_from_failover(db):
     from ostia.controller.health.receiver import HeartbeatProcessor
     from ostia.controller.health.stale import StaleAmphoraDetector

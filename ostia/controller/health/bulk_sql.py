@@ -13,7 +13,7 @@ import datetime
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, text, update
+from sqlalchemy import Table, bindparam, func, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,8 +34,10 @@ def _pg_array(table: Table, column: str, param: str | None = None) -> str:
 
 
 def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]],
-           keys: Sequence[str], replace: Sequence[str], add: Sequence[str] = ()) -> None:
-    """Insert `rows`; on a key conflict replace the `replace` columns and add the `add` ones.
+           keys: Sequence[str], replace: Sequence[str], add: Sequence[str] = (),
+           newest: Sequence[str] = ()) -> None:
+    """Insert `rows`; on a key conflict replace the `replace` columns, add the `add` ones
+    and keep the greater of the stored and the new value of the `newest` ones.
 
     Every row must have the same columns.
     """
@@ -47,16 +49,17 @@ def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]],
     rows = sorted(rows, key=lambda row: tuple(row[name] for name in keys))
     columns = tuple(rows[0])
     dialect = session.get_bind().dialect.name
-    shape = (dialect, table.name, columns, tuple(keys), tuple(replace), tuple(add))
+    shape = (dialect, table.name, columns, tuple(keys), tuple(replace), tuple(add),
+             tuple(newest))
     connection = session.connection()
     if dialect == "postgresql":
-        statement = _cached(shape, lambda: _pg_upsert(table, columns, keys, replace, add))
+        statement = _cached(shape, lambda: _pg_upsert(table, columns, keys, replace, add, newest))
         connection.execute(statement, {name: [row[name] for row in rows] for name in columns})
         return
     if dialect != "sqlite":
         raise NotImplementedError(f"bulk upsert on {dialect}")
     sql, order, processors = _cached(
-        shape, lambda: _sqlite_upsert(session, table, columns, keys, replace, add))
+        shape, lambda: _sqlite_upsert(session, table, columns, keys, replace, add, newest))
     # Straight to the driver with tuples: SQLAlchemy's per-row parameter handling costs
     # more than SQLite's own work for these small rows.
     connection.exec_driver_sql(sql, [
@@ -66,12 +69,15 @@ def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]],
 
 
 def _sqlite_upsert(session: Session, table: Any, columns: Sequence[str], keys: Sequence[str],
-                   replace: Sequence[str], add: Sequence[str]) -> tuple[str, list[str], list[Any]]:
+                   replace: Sequence[str], add: Sequence[str],
+                   newest: Sequence[str] = ()) -> tuple[str, list[str], list[Any]]:
     """The upsert's SQL for the driver, its parameter order and each one's converter."""
     dialect = session.get_bind().dialect
     insert = sqlite.insert(table).values({name: bindparam(name) for name in columns})
     values: dict[str, Any] = {name: insert.excluded[name] for name in replace}
     values.update({name: table.c[name] + insert.excluded[name] for name in add})
+    # SQLite's max() of several arguments is the scalar one.
+    values.update({name: func.max(table.c[name], insert.excluded[name]) for name in newest})
     compiled = insert.on_conflict_do_update(index_elements=list(keys), set_=values).compile(
         dialect=dialect)
     order = list(compiled.positiontup or [])
@@ -81,10 +87,11 @@ def _sqlite_upsert(session: Session, table: Any, columns: Sequence[str], keys: S
 
 
 def _pg_upsert(table: Table, columns: Sequence[str], keys: Sequence[str],
-               replace: Sequence[str], add: Sequence[str]) -> Any:
+               replace: Sequence[str], add: Sequence[str], newest: Sequence[str] = ()) -> Any:
     name = table.name
     assignments = [f"{col} = excluded.{col}" for col in replace]
     assignments += [f"{col} = {name}.{col} + excluded.{col}" for col in add]
+    assignments += [f"{col} = GREATEST({name}.{col}, excluded.{col})" for col in newest]
     return text(
         f"INSERT INTO {name} ({', '.join(columns)}) "
         f"SELECT * FROM unnest({', '.join(_pg_array(table, col) for col in columns)}) "

@@ -154,12 +154,13 @@ def _load_balancer_chunk(session: Session, lb_ids: list[str]) -> dict[str, LoadB
 
 
 def _upsert(session: Session, model: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str],
-            replace: Sequence[str], add: Sequence[str] = ()) -> None:
+            replace: Sequence[str], add: Sequence[str] = (),
+            newest: Sequence[str] = ()) -> None:
     """One bulk statement on SQLite and PostgreSQL; row by row elsewhere."""
     if not rows:
         return
     if session.get_bind().dialect.name in ("sqlite", "postgresql"):
-        bulk_sql.upsert(session, model.__table__, rows, keys, replace, add)
+        bulk_sql.upsert(session, model.__table__, rows, keys, replace, add, newest)
         return
     for row in rows:
         existing = session.get(model, tuple(row[k] for k in keys))
@@ -170,6 +171,8 @@ def _upsert(session: Session, model: Any, rows: Sequence[dict[str, Any]], keys: 
             setattr(existing, name, row[name])
         for name in add:
             setattr(existing, name, getattr(existing, name) + row[name])
+        for name in newest:
+            setattr(existing, name, max(getattr(existing, name), row[name]))
 
 
 def record_alive(session: Session, seen: dict[str, SequenceState],
@@ -185,8 +188,11 @@ def record_alive(session: Session, seen: dict[str, SequenceState],
              "last_seq": state.seq, "boot_id": state.boot_id,
              "previous_boot_ids": state.joined_previous()}
             for amp_id, state in seen.items()]
+    # `last_update` never moves back: with several managers, one that runs behind would
+    # otherwise overwrite another's newer arrival time with its older one, and make a
+    # live amphora look silent for its lag.
     _upsert(session, models.AmphoraHealth, rows, ["amphora_id"],
-            ["last_update", "last_seq", "boot_id", "previous_boot_ids"])
+            ["last_seq", "boot_id", "previous_boot_ids"], newest=["last_update"])
     back = list(restored)
     if back:
         session.execute(
