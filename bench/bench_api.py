@@ -6,8 +6,9 @@
 Upstream Octavia (pinned below) is installed from PyPI into its own virtual environment under
 ~/.cache/ostia/ the first time (nothing of it is committed), and serves its WSGI app with
 gunicorn, 1 process x 4 threads; Ostia's `octavia-api` is one process. Both use the noop
-provider and no authentication, on SQLite (upstream's schema comes from its models, as its own
-functional tests do: its migrations do not run on SQLite) or on a private PostgreSQL.
+provider and no authentication, on SQLite or on a private PostgreSQL. Upstream's schema comes
+from its models, as its own functional tests make it: its migrations stop on SQLite (an ALTER
+of constraints) and on PostgreSQL (they drop a MySQL-named constraint "PRIMARY").
 
 Each server gets the same seed: one load balancer created through its API, then rows cloned
 from it in its database until it holds `--seed` load balancers (the list call reads 1,000 of
@@ -25,6 +26,7 @@ else loads the machine.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import dataclasses
 import fcntl
@@ -163,12 +165,8 @@ class UpstreamServer(Server):
         (workdir / "upstream_wsgi.py").write_text(
             "from octavia.api import app\n"
             f"application = app.setup_app(argv=['octavia-api', '--config-file', '{conf}'])\n")
-        if db_url.startswith("sqlite"):
-            cmd = [str(venv / "bin" / "python"), str(HERE / "upstream_octavia_schema.py"), db_url]
-        else:
-            cmd = [str(venv / "bin" / "octavia-db-manage"), "--config-file", str(conf),
-                   "upgrade", "head"]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+        subprocess.run([str(venv / "bin" / "python"), str(HERE / "upstream_octavia_schema.py"),
+                        db_url], check=True, capture_output=True, timeout=600)
 
     def command(self) -> list[str]:
         return [str(self.venv / "bin" / "gunicorn"), "--chdir", str(self.workdir), "-w", "1",
@@ -275,8 +273,10 @@ def parse_wrk(text: str) -> Result:
 
 
 def run_wrk(server: Server, path: str, connections: int, duration: float,
-            script: str | None = None, env: dict[str, str] | None = None) -> Result:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "5s"]
+            script: str | None = None, env: dict[str, str] | None = None,
+            timeout: int = 5) -> Result:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
+           "--timeout", f"{timeout}s"]
     if script:
         cmd += ["-s", str(HERE / "wrk" / script)]
     cpu_before = server.cpu_seconds()
@@ -293,7 +293,7 @@ def run_wrk(server: Server, path: str, connections: int, duration: float,
     return result
 
 
-def wait_until_idle(server: Server, timeout: float = 60) -> None:
+def wait_until_idle(server: Server, timeout: float = 300) -> None:
     """Let the server finish what wrk left in flight when it stopped (sixteen 1,000-item
     lists take a while), so that the next run does not pay for this one's tail."""
     deadline = time.monotonic() + timeout
@@ -304,6 +304,7 @@ def wait_until_idle(server: Server, timeout: float = 60) -> None:
         if now - before < 0.02:
             return
         before = now
+    print(f"warning: {server.name} still busy {timeout:.0f} s after the run", flush=True)
 
 
 def run_call(server: Server, call: str, connections: int, duration: float, ids: list[str],
@@ -315,7 +316,7 @@ def run_call(server: Server, call: str, connections: int, duration: float, ids: 
         # Sixteen 1,000-item lists in flight take upstream tens of seconds to answer: a run
         # as short as the others would count none of them.
         return run_wrk(server, f"/v2/lbaas/loadbalancers?limit={list_limit}", connections,
-                       duration * LIST_DURATION_FACTOR)
+                       duration * LIST_DURATION_FACTOR, timeout=120)
     if call == "POST LB":
         return run_wrk(server, "/v2/lbaas/loadbalancers", connections, duration, "post_lb.lua",
                        {"BENCH_BODY": server.post_body()})
@@ -330,6 +331,17 @@ def run_call(server: Server, call: str, connections: int, duration: float, ids: 
     # The request each connection had in flight when wrk stopped was served too: skip its id.
     used[server.name] = start + result.requests + connections
     return result
+
+
+def logged_errors(server: Server, top: int = 3) -> list[tuple[int, str]]:
+    """The commonest ERROR lines of the server's log (what its non-2xx answers were)."""
+    counts: collections.Counter[str] = collections.Counter()
+    for log in server.workdir.glob("*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if " ERROR " in line:
+                message = line.split(" ERROR ", 1)[1]
+                counts[re.sub(r"[0-9a-f-]{36}|req-[0-9a-f-]+|\d+", "#", message)[:160]] += 1
+    return [(n, m) for m, n in counts.most_common(top)]
 
 
 # ---- the run ------------------------------------------------------------------------------
@@ -369,6 +381,8 @@ def table(kind: str, results: dict[tuple[str, str, int], Result], with_upstream:
         for conc in CONCURRENCY:
             ours = results.get(("ostia", call, conc))
             theirs = results.get(("upstream", call, conc))
+            if ours is None and theirs is None:
+                continue  # not measured in this run (--calls)
             ratio = cpu_ratio = "-"
             if ours and theirs and theirs.rate:
                 ratio = f"{ours.rate / theirs.rate:.1f}x"
@@ -396,7 +410,7 @@ def ratio_lines(kind: str, results: dict[tuple[str, str, int], Result],
 
 
 def bench(kind: str, duration: float, seed_count: int, list_limit: int,
-          upstream: Path | None) -> str:
+          upstream: Path | None, calls: list[str]) -> str:
     with tempfile.TemporaryDirectory(prefix="ostia-bench-api-") as tmp:
         scratch = Path(tmp)
         with database_urls(kind, scratch) as (upstream_url, ostia_url):
@@ -414,7 +428,7 @@ def bench(kind: str, duration: float, seed_count: int, list_limit: int,
                     run_wrk(server, f"/v2/lbaas/loadbalancers/{ids[server.name][0]}", 1, 1)
                 results: dict[tuple[str, str, int], Result] = {}
                 used: dict[str, int] = {}
-                for call in CALLS:
+                for call in calls:
                     for conc in CONCURRENCY:
                         for server in servers:  # alternate: the same minute for both
                             result = run_call(server, call, conc, duration, ids[server.name],
@@ -425,6 +439,9 @@ def bench(kind: str, duration: float, seed_count: int, list_limit: int,
                                   f"{result.rate:8.1f} req/s  p50 {result.p50_ms:7.1f} ms  "
                                   f"p99 {result.p99_ms:7.1f} ms  errors {result.errors}  "
                                   f"cpu {result.cpu_ms:.2f} ms/req", flush=True)
+                for server in servers:
+                    for count, message in logged_errors(server):
+                        print(f"{kind} {server.name} logged {count}x: {message}", flush=True)
             finally:
                 for server in servers:
                     server.stop()
@@ -439,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="sqlite")
     parser.add_argument("--no-upstream", action="store_true", help="measure Ostia alone")
+    parser.add_argument("--calls", nargs="+", choices=CALLS, default=list(CALLS),
+                        help="measure only these calls")
     parser.add_argument("--seed", type=int, default=None,
                         help="load balancers in each database before the calls")
     args = parser.parse_args(argv)
@@ -456,7 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
           f"upstream Octavia {UPSTREAM_VERSION if upstream else '(not run)'}; "
           f"{duration:g} s per run", flush=True)
-    tables = [bench(kind, duration, seed_count, list_limit, upstream) for kind in kinds]
+    tables = [bench(kind, duration, seed_count, list_limit, upstream, args.calls)
+              for kind in kinds]
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}\n")
     print("\n\n".join(tables))
     return 0

@@ -46,7 +46,8 @@ def _endpoint(route: Route) -> Callable[[Request], Any]:
 
 class JSONResponse(Response):
     """Handlers answer plain dicts of JSON types: dumped once, without FastAPI's recursive
-    `jsonable_encoder` walk (a third of the event loop's time on a 1,000-item list)."""
+    `jsonable_encoder` walk first (measured on a 900-load-balancer list: 40 ms of the event
+    loop's time for the walk, 4 ms for the dump)."""
 
     media_type = "application/json"
 
