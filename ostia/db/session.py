@@ -69,6 +69,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int, in_memory: bool) -> 
 
 
 READ_ONLY_OPTION = "ostia_read_only"
+WRITE_LOCK_TIMEOUT = 30.0  # seconds, the default [database] sqlite_busy_timeout
 
 
 def engine_from_config(conf: cfg.ConfigOpts) -> Engine:
@@ -106,7 +107,11 @@ class Database:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work is committed on success and rolled back on any error."""
-        with self._write_lock if self._write_lock is not None else contextlib.nullcontext():
+        # Past the timeout a writer goes on without the lock and SQLite's busy timeout
+        # decides, as before the lock existed: a stuck writer still fails the others.
+        locked = self._write_lock is not None and self._write_lock.acquire(
+            timeout=WRITE_LOCK_TIMEOUT)
+        try:
             session = self.sessionmaker()
             try:
                 yield session
@@ -116,6 +121,10 @@ class Database:
                 raise
             finally:
                 session.close()
+        finally:
+            if locked:
+                assert self._write_lock is not None
+                self._write_lock.release()
 
     def dispose(self) -> None:
         self.engine.dispose()
