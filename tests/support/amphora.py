@@ -37,7 +37,7 @@ def short_tempdir(prefix: str = "ostia-test-") -> Iterator[str]:
 
 
 def random_mgmt_cidr() -> str:
-    """A /24 in 127.64.0.0/10: far from the defaults (127.1/16, 127.0.100/24, 127.0.200/24)."""
+    """A /24 in 127.64.0.0/10: far from the defaults (127.1/16, 127.2/16, 127.3/16)."""
     return f"127.{random.randint(64, 127)}.{random.randint(0, 255)}.0/24"
 
 

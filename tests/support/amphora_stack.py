@@ -2,7 +2,7 @@
 
     with local_amphora_stack() as stack, http_backends("a", "b") as (a, b):
         amp = stack.build_amphora()              # agent process answering over mutual TLS
-        vip = stack.allocate_vip()               # 127.0.100.x from the local network driver
+        vip = stack.allocate_vip()               # 127.2.x.y from the local network driver
         stack.plug_vip(amp, vip)
         lb = lb_graph.load_balancer(vip)
         web = lb_graph.listener(lb, free_port(vip))
