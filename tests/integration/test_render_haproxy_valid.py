@@ -247,6 +247,13 @@ def test_every_feature_renders_a_valid_configuration(tmp_path, pki):
         assert word in text
 
 
+def test_every_feature_with_http_reuse_always_is_valid(tmp_path, pki):
+    lb = every_feature_lb()
+    text = render_in(lb, tmp_path, conf(http_reuse="always"))
+    assert "http-reuse always" in text
+    haproxy_check(write_config(lb, text, tmp_path, pki))
+
+
 def test_every_feature_without_logging_or_peers_is_valid(tmp_path, pki):
     lb = every_feature_lb()
     text = render_in(lb, tmp_path, server_state=False)

@@ -114,6 +114,15 @@ def test_log_targets_add_global_logs_and_tenant_log_format():
     assert log_format.startswith(f"log-format 'p%%1 {lb.id} %f ")
 
 
+def test_http_reuse_is_haproxys_default_unless_the_operator_sets_it():
+    lb = make_lb()
+    listener = make_listener(lb, protocol=constants.HTTP)
+    pool = make_pool(lb, listener=listener)
+    assert not [line for line in render(lb, conf()).splitlines() if "http-reuse" in line]
+    lines = backend(render(lb, conf(http_reuse="always")), pool, listener)
+    assert "http-reuse always" in lines
+
+
 def test_connection_logging_off_means_no_log():
     lb = make_lb()
     make_listener(lb)

@@ -128,6 +128,8 @@ def build_backend(pool: models.Pool, ctx: BackendContext) -> BackendView:
         view.tcp_requests.append("content set-var(txn.ostia_src_port) src_port")
     if mode == "http":
         _insert_headers(view, listener)
+        if haproxy_conf.http_reuse != "safe":  # haproxy's default: written only when not
+            view.directives.append(f"http-reuse {haproxy_conf.http_reuse}")
     cookie_servers = _persistence(view, pool, ctx)
     check_words = _health_monitor(view, pool, ctx)
     view.options.append("allbackups")
