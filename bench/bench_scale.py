@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.bench_scale --quick       # 3 LBs (the test runs this)
     .venv/bin/python -m bench.bench_scale -n 200        # 100 one after another, 100 10 at a time
     .venv/bin/python -m bench.bench_scale -n 200 --idle-window 30
+    .venv/bin/python -m bench.bench_scale -n 100 --private-agents   # no shared agent memory
 
 Runs the all-in-one service as a user does (`ostia up`: API, worker, health manager and
 housekeeping in one process, SQLite, local amphorae, heartbeats every 2 s) in a state
@@ -201,14 +202,15 @@ def processes_under(top: Path) -> list[int]:
 
 
 @contextlib.contextmanager
-def all_in_one(share_agent_memory: bool = False) -> Iterator[Service]:
+def all_in_one(private_agents: bool = False) -> Iterator[Service]:
     top = Path(tempfile.mkdtemp(prefix="ostia-scale-", dir="/tmp"))
     state = top / "state"
     api_port, hm_port = free_port(), free_port()
     extra = top / "extra.conf"
     extra.write_text(f"[health_manager]\nbind_port = {hm_port}\n"
                      f"controller_ip_port_list = 127.0.0.1:{hm_port}\n"
-                     f"[local_compute]\nshare_agent_memory = {share_agent_memory}\n")
+                     + ("[local_compute]\nshare_agent_memory = false\n" if private_agents
+                        else ""))
     log = open(top / "ostia.log", "wb")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
         [str(BIN / "ostia"), "up", "--port", str(api_port), "--state-dir", str(state),
@@ -317,7 +319,7 @@ def mib(kib: float) -> str:
 
 
 def run(count: int, batch: int, idle_window: float, port: int, timeout: float,
-        share_agent_memory: bool = False, ratios: list[str] | None = None) -> dict[str, str]:
+        private_agents: bool = False, ratios: list[str] | None = None) -> dict[str, str]:
     """Create, measure, delete; the table's rows (and bench/run_all's ratio lines added to
     `ratios`)."""
     if ratios is None:
@@ -325,7 +327,7 @@ def run(count: int, batch: int, idle_window: float, port: int, timeout: float,
     load_before = os.getloadavg()
     available_before = mem_available_kib()
     results: dict[str, str] = {}
-    with all_in_one(share_agent_memory) as service, http_backends("m1", "m2") as members:
+    with all_in_one(private_agents) as service, http_backends("m1", "m2") as members:
         lbs: list[CreatedLB] = []
         one_by_one = max(1, count // 2)
         started = time.monotonic()
@@ -421,18 +423,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-window", type=float, default=20.0, help="seconds at rest")
     parser.add_argument("--port", type=int, default=28080, help="listener port on every VIP")
     parser.add_argument("--timeout", type=float, default=120.0, help="per LB")
-    parser.add_argument("--share-agent-memory", action="store_true",
-                        help="[local_compute] share_agent_memory: agents forked from one "
-                             "pre-loaded process")
+    parser.add_argument("--private-agents", action="store_true",
+                        help="[local_compute] share_agent_memory = false: every agent a "
+                             "Python process started on its own (default: forked from one "
+                             "pre-loaded process)")
     parser.add_argument("--quick", action="store_true", help="3 LBs, 3 s idle window")
     args = parser.parse_args(argv)
     if args.quick:
         args.count, args.idle_window = 3, 3.0
     ratios: list[str] = []
     results = run(args.count, args.batch, args.idle_window, args.port, args.timeout,
-                  args.share_agent_memory, ratios)
-    shared = ", shared agent memory" if args.share_agent_memory else ""
-    print(f"| measure (bench_scale, N={args.count}{shared}) | value |")
+                  args.private_agents, ratios)
+    private = ", private agents" if args.private_agents else ""
+    print(f"| measure (bench_scale, N={args.count}{private}) | value |")
     print("|---|---|")
     for name, value in results.items():
         print(f"| {name} | {value} |")

@@ -67,7 +67,6 @@ def run_child(request: dict[str, object], listener: socket.socket,
     os.dup2(log, 2)
     os.close(null)
     os.close(log)
-    os.chdir(str(request["cwd"]))
     from ostia.cmd import agent
 
     argv = [str(arg) for arg in request["argv"]]  # type: ignore[attr-defined]
@@ -88,6 +87,7 @@ def serve(path: str) -> None:
     listener.bind(path)
     os.chmod(path, 0o600)
     listener.listen(16)
+    home = os.getcwd()
     while True:
         connection, _ = listener.accept()
         with connection:
@@ -108,6 +108,14 @@ def serve(path: str) -> None:
                 continue
             sys.stdout.flush()
             sys.stderr.flush()
+            try:
+                # Into the amphora's directory before the fork: the child is seen as the
+                # amphora's process (working directory) from its first instant.
+                os.chdir(str(request["cwd"]))
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    connection.sendall(json.dumps({"error": str(exc)}).encode() + b"\n")
+                continue
             pid = os.fork()
             if pid == 0:
                 code = 1
@@ -115,6 +123,7 @@ def serve(path: str) -> None:
                     code = run_child(request, listener, connection)
                 finally:
                     os._exit(code)
+            os.chdir(home)
             with contextlib.suppress(OSError):
                 connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
 

@@ -429,7 +429,7 @@ LOCAL_COMPUTE_OPTS = [
     cfg.StrOpt("mgmt_cidr", default="127.1.0.0/16",
                help="Loopback range that amphora agents get management addresses from."),
     cfg.StrOpt("amphora_dir", help="Where local amphorae live (default: <state_dir>/amphorae)."),
-    cfg.BoolOpt("share_agent_memory", default=False,
+    cfg.BoolOpt("share_agent_memory", default=True,
                 help="Fork agents from one pre-loaded process (ostia.cmd.agent_zygote) so "
                      "that they share the memory of their Python modules; each agent is "
                      "still a process of its own."),

@@ -88,16 +88,16 @@ class LocalComputeDriver(ComputeDriver):
         self.mgmt_network = ipaddress.ip_network(conf.local_compute.mgmt_cidr, strict=False)
         self.agent_command = list(agent_command or default_agent_command())
         self._children: dict[str, subprocess.Popen[bytes]] = {}
-        # Agents forked from a pre-loaded process (only the real agent, not a test's command).
-        self.zygote = (AgentZygote(self.amphora_dir)
-                       if conf.local_compute.share_agent_memory and agent_command is None
-                       else None)
         # Refused here, at service start, rather than when the first LB is built.
         self.sockets = SocketPaths(self.amphora_dir)
         try:
             self.sockets.check()
         except SocketPathError as err:
             raise ConfigError(str(err)) from None
+        # Agents forked from a pre-loaded process (only the real agent, not a test's command).
+        self.zygote = (AgentZygote(self.amphora_dir, self.sockets.short_root)
+                       if conf.local_compute.share_agent_memory and agent_command is None
+                       else None)
 
     # -- ComputeDriver -----------------------------------------------------------------
 

@@ -10,6 +10,7 @@ starts a fresh one, with the code installed then).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -33,9 +34,15 @@ class ZygoteError(RuntimeError):
 
 
 class AgentZygote:
-    def __init__(self, amphora_dir: str, python: str = sys.executable) -> None:
+    def __init__(self, amphora_dir: str, short_root: str | None = None,
+                 python: str = sys.executable) -> None:
+        """`short_root`: a private directory for the socket when amphora_dir is too deep
+        for a unix socket path (socket_paths.SocketPaths.short_root)."""
         self.amphora_dir = amphora_dir
         self.socket_path = os.path.join(amphora_dir, SOCKET_NAME)
+        if short_root is not None:
+            digest = hashlib.sha256(amphora_dir.encode()).hexdigest()[:12]
+            self.socket_path = os.path.join(short_root, f"zygote-{digest}.sock")
         self.pid_path = os.path.join(amphora_dir, PID_NAME)
         self.python = python
 
