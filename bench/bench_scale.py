@@ -81,13 +81,18 @@ def uss_kib(pid: int) -> int:
 
 
 def zygotes(state: Path) -> list[int]:
-    """The agent zygote of the state directory, if agents share their memory."""
-    socket_path = str(state / "amphorae" / "agent-zygote.sock").encode()
+    """The agent zygote of the state directory, if agents share their memory.
+
+    Its socket may sit in a short directory elsewhere; it runs in amphora_dir, and the
+    agents it forked (same command line) each run in their own amphora's directory.
+    """
+    amphora_dir = str(state / "amphorae")
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             with contextlib.suppress(OSError):
-                if socket_path in Path(f"/proc/{entry}/cmdline").read_bytes():
+                if (b"ostia.cmd.agent_zygote" in Path(f"/proc/{entry}/cmdline").read_bytes()
+                        and os.readlink(f"/proc/{entry}/cwd") == amphora_dir):
                     found.append(int(entry))
     return found
 

@@ -11,7 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _scale_processes() -> list[str]:
-    """Command lines of live processes under a bench_scale state directory."""
+    """Command lines of live processes run from or in a bench_scale state directory."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -19,9 +19,10 @@ def _scale_processes() -> list[str]:
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as handle:
                 cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(f"/proc/{entry}/cwd")
         except OSError:
             continue
-        if "/tmp/ostia-scale-" in cmdline:
+        if "/tmp/ostia-scale-" in cmdline or cwd.startswith("/tmp/ostia-scale-"):
             found.append(cmdline)
     return found
 
@@ -41,6 +42,9 @@ def test_quick_scale_bench_serves_every_vip_measures_memory_and_cleans_up() -> N
     assert agent > 1 and master > 0.5 and worker > 0.5, out
     assert total > agent, out
     assert re.search(r"controller CPU at rest .*\| [\d.]+ % of one core", out), out
+    # Agents share their modules through the zygote (the default).
+    zygote = re.search(r"\(zygote ([\d.]+) MiB", out)
+    assert zygote is not None and float(zygote.group(1)) > 1, out
     # bench/run_all's ratio lines.
     assert re.search(r"^ratio: PSS per amphora, MiB = [\d.]+ \(goal <= 20\)$", out, re.M), out
     assert len(re.findall(r"^ratio: ", out, re.M)) == 3, out
