@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ostia.common import constants
-from ostia.controller.worker.render_haproxy import UnsafeValue, tls_files
+from ostia.controller.worker.haproxy.render import UnsafeValue, tls_files
 from tests.unit.test_render_haproxy_escape import haproxy_words
 from tests.unit.test_render_haproxy_fixtures import (
     conf,

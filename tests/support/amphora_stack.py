@@ -36,7 +36,7 @@ from typing import Any
 from oslo_config import cfg
 
 from ostia.common import heartbeat_format
-from ostia.controller.worker.render_haproxy import render_haproxy_config
+from ostia.controller.worker.haproxy.render import render_haproxy_config
 from ostia.db import models
 from ostia.drivers.amphora.base import AmphoraRef
 from ostia.drivers.amphora.rest_driver import HaproxyRestAmphoraDriver

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ostia.common import constants
-from ostia.controller.worker.render_haproxy import UnsafeValue
+from ostia.controller.worker.haproxy.render import UnsafeValue
 from tests.unit.test_render_haproxy_fixtures import (
     make_hm,
     make_lb,

@@ -7,7 +7,7 @@ import pytest
 from ostia.amphora.agent import ping_wrapper_script
 from ostia.amphora.paths import AgentPaths
 from ostia.common import constants
-from ostia.controller.worker.render_haproxy import (
+from ostia.controller.worker.haproxy.render import (
     HaproxyRenderError,
     UnsafeValue,
     haproxy_listeners,
@@ -818,7 +818,7 @@ def test_pool_tls_to_members():
     member = make_member(pool)
     line = server_line(backend(render(lb, cert_dir="/c"), pool, listener), member)
     d = f"/c/{lb.id}"
-    from ostia.controller.worker.haproxy_tls import cert_file_name
+    from ostia.controller.worker.haproxy.tls import cert_file_name
 
     assert line.endswith(
         f"check inter 5s fall 3 rise 2 check-alpn http/1.1 ssl crt {d}/{cert_file_name('pc')} "

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ostia.controller.worker.haproxy_escape import (
+from ostia.controller.worker.haproxy.escape import (
     UnsafeValue,
     check_text,
     fetch_arg,

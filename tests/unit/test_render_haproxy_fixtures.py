@@ -132,7 +132,7 @@ def make_rule(policy: models.L7Policy, rule_type: str, compare_type: str, value:
 
 
 def render(lb: models.LoadBalancer, c: Any = None, **kw: Any) -> str:
-    from ostia.controller.worker.render_haproxy import render_haproxy_config
+    from ostia.controller.worker.haproxy.render import render_haproxy_config
 
     kw.setdefault("amphora_id", "a0000000-0000-0000-0000-000000000001")
     kw.setdefault("base_path", "/var/lib/octavia")

@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ostia.common import constants
-from ostia.controller.worker.haproxy_tls import cert_file_name
-from ostia.controller.worker.render_haproxy import tls_files
+from ostia.controller.worker.haproxy.render import tls_files
+from ostia.controller.worker.haproxy.tls import cert_file_name
 from ostia.drivers.certs.base import CertManager
 from tests.unit.test_render_haproxy_fixtures import make_lb, make_listener, make_pool
 

@@ -7,7 +7,7 @@ import pytest
 
 from ostia.amphora import udp_config
 from ostia.common import config, constants
-from ostia.controller.worker.haproxy_escape import UnsafeValue
+from ostia.controller.worker.haproxy.escape import UnsafeValue
 from ostia.controller.worker.render_nginx_udp import (
     render_udp_listener_config,
     udp_listeners,

@@ -18,9 +18,9 @@ from oslo_config import cfg
 
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
-from ostia.controller.worker import render_haproxy
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.controller.worker.graph import AmphoraState
+from ostia.controller.worker.haproxy import render as render_haproxy
 from ostia.controller.worker.udp_listeners import configure_udp_listeners
 from ostia.db import models
 from ostia.drivers.amphora.base import AmphoraRef, RequestTimeouts

@@ -24,8 +24,8 @@ from ostia.common import request_id
 from ostia.controller.worker import failover, leases, steps
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.controller.worker.graph import AmphoraState, Snapshot, read_snapshot
+from ostia.controller.worker.haproxy.render import HaproxyRenderError
 from ostia.controller.worker.leases import Lease, LeaseLost
-from ostia.controller.worker.render_haproxy import HaproxyRenderError
 from ostia.db import lifecycle, models
 from ostia.db.session import Database
 

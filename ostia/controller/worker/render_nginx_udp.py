@@ -32,7 +32,7 @@ from urllib.parse import quote as url_quote
 from oslo_config import cfg
 
 from ostia.common import constants, limits
-from ostia.controller.worker.haproxy_escape import (
+from ostia.controller.worker.haproxy.escape import (
     HaproxyRenderError,
     UnsafeValue,
     check_text,
@@ -42,7 +42,7 @@ from ostia.controller.worker.haproxy_escape import (
     ip_address,
     matching,
 )
-from ostia.controller.worker.haproxy_l7 import live
+from ostia.controller.worker.haproxy.l7 import live
 from ostia.db import models
 
 UDP_PROTOCOLS = (constants.UDP,)

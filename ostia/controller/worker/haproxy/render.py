@@ -10,7 +10,7 @@ Paths on the amphora, relative to `[haproxy_amphora] base_path` (`base_path`) an
 | stats socket, level admin | `<base_path>/<lb_id>.sock` |
 | server state (agent: `show servers state` before a reload) | `<base_path>/<lb_id>/servers-state` |
 | PING health check script | `<base_path>/ping-wrapper.sh` (installed by the agent) |
-| TLS files | `<cert_dir>/<lb_id>/<name>.pem` (`tls_files()`, see haproxy_tls) |
+| TLS files | `<cert_dir>/<lb_id>/<name>.pem` (`tls_files()`, see tls.py) |
 
 The agent starts haproxy as `haproxy -W -f <cfg> -S <base_path>/<lb_id>/cli -p <pid file>` and
 reloads it with `haproxy -c -f <cfg>` then `reload` on the master socket (or SIGUSR2).
@@ -19,7 +19,7 @@ With peers (ACTIVE_STANDBY) the configuration names its own peer with `localpeer
 Listener frontends are named by listener id, backends `<pool_id>:<listener_id>`; UDP
 listeners (served by nginx, render_nginx_udp) and SCTP ones are only mentioned in a
 comment. Names, descriptions and other free text of tenants are never written; ids are
-checked, every other tenant value is quoted (haproxy_escape) or rejected with UnsafeValue.
+checked, every other tenant value is quoted (escape.py) or rejected with UnsafeValue.
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ import jinja2
 from oslo_config import cfg
 
 from ostia.common import constants, limits
-from ostia.controller.worker import haproxy_tls
-from ostia.controller.worker.haproxy_backend import (
+from ostia.controller.worker.haproxy import tls as haproxy_tls
+from ostia.controller.worker.haproxy.backend import (
     BackendContext,
     BackendView,
     backend_name,
     build_backend,
 )
-from ostia.controller.worker.haproxy_escape import (
+from ostia.controller.worker.haproxy.escape import (
     HaproxyRenderError,
     UnsafeValue,
     check_text,
@@ -52,7 +52,7 @@ from ostia.controller.worker.haproxy_escape import (
     log_format_text,
     quote,
 )
-from ostia.controller.worker.haproxy_l7 import FrontendRules, frontend_rules, live
+from ostia.controller.worker.haproxy.l7 import FrontendRules, frontend_rules, live
 from ostia.db import models
 
 __all__ = [
@@ -384,7 +384,7 @@ def _template(custom: str | None) -> jinja2.Template:
         loader = jinja2.FileSystemLoader(os.path.dirname(os.path.abspath(custom)))
         name = os.path.basename(custom)
     else:
-        loader = jinja2.PackageLoader("ostia.controller.worker", "templates")
+        loader = jinja2.PackageLoader("ostia.controller.worker.haproxy", "templates")
         name = "haproxy.cfg.j2"
     env = jinja2.Environment(
         loader=loader,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ostia.common import constants, limits
-from ostia.controller.worker.haproxy_escape import (
+from ostia.controller.worker.haproxy.escape import (
     UnsafeValue,
     check_text,
     fetch_arg,

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives import serialization
 
 from ostia.common import constants, limits, tls_ciphers
-from ostia.controller.worker.haproxy_escape import (
+from ostia.controller.worker.haproxy.escape import (
     HaproxyRenderError,
     UnsafeValue,
     check_text,

@@ -24,8 +24,8 @@ from typing import Any
 from urllib.parse import quote as url_quote
 
 from ostia.common import constants, limits
-from ostia.controller.worker import haproxy_tls
-from ostia.controller.worker.haproxy_escape import (
+from ostia.controller.worker.haproxy import tls as haproxy_tls
+from ostia.controller.worker.haproxy.escape import (
     UnsafeValue,
     check_text,
     fetch_arg,
@@ -36,7 +36,7 @@ from ostia.controller.worker.haproxy_escape import (
     matching,
     quote,
 )
-from ostia.controller.worker.haproxy_l7 import live
+from ostia.controller.worker.haproxy.l7 import live
 from ostia.db import models
 
 PING_WRAPPER = "ping-wrapper.sh"
