@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from ostia.common import constants as c
 from ostia.controller.worker.service import WorkerService
-from ostia.controller.worker.work_queue import WorkQueue
+from ostia.controller.worker.work_queue import DestroyAmphora, ReconcileLoadBalancer, WorkQueue
 from ostia.db import models
 from ostia.db.failover_marks import mark_for_failover
 from tests.support.worker_fakes import WorkerEnv, worker_env
@@ -40,6 +40,16 @@ def test_queue_delays_and_an_earlier_request_wins() -> None:
     started = time.monotonic()
     assert queue.get(1) == "lb-1"
     assert time.monotonic() - started >= 0.04
+
+
+def test_queue_keeps_a_load_balancer_and_an_amphora_of_the_same_id_apart() -> None:
+    queue: WorkQueue[ReconcileLoadBalancer | DestroyAmphora] = WorkQueue()
+    queue.put(ReconcileLoadBalancer("x"))
+    queue.put(DestroyAmphora("x"))
+    queue.put(ReconcileLoadBalancer("x"))
+    assert queue.get(0.1) == ReconcileLoadBalancer("x")
+    assert queue.get(0.1) == DestroyAmphora("x")
+    assert queue.get(0.05) is None
 
 
 def test_queue_close_releases_waiting_threads() -> None:

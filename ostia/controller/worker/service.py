@@ -2,8 +2,8 @@
 
 Wake-ups arrive as in-process calls (`wake`, all-in-one) or as oslo.messaging casts
 (`transport_url` set: an RPC server on `[oslo_messaging] topic`). Either way they only
-queue a load balancer id. `[task_flow] max_workers` threads take ids from the queue and
-reconcile them, never two threads on one id (the lease guarantees the same across
+queue a load balancer. `[task_flow] max_workers` threads take items from the queue and
+reconcile them, never two threads on one load balancer (the lease guarantees the same across
 processes). Every `[reconciler] sweep_interval` the worker queues each PENDING_* load
 balancer whose lease is free or expired, so lost messages and dead workers only delay work.
 """
@@ -20,13 +20,16 @@ from ostia.controller.service import Service, require_heartbeat_key
 from ostia.controller.worker import amphorae, leases
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.controller.worker.reconciler import Outcome, Reconciler
-from ostia.controller.worker.work_queue import WorkQueue
+from ostia.controller.worker.work_queue import (
+    DestroyAmphora,
+    ReconcileLoadBalancer,
+    WorkItem,
+    WorkQueue,
+)
 from ostia.db.session import Database
 
 LOG = logging.getLogger(__name__)
 SWEEP_BATCH = 200
-# Queue items are load balancer ids, or this prefix + the id of an amphora to clean up.
-AMPHORA_ITEM = "amphora:"
 RPC_START_WAIT = 10.0  # seconds start() waits for the broker before going on without it
 
 
@@ -42,7 +45,7 @@ class WorkerService(Service):
         self.db = db
         self.drivers = drivers or WorkerDrivers.from_config(conf)
         self.reconciler = Reconciler(conf, db, self.drivers)
-        self.queue = WorkQueue()
+        self.queue: WorkQueue[WorkItem] = WorkQueue()
         self.use_rpc = bool(conf.transport_url) if rpc is None else rpc
         self._threads: list[threading.Thread] = []
         self._rpc_server: object | None = None
@@ -56,7 +59,7 @@ class WorkerService(Service):
     def wake(self, lb_id: str) -> None:
         """Reconcile `lb_id` soon (the API's in-process wake-up, and the RPC endpoint's)."""
         LOG.debug("wake-up for load balancer %s", lb_id)
-        self.queue.put(lb_id)
+        self.queue.put(ReconcileLoadBalancer(lb_id))
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -123,14 +126,14 @@ class WorkerService(Service):
             LOG.exception("sweep failed")
             return 0
         for lb_id in ids:
-            self.queue.put(lb_id)
+            self.queue.put(ReconcileLoadBalancer(lb_id))
         try:
             leftovers = amphorae.released(self.db)
         except Exception:  # noqa: BLE001
             LOG.exception("sweep for released amphorae failed")
             leftovers = []
         for amphora_id in leftovers:
-            self.queue.put(AMPHORA_ITEM + amphora_id)
+            self.queue.put(DestroyAmphora(amphora_id))
         if ids or leftovers:
             LOG.debug("sweep queued %d load balancers, %d amphorae", len(ids), len(leftovers))
         return len(ids) + len(leftovers)
@@ -142,21 +145,20 @@ class WorkerService(Service):
 
     def _reconcile_loop(self) -> None:
         while not self.stopping.is_set():
-            lb_id = self.queue.get(timeout=0.5)
-            if lb_id is None:
+            item = self.queue.get(timeout=0.5)
+            if item is None:
                 continue
             retry_in: float | None = None
             try:
-                if lb_id.startswith(AMPHORA_ITEM):
-                    amphorae.destroy_released(self.db, self.drivers,
-                                              lb_id[len(AMPHORA_ITEM):])
+                if isinstance(item, DestroyAmphora):
+                    amphorae.destroy_released(self.db, self.drivers, item.amphora_id)
                     continue
-                result = self.reconciler.reconcile(lb_id)
+                result = self.reconciler.reconcile(item.lb_id)
                 if result.outcome is Outcome.RETRY:
                     retry_in = result.retry_in
                 elif result.outcome in (Outcome.SETTLED, Outcome.FAILED):
                     self.settled += 1
             except Exception:  # noqa: BLE001 - e.g. the database is away; the sweep retries
-                LOG.exception("reconcile of load balancer %s failed unexpectedly", lb_id)
+                LOG.exception("%s failed unexpectedly", item)
             finally:
-                self.queue.done(lb_id, retry_in)
+                self.queue.done(item, retry_in)
