@@ -37,6 +37,7 @@ from oslo_config import cfg
 
 from ostia.common import iproute
 from ostia.common.constants import HAPROXY_MAX_BASE_PATH
+from ostia.common.process_env import agent_environment
 from ostia.drivers.compute import local_processes as procs
 from ostia.drivers.compute.base import (
     AmphoraSpec,
@@ -77,16 +78,6 @@ def amp_namespace(compute_id: str) -> str:
 
 def vip_namespace(compute_id: str) -> str:
     return VIP_NS_PREFIX + compute_id
-
-
-def minimal_environment(agent_command: Sequence[str]) -> dict[str, str]:
-    """What the agent gets instead of the controller's environment (no credentials, no
-    proxy settings, nothing of the caller's shell leaks into an amphora)."""
-    path = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-    program = agent_command[0]
-    if os.path.isabs(program):
-        path.insert(0, os.path.dirname(program))
-    return {"PATH": ":".join(path), "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
 
 
 class NetnsComputeDriver(ComputeDriver):
@@ -354,7 +345,7 @@ class NetnsComputeDriver(ComputeDriver):
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
-                env=minimal_environment(self.agent_command), close_fds=True,
+                env=agent_environment(), close_fds=True,
                 start_new_session=True)
         self._children.setdefault(compute_id, []).append(proc)
         threading.Thread(target=proc.wait, name=f"reap-{compute_id}", daemon=True).start()
