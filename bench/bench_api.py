@@ -330,6 +330,9 @@ def run_call(server: Server, call: str, connections: int, duration: float, ids: 
                       "BENCH_BODY": '{"loadbalancer": {"name": "renamed"}}'})
     # The request each connection had in flight when wrk stopped was served too: skip its id.
     used[server.name] = start + result.requests + connections
+    if used[server.name] > len(ids):
+        print(f"warning: {server.name} ran out of fresh ids (seed more with --seed): "
+              "requests to reused ids count as errors", flush=True)
     return result
 
 
@@ -468,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         kinds = ["sqlite"]
     # The list call reads 1,000; PUT and DELETE need a fresh id per request.
-    seed_count = args.seed or (1500 if args.quick else max(3000, int(600 * duration)))
+    # PUT and DELETE take a fresh id per request: four runs of up to ~200 req/s each here.
+    seed_count = args.seed or (1500 if args.quick else max(6000, int(1200 * duration)))
     # Quick mode lists 200: sixteen 1,000-item lists in flight outlast a 1 s run on a busy host.
     list_limit = 200 if args.quick else 1000
     upstream = None if (args.quick or args.no_upstream) else ensure_upstream()
