@@ -26,9 +26,26 @@ BENCHES: list[tuple[str, list[str], list[str] | None]] = [
     ("bench.bench_worker", [], None),
     ("bench.bench_lb_create", [], None),
     # Issue 16's goal: 10,000 amphorae heartbeating every second on PostgreSQL.
-    ("bench.bench_heartbeats", ["--db", "postgresql", "--amphorae", "10000", "--mode",
-                                "capacity,steady", "--rate", "10000", "--interval", "1",
-                                "--timeout", "3", "--seconds", "15"], ["--quick"]),
+    (
+        "bench.bench_heartbeats",
+        [
+            "--db",
+            "postgresql",
+            "--amphorae",
+            "10000",
+            "--mode",
+            "capacity,steady",
+            "--rate",
+            "10000",
+            "--interval",
+            "1",
+            "--timeout",
+            "3",
+            "--seconds",
+            "15",
+        ],
+        ["--quick"],
+    ),
     ("bench.bench_failover", [], None),
 ]
 RATIO = re.compile(r"^ratio: (?P<measure>.+?) = (?P<value>\S+)(?: \((?P<goal>.*)\))?\s*$")
@@ -37,8 +54,13 @@ RATIO = re.compile(r"^ratio: (?P<measure>.+?) = (?P<value>\S+)(?: \((?P<goal>.*)
 def run(module: str, args: list[str]) -> tuple[int, list[tuple[str, str, str]], float]:
     started = time.monotonic()
     ratios: list[tuple[str, str, str]] = []
-    proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     assert proc.stdout is not None
     for line in proc.stdout:
         sys.stdout.write(line)
@@ -50,8 +72,9 @@ def run(module: str, args: list[str]) -> tuple[int, list[tuple[str, str, str]], 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run every benchmark; one table of ratios.")
     parser.add_argument("--quick", action="store_true", help="each benchmark's quick mode")
-    parser.add_argument("--only", action="append", default=[],
-                        help="run only benchmarks whose module name contains this")
+    parser.add_argument(
+        "--only", action="append", default=[], help="run only benchmarks whose module name contains this"
+    )
     args = parser.parse_args(argv)
     rows: list[str] = []
     failed = 0

@@ -33,21 +33,29 @@ UPSTREAM_MEDIAN_MS = 360.0  # the low end of upstream's 360-500 ms
 
 
 def graph_body() -> dict[str, Any]:
-    pool = {"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-            "members": [{"address": "192.0.2.10", "protocol_port": 80},
-                        {"address": "192.0.2.11", "protocol_port": 80}]}
-    return {"vip_subnet_id": "private-subnet",
-            "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}]}
+    pool = {
+        "name": "pool",
+        "protocol": "HTTP",
+        "lb_algorithm": "ROUND_ROBIN",
+        "members": [
+            {"address": "192.0.2.10", "protocol_port": 80},
+            {"address": "192.0.2.11", "protocol_port": 80},
+        ],
+    }
+    return {
+        "vip_subnet_id": "private-subnet",
+        "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}],
+    }
 
 
 def post_to_active(http: httpx.Client, body: dict[str, Any], timeout: float = 30) -> float:
     started = time.perf_counter()
-    lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body}),
-               201)["loadbalancer"]
+    lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body}), 201)["loadbalancer"]
     deadline = time.monotonic() + timeout
     while True:
-        status = check(http.get(f"/v2/lbaas/loadbalancers/{lb['id']}"),
-                       200)["loadbalancer"]["provisioning_status"]
+        status = check(http.get(f"/v2/lbaas/loadbalancers/{lb['id']}"), 200)["loadbalancer"][
+            "provisioning_status"
+        ]
         if status == c.ACTIVE:
             return (time.perf_counter() - started) * 1000
         if status == c.ERROR or time.monotonic() > deadline:
@@ -58,8 +66,10 @@ def post_to_active(http: httpx.Client, body: dict[str, Any], timeout: float = 30
 def summary(name: str, samples: list[float]) -> str:
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return (f"| {name} | {len(samples)} | {statistics.median(samples):.0f} | {p95:.0f} | "
-            f"{min(samples):.0f} | {max(samples):.0f} |")
+    return (
+        f"| {name} | {len(samples)} | {statistics.median(samples):.0f} | {p95:.0f} | "
+        f"{min(samples):.0f} | {max(samples):.0f} |"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,17 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 samples of each kind")
     args = parser.parse_args(argv)
     count = 3 if args.quick else args.count
-    with tempfile.TemporaryDirectory(prefix="ostia-bench-cp-") as tmp, worker_env(
-            f"sqlite:///{tmp}/octavia.db",
-            {"api_settings": {"default_provider_driver": "amphora"}}) as env:
+    with (
+        tempfile.TemporaryDirectory(prefix="ostia-bench-cp-") as tmp,
+        worker_env(
+            f"sqlite:///{tmp}/octavia.db", {"api_settings": {"default_provider_driver": "amphora"}}
+        ) as env,
+    ):
         worker = WorkerService(env.conf, env.db, drivers=env.drivers, rpc=False)
         worker.start()
         api = LiveAPI(env.conf, env.db, wake=worker.wake).start()
         try:
             with httpx.Client(base_url=api.url, timeout=30) as http:
                 post_to_active(http, {"vip_subnet_id": "private-subnet"})  # warm-up
-                empty = [post_to_active(http, {"vip_subnet_id": "private-subnet"})
-                         for _ in range(count)]
+                empty = [post_to_active(http, {"vip_subnet_id": "private-subnet"}) for _ in range(count)]
                 graph = [post_to_active(http, graph_body()) for _ in range(count)]
         finally:
             api.stop()
@@ -88,9 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|")
     print(summary("LB (empty)", empty))
     print(summary("LB + listener + pool + 2 members (one call)", graph))
-    print(f"ratio: control plane POST->ACTIVE, empty LB, vs upstream's {UPSTREAM_MEDIAN_MS:.0f} "
-          f"ms median = {UPSTREAM_MEDIAN_MS / statistics.median(empty):.1f} "
-          f"(goal median <= 100 ms)")
+    print(
+        f"ratio: control plane POST->ACTIVE, empty LB, vs upstream's {UPSTREAM_MEDIAN_MS:.0f} "
+        f"ms median = {UPSTREAM_MEDIAN_MS / statistics.median(empty):.1f} "
+        f"(goal median <= 100 ms)"
+    )
     return 0
 
 

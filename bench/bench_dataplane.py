@@ -129,9 +129,13 @@ http {{
     }}
 }}
 """)
-            processes.append(subprocess.Popen(
-                ["nginx", "-p", prefix, "-c", config, "-g", "daemon off;"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+            processes.append(
+                subprocess.Popen(
+                    ["nginx", "-p", prefix, "-c", config, "-g", "daemon off;"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+            )
             _wait_http(LOOPBACK, port, processes[-1])
             addresses.append(Target(LOOPBACK, port, processes[-1].pid))
         yield addresses
@@ -140,16 +144,16 @@ http {{
             _stop(process)
 
 
-def tuned_haproxy_config(port: int, backends: list[Target], threads: int,
-                         reuse: str = "always") -> str:
+def tuned_haproxy_config(port: int, backends: list[Target], threads: int, reuse: str = "always") -> str:
     """haproxy as an operator would tune it for this machine, by hand.
 
     `http-reuse always` lets a client's first request go out on an idle connection that
     another client opened: it is what makes `Connection: close` clients cheap, and it is
     only safe when the operator knows the backends tie no state to a connection.
     """
-    servers = "\n".join(f"    server be{index} {backend.host}:{backend.port}"
-                        for index, backend in enumerate(backends))
+    servers = "\n".join(
+        f"    server be{index} {backend.host}:{backend.port}" for index, backend in enumerate(backends)
+    )
     return f"""global
     nbthread {threads}
     maxconn 20000
@@ -177,8 +181,7 @@ backend be
 
 
 @contextlib.contextmanager
-def tuned_haproxy(root: str, backends: list[Target], threads: int,
-                  reuse: str = "always") -> Iterator[Target]:
+def tuned_haproxy(root: str, backends: list[Target], threads: int, reuse: str = "always") -> Iterator[Target]:
     port = free_port(LOOPBACK)
     path = os.path.join(root, "tuned-haproxy.cfg")
     with open(path, "w", encoding="utf-8") as handle:
@@ -188,8 +191,12 @@ def tuned_haproxy(root: str, backends: list[Target], threads: int,
     # autogroup scheduling on a busy machine, a proxy in the client's session answers
     # several times faster than one in a session of its own, which would measure the
     # scheduler instead of the configuration.
-    process = subprocess.Popen(["haproxy", "-db", "-f", path], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, start_new_session=True)
+    process = subprocess.Popen(
+        ["haproxy", "-db", "-f", path],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         _wait_http(LOOPBACK, port, process)
         yield Target(LOOPBACK, port, process.pid)
@@ -198,8 +205,7 @@ def tuned_haproxy(root: str, backends: list[Target], threads: int,
 
 
 @contextlib.contextmanager
-def ostia_load_balancer(backends: list[Target],
-                        http_reuse: str = "safe") -> Iterator[tuple[Target, str]]:
+def ostia_load_balancer(backends: list[Target], http_reuse: str = "safe") -> Iterator[tuple[Target, str]]:
     """A load balancer made through Ostia's API on a local amphora, and its haproxy
     configuration as the amphora runs it."""
     from tests.support.worker_stack import worker_stack
@@ -208,34 +214,52 @@ def ostia_load_balancer(backends: list[Target],
     with worker_stack(overrides=overrides) as stack, stack.api.client() as http:
         vip = stack.allocate_vip()
         port = free_port(vip)
-        body = {"loadbalancer": {
-            "vip_subnet_id": "private-subnet", "vip_address": vip,
-            "listeners": [{"protocol": "HTTP", "protocol_port": port, "default_pool": {
-                "name": "bench", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-                "members": [{"address": backend.host, "protocol_port": backend.port}
-                            for backend in backends]}}]}}
+        body = {
+            "loadbalancer": {
+                "vip_subnet_id": "private-subnet",
+                "vip_address": vip,
+                "listeners": [
+                    {
+                        "protocol": "HTTP",
+                        "protocol_port": port,
+                        "default_pool": {
+                            "name": "bench",
+                            "protocol": "HTTP",
+                            "lb_algorithm": "ROUND_ROBIN",
+                            "members": [
+                                {"address": backend.host, "protocol_port": backend.port}
+                                for backend in backends
+                            ],
+                        },
+                    }
+                ],
+            }
+        }
         lb = check(http.post("/v2/lbaas/loadbalancers", json=body), 201)["loadbalancer"]
         stack.wait_lb(http, lb["id"], timeout=120)
         _wait_http(vip, port)
-        configs = [path for path in glob.glob(os.path.join(stack.amphorae.state_dir, "**",
-                                                            "*.cfg"), recursive=True)
-                   if lb["id"] in path]
+        configs = [
+            path
+            for path in glob.glob(os.path.join(stack.amphorae.state_dir, "**", "*.cfg"), recursive=True)
+            if lb["id"] in path
+        ]
         if not configs:
-            raise RuntimeError(f"no haproxy configuration of {lb['id']} under "
-                               f"{stack.amphorae.state_dir}")
+            raise RuntimeError(f"no haproxy configuration of {lb['id']} under {stack.amphorae.state_dir}")
         path = max(configs, key=os.path.getmtime)
         with open(path, encoding="utf-8") as handle:
             config = handle.read()
         # The master: the one started with this configuration whose parent is not haproxy.
-        found = subprocess.run(["pgrep", "-o", "-f", f"haproxy -W -f {path}"],
-                               capture_output=True, text=True).stdout.split()
+        found = subprocess.run(
+            ["pgrep", "-o", "-f", f"haproxy -W -f {path}"], capture_output=True, text=True
+        ).stdout.split()
         if not found:
             raise RuntimeError(f"no haproxy runs {path}")
         yield Target(vip, port, int(found[0])), config
 
 
-def _wait_http(host: str, port: int, process: subprocess.Popen[bytes] | None = None,
-               timeout: float = 30.0) -> None:
+def _wait_http(
+    host: str, port: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 30.0
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if process is not None and process.poll() is not None:
@@ -264,17 +288,24 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 # ---- wrk -----------------------------------------------------------------------------------
 
 
-def run_wrk(host: str, port: int, scenario: Scenario, seconds: float,
-            server_pid: int | None = None) -> WrkResult:
+def run_wrk(
+    host: str, port: int, scenario: Scenario, seconds: float, server_pid: int | None = None
+) -> WrkResult:
     threads = min(2, scenario.connections)
-    command = ["wrk", "--latency", f"-t{threads}", f"-c{scenario.connections}",
-               f"-d{max(1, round(seconds))}s", "--timeout", "5s"]
+    command = [
+        "wrk",
+        "--latency",
+        f"-t{threads}",
+        f"-c{scenario.connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "5s",
+    ]
     if not scenario.keep_alive:
         command += ["-H", "Connection: close"]
     command.append(f"http://{host}:{port}/")
     cpu_before = tree_cpu_seconds(server_pid) if server_pid else 0.0
-    output = subprocess.run(command, check=True, capture_output=True, text=True,
-                            timeout=seconds + 30).stdout
+    output = subprocess.run(command, check=True, capture_output=True, text=True, timeout=seconds + 30).stdout
     result = parse_wrk(output)
     if server_pid and result.requests:
         cpu = tree_cpu_seconds(server_pid) - cpu_before
@@ -299,8 +330,9 @@ def parse_wrk(output: str) -> WrkResult:
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors += int(non_2xx.group(1)) if non_2xx else 0
     done = re.search(r"(\d+) requests in", output)
-    return WrkResult(float(rate.group(1)), percentile("50"), percentile("99"), errors,
-                     int(done.group(1)) if done else 0)
+    return WrkResult(
+        float(rate.group(1)), percentile("50"), percentile("99"), errors, int(done.group(1)) if done else 0
+    )
 
 
 # ---- the run -------------------------------------------------------------------------------
@@ -309,50 +341,66 @@ def parse_wrk(output: str) -> WrkResult:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per wrk run")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="each scenario this many times per target, alternated")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="each scenario this many times per target, alternated"
+    )
     parser.add_argument("--backends", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="nbthread of the hand-tuned haproxy")
-    parser.add_argument("--tuned-reuse", default="always",
-                        choices=("never", "safe", "aggressive", "always"),
-                        help="http-reuse of the hand-tuned haproxy")
-    parser.add_argument("--ostia-reuse", default="safe",
-                        choices=("never", "safe", "aggressive", "always"),
-                        help="[haproxy_amphora] http_reuse of the Ostia load balancer")
-    parser.add_argument("--quick", action="store_true",
-                        help="one 1 s round of keep-alive and close at 64 connections")
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 1, help="nbthread of the hand-tuned haproxy"
+    )
+    parser.add_argument(
+        "--tuned-reuse",
+        default="always",
+        choices=("never", "safe", "aggressive", "always"),
+        help="http-reuse of the hand-tuned haproxy",
+    )
+    parser.add_argument(
+        "--ostia-reuse",
+        default="safe",
+        choices=("never", "safe", "aggressive", "always"),
+        help="[haproxy_amphora] http_reuse of the Ostia load balancer",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="one 1 s round of keep-alive and close at 64 connections"
+    )
     args = parser.parse_args(argv)
     scenarios = [Scenario(keep, conns) for keep in (True, False) for conns in (1, 64)]
     if args.quick:
         args.seconds, args.rounds = 1.0, 1
         scenarios = [Scenario(True, 64), Scenario(False, 64)]
     logging.basicConfig(level=logging.WARNING)
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
-          f"{_version(['haproxy', '-v'])}; {_version(['nginx', '-v'])}; "
-          f"{_version(['wrk', '--version'])}; {args.backends} backend(s); tuned: nbthread "
-          f"{args.threads}, http-reuse {args.tuned_reuse}; Ostia: http_reuse {args.ostia_reuse}; "
-          f"{args.rounds} x "
-          f"{args.seconds:.0f} s per cell", flush=True)
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+        f"{_version(['haproxy', '-v'])}; {_version(['nginx', '-v'])}; "
+        f"{_version(['wrk', '--version'])}; {args.backends} backend(s); tuned: nbthread "
+        f"{args.threads}, http-reuse {args.tuned_reuse}; Ostia: http_reuse {args.ostia_reuse}; "
+        f"{args.rounds} x "
+        f"{args.seconds:.0f} s per cell",
+        flush=True,
+    )
     root = tempfile.mkdtemp(prefix="ostia-dataplane-")
     results: dict[tuple[str, str], list[WrkResult]] = {}
     try:
-        with nginx_backends(args.backends, root) as backends, \
-                tuned_haproxy(root, backends, args.threads, args.tuned_reuse) as tuned, \
-                ostia_load_balancer(backends, args.ostia_reuse) as (ostia, config):
+        with (
+            nginx_backends(args.backends, root) as backends,
+            tuned_haproxy(root, backends, args.threads, args.tuned_reuse) as tuned,
+            ostia_load_balancer(backends, args.ostia_reuse) as (ostia, config),
+        ):
             print("Ostia's rendered configuration:\n" + config, flush=True)
             targets = {"ostia": ostia, "tuned": tuned, "direct": backends[0]}
             for round_index in range(args.rounds):
                 for scenario in scenarios:
                     for target, where in targets.items():
-                        result = run_wrk(where.host, where.port, scenario, args.seconds,
-                                         where.pid)
+                        result = run_wrk(where.host, where.port, scenario, args.seconds, where.pid)
                         results.setdefault((scenario.name, target), []).append(result)
-                        print(f"round {round_index + 1} {scenario.name:15} {target:6} "
-                              f"{result.requests_per_second:9.0f} req/s  p50 "
-                              f"{result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
-                              f"{result.cpu_us_per_request:6.1f} CPU-us/req  "
-                              f"errors {result.errors}", flush=True)
+                        print(
+                            f"round {round_index + 1} {scenario.name:15} {target:6} "
+                            f"{result.requests_per_second:9.0f} req/s  p50 "
+                            f"{result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
+                            f"{result.cpu_us_per_request:6.1f} CPU-us/req  "
+                            f"errors {result.errors}",
+                            flush=True,
+                        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}\n")
@@ -361,43 +409,56 @@ def main(argv: list[str] | None = None) -> int:
     for scenario in scenarios:  # the lines bench/run_all collects
         mine = _median(results[(scenario.name, "ostia")])
         theirs = _median(results[(scenario.name, "tuned")])
-        print(f"ratio: dataplane {scenario.name} Ostia/tuned req/s = "
-              f"{mine.requests_per_second / max(theirs.requests_per_second, 1e-9):.2f} "
-              "(goal >= 0.95)")
-        print(f"ratio: dataplane {scenario.name} Ostia/tuned p99 = "
-              f"{mine.p99_ms / max(theirs.p99_ms, 1e-9):.2f} (goal <= 1.10)")
-        print(f"ratio: dataplane {scenario.name} Ostia/tuned CPU per request = "
-              f"{mine.cpu_us_per_request / max(theirs.cpu_us_per_request, 1e-9):.2f} "
-              "(<= 1.05 is parity; steadier than req/s on a shared machine)")
+        print(
+            f"ratio: dataplane {scenario.name} Ostia/tuned req/s = "
+            f"{mine.requests_per_second / max(theirs.requests_per_second, 1e-9):.2f} "
+            "(goal >= 0.95)"
+        )
+        print(
+            f"ratio: dataplane {scenario.name} Ostia/tuned p99 = "
+            f"{mine.p99_ms / max(theirs.p99_ms, 1e-9):.2f} (goal <= 1.10)"
+        )
+        print(
+            f"ratio: dataplane {scenario.name} Ostia/tuned CPU per request = "
+            f"{mine.cpu_us_per_request / max(theirs.cpu_us_per_request, 1e-9):.2f} "
+            "(<= 1.05 is parity; steadier than req/s on a shared machine)"
+        )
     return 0
 
 
 def _median(results: list[WrkResult]) -> WrkResult:
-    return WrkResult(statistics.median(r.requests_per_second for r in results),
-                     statistics.median(r.p50_ms for r in results),
-                     statistics.median(r.p99_ms for r in results),
-                     sum(r.errors for r in results), sum(r.requests for r in results),
-                     statistics.median(r.cpu_us_per_request for r in results))
+    return WrkResult(
+        statistics.median(r.requests_per_second for r in results),
+        statistics.median(r.p50_ms for r in results),
+        statistics.median(r.p99_ms for r in results),
+        sum(r.errors for r in results),
+        sum(r.requests for r in results),
+        statistics.median(r.cpu_us_per_request for r in results),
+    )
 
 
 def table(scenarios: list[Scenario], results: dict[tuple[str, str], list[WrkResult]]) -> str:
     """Medians per scenario and target; Ostia relative to the tuned haproxy."""
-    lines = ["| scenario | Ostia req/s (p50 / p99 ms) | tuned haproxy req/s (p50 / p99 ms) | "
-             "direct req/s (p50 / p99 ms) | Ostia / tuned req/s | Ostia / tuned p99 | "
-             "CPU us per request Ostia / tuned |",
-             "|---|---|---|---|---:|---:|---:|"]
+    lines = [
+        "| scenario | Ostia req/s (p50 / p99 ms) | tuned haproxy req/s (p50 / p99 ms) | "
+        "direct req/s (p50 / p99 ms) | Ostia / tuned req/s | Ostia / tuned p99 | "
+        "CPU us per request Ostia / tuned |",
+        "|---|---|---|---|---:|---:|---:|",
+    ]
     for scenario in scenarios:
-        cells = {target: _median(results[(scenario.name, target)])
-                 for target in ("ostia", "tuned", "direct")}
-        row = [f"{cells[t].requests_per_second:,.0f} ({cells[t].p50_ms:.2f} / "
-               f"{cells[t].p99_ms:.2f})" + (f", {cells[t].errors} errors"
-                                            if cells[t].errors else "")
-               for t in ("ostia", "tuned", "direct")]
+        cells = {target: _median(results[(scenario.name, target)]) for target in ("ostia", "tuned", "direct")}
+        row = [
+            f"{cells[t].requests_per_second:,.0f} ({cells[t].p50_ms:.2f} / "
+            f"{cells[t].p99_ms:.2f})" + (f", {cells[t].errors} errors" if cells[t].errors else "")
+            for t in ("ostia", "tuned", "direct")
+        ]
         ostia, tuned = cells["ostia"], cells["tuned"]
         ratio = ostia.requests_per_second / max(tuned.requests_per_second, 1e-9)
         p99 = ostia.p99_ms / max(tuned.p99_ms, 1e-9)
-        lines.append(f"| {scenario.name} | {' | '.join(row)} | {ratio:.2f}x | {p99:.2f}x | "
-                     f"{ostia.cpu_us_per_request:.1f} / {tuned.cpu_us_per_request:.1f} |")
+        lines.append(
+            f"| {scenario.name} | {' | '.join(row)} | {ratio:.2f}x | {p99:.2f}x | "
+            f"{ostia.cpu_us_per_request:.1f} / {tuned.cpu_us_per_request:.1f} |"
+        )
     return "\n".join(lines)
 
 

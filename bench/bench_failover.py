@@ -40,14 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=3, help="heartbeat_timeout (s)")
     args = parser.parse_args(argv)
     outages: list[float] = []
-    with worker_stack() as stack, health_manager(stack, heartbeat_timeout=args.timeout), \
-            stack.api.client() as http, http_backends("a", "b") as backends:
+    with (
+        worker_stack() as stack,
+        health_manager(stack, heartbeat_timeout=args.timeout),
+        stack.api.client() as http,
+        http_backends("a", "b") as backends,
+    ):
         vip = stack.allocate_vip()
         port = free_port(vip)
         lb = create_lb(stack, http, serving_lb_body(vip, port, backends))
         for run in range(1, args.runs + 1):
-            wait_until(lambda: status_tree(http, lb["id"])["operating_status"] == "ONLINE",
-                       30, "LB ONLINE")
+            wait_until(lambda: status_tree(http, lb["id"])["operating_status"] == "ONLINE", 30, "LB ONLINE")
             (instance,) = stack.amphorae.compute.list_instances()
             killed_at = time.monotonic()
             kill_amphora(stack, instance.compute_id)
@@ -56,11 +59,13 @@ def main(argv: list[str] | None = None) -> int:
             outages.append(back_at - killed_at)
             stack.wait_lb(http, lb["id"])
             print(f"run {run}: outage {outages[-1]:.2f} s", flush=True)
-    print(f"heartbeat interval 1 s, heartbeat_timeout {args.timeout} s, "
-          f"health_check_interval 1 s; {len(outages)} runs: median "
-          f"{statistics.median(outages):.2f} s, min {min(outages):.2f} s, "
-          f"max {max(outages):.2f} s; median minus timeout "
-          f"{statistics.median(outages) - args.timeout:.2f} s")
+    print(
+        f"heartbeat interval 1 s, heartbeat_timeout {args.timeout} s, "
+        f"health_check_interval 1 s; {len(outages)} runs: median "
+        f"{statistics.median(outages):.2f} s, min {min(outages):.2f} s, "
+        f"max {max(outages):.2f} s; median minus timeout "
+        f"{statistics.median(outages) - args.timeout:.2f} s"
+    )
     return 0
 
 

@@ -76,16 +76,18 @@ class RunResult:
     def line(self) -> str:
         drops = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items()) if v) or "none"
         writes = ", ".join(f"{k}={v}" for k, v in sorted(self.statements.items()))
-        return (f"{self.database:10} {self.amphorae:6} amphorae {self.mode:8} offered "
-                f"{self.offered:7.0f}/s: first round {self.cold_seconds:.1f} s; in "
-                f"{self.seconds:.0f} s received {self.window_received / self.seconds:7.0f}/s, "
-                f"processed {self.per_second:7.0f}/s "
-                f"({self.per_cpu_second:7.0f} per CPU-s), lag p50 {self.lag_p50_ms:.0f} ms "
-                f"p99 {self.lag_p99_ms:.0f} ms max {self.lag_max_ms:.0f} ms, flush p50 "
-                f"{self.flush_p50_ms:.0f} ms, sent {self.sent} received {self.received} "
-                f"socket-lost {self.socket_lost}, drops: {drops}; statements: {writes}; "
-                f"status writes {self.status_writes}; failovers {self.failovers}; "
-                f"database CPU {self.db_cpu_us:.0f} us per heartbeat")
+        return (
+            f"{self.database:10} {self.amphorae:6} amphorae {self.mode:8} offered "
+            f"{self.offered:7.0f}/s: first round {self.cold_seconds:.1f} s; in "
+            f"{self.seconds:.0f} s received {self.window_received / self.seconds:7.0f}/s, "
+            f"processed {self.per_second:7.0f}/s "
+            f"({self.per_cpu_second:7.0f} per CPU-s), lag p50 {self.lag_p50_ms:.0f} ms "
+            f"p99 {self.lag_p99_ms:.0f} ms max {self.lag_max_ms:.0f} ms, flush p50 "
+            f"{self.flush_p50_ms:.0f} ms, sent {self.sent} received {self.received} "
+            f"socket-lost {self.socket_lost}, drops: {drops}; statements: {writes}; "
+            f"status writes {self.status_writes}; failovers {self.failovers}; "
+            f"database CPU {self.db_cpu_us:.0f} us per heartbeat"
+        )
 
 
 def _free_udp_port() -> int:
@@ -98,9 +100,14 @@ def _config(db_url: str, interval: int, timeout: int) -> cfg.ConfigOpts:
     conf = config_mod.new_config()
     conf([], project="octavia", default_config_files=[])
     conf.set_override("connection", db_url, "database")
-    for name, value in {"heartbeat_key": KEY, "bind_port": _free_udp_port(),
-                        "heartbeat_interval": interval, "heartbeat_timeout": timeout,
-                        "health_check_interval": 3, "sock_rlimit": 16 << 20}.items():
+    for name, value in {
+        "heartbeat_key": KEY,
+        "bind_port": _free_udp_port(),
+        "heartbeat_interval": interval,
+        "heartbeat_timeout": timeout,
+        "health_check_interval": 3,
+        "sock_rlimit": 16 << 20,
+    }.items():
         conf.set_override(name, value, "health_manager")
     return conf
 
@@ -121,8 +128,11 @@ def database(kind: str) -> Iterator[Iterator[Database]]:
 
         def fresh() -> Iterator[Database]:
             for index in range(1000):
-                url = (server.create_database(f"bench_{index}") if server is not None
-                       else f"sqlite:///{root}/bench_{index}.db")
+                url = (
+                    server.create_database(f"bench_{index}")
+                    if server is not None
+                    else f"sqlite:///{root}/bench_{index}.db"
+                )
                 engine = create_db_engine(url)
                 migration.upgrade(engine)
                 db = Database(engine)
@@ -146,8 +156,9 @@ class StatementCounter:
         self.enabled = False
         event.listen(db.engine, "before_cursor_execute", self._seen)
 
-    def _seen(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-              executemany: bool) -> None:
+    def _seen(
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
         if not self.enabled:
             return
         verb = statement.lstrip().split(None, 1)[0].upper()
@@ -161,8 +172,17 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def run_once(db: Database, kind: str, amphorae: int, mode: str, rate: float, window: float,
-             interval: int, flapping: float, timeout: int | None = None) -> RunResult:
+def run_once(
+    db: Database,
+    kind: str,
+    amphorae: int,
+    mode: str,
+    rate: float,
+    window: float,
+    interval: int,
+    flapping: float,
+    timeout: int | None = None,
+) -> RunResult:
     """Populate, start the health manager and the sender; measure over `window` seconds.
 
     The window opens once every amphora was processed once (its graph is cached): a
@@ -171,8 +191,7 @@ def run_once(db: Database, kind: str, amphorae: int, mode: str, rate: float, win
     """
     fleet = populate(db, amphorae)
     timeout = timeout or 2 * interval
-    conf = _config(str(db.engine.url.render_as_string(hide_password=False)), interval,
-                   timeout)
+    conf = _config(str(db.engine.url.render_as_string(hide_password=False)), interval, timeout)
     failovers: list[str] = []
 
     sending = threading.Event()  # failovers count while the fleet heartbeats
@@ -185,13 +204,18 @@ def run_once(db: Database, kind: str, amphorae: int, mode: str, rate: float, win
     service = HealthManagerService(conf, db, request_failover=request_failover)
     counter = StatementCounter(db)
     cold_budget = 4 * amphorae / rate + 60
-    plan = SendPlan(port=conf.health_manager.bind_port, key=KEY, rate=rate,
-                    duration=cold_budget + window, flapping=flapping, cpu=SENDER_CPU)
+    plan = SendPlan(
+        port=conf.health_manager.bind_port,
+        key=KEY,
+        rate=rate,
+        duration=cold_budget + window,
+        flapping=flapping,
+        cpu=SENDER_CPU,
+    )
     context = multiprocessing.get_context("spawn")
     stop, results = context.Event(), context.Queue()
     ready, go = context.Event(), context.Event()
-    sender = context.Process(target=sender_process,
-                             args=(fleet, plan, stop, results, ready, go))
+    sender = context.Process(target=sender_process, args=(fleet, plan, stop, results, ready, go))
     result = RunResult(kind, amphorae, mode, rate, window)
     sender.start()
     try:
@@ -209,8 +233,9 @@ def run_once(db: Database, kind: str, amphorae: int, mode: str, rate: float, win
         go.set()
         while service.metrics.snapshot().get("processed", 0) < amphorae:
             if time.monotonic() - started > cold_budget:
-                raise RuntimeError(f"first round of {amphorae} heartbeats not processed in "
-                                   f"{cold_budget:.0f} s")
+                raise RuntimeError(
+                    f"first round of {amphorae} heartbeats not processed in {cold_budget:.0f} s"
+                )
             time.sleep(0.05)
         result.cold_seconds = time.monotonic() - started
         counter.enabled = True
@@ -254,31 +279,44 @@ def run_once(db: Database, kind: str, amphorae: int, mode: str, rate: float, win
     result.lag_max_ms = 1000 * max(lags, default=0.0)
     result.flush_p50_ms = 1000 * _percentile(flushes, 0.5)
     result.socket_lost = result.sent - result.received
-    result.dropped = {kind: after.get(kind, 0) - before.get(kind, 0) for kind in
-                      ("late", "unknown_amphora", "incomplete", "replayed", "bad_signature")}
+    result.dropped = {
+        kind: after.get(kind, 0) - before.get(kind, 0)
+        for kind in ("late", "unknown_amphora", "incomplete", "replayed", "bad_signature")
+    }
     result.window_received = after.get("received", 0) - before.get("received", 0)
     result.statements = counter.counts
     result.status_writes = final.get("status_writes", 0)
     result.failovers = len(set(failovers))  # amphorae (the detector retries every round)
     result.db_cpu_us = 1e6 * (db_after - db_before) / max(processed, 1)
     with db.transaction() as session:
-        stale = session.scalar(select(func.count()).select_from(models.Amphora)
-                               .where(models.Amphora.status != "ALLOCATED"))
+        stale = session.scalar(
+            select(func.count()).select_from(models.Amphora).where(models.Amphora.status != "ALLOCATED")
+        )
     if stale:
         result.dropped["amphorae_not_allocated"] = int(stale)
     return result
 
 
-def run_scaled(db: Database, kind: str, amphorae: int, mode: str, rate: float,
-               window: float, interval: int, flapping: float, timeout: int,
-               managers: int) -> RunResult:
+def run_scaled(
+    db: Database,
+    kind: str,
+    amphorae: int,
+    mode: str,
+    rate: float,
+    window: float,
+    interval: int,
+    flapping: float,
+    timeout: int,
+    managers: int,
+) -> RunResult:
     """`run_once` with several health managers, each its own process, on one database."""
     from bench.heartbeat_managers import run_managers
 
     fleet = populate(db, amphorae)
     url = str(db.engine.url.render_as_string(hide_password=False))
-    outcome = run_managers(url, fleet, managers, rate, window, interval, timeout, flapping,
-                           KEY, lambda: db_server_cpu(db))
+    outcome = run_managers(
+        url, fleet, managers, rate, window, interval, timeout, flapping, KEY, lambda: db_server_cpu(db)
+    )
     figures = outcome["managers"]
     result = RunResult(kind, amphorae, f"{mode} x{managers} HMs", rate, window)
     processed = sum(f["processed"] for f in figures)
@@ -299,8 +337,9 @@ def run_scaled(db: Database, kind: str, amphorae: int, mode: str, rate: float,
             result.dropped[name] = result.dropped.get(name, 0) + count
     result.failovers = len({amp for f in figures for amp in f["failovers"]})
     result.db_cpu_us = 1e6 * outcome["db_cpu"] / max(processed, 1)
-    result.statements = {f"HM{index} processed/s": int(f["processed"] / window)
-                         for index, f in enumerate(figures)}
+    result.statements = {
+        f"HM{index} processed/s": int(f["processed"] / window) for index, f in enumerate(figures)
+    }
     return result
 
 
@@ -336,16 +375,20 @@ def _wait_idle(service: HealthManagerService, quiet: float = 1.5, limit: float =
 
 
 def table(results: list[RunResult]) -> str:
-    lines = ["| database | amphorae | mode | offered/s | processed/s | per HM CPU-s | "
-             "DB CPU us per heartbeat | lag p50 / p99 / max (ms) | lost or dropped | "
-             "spurious failovers |",
-             "|---|---:|---|---:|---:|---:|---:|---|---|---:|"]
+    lines = [
+        "| database | amphorae | mode | offered/s | processed/s | per HM CPU-s | "
+        "DB CPU us per heartbeat | lag p50 / p99 / max (ms) | lost or dropped | "
+        "spurious failovers |",
+        "|---|---:|---|---:|---:|---:|---:|---|---|---:|",
+    ]
     for r in results:
         lost = r.socket_lost + sum(r.dropped.values())
-        lines.append(f"| {r.database} | {r.amphorae:,} | {r.mode} | {r.offered:,.0f} | "
-                     f"{r.per_second:,.0f} | {r.per_cpu_second:,.0f} | {r.db_cpu_us:.0f} | "
-                     f"{r.lag_p50_ms:.0f} / "
-                     f"{r.lag_p99_ms:.0f} / {r.lag_max_ms:.0f} | {lost:,} | {r.failovers} |")
+        lines.append(
+            f"| {r.database} | {r.amphorae:,} | {r.mode} | {r.offered:,.0f} | "
+            f"{r.per_second:,.0f} | {r.per_cpu_second:,.0f} | {r.db_cpu_us:.0f} | "
+            f"{r.lag_p50_ms:.0f} / "
+            f"{r.lag_p99_ms:.0f} / {r.lag_max_ms:.0f} | {lost:,} | {r.failovers} |"
+        )
     return "\n".join(lines)
 
 
@@ -354,34 +397,58 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default="sqlite,postgresql")
     parser.add_argument("--amphorae", default="1000,10000")
     parser.add_argument("--mode", default="steady,capacity")
-    parser.add_argument("--interval", type=int, default=10,
-                        help="heartbeat interval of the simulated amphorae (steady mode)")
-    parser.add_argument("--rate", type=float, default=8000.0,
-                        help="offered heartbeats per second in capacity mode")
-    parser.add_argument("--seconds", type=float, default=10.0,
-                        help="capacity measurement window (steady: two intervals)")
-    parser.add_argument("--timeout", type=int, default=0,
-                        help="heartbeat_timeout (default: two intervals)")
-    parser.add_argument("--managers", type=int, default=1,
-                        help="health managers, each its own process on its own port; the "
-                             "amphorae send round-robin to them")
-    parser.add_argument("--flapping", type=float, default=0.01,
-                        help="fraction of heartbeats that flip a member's state")
-    parser.add_argument("--nice", type=int, default=-10,
-                        help="niceness for this run and what it starts (PostgreSQL, sender): "
-                             "on a machine shared with other work, measure the health "
-                             "manager rather than the competition (needs root; 0 = as is)")
-    parser.add_argument("--quick", action="store_true",
-                        help="SQLite, 300 amphorae: capacity 2,000/s for 2 s with one "
-                             "manager, then every second for 4 s with two (a test runs it)")
+    parser.add_argument(
+        "--interval", type=int, default=10, help="heartbeat interval of the simulated amphorae (steady mode)"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=8000.0, help="offered heartbeats per second in capacity mode"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="capacity measurement window (steady: two intervals)"
+    )
+    parser.add_argument("--timeout", type=int, default=0, help="heartbeat_timeout (default: two intervals)")
+    parser.add_argument(
+        "--managers",
+        type=int,
+        default=1,
+        help="health managers, each its own process on its own port; the amphorae send round-robin to them",
+    )
+    parser.add_argument(
+        "--flapping", type=float, default=0.01, help="fraction of heartbeats that flip a member's state"
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=-10,
+        help="niceness for this run and what it starts (PostgreSQL, sender): "
+        "on a machine shared with other work, measure the health "
+        "manager rather than the competition (needs root; 0 = as is)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="SQLite, 300 amphorae: capacity 2,000/s for 2 s with one "
+        "manager, then every second for 4 s with two (a test runs it)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         # Both runs of the quick mode, one after the other.
-        common = ["--db", "sqlite", "--amphorae", "300", "--nice", "0", "--interval", "1",
-                  "--flapping", str(args.flapping)]
+        common = [
+            "--db",
+            "sqlite",
+            "--amphorae",
+            "300",
+            "--nice",
+            "0",
+            "--interval",
+            "1",
+            "--flapping",
+            str(args.flapping),
+        ]
         first = main([*common, "--mode", "capacity", "--rate", "2000", "--seconds", "2"])
-        return first or main([*common, "--mode", "steady", "--seconds", "4",
-                              "--timeout", "3", "--managers", "2"])
+        return first or main(
+            [*common, "--mode", "steady", "--seconds", "4", "--timeout", "3", "--managers", "2"]
+        )
     try:
         return _run(args)
     finally:
@@ -391,9 +458,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     niceness = _renice(args.nice)
-    print(f"machine: {os.cpu_count()} CPUs, {_cpu_model()}, load average "
-          f"{os.getloadavg()[0]:.1f}; python {sys.version.split()[0]}; health manager pinned "
-          f"to CPU {HM_CPU}, sender to CPU {SENDER_CPU}; niceness {niceness}", flush=True)
+    print(
+        f"machine: {os.cpu_count()} CPUs, {_cpu_model()}, load average "
+        f"{os.getloadavg()[0]:.1f}; python {sys.version.split()[0]}; health manager pinned "
+        f"to CPU {HM_CPU}, sender to CPU {SENDER_CPU}; niceness {niceness}",
+        flush=True,
+    )
     results = []
     for kind in args.db.split(","):
         with database(kind) as fresh:
@@ -405,21 +475,41 @@ def _run(args: argparse.Namespace) -> int:
                     else:
                         rate, seconds = args.rate, args.seconds
                     if args.managers > 1:
-                        result = run_scaled(next(fresh), kind, amphorae, mode, rate, seconds,
-                                            args.interval, args.flapping,
-                                            args.timeout or 2 * args.interval, args.managers)
+                        result = run_scaled(
+                            next(fresh),
+                            kind,
+                            amphorae,
+                            mode,
+                            rate,
+                            seconds,
+                            args.interval,
+                            args.flapping,
+                            args.timeout or 2 * args.interval,
+                            args.managers,
+                        )
                     else:
-                        result = run_once(next(fresh), kind, amphorae, mode, rate, seconds,
-                                          args.interval, args.flapping, args.timeout or None)
+                        result = run_once(
+                            next(fresh),
+                            kind,
+                            amphorae,
+                            mode,
+                            rate,
+                            seconds,
+                            args.interval,
+                            args.flapping,
+                            args.timeout or None,
+                        )
                     print(result.line(), flush=True)
                     results.append(result)
     print()
     print(table(results))
     print()
     for r in results:  # the lines bench/run_all collects
-        print(f"ratio: heartbeats {r.database} {r.amphorae} amphorae {r.mode} processed/"
-              f"offered = {r.per_second / max(r.offered, 1e-9):.2f} (goal 1.00 with no "
-              f"spurious failover: {r.failovers}; lag p99 {r.lag_p99_ms:.0f} ms)")
+        print(
+            f"ratio: heartbeats {r.database} {r.amphorae} amphorae {r.mode} processed/"
+            f"offered = {r.per_second / max(r.offered, 1e-9):.2f} (goal 1.00 with no "
+            f"spurious failover: {r.failovers}; lag p99 {r.lag_p99_ms:.0f} ms)"
+        )
     return 0
 
 
@@ -445,8 +535,7 @@ def _renice(wanted: int, pid: int | None = None) -> int:
 
 def _server_pids(data_dir: str) -> list[int]:
     """The postmaster (from its pid file) and its current children."""
-    with contextlib.suppress(OSError, ValueError), \
-            open(os.path.join(data_dir, "postmaster.pid")) as handle:
+    with contextlib.suppress(OSError, ValueError), open(os.path.join(data_dir, "postmaster.pid")) as handle:
         postmaster = int(handle.readline())
         children = []
         with contextlib.suppress(OSError):

@@ -28,9 +28,13 @@ def create_once(stack: WorkerStack, http: object, backends: list) -> tuple[float
     vip = stack.allocate_vip()
     port = free_port(vip)
     started = time.monotonic()
-    lb = check(http.post("/v2/lbaas/loadbalancers",  # type: ignore[attr-defined]
-                         json={"loadbalancer": serving_lb_body(vip, port, backends)}),
-               201)["loadbalancer"]
+    lb = check(
+        http.post(
+            "/v2/lbaas/loadbalancers",  # type: ignore[attr-defined]
+            json={"loadbalancer": serving_lb_body(vip, port, backends)},
+        ),
+        201,
+    )["loadbalancer"]
     stack.wait_lb(http, lb["id"])  # type: ignore[arg-type]
     active = time.monotonic() - started
 
@@ -47,10 +51,12 @@ def create_once(stack: WorkerStack, http: object, backends: list) -> tuple[float
 def _summary(label: str, samples: list[tuple[float, float]]) -> str:
     active = [a for a, _ in samples]
     serving = [s for _, s in samples]
-    return (f"{label}: POST -> ACTIVE median {statistics.median(active):.2f} s "
-            f"(min {min(active):.2f}, max {max(active):.2f}); POST -> VIP answers median "
-            f"{statistics.median(serving):.2f} s (min {min(serving):.2f}, "
-            f"max {max(serving):.2f})")
+    return (
+        f"{label}: POST -> ACTIVE median {statistics.median(active):.2f} s "
+        f"(min {min(active):.2f}, max {max(active):.2f}); POST -> VIP answers median "
+        f"{statistics.median(serving):.2f} s (min {min(serving):.2f}, "
+        f"max {max(serving):.2f})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             print(_summary("spare pool of 2", with_spares), flush=True)
         finally:
             housekeeper.stop(timeout=30)
-    ratio = statistics.median(a for a, _ in without) / statistics.median(
-        a for a, _ in with_spares)
+    ratio = statistics.median(a for a, _ in without) / statistics.median(a for a, _ in with_spares)
     print(f"spares make POST -> ACTIVE {ratio:.1f}x faster (median)")
     return 0
 

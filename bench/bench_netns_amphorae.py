@@ -57,12 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     with open("/proc/meminfo") as handle:
         total = int(handle.readline().split()[1])
     per = statistics.median(pss)
-    print(f"{args.count} namespace amphorae: build + agent answering median "
-          f"{statistics.median(builds):.2f} s (max {max(builds):.2f} s); PSS per amphora "
-          f"median {per / 1024:.1f} MiB (host MemAvailable moved by {used / 1024:.0f} MiB, "
-          f"noisy on a shared machine); delete {deleted / args.count:.2f} s each; 80 % of "
-          f"this host's {total / 1024 / 1024:.0f} GiB holds about {int(total * 0.8 / per)} "
-          "idle amphorae by PSS")
+    print(
+        f"{args.count} namespace amphorae: build + agent answering median "
+        f"{statistics.median(builds):.2f} s (max {max(builds):.2f} s); PSS per amphora "
+        f"median {per / 1024:.1f} MiB (host MemAvailable moved by {used / 1024:.0f} MiB, "
+        f"noisy on a shared machine); delete {deleted / args.count:.2f} s each; 80 % of "
+        f"this host's {total / 1024 / 1024:.0f} GiB holds about {int(total * 0.8 / per)} "
+        "idle amphorae by PSS"
+    )
     return 0
 
 

@@ -91,8 +91,10 @@ def zygotes(state: Path) -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             with contextlib.suppress(OSError):
-                if (b"ostia.cmd.agent_zygote" in Path(f"/proc/{entry}/cmdline").read_bytes()
-                        and os.readlink(f"/proc/{entry}/cwd") == amphora_dir):
+                if (
+                    b"ostia.cmd.agent_zygote" in Path(f"/proc/{entry}/cmdline").read_bytes()
+                    and os.readlink(f"/proc/{entry}/cwd") == amphora_dir
+                ):
                     found.append(int(entry))
     return found
 
@@ -212,15 +214,28 @@ def all_in_one(private_agents: bool = False) -> Iterator[Service]:
     state = top / "state"
     api_port, hm_port = free_port(), free_port()
     extra = top / "extra.conf"
-    extra.write_text(f"[health_manager]\nbind_port = {hm_port}\n"
-                     f"controller_ip_port_list = 127.0.0.1:{hm_port}\n"
-                     + ("[local_compute]\nshare_agent_memory = false\n" if private_agents
-                        else ""))
+    extra.write_text(
+        f"[health_manager]\nbind_port = {hm_port}\n"
+        f"controller_ip_port_list = 127.0.0.1:{hm_port}\n"
+        + ("[local_compute]\nshare_agent_memory = false\n" if private_agents else "")
+    )
     log = open(top / "ostia.log", "wb")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
-        [str(BIN / "ostia"), "up", "--port", str(api_port), "--state-dir", str(state),
-         "--config-file", str(extra)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            str(BIN / "ostia"),
+            "up",
+            "--port",
+            str(api_port),
+            "--state-dir",
+            str(state),
+            "--config-file",
+            str(extra),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     service = Service(state, f"http://127.0.0.1:{api_port}", process)
     try:
         deadline = time.monotonic() + 120
@@ -289,13 +304,25 @@ class CreatedLB:
     seconds: float
 
 
-def create_lb(url: str, port: int, members: list[HttpBackend], index: int,
-              timeout: float) -> CreatedLB:
-    body = {"loadbalancer": {
-        "name": f"scale-{index}", "vip_subnet_id": "private-subnet",
-        "listeners": [{"protocol": "HTTP", "protocol_port": port, "default_pool": {
-            "name": f"scale-{index}", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-            "members": [{"address": m.address, "protocol_port": m.port} for m in members]}}]}}
+def create_lb(url: str, port: int, members: list[HttpBackend], index: int, timeout: float) -> CreatedLB:
+    body = {
+        "loadbalancer": {
+            "name": f"scale-{index}",
+            "vip_subnet_id": "private-subnet",
+            "listeners": [
+                {
+                    "protocol": "HTTP",
+                    "protocol_port": port,
+                    "default_pool": {
+                        "name": f"scale-{index}",
+                        "protocol": "HTTP",
+                        "lb_algorithm": "ROUND_ROBIN",
+                        "members": [{"address": m.address, "protocol_port": m.port} for m in members],
+                    },
+                }
+            ],
+        }
+    }
     with httpx.Client(base_url=url, timeout=60) as http:
         started = time.monotonic()
         response = http.post("/v2/lbaas/loadbalancers", json=body)
@@ -312,8 +339,11 @@ def delete_all(url: str, lbs: list[CreatedLB], timeout: float) -> None:
         for lb in lbs:
             http.delete(f"/v2/lbaas/loadbalancers/{lb.id}", params={"cascade": "true"})
         for lb in lbs:
-            wait_for(lambda lb=lb: lb_status(http, lb.id) == "DELETED", timeout,  # type: ignore[misc]
-                     f"LB {lb.id} deleted")
+            wait_for(
+                lambda lb=lb: lb_status(http, lb.id) == "DELETED",
+                timeout,  # type: ignore[misc]
+                f"LB {lb.id} deleted",
+            )
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -323,8 +353,15 @@ def mib(kib: float) -> str:
     return f"{kib / 1024:.1f} MiB"
 
 
-def run(count: int, batch: int, idle_window: float, port: int, timeout: float,
-        private_agents: bool = False, ratios: list[str] | None = None) -> dict[str, str]:
+def run(
+    count: int,
+    batch: int,
+    idle_window: float,
+    port: int,
+    timeout: float,
+    private_agents: bool = False,
+    ratios: list[str] | None = None,
+) -> dict[str, str]:
     """Create, measure, delete; the table's rows (and bench/run_all's ratio lines added to
     `ratios`)."""
     if ratios is None:
@@ -343,9 +380,8 @@ def run(count: int, batch: int, idle_window: float, port: int, timeout: float,
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=batch) as pool:
             for offset in range(0, len(rest), batch):
-                chunk = rest[offset:offset + batch]
-                lbs += pool.map(lambda i: create_lb(service.url, port, members, i, timeout),
-                                chunk)
+                chunk = rest[offset : offset + batch]
+                lbs += pool.map(lambda i: create_lb(service.url, port, members, i, timeout), chunk)
         concurrent_wall = time.monotonic() - started
 
         # At rest: let the last reconciles and first heartbeats settle, then measure.
@@ -360,9 +396,10 @@ def run(count: int, batch: int, idle_window: float, port: int, timeout: float,
         window = time.monotonic() - window_start
         cpu_after = [{pid: cpu_seconds(pid) for pid in group} for group in groups]
         # Only processes that lived through the whole window (a failover may replace some).
-        cpu_used = [sum(after[pid] - before[pid] for pid in before
-                        if before[pid] and after.get(pid))
-                    for before, after in zip(cpu_before, cpu_after, strict=True)]
+        cpu_used = [
+            sum(after[pid] - before[pid] for pid in before if before[pid] and after.get(pid))
+            for before, after in zip(cpu_before, cpu_after, strict=True)
+        ]
         replaced = sum(1 for pid in agents if not cpu_after[1].get(pid))
         per_amp = [sum(pss_kib(pid) for pid in amp.pids) for amp in amps]
         agent_pss = [pss_kib(amp.agent) for amp in amps if amp.agent]
@@ -380,35 +417,42 @@ def run(count: int, batch: int, idle_window: float, port: int, timeout: float,
         results["load balancers (amphorae)"] = f"{count} ({len(amps)})"
         results["one after another: POST -> serving, median / max"] = (
             f"{statistics.median(seq) * 1000:.0f} ms / {max(seq) * 1000:.0f} ms"
-            f" ({one_by_one} LBs, {sequential_wall / one_by_one * 1000:.0f} ms each)")
+            f" ({one_by_one} LBs, {sequential_wall / one_by_one * 1000:.0f} ms each)"
+        )
         if conc:
             results[f"{batch} at a time: POST -> serving, median / max"] = (
                 f"{statistics.median(conc) * 1000:.0f} ms / {max(conc) * 1000:.0f} ms"
                 f" ({len(conc)} LBs, {concurrent_wall / len(conc) * 1000:.0f} ms of wall"
-                " time each)")
+                " time each)"
+            )
         results["PSS per amphora, median (agent + haproxy master + workers)"] = (
             f"{mib(statistics.median(per_amp))} ({mib(statistics.median(agent_pss))} + "
-            f"{mib(statistics.median(master_pss))} + {mib(statistics.median(worker_pss))})")
+            f"{mib(statistics.median(master_pss))} + {mib(statistics.median(worker_pss))})"
+        )
         results["agent's own memory (USS), median"] = mib(statistics.median(agent_uss))
         results["PSS of all amphorae + agent zygote + controller"] = (
             f"{mib(sum(per_amp) + zygote_pss + controller_pss)} (zygote {mib(zygote_pss)}, "
-            f"controller {mib(controller_pss)})")
+            f"controller {mib(controller_pss)})"
+        )
         results["MemAvailable fell by"] = mib(available_before - available_loaded)
         results[f"controller CPU at rest ({window:.0f} s window)"] = (
-            f"{cpu_used[0] / window * 100:.1f} % of one core")
-        results["agents' CPU at rest, together"] = (
-            f"{cpu_used[1] / window * 100:.1f} % of one core"
-            + (f" ({replaced} agents gone during the window)" if replaced else ""))
-        results["haproxy CPU at rest, together"] = (
-            f"{cpu_used[2] / window * 100:.1f} % of one core")
+            f"{cpu_used[0] / window * 100:.1f} % of one core"
+        )
+        results["agents' CPU at rest, together"] = f"{cpu_used[1] / window * 100:.1f} % of one core" + (
+            f" ({replaced} agents gone during the window)" if replaced else ""
+        )
+        results["haproxy CPU at rest, together"] = f"{cpu_used[2] / window * 100:.1f} % of one core"
         results["VIPs serving"] = f"{count - len(not_serving)} / {count}"
-        ratios.append(f"ratio: PSS per amphora, MiB = "
-                      f"{statistics.median(per_amp) / 1024:.1f} (goal <= 20)")
-        ratios.append(f"ratio: controller CPU at rest, % of a core with {len(amps)} amphorae = "
-                      f"{cpu_used[0] / window * 100:.1f} (goal < 5 with 1000)")
+        ratios.append(f"ratio: PSS per amphora, MiB = {statistics.median(per_amp) / 1024:.1f} (goal <= 20)")
+        ratios.append(
+            f"ratio: controller CPU at rest, % of a core with {len(amps)} amphorae = "
+            f"{cpu_used[0] / window * 100:.1f} (goal < 5 with 1000)"
+        )
         per_agent = cpu_used[1] / window * 100 / max(1, len(agents) - replaced)
-        ratios.append(f"ratio: agents' CPU at rest, % of a core per 1000 (from {len(agents)}) = "
-                      f"{per_agent * 1000:.0f} (goal < 10)")
+        ratios.append(
+            f"ratio: agents' CPU at rest, % of a core per 1000 (from {len(agents)}) = "
+            f"{per_agent * 1000:.0f} (goal < 10)"
+        )
 
         started = time.monotonic()
         delete_all(service.url, lbs, timeout)
@@ -416,8 +460,7 @@ def run(count: int, batch: int, idle_window: float, port: int, timeout: float,
         if not_serving:
             raise RuntimeError(f"VIPs not serving: {not_serving[:10]}")
     load_after = os.getloadavg()
-    results["load average before / after (2 cores, shared)"] = (
-        f"{load_before[0]:.1f} / {load_after[0]:.1f}")
+    results["load average before / after (2 cores, shared)"] = f"{load_before[0]:.1f} / {load_after[0]:.1f}"
     return results
 
 
@@ -428,17 +471,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-window", type=float, default=20.0, help="seconds at rest")
     parser.add_argument("--port", type=int, default=28080, help="listener port on every VIP")
     parser.add_argument("--timeout", type=float, default=120.0, help="per LB")
-    parser.add_argument("--private-agents", action="store_true",
-                        help="[local_compute] share_agent_memory = false: every agent a "
-                             "Python process started on its own (default: forked from one "
-                             "pre-loaded process)")
+    parser.add_argument(
+        "--private-agents",
+        action="store_true",
+        help="[local_compute] share_agent_memory = false: every agent a "
+        "Python process started on its own (default: forked from one "
+        "pre-loaded process)",
+    )
     parser.add_argument("--quick", action="store_true", help="3 LBs, 3 s idle window")
     args = parser.parse_args(argv)
     if args.quick:
         args.count, args.idle_window = 3, 3.0
     ratios: list[str] = []
-    results = run(args.count, args.batch, args.idle_window, args.port, args.timeout,
-                  args.private_agents, ratios)
+    results = run(
+        args.count, args.batch, args.idle_window, args.port, args.timeout, args.private_agents, ratios
+    )
     private = ", private agents" if args.private_agents else ""
     print(f"| measure (bench_scale, N={args.count}{private}) | value |")
     print("|---|---|")

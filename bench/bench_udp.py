@@ -39,9 +39,11 @@ def rtts(host: str, port: int, count: int) -> list[float]:
 
 
 def describe(label: str, samples: list[float]) -> str:
-    return (f"{label}: median {statistics.median(samples) * 1e6:.0f} us, "
-            f"p99 {samples[int(len(samples) * 0.99)] * 1e6:.0f} us, "
-            f"{len(samples) / sum(samples):.0f} requests/s one at a time")
+    return (
+        f"{label}: median {statistics.median(samples) * 1e6:.0f} us, "
+        f"p99 {samples[int(len(samples) * 0.99)] * 1e6:.0f} us, "
+        f"{len(samples) / sum(samples):.0f} requests/s one at a time"
+    )
 
 
 def main() -> None:
@@ -49,31 +51,57 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=5)
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()
-    with worker_stack(overrides=OVERRIDES) as stack, stack.api.client() as http, \
-            udp_backends("a", "b") as (a, b):
+    with (
+        worker_stack(overrides=OVERRIDES) as stack,
+        stack.api.client() as http,
+        udp_backends("a", "b") as (a, b),
+    ):
         created: list[tuple[float, float]] = []
         vip = port = ""
         for _ in range(args.count):
             vip = stack.allocate_vip()
             port = free_udp_port(vip)
-            pool = {"name": "dns", "protocol": "UDP", "lb_algorithm": "ROUND_ROBIN",
-                    "healthmonitor": {"type": "UDP-CONNECT", "delay": 1, "timeout": 1,
-                                      "max_retries": 1, "max_retries_down": 1},
-                    "members": [{"address": x.address, "protocol_port": x.port}
-                                for x in (a, b)]}
+            pool = {
+                "name": "dns",
+                "protocol": "UDP",
+                "lb_algorithm": "ROUND_ROBIN",
+                "healthmonitor": {
+                    "type": "UDP-CONNECT",
+                    "delay": 1,
+                    "timeout": 1,
+                    "max_retries": 1,
+                    "max_retries_down": 1,
+                },
+                "members": [{"address": x.address, "protocol_port": x.port} for x in (a, b)],
+            }
             started = time.monotonic()
-            lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
-                "vip_subnet_id": "private-subnet", "vip_address": vip,
-                "listeners": [{"protocol": "UDP", "protocol_port": port,
-                               "default_pool": pool}]}}), 201)["loadbalancer"]
+            lb = check(
+                http.post(
+                    "/v2/lbaas/loadbalancers",
+                    json={
+                        "loadbalancer": {
+                            "vip_subnet_id": "private-subnet",
+                            "vip_address": vip,
+                            "listeners": [{"protocol": "UDP", "protocol_port": port, "default_pool": pool}],
+                        }
+                    },
+                ),
+                201,
+            )["loadbalancer"]
             stack.wait_lb(http, lb["id"])
             active = time.monotonic() - started
-            wait_until(lambda: ask(vip, port, timeout=0.2) is not None, 10,  # noqa: B023
-                       "the VIP answering", interval=0.005)
+            wait_until(
+                lambda: ask(vip, port, timeout=0.2) is not None,  # noqa: B023
+                10,
+                "the VIP answering",
+                interval=0.005,
+            )
             created.append((active, time.monotonic() - started))
-        print(f"UDP LB POST -> ACTIVE median {statistics.median(c[0] for c in created):.2f} s, "
-              f"-> VIP answers median {statistics.median(c[1] for c in created):.2f} s "
-              f"({args.count} creates)")
+        print(
+            f"UDP LB POST -> ACTIVE median {statistics.median(c[0] for c in created):.2f} s, "
+            f"-> VIP answers median {statistics.median(c[1] for c in created):.2f} s "
+            f"({args.count} creates)"
+        )
         print(describe("direct to a member", rtts(a.address, a.port, args.requests)))
         print(describe("through the VIP (nginx)", rtts(vip, int(port), args.requests)))
         b.stop()
@@ -81,8 +109,10 @@ def main() -> None:
         streak = 0
         while streak < 10:
             streak = streak + 1 if ask(vip, int(port)) == "a" else 0
-        print(f"dead member out of rotation {time.monotonic() - killed:.3f} s after its "
-              "port closed (ten requests in a row to the live one)")
+        print(
+            f"dead member out of rotation {time.monotonic() - killed:.3f} s after its "
+            "port closed (ten requests in a row to the live one)"
+        )
 
 
 if __name__ == "__main__":

@@ -51,27 +51,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--advert", type=float, default=0.1, help="vrrp_advert_int (s)")
     args = parser.parse_args(argv)
-    overrides = {"keepalived_vrrp": {"vrrp_advert_int": args.advert, "vrrp_check_interval": 1},
-                 "controller_worker": {"loadbalancer_topology": c.TOPOLOGY_ACTIVE_STANDBY}}
+    overrides = {
+        "keepalived_vrrp": {"vrrp_advert_int": args.advert, "vrrp_check_interval": 1},
+        "controller_worker": {"loadbalancer_topology": c.TOPOLOGY_ACTIVE_STANDBY},
+    }
     gaps: list[float] = []
-    with netns_worker_stack(overrides) as stack, netns_health_manager(stack), \
-            stack.api.client() as http:
+    with netns_worker_stack(overrides) as stack, netns_health_manager(stack), stack.api.client() as http:
         client = stack.host("client", SUBNET, "198.18.64.100")
         stack.backend("b1", SUBNET, "198.18.64.101")
         stack.backend("b2", SUBNET, "198.18.64.102")
-        pool = {"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-                "members": [{"address": a, "protocol_port": 80}
-                            for a in ("198.18.64.101", "198.18.64.102")]}
+        pool = {
+            "name": "pool",
+            "protocol": "HTTP",
+            "lb_algorithm": "ROUND_ROBIN",
+            "members": [{"address": a, "protocol_port": 80} for a in ("198.18.64.101", "198.18.64.102")],
+        }
         started = time.monotonic()
-        lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
-            "vip_subnet_id": SUBNET, "vip_address": VIP, "listeners": [
-                {"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}]}}),
-            201)["loadbalancer"]
+        lb = check(
+            http.post(
+                "/v2/lbaas/loadbalancers",
+                json={
+                    "loadbalancer": {
+                        "vip_subnet_id": SUBNET,
+                        "vip_address": VIP,
+                        "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}],
+                    }
+                },
+            ),
+            201,
+        )["loadbalancer"]
         stack.wait_lb(http, lb["id"], timeout=90)
         print(f"ACTIVE_STANDBY load balancer ACTIVE in {time.monotonic() - started:.2f} s")
         for instance in stack.amphorae.compute.list_instances():
-            print(f"amphora {instance.compute_id}: "
-                  f"{amphora_memory_kib(instance.compute_id) / 1024:.1f} MiB (PSS)")
+            print(
+                f"amphora {instance.compute_id}: "
+                f"{amphora_memory_kib(instance.compute_id) / 1024:.1f} MiB (PSS)"
+            )
         for run in range(1, args.runs + 1):
             holder = wait_until(lambda: _holder(stack), 20, "a VIP holder")
             time.sleep(1.0)
@@ -79,16 +94,16 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.5)
                 killed_at = time.monotonic()
                 kill_amphora(holder)
-                wait_until(lambda dead=holder: _replaced(stack, dead), 60,
-                           "the dead amphora replaced")
+                wait_until(lambda dead=holder: _replaced(stack, dead), 60, "the dead amphora replaced")
                 stack.wait_lb(http, lb["id"], timeout=60)
                 rebuilt = time.monotonic() - killed_at
                 time.sleep(1.0)
             gaps.append(loop.longest_gap(killed_at))
-            print(f"run {run}: gap {gaps[-1]:.3f} s, pair whole again after {rebuilt:.1f} s",
-                  flush=True)
-    print(f"vrrp_advert_int {args.advert} s; {len(gaps)} runs: median "
-          f"{statistics.median(gaps):.3f} s, worst {max(gaps):.3f} s")
+            print(f"run {run}: gap {gaps[-1]:.3f} s, pair whole again after {rebuilt:.1f} s", flush=True)
+    print(
+        f"vrrp_advert_int {args.advert} s; {len(gaps)} runs: median "
+        f"{statistics.median(gaps):.3f} s, worst {max(gaps):.3f} s"
+    )
     return 0
 
 

@@ -68,25 +68,42 @@ def answered(vip: str, port: int) -> bool:
         return False
 
 
-def one_round(stack: WorkerStack, http: httpx.Client,
-              backends: list[HttpBackend]) -> dict[str, float]:
+def one_round(stack: WorkerStack, http: httpx.Client, backends: list[HttpBackend]) -> dict[str, float]:
     timings: dict[str, float] = {}
     a, b, extra = backends
 
     vip = stack.allocate_vip()
     started = time.monotonic()
-    empty = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
-        "vip_subnet_id": "private-subnet", "vip_address": vip}}), 201)["loadbalancer"]
+    empty = check(
+        http.post(
+            "/v2/lbaas/loadbalancers",
+            json={"loadbalancer": {"vip_subnet_id": "private-subnet", "vip_address": vip}},
+        ),
+        201,
+    )["loadbalancer"]
     wait_for(lambda: lb_status(http, empty["id"]) == c.ACTIVE)
     timings["LB (empty) -> ACTIVE"] = time.monotonic() - started
 
     vip = stack.allocate_vip()
     port = free_port(vip)
-    body = {"loadbalancer": {
-        "vip_subnet_id": "private-subnet", "vip_address": vip,
-        "listeners": [{"protocol": "HTTP", "protocol_port": port, "default_pool": {
-            "name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-            "members": [{"address": m.address, "protocol_port": m.port} for m in (a, b)]}}]}}
+    body = {
+        "loadbalancer": {
+            "vip_subnet_id": "private-subnet",
+            "vip_address": vip,
+            "listeners": [
+                {
+                    "protocol": "HTTP",
+                    "protocol_port": port,
+                    "default_pool": {
+                        "name": "pool",
+                        "protocol": "HTTP",
+                        "lb_algorithm": "ROUND_ROBIN",
+                        "members": [{"address": m.address, "protocol_port": m.port} for m in (a, b)],
+                    },
+                }
+            ],
+        }
+    }
     started = time.monotonic()
     lb = check(http.post("/v2/lbaas/loadbalancers", json=body), 201)["loadbalancer"]
     wait_for(lambda: answered(vip, port))
@@ -96,8 +113,13 @@ def one_round(stack: WorkerStack, http: httpx.Client,
 
     pool_id = lb["pools"][0]["id"]
     started = time.monotonic()
-    check(http.post(f"/v2/lbaas/pools/{pool_id}/members", json={"member": {
-        "address": extra.address, "protocol_port": extra.port}}), 201)
+    check(
+        http.post(
+            f"/v2/lbaas/pools/{pool_id}/members",
+            json={"member": {"address": extra.address, "protocol_port": extra.port}},
+        ),
+        201,
+    )
     # Round robin over three members: the new one answers within three requests.
     wait_for(lambda: any(answered_by(vip, port, extra.name) for _ in range(3)))
     timings["member -> traffic"] = time.monotonic() - started
@@ -106,8 +128,7 @@ def one_round(stack: WorkerStack, http: httpx.Client,
 
     started = time.monotonic()
     for lb_id in (empty["id"], lb["id"]):
-        check(http.delete(f"/v2/lbaas/loadbalancers/{lb_id}", params={"cascade": "true"}),
-              204)
+        check(http.delete(f"/v2/lbaas/loadbalancers/{lb_id}", params={"cascade": "true"}), 204)
     wait_for(lambda: all(lb_status(http, i) == c.DELETED for i in (empty["id"], lb["id"])))
     timings["delete 2 LBs (cascade) -> DELETED"] = time.monotonic() - started
     return timings
@@ -124,23 +145,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     results: dict[str, list[float]] = {}
-    with worker_stack() as stack, stack.api.client() as http, \
-            http_backends("a", "b", "new") as backends:
+    with worker_stack() as stack, stack.api.client() as http, http_backends("a", "b", "new") as backends:
         for index in range(args.rounds):
             timings = one_round(stack, http, backends)
             for name, seconds in timings.items():
                 results.setdefault(name, []).append(seconds)
-            print(f"round {index + 1}: " + ", ".join(f"{k} {v * 1000:.0f} ms"
-                                                      for k, v in timings.items()), flush=True)
+            print(
+                f"round {index + 1}: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items()),
+                flush=True,
+            )
     print()
     print(f"| measure ({args.rounds} rounds) | median | p95 |")
     print("|---|---|---|")
     for name, values in results.items():
-        print(f"| {name} | {statistics.median(values) * 1000:.0f} ms | "
-              f"{p95(values) * 1000:.0f} ms |")
+        print(f"| {name} | {statistics.median(values) * 1000:.0f} ms | {p95(values) * 1000:.0f} ms |")
     # For bench/run_all (issue 16 goal: a member serves within 50 ms, median).
-    print(f"ratio: member -> traffic, median ms = "
-          f"{statistics.median(results['member -> traffic']) * 1000:.0f} (goal <= 50)")
+    print(
+        f"ratio: member -> traffic, median ms = "
+        f"{statistics.median(results['member -> traffic']) * 1000:.0f} (goal <= 50)"
+    )
     return 0
 
 

@@ -20,8 +20,16 @@ from bench.heartbeat_fleet import SendPlan, SimulatedAmphora, sender_process
 POLL = 0.05
 
 
-def manager_process(url: str, port: int, interval: int, timeout: int, cpu: int | None,
-                    processed: Any, control: dict[str, Any], results: Any) -> None:
+def manager_process(
+    url: str,
+    port: int,
+    interval: int,
+    timeout: int,
+    cpu: int | None,
+    processed: Any,
+    control: dict[str, Any],
+    results: Any,
+) -> None:
     """Child process: one health manager until `control["stop"]`; puts its figures."""
     from bench.bench_heartbeats import _config
     from ostia.controller.health.service import HealthManagerService
@@ -51,30 +59,53 @@ def manager_process(url: str, port: int, interval: int, timeout: int, cpu: int |
             processed.value = service.metrics.snapshot().get("processed", 0)
             for name in ("start", "end"):
                 if name not in marks and control[name].is_set():
-                    marks[name] = (service.metrics.snapshot(), time.process_time(),
-                                   len(service.metrics.lags))
+                    marks[name] = (service.metrics.snapshot(), time.process_time(), len(service.metrics.lags))
             time.sleep(POLL)
     finally:
         service.stop()
         db.dispose()
     (before, cpu_before, lags_before), (after, cpu_after, lags_after) = (
-        marks.get("start", ({}, 0.0, 0)), marks.get("end", ({}, 0.0, 0)))
-    results.put(("figures", {
-        "processed": after.get("processed", 0) - before.get("processed", 0),
-        "received": after.get("received", 0) - before.get("received", 0),
-        "cpu": cpu_after - cpu_before,
-        "lags": list(service.metrics.lags)[lags_before:lags_after],
-        "dropped": {kind: after.get(kind, 0) - before.get(kind, 0) for kind in
-                    ("late", "unknown_amphora", "incomplete", "replayed", "seq_jump",
-                     "bad_signature")},
-        "total_received": service.metrics.snapshot().get("received", 0),
-        "failovers": sorted(failovers),
-    }))
+        marks.get("start", ({}, 0.0, 0)),
+        marks.get("end", ({}, 0.0, 0)),
+    )
+    results.put(
+        (
+            "figures",
+            {
+                "processed": after.get("processed", 0) - before.get("processed", 0),
+                "received": after.get("received", 0) - before.get("received", 0),
+                "cpu": cpu_after - cpu_before,
+                "lags": list(service.metrics.lags)[lags_before:lags_after],
+                "dropped": {
+                    kind: after.get(kind, 0) - before.get(kind, 0)
+                    for kind in (
+                        "late",
+                        "unknown_amphora",
+                        "incomplete",
+                        "replayed",
+                        "seq_jump",
+                        "bad_signature",
+                    )
+                },
+                "total_received": service.metrics.snapshot().get("received", 0),
+                "failovers": sorted(failovers),
+            },
+        )
+    )
 
 
-def run_managers(url: str, fleet: Sequence[SimulatedAmphora], managers: int, rate: float,
-                 window: float, interval: int, timeout: int, flapping: float,
-                 key: str, db_cpu: Callable[[], float] = lambda: 0.0) -> dict[str, Any]:
+def run_managers(
+    url: str,
+    fleet: Sequence[SimulatedAmphora],
+    managers: int,
+    rate: float,
+    window: float,
+    interval: int,
+    timeout: int,
+    flapping: float,
+    key: str,
+    db_cpu: Callable[[], float] = lambda: 0.0,
+) -> dict[str, Any]:
     """Start `managers` managers and the sender; measure `window` seconds after every
     manager has heard every amphora once; returns the managers' figures and the sender's."""
     context = multiprocessing.get_context("spawn")
@@ -85,15 +116,33 @@ def run_managers(url: str, fleet: Sequence[SimulatedAmphora], managers: int, rat
     from bench.bench_heartbeats import _free_udp_port
 
     ports = [_free_udp_port() for _ in range(managers)]
-    children = [context.Process(target=manager_process, args=(
-        url, ports[index], interval, timeout, index % cpus if cpus > 1 else None,
-        counters[index], control, results)) for index in range(managers)]
+    children = [
+        context.Process(
+            target=manager_process,
+            args=(
+                url,
+                ports[index],
+                interval,
+                timeout,
+                index % cpus if cpus > 1 else None,
+                counters[index],
+                control,
+                results,
+            ),
+        )
+        for index in range(managers)
+    ]
     cold_budget = 4 * len(fleet) / rate + 60
-    plan = SendPlan(port=ports[0], extra_ports=tuple(ports[1:]), key=key, rate=rate,
-                    duration=cold_budget + window + 60, flapping=flapping)
+    plan = SendPlan(
+        port=ports[0],
+        extra_ports=tuple(ports[1:]),
+        key=key,
+        rate=rate,
+        duration=cold_budget + window + 60,
+        flapping=flapping,
+    )
     ready, go = context.Event(), context.Event()
-    sender = context.Process(target=sender_process, args=(fleet, plan, sender_stop, results,
-                                                          ready, go))
+    sender = context.Process(target=sender_process, args=(fleet, plan, sender_stop, results, ready, go))
     figures: list[dict[str, Any]] = []
     sent: dict[str, float] = {}
     try:
@@ -110,8 +159,7 @@ def run_managers(url: str, fleet: Sequence[SimulatedAmphora], managers: int, rat
         go.set()
         while min(counter.value for counter in counters) < len(fleet):
             if time.monotonic() - started > cold_budget:
-                raise RuntimeError("first round not processed by every manager in "
-                                   f"{cold_budget:.0f} s")
+                raise RuntimeError(f"first round not processed by every manager in {cold_budget:.0f} s")
             time.sleep(POLL)
         cold = time.monotonic() - started
         control["start"].set()

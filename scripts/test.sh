@@ -7,5 +7,6 @@ bash scripts/install-system-packages.sh test
 bash scripts/bootstrap-venv.sh .venv
 bash scripts/install-keystone.sh  # a real Keystone for tests/integration/test_keystone_*
 .venv/bin/ruff check ostia tests bench
+.venv/bin/ruff format --check ostia tests bench
 .venv/bin/mypy ostia
 exec .venv/bin/pytest -q -p no:cacheprovider "$@"

@@ -33,7 +33,6 @@ from ostia.common.config import SECTIONS, ConfigError, load_config
 LOG = logging.getLogger(__name__)
 
 
-
 def ping_wrapper_script() -> str:
     """The script PING health monitors run, as the agent installs it at
     `<base_path>/ping-wrapper.sh` (the renderer's `external-check command`)."""
@@ -47,8 +46,7 @@ class Agent:
         options = conf.haproxy_amphora
         self.paths = AgentPaths(options.base_path, options.base_cert_dir)
         vip_namespace = conf.netns_amphora.vip_namespace
-        self.haproxy = HaproxyController(self.paths, options.haproxy_cmd,
-                                         namespace=vip_namespace)
+        self.haproxy = HaproxyController(self.paths, options.haproxy_cmd, namespace=vip_namespace)
         self.configs = ConfigStore(self.paths, self.haproxy)
         self.certificates = CertificateStore(self.paths)
         self.plugger: NetworkPlugger
@@ -61,12 +59,16 @@ class Agent:
             self.plugger = LocalPlugger(self.paths.plug_dir())
             self.vrrp = LocalVrrp()
         self.counters = StatsCounters(self.paths.stats_counters())
-        self.heartbeat = HeartbeatSender(lambda: self.conf, self.build_heartbeat,
-                                         self.vrrp.suppresses_heartbeat)
+        self.heartbeat = HeartbeatSender(
+            lambda: self.conf, self.build_heartbeat, self.vrrp.suppresses_heartbeat
+        )
         self.supervisor = HaproxySupervisor(self.haproxy, self.configs, self.lb_lock)
-        self.udp = UdpListeners(options.base_path,
-                                NginxController(options.nginx_cmd, namespace=vip_namespace),
-                                self.lb_lock, namespace=vip_namespace)
+        self.udp = UdpListeners(
+            options.base_path,
+            NginxController(options.nginx_cmd, namespace=vip_namespace),
+            self.lb_lock,
+            namespace=vip_namespace,
+        )
         self.ssl_context: ssl.SSLContext | None = None
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -80,8 +82,7 @@ class Agent:
         if not self.amphora_id:
             raise ValueError("[amphora_agent] amphora_id is not set")
         self.paths.check()
-        for path in (self.conf.amphora_agent.agent_server_cert,
-                     self.conf.amphora_agent.agent_server_ca):
+        for path in (self.conf.amphora_agent.agent_server_cert, self.conf.amphora_agent.agent_server_ca):
             if not os.path.isfile(path):
                 raise ValueError(f"{path} does not exist")
         os.makedirs(self.paths.base_path, mode=0o755, exist_ok=True)
@@ -113,9 +114,11 @@ class Agent:
             except HaproxyConfigError:
                 if action != "stop":
                     restored = self.configs.restore_running(lb_id)
-                    LOG.error("haproxy of %s refused its new configuration; %s", lb_id,
-                              "the previous one stays" if restored
-                              else "nothing ran before, so nothing runs")
+                    LOG.error(
+                        "haproxy of %s refused its new configuration; %s",
+                        lb_id,
+                        "the previous one stays" if restored else "nothing ran before, so nothing runs",
+                    )
                 raise
             if action != "stop":
                 self.configs.keep_running(lb_id)
@@ -125,7 +128,8 @@ class Agent:
     def make_ssl_context(self) -> ssl.SSLContext:
         options = self.conf.amphora_agent
         self.ssl_context = tls.server_context(
-            options.agent_server_cert, options.agent_server_ca, options.agent_tls_protocol)
+            options.agent_server_cert, options.agent_server_ca, options.agent_tls_protocol
+        )
         return self.ssl_context
 
     def store_server_certificate(self, pem: bytes) -> None:
@@ -136,8 +140,7 @@ class Agent:
 
     def use_server_certificate(self) -> None:
         if self.ssl_context is not None:
-            tls.reload_server_certificate(self.ssl_context,
-                                          self.conf.amphora_agent.agent_server_cert)
+            tls.reload_server_certificate(self.ssl_context, self.conf.amphora_agent.agent_server_cert)
 
     # -- agent configuration -----------------------------------------------------------------
 
@@ -166,8 +169,10 @@ class Agent:
                 os.unlink(tmp)
             raise
         self.conf = self._keep_immutable_options(load_config(self.config_files))
-        LOG.info("agent configuration replaced; heartbeat interval %s s",
-                 self.conf.health_manager.heartbeat_interval)
+        LOG.info(
+            "agent configuration replaced; heartbeat interval %s s",
+            self.conf.health_manager.heartbeat_interval,
+        )
         self.heartbeat.wake()
 
     def _keep_immutable_options(self, new: cfg.ConfigOpts) -> cfg.ConfigOpts:
@@ -179,8 +184,7 @@ class Agent:
                 old_value = (self.conf if group is None else self.conf[group])[opt.dest]
                 new_value = (new if group is None else new[group])[opt.dest]
                 if old_value != new_value:
-                    LOG.info("[%s] %s changes at the next restart of the agent",
-                             group or "DEFAULT", opt.name)
+                    LOG.info("[%s] %s changes at the next restart of the agent", group or "DEFAULT", opt.name)
                     new.set_override(opt.dest, old_value, group)
         return new
 
@@ -198,8 +202,7 @@ class Agent:
     def build_heartbeat(self, seq: int) -> dict[str, Any]:
         message = build_message(self.amphora_id, seq, self.collect_stats(), self.counters)
         self.udp.add_to_heartbeat(message)
-        known = {entry.listener_id for entries in self.configs.all_listeners().values()
-                 for entry in entries}
+        known = {entry.listener_id for entries in self.configs.all_listeners().values() for entry in entries}
         self.counters.forget_others(known)
         self.counters.save()
         return message

@@ -44,8 +44,7 @@ def binds(config: str) -> list[Bind]:
         if not raw[:1].isspace():
             section = " ".join(words[:2])
             continue
-        if words[0] != "bind" or len(words) < 2 or not section.startswith(("frontend ",
-                                                                             "listen ")):
+        if words[0] != "bind" or len(words) < 2 or not section.startswith(("frontend ", "listen ")):
             continue
         host, sep, port = words[1].rpartition(":")
         host = host.strip("[]")
@@ -71,8 +70,7 @@ def taken(config: str, running: str | None, launcher: Sequence[str] = ()) -> lis
         return [b for b in new if _in_use(b.address, b.port)]
     argv = [*launcher, sys.executable, "-m", __name__, *(f"{b.address} {b.port}" for b in new)]
     try:
-        result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                                timeout=10, check=True)
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=10, check=True)
     except (OSError, subprocess.SubprocessError):
         return []  # haproxy will say it, at the price of a pause
     busy = set(result.stdout.decode().split("\n"))
@@ -93,8 +91,10 @@ def _in_use(address: str, port: int) -> bool:
 
 def describe(conflicts: list[Bind]) -> str:
     """haproxy's own wording, so that the reason reads the same whoever found it."""
-    return "\n".join(f"Binding for frontend {bind.frontend}: cannot bind socket (Address "
-                     f"already in use) for [{bind}]" for bind in conflicts)
+    return "\n".join(
+        f"Binding for frontend {bind.frontend}: cannot bind socket (Address already in use) for [{bind}]"
+        for bind in conflicts
+    )
 
 
 if __name__ == "__main__":

@@ -134,8 +134,11 @@ class HaproxyController:
         try:
             result = subprocess.run(
                 [self.haproxy_cmd, "-c", "-f", config_path],
-                stdin=subprocess.DEVNULL, capture_output=True, timeout=CHECK_TIMEOUT,
-                cwd=os.path.dirname(config_path), env=self.env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=CHECK_TIMEOUT,
+                cwd=os.path.dirname(config_path),
+                env=self.env,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             return False, str(exc)
@@ -162,8 +165,9 @@ class HaproxyController:
         """haproxy's version string, e.g. "2.6.12-1+deb12u4"."""
         if self._version is None:
             try:
-                out = subprocess.run([self.haproxy_cmd, "-v"], capture_output=True,
-                                     timeout=10, env=self.env).stdout.decode(errors="replace")
+                out = subprocess.run(
+                    [self.haproxy_cmd, "-v"], capture_output=True, timeout=10, env=self.env
+                ).stdout.decode(errors="replace")
             except (OSError, subprocess.TimeoutExpired):
                 out = ""
             words = out.split()
@@ -179,8 +183,7 @@ class HaproxyController:
         deadline = time.monotonic() + wait
         while True:
             try:
-                status = parse_show_proc(
-                    send_command(self.paths.master_socket(lb_id), "show proc"))
+                status = parse_show_proc(send_command(self.paths.master_socket(lb_id), "show proc"))
                 if status is not None:
                     return status
             except HaproxySocketError:
@@ -222,17 +225,30 @@ class HaproxyController:
         config = self.paths.config(lb_id)
         if not os.path.isfile(config):
             raise HaproxyError("No configuration", f"{config} does not exist")
-        argv = [*self.launcher, self.haproxy_cmd, "-W", "-f", config,
-                "-S", self.paths.master_socket(lb_id),
-                "-p", self.paths.pid_file(lb_id),
-                *haproxy_limits.maxconn_arguments(self._read_text(config) or "")]
+        argv = [
+            *self.launcher,
+            self.haproxy_cmd,
+            "-W",
+            "-f",
+            config,
+            "-S",
+            self.paths.master_socket(lb_id),
+            "-p",
+            self.paths.pid_file(lb_id),
+            *haproxy_limits.maxconn_arguments(self._read_text(config) or ""),
+        ]
         log_path = self.paths.log_file(lb_id)
         self._trim_log(log_path)
         with open(log_path, "ab") as log:
             offset = log.tell()
             proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True, cwd=self.paths.lb_dir(lb_id),
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                cwd=self.paths.lb_dir(lb_id),
                 env=self.env,
             )
         self._children[lb_id] = proc
@@ -241,11 +257,11 @@ class HaproxyController:
         while time.monotonic() < deadline:
             code = proc.poll()
             if code not in (None, 0):
-                raise HaproxyConfigError("haproxy failed to start",
-                                         self._log_since(log_path, offset))
+                raise HaproxyConfigError("haproxy failed to start", self._log_since(log_path, offset))
             try:
                 status = parse_show_proc(
-                    send_command(self.paths.master_socket(lb_id), "show proc", timeout=1.0))
+                    send_command(self.paths.master_socket(lb_id), "show proc", timeout=1.0)
+                )
             except HaproxySocketError:
                 status = None
             if status is not None and status.workers:
@@ -273,12 +289,15 @@ class HaproxyController:
             passed, output = self.check_config(self.paths.config(lb_id))
             if not passed:
                 raise HaproxyConfigError("Invalid configuration", output)
-        conflicts = bind_check.taken(self._read_text(self.paths.config(lb_id)) or "",
-                                     self._read_text(self.paths.running_config(lb_id)),
-                                     self.launcher)
+        conflicts = bind_check.taken(
+            self._read_text(self.paths.config(lb_id)) or "",
+            self._read_text(self.paths.running_config(lb_id)),
+            self.launcher,
+        )
         if conflicts:
-            raise HaproxyConfigError("Reload refused; the previous configuration keeps serving",
-                                     bind_check.describe(conflicts))
+            raise HaproxyConfigError(
+                "Reload refused; the previous configuration keeps serving", bind_check.describe(conflicts)
+            )
         self.save_server_state(lb_id)
         log_path = self.paths.log_file(lb_id)
         offset = os.path.getsize(log_path) if os.path.exists(log_path) else 0
@@ -300,7 +319,8 @@ class HaproxyController:
                     # before this reload that this one cured reads 0 here.
                     raise HaproxyConfigError(
                         "Reload failed; the previous configuration keeps serving",
-                        self._log_since(log_path, offset))
+                        self._log_since(log_path, offset),
+                    )
                 if status.workers:
                     LOG.info("haproxy for %s reloaded", lb_id)
                     return
@@ -321,8 +341,9 @@ class HaproxyController:
         True if haproxy now runs the configuration in place without a reload."""
         running = self._read_text(self.paths.running_config(lb_id))
         wanted = self._read_text(self.paths.config(lb_id))
-        commands = (haproxy_runtime.plan(running, wanted)
-                    if running is not None and wanted is not None else None)
+        commands = (
+            haproxy_runtime.plan(running, wanted) if running is not None and wanted is not None else None
+        )
         if commands is None:
             return False
         try:

@@ -29,21 +29,79 @@ LOG = logging.getLogger(__name__)
 # Server keywords that haproxy 2.6's `add server` accepts (management guide, "add server"),
 # with the number of arguments each takes. A server line using anything else is reloaded.
 _RUNTIME_KEYWORDS: dict[str, int] = {
-    "addr": 1, "agent-addr": 1, "agent-check": 0, "agent-inter": 1, "agent-port": 1,
-    "agent-send": 1, "allow-0rtt": 0, "alpn": 1, "backup": 0, "ca-file": 1, "check": 0,
-    "check-alpn": 1, "check-proto": 1, "check-send-proxy": 0, "check-sni": 1,
-    "check-ssl": 0, "check-via-socks4": 0, "ciphers": 1, "ciphersuites": 1, "crl-file": 1,
-    "crt": 1, "disabled": 0, "downinter": 1, "enabled": 0, "error-limit": 1, "fall": 1,
-    "fastinter": 1, "force-sslv3": 0, "force-tlsv10": 0, "force-tlsv11": 0,
-    "force-tlsv12": 0, "force-tlsv13": 0, "id": 1, "inter": 1, "maxconn": 1, "maxqueue": 1,
-    "minconn": 1, "no-ssl-reuse": 0, "no-sslv3": 0, "no-tlsv10": 0, "no-tlsv11": 0,
-    "no-tlsv12": 0, "no-tlsv13": 0, "no-tls-tickets": 0, "npn": 1, "observe": 1,
-    "on-error": 1, "on-marked-down": 1, "on-marked-up": 1, "pool-low-conn": 1,
-    "pool-max-conn": 1, "pool-purge-delay": 1, "port": 1, "proto": 1,
-    "proxy-v2-options": 1, "rise": 1, "send-proxy": 0, "send-proxy-v2": 0,
-    "send-proxy-v2-ssl": 0, "send-proxy-v2-ssl-cn": 0, "slowstart": 1, "sni": 1,
-    "source": 1, "ssl": 0, "ssl-max-ver": 1, "ssl-min-ver": 1, "tfo": 0, "tls-tickets": 0,
-    "usesrc": 1, "verify": 1, "verifyhost": 1, "weight": 1, "ws": 1,
+    "addr": 1,
+    "agent-addr": 1,
+    "agent-check": 0,
+    "agent-inter": 1,
+    "agent-port": 1,
+    "agent-send": 1,
+    "allow-0rtt": 0,
+    "alpn": 1,
+    "backup": 0,
+    "ca-file": 1,
+    "check": 0,
+    "check-alpn": 1,
+    "check-proto": 1,
+    "check-send-proxy": 0,
+    "check-sni": 1,
+    "check-ssl": 0,
+    "check-via-socks4": 0,
+    "ciphers": 1,
+    "ciphersuites": 1,
+    "crl-file": 1,
+    "crt": 1,
+    "disabled": 0,
+    "downinter": 1,
+    "enabled": 0,
+    "error-limit": 1,
+    "fall": 1,
+    "fastinter": 1,
+    "force-sslv3": 0,
+    "force-tlsv10": 0,
+    "force-tlsv11": 0,
+    "force-tlsv12": 0,
+    "force-tlsv13": 0,
+    "id": 1,
+    "inter": 1,
+    "maxconn": 1,
+    "maxqueue": 1,
+    "minconn": 1,
+    "no-ssl-reuse": 0,
+    "no-sslv3": 0,
+    "no-tlsv10": 0,
+    "no-tlsv11": 0,
+    "no-tlsv12": 0,
+    "no-tlsv13": 0,
+    "no-tls-tickets": 0,
+    "npn": 1,
+    "observe": 1,
+    "on-error": 1,
+    "on-marked-down": 1,
+    "on-marked-up": 1,
+    "pool-low-conn": 1,
+    "pool-max-conn": 1,
+    "pool-purge-delay": 1,
+    "port": 1,
+    "proto": 1,
+    "proxy-v2-options": 1,
+    "rise": 1,
+    "send-proxy": 0,
+    "send-proxy-v2": 0,
+    "send-proxy-v2-ssl": 0,
+    "send-proxy-v2-ssl-cn": 0,
+    "slowstart": 1,
+    "sni": 1,
+    "source": 1,
+    "ssl": 0,
+    "ssl-max-ver": 1,
+    "ssl-min-ver": 1,
+    "tfo": 0,
+    "tls-tickets": 0,
+    "usesrc": 1,
+    "verify": 1,
+    "verifyhost": 1,
+    "weight": 1,
+    "ws": 1,
 }
 MAX_WEIGHT = 256
 # Words of a server line that `set server` changes in place.
@@ -132,7 +190,7 @@ def _parse_server(line: str) -> tuple[str, Server] | None:
         elif word in _STATE_WORDS:
             disabled = word == "disabled"
         else:
-            other.extend(words[index:index + 1 + arity])
+            other.extend(words[index : index + 1 + arity])
         index += 1 + arity
     return name, Server(address, weight, disabled, tuple(other))
 
@@ -175,8 +233,12 @@ def plan(running: str, wanted: str) -> list[Command] | None:
                 return None
             else:
                 updates += _update(f"{backend}/{name}", current, server)
-        deletions += [command for name, server in before.items() if name not in servers
-                      for command in _delete(f"{backend}/{name}", server)]
+        deletions += [
+            command
+            for name, server in before.items()
+            if name not in servers
+            for command in _delete(f"{backend}/{name}", server)
+        ]
     return additions + updates + deletions
 
 
@@ -184,10 +246,11 @@ def _add(target: str, server: Server) -> list[Command]:
     words = [server.address, "weight", server.weight, *server.other]
     if server.disabled:
         words.append("disabled")
-    remove = (Command(f"set server {target} state maint", ""),
-              Command(f"del server {target}", "Server deleted."))
-    commands = [Command(f"add server {target} {' '.join(words)}", "New server registered.",
-                        remove)]
+    remove = (
+        Command(f"set server {target} state maint", ""),
+        Command(f"del server {target}", "Server deleted."),
+    )
+    commands = [Command(f"add server {target} {' '.join(words)}", "New server registered.", remove)]
     # A dynamic server starts in maintenance with its checks off.
     if server.checked:
         commands.append(Command(f"enable health {target}", ""))
@@ -199,18 +262,31 @@ def _add(target: str, server: Server) -> list[Command]:
 def _update(target: str, current: Server, server: Server) -> list[Command]:
     commands = []
     if current.weight != server.weight:
-        commands.append(Command(f"set server {target} weight {server.weight}", "",
-                                (Command(f"set server {target} weight {current.weight}", ""),)))
+        commands.append(
+            Command(
+                f"set server {target} weight {server.weight}",
+                "",
+                (Command(f"set server {target} weight {current.weight}", ""),),
+            )
+        )
     if current.disabled != server.disabled:
-        commands.append(Command(f"set server {target} state {_state(server)}", "",
-                                (Command(f"set server {target} state {_state(current)}", ""),)))
+        commands.append(
+            Command(
+                f"set server {target} state {_state(server)}",
+                "",
+                (Command(f"set server {target} state {_state(current)}", ""),),
+            )
+        )
     return commands
 
 
 def _delete(target: str, server: Server) -> list[Command]:
-    return [Command(f"disable server {target}", "",
-                    (Command(f"set server {target} state {_state(server)}", ""),)),
-            Command(f"del server {target}", "Server deleted.", tuple(_add(target, server)))]
+    return [
+        Command(
+            f"disable server {target}", "", (Command(f"set server {target} state {_state(server)}", ""),)
+        ),
+        Command(f"del server {target}", "Server deleted.", tuple(_add(target, server))),
+    ]
 
 
 def _state(server: Server) -> str:

@@ -27,4 +27,3 @@ def send_command(path: str, command: str, timeout: float = 2.0) -> str:
         except OSError as exc:
             raise HaproxySocketError(f"{path}: {command!r}: {exc}") from exc
     return b"".join(chunks).decode(errors="replace")
-

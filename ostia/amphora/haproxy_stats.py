@@ -87,15 +87,17 @@ def summarize(rows: list[dict[str, str]], worker_pid: int | None = None) -> Load
         if not proxy or proxy.startswith(INTERNAL_PREFIX):
             continue
         if kind == "FRONTEND":
-            frontends.append(FrontendStats(
-                listener_id=proxy,
-                status=row.get("status", ""),
-                bytes_in=_int(row.get("bin")),
-                bytes_out=_int(row.get("bout")),
-                current_sessions=_int(row.get("scur")),
-                total_sessions=_int(row.get("stot")),
-                request_errors=_int(row.get("ereq")),
-            ))
+            frontends.append(
+                FrontendStats(
+                    listener_id=proxy,
+                    status=row.get("status", ""),
+                    bytes_in=_int(row.get("bin")),
+                    bytes_out=_int(row.get("bout")),
+                    current_sessions=_int(row.get("scur")),
+                    total_sessions=_int(row.get("stot")),
+                    request_errors=_int(row.get("ereq")),
+                )
+            )
         elif kind == "BACKEND":
             backend = backends.setdefault(proxy, BackendStats(proxy, "", {}))
             backends[proxy] = dataclasses.replace(backend, status=row.get("status", ""))

@@ -39,8 +39,7 @@ class StatsCounters:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def delta(self, listener_id: str, worker_pid: int | None,
-              absolute: dict[str, int]) -> dict[str, int]:
+    def delta(self, listener_id: str, worker_pid: int | None, absolute: dict[str, int]) -> dict[str, int]:
         """Counters since the previous call; absolute values after a reset or a new worker."""
         pid = worker_pid or 0
         last = self._last.get(listener_id)
@@ -79,12 +78,16 @@ def build_message(
     pools: dict[str, Any] = {}
     for lb in load_balancers:
         for frontend in lb.frontends:
-            change = counters.delta(frontend.listener_id, lb.worker_pid, {
-                "bin": frontend.bytes_in,
-                "bout": frontend.bytes_out,
-                "stot": frontend.total_sessions,
-                "ereq": frontend.request_errors,
-            })
+            change = counters.delta(
+                frontend.listener_id,
+                lb.worker_pid,
+                {
+                    "bin": frontend.bytes_in,
+                    "bout": frontend.bytes_out,
+                    "stot": frontend.total_sessions,
+                    "ereq": frontend.request_errors,
+                },
+            )
             listeners[frontend.listener_id] = {
                 "status": frontend.status,
                 "stats": {

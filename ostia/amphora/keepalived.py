@@ -47,8 +47,9 @@ exit 0
 
 
 class KeepalivedVrrp(VrrpBackend):
-    def __init__(self, paths: AgentPaths, namespace: str,
-                 keepalived_cmd: str = "/usr/sbin/keepalived") -> None:
+    def __init__(
+        self, paths: AgentPaths, namespace: str, keepalived_cmd: str = "/usr/sbin/keepalived"
+    ) -> None:
         self.paths = paths
         self.namespace = namespace
         self.keepalived_cmd = keepalived_cmd
@@ -70,12 +71,14 @@ class KeepalivedVrrp(VrrpBackend):
         staged = self.config + ".new"
         _write(staged, config, 0o644)
         # Checked where it will run: keepalived refuses interfaces it cannot see.
-        check = subprocess.run(["ip", "netns", "exec", self.namespace, self.keepalived_cmd,
-                                "-t", "-f", staged], capture_output=True, text=True)
+        check = subprocess.run(
+            ["ip", "netns", "exec", self.namespace, self.keepalived_cmd, "-t", "-f", staged],
+            capture_output=True,
+            text=True,
+        )
         if check.returncode != 0:
             os.replace(staged, self.config + ".new-failed")
-            raise VrrpError("Invalid keepalived configuration",
-                            (check.stdout + check.stderr).strip())
+            raise VrrpError("Invalid keepalived configuration", (check.stdout + check.stderr).strip())
         os.replace(staged, self.config)
 
     def action(self, action: str) -> str:
@@ -86,8 +89,10 @@ class KeepalivedVrrp(VrrpBackend):
                     pass
                 return "keepalived stopped"
             if not os.path.isfile(self.config):
-                raise VrrpError(f"Failed to {action} octavia-keepalived service",
-                                "no keepalived configuration was uploaded")
+                raise VrrpError(
+                    f"Failed to {action} octavia-keepalived service",
+                    "no keepalived configuration was uploaded",
+                )
             if os.path.exists(self.stopped_marker):
                 os.unlink(self.stopped_marker)
             pid = self.running_pid()
@@ -104,8 +109,12 @@ class KeepalivedVrrp(VrrpBackend):
     def suppresses_heartbeat(self) -> bool:
         """Configured, not stopped on purpose, yet not running: the controller must see this
         amphora as failed (upstream's rule), so no heartbeat goes out."""
-        return (os.path.isfile(self.config) and not os.path.exists(self.stopped_marker)
-                and self._loaded_md5 is not None and self.running_pid() is None)
+        return (
+            os.path.isfile(self.config)
+            and not os.path.exists(self.stopped_marker)
+            and self._loaded_md5 is not None
+            and self.running_pid() is None
+        )
 
     # -- process -------------------------------------------------------------------------
 
@@ -123,18 +132,41 @@ class KeepalivedVrrp(VrrpBackend):
         for stale in (self.pid_file, self.vrrp_pid_file):
             if os.path.exists(stale):
                 os.unlink(stale)
-        argv = ["ip", "netns", "exec", self.namespace, self.keepalived_cmd, "-n", "-l", "-D",
-                "-P", "-f", self.config, "-p", self.pid_file, "-r", self.vrrp_pid_file]
+        argv = [
+            "ip",
+            "netns",
+            "exec",
+            self.namespace,
+            self.keepalived_cmd,
+            "-n",
+            "-l",
+            "-D",
+            "-P",
+            "-f",
+            self.config,
+            "-p",
+            self.pid_file,
+            "-r",
+            self.vrrp_pid_file,
+        ]
         with open(self.log_file, "ab") as log:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True,
-                                    close_fds=True, cwd=self.directory)
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                cwd=self.directory,
+            )
         threading.Thread(target=proc.wait, name="reap-keepalived", daemon=True).start()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise VrrpError("Failed to start octavia-keepalived service",
-                                f"keepalived exited with {proc.returncode}; see {self.log_file}")
+                raise VrrpError(
+                    "Failed to start octavia-keepalived service",
+                    f"keepalived exited with {proc.returncode}; see {self.log_file}",
+                )
             if self.running_pid() is not None and os.path.exists(self.vrrp_pid_file):
                 self._loaded_md5 = _md5(self.config)
                 LOG.info("keepalived started (pid %s) in %s", proc.pid, self.namespace)

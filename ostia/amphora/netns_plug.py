@@ -22,8 +22,7 @@ VIP_INTERFACE = "eth1"
 
 def _not_found() -> PlugError:
     # The controller treats this 404 as "the NIC is not visible yet" and retries (upstream).
-    return PlugError(404, {"message": "Error plugging", "details":
-                           "No suitable network interface found"})
+    return PlugError(404, {"message": "Error plugging", "details": "No suitable network interface found"})
 
 
 class NetnsPlugger(NetworkPlugger):
@@ -54,8 +53,7 @@ class NetnsPlugger(NetworkPlugger):
         name = self._adopt(plug.mac_address, self._next_free_name())
         addresses = []
         for fixed in plug.fixed_ips:
-            prefix = (ipaddress.ip_network(fixed["subnet_cidr"]).prefixlen
-                      if fixed.get("subnet_cidr") else 32)
+            prefix = ipaddress.ip_network(fixed["subnet_cidr"]).prefixlen if fixed.get("subnet_cidr") else 32
             addresses.append(f"{fixed['ip_address']}/{prefix}")
         self._configure(name, addresses, plug.mtu)
         self.records.plug_network(plug)
@@ -93,8 +91,7 @@ class NetnsPlugger(NetworkPlugger):
         return wanted
 
     def _next_free_name(self) -> str:
-        names = {str(link.get("ifname")) for link in iproute.ip_json("link", "show",
-                                                                     netns=self.namespace)}
+        names = {str(link.get("ifname")) for link in iproute.ip_json("link", "show", netns=self.namespace)}
         number = 2
         while f"eth{number}" in names:
             number += 1
@@ -108,4 +105,3 @@ class NetnsPlugger(NetworkPlugger):
             iproute.ip("link", "set", "dev", name, "mtu", str(mtu), netns=ns)
         iproute.ip("link", "set", "dev", name, "up", netns=ns)
         iproute.ip("link", "set", "lo", "up", netns=ns)
-

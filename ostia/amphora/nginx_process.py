@@ -40,8 +40,9 @@ class NginxConfigError(NginxError):
 def stream_module_path(nginx_cmd: str, env: dict[str, str]) -> str | None:
     """The stream module to load, when this nginx was built with it as a dynamic module."""
     try:
-        result = subprocess.run([nginx_cmd, "-V"], capture_output=True, timeout=10, env=env,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            [nginx_cmd, "-V"], capture_output=True, timeout=10, env=env, stdin=subprocess.DEVNULL
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     text = (result.stdout + result.stderr).decode(errors="replace")
@@ -55,8 +56,13 @@ def stream_module_path(nginx_cmd: str, env: dict[str, str]) -> str | None:
 
 
 class NginxController:
-    def __init__(self, nginx_cmd: str = "/usr/sbin/nginx", namespace: str = "",
-                 start_timeout: float = 10.0, stop_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        nginx_cmd: str = "/usr/sbin/nginx",
+        namespace: str = "",
+        start_timeout: float = 10.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
         self.nginx_cmd = nginx_cmd
         # nginx expands no variables from its environment, but a minimal one keeps the
         # controller's credentials out of every amphora process all the same.
@@ -74,16 +80,20 @@ class NginxController:
 
     def version(self) -> str:
         try:
-            out = subprocess.run([self.nginx_cmd, "-v"], capture_output=True, timeout=10,
-                                 env=self.env, stdin=subprocess.DEVNULL)
+            out = subprocess.run(
+                [self.nginx_cmd, "-v"],
+                capture_output=True,
+                timeout=10,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+            )
         except (OSError, subprocess.TimeoutExpired):
             return ""
         text = (out.stdout + out.stderr).decode(errors="replace").strip()
         return text.rpartition("/")[2] if "/" in text else ""
 
     def _argv(self, directory: str, config: str, error_log: str) -> list[str]:
-        return [self.nginx_cmd, "-p", directory.rstrip("/") + "/", "-c", config,
-                "-e", error_log]
+        return [self.nginx_cmd, "-p", directory.rstrip("/") + "/", "-c", config, "-e", error_log]
 
     def check(self, directory: str, config: str, error_log: str) -> tuple[bool, str]:
         """`nginx -t` on `config`: (passed, nginx's words)."""
@@ -91,8 +101,12 @@ class NginxController:
             # In the namespace nginx runs in: the check binds the listening addresses.
             result = subprocess.run(
                 [*self.launcher, *self._argv(directory, config, error_log), "-t", "-q"],
-                stdin=subprocess.DEVNULL, capture_output=True, timeout=CHECK_TIMEOUT,
-                cwd=directory, env=self.env)
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=CHECK_TIMEOUT,
+                cwd=directory,
+                env=self.env,
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             return False, str(exc)
         output = (result.stdout + result.stderr).decode(errors="replace").strip()
@@ -110,8 +124,7 @@ class NginxController:
         pid = int(text)
         return pid if process_alive(pid, config) else None
 
-    def start(self, key: str, directory: str, config: str, pid_file: str,
-              error_log: str) -> None:
+    def start(self, key: str, directory: str, config: str, pid_file: str, error_log: str) -> None:
         """Start nginx unless it runs; return once it has bound its sockets."""
         if self.master_pid(pid_file, config) is not None:
             return
@@ -123,12 +136,18 @@ class NginxController:
         except FileNotFoundError:
             pass
         offset = os.path.getsize(error_log) if os.path.exists(error_log) else 0
-        argv = [*self.launcher, *self._argv(directory, config, error_log),
-                "-g", "daemon off;"]
+        argv = [*self.launcher, *self._argv(directory, config, error_log), "-g", "daemon off;"]
         with open(error_log, "ab") as log:
             proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True, cwd=directory, env=self.env)
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                cwd=directory,
+                env=self.env,
+            )
         self._children[key] = proc
         threading.Thread(target=proc.wait, name=f"reap-nginx-{key[:8]}", daemon=True).start()
         deadline = time.monotonic() + self.start_timeout
@@ -144,8 +163,7 @@ class NginxController:
         _signal(proc.pid, signal.SIGKILL)
         raise NginxError("nginx did not start in time", _tail(error_log, offset))
 
-    def reload(self, key: str, directory: str, config: str, pid_file: str,
-               error_log: str) -> None:
+    def reload(self, key: str, directory: str, config: str, pid_file: str, error_log: str) -> None:
         """Load the configuration now in place (start nginx if it does not run)."""
         pid = self.master_pid(pid_file, config)
         if pid is None:
@@ -168,8 +186,9 @@ class NginxController:
                 LOG.info("nginx for UDP listener %s reloaded", key)
                 return
             time.sleep(0.005)
-        raise NginxConfigError("Reload failed; the previous configuration keeps serving",
-                               _tail(error_log, offset))
+        raise NginxConfigError(
+            "Reload failed; the previous configuration keeps serving", _tail(error_log, offset)
+        )
 
     def stop(self, key: str, pid_file: str, config: str) -> None:
         """Stop the master and its workers (and any worker a killed master left) and wait

@@ -130,7 +130,4 @@ class AgentPaths:
             names = os.listdir(self.base_path)
         except FileNotFoundError:
             return []
-        return sorted(
-            name for name in names
-            if is_object_id(name) and os.path.isfile(self.config(name))
-        )
+        return sorted(name for name in names if is_object_id(name) and os.path.isfile(self.config(name)))

@@ -113,10 +113,17 @@ def parse_vip_plug(vip: str, body: Any) -> VipPlug:
             vrrp_ip = _ip(vrrp_ip)
         except ValueError as exc:
             raise PlugError(400, {"message": "Invalid VRRP Address", "details": str(exc)}) from exc
-    return VipPlug(vip=vip, subnet_cidr=subnet, gateway=gateway,
-                   mac_address=str(body["mac_address"]), vrrp_ip=vrrp_ip or None, mtu=mtu,
-                   host_routes=routes, additional_vips=additional,
-                   is_sriov=bool(body.get("is_sriov", False)))
+    return VipPlug(
+        vip=vip,
+        subnet_cidr=subnet,
+        gateway=gateway,
+        mac_address=str(body["mac_address"]),
+        vrrp_ip=vrrp_ip or None,
+        mtu=mtu,
+        host_routes=routes,
+        additional_vips=additional,
+        is_sriov=bool(body.get("is_sriov", False)),
+    )
 
 
 def parse_network_plug(body: Any) -> NetworkPlug:
@@ -139,8 +146,13 @@ def parse_network_plug(body: Any) -> NetworkPlug:
             parse_vip_plug(str(vip_net_info.get("vip")), vip_net_info)
     except (ValueError, TypeError, AttributeError, PlugError) as exc:
         raise PlugError(400, {"message": "Invalid network port", "details": str(exc)}) from exc
-    return NetworkPlug(mac_address=str(body["mac_address"]), fixed_ips=fixed_ips, mtu=mtu,
-                       vip_net_info=vip_net_info, is_sriov=bool(body.get("is_sriov", False)))
+    return NetworkPlug(
+        mac_address=str(body["mac_address"]),
+        fixed_ips=fixed_ips,
+        mtu=mtu,
+        vip_net_info=vip_net_info,
+        is_sriov=bool(body.get("is_sriov", False)),
+    )
 
 
 class NetworkPlugger(abc.ABC):

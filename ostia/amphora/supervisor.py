@@ -38,8 +38,7 @@ class HaproxySupervisor:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="haproxy-supervisor",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="haproxy-supervisor", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -76,12 +75,18 @@ class HaproxySupervisor:
             failed_at = self._failed_at.get(lb_id)
             if failed_at is not None and time.monotonic() - failed_at < self.retry_after:
                 continue
-            if self.haproxy.stopped_on_purpose(lb_id) or self._master_alive(lb_id) \
-                    or self.haproxy.is_running(lb_id):
+            if (
+                self.haproxy.stopped_on_purpose(lb_id)
+                or self._master_alive(lb_id)
+                or self.haproxy.is_running(lb_id)
+            ):
                 continue
             with self.lock_for(lb_id):
-                if (not self.configs.exists(lb_id) or self.haproxy.stopped_on_purpose(lb_id)
-                        or self.haproxy.is_running(lb_id)):
+                if (
+                    not self.configs.exists(lb_id)
+                    or self.haproxy.stopped_on_purpose(lb_id)
+                    or self.haproxy.is_running(lb_id)
+                ):
                     continue
                 LOG.warning("haproxy of load balancer %s is not running; starting it", lb_id)
                 try:

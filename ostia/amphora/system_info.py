@@ -9,13 +9,18 @@ from typing import Any
 API_VERSION = "1.0"
 
 _MEMINFO_KEYS = {
-    "total": "MemTotal", "free": "MemFree", "buffers": "Buffers", "cached": "Cached",
-    "shared": "Shmem", "slab": "Slab",
+    "total": "MemTotal",
+    "free": "MemFree",
+    "buffers": "Buffers",
+    "cached": "Cached",
+    "shared": "Shmem",
+    "slab": "Slab",
 }
 
 
-def info(haproxy_version: str, base_path: str | None = None,
-         base_cert_dir: str | None = None) -> dict[str, Any]:
+def info(
+    haproxy_version: str, base_path: str | None = None, base_cert_dir: str | None = None
+) -> dict[str, Any]:
     """Upstream's keys, plus (an Ostia extension) where this agent keeps load balancer files,
     which the renderer needs for socket and certificate paths."""
     result: dict[str, Any] = {

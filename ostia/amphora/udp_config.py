@@ -26,7 +26,8 @@ MARK = "#ostia:"
 STATS_TAG = "ostia-udp"
 _MEMBER_LINE = re.compile(
     r"^(?P<server>\s*server\s+\S+(?:\s+[^;#]*)?);\s*#ostia:member\s+(?P<id>[A-Za-z0-9_.-]+)"
-    r"(?P<rest>.*)$")
+    r"(?P<rest>.*)$"
+)
 _CHECK_TARGET = re.compile(r"check=(\[[0-9A-Fa-f:.]+\]|[0-9.]+):([0-9]{1,5})")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 
@@ -76,7 +77,7 @@ def parse(text: str) -> UdpListenerSpec:
     for line in text.splitlines():
         stripped = line.strip()
         if stripped.startswith(MARK):
-            kind, _, value = stripped[len(MARK):].partition(" ")
+            kind, _, value = stripped[len(MARK) :].partition(" ")
             value = value.strip()
             if kind == "listener":
                 listener_id = _checked_id(value)
@@ -92,12 +93,14 @@ def parse(text: str) -> UdpListenerSpec:
             address = None
             if target:
                 address = (target.group(1).strip("[]"), int(target.group(2)))
-            members.append(MemberEntry(
-                member_id=_checked_id(match.group("id")),
-                admin_down="admin-down" in rest.split(),
-                drain="drain" in rest.split(),
-                check_address=address,
-            ))
+            members.append(
+                MemberEntry(
+                    member_id=_checked_id(match.group("id")),
+                    admin_down="admin-down" in rest.split(),
+                    drain="drain" in rest.split(),
+                    check_address=address,
+                )
+            )
     return UdpListenerSpec(listener_id, pool_id, check, tuple(members))
 
 
@@ -112,9 +115,12 @@ def _parse_check(value: str) -> HealthCheck:
     try:
         http = None
         if "path" in fields:
-            http = HttpRequest(method=fields.get("method", "GET"), path=fields["path"],
-                               codes=_codes(fields.get("codes", "200")),
-                               host=fields.get("host"))
+            http = HttpRequest(
+                method=fields.get("method", "GET"),
+                path=fields["path"],
+                codes=_codes(fields.get("codes", "200")),
+                host=fields.get("host"),
+            )
         return HealthCheck(
             type=fields["type"],
             interval=max(float(fields["interval"]), 0.2),
@@ -128,7 +134,7 @@ def _parse_check(value: str) -> HealthCheck:
 
 
 def _codes(text: str) -> frozenset[int]:
-    """"200", "200,202" or "200-204"."""
+    """ "200", "200,202" or "200-204"."""
     low, dash, high = text.partition("-")
     if dash:
         return frozenset(range(int(low), int(high) + 1))
@@ -142,17 +148,22 @@ def effective_stream(text: str, down: set[str]) -> str:
     lines = []
     for line in text.splitlines(keepends=True):
         match = _MEMBER_LINE.match(line.rstrip("\n"))
-        if match and match.group("id") in down and not re.search(
-                r"\sdown\s*$", match.group("server")):
-            line = f"{match.group('server')} down; {MARK}member {match.group('id')}" \
-                   f"{match.group('rest')}\n"
+        if match and match.group("id") in down and not re.search(r"\sdown\s*$", match.group("server")):
+            line = f"{match.group('server')} down; {MARK}member {match.group('id')}{match.group('rest')}\n"
         lines.append(line)
     return "".join(lines)
 
 
-def main_config(*, stream_path: str, pid_path: str, error_log: str, listener_id: str,
-                stats_port: int | None, stream_module: str | None,
-                worker_connections: int = 4096) -> str:
+def main_config(
+    *,
+    stream_path: str,
+    pid_path: str,
+    error_log: str,
+    listener_id: str,
+    stats_port: int | None,
+    stream_module: str | None,
+    worker_connections: int = 4096,
+) -> str:
     """The nginx.conf the agent starts nginx with: one worker, its own paths, and the
     listener's stream block included. Every session ends in one access-log line sent to
     the agent's statistics socket (syslog to 127.0.0.1:`stats_port`)."""

@@ -84,9 +84,14 @@ class UdpPaths:
 
 
 class UdpListeners:
-    def __init__(self, base_path: str, nginx: NginxController,
-                 lock_for: Callable[[str], threading.Lock], namespace: str = "",
-                 interval: float = 0.2) -> None:
+    def __init__(
+        self,
+        base_path: str,
+        nginx: NginxController,
+        lock_for: Callable[[str], threading.Lock],
+        namespace: str = "",
+        interval: float = 0.2,
+    ) -> None:
         self.paths = UdpPaths(os.path.abspath(base_path))
         self.nginx = nginx
         self.lock_for = lock_for
@@ -106,8 +111,7 @@ class UdpListeners:
             names = os.listdir(self.paths.root)
         except FileNotFoundError:
             return []
-        return sorted(n for n in names
-                      if is_object_id(n) and os.path.isfile(self.paths.uploaded(n)))
+        return sorted(n for n in names if is_object_id(n) and os.path.isfile(self.paths.uploaded(n)))
 
     def exists(self, listener_id: str) -> bool:
         return os.path.isfile(self.paths.uploaded(listener_id))
@@ -146,18 +150,17 @@ class UdpListeners:
         _write(self.paths.uploaded(listener_id) + ".new", body)
         _write(staged_stream, udp_config.effective_stream(text, down).encode())
         _write(staged_main, self._main(listener_id, staged_stream).encode())
-        passed, output = self.nginx.check(directory, staged_main,
-                                          self.paths.error_log(listener_id))
+        passed, output = self.nginx.check(directory, staged_main, self.paths.error_log(listener_id))
         if not passed:
-            os.replace(self.paths.uploaded(listener_id) + ".new",
-                       self.paths.uploaded(listener_id) + ".new-failed")
+            os.replace(
+                self.paths.uploaded(listener_id) + ".new", self.paths.uploaded(listener_id) + ".new-failed"
+            )
             for path in (staged_stream, staged_main):
                 os.unlink(path)
             raise NginxConfigError("Invalid request", output)
         os.replace(staged_stream, self.paths.stream(listener_id))
         os.unlink(staged_main)
-        _write(self.paths.main(listener_id),
-               self._main(listener_id, self.paths.stream(listener_id)).encode())
+        _write(self.paths.main(listener_id), self._main(listener_id, self.paths.stream(listener_id)).encode())
         os.replace(self.paths.uploaded(listener_id) + ".new", self.paths.uploaded(listener_id))
         if spec.check is None:
             self._checks.pop(listener_id, None)
@@ -165,9 +168,13 @@ class UdpListeners:
 
     def _main(self, listener_id: str, stream_path: str) -> str:
         return udp_config.main_config(
-            stream_path=stream_path, pid_path=self.paths.pid(listener_id),
-            error_log=self.paths.error_log(listener_id), listener_id=listener_id,
-            stats_port=self.stats.port, stream_module=self.nginx.stream_module())
+            stream_path=stream_path,
+            pid_path=self.paths.pid(listener_id),
+            error_log=self.paths.error_log(listener_id),
+            listener_id=listener_id,
+            stats_port=self.stats.port,
+            stream_module=self.nginx.stream_module(),
+        )
 
     def remove(self, listener_id: str) -> None:
         """Stop nginx and delete the listener's files."""
@@ -179,18 +186,21 @@ class UdpListeners:
     # -- processes -------------------------------------------------------------------------
 
     def is_running(self, listener_id: str) -> bool:
-        return self.nginx.master_pid(self.paths.pid(listener_id),
-                                     self.paths.main(listener_id)) is not None
+        return self.nginx.master_pid(self.paths.pid(listener_id), self.paths.main(listener_id)) is not None
 
     def action(self, listener_id: str, action: str) -> None:
         """start, stop or reload the listener's nginx (reload starts a stopped one)."""
-        args = (listener_id, self.paths.dir(listener_id), self.paths.main(listener_id),
-                self.paths.pid(listener_id), self.paths.error_log(listener_id))
+        args = (
+            listener_id,
+            self.paths.dir(listener_id),
+            self.paths.main(listener_id),
+            self.paths.pid(listener_id),
+            self.paths.error_log(listener_id),
+        )
         if action == "stop":
             with open(self.paths.stopped(listener_id), "w"):
                 pass
-            self.nginx.stop(listener_id, self.paths.pid(listener_id),
-                            self.paths.main(listener_id))
+            self.nginx.stop(listener_id, self.paths.pid(listener_id), self.paths.main(listener_id))
             return
         try:
             os.unlink(self.paths.stopped(listener_id))
@@ -210,8 +220,7 @@ class UdpListeners:
         state = self._checks.get(listener_id)
         if state is None or spec.check is None:
             return set()
-        return {m.member_id for m in spec.members
-                if not state.members.get(m.member_id, MemberHealth()).up}
+        return {m.member_id for m in spec.members if not state.members.get(m.member_id, MemberHealth()).up}
 
     def check_round(self, listener_id: str, now: float | None = None) -> bool:
         """Run the listener's health check if due; True if a member changed state (and
@@ -226,15 +235,19 @@ class UdpListeners:
             return False
         check = spec.check
         state.next_round = now + check.interval
-        targets = {m.member_id: m.check_address for m in spec.members
-                   if m.check_address is not None and not m.admin_down}
+        targets = {
+            m.member_id: m.check_address
+            for m in spec.members
+            if m.check_address is not None and not m.admin_down
+        }
         results = probe(check.type, targets.values(), check.timeout, check.http)
         changed = False
         for member_id, target in targets.items():
             health = state.members.setdefault(member_id, MemberHealth())
             if health.record(results.get(target, False), check.rise, check.fall):
-                LOG.warning("UDP listener %s: member %s is %s", listener_id, member_id,
-                            "UP" if health.up else "DOWN")
+                LOG.warning(
+                    "UDP listener %s: member %s is %s", listener_id, member_id, "UP" if health.up else "DOWN"
+                )
                 changed = True
         for gone in set(state.members) - set(targets):
             del state.members[gone]
@@ -249,17 +262,17 @@ class UdpListeners:
             if spec is None or text is None:
                 return
             down = self._down_members(listener_id, spec)
-            _write(self.paths.stream(listener_id),
-                   udp_config.effective_stream(text.decode(errors="replace"), down).encode())
+            _write(
+                self.paths.stream(listener_id),
+                udp_config.effective_stream(text.decode(errors="replace"), down).encode(),
+            )
             if self.is_running(listener_id):
                 try:
                     self.action(listener_id, "reload")
                 except NginxError as exc:
-                    LOG.error("UDP listener %s: reload after a health change failed: %s",
-                              listener_id, exc)
+                    LOG.error("UDP listener %s: reload after a health change failed: %s", listener_id, exc)
 
-    def member_statuses(self, listener_id: str,
-                        spec: udp_config.UdpListenerSpec) -> dict[str, str]:
+    def member_statuses(self, listener_id: str, spec: udp_config.UdpListenerSpec) -> dict[str, str]:
         """Heartbeat status of each member, in haproxy's words."""
         state = self._checks.get(listener_id)
         statuses = {}
@@ -271,8 +284,7 @@ class UdpListeners:
             else:
                 health = state.members.get(member.member_id) if state else None
                 up = health.up if health is not None else True
-                statuses[member.member_id] = ("DRAIN" if member.drain else "UP") if up \
-                    else "DOWN"
+                statuses[member.member_id] = ("DRAIN" if member.drain else "UP") if up else "DOWN"
         return statuses
 
     # -- heartbeat -------------------------------------------------------------------------
@@ -288,8 +300,13 @@ class UdpListeners:
                 continue
             listeners[listener_id] = {
                 "status": "OPEN",
-                "stats": {"rx": counters.rx, "tx": counters.tx, "conns": 0,
-                          "totconns": counters.sessions, "ereq": counters.errors},
+                "stats": {
+                    "rx": counters.rx,
+                    "tx": counters.tx,
+                    "conns": 0,
+                    "totconns": counters.sessions,
+                    "ereq": counters.errors,
+                },
             }
             if spec.pool_id is None:
                 continue
@@ -338,8 +355,9 @@ class UdpListeners:
         self._enter_namespace()
         # A check round waits up to the monitor's timeout (silence means up): rounds of
         # different listeners run side by side so that none delays another.
-        pool = ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="udp-check",
-                                  initializer=self._enter_namespace)
+        pool = ThreadPoolExecutor(
+            max_workers=CHECK_THREADS, thread_name_prefix="udp-check", initializer=self._enter_namespace
+        )
         checking: dict[str, Future[bool]] = {}
         try:
             while not self._stop.wait(self.interval):
@@ -372,8 +390,11 @@ class UdpListeners:
         if failed_at is not None and time.monotonic() - failed_at < RETRY_AFTER:
             return
         with self.lock_for(listener_id):
-            if (not self.exists(listener_id) or self._stopped_on_purpose(listener_id)
-                    or self.is_running(listener_id)):
+            if (
+                not self.exists(listener_id)
+                or self._stopped_on_purpose(listener_id)
+                or self.is_running(listener_id)
+            ):
                 return
             LOG.warning("nginx of UDP listener %s is not running; starting it", listener_id)
             try:

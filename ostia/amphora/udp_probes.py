@@ -32,8 +32,9 @@ CLONE_NEWNET = 0x40000000
 Target = tuple[str, int]
 
 
-def probe(kind: str, targets: Iterable[Target], timeout: float,
-          http: HttpRequest | None = None) -> dict[Target, bool]:
+def probe(
+    kind: str, targets: Iterable[Target], timeout: float, http: HttpRequest | None = None
+) -> dict[Target, bool]:
     """{target: reachable} for one round of `kind` checks (UDP-CONNECT, HTTP with `http`,
     else TCP)."""
     wanted = list(dict.fromkeys(targets))
@@ -44,14 +45,16 @@ def probe(kind: str, targets: Iterable[Target], timeout: float,
     return _probe_tcp(wanted, timeout)
 
 
-def _probe_http(targets: list[Target], timeout: float,
-                request: HttpRequest) -> dict[Target, bool]:
+def _probe_http(targets: list[Target], timeout: float, request: HttpRequest) -> dict[Target, bool]:
     def one(target: Target) -> bool:
         host = f"[{target[0]}]" if ":" in target[0] else target[0]
         connection = http.client.HTTPConnection(target[0], target[1], timeout=timeout)
         try:
-            connection.request(request.method, request.path, headers={
-                "Host": request.host or f"{host}:{target[1]}", "Connection": "close"})
+            connection.request(
+                request.method,
+                request.path,
+                headers={"Host": request.host or f"{host}:{target[1]}", "Connection": "close"},
+            )
             return connection.getresponse().status in request.codes
         except (OSError, http.client.HTTPException):
             return False
@@ -63,8 +66,9 @@ def _probe_http(targets: list[Target], timeout: float,
     # Network namespaces are per thread: the helper threads join the caller's.
     namespace = os.open(f"/proc/self/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
     try:
-        with ThreadPoolExecutor(max_workers=min(len(targets), 16),
-                                initializer=_join_namespace, initargs=(namespace,)) as pool:
+        with ThreadPoolExecutor(
+            max_workers=min(len(targets), 16), initializer=_join_namespace, initargs=(namespace,)
+        ) as pool:
             return dict(zip(targets, pool.map(one, targets), strict=True))
     finally:
         os.close(namespace)

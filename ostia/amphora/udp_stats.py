@@ -62,8 +62,9 @@ class UdpStatsReceiver:
         """Listen (in the thread's namespace after `enter_namespace`); returns the port,
         which differs from the previous run's only if that one was taken."""
         ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(enter_namespace, ready),
-                                        name="udp-stats", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(enter_namespace, ready), name="udp-stats", daemon=True
+        )
         self._thread.start()
         ready.wait(5)
         return self.port

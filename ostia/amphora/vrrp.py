@@ -38,8 +38,10 @@ class VrrpBackend(abc.ABC):
 
 
 class LocalVrrp(VrrpBackend):
-    reason = ("VRRP is not available on a local amphora: it shares the host's network "
-              "stack. Use namespace amphorae (compute_netns_driver) for ACTIVE_STANDBY.")
+    reason = (
+        "VRRP is not available on a local amphora: it shares the host's network "
+        "stack. Use namespace amphorae (compute_netns_driver) for ACTIVE_STANDBY."
+    )
 
     def upload_config(self, config: bytes) -> None:
         raise VrrpUnsupported(self.reason)

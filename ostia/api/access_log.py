@@ -62,13 +62,21 @@ def _log(scope: Scope, status: int, duration_ms: float, state: dict) -> None:
     # forge a second log line.
     raw = scope.get("raw_path")
     path = _printable(raw.decode("latin-1") if raw else scope["path"]) + (
-        f"?{_printable(query)}" if query else "")
+        f"?{_printable(query)}" if query else ""
+    )
     extra = ""
     incoming = _header(scope, request_id.HEADER.encode("latin-1"))
     if request_id.is_request_id(incoming):
         extra = f" global_request_id={incoming}"
-    LOG.info("%s %s status=%d duration_ms=%.1f project=%s%s", scope["method"], path, status,
-             duration_ms, project, extra)
+    LOG.info(
+        "%s %s status=%d duration_ms=%.1f project=%s%s",
+        scope["method"],
+        path,
+        status,
+        duration_ms,
+        project,
+        extra,
+    )
 
 
 def _printable(text: str) -> str:

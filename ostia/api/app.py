@@ -38,8 +38,7 @@ class RequestLimits:
         path: str = scope["path"]
         if path.endswith(".json"):
             scope = dict(scope, path=path[: -len(".json")])
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers", [])}
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         max_body = self.max_body()
         try:
             _check_request(scope, headers, max_body)
@@ -87,9 +86,12 @@ def _accepts_json(accept: str) -> bool:
     return False
 
 
-def create_app(conf: cfg.ConfigOpts, db: Database,
-               wake: Callable[[str], None] | None = None,
-               services: Services | None = None) -> FastAPI:
+def create_app(
+    conf: cfg.ConfigOpts,
+    db: Database,
+    wake: Callable[[str], None] | None = None,
+    services: Services | None = None,
+) -> FastAPI:
     """Build the API for `conf` and `db`; `wake` reaches the worker in-process."""
     app = FastAPI(title="Ostia", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services or Services.build(conf, db, wake)
@@ -104,11 +106,11 @@ def create_app(conf: cfg.ConfigOpts, db: Database,
     for router, admin in ROUTERS:
         for prefix in ADMIN_PREFIXES if admin else PREFIXES:
             # Every v2 route passes the central policy check (ostia.api.policy).
-            app.include_router(router, prefix=prefix,
-                               dependencies=[Depends(enforce_route_policy)])
+            app.include_router(router, prefix=prefix, dependencies=[Depends(enforce_route_policy)])
     auth.install(app, conf)  # inside RequestLimits: oversized bodies never reach Keystone
-    app.add_middleware(RequestLimits, max_body=lambda: (
-        app.state.services.conf.api_settings.max_request_body_size))
+    app.add_middleware(
+        RequestLimits, max_body=lambda: app.state.services.conf.api_settings.max_request_body_size
+    )
     # Outermost: every answer carries a request id, every request gets an access line.
     app.add_middleware(AccessLog)
     return app

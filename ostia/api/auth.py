@@ -55,8 +55,12 @@ def install(app: FastAPI, conf: cfg.ConfigOpts) -> None:
         app.add_middleware(TrustedHeaders, authorizer=authorizer)
         return
     opts = conf.keystone_authtoken
-    app.add_middleware(KeystoneAuth, validator=validator, authorizer=authorizer,
-                       www_authenticate_uri=opts.www_authenticate_uri or opts.auth_url)
+    app.add_middleware(
+        KeystoneAuth,
+        validator=validator,
+        authorizer=authorizer,
+        www_authenticate_uri=opts.www_authenticate_uri or opts.auth_url,
+    )
 
 
 class FailedAuthLog:
@@ -66,8 +70,11 @@ class FailedAuthLog:
     loop must not flood the log, yet the operator sees the rate.
     """
 
-    def __init__(self, window: float = FAILED_AUTH_WINDOW,
-                 schedule: Callable[[float, Callable[[], None]], object] | None = None) -> None:
+    def __init__(
+        self,
+        window: float = FAILED_AUTH_WINDOW,
+        schedule: Callable[[float, Callable[[], None]], object] | None = None,
+    ) -> None:
         self.window = window
         self._schedule = schedule
         self._counts: collections.Counter[str] = collections.Counter()
@@ -86,8 +93,12 @@ class FailedAuthLog:
             counts, self._counts = self._counts, collections.Counter()
         if counts:
             detail = ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
-            LOG.warning("authentication: %d refused in the last %d s (%s)",
-                        sum(counts.values()), round(self.window), detail)
+            LOG.warning(
+                "authentication: %d refused in the last %d s (%s)",
+                sum(counts.values()),
+                round(self.window),
+                detail,
+            )
 
 
 def _call_later(delay: float, callback: Callable[[], None]) -> object:
@@ -97,8 +108,14 @@ def _call_later(delay: float, callback: Callable[[], None]) -> object:
 class KeystoneAuth:
     """ASGI middleware: X-Auth-Token validated against Keystone, or 401."""
 
-    def __init__(self, app: ASGIApp, validator: TokenValidator, authorizer: Authorizer,
-                 www_authenticate_uri: str, failures: FailedAuthLog | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        validator: TokenValidator,
+        authorizer: Authorizer,
+        www_authenticate_uri: str,
+        failures: FailedAuthLog | None = None,
+    ) -> None:
         self.app = app
         self.validator = validator
         self.authorizer = authorizer
@@ -106,8 +123,11 @@ class KeystoneAuth:
         self.failures = failures or FailedAuthLog(FAILED_AUTH_WINDOW)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope["path"] in UNAUTHENTICATED_PATHS
-                or dashboard.is_public(scope["path"])):
+        if (
+            scope["type"] != "http"
+            or scope["path"] in UNAUTHENTICATED_PATHS
+            or dashboard.is_public(scope["path"])
+        ):
             await self.app(scope, receive, send)
             return
         token = _header(scope, b"x-auth-token")
@@ -125,8 +145,7 @@ class KeystoneAuth:
         except IdentityUnavailable as err:
             LOG.error("authentication: cannot validate tokens with Keystone: %s", err)
             self.failures.record("identity service unavailable")
-            await errors.response_for(exc.ServiceUnavailable(_UNAVAILABLE))(
-                scope, receive, send)
+            await errors.response_for(exc.ServiceUnavailable(_UNAVAILABLE))(scope, receive, send)
             return
         context = context_of(found, token)
         context = dataclasses.replace(context, is_admin=self.authorizer.is_admin(context))
@@ -136,18 +155,23 @@ class KeystoneAuth:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, reason: str) -> None:
         client = scope.get("client") or ("?", 0)
         # Never the token itself, not even at DEBUG.
-        LOG.debug("authentication refused (%s): %s %s from %s", reason, scope["method"],
-                  scope["path"], client[0])
+        LOG.debug(
+            "authentication refused (%s): %s %s from %s", reason, scope["method"], scope["path"], client[0]
+        )
         self.failures.record(reason)
-        await errors.response_for(exc.Unauthorized(_UNAUTHORIZED, self.challenge))(
-            scope, receive, send)
+        await errors.response_for(exc.Unauthorized(_UNAUTHORIZED, self.challenge))(scope, receive, send)
 
 
 def context_of(found: Identity, token: str) -> RequestContext:
     """The RequestContext of a validated token's bearer (is_admin decided by policy later)."""
-    return RequestContext(project_id=found.project_id, user_id=found.user_id,
-                          roles=found.roles, auth_token=token,
-                          system_scope=found.system_scope, domain_id=found.domain_id)
+    return RequestContext(
+        project_id=found.project_id,
+        user_id=found.user_id,
+        roles=found.roles,
+        auth_token=token,
+        system_scope=found.system_scope,
+        domain_id=found.domain_id,
+    )
 
 
 class TrustedHeaders:
@@ -159,13 +183,13 @@ class TrustedHeaders:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            roles = tuple(r.strip() for r in (_header(scope, b"x-roles") or "").split(",")
-                          if r.strip())
+            roles = tuple(r.strip() for r in (_header(scope, b"x-roles") or "").split(",") if r.strip())
             context = RequestContext(
                 project_id=_header(scope, b"x-project-id") or _header(scope, b"x-tenant-id"),
-                user_id=_header(scope, b"x-user-id"), roles=roles)
-            context = dataclasses.replace(context,
-                                          is_admin=self.authorizer.is_admin(context))
+                user_id=_header(scope, b"x-user-id"),
+                roles=roles,
+            )
+            context = dataclasses.replace(context, is_admin=self.authorizer.is_admin(context))
             scope.setdefault("state", {})["context"] = context
         await self.app(scope, receive, send)
 
@@ -175,4 +199,3 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key.lower() == name:
             return str(value.decode("latin-1")).strip()
     return None
-

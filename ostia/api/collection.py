@@ -25,10 +25,21 @@ from ostia.common import config as config_mod
 from ostia.common import exceptions as exc
 from ostia.db import models
 
-RESERVED_PARAMS = frozenset({
-    "limit", "marker", "page_reverse", "sort", "sort_key", "sort_dir", "fields",
-    "tags", "tags-any", "not-tags", "not-tags-any",
-})
+RESERVED_PARAMS = frozenset(
+    {
+        "limit",
+        "marker",
+        "page_reverse",
+        "sort",
+        "sort_key",
+        "sort_dir",
+        "fields",
+        "tags",
+        "tags-any",
+        "not-tags",
+        "not-tags-any",
+    }
+)
 # Filters accepted by every list but not stored as columns.
 IGNORED_PARAMS = frozenset({"tenant_id"})
 # Values one list call may filter on (filters and tag filters together). Each becomes a
@@ -38,8 +49,9 @@ MAX_FILTER_VALUES = 1000
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 # Attributes stored in canonical address form: a filter value in another spelling of the
 # same address matches (one that is no address is kept as given and matches nothing).
-ADDRESS_FILTERS = frozenset({"address", "monitor_address", "vip_address", "lb_network_ip",
-                             "vrrp_ip", "ha_ip"})
+ADDRESS_FILTERS = frozenset(
+    {"address", "monitor_address", "vip_address", "lb_network_ip", "vrrp_ip", "ha_ip"}
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,17 +90,21 @@ class Collection:
 
 # API attribute -> model attribute shared by the load-balancing resources.
 STANDARD_COLUMNS = {
-    "id": "id", "name": "name", "description": "description", "admin_state_up": "enabled",
-    "project_id": "project_id", "provisioning_status": "provisioning_status",
-    "operating_status": "operating_status", "created_at": "created_at",
+    "id": "id",
+    "name": "name",
+    "description": "description",
+    "admin_state_up": "enabled",
+    "project_id": "project_id",
+    "provisioning_status": "provisioning_status",
+    "operating_status": "operating_status",
+    "created_at": "created_at",
     "updated_at": "updated_at",
 }
 
 
 def standard_columns(model: type[models.Base]) -> dict[str, Any]:
     """The filterable/sortable columns every resource with these attributes has."""
-    return {api: getattr(model, attr) for api, attr in STANDARD_COLUMNS.items()
-            if hasattr(model, attr)}
+    return {api: getattr(model, attr) for api, attr in STANDARD_COLUMNS.items() if hasattr(model, attr)}
 
 
 @dataclasses.dataclass
@@ -134,8 +150,7 @@ def list_page(
 
     effective = [(key, (not asc) if page_reverse else asc) for key, asc in sort_keys]
     if marker_id:
-        values = _marker_values(session, collection, [k for k, _ in effective], marker_id,
-                                scope)
+        values = _marker_values(session, collection, [k for k, _ in effective], marker_id, scope)
         query = query.where(_after_marker(collection, effective, values))
     for key, asc in effective:
         expression = _order_expression(collection, key)
@@ -193,13 +208,17 @@ def check_value_count(params: QueryParams, collection: Collection) -> None:
 
     A resource that filters on some parameters itself (amphorae by project) calls this
     before taking them out of `params`."""
-    count = sum(len(params.getlist(key)) for key in params.keys()
-                if key not in RESERVED_PARAMS and key not in IGNORED_PARAMS)
+    count = sum(
+        len(params.getlist(key))
+        for key in params.keys()
+        if key not in RESERVED_PARAMS and key not in IGNORED_PARAMS
+    )
     if collection.tagged:
         count += sum(len(_tag_values(params, name)) for name in TAG_FILTERS)
     if count > MAX_FILTER_VALUES:
-        raise exc.BadRequest(f"Too many filter values ({count}); a list call takes at most "
-                             f"{MAX_FILTER_VALUES}.")
+        raise exc.BadRequest(
+            f"Too many filter values ({count}); a list call takes at most {MAX_FILTER_VALUES}."
+        )
 
 
 def _apply_filters(query: Select, collection: Collection, params: QueryParams) -> Select:
@@ -214,8 +233,7 @@ def _apply_filters(query: Select, collection: Collection, params: QueryParams) -
         values = params.getlist(key)
         converted = [_convert(column, key, v) for v in values]
         if len(converted) == 1:
-            query = query.where(column.is_(None) if converted[0] is None
-                                else column == converted[0])
+            query = query.where(column.is_(None) if converted[0] is None else column == converted[0])
         else:
             query = query.where(column.in_(converted))
     return query
@@ -259,8 +277,7 @@ def _integer_in_column(column: Any, raw: str) -> int:
         raise ValueError(raw)
     value = int(text)
     column_type = getattr(column, "type", None)
-    bits = 64 if isinstance(column_type, BigInteger) else \
-        16 if isinstance(column_type, SmallInteger) else 32
+    bits = 64 if isinstance(column_type, BigInteger) else 16 if isinstance(column_type, SmallInteger) else 32
     if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
         raise ValueError(raw)
     return value
@@ -286,8 +303,7 @@ def _apply_tag_filters(query: Select, collection: Collection, params: QueryParam
 
     def with_all(tags: list[str]) -> Select:
         # (resource_id, tag) is the table's key: count(*) counts distinct tags.
-        return with_any(tags).group_by(models.Tag.resource_id).having(
-            func.count() == len(tags))
+        return with_any(tags).group_by(models.Tag.resource_id).having(func.count() == len(tags))
 
     if tags := sorted(set(_tag_values(params, "tags"))):
         query = query.where(pk.in_(with_all(tags)))
@@ -332,9 +348,7 @@ def _sort_keys(collection: Collection, params: QueryParams) -> list[tuple[str, b
     return result
 
 
-def _with_default_sort(
-    collection: Collection, keys: list[tuple[str, bool]]
-) -> list[tuple[str, bool]]:
+def _with_default_sort(collection: Collection, keys: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     """Append the implicit keys so that every ordering is total (needed for markers)."""
     present = {k for k, _ in keys}
     direction = keys[-1][1] if keys else True
@@ -364,8 +378,13 @@ def _limit(params: QueryParams, conf: cfg.ConfigOpts) -> int | None:
     return min(value, ceiling)
 
 
-_STAND_INS: dict[type, Any] = {str: "", int: -(2**31), bool: False, float: float("-inf"),
-                               datetime.datetime: datetime.datetime(1, 1, 1)}
+_STAND_INS: dict[type, Any] = {
+    str: "",
+    int: -(2**31),
+    bool: False,
+    float: float("-inf"),
+    datetime.datetime: datetime.datetime(1, 1, 1),
+}
 
 
 def _stand_in(column: Any) -> Any:
@@ -392,14 +411,16 @@ def _order_expression(collection: Collection, key: str) -> Any:
 
 
 def _marker_values(
-    session: Session, collection: Collection, keys: Sequence[str], marker_id: str,
+    session: Session,
+    collection: Collection,
+    keys: Sequence[str],
+    marker_id: str,
     scope: Sequence[ColumnElement[bool]],
 ) -> dict[str, Any]:
     """The marker's value of each sort key, read with the list's joins (a key may live
     on a joined table) and inside the caller's scope: another project's object is no
     marker, or its position would leak through the pages around it."""
-    query = _joined(select(*[collection.columns[k] for k in keys]).select_from(
-        collection.model), collection)
+    query = _joined(select(*[collection.columns[k] for k in keys]).select_from(collection.model), collection)
     query = query.where(collection.primary_key == marker_id, *scope)
     row = session.execute(query.limit(1)).first()
     if row is None:
@@ -434,15 +455,18 @@ def _links(
 ) -> list[dict[str, str]]:
     if not rows or limit is None:
         return []
-    keep = [(k, v) for k, v in params.multi_items()
-            if k not in ("marker", "page_reverse", "limit")]
+    keep = [(k, v) for k, v in params.multi_items() if k not in ("marker", "page_reverse", "limit")]
     links = []
     pk = collection.primary_key.key
     if len(rows) >= limit:
         query = [("limit", str(limit)), *keep, ("marker", str(getattr(rows[-1], pk)))]
         links.append({"href": f"{url}?{urllib.parse.urlencode(query)}", "rel": "next"})
     if marker_id:
-        query = [("limit", str(limit)), *keep, ("marker", str(getattr(rows[0], pk))),
-                 ("page_reverse", "True")]
+        query = [
+            ("limit", str(limit)),
+            *keep,
+            ("marker", str(getattr(rows[0], pk))),
+            ("page_reverse", "True"),
+        ]
         links.append({"href": f"{url}?{urllib.parse.urlencode(query)}", "rel": "previous"})
     return links

@@ -54,8 +54,9 @@ def server_view(amp: models.Amphora, base_url: str) -> dict[str, Any]:
     addresses: dict[str, list[dict[str, Any]]] = {}
     if amp.lb_network_ip:
         version = 6 if ":" in amp.lb_network_ip else 4
-        addresses[MANAGEMENT_NETWORK] = [{"version": version, "addr": amp.lb_network_ip,
-                                          "OS-EXT-IPS:type": "fixed"}]
+        addresses[MANAGEMENT_NETWORK] = [
+            {"version": version, "addr": amp.lb_network_ip, "OS-EXT-IPS:type": "fixed"}
+        ]
     link = f"{base_url.rstrip('/')}/v2/servers/{amp.compute_id}"
     return {
         "id": amp.compute_id,
@@ -63,8 +64,11 @@ def server_view(amp: models.Amphora, base_url: str) -> dict[str, Any]:
         "status": status,
         "tenant_id": SERVICE_PROJECT,
         "user_id": SERVICE_PROJECT,
-        "metadata": {"amphora_id": amp.id, "role": amp.role or "",
-                     "load_balancer_id": amp.load_balancer_id or ""},
+        "metadata": {
+            "amphora_id": amp.id,
+            "role": amp.role or "",
+            "load_balancer_id": amp.load_balancer_id or "",
+        },
         "hostId": "",
         "image": {"id": amp.image_id or AMPHORA_IMAGE_ID, "links": []},
         "flavor": {"id": amp.compute_flavor or AMPHORA_FLAVOR_ID, "links": []},
@@ -97,7 +101,8 @@ def _servers(request: Request) -> list[dict[str, Any]]:
         rows = session.scalars(
             select(models.Amphora)
             .where(models.Amphora.status != c.DELETED, models.Amphora.compute_id.is_not(None))
-            .order_by(models.Amphora.created_at.desc(), models.Amphora.id)).all()
+            .order_by(models.Amphora.created_at.desc(), models.Amphora.id)
+        ).all()
         return [server_view(row, str(request.base_url)) for row in rows]
 
 
@@ -134,7 +139,7 @@ def list_servers(request: Request, detail: bool) -> JSONResponse:
     if limit is not None:
         if not limit.isdigit():
             return _nova_error(400, f"limit must be a non-negative integer, not {limit!r}")
-        servers = servers[:int(limit)]
+        servers = servers[: int(limit)]
     if not detail:
         servers = [{"id": s["id"], "name": s["name"], "links": s["links"]} for s in servers]
     return JSONResponse({"servers": servers})
@@ -148,9 +153,18 @@ def show_server(request: Request, server_id: str) -> JSONResponse:
 
 
 def _flavor_view(flavor_id: str) -> dict[str, Any]:
-    return {"id": flavor_id, "name": flavor_id, "ram": 0, "vcpus": 0, "disk": 0,
-            "OS-FLV-EXT-DATA:ephemeral": 0, "swap": "", "rxtx_factor": 1.0,
-            "os-flavor-access:is_public": True, "links": []}
+    return {
+        "id": flavor_id,
+        "name": flavor_id,
+        "ram": 0,
+        "vcpus": 0,
+        "disk": 0,
+        "OS-FLV-EXT-DATA:ephemeral": 0,
+        "swap": "",
+        "rxtx_factor": 1.0,
+        "os-flavor-access:is_public": True,
+        "links": [],
+    }
 
 
 def _flavor_ids(request: Request) -> list[str]:
@@ -168,11 +182,22 @@ def show_flavor(request: Request, flavor_id: str) -> JSONResponse:
 
 
 def _image() -> dict[str, Any]:
-    return {"id": AMPHORA_IMAGE_ID, "name": AMPHORA_IMAGE_NAME, "status": "active",
-             "visibility": "public", "container_format": "bare", "disk_format": "raw",
-             "tags": ["amphora"], "min_disk": 0, "min_ram": 0, "protected": False,
-             "owner": SERVICE_PROJECT, "self": f"/v2/images/{AMPHORA_IMAGE_ID}",
-             "file": f"/v2/images/{AMPHORA_IMAGE_ID}/file", "schema": "/v2/schemas/image"}
+    return {
+        "id": AMPHORA_IMAGE_ID,
+        "name": AMPHORA_IMAGE_NAME,
+        "status": "active",
+        "visibility": "public",
+        "container_format": "bare",
+        "disk_format": "raw",
+        "tags": ["amphora"],
+        "min_disk": 0,
+        "min_ram": 0,
+        "protected": False,
+        "owner": SERVICE_PROJECT,
+        "self": f"/v2/images/{AMPHORA_IMAGE_ID}",
+        "file": f"/v2/images/{AMPHORA_IMAGE_ID}/file",
+        "schema": "/v2/schemas/image",
+    }
 
 
 def list_images(request: Request) -> JSONResponse:
@@ -184,39 +209,42 @@ def list_images(request: Request) -> JSONResponse:
         images = [image] if AMPHORA_IMAGE_ID in wanted_ids else []
     else:
         images = [image] if wanted in ("", AMPHORA_IMAGE_ID) else []
-    return JSONResponse({"images": images, "schema": "/v2/schemas/images",
-                         "first": "/v2/images"})
+    return JSONResponse({"images": images, "schema": "/v2/schemas/images", "first": "/v2/images"})
 
 
 def show_image(image_id: str) -> JSONResponse:
     if image_id == AMPHORA_IMAGE_ID:
         return JSONResponse(_image())  # Glance v2 answers the image unwrapped
-    return JSONResponse({"code": 404, "title": "Not Found",
-                         "message": f"No image found with ID {image_id}"}, status_code=404)
+    return JSONResponse(
+        {"code": 404, "title": "Not Found", "message": f"No image found with ID {image_id}"}, status_code=404
+    )
 
 
 def build_router() -> APIRouter:
     router = APIRouter()
     for prefix in PREFIXES:
+
         def servers(request: Request) -> JSONResponse:
             return list_servers(request, detail=False)
 
         def servers_detail(request: Request) -> JSONResponse:
             return list_servers(request, detail=True)
 
-        router.add_api_route(f"{prefix}/servers", servers, methods=["GET"],
-                             include_in_schema=False)
-        router.add_api_route(f"{prefix}/servers/detail", servers_detail, methods=["GET"],
-                             include_in_schema=False)
-        router.add_api_route(prefix + "/servers/{server_id}", show_server, methods=["GET"],
-                             include_in_schema=False)
-        router.add_api_route(prefix + "/flavors/detail", list_flavors, methods=["GET"],
-                             include_in_schema=False)
-        router.add_api_route(prefix + "/flavors/{flavor_id}", show_flavor, methods=["GET"],
-                             include_in_schema=False)
+        router.add_api_route(f"{prefix}/servers", servers, methods=["GET"], include_in_schema=False)
+        router.add_api_route(
+            f"{prefix}/servers/detail", servers_detail, methods=["GET"], include_in_schema=False
+        )
+        router.add_api_route(
+            prefix + "/servers/{server_id}", show_server, methods=["GET"], include_in_schema=False
+        )
+        router.add_api_route(
+            prefix + "/flavors/detail", list_flavors, methods=["GET"], include_in_schema=False
+        )
+        router.add_api_route(
+            prefix + "/flavors/{flavor_id}", show_flavor, methods=["GET"], include_in_schema=False
+        )
     router.add_api_route("/v2/images", list_images, methods=["GET"], include_in_schema=False)
-    router.add_api_route("/v2/images/{image_id}", show_image, methods=["GET"],
-                         include_in_schema=False)
+    router.add_api_route("/v2/images/{image_id}", show_image, methods=["GET"], include_in_schema=False)
     return router
 
 

@@ -28,14 +28,16 @@ from ostia.db import models
 # the tenant's own configuration.
 _TENANT_CAUSES = re.compile(
     r"\b(?:HaproxyRenderError|UnsafeValue|AgentInvalidRequest|CertificateNotFound|"
-    r"InvalidCertificate|PermanentError): ")
+    r"InvalidCertificate|PermanentError): "
+)
 # An absolute path (not part of a URL), kept to its last segment.
 _PATH = re.compile(r"(?<![\w.:/])/(?:[^\s/:'\"\[\]()]+/)+([^\s/:'\"\[\]()]+)")
 # haproxy's informational lines (its version, its executable's path) say nothing about
 # what was refused.
 _NOTICE = re.compile(r"\[NOTICE\][^\n]*(?:\n|$)")
-SERVICE_FAILURE = ("The service could not apply this configuration to the data plane; the "
-                   "operator's log has the details.")
+SERVICE_FAILURE = (
+    "The service could not apply this configuration to the data plane; the operator's log has the details."
+)
 
 
 def tenant_text(last_error: str | None) -> str | None:
@@ -45,7 +47,7 @@ def tenant_text(last_error: str | None) -> str | None:
     found = _TENANT_CAUSES.search(last_error)
     if found is None:
         return SERVICE_FAILURE
-    return _PATH.sub(r"\1", _NOTICE.sub("", last_error[found.start():])).strip()
+    return _PATH.sub(r"\1", _NOTICE.sub("", last_error[found.start() :])).strip()
 
 
 def of_load_balancer(lb: models.LoadBalancer) -> str | None:

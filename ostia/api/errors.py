@@ -23,8 +23,11 @@ def fault(code: int, message: str) -> JSONResponse:
         LOG.debug("answered %d: %s", code, message)
     return JSONResponse(
         status_code=code,
-        content={"faultcode": "Client" if code < 500 else "Server",
-                 "faultstring": _encodable(message), "debuginfo": None},
+        content={
+            "faultcode": "Client" if code < 500 else "Server",
+            "faultstring": _encodable(message),
+            "debuginfo": None,
+        },
     )
 
 
@@ -39,9 +42,19 @@ def response_for(error: exc.APIError) -> JSONResponse:
     if isinstance(error, exc.NotAcceptable):
         # Upstream answers a refused Accept header in its web framework's own shape.
         LOG.debug("answered 406: %s", error.message)
-        return JSONResponse(status_code=error.code, content={"errors": [{
-            "status": error.code, "title": "Not Acceptable", "detail": error.message,
-            "request_id": request_id.current()}]})
+        return JSONResponse(
+            status_code=error.code,
+            content={
+                "errors": [
+                    {
+                        "status": error.code,
+                        "title": "Not Acceptable",
+                        "detail": error.message,
+                        "request_id": request_id.current(),
+                    }
+                ]
+            },
+        )
     response = fault(error.code, error.message)
     if isinstance(error, exc.Unauthorized) and error.authenticate:
         response.headers["WWW-Authenticate"] = error.authenticate
@@ -71,8 +84,10 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
     assert isinstance(error, RequestValidationError)
     first = error.errors()[0] if error.errors() else {}
     field = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
-    return fault(400, f"Invalid input for field/attribute {field}. "
-                      f"Value: '{first.get('input')}'. {first.get('msg', '')}")
+    return fault(
+        400,
+        f"Invalid input for field/attribute {field}. Value: '{first.get('input')}'. {first.get('msg', '')}",
+    )
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:

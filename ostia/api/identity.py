@@ -15,14 +15,12 @@ from fastapi.responses import JSONResponse
 
 router = APIRouter()
 
-_MESSAGE = ("This service has no identity API: a project name or id is used as given "
-            "(auth_strategy = noauth).")
+_MESSAGE = "This service has no identity API: a project name or id is used as given (auth_strategy = noauth)."
 
 
 def _forbidden() -> JSONResponse:
     """Keystone's error body."""
-    return JSONResponse({"error": {"code": 403, "title": "Forbidden", "message": _MESSAGE}},
-                        status_code=403)
+    return JSONResponse({"error": {"code": 403, "title": "Forbidden", "message": _MESSAGE}}, status_code=403)
 
 
 @router.get("/projects", include_in_schema=False)

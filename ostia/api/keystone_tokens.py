@@ -51,11 +51,15 @@ class Identity:
     def from_token_body(cls, body: dict[str, Any]) -> Identity:
         info = access.create(body=body)
         return cls(
-            user_id=info.user_id, project_id=info.project_id,
-            roles=tuple(info.role_names or ()), expires_at=info.expires,
-            user_name=info.username, project_name=info.project_name,
+            user_id=info.user_id,
+            project_id=info.project_id,
+            roles=tuple(info.role_names or ()),
+            expires_at=info.expires,
+            user_name=info.username,
+            project_name=info.project_name,
             domain_id=info.domain_id if getattr(info, "domain_scoped", False) else None,
-            system_scope="all" if info.system_scoped else None)
+            system_scope="all" if info.system_scoped else None,
+        )
 
     def expired(self, now: datetime.datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
@@ -68,8 +72,9 @@ def _utcnow() -> datetime.datetime:
 class TokenCache:
     """Validated tokens for at most `ttl` seconds each, and never past their expiry."""
 
-    def __init__(self, ttl: float, limit: int = CACHE_LIMIT,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl: float, limit: int = CACHE_LIMIT, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ttl = ttl
         self.limit = limit
         self.clock = clock
@@ -123,8 +128,9 @@ def identity_v3_url(auth_url: str) -> str:
 class TokenValidator:
     """Validates user tokens against Keystone with the `[keystone_authtoken]` service user."""
 
-    def __init__(self, session: ks_session.Session, identity_url: str, cache: TokenCache,
-                 connect_retries: int = 3) -> None:
+    def __init__(
+        self, session: ks_session.Session, identity_url: str, cache: TokenCache, connect_retries: int = 3
+    ) -> None:
         self.session = session
         self.tokens_url = identity_v3_url(identity_url) + "/auth/tokens"
         self.cache = cache
@@ -134,23 +140,34 @@ class TokenValidator:
     def from_config(cls, conf: cfg.ConfigOpts) -> TokenValidator:
         opts = conf.keystone_authtoken
         if not opts.auth_url:
-            raise ConfigError("auth_strategy = keystone needs [keystone_authtoken] auth_url "
-                              "(or set [api_settings] auth_strategy = noauth)")
+            raise ConfigError(
+                "auth_strategy = keystone needs [keystone_authtoken] auth_url "
+                "(or set [api_settings] auth_strategy = noauth)"
+            )
         if opts.auth_type not in ("password", "v3password"):
-            raise ConfigError(f"[keystone_authtoken] auth_type = {opts.auth_type!r} is not "
-                              f"supported; use password")
+            raise ConfigError(
+                f"[keystone_authtoken] auth_type = {opts.auth_type!r} is not supported; use password"
+            )
         if not opts.username or opts.password is None:
-            raise ConfigError("[keystone_authtoken] needs username and password of the "
-                              "service user that validates tokens")
+            raise ConfigError(
+                "[keystone_authtoken] needs username and password of the service user that validates tokens"
+            )
         plugin = identity.Password(
-            auth_url=opts.auth_url, username=opts.username, password=opts.password,
-            project_name=opts.project_name, user_domain_name=opts.user_domain_name,
-            project_domain_name=opts.project_domain_name)
+            auth_url=opts.auth_url,
+            username=opts.username,
+            password=opts.password,
+            project_name=opts.project_name,
+            user_domain_name=opts.user_domain_name,
+            project_domain_name=opts.project_domain_name,
+        )
         verify: bool | str = False if opts.insecure else (opts.cafile or True)
-        session = ks_session.Session(auth=plugin, verify=verify,
-                                     timeout=opts.http_connect_timeout)
-        return cls(session, opts.auth_url, TokenCache(opts.token_cache_time),
-                   connect_retries=opts.http_request_max_retries)
+        session = ks_session.Session(auth=plugin, verify=verify, timeout=opts.http_connect_timeout)
+        return cls(
+            session,
+            opts.auth_url,
+            TokenCache(opts.token_cache_time),
+            connect_retries=opts.http_request_max_retries,
+        )
 
     def validate(self, token: str) -> Identity:
         """The bearer of `token`, or InvalidToken / IdentityUnavailable. Blocking."""
@@ -159,8 +176,12 @@ class TokenValidator:
             return cached
         try:
             response = self.session.get(
-                self.tokens_url, headers={"X-Subject-Token": token}, authenticated=True,
-                raise_exc=False, connect_retries=self.connect_retries)
+                self.tokens_url,
+                headers={"X-Subject-Token": token},
+                authenticated=True,
+                raise_exc=False,
+                connect_retries=self.connect_retries,
+            )
         except ks_exc.ClientException as err:
             # Covers connection failures, time-outs and our own service user's login failing.
             raise IdentityUnavailable(type(err).__name__) from None

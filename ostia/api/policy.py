@@ -105,8 +105,12 @@ class Decisions:
     only on the rule, the target project and the credentials, so it is kept briefly.
     """
 
-    def __init__(self, ttl: float = DECISION_TTL, limit: int = DECISION_LIMIT,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        ttl: float = DECISION_TTL,
+        limit: int = DECISION_LIMIT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ttl = ttl
         self.limit = limit
         self.clock = clock
@@ -137,8 +141,10 @@ class Authorizer:
         self.routes = route_table(rules)
         self.decisions = Decisions()
         if not conf.oslo_policy.enforce_new_defaults:
-            LOG.info("policy: legacy load-balancer_* roles are honoured "
-                     "([oslo_policy] enforce_new_defaults = False)")
+            LOG.info(
+                "policy: legacy load-balancer_* roles are honoured "
+                "([oslo_policy] enforce_new_defaults = False)"
+            )
 
     @staticmethod
     def credentials(context: RequestContext) -> dict[str, Any]:
@@ -156,10 +162,10 @@ class Authorizer:
         creds = self.credentials(context)
         return self.decisions.get(
             (name, project_id, *_frozen(creds)),
-            lambda: bool(self.enforcer.authorize(name, {"project_id": project_id}, creds)))
+            lambda: bool(self.enforcer.authorize(name, {"project_id": project_id}, creds)),
+        )
 
-    def allows_all(self, names: Iterable[str], project_id: str | None,
-                   context: RequestContext) -> bool:
+    def allows_all(self, names: Iterable[str], project_id: str | None, context: RequestContext) -> bool:
         return all(self.allows(name, project_id, context) for name in names)
 
     def is_admin(self, context: RequestContext) -> bool:
@@ -167,14 +173,21 @@ class Authorizer:
         creds = self.credentials(dataclasses.replace(context, is_admin=False))
         return self.decisions.get(
             ("context_is_admin", *_frozen(creds)),
-            lambda: bool(self.enforcer.enforce("context_is_admin", {}, creds)))
+            lambda: bool(self.enforcer.enforce("context_is_admin", {}, creds)),
+        )
 
     def route(self, method: str, path: str) -> RoutePolicy | None:
         return self.routes.get(route_key(method, path))
 
-    def authorize(self, method: str, path: str, path_params: Mapping[str, Any],
-                  query: Mapping[str, str], context: RequestContext,
-                  body_fields: Iterable[str] = ()) -> RequestContext:
+    def authorize(
+        self,
+        method: str,
+        path: str,
+        path_params: Mapping[str, Any],
+        query: Mapping[str, str],
+        context: RequestContext,
+        body_fields: Iterable[str] = (),
+    ) -> RequestContext:
         """The caller's context for this call, or PolicyForbidden.
 
         `body_fields` are the fields the request body sets (for field rules). The returned
@@ -191,8 +204,9 @@ class Authorizer:
             actions = ("post", "put")
         names = route.names(actions)
         present = set(body_fields)
-        names += route.names(f"{action}:{field}" for action, field in route.fields
-                             if action in actions and field in present)
+        names += route.names(
+            f"{action}:{field}" for action, field in route.fields if action in actions and field in present
+        )
         if route.is_list:
             return self._authorize_list(route, query.get("project_id"), context)
         if self.allows_all(names, ANY_OTHER_PROJECT, context):
@@ -202,8 +216,9 @@ class Authorizer:
             return dataclasses.replace(context, sees_all_projects=False)
         raise exc.PolicyForbidden()
 
-    def _authorize_list(self, route: RoutePolicy, requested: str | None,
-                        context: RequestContext) -> RequestContext:
+    def _authorize_list(
+        self, route: RoutePolicy, requested: str | None, context: RequestContext
+    ) -> RequestContext:
         # Upstream's order: the global list rule first, then the caller's own project.
         global_name = route.names(["get_all-global"])[0]
         if global_name in self.enforcer.registered_rules:
@@ -241,11 +256,10 @@ async def enforce_route_policy(request: Request) -> None:
     route = request.scope.get("route")
     path = getattr(route, "path", request.url.path)
     policy_route = authorizer.route(request.method, path)
-    fields = await _body_fields(request, policy_route.obj) if policy_route and \
-        policy_route.fields else ()
+    fields = await _body_fields(request, policy_route.obj) if policy_route and policy_route.fields else ()
     request.state.context = authorizer.authorize(
-        request.method, path, request.path_params, request.query_params, get_context(request),
-        fields)
+        request.method, path, request.path_params, request.query_params, get_context(request), fields
+    )
 
 
 async def _body_fields(request: Request, root: str) -> list[str]:
@@ -256,8 +270,7 @@ async def _body_fields(request: Request, root: str) -> list[str]:
     except safe_json.UnsafeJSON:
         return []
     inner = body.get(root) if isinstance(body, dict) else None
-    return [key for key, value in inner.items() if value is not None] \
-        if isinstance(inner, dict) else []
+    return [key for key, value in inner.items() if value is not None] if isinstance(inner, dict) else []
 
 
 def tool_enforcer() -> policy.Enforcer:

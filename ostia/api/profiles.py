@@ -43,17 +43,29 @@ class ProfileKind:
     def collection(self) -> Collection:
         m = self.model
         return Collection(
-            model=m, singular=self.singular, plural=self.plural, display_name=self.display,
-            serialize=self.serialize, links_key=self.links_key, tagged=False,
+            model=m,
+            singular=self.singular,
+            plural=self.plural,
+            display_name=self.display,
+            serialize=self.serialize,
+            links_key=self.links_key,
+            tagged=False,
             default_sort=("id",),
-            columns={"id": m.id, "name": m.name, "provider_name": m.provider_name,
-                     self.data_field: getattr(m, self.data_field)},
+            columns={
+                "id": m.id,
+                "name": m.name,
+                "provider_name": m.provider_name,
+                self.data_field: getattr(m, self.data_field),
+            },
         )
 
     def serialize(self, profile: Any) -> dict[str, Any]:
-        return {"id": profile.id, "name": profile.name,
-                "provider_name": profile.provider_name,
-                self.data_field: getattr(profile, self.data_field)}
+        return {
+            "id": profile.id,
+            "name": profile.name,
+            "provider_name": profile.provider_name,
+            self.data_field: getattr(profile, self.data_field),
+        }
 
 
 def parse_data(kind: ProfileKind, text: str) -> dict[str, Any]:
@@ -86,13 +98,13 @@ def _in_use(session: Session, kind: ProfileKind, ident: str) -> bool:
 
 # ---- handlers (each resource module binds its kind and schemas) ----------------------
 
+
 def create(call: Call, kind: ProfileKind, body: Any) -> dict[str, Any]:
     require_admin(call)
     data_text = getattr(body, kind.data_field)
     check_data(call, kind, body.provider_name, data_text)
     with call.db.transaction() as session:
-        profile = kind.model(id=models.new_id(), name=body.name,
-                             provider_name=body.provider_name)
+        profile = kind.model(id=models.new_id(), name=body.name, provider_name=body.provider_name)
         setattr(profile, kind.data_field, data_text)
         session.add(profile)
         session.flush()
@@ -102,15 +114,13 @@ def create(call: Call, kind: ProfileKind, body: Any) -> dict[str, Any]:
 def list_all(call: Call, kind: ProfileKind) -> dict[str, Any]:
     require_admin(call)
     with call.db.transaction() as session:
-        return list_page(session, kind.collection, call.request.query_params, call.url,
-                         call.conf)
+        return list_page(session, kind.collection, call.request.query_params, call.url, call.conf)
 
 
 def show(call: Call, kind: ProfileKind, ident: str) -> dict[str, Any]:
     require_admin(call)
     with call.db.transaction() as session:
-        return {kind.singular: with_fields(call, kind.serialize(
-            get_profile(session, kind, ident)))}
+        return {kind.singular: with_fields(call, kind.serialize(get_profile(session, kind, ident)))}
 
 
 def update(call: Call, kind: ProfileKind, ident: str, body: Any) -> dict[str, Any]:
@@ -125,8 +135,9 @@ def update(call: Call, kind: ProfileKind, ident: str, body: Any) -> dict[str, An
         profile = get_profile(session, kind, ident)
         provider_name = sent.get("provider_name", profile.provider_name)
         data_text = sent.get(kind.data_field, getattr(profile, kind.data_field))
-        changes_target = (provider_name != profile.provider_name
-                          or data_text != getattr(profile, kind.data_field))
+        changes_target = provider_name != profile.provider_name or data_text != getattr(
+            profile, kind.data_field
+        )
         if changes_target:
             if _in_use(session, kind, ident):
                 raise exc.InUse(kind.display, ident)

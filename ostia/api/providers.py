@@ -19,8 +19,7 @@ LOG = logging.getLogger(__name__)
 class ProviderRegistry:
     """The enabled providers by name, plus the wake-up path to the worker."""
 
-    def __init__(self, conf: cfg.ConfigOpts, db: Database,
-                 wake: Callable[[str], None] | None = None) -> None:
+    def __init__(self, conf: cfg.ConfigOpts, db: Database, wake: Callable[[str], None] | None = None) -> None:
         self.conf = conf
         self.db = db
         self.wake: Callable[[str], None] = wake or self._no_worker
@@ -48,8 +47,7 @@ class ProviderRegistry:
         except exc.APIError:
             raise
         except Exception:  # the change is stored; the worker's sweep will pick it up
-            LOG.exception("provider %s failed to take change of load balancer %s",
-                          provider, lb_id)
+            LOG.exception("provider %s failed to take change of load balancer %s", provider, lb_id)
 
     def settle(self, lb_id: str) -> None:
         with self.db.transaction() as session:

@@ -26,8 +26,7 @@ RESOURCES: dict[str, tuple[Any, str, str]] = {
 
 def default_limits(conf: cfg.ConfigOpts) -> dict[str, int]:
     """The configured `[quotas] default_<resource>_quota` values by quota column."""
-    return {name: getattr(conf.quotas, option)
-            for name, (_model, _display, option) in RESOURCES.items()}
+    return {name: getattr(conf.quotas, option) for name, (_model, _display, option) in RESOURCES.items()}
 
 
 def effective_limits(session: Session, conf: cfg.ConfigOpts, project_id: str) -> dict[str, int]:
@@ -49,8 +48,7 @@ def in_use(session: Session, resource: str, project_id: str) -> int:
     return int(session.scalar(query) or 0)
 
 
-def check(session: Session, conf: cfg.ConfigOpts, project_id: str, resource: str,
-          adding: int = 1) -> None:
+def check(session: Session, conf: cfg.ConfigOpts, project_id: str, resource: str, adding: int = 1) -> None:
     """Raise QuotaExceeded (403) if adding `adding` objects would pass the limit."""
     if adding <= 0:
         return

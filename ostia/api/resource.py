@@ -29,8 +29,12 @@ def timestamp(value: datetime.datetime | None) -> str | None:
 def project_for_create(call: Call, requested: str | None) -> str:
     """The project a new object belongs to: body, else caller's, else the default."""
     project = requested or call.context.project_id or call.conf.ostia.default_project_id
-    if requested and call.context.project_id and requested != call.context.project_id \
-            and not call.context.is_admin:
+    if (
+        requested
+        and call.context.project_id
+        and requested != call.context.project_id
+        and not call.context.is_admin
+    ):
         raise exc.PolicyForbidden()
     return project
 

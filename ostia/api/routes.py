@@ -52,20 +52,34 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"),
-                          default=jsonable_encoder).encode("utf-8")
+        return json.dumps(
+            content, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=jsonable_encoder
+        ).encode("utf-8")
 
 
 def add_routes(router: APIRouter, routes: Sequence[Route]) -> None:
     """Register `routes` in order (a literal path must come before a templated sibling)."""
     for route in routes:
-        router.add_api_route(route.path, _endpoint(route), methods=[route.method],
-                             status_code=route.status, response_model=None)
+        router.add_api_route(
+            route.path,
+            _endpoint(route),
+            methods=[route.method],
+            status_code=route.status,
+            response_model=None,
+        )
 
 
-def crud(collection: str, item: str, root: str, *, create: Callable[..., Any],
-         list_all: Callable[..., Any], show: Callable[..., Any], update: Callable[..., Any],
-         delete: Callable[..., Any]) -> list[Route]:
+def crud(
+    collection: str,
+    item: str,
+    root: str,
+    *,
+    create: Callable[..., Any],
+    list_all: Callable[..., Any],
+    show: Callable[..., Any],
+    update: Callable[..., Any],
+    delete: Callable[..., Any],
+) -> list[Route]:
     """The five routes every resource has: create 201, list, show, update 200, delete 204."""
     return [
         Route("POST", collection, create, body_root=root, status=201),

@@ -37,13 +37,11 @@ def loads(raw: bytes | str) -> Any:
         try:
             text = raw.decode("utf-8")  # JSON on the wire is UTF-8 (RFC 8259)
         except UnicodeDecodeError as err:
-            raise UnsafeJSON(f"the text is not UTF-8 ({err.reason} at byte {err.start})") \
-                from None
+            raise UnsafeJSON(f"the text is not UTF-8 ({err.reason} at byte {err.start})") from None
     else:
         data, text = raw.encode("utf-8", "surrogatepass"), raw
     if nesting_exceeds(data, MAX_DEPTH):
-        raise UnsafeJSON(f"nesting deeper than {MAX_DEPTH} levels, or brackets that do not "
-                         "balance")
+        raise UnsafeJSON(f"nesting deeper than {MAX_DEPTH} levels, or brackets that do not balance")
     try:
         document = json.loads(text)
     except RecursionError:  # unreachable after the depth bound; kept as a last guard
@@ -51,8 +49,7 @@ def loads(raw: bytes | str) -> Any:
     except ValueError as err:
         raise UnsafeJSON(str(err)) from None
     if _has_forbidden_text(document):
-        raise UnsafeJSON("a string holds a NUL character or an unpaired UTF-16 surrogate "
-                         "(such as \\ud800)")
+        raise UnsafeJSON("a string holds a NUL character or an unpaired UTF-16 surrogate (such as \\ud800)")
     return document
 
 

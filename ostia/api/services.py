@@ -29,13 +29,16 @@ class Services:
     cert_manager: CertManager | None = None
 
     @classmethod
-    def build(cls, conf: cfg.ConfigOpts, db: Database,
-              wake: Callable[[str], None] | None = None) -> Services:
-        network = load_driver("octavia.network.drivers", conf.controller_worker.network_driver,
-                              conf)
+    def build(cls, conf: cfg.ConfigOpts, db: Database, wake: Callable[[str], None] | None = None) -> Services:
+        network = load_driver("octavia.network.drivers", conf.controller_worker.network_driver, conf)
         cert_manager = load_driver("octavia.cert_manager", conf.certificates.cert_manager, conf)
-        return cls(conf=conf, db=db, providers=ProviderRegistry(conf, db, wake), network=network,
-                   cert_manager=cert_manager)
+        return cls(
+            conf=conf,
+            db=db,
+            providers=ProviderRegistry(conf, db, wake),
+            network=network,
+            cert_manager=cert_manager,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,10 +64,18 @@ class Call:
 def call_of(request: Request) -> Call:
     services: Services = request.app.state.services
     base = services.conf.api_settings.api_base_uri
-    url = (base.rstrip("/") + request.url.path) if base else str(request.url.remove_query_params(
-        list(request.query_params.keys())))
-    return Call(services=services, context=get_context(request), url=url.split("?")[0],
-                request=request, read_only=request.method in ("GET", "HEAD"))
+    url = (
+        (base.rstrip("/") + request.url.path)
+        if base
+        else str(request.url.remove_query_params(list(request.query_params.keys())))
+    )
+    return Call(
+        services=services,
+        context=get_context(request),
+        url=url.split("?")[0],
+        request=request,
+        read_only=request.method in ("GET", "HEAD"),
+    )
 
 
 async def in_thread(request: Request, fn: Callable[..., T], *args: Any) -> T:

@@ -43,16 +43,16 @@ def _ip_address(value: str) -> str:
     try:
         return addresses.canonical_address(value)
     except addresses.InvalidAddress:
-        raise ValueError("Invalid IP address: a plain IPv4 or IPv6 address is expected "
-                         "(no zone id, blank or brackets)") from None
+        raise ValueError(
+            "Invalid IP address: a plain IPv4 or IPv6 address is expected (no zone id, blank or brackets)"
+        ) from None
 
 
 def _cidr(value: str) -> str:
     try:
         return addresses.canonical_cidr(value)
     except addresses.InvalidAddress:
-        raise ValueError("Invalid CIDR: an IPv4 or IPv6 address/prefix-length is "
-                         "expected") from None
+        raise ValueError("Invalid CIDR: an IPv4 or IPv6 address/prefix-length is expected") from None
 
 
 def _integer_as_upstream(value: Any) -> Any:

@@ -41,9 +41,14 @@ def preload() -> None:
     import ostia.amphora.server  # noqa: F401
     import ostia.cmd.agent  # noqa: F401
 
-    for optional in ("uvloop", "uvicorn.loops.uvloop", "uvicorn.loops.asyncio",
-                     "uvicorn.protocols.http.httptools_impl",
-                     "uvicorn.protocols.http.h11_impl", "uvicorn.lifespan.off"):
+    for optional in (
+        "uvloop",
+        "uvicorn.loops.uvloop",
+        "uvicorn.loops.asyncio",
+        "uvicorn.protocols.http.httptools_impl",
+        "uvicorn.protocols.http.h11_impl",
+        "uvicorn.lifespan.off",
+    ):
         with contextlib.suppress(ImportError):
             __import__(optional)
     gc.collect()
@@ -52,8 +57,7 @@ def preload() -> None:
     gc.freeze()
 
 
-def run_child(request: dict[str, object], listener: socket.socket,
-              connection: socket.socket) -> int:
+def run_child(request: dict[str, object], listener: socket.socket, connection: socket.socket) -> int:
     """In the forked child: become the agent described by `request`; its exit code."""
     listener.close()
     connection.close()

@@ -133,9 +133,11 @@ def check_database(conf: cfg.ConfigOpts, init_db: bool) -> None:
     except Exception as err:  # noqa: BLE001 - one line for a person, not a traceback
         runtime.fail(f"cannot read the database: {type(err).__name__}: {err}")
     if report.state in (SchemaState.EMPTY_FILE, SchemaState.FOREIGN) and not init_db:
-        runtime.fail(f"database {report.where} {report.detail}, so this is not a fresh "
-                     "install: start with `ostia up --init-db` to create Ostia's schema in "
-                     "it, or set [database] connection to Ostia's database")
+        runtime.fail(
+            f"database {report.where} {report.detail}, so this is not a fresh "
+            "install: start with `ostia up --init-db` to create Ostia's schema in "
+            "it, or set [database] connection to Ostia's database"
+        )
 
 
 def up(args: argparse.Namespace) -> int:
@@ -188,9 +190,15 @@ def up(args: argparse.Namespace) -> int:
             controllers.start()
         except ServiceStartError as err:
             runtime.fail(str(err))
-        http_server.serve(app, settings.bind_host, settings.bind_port,
-                          settings.tls_certfile, settings.tls_keyfile, sock=sock,
-                          on_started=lambda: _announce(conf, state))
+        http_server.serve(
+            app,
+            settings.bind_host,
+            settings.bind_port,
+            settings.tls_certfile,
+            settings.tls_keyfile,
+            sock=sock,
+            on_started=lambda: _announce(conf, state),
+        )
     finally:
         controllers.stop()
         db.dispose()
@@ -210,8 +218,11 @@ def _announce(conf: cfg.ConfigOpts, state: Path) -> None:
     print(f"  state directory: {state}", flush=True)
     print("  try:", flush=True)
     print(f"    curl -s {endpoint}/v2/lbaas/loadbalancers", flush=True)
-    print(f"    openstack --os-auth-type none --os-endpoint {endpoint} loadbalancer create "
-          f"--name lb1 --vip-subnet-id private-subnet", flush=True)
+    print(
+        f"    openstack --os-auth-type none --os-endpoint {endpoint} loadbalancer create "
+        f"--name lb1 --vip-subnet-id private-subnet",
+        flush=True,
+    )
     print("  stop with Ctrl-C or `ostia down`", flush=True)
 
 
@@ -247,8 +258,12 @@ def _purge(state: Path) -> None:
     conf = runtime.load([str(config_path)], "ostia", check_drivers=False)
     from ostia.controller.allinone import purge_amphorae
 
-    count = purge_amphorae(conf, progress=lambda done, total, compute_id: print(
-        f"  removed amphora {compute_id} ({done}/{total})", flush=True))
+    count = purge_amphorae(
+        conf,
+        progress=lambda done, total, compute_id: print(
+            f"  removed amphora {compute_id} ({done}/{total})", flush=True
+        ),
+    )
     print(f"removed {count} amphora{'e' if count != 1 else ''}")
     database = _sqlite_file(conf.database.connection)
     if database is not None:
@@ -256,15 +271,19 @@ def _purge(state: Path) -> None:
             path.unlink(missing_ok=True)
         print(f"removed the database {database} (every load balancer in it)")
     elif conf.database.connection and not conf.database.connection.startswith("sqlite"):
-        print(f"kept the database {_without_password(conf.database.connection)}: not a "
-              f"file of this state directory; its load balancers come back on the next "
-              f"start (drop it with the database's own tools)")
+        print(
+            f"kept the database {_without_password(conf.database.connection)}: not a "
+            f"file of this state directory; its load balancers come back on the next "
+            f"start (drop it with the database's own tools)"
+        )
     containers = Path(conf.certificates.storage_path or state / "tls-containers")
     if containers.is_dir():
         shutil.rmtree(containers)
         print(f"removed stored TLS certificates and secrets ({containers})")
-    print(f"kept {config_path} and the CAs in {state / 'certs'}: the next `ostia up` "
-          f"starts empty with the same settings")
+    print(
+        f"kept {config_path} and the CAs in {state / 'certs'}: the next `ostia up` "
+        f"starts empty with the same settings"
+    )
 
 
 def _sqlite_file(url: str | None) -> Path | None:
@@ -273,8 +292,7 @@ def _sqlite_file(url: str | None) -> Path | None:
     if not url:
         return None
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database \
-            or parsed.database == ":memory:":
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return None
     return Path(parsed.database)
 
@@ -300,16 +318,19 @@ def status(args: argparse.Namespace) -> int:
         state = instances.chosen_state_dir(args.state_dir)
         config_path = state / CONFIG_NAME
         if not config_path.exists():
-            runtime.fail(f"no Ostia deployment in {state} (no {CONFIG_NAME}); start one with "
-                         f"`ostia up --state-dir {state}`")
+            runtime.fail(
+                f"no Ostia deployment in {state} (no {CONFIG_NAME}); start one with "
+                f"`ostia up --state-dir {state}`"
+            )
         conf = runtime.load([str(config_path)], "ostia", check_drivers=False)
         pid = _running_pid(state / PID_NAME)
         print(f"state directory: {state}")
         print(f"ostia up: {f'running (pid {pid})' if pid else 'not running'}")
     settings = conf.api_settings
     answers = _api_answers(conf)
-    print(f"API http://{settings.bind_host}:{settings.bind_port} "
-          f"{'answers' if answers else 'does not answer'}")
+    print(
+        f"API http://{settings.bind_host}:{settings.bind_port} {'answers' if answers else 'does not answer'}"
+    )
     db = Database.from_config(conf)
     try:
         report = gather(conf, db)
@@ -320,26 +341,64 @@ def status(args: argparse.Namespace) -> int:
         db.dispose()
     print(f"\nload balancers ({len(report.load_balancers)})")
     if report.load_balancers:
-        print(table(["id", "name", "vip", "provisioning", "operating", "listeners",
-                     "amphorae"],
-                    [[r.id, r.name, r.vip, r.provisioning_status, r.operating_status,
-                      str(r.listeners), str(r.amphorae)] for r in report.load_balancers]))
+        print(
+            table(
+                ["id", "name", "vip", "provisioning", "operating", "listeners", "amphorae"],
+                [
+                    [
+                        r.id,
+                        r.name,
+                        r.vip,
+                        r.provisioning_status,
+                        r.operating_status,
+                        str(r.listeners),
+                        str(r.amphorae),
+                    ]
+                    for r in report.load_balancers
+                ],
+            )
+        )
         for r in report.load_balancers:
             if r.last_error:
                 # One line each: haproxy's multi-line refusals are joined.
                 print(f"  {r.id} {r.provisioning_status}: {' | '.join(r.last_error.splitlines())}")
     if tree:
         print("\nlisteners, pools and members")
-        print(table(["object", "name", "id", "detail", "provisioning", "operating"],
-                    [["  " * r.depth + r.kind, r.name, r.id, r.detail, r.provisioning_status,
-                      r.operating_status] for r in tree]))
+        print(
+            table(
+                ["object", "name", "id", "detail", "provisioning", "operating"],
+                [
+                    [
+                        "  " * r.depth + r.kind,
+                        r.name,
+                        r.id,
+                        r.detail,
+                        r.provisioning_status,
+                        r.operating_status,
+                    ]
+                    for r in tree
+                ],
+            )
+        )
     print(f"\namphorae ({len(report.amphorae)})")
     if report.amphorae:
-        print(table(["id", "load balancer", "role", "status", "mgmt ip", "heartbeat",
-                     "instance"],
-                    [[a.id, a.load_balancer_id, a.role, a.status, a.lb_network_ip,
-                      "never" if a.heartbeat_age is None else f"{a.heartbeat_age:.0f} s ago",
-                      a.instance] for a in report.amphorae]))
+        print(
+            table(
+                ["id", "load balancer", "role", "status", "mgmt ip", "heartbeat", "instance"],
+                [
+                    [
+                        a.id,
+                        a.load_balancer_id,
+                        a.role,
+                        a.status,
+                        a.lb_network_ip,
+                        "never" if a.heartbeat_age is None else f"{a.heartbeat_age:.0f} s ago",
+                        a.instance,
+                    ]
+                    for a in report.amphorae
+                ],
+            )
+        )
     return 0
 
 
@@ -358,8 +417,12 @@ def _api_answers(conf: cfg.ConfigOpts) -> bool:
     settings = conf.api_settings
     scheme = "https" if settings.tls_certfile else "http"
     try:
-        return httpx.get(f"{scheme}://{settings.bind_host}:{settings.bind_port}/",
-                         timeout=2, verify=False).status_code == 200
+        return (
+            httpx.get(
+                f"{scheme}://{settings.bind_host}:{settings.bind_port}/", timeout=2, verify=False
+            ).status_code
+            == 200
+        )
     except httpx.HTTPError:
         return False
 

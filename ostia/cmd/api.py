@@ -34,8 +34,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:  # e.g. auth_strategy = keystone without [keystone_authtoken]
         runtime.fail(str(err))
     try:
-        http_server.serve(app, settings.bind_host, settings.bind_port, settings.tls_certfile,
-                          settings.tls_keyfile, sock=sock)
+        http_server.serve(
+            app,
+            settings.bind_host,
+            settings.bind_port,
+            settings.tls_certfile,
+            settings.tls_keyfile,
+            sock=sock,
+        )
     finally:
         if wake is not None:
             wake.close()

@@ -22,24 +22,34 @@ CONFIG_NAME = "octavia.conf"
 
 def add_commands(certs_commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     store = certs_commands.add_parser(
-        "store", help="store a TLS container (certificate + key) for listeners and pools; "
-                      "prints its reference")
+        "store",
+        help="store a TLS container (certificate + key) for listeners and pools; prints its reference",
+    )
     store.add_argument("--cert", required=True, metavar="PEM")
     store.add_argument("--key", required=True, metavar="PEM")
     store.add_argument("--intermediates", metavar="PEM")
     store.add_argument("--passphrase", help="passphrase of an encrypted key")
     secret = certs_commands.add_parser(
-        "store-secret", help="store a CA bundle or a CRL (PEM); prints its reference")
+        "store-secret", help="store a CA bundle or a CRL (PEM); prints its reference"
+    )
     secret.add_argument("--file", required=True, metavar="PEM")
     listing = certs_commands.add_parser("list", help="stored certificates and secrets")
     delete = certs_commands.add_parser(
-        "delete", help="delete stored certificates or secrets (refused while in use)")
+        "delete", help="delete stored certificates or secrets (refused while in use)"
+    )
     delete.add_argument("refs", nargs="+", metavar="REF")
     for sub in (store, secret, listing, delete):
-        sub.add_argument("--state-dir", help="an `ostia up` state directory (default: "
-                                             "$OSTIA_HOME, else the running instance)")
-        sub.add_argument("--config-file", action="append", dest="config_files",
-                         metavar="PATH", help="octavia.conf naming [certificates] storage")
+        sub.add_argument(
+            "--state-dir",
+            help="an `ostia up` state directory (default: $OSTIA_HOME, else the running instance)",
+        )
+        sub.add_argument(
+            "--config-file",
+            action="append",
+            dest="config_files",
+            metavar="PATH",
+            help="octavia.conf naming [certificates] storage",
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,8 +67,10 @@ def _conf(args: argparse.Namespace) -> cfg.ConfigOpts:
     state = instances.chosen_state_dir(args.state_dir)
     config_path = state / CONFIG_NAME
     if not config_path.exists():
-        runtime.fail(f"no Ostia deployment in {state} (no {CONFIG_NAME}): start it with "
-                     f"`ostia up`, or name it with --state-dir or --config-file")
+        runtime.fail(
+            f"no Ostia deployment in {state} (no {CONFIG_NAME}): start it with "
+            f"`ostia up`, or name it with --state-dir or --config-file"
+        )
     return runtime.load([str(config_path)], "ostia", check_drivers=False)
 
 
@@ -77,14 +89,17 @@ def _store(conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:
             ref = manager.store_secret("", _read(args.file))
         else:
             ref = manager.store_cert(
-                "", _read(args.cert), _read(args.key),
-                _read(args.intermediates) if args.intermediates else None, args.passphrase)
+                "",
+                _read(args.cert),
+                _read(args.key),
+                _read(args.intermediates) if args.intermediates else None,
+                args.passphrase,
+            )
     except exceptions.CertificateError as err:
         runtime.fail(f"not stored: {err}")
     except OSError as err:
         # A half-written container must not stay behind under an id nobody was given.
-        runtime.fail(f"not stored: cannot write to {conf.certificates.storage_path}: "
-                     f"{err.strerror or err}")
+        runtime.fail(f"not stored: cannot write to {conf.certificates.storage_path}: {err.strerror or err}")
     print(ref)
     return 0
 
@@ -101,8 +116,10 @@ def _stored(conf: cfg.ConfigOpts) -> dict[str, str]:
     """Stored ids -> kind ("certificate" or "secret"), for the local cert manager."""
     storage = conf.certificates.storage_path
     if not storage or conf.certificates.cert_manager != "local_cert_manager":
-        runtime.fail(f"listing needs [certificates] cert_manager = local_cert_manager "
-                     f"(this deployment uses {conf.certificates.cert_manager})")
+        runtime.fail(
+            f"listing needs [certificates] cert_manager = local_cert_manager "
+            f"(this deployment uses {conf.certificates.cert_manager})"
+        )
     try:
         names = os.listdir(storage)
     except FileNotFoundError:
@@ -169,17 +186,22 @@ def _usage(conf: cfg.ConfigOpts) -> dict[str, list[str]]:
     db = Database.from_config(conf)
     try:
         with db.transaction() as session:
-            for listener in session.scalars(select(models.Listener).where(
-                    models.Listener.provisioning_status != c.DELETED)):
-                refs = [listener.tls_certificate_id, listener.client_ca_tls_certificate_id,
-                        listener.client_crl_container_id, *(listener.sni_container_refs or [])]
+            for listener in session.scalars(
+                select(models.Listener).where(models.Listener.provisioning_status != c.DELETED)
+            ):
+                refs = [
+                    listener.tls_certificate_id,
+                    listener.client_ca_tls_certificate_id,
+                    listener.client_crl_container_id,
+                    *(listener.sni_container_refs or []),
+                ]
                 for ref in refs:
                     if (found := ident(ref)) is not None:
                         usage.setdefault(found, []).append(f"listener {listener.id}")
-            for pool in session.scalars(select(models.Pool).where(
-                    models.Pool.provisioning_status != c.DELETED)):
-                for ref in (pool.tls_certificate_id, pool.ca_tls_certificate_id,
-                            pool.crl_container_id):
+            for pool in session.scalars(
+                select(models.Pool).where(models.Pool.provisioning_status != c.DELETED)
+            ):
+                for ref in (pool.tls_certificate_id, pool.ca_tls_certificate_id, pool.crl_container_id):
                     if (found := ident(ref)) is not None:
                         usage.setdefault(found, []).append(f"pool {pool.id}")
     except Exception as err:  # noqa: BLE001 - one line for a person, not a traceback
@@ -205,8 +227,7 @@ def _delete(conf: cfg.ConfigOpts, refs: list[str]) -> int:
             print(f"error: no stored certificate or secret {ref}", file=sys.stderr)
             failed += 1
         elif ident in usage:
-            print(f"error: {ref} is in use by {', '.join(usage[ident])}; not deleted",
-                  file=sys.stderr)
+            print(f"error: {ref} is in use by {', '.join(usage[ident])}; not deleted", file=sys.stderr)
             failed += 1
         else:
             base = Path(conf.certificates.storage_path) / ident

@@ -23,8 +23,7 @@ class PortUnavailable(Exception):
 
 
 class Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config,
-                 on_started: Callable[[], None] | None = None) -> None:
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None] | None = None) -> None:
         super().__init__(config)
         self.on_started = on_started
 
@@ -32,8 +31,7 @@ class Server(uvicorn.Server):
     def capture_signals(self) -> Generator[None, None, None]:
         import signal
 
-        previous = {sig: signal.signal(sig, self.handle_exit)
-                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield
         finally:
@@ -49,8 +47,7 @@ class Server(uvicorn.Server):
 def listen(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port, or PortUnavailable with a readable reason."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                   flags=socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as err:
         raise PortUnavailable(f"cannot listen on {host}:{port}: {err.strerror}") from None
     family, _type, _proto, _name, address = infos[0]
@@ -71,9 +68,15 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(app: object, host: str, port: int, certfile: str | None = None,
-          keyfile: str | None = None, sock: socket.socket | None = None,
-          on_started: Callable[[], None] | None = None) -> None:
+def serve(
+    app: object,
+    host: str,
+    port: int,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+    sock: socket.socket | None = None,
+    on_started: Callable[[], None] | None = None,
+) -> None:
     """Serve `app` until SIGINT/SIGTERM, then return normally.
 
     `sock`: already bound by `listen` (else bound here, PortUnavailable if it cannot be);
@@ -87,9 +90,18 @@ def serve(app: object, host: str, port: int, certfile: str | None = None,
         if on_started is not None:
             on_started()
 
-    server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning",  # type: ignore[arg-type]
-                                   timeout_graceful_shutdown=2, ssl_certfile=certfile,
-                                   ssl_keyfile=keyfile), on_started=started)
+    server = Server(
+        uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+        ),
+        on_started=started,
+    )
     try:
         server.run(sockets=[listening])
     finally:

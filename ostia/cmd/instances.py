@@ -60,8 +60,7 @@ def running_state_dirs() -> list[Path]:
     """State directories of this user's running `ostia up` processes, oldest pid first."""
     directory = registry_dir()
     try:
-        entries = sorted(directory.iterdir(), key=lambda p: int(p.name) if p.name.isdigit()
-                         else 0)
+        entries = sorted(directory.iterdir(), key=lambda p: int(p.name) if p.name.isdigit() else 0)
     except OSError:
         return []
     found = []
@@ -104,6 +103,8 @@ def chosen_state_dir(given: str | None) -> Path:
     if len(running) == 1:
         return running[0]
     if len(running) > 1:
-        runtime.fail(f"{len(running)} Ostia instances are running "
-                     f"({', '.join(str(p) for p in running)}); name one with --state-dir")
+        runtime.fail(
+            f"{len(running)} Ostia instances are running "
+            f"({', '.join(str(p) for p in running)}); name one with --state-dir"
+        )
     return default_state_dir()

@@ -18,8 +18,7 @@ import sys
 
 from oslo_config import cfg
 
-NETNS_DRIVERS = {"compute_driver": "compute_netns_driver",
-                 "network_driver": "network_netns_driver"}
+NETNS_DRIVERS = {"compute_driver": "compute_netns_driver", "network_driver": "network_netns_driver"}
 
 
 def apply_netns_mode(conf: cfg.ConfigOpts) -> None:
@@ -46,8 +45,7 @@ def cleanup(args: argparse.Namespace) -> int:
         return 1
     prefix = getattr(args, "prefix", None) or iproute.PREFIX
     if not prefix.startswith(iproute.PREFIX):
-        print(f"ostia netns cleanup: --prefix must start with {iproute.PREFIX}",
-              file=sys.stderr)
+        print(f"ostia netns cleanup: --prefix must start with {iproute.PREFIX}", file=sys.stderr)
         return 2
     namespaces = iproute.list_netns(prefix)
     stop_namespace_processes(namespaces)
@@ -56,10 +54,12 @@ def cleanup(args: argparse.Namespace) -> int:
     links = [str(link["ifname"]).split("@")[0] for link in iproute.list_links(prefix)]
     for name in links:
         iproute.delete_link(name)
-    tables = [(family, table) for family, table in netns_firewall.list_tables()
-              if table.startswith(netns_firewall.table_name(prefix))]
+    tables = [
+        (family, table)
+        for family, table in netns_firewall.list_tables()
+        if table.startswith(netns_firewall.table_name(prefix))
+    ]
     for family, table in tables:
         iproute.run(["nft", "delete", "table", family, table], check=False)
-    print(f"removed {len(namespaces)} namespaces, {len(links)} links, "
-          f"{len(tables)} nftables tables")
+    print(f"removed {len(namespaces)} namespaces, {len(links)} links, {len(tables)} nftables tables")
     return 0

@@ -18,40 +18,57 @@ def _parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="run API, worker, health manager and housekeeper")
     up.add_argument("--host", help="API address (default 127.0.0.1)")
     up.add_argument("--port", type=int, help="API port (default 9876)")
-    up.add_argument("--state-dir", help="state directory (default $OSTIA_HOME or "
-                                        "~/.local/share/ostia)")
-    up.add_argument("--config-file", action="append", dest="config_files", metavar="PATH",
-                    help="extra config applied over the generated one (repeatable)")
-    up.add_argument("--init-db", action="store_true",
-                    help="create the schema in a database that exists but holds none (an "
-                         "empty or foreign file); without it such a database stops ostia up")
+    up.add_argument("--state-dir", help="state directory (default $OSTIA_HOME or ~/.local/share/ostia)")
+    up.add_argument(
+        "--config-file",
+        action="append",
+        dest="config_files",
+        metavar="PATH",
+        help="extra config applied over the generated one (repeatable)",
+    )
+    up.add_argument(
+        "--init-db",
+        action="store_true",
+        help="create the schema in a database that exists but holds none (an "
+        "empty or foreign file); without it such a database stops ostia up",
+    )
 
-    up.add_argument("--netns", action="store_true",
-                    help="namespace amphorae (root): compute_netns_driver and "
-                         "network_netns_driver instead of the local drivers")
+    up.add_argument(
+        "--netns",
+        action="store_true",
+        help="namespace amphorae (root): compute_netns_driver and "
+        "network_netns_driver instead of the local drivers",
+    )
 
     netns = commands.add_parser("netns", help="namespace amphorae")
     netns_commands = netns.add_subparsers(dest="netns_command", required=True)
     netns_cleanup = netns_commands.add_parser(
-        "cleanup", help="remove every ost-* namespace, link and nftables table and the "
-                        "processes in them")
+        "cleanup", help="remove every ost-* namespace, link and nftables table and the processes in them"
+    )
     netns_cleanup.add_argument("--prefix", help=argparse.SUPPRESS)  # tests: only their own
 
     down = commands.add_parser("down", help="stop a running `ostia up`")
     down.add_argument("--state-dir", help="default: $OSTIA_HOME, else the running instance")
-    down.add_argument("--purge", action="store_true",
-                      help="also remove every amphora, the database (every load balancer) "
-                           "and stored TLS certificates; octavia.conf and the CAs stay")
+    down.add_argument(
+        "--purge",
+        action="store_true",
+        help="also remove every amphora, the database (every load balancer) "
+        "and stored TLS certificates; octavia.conf and the CAs stay",
+    )
 
     status = commands.add_parser("status", help="services, load balancers and amphorae")
     status.add_argument("--state-dir", help="an `ostia up` state directory")
-    status.add_argument("--config-file", action="append", dest="config_files", metavar="PATH",
-                        help="octavia.conf of a deployment of the four services instead")
+    status.add_argument(
+        "--config-file",
+        action="append",
+        dest="config_files",
+        metavar="PATH",
+        help="octavia.conf of a deployment of the four services instead",
+    )
 
     certs = commands.add_parser("certs", help="certificates")
     certs_commands = certs.add_subparsers(dest="certs_command", required=True)
-    create = certs_commands.add_parser("create", help="create CAs and the controller's "
-                                                      "client certificate")
+    create = certs_commands.add_parser("create", help="create CAs and the controller's client certificate")
     create.add_argument("--dir", default="/etc/octavia/certs")
     create.add_argument("--passphrase", help="CA key passphrase (default: generated)")
     certs_cmd.add_commands(certs_commands)

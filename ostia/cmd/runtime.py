@@ -29,13 +29,17 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def config_file_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--config-file", action="append", dest="config_files", metavar="PATH",
-                        help=f"octavia.conf to read (repeatable; default {DEFAULT_CONFIG_FILE})")
+    parser.add_argument(
+        "--config-file",
+        action="append",
+        dest="config_files",
+        metavar="PATH",
+        help=f"octavia.conf to read (repeatable; default {DEFAULT_CONFIG_FILE})",
+    )
     return parser
 
 
-def load(config_files: Sequence[str] | None, prog: str,
-         check_drivers: bool = True) -> cfg.ConfigOpts:
+def load(config_files: Sequence[str] | None, prog: str, check_drivers: bool = True) -> cfg.ConfigOpts:
     """Load and validate configuration, or exit with one line naming the bad option."""
     files = list(config_files or [DEFAULT_CONFIG_FILE])
     for path in files:
@@ -86,11 +90,12 @@ def require_schema(conf: cfg.ConfigOpts) -> None:
     if report.state is SchemaState.UNKNOWN:  # a newer Ostia upgraded it: let it run
         logging.getLogger(__name__).warning("database %s %s", report.where, report.detail)
         return
-    action = ("upgrade it" if report.state is SchemaState.OUTDATED else
-              "create Ostia's schema in it")
+    action = "upgrade it" if report.state is SchemaState.OUTDATED else "create Ostia's schema in it"
     detail = report.detail or "has no Ostia schema"
-    fail(f"database {report.where} {detail}: {action} with `octavia-db-manage "
-         f"upgrade head` (services never do that themselves)")
+    fail(
+        f"database {report.where} {detail}: {action} with `octavia-db-manage "
+        f"upgrade head` (services never do that themselves)"
+    )
 
 
 def wait_for_signal() -> None:
@@ -106,8 +111,7 @@ def wait_for_signal() -> None:
         pass
 
 
-def run_service(prog: str, description: str, factory: Callable[..., Any],
-                argv: Sequence[str] | None) -> int:
+def run_service(prog: str, description: str, factory: Callable[..., Any], argv: Sequence[str] | None) -> int:
     """Run one controller service in the foreground until SIGINT/SIGTERM."""
     from ostia.db.session import Database
 

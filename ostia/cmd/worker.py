@@ -10,9 +10,7 @@ from ostia.controller.worker.service import WorkerService
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return runtime.run_service(
-        "octavia-worker", "Run a controller worker.", WorkerService, argv
-    )
+    return runtime.run_service("octavia-worker", "Run a controller worker.", WorkerService, argv)
 
 
 if __name__ == "__main__":

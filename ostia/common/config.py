@@ -33,77 +33,123 @@ DEFAULT_PROVIDERS = {
 DEFAULT_TLS_VERSIONS = ["TLSv1.2", "TLSv1.3"]
 
 DEFAULT_OPTS = [
-    cfg.StrOpt("transport_url", secret=True,
-               help="oslo.messaging transport URL (rabbit://...). Empty means in-process "
-                    "wake-ups, which only work when the worker runs in the same process."),
-    cfg.StrOpt("host", default="localhost", sample_default="<hostname>",
-               help="Name of this controller node."),
+    cfg.StrOpt(
+        "transport_url",
+        secret=True,
+        help="oslo.messaging transport URL (rabbit://...). Empty means in-process "
+        "wake-ups, which only work when the worker runs in the same process.",
+    ),
+    cfg.StrOpt(
+        "host", default="localhost", sample_default="<hostname>", help="Name of this controller node."
+    ),
     cfg.BoolOpt("debug", default=False, help="Log at DEBUG level."),
     cfg.StrOpt("log_file", help="Log to this file instead of standard error."),
-    cfg.IntOpt("graceful_shutdown_timeout", default=60,
-               help="Seconds a service waits for work in flight when asked to stop."),
+    cfg.IntOpt(
+        "graceful_shutdown_timeout",
+        default=60,
+        help="Seconds a service waits for work in flight when asked to stop.",
+    ),
 ]
 
 API_OPTS = [
     cfg.HostAddressOpt("bind_host", default="127.0.0.1", help="Address the API listens on."),
     cfg.PortOpt("bind_port", default=9876, help="Port the API listens on."),
-    cfg.StrOpt("auth_strategy", default="keystone", choices=["noauth", "keystone", "testing"],
-               help="How the API authenticates callers."),
+    cfg.StrOpt(
+        "auth_strategy",
+        default="keystone",
+        choices=["noauth", "keystone", "testing"],
+        help="How the API authenticates callers.",
+    ),
     cfg.BoolOpt("allow_pagination", default=True, help="Allow limit/marker on list calls."),
     cfg.BoolOpt("allow_sorting", default=True, help="Allow sort keys on list calls."),
     cfg.BoolOpt("allow_filtering", default=True, help="Allow attribute filters on list calls."),
     cfg.BoolOpt("allow_field_selection", default=True, help="Allow fields= on API calls."),
-    cfg.StrOpt("pagination_max_limit", default="1000",
-               help="Largest page a list call returns; 'infinite' or negative means no limit."),
+    cfg.StrOpt(
+        "pagination_max_limit",
+        default="1000",
+        help="Largest page a list call returns; 'infinite' or negative means no limit.",
+    ),
     cfg.StrOpt("api_base_uri", help="Base URI used in pagination links instead of the request's."),
-    cfg.BoolOpt("allow_tls_terminated_listeners", default=True,
-                help="Allow TERMINATED_HTTPS listeners."),
+    cfg.BoolOpt("allow_tls_terminated_listeners", default=True, help="Allow TERMINATED_HTTPS listeners."),
     cfg.BoolOpt("allow_ping_health_monitors", default=True, help="Allow PING health monitors."),
     cfg.BoolOpt("allow_prometheus_listeners", default=True, help="Allow PROMETHEUS listeners."),
-    cfg.DictOpt("enabled_provider_drivers", default=DEFAULT_PROVIDERS,
-                help="Enabled provider drivers as name:description pairs."),
-    cfg.StrOpt("default_provider_driver", default="amphora",
-               help="Provider used when a load balancer create names none."),
-    cfg.IntOpt("udp_connect_min_interval_health_monitor", default=3,
-               help="Smallest delay of a UDP-CONNECT health monitor; negative disables."),
+    cfg.DictOpt(
+        "enabled_provider_drivers",
+        default=DEFAULT_PROVIDERS,
+        help="Enabled provider drivers as name:description pairs.",
+    ),
+    cfg.StrOpt(
+        "default_provider_driver",
+        default="amphora",
+        help="Provider used when a load balancer create names none.",
+    ),
+    cfg.IntOpt(
+        "udp_connect_min_interval_health_monitor",
+        default=3,
+        help="Smallest delay of a UDP-CONNECT health monitor; negative disables.",
+    ),
     cfg.BoolOpt("healthcheck_enabled", default=True, help="Answer GET /healthcheck."),
     cfg.IntOpt("healthcheck_refresh_interval", default=5, help="Seconds a healthcheck is cached."),
-    cfg.StrOpt("default_listener_ciphers", default=DEFAULT_LISTENER_CIPHERS,
-               help="OpenSSL cipher string for TLS listeners."),
-    cfg.StrOpt("default_pool_ciphers", default=DEFAULT_LISTENER_CIPHERS,
-               help="OpenSSL cipher string for TLS-enabled pools."),
-    cfg.StrOpt("tls_cipher_prohibit_list", default="",
-               help="Colon-separated ciphers that tenants may not request."),
-    cfg.ListOpt("default_listener_tls_versions", default=DEFAULT_TLS_VERSIONS,
-                help="TLS versions for listeners that name none."),
-    cfg.ListOpt("default_pool_tls_versions", default=DEFAULT_TLS_VERSIONS,
-                help="TLS versions for pools that name none."),
-    cfg.StrOpt("minimum_tls_version", choices=list(constants.TLS_VERSIONS),
-               help="Lowest TLS version a tenant may request."),
-    cfg.ListOpt("default_listener_alpn_protocols", default=list(constants.ALPN_PROTOCOLS),
-                help="ALPN protocols for listeners that name none."),
-    cfg.ListOpt("default_pool_alpn_protocols",
-                default=list(constants.ALPN_PROTOCOLS),
-                help="ALPN protocols for pools that name none."),
-    cfg.IntOpt("max_request_body_size", default=114688,
-               help="Largest request body in bytes; larger bodies answer 413."),
+    cfg.StrOpt(
+        "default_listener_ciphers",
+        default=DEFAULT_LISTENER_CIPHERS,
+        help="OpenSSL cipher string for TLS listeners.",
+    ),
+    cfg.StrOpt(
+        "default_pool_ciphers",
+        default=DEFAULT_LISTENER_CIPHERS,
+        help="OpenSSL cipher string for TLS-enabled pools.",
+    ),
+    cfg.StrOpt(
+        "tls_cipher_prohibit_list", default="", help="Colon-separated ciphers that tenants may not request."
+    ),
+    cfg.ListOpt(
+        "default_listener_tls_versions",
+        default=DEFAULT_TLS_VERSIONS,
+        help="TLS versions for listeners that name none.",
+    ),
+    cfg.ListOpt(
+        "default_pool_tls_versions",
+        default=DEFAULT_TLS_VERSIONS,
+        help="TLS versions for pools that name none.",
+    ),
+    cfg.StrOpt(
+        "minimum_tls_version",
+        choices=list(constants.TLS_VERSIONS),
+        help="Lowest TLS version a tenant may request.",
+    ),
+    cfg.ListOpt(
+        "default_listener_alpn_protocols",
+        default=list(constants.ALPN_PROTOCOLS),
+        help="ALPN protocols for listeners that name none.",
+    ),
+    cfg.ListOpt(
+        "default_pool_alpn_protocols",
+        default=list(constants.ALPN_PROTOCOLS),
+        help="ALPN protocols for pools that name none.",
+    ),
+    cfg.IntOpt(
+        "max_request_body_size",
+        default=114688,
+        help="Largest request body in bytes; larger bodies answer 413.",
+    ),
     cfg.StrOpt("tls_certfile", help="Serve the API over HTTPS with this certificate."),
     cfg.StrOpt("tls_keyfile", help="Private key of tls_certfile."),
 ]
 
 DATABASE_OPTS = [
-    cfg.StrOpt("connection", default="sqlite://", secret=True,
-               help="SQLAlchemy URL of the database."),
+    cfg.StrOpt("connection", default="sqlite://", secret=True, help="SQLAlchemy URL of the database."),
     cfg.IntOpt("max_pool_size", default=10, help="Connections kept in the pool."),
     cfg.IntOpt("max_overflow", default=20, help="Connections allowed above the pool size."),
     cfg.IntOpt("pool_timeout", default=10, help="Seconds to wait for a pooled connection."),
-    cfg.IntOpt("connection_recycle_time", default=3600,
-               help="Seconds before a connection is renewed."),
-    cfg.IntOpt("max_retries", default=10,
-               help="Retries while the database is unreachable at start."),
+    cfg.IntOpt("connection_recycle_time", default=3600, help="Seconds before a connection is renewed."),
+    cfg.IntOpt("max_retries", default=10, help="Retries while the database is unreachable at start."),
     cfg.IntOpt("retry_interval", default=10, help="Seconds between those retries."),
-    cfg.IntOpt("sqlite_busy_timeout", default=30000,
-               help="Milliseconds SQLite waits for a lock before failing (Ostia)."),
+    cfg.IntOpt(
+        "sqlite_busy_timeout",
+        default=30000,
+        help="Milliseconds SQLite waits for a lock before failing (Ostia).",
+    ),
 ]
 
 HEALTH_MANAGER_OPTS = [
@@ -112,112 +158,174 @@ HEALTH_MANAGER_OPTS = [
     cfg.IntOpt("failover_threads", default=10, help="Concurrent automatic failovers."),
     cfg.IntOpt("health_update_threads", help="Workers applying status updates (default: CPUs)."),
     cfg.IntOpt("stats_update_threads", help="Workers applying statistics (default: CPUs)."),
-    cfg.StrOpt("heartbeat_key", secret=True, mutable=True,
-               help="HMAC key shared with amphorae to sign heartbeats."),
-    cfg.StrOpt("previous_heartbeat_key", secret=True, mutable=True,
-               help="Key still accepted during a heartbeat key rotation (Ostia)."),
-    cfg.IntOpt("heartbeat_timeout", default=60,
-               help="Seconds without a heartbeat before an amphora is failed over."),
+    cfg.StrOpt(
+        "heartbeat_key", secret=True, mutable=True, help="HMAC key shared with amphorae to sign heartbeats."
+    ),
+    cfg.StrOpt(
+        "previous_heartbeat_key",
+        secret=True,
+        mutable=True,
+        help="Key still accepted during a heartbeat key rotation (Ostia).",
+    ),
+    cfg.IntOpt(
+        "heartbeat_timeout", default=60, help="Seconds without a heartbeat before an amphora is failed over."
+    ),
     cfg.IntOpt("health_check_interval", default=3, help="Seconds between stale-amphora scans."),
     cfg.IntOpt("sock_rlimit", default=0, help="SO_RCVBUF of the heartbeat socket; 0 = OS default."),
-    cfg.IntOpt("failover_threshold",
-               help="Stop automatic failover when this many amphorae are stale at once."),
-    cfg.ListOpt("controller_ip_port_list", default=[], mutable=True,
-                help="ip:port heartbeat destinations written into amphora configuration."),
-    cfg.IntOpt("heartbeat_interval", default=10, mutable=True,
-               help="Seconds between heartbeats an amphora sends."),
-    cfg.IntOpt("heartbeat_seq_window", default=100, min=1, mutable=True,
-               help="Replay protection (Ostia): how far a heartbeat's sequence number may "
-                    "run ahead of the amphora's last one, besides two per "
-                    "heartbeat_interval since it was last heard. Further ahead is refused, "
-                    "so that one signed datagram with a huge number cannot make the "
-                    "genuine heartbeats after it look replayed."),
-    cfg.FloatOpt("status_flush_interval", default=0.5, min=0.01,
-                 help="Seconds between batched writes of heartbeat results (Ostia)."),
-    cfg.FloatOpt("stats_write_interval", default=5.0, min=0.0,
-                 help="Seconds over which listener statistics from heartbeats are summed "
-                      "in memory before they are written (Ostia); 0 = at every status "
-                      "flush. Upstream amphorae report them every heartbeat_interval."),
+    cfg.IntOpt(
+        "failover_threshold", help="Stop automatic failover when this many amphorae are stale at once."
+    ),
+    cfg.ListOpt(
+        "controller_ip_port_list",
+        default=[],
+        mutable=True,
+        help="ip:port heartbeat destinations written into amphora configuration.",
+    ),
+    cfg.IntOpt(
+        "heartbeat_interval", default=10, mutable=True, help="Seconds between heartbeats an amphora sends."
+    ),
+    cfg.IntOpt(
+        "heartbeat_seq_window",
+        default=100,
+        min=1,
+        mutable=True,
+        help="Replay protection (Ostia): how far a heartbeat's sequence number may "
+        "run ahead of the amphora's last one, besides two per "
+        "heartbeat_interval since it was last heard. Further ahead is refused, "
+        "so that one signed datagram with a huge number cannot make the "
+        "genuine heartbeats after it look replayed.",
+    ),
+    cfg.FloatOpt(
+        "status_flush_interval",
+        default=0.5,
+        min=0.01,
+        help="Seconds between batched writes of heartbeat results (Ostia).",
+    ),
+    cfg.FloatOpt(
+        "stats_write_interval",
+        default=5.0,
+        min=0.0,
+        help="Seconds over which listener statistics from heartbeats are summed "
+        "in memory before they are written (Ostia); 0 = at every status "
+        "flush. Upstream amphorae report them every heartbeat_interval.",
+    ),
 ]
 
 HOUSE_KEEPING_OPTS = [
     cfg.IntOpt("cleanup_interval", default=30, help="Seconds between database cleanups."),
-    cfg.IntOpt("amphora_expiry_age", default=604800,
-               help="Seconds a DELETED amphora row is kept."),
-    cfg.IntOpt("load_balancer_expiry_age", default=604800,
-               help="Seconds a DELETED load balancer row is kept."),
+    cfg.IntOpt("amphora_expiry_age", default=604800, help="Seconds a DELETED amphora row is kept."),
+    cfg.IntOpt(
+        "load_balancer_expiry_age", default=604800, help="Seconds a DELETED load balancer row is kept."
+    ),
     cfg.IntOpt("cert_interval", default=3600, help="Seconds between certificate rotation scans."),
-    cfg.IntOpt("cert_expiry_buffer", default=1209600,
-               help="Rotate amphora certificates expiring within this many seconds."),
+    cfg.IntOpt(
+        "cert_expiry_buffer",
+        default=1209600,
+        help="Rotate amphora certificates expiring within this many seconds.",
+    ),
     cfg.IntOpt("cert_rotate_threads", default=10, help="Concurrent certificate rotations."),
-    cfg.IntOpt("spare_amphora_pool_size", default=0,
-               help="Started, unassigned amphorae kept ready for new load balancers."),
+    cfg.IntOpt(
+        "spare_amphora_pool_size",
+        default=0,
+        help="Started, unassigned amphorae kept ready for new load balancers.",
+    ),
     cfg.IntOpt("spare_check_interval", default=30, help="Seconds between spare pool checks."),
 ]
 
 CERTIFICATES_OPTS = [
-    cfg.StrOpt("cert_generator", default="local_cert_generator",
-               help="Driver that signs amphora server certificates."),
-    cfg.StrOpt("cert_manager", default="local_cert_manager",
-               help="Driver that stores tenant TLS containers."),
+    cfg.StrOpt(
+        "cert_generator",
+        default="local_cert_generator",
+        help="Driver that signs amphora server certificates.",
+    ),
+    cfg.StrOpt(
+        "cert_manager", default="local_cert_manager", help="Driver that stores tenant TLS containers."
+    ),
     cfg.StrOpt("barbican_auth", default="barbican_acl_auth", help="Unused: no Barbican here."),
-    cfg.StrOpt("ca_certificate", default="/etc/octavia/certs/server_ca.cert.pem",
-               help="CA certificate that signs amphora server certificates."),
-    cfg.StrOpt("ca_private_key", default="/etc/octavia/certs/private/server_ca.key.pem",
-               help="Private key of ca_certificate."),
+    cfg.StrOpt(
+        "ca_certificate",
+        default="/etc/octavia/certs/server_ca.cert.pem",
+        help="CA certificate that signs amphora server certificates.",
+    ),
+    cfg.StrOpt(
+        "ca_private_key",
+        default="/etc/octavia/certs/private/server_ca.key.pem",
+        help="Private key of ca_certificate.",
+    ),
     cfg.StrOpt("ca_private_key_passphrase", secret=True, help="Passphrase of ca_private_key."),
-    cfg.ListOpt("server_certs_key_passphrase", secret=True,
-                default=["insecure-key-do-not-use-this-key"],
-                help="Keys that encrypt amphora certificates at rest."),
+    cfg.ListOpt(
+        "server_certs_key_passphrase",
+        secret=True,
+        default=["insecure-key-do-not-use-this-key"],
+        help="Keys that encrypt amphora certificates at rest.",
+    ),
     cfg.StrOpt("signing_digest", default="sha256", help="Digest used to sign certificates."),
-    cfg.IntOpt("cert_validity_time", default=2592000,
-               help="Seconds an amphora certificate is valid."),
-    cfg.StrOpt("storage_path", default="/var/lib/octavia/certificates/",
-               help="Directory where local_cert_manager keeps TLS containers."),
+    cfg.IntOpt("cert_validity_time", default=2592000, help="Seconds an amphora certificate is valid."),
+    cfg.StrOpt(
+        "storage_path",
+        default="/var/lib/octavia/certificates/",
+        help="Directory where local_cert_manager keeps TLS containers.",
+    ),
 ]
 
 HAPROXY_AMPHORA_OPTS = [
     cfg.StrOpt("base_path", default="/var/lib/octavia", help="Amphora-side working directory."),
-    cfg.StrOpt("base_cert_dir", default="/var/lib/octavia/certs",
-               help="Amphora-side directory of listener certificates."),
+    cfg.StrOpt(
+        "base_cert_dir",
+        default="/var/lib/octavia/certs",
+        help="Amphora-side directory of listener certificates.",
+    ),
     cfg.StrOpt("haproxy_template", help="Custom haproxy configuration template."),
     cfg.BoolOpt("connection_logging", default=True, help="Log tenant connections."),
-    cfg.StrOpt("http_reuse", default="safe", choices=("never", "safe", "aggressive", "always"),
-               help="haproxy's http-reuse for HTTP pools (Ostia). `always` sends a new "
-                    "client's first request over an idle backend connection another client "
-                    "opened: about a third less proxy CPU per request for clients that "
-                    "close their connections (bench/bench_dataplane.py), but only right "
-                    "when every backend ties no state to a connection and keeps idle ones "
-                    "open; haproxy's default `safe` is what upstream renders."),
+    cfg.StrOpt(
+        "http_reuse",
+        default="safe",
+        choices=("never", "safe", "aggressive", "always"),
+        help="haproxy's http-reuse for HTTP pools (Ostia). `always` sends a new "
+        "client's first request over an idle backend connection another client "
+        "opened: about a third less proxy CPU per request for clients that "
+        "close their connections (bench/bench_dataplane.py), but only right "
+        "when every backend ties no state to a connection and keeps idle ones "
+        "open; haproxy's default `safe` is what upstream renders.",
+    ),
     cfg.IntOpt("connection_max_retries", default=120, help="Agent connection attempts."),
     cfg.FloatOpt("connection_retry_interval", default=5, help="Seconds between those attempts."),
-    cfg.IntOpt("active_connection_max_retries", default=15,
-               help="Agent connection attempts during a failover."),
-    cfg.FloatOpt("active_connection_retry_interval", default=2,
-               help="Seconds between those attempts."),
-    cfg.IntOpt("failover_connection_max_retries", default=2,
-               help="Attempts when probing amphorae during a failover."),
-    cfg.IntOpt("failover_connection_retry_interval", default=5,
-               help="Seconds between those probes."),
+    cfg.IntOpt(
+        "active_connection_max_retries", default=15, help="Agent connection attempts during a failover."
+    ),
+    cfg.FloatOpt("active_connection_retry_interval", default=2, help="Seconds between those attempts."),
+    cfg.IntOpt(
+        "failover_connection_max_retries", default=2, help="Attempts when probing amphorae during a failover."
+    ),
+    cfg.IntOpt("failover_connection_retry_interval", default=5, help="Seconds between those probes."),
     cfg.IntOpt("build_rate_limit", default=-1, help="Builds per minute; -1 is unlimited."),
     cfg.IntOpt("build_active_retries", default=120, help="Retries while a build is throttled."),
     cfg.IntOpt("build_retry_interval", default=5, help="Seconds between those retries."),
     cfg.StrOpt("haproxy_stick_size", default="10k", help="Size of stick tables."),
-    cfg.StrOpt("user_log_format",
-               default="{{ project_id }} {{ lb_id }} %f %ci %cp %t %{+Q}r %ST %B %U "
-                       "%[ssl_c_verify] %{+Q}[ssl_c_s_dn] %b %s %Tt %tsc",
-               help="Tenant log format."),
+    cfg.StrOpt(
+        "user_log_format",
+        default="{{ project_id }} {{ lb_id }} %f %ci %cp %t %{+Q}r %ST %B %U "
+        "%[ssl_c_verify] %{+Q}[ssl_c_s_dn] %b %s %Tt %tsc",
+        help="Tenant log format.",
+    ),
     cfg.HostAddressOpt("bind_host", default="::", help="Address the amphora agent listens on."),
     cfg.PortOpt("bind_port", default=9443, help="Port of the amphora agent."),
     cfg.StrOpt("lb_network_interface", default="o-hm0", help="Interface for IPv6 link-local."),
     cfg.StrOpt("haproxy_cmd", default="/usr/sbin/haproxy", help="haproxy binary."),
-    cfg.StrOpt("nginx_cmd", default="/usr/sbin/nginx",
-               help="nginx binary (with the stream module) that serves UDP listeners."),
-    cfg.IntOpt("udp_proxy_responses", default=1, min=0,
-               help="Replies after which a UDP session ends, so that the client's next "
-                    "datagram is balanced afresh (DNS-like request/response); 0 keeps a "
-                    "session until it is idle for the listener's timeout_client_data, "
-                    "as LVS does."),
+    cfg.StrOpt(
+        "nginx_cmd",
+        default="/usr/sbin/nginx",
+        help="nginx binary (with the stream module) that serves UDP listeners.",
+    ),
+    cfg.IntOpt(
+        "udp_proxy_responses",
+        default=1,
+        min=0,
+        help="Replies after which a UDP session ends, so that the client's next "
+        "datagram is balanced afresh (DNS-like request/response); 0 keeps a "
+        "session until it is idle for the listener's timeout_client_data, "
+        "as LVS does.",
+    ),
     cfg.IntOpt("respawn_count", default=2, deprecated_for_removal=True, help="Deprecated."),
     cfg.IntOpt("respawn_interval", default=2, deprecated_for_removal=True, help="Deprecated."),
     cfg.FloatOpt("rest_request_conn_timeout", default=10, help="Agent connect timeout, seconds."),
@@ -226,10 +334,16 @@ HAPROXY_AMPHORA_OPTS = [
     cfg.IntOpt("timeout_member_connect", default=5000, help="Default member connect timeout, ms."),
     cfg.IntOpt("timeout_member_data", default=50000, help="Default member data timeout, ms."),
     cfg.IntOpt("timeout_tcp_inspect", default=0, help="Default TCP inspect delay, ms."),
-    cfg.StrOpt("client_cert", default="/etc/octavia/certs/client.pem",
-               help="Controller client certificate and key (PEM) for the agent API."),
-    cfg.StrOpt("server_ca", default="/etc/octavia/certs/server_ca.pem",
-               help="CA that signs amphora server certificates, to verify agents."),
+    cfg.StrOpt(
+        "client_cert",
+        default="/etc/octavia/certs/client.pem",
+        help="Controller client certificate and key (PEM) for the agent API.",
+    ),
+    cfg.StrOpt(
+        "server_ca",
+        default="/etc/octavia/certs/server_ca.pem",
+        help="CA that signs amphora server certificates, to verify agents.",
+    ),
     cfg.IntOpt("api_db_commit_retry_attempts", default=15, help="Retries waiting for API commits."),
     cfg.IntOpt("api_db_commit_retry_initial_delay", default=1, help="First wait, seconds."),
     cfg.IntOpt("api_db_commit_retry_backoff", default=1, help="Wait increment, seconds."),
@@ -244,28 +358,41 @@ CONTROLLER_WORKER_OPTS = [
     cfg.StrOpt("amp_flavor_id", default="", help="Compute flavor of amphorae (unused locally)."),
     cfg.StrOpt("amp_image_tag", default="", help="Image tag of amphorae (unused locally)."),
     cfg.StrOpt("amp_image_owner_id", default="", help="Image owner (unused locally)."),
-    cfg.StrOpt("amp_ssh_key_name", default="",
-               help="Public key file (OpenSSH format) allowed to log in as root to namespace "
-                    "amphorae on their management address; empty: no SSH server."),
+    cfg.StrOpt(
+        "amp_ssh_key_name",
+        default="",
+        help="Public key file (OpenSSH format) allowed to log in as root to namespace "
+        "amphorae on their management address; empty: no SSH server.",
+    ),
     cfg.StrOpt("amp_timezone", default="UTC", help="Time zone of amphorae."),
     cfg.ListOpt("amp_boot_network_list", default=[], help="lb-mgmt networks amphorae boot on."),
     cfg.ListOpt("amp_secgroup_list", default=[], help="Security groups of amphorae."),
-    cfg.StrOpt("client_ca", default="/etc/octavia/certs/client_ca.pem",
-               help="CA that signs the controller's client certificate, shipped to amphorae."),
-    cfg.StrOpt("amphora_driver", default="amphora_haproxy_rest_driver",
-               help="Driver the worker talks to amphorae with."),
-    cfg.StrOpt("compute_driver", default="compute_local_driver",
-               help="Driver that starts amphorae."),
-    cfg.StrOpt("network_driver", default="network_local_driver",
-               help="Driver that allocates and plugs VIPs."),
+    cfg.StrOpt(
+        "client_ca",
+        default="/etc/octavia/certs/client_ca.pem",
+        help="CA that signs the controller's client certificate, shipped to amphorae.",
+    ),
+    cfg.StrOpt(
+        "amphora_driver",
+        default="amphora_haproxy_rest_driver",
+        help="Driver the worker talks to amphorae with.",
+    ),
+    cfg.StrOpt("compute_driver", default="compute_local_driver", help="Driver that starts amphorae."),
+    cfg.StrOpt(
+        "network_driver", default="network_local_driver", help="Driver that allocates and plugs VIPs."
+    ),
     cfg.StrOpt("volume_driver", default="volume_noop_driver", help="Unused here."),
     cfg.StrOpt("image_driver", default="image_noop_driver", help="Unused here."),
     cfg.StrOpt("distributor_driver", default="distributor_noop_driver", help="Unused here."),
     cfg.ListOpt("statistics_drivers", default=["stats_db"], help="Where statistics go."),
-    cfg.StrOpt("loadbalancer_topology", default="SINGLE", choices=["SINGLE", "ACTIVE_STANDBY"],
-               mutable=True, help="Amphora topology of new load balancers."),
-    cfg.BoolOpt("user_data_config_drive", default=False, deprecated_for_removal=True,
-                help="Deprecated."),
+    cfg.StrOpt(
+        "loadbalancer_topology",
+        default="SINGLE",
+        choices=["SINGLE", "ACTIVE_STANDBY"],
+        mutable=True,
+        help="Amphora topology of new load balancers.",
+    ),
+    cfg.BoolOpt("user_data_config_drive", default=False, deprecated_for_removal=True, help="Deprecated."),
     cfg.IntOpt("amphora_delete_retries", default=5, help="Attempts to delete an amphora."),
     cfg.IntOpt("amphora_delete_retry_interval", default=5, help="Seconds between them."),
     cfg.BoolOpt("event_notifications", default=True, help="Emit oslo notifications."),
@@ -276,12 +403,24 @@ CONTROLLER_WORKER_OPTS = [
 ]
 
 RECONCILER_OPTS = [
-    cfg.IntOpt("lease_seconds", default=30, min=1,
-               help="How long a worker's claim on a load balancer lasts unless renewed."),
-    cfg.FloatOpt("sweep_interval", default=3.0, min=0.1,
-                 help="Seconds between sweeps for load balancers left in PENDING_*."),
-    cfg.IntOpt("max_attempts", default=5, min=1,
-               help="Attempts of a failing reconcile before its objects go to ERROR."),
+    cfg.IntOpt(
+        "lease_seconds",
+        default=30,
+        min=1,
+        help="How long a worker's claim on a load balancer lasts unless renewed.",
+    ),
+    cfg.FloatOpt(
+        "sweep_interval",
+        default=3.0,
+        min=0.1,
+        help="Seconds between sweeps for load balancers left in PENDING_*.",
+    ),
+    cfg.IntOpt(
+        "max_attempts",
+        default=5,
+        min=1,
+        help="Attempts of a failing reconcile before its objects go to ERROR.",
+    ),
     cfg.FloatOpt("retry_initial_delay", default=0.5, help="First back-off delay, seconds."),
     cfg.FloatOpt("retry_max_delay", default=10.0, help="Longest back-off delay, seconds."),
 ]
@@ -300,13 +439,20 @@ OSLO_MESSAGING_OPTS = [
 ]
 
 OSLO_MESSAGING_RABBIT_OPTS = [
-    cfg.StrOpt("rabbit_host", default="localhost", deprecated_for_removal=True,
-               help="Deprecated: use transport_url."),
+    cfg.StrOpt(
+        "rabbit_host", default="localhost", deprecated_for_removal=True, help="Deprecated: use transport_url."
+    ),
     cfg.PortOpt("rabbit_port", default=5672, deprecated_for_removal=True, help="Deprecated."),
-    cfg.StrOpt("rabbit_userid", default="guest", deprecated_for_removal=True,
-               help="Deprecated: use transport_url."),
-    cfg.StrOpt("rabbit_password", default="guest", secret=True, deprecated_for_removal=True,
-               help="Deprecated: use transport_url."),
+    cfg.StrOpt(
+        "rabbit_userid", default="guest", deprecated_for_removal=True, help="Deprecated: use transport_url."
+    ),
+    cfg.StrOpt(
+        "rabbit_password",
+        default="guest",
+        secret=True,
+        deprecated_for_removal=True,
+        help="Deprecated: use transport_url.",
+    ),
 ]
 
 KEYSTONE_AUTHTOKEN_OPTS = [
@@ -328,26 +474,41 @@ KEYSTONE_AUTHTOKEN_OPTS = [
     cfg.BoolOpt("service_token_roles_required", default=False, help="Require service roles."),
     cfg.IntOpt("token_cache_time", default=300, help="Seconds a validated token is cached."),
     cfg.BoolOpt("insecure", default=False, help="Do not verify Keystone's HTTPS certificate."),
-    cfg.IntOpt("http_connect_timeout", default=10, min=1,
-               help="Seconds to wait for Keystone when validating a token."),
-    cfg.IntOpt("http_request_max_retries", default=3, min=0,
-               help="Retries of a Keystone request that could not connect."),
+    cfg.IntOpt(
+        "http_connect_timeout",
+        default=10,
+        min=1,
+        help="Seconds to wait for Keystone when validating a token.",
+    ),
+    cfg.IntOpt(
+        "http_request_max_retries",
+        default=3,
+        min=0,
+        help="Retries of a Keystone request that could not connect.",
+    ),
 ]
 
 AMPHORA_AGENT_OPTS = [
-    cfg.StrOpt("agent_server_ca", default="/etc/octavia/certs/client_ca.pem",
-               help="CA that signs the controller's client certificate."),
-    cfg.StrOpt("agent_server_cert", default="/etc/octavia/certs/server.pem",
-               help="Agent certificate and key (PEM)."),
+    cfg.StrOpt(
+        "agent_server_ca",
+        default="/etc/octavia/certs/client_ca.pem",
+        help="CA that signs the controller's client certificate.",
+    ),
+    cfg.StrOpt(
+        "agent_server_cert", default="/etc/octavia/certs/server.pem", help="Agent certificate and key (PEM)."
+    ),
     cfg.StrOpt("agent_server_network_dir", help="Where interface files are written."),
     cfg.IntOpt("agent_request_read_timeout", default=180, help="Agent request timeout, seconds."),
-    cfg.StrOpt("agent_tls_protocol", default="TLSv1.2", choices=["TLSv1.2", "TLSv1.3"],
-               help="Lowest TLS version the agent accepts."),
+    cfg.StrOpt(
+        "agent_tls_protocol",
+        default="TLSv1.2",
+        choices=["TLSv1.2", "TLSv1.3"],
+        help="Lowest TLS version the agent accepts.",
+    ),
     cfg.ListOpt("admin_log_targets", help="ip:port syslog targets for admin logs."),
     cfg.ListOpt("tenant_log_targets", help="ip:port syslog targets for tenant logs."),
     cfg.IntOpt("user_log_facility", default=0, min=0, max=7, help="LOG_LOCALn of tenant logs."),
-    cfg.IntOpt("administrative_log_facility", default=1, min=0, max=7,
-               help="LOG_LOCALn of admin logs."),
+    cfg.IntOpt("administrative_log_facility", default=1, min=0, max=7, help="LOG_LOCALn of admin logs."),
     cfg.StrOpt("log_protocol", default="UDP", choices=["TCP", "UDP"], help="Syslog transport."),
     cfg.IntOpt("log_retry_count", default=5, help="Syslog retries."),
     cfg.IntOpt("log_retry_interval", default=2, help="Seconds between them."),
@@ -356,14 +517,20 @@ AMPHORA_AGENT_OPTS = [
     cfg.BoolOpt("forward_all_logs", default=False, help="Forward every log."),
     cfg.BoolOpt("disable_local_log_storage", default=False, help="Keep no logs locally."),
     cfg.StrOpt("amphora_id", help="This amphora's id."),
-    cfg.StrOpt("amphora_udp_driver", default="keepalived_lvs", deprecated_for_removal=True,
-               help="Deprecated."),
+    cfg.StrOpt(
+        "amphora_udp_driver", default="keepalived_lvs", deprecated_for_removal=True, help="Deprecated."
+    ),
 ]
 
 KEEPALIVED_VRRP_OPTS = [
-    cfg.FloatOpt("vrrp_advert_int", default=1, min=0.01, max=255,
-                 help="VRRP advertisement interval, seconds; below 1 s (VRRPv3) takes "
-                      "over within about 3.5 intervals."),
+    cfg.FloatOpt(
+        "vrrp_advert_int",
+        default=1,
+        min=0.01,
+        max=255,
+        help="VRRP advertisement interval, seconds; below 1 s (VRRPv3) takes "
+        "over within about 3.5 intervals.",
+    ),
     cfg.IntOpt("vrrp_check_interval", default=5, help="Check script period, seconds."),
     cfg.IntOpt("vrrp_fail_count", default=2, help="Failed checks before FAULT."),
     cfg.IntOpt("vrrp_success_count", default=2, help="Passed checks before recovery."),
@@ -382,8 +549,7 @@ NETWORKING_OPTS = [
     cfg.BoolOpt("allow_vip_port_id", default=True, help="Allow vip_port_id."),
     cfg.ListOpt("valid_vip_networks", help="Networks VIPs may be on (empty: all)."),
     cfg.ListOpt("denylist_vip_networks", default=[], help="Networks VIPs may not be on."),
-    cfg.ListOpt("reserved_ips", default=["169.254.169.254"],
-                help="Addresses members may not use."),
+    cfg.ListOpt("reserved_ips", default=["169.254.169.254"], help="Addresses members may not use."),
     cfg.BoolOpt("allow_invisible_resource_usage", default=False, help="Unused here."),
 ]
 
@@ -396,6 +562,7 @@ QUOTAS_OPTS = [
     cfg.IntOpt("default_l7policy_quota", default=-1, help="L7 policies per project."),
     cfg.IntOpt("default_l7rule_quota", default=-1, help="L7 rules per project."),
 ]
+
 
 def _oslo_policy_opts() -> list[cfg.Opt]:
     """oslo.policy's own [oslo_policy] options, with the legacy-role-friendly default.
@@ -412,53 +579,81 @@ def _oslo_policy_opts() -> list[cfg.Opt]:
 OSLO_POLICY_OPTS = _oslo_policy_opts()
 
 OSTIA_OPTS = [
-    cfg.StrOpt("state_dir", default="/var/lib/ostia",
-               help="Where Ostia keeps its database, certificates and local amphorae."),
-    cfg.StrOpt("default_project_id", default="admin",
-               help="Project of objects created with noauth and no project given."),
+    cfg.StrOpt(
+        "state_dir",
+        default="/var/lib/ostia",
+        help="Where Ostia keeps its database, certificates and local amphorae.",
+    ),
+    cfg.StrOpt(
+        "default_project_id",
+        default="admin",
+        help="Project of objects created with noauth and no project given.",
+    ),
 ]
 
 LOCAL_NETWORK_OPTS = [
     # /16s: one host holds thousands of VIPs (a /24 refused the 254th load balancer),
     # clear of the management range (127.1.0.0/16) and of 127.0.0.1.
-    cfg.ListOpt("subnets", default=["private-subnet:127.2.0.0/16", "public-subnet:127.3.0.0/16"],
-                help="name:CIDR loopback subnets that VIPs and members may use."),
+    cfg.ListOpt(
+        "subnets",
+        default=["private-subnet:127.2.0.0/16", "public-subnet:127.3.0.0/16"],
+        help="name:CIDR loopback subnets that VIPs and members may use.",
+    ),
 ]
 
 LOCAL_COMPUTE_OPTS = [
-    cfg.StrOpt("mgmt_cidr", default="127.1.0.0/16",
-               help="Loopback range that amphora agents get management addresses from."),
+    cfg.StrOpt(
+        "mgmt_cidr",
+        default="127.1.0.0/16",
+        help="Loopback range that amphora agents get management addresses from.",
+    ),
     cfg.StrOpt("amphora_dir", help="Where local amphorae live (default: <state_dir>/amphorae)."),
-    cfg.BoolOpt("share_agent_memory", default=True,
-                help="Fork agents from one pre-loaded process (ostia.cmd.agent_zygote) so "
-                     "that they share the memory of their Python modules; each agent is "
-                     "still a process of its own."),
+    cfg.BoolOpt(
+        "share_agent_memory",
+        default=True,
+        help="Fork agents from one pre-loaded process (ostia.cmd.agent_zygote) so "
+        "that they share the memory of their Python modules; each agent is "
+        "still a process of its own.",
+    ),
 ]
 
 NETNS_COMPUTE_OPTS = [
-    cfg.StrOpt("mgmt_bridge", default="ost-mgmt",
-               help="lb-mgmt bridge joining this host and every namespace amphora "
-                    "(names of everything the netns drivers create start with ost-)."),
-    cfg.StrOpt("mgmt_cidr", default="198.18.0.0/22",
-               help="lb-mgmt subnet; the host takes its first address (the health "
-                    "manager's bind_ip), amphorae the others. Never routed outside."),
-    cfg.StrOpt("amphora_dir",
-               help="Where namespace amphorae keep their files (default: "
-                    "<state_dir>/nsamp; short: haproxy's socket paths live under it)."),
+    cfg.StrOpt(
+        "mgmt_bridge",
+        default="ost-mgmt",
+        help="lb-mgmt bridge joining this host and every namespace amphora "
+        "(names of everything the netns drivers create start with ost-).",
+    ),
+    cfg.StrOpt(
+        "mgmt_cidr",
+        default="198.18.0.0/22",
+        help="lb-mgmt subnet; the host takes its first address (the health "
+        "manager's bind_ip), amphorae the others. Never routed outside.",
+    ),
+    cfg.StrOpt(
+        "amphora_dir",
+        help="Where namespace amphorae keep their files (default: "
+        "<state_dir>/nsamp; short: haproxy's socket paths live under it).",
+    ),
 ]
 
 NETNS_NETWORK_OPTS = [
-    cfg.ListOpt("subnets",
-                default=["private-subnet:198.18.16.0/24", "public-subnet:198.18.17.0/24"],
-                help="name:CIDR tenant subnets, one bridge each; VIPs are taken from the "
-                     "bottom of a subnet, amphora ports from the top. Subnets may overlap."),
+    cfg.ListOpt(
+        "subnets",
+        default=["private-subnet:198.18.16.0/24", "public-subnet:198.18.17.0/24"],
+        help="name:CIDR tenant subnets, one bridge each; VIPs are taken from the "
+        "bottom of a subnet, amphora ports from the top. Subnets may overlap.",
+    ),
 ]
 
 NETNS_AMPHORA_OPTS = [
-    cfg.StrOpt("vip_namespace", default="",
-               help="Read by the agent of a namespace amphora: the network namespace its VIP "
-                    "interfaces, haproxy and keepalived live in (upstream's amphora-haproxy). "
-                    "Empty: a local amphora, nothing to plug."),
+    cfg.StrOpt(
+        "vip_namespace",
+        default="",
+        help="Read by the agent of a namespace amphora: the network namespace its VIP "
+        "interfaces, haproxy and keepalived live in (upstream's amphora-haproxy). "
+        "Empty: a local amphora, nothing to plug.",
+    ),
 ]
 
 SECTIONS: dict[str | None, Sequence[cfg.Opt]] = {
@@ -535,8 +730,13 @@ def load_config(
     """
     conf = new_config()
     try:
-        conf(list(args), project="octavia", prog=prog,
-             default_config_files=list(config_files), validate_default_values=True)
+        conf(
+            list(args),
+            project="octavia",
+            prog=prog,
+            default_config_files=list(config_files),
+            validate_default_values=True,
+        )
         check_values(conf)
     except (cfg.Error, ValueError) as exc:
         raise ConfigError(_one_line(exc)) from exc
@@ -581,8 +781,7 @@ def check_drivers(conf: cfg.ConfigOpts, options: Iterable[tuple[str, str]] | Non
     default = conf.api_settings.default_provider_driver
     if default not in providers:
         raise ConfigError(
-            f"[api_settings] default_provider_driver = {default!r} is not in "
-            f"enabled_provider_drivers"
+            f"[api_settings] default_provider_driver = {default!r} is not in enabled_provider_drivers"
         )
 
 
@@ -602,4 +801,3 @@ def pagination_max_limit(conf: cfg.ConfigOpts) -> int | None:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
-

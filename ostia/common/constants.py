@@ -50,8 +50,13 @@ LISTENER_POOL_COMPATIBILITY: dict[str, tuple[str, ...]] = {
 
 # Listeners sharing one L4 family may not share a port on one load balancer.
 L4_FAMILY = {
-    HTTP: TCP, HTTPS: TCP, TCP: TCP, TERMINATED_HTTPS: TCP, PROMETHEUS: TCP,
-    UDP: UDP, SCTP: SCTP,
+    HTTP: TCP,
+    HTTPS: TCP,
+    TCP: TCP,
+    TERMINATED_HTTPS: TCP,
+    PROMETHEUS: TCP,
+    UDP: UDP,
+    SCTP: SCTP,
 }
 
 # Load-balancing algorithms
@@ -74,8 +79,16 @@ HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CON
 
 # L7
 L7_ACTIONS = ("REJECT", "REDIRECT_TO_URL", "REDIRECT_TO_POOL", "REDIRECT_PREFIX")
-L7_RULE_TYPES = ("HOST_NAME", "PATH", "FILE_TYPE", "HEADER", "COOKIE", "SSL_CONN_HAS_CERT",
-                 "SSL_VERIFY_RESULT", "SSL_DN_FIELD")
+L7_RULE_TYPES = (
+    "HOST_NAME",
+    "PATH",
+    "FILE_TYPE",
+    "HEADER",
+    "COOKIE",
+    "SSL_CONN_HAS_CERT",
+    "SSL_VERIFY_RESULT",
+    "SSL_DN_FIELD",
+)
 L7_COMPARE_TYPES = ("REGEX", "STARTS_WITH", "ENDS_WITH", "CONTAINS", "EQUAL_TO")
 REDIRECT_HTTP_CODES = (301, 302, 303, 307, 308)
 MAX_L7_RULES_PER_POLICY = 50
@@ -85,11 +98,24 @@ CLIENT_AUTH_TYPES = ("NONE", "OPTIONAL", "MANDATORY")
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 ALPN_PROTOCOLS = ("h2", "http/1.1", "http/1.0")
 DEFAULT_CONNECTION_LIMIT = -1
-INSERT_HEADERS_HTTP = ("X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto",
-                       "X-Forwarded-IP", "X-Client-IP", "X-Real-IP")
-INSERT_HEADERS_TLS = ("X-SSL-Client-Verify", "X-SSL-Client-Has-Cert", "X-SSL-Client-DN",
-                      "X-SSL-Client-CN", "X-SSL-Issuer", "X-SSL-Client-SHA1",
-                      "X-SSL-Client-Not-Before", "X-SSL-Client-Not-After")
+INSERT_HEADERS_HTTP = (
+    "X-Forwarded-For",
+    "X-Forwarded-Port",
+    "X-Forwarded-Proto",
+    "X-Forwarded-IP",
+    "X-Client-IP",
+    "X-Real-IP",
+)
+INSERT_HEADERS_TLS = (
+    "X-SSL-Client-Verify",
+    "X-SSL-Client-Has-Cert",
+    "X-SSL-Client-DN",
+    "X-SSL-Client-CN",
+    "X-SSL-Issuer",
+    "X-SSL-Client-SHA1",
+    "X-SSL-Client-Not-Before",
+    "X-SSL-Client-Not-After",
+)
 
 # Topologies and roles
 TOPOLOGY_SINGLE = "SINGLE"

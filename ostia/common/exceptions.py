@@ -23,9 +23,7 @@ class InvalidInput(APIError):
     code = 400
 
     def __init__(self, field: str, value: object, reason: str) -> None:
-        super().__init__(
-            f"Invalid input for field/attribute {field}. Value: '{value}'. {reason}"
-        )
+        super().__init__(f"Invalid input for field/attribute {field}. Value: '{value}'. {reason}")
         self.field = field
 
 
@@ -137,8 +135,12 @@ class AgentError(DriverError):
 
     status_code = 500
 
-    def __init__(self, message: str, details: object = None, status_code: int | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        message: str,
+        details: object = None,
+        status_code: int | None = None,
+    ) -> None:
         text = message if details in (None, "") else f"{message}: {details}"
         super().__init__(text)
         self.message = message

@@ -85,8 +85,9 @@ def _verified_payload(datagram: bytes, keys: list[str | bytes]) -> bytes:
         raise BadSignature("no heartbeat key configured")
     tail = datagram[-HEX_DIGEST_LENGTH:]
     # translate() deleting every hex digit leaves nothing exactly when the tail is hex.
-    hex_form = (len(datagram) >= MIN_COMPRESSED_LENGTH + HEX_DIGEST_LENGTH
-                and not tail.translate(None, _HEX_DIGITS))
+    hex_form = len(datagram) >= MIN_COMPRESSED_LENGTH + HEX_DIGEST_LENGTH and not tail.translate(
+        None, _HEX_DIGITS
+    )
     if hex_form:
         body = datagram[:-HEX_DIGEST_LENGTH]
         for key in keys:

@@ -27,8 +27,13 @@ class IpCommandError(RuntimeError):
 
 def run(argv: Sequence[str], *, stdin: str | None = None, check: bool = True) -> str:
     """Run a command, return its stdout; IpCommandError with its stderr when it fails."""
-    proc = subprocess.run(list(argv), input=stdin, capture_output=True, text=True,
-                          env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"})
+    proc = subprocess.run(
+        list(argv),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"},
+    )
     if check and proc.returncode != 0:
         raise IpCommandError(f"{' '.join(argv)}: {proc.stderr.strip() or proc.returncode}")
     return proc.stdout
@@ -49,6 +54,7 @@ def ip_json(*args: str, netns: str | None = None) -> list[dict[str, Any]]:
 
 
 # -- namespaces ---------------------------------------------------------------------------
+
 
 def netns_exists(name: str) -> bool:
     return os.path.exists(os.path.join(NETNS_DIR, name))
@@ -100,13 +106,13 @@ def sysctl(netns: str, key: str, value: str) -> None:
 
 # -- links --------------------------------------------------------------------------------
 
+
 def link_exists(name: str, netns: str | None = None) -> bool:
     return bool(ip_json("link", "show", "dev", name, netns=netns))
 
 
 def list_links(prefix: str = PREFIX) -> list[dict[str, Any]]:
-    return [link for link in ip_json("link", "show")
-            if str(link.get("ifname", "")).startswith(prefix)]
+    return [link for link in ip_json("link", "show") if str(link.get("ifname", "")).startswith(prefix)]
 
 
 def bridge_ports(bridge: str) -> list[str]:
@@ -130,8 +136,7 @@ def ensure_bridge(name: str, address: str | None = None) -> None:
     check_ifname(name)
     if not link_exists(name):
         # Two builds may race to make it: whoever loses finds it there.
-        ip("link", "add", "name", name, "type", "bridge", "stp_state", "0",
-           "forward_delay", "0", check=False)
+        ip("link", "add", "name", name, "type", "bridge", "stp_state", "0", "forward_delay", "0", check=False)
         if not link_exists(name):
             raise IpCommandError(f"bridge {name} could not be created")
     disable_ipv6(name)
@@ -140,13 +145,11 @@ def ensure_bridge(name: str, address: str | None = None) -> None:
     ip("link", "set", name, "up")
 
 
-def add_veth(host_name: str, peer_name: str, netns: str, bridge: str,
-             peer_mac: str | None = None) -> None:
+def add_veth(host_name: str, peer_name: str, netns: str, bridge: str, peer_mac: str | None = None) -> None:
     """A veth pair: `host_name` a port of `bridge`, `peer_name` inside `netns`."""
     check_ifname(host_name)
     check_ifname(peer_name)
-    peer = ["peer", "name", peer_name, *(["address", peer_mac] if peer_mac else []),
-            "netns", netns]
+    peer = ["peer", "name", peer_name, *(["address", peer_mac] if peer_mac else []), "netns", netns]
     ip("link", "add", "name", host_name, "type", "veth", *peer)
     disable_ipv6(host_name)
     ip("link", "set", host_name, "master", bridge, "up")

@@ -26,8 +26,7 @@ class Range:
     high: int
 
     def __contains__(self, value: object) -> bool:
-        return (isinstance(value, int) and not isinstance(value, bool)
-                and self.low <= value <= self.high)
+        return isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high
 
 
 # Signed 32-bit integer columns (PostgreSQL `integer`).
@@ -69,8 +68,7 @@ EXPECTED_CODES_RANGE = re.compile(rf"({_CODE})-({_CODE})", re.ASCII)
 # A DNS name (upstream's pattern): labels of letters, digits, '-' and '_' (no label starts
 # or ends with '-', '_' only as a label's first character as in `_dmarc`), at most 253
 # characters with an optional final dot.
-DOMAIN_NAME = re.compile(
-    r"(?=.{1,253}\.?\Z)(?:(?!-|[^.]+_)[A-Za-z0-9_-]{1,63}(?<!-)(?:\.|\Z))+", re.ASCII)
+DOMAIN_NAME = re.compile(r"(?=.{1,253}\.?\Z)(?:(?!-|[^.]+_)[A-Za-z0-9_-]{1,63}(?<!-)(?:\.|\Z))+", re.ASCII)
 # OpenSSL cipher-string characters (upstream's own whitelist).
 CIPHER_CHARS = re.compile(r"[A-Za-z0-9+!:@=_.-]*", re.ASCII)
 # The key of an SSL_DN_FIELD rule: an attribute name such as CN or emailAddress.
@@ -96,12 +94,10 @@ def expected_codes(text: str) -> list[int]:
         codes = list(dict.fromkeys(int(code) for code in text.split(",")))
         edges = codes
     else:
-        raise ValueError("expected codes must be a code (200), a list (200, 202) or a "
-                         "range (200-204)")
+        raise ValueError("expected codes must be a code (200), a list (200, 202) or a range (200-204)")
     outside = [code for code in edges if code not in HTTP_STATUS]
     if outside:
-        raise ValueError(f"status code {outside[0]} is outside "
-                         f"{HTTP_STATUS.low}-{HTTP_STATUS.high}")
+        raise ValueError(f"status code {outside[0]} is outside {HTTP_STATUS.low}-{HTTP_STATUS.high}")
     return codes
 
 

@@ -67,8 +67,9 @@ def get_transport(conf: cfg.ConfigOpts) -> om.Transport:
 
 
 def _target(conf: cfg.ConfigOpts, server: str | None = None) -> om.Target:
-    return _oslo_messaging().Target(topic=conf.oslo_messaging.topic, server=server,
-                     namespace=RPC_NAMESPACE, version=RPC_VERSION)
+    return _oslo_messaging().Target(
+        topic=conf.oslo_messaging.topic, server=server, namespace=RPC_NAMESPACE, version=RPC_VERSION
+    )
 
 
 class WakeCaster:
@@ -77,8 +78,7 @@ class WakeCaster:
     def __init__(self, conf: cfg.ConfigOpts, transport: om.Transport | None = None) -> None:
         self._owns_transport = transport is None
         self.transport = transport or get_transport(conf)
-        self.client = _oslo_messaging().get_rpc_client(self.transport, _target(conf),
-                                                       retry=CAST_RETRIES)
+        self.client = _oslo_messaging().get_rpc_client(self.transport, _target(conf), retry=CAST_RETRIES)
 
     def __call__(self, lb_id: str) -> None:
         self.client.cast({}, "reconcile", lb_id=lb_id)
@@ -102,12 +102,18 @@ class WakeEndpoint:
 class WakeServer:
     """An RPC server on the worker topic (threading executor) that calls `wake(lb_id)`."""
 
-    def __init__(self, conf: cfg.ConfigOpts, wake: Callable[[str], None], server: str,
-                 transport: om.Transport | None = None) -> None:
+    def __init__(
+        self,
+        conf: cfg.ConfigOpts,
+        wake: Callable[[str], None],
+        server: str,
+        transport: om.Transport | None = None,
+    ) -> None:
         self._owns_transport = transport is None
         self.transport = transport or get_transport(conf)
         self.server = _oslo_messaging().get_rpc_server(
-            self.transport, _target(conf, server), [WakeEndpoint(wake)], executor="threading")
+            self.transport, _target(conf, server), [WakeEndpoint(wake)], executor="threading"
+        )
         self._lock = threading.Lock()
         self._running = False
 

@@ -39,8 +39,9 @@ def check_regex(pattern: str, caseless: bool = False) -> None:
     errorcode = ctypes.c_int(0)
     erroroffset = ctypes.c_size_t(0)
     options = _NO_AUTO_CAPTURE | (_CASELESS if caseless else 0)
-    code = lib.pcre2_compile_8(raw, len(raw), options, ctypes.byref(errorcode),
-                               ctypes.byref(erroroffset), None)
+    code = lib.pcre2_compile_8(
+        raw, len(raw), options, ctypes.byref(errorcode), ctypes.byref(erroroffset), None
+    )
     if not code:
         raise InvalidRegex(f"{_message(lib, errorcode.value)} at offset {erroroffset.value}")
     try:
@@ -64,12 +65,16 @@ def _library() -> ctypes.CDLL:
     try:
         lib = ctypes.CDLL(name)
     except OSError as err:
-        raise PCRE2Unavailable(
-            f"cannot load {name} ({err}); install Debian's libpcre2-8-0") from None
+        raise PCRE2Unavailable(f"cannot load {name} ({err}); install Debian's libpcre2-8-0") from None
     lib.pcre2_compile_8.restype = ctypes.c_void_p
-    lib.pcre2_compile_8.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint32,
-                                    ctypes.POINTER(ctypes.c_int),
-                                    ctypes.POINTER(ctypes.c_size_t), ctypes.c_void_p]
+    lib.pcre2_compile_8.argtypes = [
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        ctypes.c_uint32,
+        ctypes.POINTER(ctypes.c_int),
+        ctypes.POINTER(ctypes.c_size_t),
+        ctypes.c_void_p,
+    ]
     lib.pcre2_jit_compile_8.restype = ctypes.c_int
     lib.pcre2_jit_compile_8.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
     lib.pcre2_code_free_8.restype = None

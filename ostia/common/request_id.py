@@ -17,8 +17,7 @@ from collections.abc import Iterator
 
 HEADER = "x-openstack-request-id"
 _FORMAT = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_current: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id",
-                                                                      default=None)
+_current: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 
 def new_request_id() -> str:

@@ -14,8 +14,7 @@ def sample_config() -> str:
         path = os.path.join(tmp, "octavia.conf")
         conf = cfg.ConfigOpts()
         generator.register_cli_opts(conf)
-        conf(["--namespace", "octavia", "--output-file", path, "--wrap-width", "79"],
-             project="ostia-sample")
+        conf(["--namespace", "octavia", "--output-file", path, "--wrap-width", "79"], project="ostia-sample")
         generator.generate(conf)
         with open(path, encoding="utf-8") as handle:
             return handle.read()

@@ -16,9 +16,7 @@ TLS_VERSIONS = {
     "TLSv1.3": ssl.TLSVersion.TLSv1_3,
 }
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN (?P<label>[A-Z0-9 ]+)-----\r?\n.*?-----END (?P=label)-----\r?\n?", re.S
-)
+_PEM_BLOCK = re.compile(rb"-----BEGIN (?P<label>[A-Z0-9 ]+)-----\r?\n.*?-----END (?P=label)-----\r?\n?", re.S)
 
 
 def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:

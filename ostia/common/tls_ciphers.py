@@ -31,8 +31,7 @@ class UnknownCipher(ValueError):
 def split(ciphers: str) -> tuple[list[str], list[str]]:
     """(TLS 1.2-and-older elements, TLS 1.3 suite names) of an Octavia cipher string."""
     names = [name for name in ciphers.split(":") if name]
-    return ([n for n in names if not n.startswith("TLS_")],
-            [n for n in names if n.startswith("TLS_")])
+    return ([n for n in names if not n.startswith("TLS_")], [n for n in names if n.startswith("TLS_")])
 
 
 def check_cipher_string(ciphers: str) -> None:
@@ -42,12 +41,14 @@ def check_cipher_string(ciphers: str) -> None:
     legacy, suites = split(ciphers)
     if not legacy and not suites:
         raise UnknownCipher("tls_ciphers names no cipher")
-    unknown = [name for name in legacy
-               if not name.startswith(_OPERATOR_PREFIXES) and not _selects_ciphers(name)]
+    unknown = [
+        name for name in legacy if not name.startswith(_OPERATOR_PREFIXES) and not _selects_ciphers(name)
+    ]
     unknown += [name for name in suites if not _is_tls13_suite(name)]
     if unknown:
-        raise UnknownCipher(f"OpenSSL ({ssl.OPENSSL_VERSION}) does not know or will not "
-                            f"use the ciphers: {', '.join(unknown)}")
+        raise UnknownCipher(
+            f"OpenSSL ({ssl.OPENSSL_VERSION}) does not know or will not use the ciphers: {', '.join(unknown)}"
+        )
     if legacy and not _selects_ciphers(":".join(legacy)):
         raise UnknownCipher(f"the cipher string {':'.join(legacy)} selects no cipher")
 

@@ -45,8 +45,7 @@ class AllInOne:
             service.stop(timeout / len(self.services))
 
 
-def purge_amphorae(conf: cfg.ConfigOpts,
-                   progress: Callable[[int, int, str], None] | None = None) -> int:
+def purge_amphorae(conf: cfg.ConfigOpts, progress: Callable[[int, int, str], None] | None = None) -> int:
     """Delete every amphora the configured compute driver started; return how many."""
     compute = load_driver("octavia.compute.drivers", conf.controller_worker.compute_driver, conf)
     instances = compute.list_instances()

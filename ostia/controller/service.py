@@ -20,7 +20,8 @@ def require_heartbeat_key(conf: cfg.ConfigOpts) -> None:
     if not (conf.health_manager.heartbeat_key or "").strip():
         raise ServiceStartError(
             "[health_manager] heartbeat_key is empty: amphorae sign their heartbeats with "
-            "it; set the same random value on every controller (e.g. `openssl rand -hex 16`)")
+            "it; set the same random value on every controller (e.g. `openssl rand -hex 16`)"
+        )
 
 
 class Service(abc.ABC):

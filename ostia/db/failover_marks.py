@@ -18,8 +18,7 @@ from ostia.common import constants as c
 from ostia.db import models
 
 # Amphorae a failover replaces: everything not already leaving.
-REPLACEABLE = (c.PENDING_CREATE, c.AMPHORA_BOOTING, c.AMPHORA_ALLOCATED, c.FAILOVER_STOPPED,
-               c.ERROR)
+REPLACEABLE = (c.PENDING_CREATE, c.AMPHORA_BOOTING, c.AMPHORA_ALLOCATED, c.FAILOVER_STOPPED, c.ERROR)
 
 
 def mark_for_failover(session: Session, lb_id: str, amphora_id: str | None = None) -> int:
@@ -29,6 +28,8 @@ def mark_for_failover(session: Session, lb_id: str, amphora_id: str | None = Non
     if amphora_id is not None:
         statement = statement.where(amp.id == amphora_id)
     result: Any = session.execute(
-        statement.values(status=c.PENDING_DELETE, updated_at=models.utcnow())
-        .execution_options(synchronize_session=False))
+        statement.values(status=c.PENDING_DELETE, updated_at=models.utcnow()).execution_options(
+            synchronize_session=False
+        )
+    )
     return int(result.rowcount or 0)

@@ -35,18 +35,20 @@ DELETE_FROM = (c.ACTIVE, c.ERROR)
 FAILOVER_FROM = (c.ACTIVE, c.ERROR)
 
 
-def move_load_balancer(session: Session, lb_id: str, allowed: tuple[str, ...],
-                       target: str) -> bool:
+def move_load_balancer(session: Session, lb_id: str, allowed: tuple[str, ...], target: str) -> bool:
     """`allowed` -> `target` in one conditional UPDATE; False when the LB was in no
     `allowed` status (busy, or gone). The attempt counter and last error start afresh,
     and the worker's lines for the change carry the current request id."""
     result: Any = session.execute(
         update(models.LoadBalancer)
-        .where(models.LoadBalancer.id == lb_id,
-               models.LoadBalancer.provisioning_status.in_(allowed))
-        .values(provisioning_status=target, updated_at=models.utcnow(),
-                reconcile_attempts=0, last_error=None,
-                request_id=request_id.current())
+        .where(models.LoadBalancer.id == lb_id, models.LoadBalancer.provisioning_status.in_(allowed))
+        .values(
+            provisioning_status=target,
+            updated_at=models.utcnow(),
+            reconcile_attempts=0,
+            last_error=None,
+            request_id=request_id.current(),
+        )
         .execution_options(synchronize_session="fetch")
     )
     return bool(result.rowcount)
@@ -86,6 +88,7 @@ def mark_pending_update(*objects: Any) -> None:
         if obj is not None and obj.provisioning_status in (c.ACTIVE, c.ERROR):
             obj.provisioning_status = c.PENDING_UPDATE
 
+
 # ERROR too: settling means the data plane runs the whole stored graph, so an object that
 # a refused configuration had left in ERROR is provisioned again.
 _SETTLED = {c.PENDING_CREATE: c.ACTIVE, c.PENDING_UPDATE: c.ACTIVE, c.ERROR: c.ACTIVE}
@@ -94,16 +97,19 @@ _SETTLED = {c.PENDING_CREATE: c.ACTIVE, c.PENDING_UPDATE: c.ACTIVE, c.ERROR: c.A
 class Transition(NamedTuple):
     """One object's provisioning status change, for the worker's log."""
 
-    kind: str       # "load balancer", "listener", ...
+    kind: str  # "load balancer", "listener", ...
     id: str
     old: str
-    new: str        # DELETED for objects removed from the database
+    new: str  # DELETED for objects removed from the database
 
 
 def _kind(obj: object) -> str:
-    return {"LoadBalancer": "load balancer", "HealthMonitor": "health monitor",
-            "L7Policy": "l7policy", "L7Rule": "l7rule"}.get(type(obj).__name__,
-                                                           type(obj).__name__.lower())
+    return {
+        "LoadBalancer": "load balancer",
+        "HealthMonitor": "health monitor",
+        "L7Policy": "l7policy",
+        "L7Rule": "l7rule",
+    }.get(type(obj).__name__, type(obj).__name__.lower())
 
 
 def _record(changes: list[Transition], obj: object, new: str) -> None:
@@ -198,8 +204,11 @@ def settle_load_balancer(session: Session, lb: models.LoadBalancer) -> list[Tran
 
 def renumber_l7policies(listener: models.Listener) -> None:
     """Keep a listener's policy positions contiguous from 1, in their current order."""
-    live = [p for p in sorted(listener.l7policies, key=lambda p: p.position)
-            if p.provisioning_status != c.PENDING_DELETE]
+    live = [
+        p
+        for p in sorted(listener.l7policies, key=lambda p: p.position)
+        if p.provisioning_status != c.PENDING_DELETE
+    ]
     for index, policy in enumerate(live, start=1):
         if policy.position != index:
             policy.position = index
@@ -212,8 +221,11 @@ def place_l7policy(listener: models.Listener, policy: models.L7Policy, position:
     the end appends, and afterwards the live policies are numbered 1..N again.
     """
     others = sorted(
-        (p for p in listener.l7policies
-         if p is not policy and p.provisioning_status not in (c.PENDING_DELETE, c.DELETED)),
+        (
+            p
+            for p in listener.l7policies
+            if p is not policy and p.provisioning_status not in (c.PENDING_DELETE, c.DELETED)
+        ),
         key=lambda p: p.position,
     )
     others.insert(min(max(position, 1) - 1, len(others)), policy)

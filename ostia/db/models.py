@@ -96,9 +96,7 @@ class LoadBalancer(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
     server_group_id: Mapped[str | None] = mapped_column(String(36))
     provider: Mapped[str | None] = mapped_column(String(64))
     flavor_id: Mapped[str | None] = mapped_column(ForeignKey("flavor.id"))
-    availability_zone: Mapped[str | None] = mapped_column(
-        ForeignKey("availability_zone.name")
-    )
+    availability_zone: Mapped[str | None] = mapped_column(ForeignKey("availability_zone.name"))
     # Reconciler bookkeeping (Ostia): which worker holds the LB and until when.
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires: Mapped[datetime.datetime | None] = mapped_column(DateTime, index=True)
@@ -108,18 +106,16 @@ class LoadBalancer(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
 
     vip: Mapped[Vip] = relationship(
-        back_populates="load_balancer", uselist=False, cascade="all, delete-orphan",
+        back_populates="load_balancer",
+        uselist=False,
+        cascade="all, delete-orphan",
         lazy="joined",
     )
-    additional_vips: Mapped[list[AdditionalVip]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin"
-    )
+    additional_vips: Mapped[list[AdditionalVip]] = relationship(cascade="all, delete-orphan", lazy="selectin")
     listeners: Mapped[list[Listener]] = relationship(
         back_populates="load_balancer", cascade="all, delete-orphan"
     )
-    pools: Mapped[list[Pool]] = relationship(
-        back_populates="load_balancer", cascade="all, delete-orphan"
-    )
+    pools: Mapped[list[Pool]] = relationship(back_populates="load_balancer", cascade="all, delete-orphan")
     amphorae: Mapped[list[Amphora]] = relationship(back_populates="load_balancer")
     _tags: Mapped[list[Tag]] = _tags_relationship("LoadBalancer")
 
@@ -165,8 +161,9 @@ class VrrpGroup(Base):
 class Listener(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
     __tablename__ = "listener"
     __table_args__ = (
-        UniqueConstraint("load_balancer_id", "protocol", "protocol_port",
-                         name="uq_listener_load_balancer_id_protocol_port"),
+        UniqueConstraint(
+            "load_balancer_id", "protocol", "protocol_port", name="uq_listener_load_balancer_id_protocol_port"
+        ),
     )
     project_id: Mapped[str | None] = mapped_column(String(36), index=True)
     name: Mapped[str | None] = mapped_column(String(255))
@@ -204,12 +201,14 @@ class Listener(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
         foreign_keys=[default_pool_id], back_populates="listeners"
     )
     l7policies: Mapped[list[L7Policy]] = relationship(
-        back_populates="listener", cascade="all, delete-orphan",
-        order_by="L7Policy.position", foreign_keys="L7Policy.listener_id",
+        back_populates="listener",
+        cascade="all, delete-orphan",
+        order_by="L7Policy.position",
+        foreign_keys="L7Policy.listener_id",
     )
     statistics: Mapped[list[ListenerStatistics]] = relationship(
-        cascade="all, delete-orphan", primaryjoin="Listener.id == "
-        "foreign(ListenerStatistics.listener_id)",
+        cascade="all, delete-orphan",
+        primaryjoin="Listener.id == foreign(ListenerStatistics.listener_id)",
     )
     _tags: Mapped[list[Tag]] = _tags_relationship("Listener")
 
@@ -254,9 +253,7 @@ class Pool(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
 
 class SessionPersistence(Base):
     __tablename__ = "session_persistence"
-    pool_id: Mapped[str] = mapped_column(
-        ForeignKey("pool.id", ondelete="CASCADE"), primary_key=True
-    )
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pool.id", ondelete="CASCADE"), primary_key=True)
     type: Mapped[str] = mapped_column(String(36))
     cookie_name: Mapped[str | None] = mapped_column(String(255))
     persistence_timeout: Mapped[int | None] = mapped_column(Integer)
@@ -266,8 +263,9 @@ class SessionPersistence(Base):
 class Member(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
     __tablename__ = "member"
     __table_args__ = (
-        UniqueConstraint("pool_id", "ip_address", "protocol_port",
-                         name="uq_member_pool_id_address_protocol_port"),
+        UniqueConstraint(
+            "pool_id", "ip_address", "protocol_port", name="uq_member_pool_id_address_protocol_port"
+        ),
     )
     project_id: Mapped[str | None] = mapped_column(String(36), index=True)
     pool_id: Mapped[str] = mapped_column(ForeignKey("pool.id", ondelete="CASCADE"), index=True)
@@ -289,9 +287,7 @@ class Member(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
 class HealthMonitor(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
     __tablename__ = "health_monitor"
     project_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    pool_id: Mapped[str] = mapped_column(
-        ForeignKey("pool.id", ondelete="CASCADE"), unique=True
-    )
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pool.id", ondelete="CASCADE"), unique=True)
     type: Mapped[str] = mapped_column(String(36))
     delay: Mapped[int] = mapped_column(Integer)
     timeout: Mapped[int] = mapped_column(Integer)
@@ -314,9 +310,7 @@ class L7Policy(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
     project_id: Mapped[str | None] = mapped_column(String(36), index=True)
     name: Mapped[str | None] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(String(255))
-    listener_id: Mapped[str] = mapped_column(
-        ForeignKey("listener.id", ondelete="CASCADE"), index=True
-    )
+    listener_id: Mapped[str] = mapped_column(ForeignKey("listener.id", ondelete="CASCADE"), index=True)
     action: Mapped[str] = mapped_column(String(36))
     redirect_pool_id: Mapped[str | None] = mapped_column(ForeignKey("pool.id"))
     redirect_url: Mapped[str | None] = mapped_column(String(255))
@@ -325,9 +319,7 @@ class L7Policy(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
     position: Mapped[int] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
-    listener: Mapped[Listener] = relationship(
-        back_populates="l7policies", foreign_keys=[listener_id]
-    )
+    listener: Mapped[Listener] = relationship(back_populates="l7policies", foreign_keys=[listener_id])
     redirect_pool: Mapped[Pool | None] = relationship(
         back_populates="l7policies", foreign_keys=[redirect_pool_id]
     )
@@ -340,9 +332,7 @@ class L7Policy(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
 class L7Rule(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
     __tablename__ = "l7rule"
     project_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    l7policy_id: Mapped[str] = mapped_column(
-        ForeignKey("l7policy.id", ondelete="CASCADE"), index=True
-    )
+    l7policy_id: Mapped[str] = mapped_column(ForeignKey("l7policy.id", ondelete="CASCADE"), index=True)
     type: Mapped[str] = mapped_column(String(36))
     compare_type: Mapped[str] = mapped_column(String(36))
     key: Mapped[str | None] = mapped_column(String(255))
@@ -358,9 +348,7 @@ class Amphora(IdMixin, TimestampMixin, Base):
     __tablename__ = "amphora"
     compute_id: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(36), index=True)
-    load_balancer_id: Mapped[str | None] = mapped_column(
-        ForeignKey("load_balancer.id"), index=True
-    )
+    load_balancer_id: Mapped[str | None] = mapped_column(ForeignKey("load_balancer.id"), index=True)
     lb_network_ip: Mapped[str | None] = mapped_column(String(64))
     vrrp_ip: Mapped[str | None] = mapped_column(String(64))
     ha_ip: Mapped[str | None] = mapped_column(String(64))
@@ -444,8 +432,5 @@ class AvailabilityZone(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     description: Mapped[str | None] = mapped_column(String(255))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    availability_zone_profile_id: Mapped[str] = mapped_column(
-        ForeignKey("availability_zone_profile.id")
-    )
+    availability_zone_profile_id: Mapped[str] = mapped_column(ForeignKey("availability_zone_profile.id"))
     availability_zone_profile: Mapped[AvailabilityZoneProfile] = relationship(lazy="joined")
-

@@ -25,28 +25,32 @@ LISTED_TABLES = 5
 
 
 class SchemaState(enum.Enum):
-    FRESH = "fresh"          # no SQLite file, in memory, or a server database without tables
-    EMPTY_FILE = "empty"     # an SQLite file that exists but holds no table (0 bytes, say)
-    FOREIGN = "foreign"      # tables, but not Ostia's (no revision), or not SQLite at all
-    OUTDATED = "outdated"    # Ostia's schema at an older revision
-    CURRENT = "current"      # Ostia's schema at the head revision
-    UNKNOWN = "unknown"      # a revision this Ostia does not know (a newer Ostia wrote it)
+    FRESH = "fresh"  # no SQLite file, in memory, or a server database without tables
+    EMPTY_FILE = "empty"  # an SQLite file that exists but holds no table (0 bytes, say)
+    FOREIGN = "foreign"  # tables, but not Ostia's (no revision), or not SQLite at all
+    OUTDATED = "outdated"  # Ostia's schema at an older revision
+    CURRENT = "current"  # Ostia's schema at the head revision
+    UNKNOWN = "unknown"  # a revision this Ostia does not know (a newer Ostia wrote it)
 
 
 @dataclasses.dataclass(frozen=True)
 class DatabaseReport:
     state: SchemaState
-    where: str               # the file, or the URL without its password
+    where: str  # the file, or the URL without its password
     revision: str | None = None
-    detail: str = ""         # what an operator reads after `where`
+    detail: str = ""  # what an operator reads after `where`
 
 
 def missing_sqlite_file(url: str) -> bool:
     """True for an SQLite file URL whose file does not exist (a connection would create it)."""
     parsed = make_url(url)
     path = parsed.database or ""
-    return (parsed.get_backend_name() == "sqlite" and path not in ("", ":memory:")
-            and not path.startswith("file:") and not os.path.exists(path))
+    return (
+        parsed.get_backend_name() == "sqlite"
+        and path not in ("", ":memory:")
+        and not path.startswith("file:")
+        and not os.path.exists(path)
+    )
 
 
 def inspect_database(url: str) -> DatabaseReport:
@@ -76,11 +80,15 @@ def inspect_database(url: str) -> DatabaseReport:
             except Exception as err:  # noqa: BLE001 - e.g. "file is not a database"
                 if parsed.get_backend_name() != "sqlite":
                     raise
-                return DatabaseReport(SchemaState.FOREIGN, where,
-                                      detail=f"is not an SQLite database ({err.__cause__ or err})")
+                return DatabaseReport(
+                    SchemaState.FOREIGN, where, detail=f"is not an SQLite database ({err.__cause__ or err})"
+                )
             # Read directly: alembic's MigrationContext logs two INFO lines per look.
-            revision = (connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))
-                        .scalar() if VERSION_TABLE in tables else None)
+            revision = (
+                connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+                if VERSION_TABLE in tables
+                else None
+            )
     finally:
         engine.dispose()
     if not tables:
@@ -90,8 +98,9 @@ def inspect_database(url: str) -> DatabaseReport:
     if revision is None:
         shown = ", ".join(sorted(tables)[:LISTED_TABLES])
         more = f" and {len(tables) - LISTED_TABLES} more" if len(tables) > LISTED_TABLES else ""
-        return DatabaseReport(SchemaState.FOREIGN, where,
-                              detail=f"holds tables ({shown}{more}) but no Ostia schema")
+        return DatabaseReport(
+            SchemaState.FOREIGN, where, detail=f"holds tables ({shown}{more}) but no Ostia schema"
+        )
     return _by_revision(where, revision)
 
 
@@ -105,8 +114,12 @@ def _by_revision(where: str, revision: str) -> DatabaseReport:
     except CommandError:
         known = False
     if not known:
-        return DatabaseReport(SchemaState.UNKNOWN, where, revision,
-                              f"is at revision {revision}, which this Ostia does not know "
-                              f"(its newest is {head})")
-    return DatabaseReport(SchemaState.OUTDATED, where, revision,
-                          f"is at revision {revision}, this Ostia needs {head}")
+        return DatabaseReport(
+            SchemaState.UNKNOWN,
+            where,
+            revision,
+            f"is at revision {revision}, which this Ostia does not know (its newest is {head})",
+        )
+    return DatabaseReport(
+        SchemaState.OUTDATED, where, revision, f"is at revision {revision}, this Ostia needs {head}"
+    )

@@ -22,25 +22,29 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 
-def create_db_engine(url: str, busy_timeout_ms: int = 30000, pool_size: int = 10,
-                     max_overflow: int = 20, pool_timeout: int = 10) -> Engine:
+def create_db_engine(
+    url: str,
+    busy_timeout_ms: int = 30000,
+    pool_size: int = 10,
+    max_overflow: int = 20,
+    pool_timeout: int = 10,
+) -> Engine:
     """Create an engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         in_memory = parsed.database in (None, "", ":memory:")
-        kwargs: dict = {"connect_args": {"check_same_thread": False,
-                                         "timeout": busy_timeout_ms / 1000}}
+        kwargs: dict = {"connect_args": {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}}
         if in_memory:
             kwargs["poolclass"] = StaticPool
         else:
             # One connection per concurrent request thread, readers and writers alike.
-            kwargs.update(pool_size=pool_size, max_overflow=max_overflow,
-                          pool_timeout=pool_timeout)
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout)
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine, busy_timeout_ms, in_memory)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
-                         pool_timeout=pool_timeout, pool_pre_ping=True)
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout, pool_pre_ping=True
+    )
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int, in_memory: bool) -> None:
@@ -74,9 +78,13 @@ WRITE_LOCK_TIMEOUT = 30.0  # seconds, the default [database] sqlite_busy_timeout
 
 def engine_from_config(conf: cfg.ConfigOpts) -> Engine:
     db = conf.database
-    return create_db_engine(db.connection, busy_timeout_ms=db.sqlite_busy_timeout,
-                            pool_size=db.max_pool_size, max_overflow=db.max_overflow,
-                            pool_timeout=db.pool_timeout)
+    return create_db_engine(
+        db.connection,
+        busy_timeout_ms=db.sqlite_busy_timeout,
+        pool_size=db.max_pool_size,
+        max_overflow=db.max_overflow,
+        pool_timeout=db.pool_timeout,
+    )
 
 
 class Database:
@@ -91,7 +99,8 @@ class Database:
         # Only for SQLite files: in-process writers hand the write lock over without
         # SQLite's sleeping busy handler (see the module docstring).
         self._write_lock: threading.RLock | None = (
-            threading.RLock() if not read_only and engine.dialect.name == "sqlite" else None)
+            threading.RLock() if not read_only and engine.dialect.name == "sqlite" else None
+        )
 
     @classmethod
     def from_config(cls, conf: cfg.ConfigOpts) -> Database:
@@ -109,8 +118,7 @@ class Database:
         """A session whose work is committed on success and rolled back on any error."""
         # Past the timeout a writer goes on without the lock and SQLite's busy timeout
         # decides, as before the lock existed: a stuck writer still fails the others.
-        locked = self._write_lock is not None and self._write_lock.acquire(
-            timeout=WRITE_LOCK_TIMEOUT)
+        locked = self._write_lock is not None and self._write_lock.acquire(timeout=WRITE_LOCK_TIMEOUT)
         try:
             session = self.sessionmaker()
             try:

@@ -30,15 +30,17 @@ class Result:
         return json.loads(self.stdout)
 
     def describe(self) -> str:
-        return (f"$ {shlex.join(self.args)}\nexit {self.returncode}\n"
-                f"stdout:\n{self.stdout}\nstderr:\n{self.stderr}")
+        return (
+            f"$ {shlex.join(self.args)}\nexit {self.returncode}\n"
+            f"stdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+        )
 
 
 class OpenStackCLI:
     def __init__(self, endpoint: str, home: Path) -> None:
         assert OPENSTACK.exists(), (
-            f"{OPENSTACK} is missing: the test extra installs python-openstackclient "
-            "(bash scripts/test.sh)")
+            f"{OPENSTACK} is missing: the test extra installs python-openstackclient (bash scripts/test.sh)"
+        )
         self.endpoint = endpoint
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
         self.env.update(HOME=str(home), PYTHONWARNINGS="ignore")
@@ -65,6 +67,13 @@ class OpenStackCLI:
         return self.ok(*args, "-f", "json", timeout=timeout).json()
 
     def _run(self, argv: list[str], timeout: float) -> Result:
-        completed = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                                   env=self.env, stdin=subprocess.DEVNULL, check=False)
+        completed = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
         return Result(tuple(argv), completed.returncode, completed.stdout, completed.stderr)

@@ -36,8 +36,7 @@ class Step:
     content: str = ""
 
     def describe(self) -> str:
-        return f"line {self.line}: " + (f"$ {self.command}" if self.command else
-                                         f"(write {self.file})")
+        return f"line {self.line}: " + (f"$ {self.command}" if self.command else f"(write {self.file})")
 
 
 def _substituted(text: str, substitutions: Mapping[str, str]) -> str:
@@ -54,8 +53,7 @@ def _console_steps(lines: list[str], first_line: int) -> list[Step]:
 
     def close() -> None:
         if command:
-            steps.append(Step(start, "\n".join(command),
-                              tuple(e.strip() for e in expected if e.strip())))
+            steps.append(Step(start, "\n".join(command), tuple(e.strip() for e in expected if e.strip())))
 
     for offset, line in enumerate(lines):
         if command and command[-1].endswith("\\") and not expected:
@@ -81,12 +79,15 @@ def runnable_steps(markdown: str, substitutions: Mapping[str, str]) -> list[Step
             continue
         kind, attributes = match.group(1), match.group(2).split()
         end = lines.index("```", index + 1)
-        body = [_substituted(line, substitutions) for line in lines[index + 1:end]]
+        body = [_substituted(line, substitutions) for line in lines[index + 1 : end]]
         if "tested" in attributes:
             files = [a.split("=", 1)[1] for a in attributes if a.startswith("file=")]
             if files:
-                steps.append(Step(index + 1, file=_substituted(files[0], substitutions),
-                                  content="\n".join(body) + "\n"))
+                steps.append(
+                    Step(
+                        index + 1, file=_substituted(files[0], substitutions), content="\n".join(body) + "\n"
+                    )
+                )
             elif kind == "console":
                 steps.extend(_console_steps(body, index + 2))
             else:
@@ -103,11 +104,13 @@ def script(steps: list[Step], output_dir: Path) -> str:
         rc = shlex.quote(str(output_dir / f"{number}.rc"))
         if step.file:
             path = shlex.quote(step.file)
-            parts.append(f"mkdir -p \"$(dirname {path})\" && "
-                         f"cat > {path} <<'OSTIA_GUIDE_EOF'\n{step.content}OSTIA_GUIDE_EOF")
+            parts.append(
+                f'mkdir -p "$(dirname {path})" && '
+                f"cat > {path} <<'OSTIA_GUIDE_EOF'\n{step.content}OSTIA_GUIDE_EOF"
+            )
             parts.append(f"echo $? > {rc}")
         else:
             parts.append(f"{{\n{step.command}\n}} > {out} 2>&1 < /dev/null")
             parts.append(f"echo $? > {rc}")
-        parts.append(f"[ \"$(cat {rc})\" = 0 ] || exit 3")
+        parts.append(f'[ "$(cat {rc})" = 0 ] || exit 3')
     return "\n".join(parts) + "\n"

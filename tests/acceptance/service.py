@@ -51,8 +51,7 @@ class OstiaService:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def wait_until(probe: Callable[[], T | None], timeout: float, what: str,
-               interval: float = 0.2) -> T:
+def wait_until(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.2) -> T:
     """The first truthy value of `probe()`; AssertionError naming `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -83,7 +82,9 @@ def _extra_config(path: Path, private_cidr: str, public_cidr: str) -> None:
         "[local_network]\n"
         f"subnets = private-subnet:{private_cidr},public-subnet:{public_cidr}\n"
         "[local_compute]\n"
-        f"mgmt_cidr = {random_mgmt_cidr()}\n", encoding="utf-8")
+        f"mgmt_cidr = {random_mgmt_cidr()}\n",
+        encoding="utf-8",
+    )
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
@@ -109,12 +110,24 @@ def running_ostia() -> Iterator[OstiaService]:
         state.mkdir()
         with open(state / "ostia.log", "w") as log:
             process = subprocess.Popen(
-                [str(BIN / "ostia"), "up", "--port", str(port), "--state-dir", str(state),
-                 "--config-file", str(extra)],
-                stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        service = OstiaService(f"http://127.0.0.1:{port}", state, private_cidr, public_cidr,
-                               process)
+                [
+                    str(BIN / "ostia"),
+                    "up",
+                    "--port",
+                    str(port),
+                    "--state-dir",
+                    str(state),
+                    "--config-file",
+                    str(extra),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        service = OstiaService(f"http://127.0.0.1:{port}", state, private_cidr, public_cidr, process)
         try:
+
             def answers() -> bool:
                 if process.poll() is not None:
                     raise RuntimeError(f"ostia up exited:\n{service.log()}")
@@ -124,5 +137,10 @@ def running_ostia() -> Iterator[OstiaService]:
             yield service
         finally:
             _stop(process)
-            subprocess.run([str(BIN / "ostia"), "down", "--purge", "--state-dir", str(state)],
-                           capture_output=True, text=True, timeout=60, check=False)
+            subprocess.run(
+                [str(BIN / "ostia"), "down", "--purge", "--state-dir", str(state)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )

@@ -20,12 +20,16 @@ from tests.acceptance.service import OstiaService, wait_until
 from tests.support.backends import HttpBackend, fetch
 
 # The operator guide's lines, as printed by `ostia up` and in docs/operator-guide.md.
-GUIDE_CREATE = ("openstack --os-auth-type none --os-endpoint {url} "
-                "loadbalancer create --name lb1 --vip-subnet-id private-subnet")
+GUIDE_CREATE = (
+    "openstack --os-auth-type none --os-endpoint {url} "
+    "loadbalancer create --name lb1 --vip-subnet-id private-subnet"
+)
 GUIDE_SHOW = "openstack --os-auth-type none --os-endpoint {url} loadbalancer show lb1"
-GUIDE_LISTENER = ("openstack --os-auth-type none --os-endpoint {url} "
-                  "loadbalancer listener create --name listener1 --protocol HTTP "
-                  "--protocol-port 80 lb1")
+GUIDE_LISTENER = (
+    "openstack --os-auth-type none --os-endpoint {url} "
+    "loadbalancer listener create --name listener1 --protocol HTTP "
+    "--protocol-port 80 lb1"
+)
 ACTIVE_TIMEOUT = 60.0
 
 
@@ -82,21 +86,18 @@ def bodies(vip: str, count: int) -> list[str]:
 
 
 def test_unknown_vip_subnet_stops_the_create_in_the_client(cli: OpenStackCLI):
-    result = cli.run("loadbalancer", "create", "--name", "nowhere",
-                     "--vip-subnet-id", "no-such-subnet")
+    result = cli.run("loadbalancer", "create", "--name", "nowhere", "--vip-subnet-id", "no-such-subnet")
     assert result.returncode == 1, result.describe()
     assert "Unable to locate no-such-subnet in subnets" in result.stderr
 
 
-def test_network_cli_sees_the_vip_subnets(cli: OpenStackCLI, ostia: OstiaService,
-                                          walk: Walkthrough):
+def test_network_cli_sees_the_vip_subnets(cli: OpenStackCLI, ostia: OstiaService, walk: Walkthrough):
     subnet = cli.json("subnet", "show", "private-subnet")
     assert subnet["cidr"] == ostia.private_cidr and subnet["ip_version"] == 4
     walk["private_subnet_id"] = subnet["id"]
 
 
-def test_guide_test_deployment_word_for_word(cli: OpenStackCLI, ostia: OstiaService,
-                                             walk: Walkthrough):
+def test_guide_test_deployment_word_for_word(cli: OpenStackCLI, ostia: OstiaService, walk: Walkthrough):
     created = cli.run_line(GUIDE_CREATE.format(url=ostia.url))
     assert created.returncode == 0, created.describe()
     fields = table(created)
@@ -125,19 +126,53 @@ def test_listener_without_pool_answers_503_on_the_vip(walk: Walkthrough):
 
 
 def test_pool_and_two_members_then_traffic_alternates(
-        cli: OpenStackCLI, walk: Walkthrough, backends: list[HttpBackend]):
+    cli: OpenStackCLI, walk: Walkthrough, backends: list[HttpBackend]
+):
     a, b = backends
-    pool = cli.json("loadbalancer", "pool", "create", "--name", "pool1",
-                    "--lb-algorithm", "ROUND_ROBIN", "--listener", "listener1",
-                    "--protocol", "HTTP", "--wait")
+    pool = cli.json(
+        "loadbalancer",
+        "pool",
+        "create",
+        "--name",
+        "pool1",
+        "--lb-algorithm",
+        "ROUND_ROBIN",
+        "--listener",
+        "listener1",
+        "--protocol",
+        "HTTP",
+        "--wait",
+    )
     assert pool["provisioning_status"] == "ACTIVE" and pool["lb_algorithm"] == "ROUND_ROBIN"
-    member_a = cli.json("loadbalancer", "member", "create", "--name", "member-a",
-                        "--subnet-id", "private-subnet", "--address", a.address,
-                        "--protocol-port", str(a.port), "--wait", "pool1")
+    member_a = cli.json(
+        "loadbalancer",
+        "member",
+        "create",
+        "--name",
+        "member-a",
+        "--subnet-id",
+        "private-subnet",
+        "--address",
+        a.address,
+        "--protocol-port",
+        str(a.port),
+        "--wait",
+        "pool1",
+    )
     assert member_a["subnet_id"] == walk["private_subnet_id"]
-    member_b = cli.json("loadbalancer", "member", "create", "--name", "member-b",
-                        "--address", b.address, "--protocol-port", str(b.port),
-                        "--wait", "pool1")
+    member_b = cli.json(
+        "loadbalancer",
+        "member",
+        "create",
+        "--name",
+        "member-b",
+        "--address",
+        b.address,
+        "--protocol-port",
+        str(b.port),
+        "--wait",
+        "pool1",
+    )
     assert member_a["provisioning_status"] == member_b["provisioning_status"] == "ACTIVE"
     walk["pool_id"] = pool["id"]
 
@@ -147,10 +182,27 @@ def test_pool_and_two_members_then_traffic_alternates(
 
 
 def test_health_monitor_then_status_tree_shows_members_online(
-        cli: OpenStackCLI, ostia: OstiaService, walk: Walkthrough):
-    monitor = cli.json("loadbalancer", "healthmonitor", "create", "--name", "hm1",
-                       "--delay", "1", "--timeout", "1", "--max-retries", "1",
-                       "--type", "HTTP", "--url-path", "/", "--wait", "pool1")
+    cli: OpenStackCLI, ostia: OstiaService, walk: Walkthrough
+):
+    monitor = cli.json(
+        "loadbalancer",
+        "healthmonitor",
+        "create",
+        "--name",
+        "hm1",
+        "--delay",
+        "1",
+        "--timeout",
+        "1",
+        "--max-retries",
+        "1",
+        "--type",
+        "HTTP",
+        "--url-path",
+        "/",
+        "--wait",
+        "pool1",
+    )
     assert monitor["provisioning_status"] == "ACTIVE" and monitor["type"] == "HTTP"
 
     def members_online() -> bool:
@@ -170,8 +222,7 @@ def test_health_monitor_then_status_tree_shows_members_online(
     assert {m["operating_status"] for m in pool["members"]} == {"ONLINE"}
 
 
-def test_stats_show_counts_the_traffic(cli: OpenStackCLI, ostia: OstiaService,
-                                       walk: Walkthrough):
+def test_stats_show_counts_the_traffic(cli: OpenStackCLI, ostia: OstiaService, walk: Walkthrough):
     bodies(walk["vip"], 4)
 
     def counted() -> bool:
@@ -185,11 +236,31 @@ def test_stats_show_counts_the_traffic(cli: OpenStackCLI, ostia: OstiaService,
 
 
 def test_l7_policy_and_rule_reject_a_path(cli: OpenStackCLI, walk: Walkthrough):
-    policy = cli.json("loadbalancer", "l7policy", "create", "--name", "reject-blocked",
-                      "--action", "REJECT", "--wait", "listener1")
+    policy = cli.json(
+        "loadbalancer",
+        "l7policy",
+        "create",
+        "--name",
+        "reject-blocked",
+        "--action",
+        "REJECT",
+        "--wait",
+        "listener1",
+    )
     assert policy["provisioning_status"] == "ACTIVE" and policy["action"] == "REJECT"
-    rule = cli.json("loadbalancer", "l7rule", "create", "--compare-type", "STARTS_WITH",
-                    "--type", "PATH", "--value", "/blocked", "--wait", "reject-blocked")
+    rule = cli.json(
+        "loadbalancer",
+        "l7rule",
+        "create",
+        "--compare-type",
+        "STARTS_WITH",
+        "--type",
+        "PATH",
+        "--value",
+        "/blocked",
+        "--wait",
+        "reject-blocked",
+    )
     assert rule["provisioning_status"] == "ACTIVE" and rule["value"] == "/blocked"
     assert answers(walk["vip"], "/blocked/page")[0] == 403
     assert answers(walk["vip"], "/open")[0] == 200
@@ -214,8 +285,7 @@ def test_failover_replaces_the_amphora_and_keeps_serving(cli: OpenStackCLI, walk
 
 
 def test_quota_set_and_show_for_a_project(cli: OpenStackCLI):
-    changed = cli.json("loadbalancer", "quota", "set", "--loadbalancer", "5",
-                       "--listener", "10", "demo")
+    changed = cli.json("loadbalancer", "quota", "set", "--loadbalancer", "5", "--listener", "10", "demo")
     assert changed["load_balancer"] == 5 and changed["listener"] == 10
     shown = cli.json("loadbalancer", "quota", "show", "demo")
     assert shown["load_balancer"] == 5 and shown["pool"] == -1
@@ -226,29 +296,55 @@ def test_provider_list(cli: OpenStackCLI):
     assert {"amphora", "noop_driver"} <= names
 
 
-def test_flavor_profile_flavor_and_a_load_balancer_of_that_flavor(
-        cli: OpenStackCLI, ostia: OstiaService):
-    profile = cli.json("loadbalancer", "flavorprofile", "create", "--name", "single",
-                       "--provider", "amphora",
-                       "--flavor-data", '{"loadbalancer_topology": "SINGLE"}')
+def test_flavor_profile_flavor_and_a_load_balancer_of_that_flavor(cli: OpenStackCLI, ostia: OstiaService):
+    profile = cli.json(
+        "loadbalancer",
+        "flavorprofile",
+        "create",
+        "--name",
+        "single",
+        "--provider",
+        "amphora",
+        "--flavor-data",
+        '{"loadbalancer_topology": "SINGLE"}',
+    )
     assert profile["provider_name"] == "amphora"
-    flavor = cli.json("loadbalancer", "flavor", "create", "--name", "small",
-                      "--flavorprofile", "single", "--enable")
+    flavor = cli.json(
+        "loadbalancer", "flavor", "create", "--name", "small", "--flavorprofile", "single", "--enable"
+    )
     assert flavor["flavor_profile_id"] == profile["id"] and flavor["enabled"] is True
-    lb = cli.json("loadbalancer", "create", "--name", "lb-small", "--flavor", "small",
-                  "--vip-subnet-id", "public-subnet", "--wait")
+    lb = cli.json(
+        "loadbalancer",
+        "create",
+        "--name",
+        "lb-small",
+        "--flavor",
+        "small",
+        "--vip-subnet-id",
+        "public-subnet",
+        "--wait",
+    )
     assert lb["flavor_id"] == flavor["id"] and lb["provisioning_status"] == "ACTIVE"
     assert in_cidr(lb["vip_address"], ostia.public_cidr)
     cli.ok("loadbalancer", "delete", "--wait", "lb-small")
 
 
 def test_availability_zone_profile_and_zone(cli: OpenStackCLI):
-    profile = cli.json("loadbalancer", "availabilityzoneprofile", "create", "--name", "local",
-                       "--provider", "amphora",
-                       "--availability-zone-data", '{"compute_zone": "local"}')
+    profile = cli.json(
+        "loadbalancer",
+        "availabilityzoneprofile",
+        "create",
+        "--name",
+        "local",
+        "--provider",
+        "amphora",
+        "--availability-zone-data",
+        '{"compute_zone": "local"}',
+    )
     assert profile["provider_name"] == "amphora"
-    zone = cli.json("loadbalancer", "availabilityzone", "create", "--name", "az1",
-                    "--availabilityzoneprofile", "local")
+    zone = cli.json(
+        "loadbalancer", "availabilityzone", "create", "--name", "az1", "--availabilityzoneprofile", "local"
+    )
     assert zone["availability_zone_profile_id"] == profile["id"] and zone["enabled"] is True
     assert [z["name"] for z in cli.json("loadbalancer", "availabilityzone", "list")] == ["az1"]
 
@@ -259,8 +355,7 @@ def test_cascade_delete_removes_everything(cli: OpenStackCLI, walk: Walkthrough)
     gone = cli.run("loadbalancer", "show", "lb1")
     assert gone.returncode == 1, gone.describe()
     amphorae = cli.json("loadbalancer", "amphora", "list")
-    left = [a for a in amphorae
-            if a["loadbalancer_id"] == walk["lb_id"] and a["status"] != "DELETED"]
+    left = [a for a in amphorae if a["loadbalancer_id"] == walk["lb_id"] and a["status"] != "DELETED"]
     assert left == []
 
     def refused() -> bool:

@@ -47,22 +47,45 @@ def substitutions(scratch: str) -> dict[str, str]:
 
 
 def test_tested_blocks_are_parsed_into_commands_outputs_and_files():
-    doc = "\n".join([
-        "text", "```console", "$ not run", "```",
-        "```console tested", "$ echo one \\", "    two", "one two", "$ true", "```",
-        "```ini tested file=/etc/x.conf", "[a]", "b = /etc/y", "```"])
+    doc = "\n".join(
+        [
+            "text",
+            "```console",
+            "$ not run",
+            "```",
+            "```console tested",
+            "$ echo one \\",
+            "    two",
+            "one two",
+            "$ true",
+            "```",
+            "```ini tested file=/etc/x.conf",
+            "[a]",
+            "b = /etc/y",
+            "```",
+        ]
+    )
     steps = runnable_steps(doc, {"/etc": "/scratch/etc"})
     assert [(s.command, s.expected, s.line) for s in steps[:2]] == [
-        ("echo one \\\n    two", ("one two",), 6), ("true", (), 9)]
+        ("echo one \\\n    two", ("one two",), 6),
+        ("true", (), 9),
+    ]
     assert (steps[2].file, steps[2].content) == ("/scratch/etc/x.conf", "[a]\nb = /scratch/etc/y\n")
 
 
 def test_guide_has_tested_blocks_for_every_stage():
     commands = " ".join(s.command or s.file for s in runnable_steps(GUIDE.read_text(), {}))
-    for stage in ("ostia certs create", "/etc/octavia/octavia.conf", "upgrade head",
-                  "octavia-api", "octavia-worker", "octavia-health-manager",
-                  "octavia-housekeeping", "loadbalancer create --name lb1",
-                  "loadbalancer listener create --name listener1"):
+    for stage in (
+        "ostia certs create",
+        "/etc/octavia/octavia.conf",
+        "upgrade head",
+        "octavia-api",
+        "octavia-worker",
+        "octavia-health-manager",
+        "octavia-housekeeping",
+        "loadbalancer create --name lb1",
+        "loadbalancer listener create --name listener1",
+    ):
         assert stage in commands, stage
 
 
@@ -85,16 +108,19 @@ def _failure(steps: list[Step], outputs: Path, scratch: str) -> str | None:
 
 def _logs(scratch: str) -> str:
     logs = Path(scratch) / "var" / "log" / "octavia"
-    return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}"
-                     for log in sorted(logs.glob("*.log")))
+    return "\n".join(
+        f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}" for log in sorted(logs.glob("*.log"))
+    )
 
 
 def _purge_amphorae(config: str) -> None:
     if not os.path.exists(config):
         return
-    code = ("from ostia.cmd import runtime\n"
-            "from ostia.controller.allinone import purge_amphorae\n"
-            f"purge_amphorae(runtime.load([{config!r}], 'purge', check_drivers=False))\n")
+    code = (
+        "from ostia.cmd import runtime\n"
+        "from ostia.controller.allinone import purge_amphorae\n"
+        f"purge_amphorae(runtime.load([{config!r}], 'purge', check_drivers=False))\n"
+    )
     subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60, check=False)
 
 
@@ -105,9 +131,14 @@ def test_operator_guide_runs_as_written():
         outputs.mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
         env["HOME"] = scratch
-        process = subprocess.Popen(["bash", "-c", script(steps, outputs)], env=env,
-                                   cwd=scratch, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            ["bash", "-c", script(steps, outputs)],
+            env=env,
+            cwd=scratch,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             process.wait(timeout=RUN_TIMEOUT)
         finally:
@@ -124,8 +155,7 @@ def test_operator_guide_runs_as_written():
 
 
 def _guide_wait_active() -> str:
-    (step,) = [s for s in runnable_steps(GUIDE.read_text(), {})
-               if s.command.startswith("wait_active() {")]
+    (step,) = [s for s in runnable_steps(GUIDE.read_text(), {}) if s.command.startswith("wait_active() {")]
     return step.command
 
 
@@ -135,24 +165,38 @@ def _fake_tools(tmp_path: Path, statuses: list[str], reason: str) -> dict[str, s
     fake.mkdir()
     (tmp_path / "statuses").write_text("\n".join(statuses) + "\n")
     (fake / "openstack").write_text(
-        "#!/bin/sh\nhead -1 \"$STATUSES\"\n"
-        "[ $(wc -l < \"$STATUSES\") -gt 1 ] && sed -i 1d \"$STATUSES\"\nexit 0\n")
-    body = json.dumps({"loadbalancers": [{"name": "lb1", "provisioning_status": "ERROR",
-                                          "provisioning_status_reason": reason}]},
-                      separators=(",", ":"))
+        '#!/bin/sh\nhead -1 "$STATUSES"\n[ $(wc -l < "$STATUSES") -gt 1 ] && sed -i 1d "$STATUSES"\nexit 0\n'
+    )
+    body = json.dumps(
+        {
+            "loadbalancers": [
+                {"name": "lb1", "provisioning_status": "ERROR", "provisioning_status_reason": reason}
+            ]
+        },
+        separators=(",", ":"),
+    )
     (fake / "curl").write_text(f"#!/bin/sh\necho '{body}'\n")
     for tool in ("openstack", "curl"):
         (fake / tool).chmod(0o755)
-    return {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}",
-            "STATUSES": str(tmp_path / "statuses"), "OS_ENDPOINT": "http://127.0.0.1:1"}
+    return {
+        **os.environ,
+        "PATH": f"{fake}:{os.environ['PATH']}",
+        "STATUSES": str(tmp_path / "statuses"),
+        "OS_ENDPOINT": "http://127.0.0.1:1",
+    }
 
 
 def test_the_guides_wait_loop_stops_on_error_and_prints_the_reason(tmp_path):
     reason = "listener 5f0e: haproxy refused the configuration"
     env = _fake_tools(tmp_path, ["PENDING_CREATE", "ERROR"], reason)
     started = time.monotonic()
-    result = subprocess.run(["bash", "-c", _guide_wait_active() + "\nwait_active lb1"],
-                            env=env, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        ["bash", "-c", _guide_wait_active() + "\nwait_active lb1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 1, result
     assert result.stdout.splitlines() == ["lb1 is in ERROR:", reason]
     assert time.monotonic() - started < 5  # one sleep, not the 60 s timeout
@@ -160,6 +204,11 @@ def test_the_guides_wait_loop_stops_on_error_and_prints_the_reason(tmp_path):
 
 def test_the_guides_wait_loop_returns_once_active(tmp_path):
     env = _fake_tools(tmp_path, ["PENDING_UPDATE", "PENDING_UPDATE", "ACTIVE"], "")
-    result = subprocess.run(["bash", "-c", _guide_wait_active() + "\nwait_active lb1"],
-                            env=env, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        ["bash", "-c", _guide_wait_active() + "\nwait_active lb1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert (result.returncode, result.stdout) == (0, ""), result

@@ -26,8 +26,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::Warning:openstack.*")
 @pytest.fixture(scope="module")
 def conn(ostia: OstiaService) -> Iterator[openstack.connection.Connection]:
     # Only what the call names: no clouds.yaml or OS_* variables of the machine's.
-    connection = openstack.connect(auth_type="none", auth={"endpoint": ostia.url},
-                                   load_yaml_config=False, load_envvars=False)
+    connection = openstack.connect(
+        auth_type="none", auth={"endpoint": ostia.url}, load_yaml_config=False, load_envvars=False
+    )
     try:
         yield connection
     finally:
@@ -41,18 +42,22 @@ def test_lifecycle_with_waits_and_traffic(conn, backends: list[HttpBackend]):
     lb = conn.load_balancer.wait_for_load_balancer(lb.id, interval=0.2, wait=60)
     assert lb.provisioning_status == "ACTIVE" and lb.provider == "amphora"
     listener = conn.load_balancer.create_listener(
-        name="sdk-web", loadbalancer_id=lb.id, protocol="HTTP", protocol_port=8080)
+        name="sdk-web", loadbalancer_id=lb.id, protocol="HTTP", protocol_port=8080
+    )
     conn.load_balancer.wait_for_load_balancer(lb.id, interval=0.2, wait=60)
-    pool = conn.load_balancer.create_pool(name="sdk-pool", listener_id=listener.id,
-                                          protocol="HTTP", lb_algorithm="ROUND_ROBIN")
+    pool = conn.load_balancer.create_pool(
+        name="sdk-pool", listener_id=listener.id, protocol="HTTP", lb_algorithm="ROUND_ROBIN"
+    )
     conn.load_balancer.wait_for_load_balancer(lb.id, interval=0.2, wait=60)
     a = backends[0]
-    member = conn.load_balancer.create_member(pool, address=a.address, protocol_port=a.port,
-                                              subnet_id=subnet.id)
+    member = conn.load_balancer.create_member(
+        pool, address=a.address, protocol_port=a.port, subnet_id=subnet.id
+    )
     conn.load_balancer.wait_for_load_balancer(lb.id, interval=0.2, wait=60)
     assert conn.load_balancer.get_member(member, pool).provisioning_status == "ACTIVE"
-    assert wait_until(lambda: fetch(lb.vip_address, 8080, timeout=3), 20,
-                      "the SDK's load balancer serving") == (200, "a")
+    assert wait_until(
+        lambda: fetch(lb.vip_address, 8080, timeout=3), 20, "the SDK's load balancer serving"
+    ) == (200, "a")
 
     conn.load_balancer.delete_load_balancer(lb, cascade=True)
     conn.load_balancer.wait_for_delete(lb, interval=0.2, wait=60)
@@ -62,10 +67,15 @@ def test_lifecycle_with_waits_and_traffic(conn, backends: list[HttpBackend]):
 
 def test_tags_set_filter_and_replace(conn):
     tagged = conn.load_balancer.create_load_balancer(
-        name="tagged", vip_subnet_id="private-subnet", provider=NOOP, tags=["web", "blue"],
-        project_id="sdk-tags")
+        name="tagged",
+        vip_subnet_id="private-subnet",
+        provider=NOOP,
+        tags=["web", "blue"],
+        project_id="sdk-tags",
+    )
     plain = conn.load_balancer.create_load_balancer(
-        name="plain", vip_subnet_id="private-subnet", provider=NOOP, project_id="sdk-tags")
+        name="plain", vip_subnet_id="private-subnet", provider=NOOP, project_id="sdk-tags"
+    )
     assert sorted(tagged.tags) == ["blue", "web"]
 
     def names(**query: str) -> list[str]:
@@ -85,9 +95,12 @@ def test_tags_set_filter_and_replace(conn):
 
 def test_listing_with_limit_follows_links_over_25_load_balancers(conn, ostia: OstiaService):
     project = f"sdk-pages-{uuid.uuid4().hex[:8]}"
-    created = {conn.load_balancer.create_load_balancer(
-        name=f"page-{n:02d}", vip_subnet_id="private-subnet", provider=NOOP,
-        project_id=project).id for n in range(26)}
+    created = {
+        conn.load_balancer.create_load_balancer(
+            name=f"page-{n:02d}", vip_subnet_id="private-subnet", provider=NOOP, project_id=project
+        ).id
+        for n in range(26)
+    }
     first = ostia.get("/v2/lbaas/loadbalancers", limit=10, project_id=project)
     assert len(first["loadbalancers"]) == 10
     assert [link["rel"] for link in first["loadbalancers_links"]] == ["next"]
@@ -101,16 +114,13 @@ def test_listing_with_limit_follows_links_over_25_load_balancers(conn, ostia: Os
 
 def test_errors_map_to_sdk_exceptions_with_the_servers_faultstring(conn):
     with pytest.raises(sdk_exc.BadRequestException) as bad:
-        conn.load_balancer.create_load_balancer(vip_subnet_id="private-subnet",
-                                                provider="no-such-provider")
+        conn.load_balancer.create_load_balancer(vip_subnet_id="private-subnet", provider="no-such-provider")
     assert bad.value.status_code == 400
     assert bad.value.details == "Provider 'no-such-provider' is not enabled."
 
-    lb = conn.load_balancer.create_load_balancer(vip_subnet_id="private-subnet",
-                                                 provider=NOOP)
+    lb = conn.load_balancer.create_load_balancer(vip_subnet_id="private-subnet", provider=NOOP)
     with pytest.raises(sdk_exc.BadRequestException) as invalid:
-        conn.load_balancer.create_listener(loadbalancer_id=lb.id, protocol="HTTP",
-                                           protocol_port=70000)
+        conn.load_balancer.create_listener(loadbalancer_id=lb.id, protocol="HTTP", protocol_port=70000)
     assert "protocol_port" in str(invalid.value.details)
 
     missing = str(uuid.uuid4())
@@ -133,9 +143,13 @@ def test_network_proxy_resolves_subnets_and_says_what_is_missing(conn, ostia: Os
 
 
 def test_unversioned_load_balancer_endpoint_override_works(ostia: OstiaService):
-    connection = openstack.connect(auth_type="none", auth={"endpoint": ostia.url},
-                                   load_balancer_endpoint_override=ostia.url,
-                                   load_yaml_config=False, load_envvars=False)
+    connection = openstack.connect(
+        auth_type="none",
+        auth={"endpoint": ostia.url},
+        load_balancer_endpoint_override=ostia.url,
+        load_yaml_config=False,
+        load_envvars=False,
+    )
     try:
         assert isinstance(list(connection.load_balancer.providers()), list)
     finally:

@@ -15,26 +15,27 @@ import pytest
 from tests.acceptance.cli import OpenStackCLI
 from tests.acceptance.service import OstiaService, wait_until
 
-SERVER_LIST = ("openstack --os-auth-type none --os-endpoint {url} --os-identity-api-version 3 "
-               "server list")
+SERVER_LIST = "openstack --os-auth-type none --os-endpoint {url} --os-identity-api-version 3 server list"
 
 
 @pytest.fixture(scope="module")
 def amphora(cli: OpenStackCLI, ostia: OstiaService):
-    created = cli.json("loadbalancer", "create", "--name", "servers-lb",
-                       "--vip-subnet-id", "private-subnet", "--wait")
+    created = cli.json(
+        "loadbalancer", "create", "--name", "servers-lb", "--vip-subnet-id", "private-subnet", "--wait"
+    )
     assert created["provisioning_status"] == "ACTIVE"
-    (amp,) = wait_until(lambda: ostia.get("/v2/octavia/amphorae",
-                                          loadbalancer_id=created["id"])["amphorae"],
-                        30, "the LB's amphora listed")
+    (amp,) = wait_until(
+        lambda: ostia.get("/v2/octavia/amphorae", loadbalancer_id=created["id"])["amphorae"],
+        30,
+        "the LB's amphora listed",
+    )
     try:
         yield amp
     finally:
         cli.run("loadbalancer", "delete", "--cascade", "--wait", created["id"])
 
 
-def test_server_list_shows_the_amphora_word_for_word(cli: OpenStackCLI, ostia: OstiaService,
-                                                       amphora):
+def test_server_list_shows_the_amphora_word_for_word(cli: OpenStackCLI, ostia: OstiaService, amphora):
     listed = cli.run_line(SERVER_LIST.format(url=ostia.url) + " -f json")
     assert listed.returncode == 0, listed.describe()
     servers = {s["Name"]: s for s in listed.json()}
@@ -65,18 +66,21 @@ def test_server_show_of_an_unknown_server_is_one_line(cli: OpenStackCLI):
 
 
 def test_a_refused_call_prints_the_request_id(cli: OpenStackCLI, ostia: OstiaService):
-    result = cli.run("loadbalancer", "create", "--vip-subnet-id", "private-subnet",
-                     "--vip-address", "192.0.2.300")
+    result = cli.run(
+        "loadbalancer", "create", "--vip-subnet-id", "private-subnet", "--vip-address", "192.0.2.300"
+    )
     assert result.returncode != 0
     printed = re.findall(r"Request-ID: (\S+?)\)", result.stderr)
     assert printed and all(p.startswith("req-") for p in printed), result.describe()
     assert "Request-ID: None" not in result.stderr
     # The operator finds the same id in the API's access log.
-    assert printed[0] in wait_until(lambda: printed[0] in ostia.log() and ostia.log(), 10,
-                                    "the request id in the log")
+    assert printed[0] in wait_until(
+        lambda: printed[0] in ostia.log() and ostia.log(), 10, "the request id in the log"
+    )
 
 
 def test_non_admin_sees_no_servers(ostia: OstiaService):
-    response = httpx.get(ostia.url + "/v2/servers/detail",
-                         headers={"X-Roles": "member", "X-Project-Id": "p1"}, timeout=10)
+    response = httpx.get(
+        ostia.url + "/v2/servers/detail", headers={"X-Roles": "member", "X-Project-Id": "p1"}, timeout=10
+    )
     assert response.status_code == 200 and response.json() == {"servers": []}

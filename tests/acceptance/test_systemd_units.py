@@ -26,8 +26,7 @@ def _unit(name: str) -> configparser.ConfigParser:
 @pytest.mark.parametrize("name", SERVICES)
 def test_each_service_has_a_unit_running_its_command_with_the_config_file(name):
     unit = _unit(name)
-    assert unit["Service"]["ExecStart"] == (
-        f"{INSTALLED_BIN}{name} --config-file /etc/octavia/octavia.conf")
+    assert unit["Service"]["ExecStart"] == (f"{INSTALLED_BIN}{name} --config-file /etc/octavia/octavia.conf")
     assert unit["Service"]["User"] == "octavia"
     assert unit["Install"]["WantedBy"] == "multi-user.target"
 
@@ -50,9 +49,13 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path):
         copy = tmp_path / f"{name}.service"
         copy.write_text(text)
         copies.append(str(copy))
-    result = subprocess.run([analyze, "verify", *copies], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [analyze, "verify", *copies], capture_output=True, text=True, timeout=60, check=False
+    )
     # Unknown keys and bad values are only warnings (exit 0): any line about our files fails.
-    ours = [line for line in (result.stdout + result.stderr).splitlines()
-            if any(name in line for name in SERVICES)]
+    ours = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if any(name in line for name in SERVICES)
+    ]
     assert result.returncode == 0 and ours == [], result.stdout + result.stderr

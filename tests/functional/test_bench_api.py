@@ -33,14 +33,20 @@ Requests/sec:    246.80
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is installed by the test profile")
 def test_quick_mode_measures_every_call_at_both_concurrencies_without_errors():
-    out = subprocess.run([sys.executable, "-m", "bench.bench_api", "--quick"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.bench_api", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
-    rows = [line for line in out.stdout.splitlines()
-            if line.startswith("| ") and not line.startswith("| call")]
+    rows = [
+        line for line in out.stdout.splitlines() if line.startswith("| ") and not line.startswith("| call")
+    ]
     assert [(r.split(" | ")[0][2:], r.split(" | ")[1]) for r in rows] == [
-        (bench_api.label(call, 200), str(conc)) for call in bench_api.CALLS
-        for conc in bench_api.CONCURRENCY]
+        (bench_api.label(call, 200), str(conc)) for call in bench_api.CALLS for conc in bench_api.CONCURRENCY
+    ]
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         ostia_rate, ostia_errors = float(cells[7]), int(cells[10])

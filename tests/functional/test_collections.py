@@ -11,8 +11,12 @@ from tests.support.objects import check, create_lb, create_listener, fault
 
 @pytest.fixture
 def seven_lbs(client):
-    return [create_lb(client, name=f"lb-{i}", description="even" if i % 2 == 0 else "odd",
-                      tags=["all", f"t{i % 3}"]) for i in range(7)]
+    return [
+        create_lb(
+            client, name=f"lb-{i}", description="even" if i % 2 == 0 else "odd", tags=["all", f"t{i % 3}"]
+        )
+        for i in range(7)
+    ]
 
 
 def _page(client, url):
@@ -21,8 +25,7 @@ def _page(client, url):
 
 
 def _link(page, rel):
-    return next((link["href"] for link in page["loadbalancers_links"] if link["rel"] == rel),
-                None)
+    return next((link["href"] for link in page["loadbalancers_links"] if link["rel"] == rel), None)
 
 
 def test_three_pages_forward_then_back(client, seven_lbs):
@@ -49,20 +52,23 @@ def test_three_pages_forward_then_back(client, seven_lbs):
 def test_sorting_both_syntaxes_and_directions(client, seven_lbs):
     desc = check(client.get("/v2/lbaas/loadbalancers?sort=name:desc"), 200)["loadbalancers"]
     assert [lb["name"] for lb in desc] == [f"lb-{i}" for i in reversed(range(7))]
-    legacy = check(client.get(
-        "/v2/lbaas/loadbalancers?sort_key=description&sort_key=name&sort_dir=asc&sort_dir=desc"),
-        200)["loadbalancers"]
-    assert [lb["name"] for lb in legacy] == ["lb-6", "lb-4", "lb-2", "lb-0",
-                                             "lb-5", "lb-3", "lb-1"]
+    legacy = check(
+        client.get("/v2/lbaas/loadbalancers?sort_key=description&sort_key=name&sort_dir=asc&sort_dir=desc"),
+        200,
+    )["loadbalancers"]
+    assert [lb["name"] for lb in legacy] == ["lb-6", "lb-4", "lb-2", "lb-0", "lb-5", "lb-3", "lb-1"]
 
 
-@pytest.mark.parametrize("query, message", [
-    ("sort=bogus:asc", "Supplied sort key 'bogus' is not valid."),
-    ("sort=name:sideways", "Supplied sort direction 'sideways' is not valid."),
-    ("limit=abc", "Supplied pagination limit 'abc' is not valid."),
-    ("marker=00000000-0000-0000-0000-000000000001", "pagination marker"),
-    ("colour=blue", "unknown filter 'colour'"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("sort=bogus:asc", "Supplied sort key 'bogus' is not valid."),
+        ("sort=name:sideways", "Supplied sort direction 'sideways' is not valid."),
+        ("limit=abc", "Supplied pagination limit 'abc' is not valid."),
+        ("marker=00000000-0000-0000-0000-000000000001", "pagination marker"),
+        ("colour=blue", "unknown filter 'colour'"),
+    ],
+)
 def test_bad_list_parameters_answer_400(client, seven_lbs, query, message):
     assert message in fault(client.get(f"/v2/lbaas/loadbalancers?{query}"), 400)
 
@@ -77,8 +83,7 @@ def test_filter_by_fields_and_booleans(client, seven_lbs):
     assert [lb["name"] for lb in by_vip["loadbalancers"]] == ["lb-2"]
     enabled = check(client.get("/v2/lbaas/loadbalancers?admin_state_up=true"), 200)
     assert len(enabled["loadbalancers"]) == 7
-    assert check(client.get("/v2/lbaas/loadbalancers?admin_state_up=false"),
-                 200)["loadbalancers"] == []
+    assert check(client.get("/v2/lbaas/loadbalancers?admin_state_up=false"), 200)["loadbalancers"] == []
 
 
 def test_tag_filters(client, seven_lbs):
@@ -111,8 +116,9 @@ def test_listeners_list_through_the_same_layer(client):
     assert any(link["rel"] == "next" for link in body["listeners_links"])
     tagged = check(client.get("/v2/lbaas/listeners?tags=p81"), 200)["listeners"]
     assert [li["protocol_port"] for li in tagged] == [81]
-    filtered = check(client.get(f"/v2/lbaas/listeners?loadbalancer_id={lb['id']}"
-                                f"&protocol_port=82"), 200)["listeners"]
+    filtered = check(client.get(f"/v2/lbaas/listeners?loadbalancer_id={lb['id']}&protocol_port=82"), 200)[
+        "listeners"
+    ]
     assert [li["protocol_port"] for li in filtered] == [82]
 
 

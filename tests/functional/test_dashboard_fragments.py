@@ -35,8 +35,7 @@ def test_root_still_answers_clients_with_the_version_document(client):
         response = client.get("/", headers=headers)
         body = check(response, 200)
         assert list(body) == ["versions"]
-        assert any(v["status"] == "CURRENT" and v["id"].startswith("v2.")
-                   for v in body["versions"])
+        assert any(v["status"] == "CURRENT" and v["id"].startswith("v2.") for v in body["versions"])
         assert response.headers["link"] == '</dashboard>; rel="dashboard"'
 
 
@@ -51,30 +50,47 @@ def test_the_dashboard_ships_its_script_style_and_htmx(client):
 
 def test_a_failed_load_balancer_shows_the_reason_the_api_gives(api, client):
     # The amphora provider with no worker running: the tree stays pending until failed here.
-    lb = create_lb(client, name="broken", provider="amphora", listeners=[
-        {"name": "web", "protocol": "HTTP", "protocol_port": 8080}])
+    lb = create_lb(
+        client,
+        name="broken",
+        provider="amphora",
+        listeners=[{"name": "web", "protocol": "HTTP", "protocol_port": 8080}],
+    )
     with api.db.transaction() as session:
-        lifecycle.mark_graph_error(session.get(models.LoadBalancer, lb["id"]),
-                                   "HaproxyRenderError: timeout client is out of range")
+        lifecycle.mark_graph_error(
+            session.get(models.LoadBalancer, lb["id"]), "HaproxyRenderError: timeout client is out of range"
+        )
     # What the API tells this caller (provisioning_status_reason) is what the page shows.
-    reason = check(client.get(f"/v2/lbaas/loadbalancers/{lb['id']}"), 200)[
-        "loadbalancer"]["provisioning_status_reason"]
+    reason = check(client.get(f"/v2/lbaas/loadbalancers/{lb['id']}"), 200)["loadbalancer"][
+        "provisioning_status_reason"
+    ]
     assert "timeout client is out of range" in reason
     html = client.get("/dashboard/fragments/loadbalancers").text
-    node = html[html.index(f'data-id="{lb["id"]}"'):]
+    node = html[html.index(f'data-id="{lb["id"]}"') :]
     assert 'class="node loadbalancer in-error"' in html
     assert re.search(r'<span class="status st-ERROR" title="provisioning status">ERROR', node)
     assert f'<p class="reason">{reason}</p>' in node
-    listener = node[node.index('data-name="web"'):]
+    listener = node[node.index('data-name="web"') :]
     assert re.search(r'<span class="status st-ERROR" title="provisioning status">ERROR', listener)
     assert f'<p class="reason">{reason}</p>' in listener
 
 
 def test_a_pool_that_is_no_listeners_default_hangs_off_its_load_balancer(api, client):
     lb = create_lb(client, name="with-spare-pool")
-    pool = check(client.post("/v2/lbaas/pools", json={"pool": {
-        "loadbalancer_id": lb["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-        "name": "spare"}}), 201)["pool"]
+    pool = check(
+        client.post(
+            "/v2/lbaas/pools",
+            json={
+                "pool": {
+                    "loadbalancer_id": lb["id"],
+                    "protocol": "HTTP",
+                    "lb_algorithm": "ROUND_ROBIN",
+                    "name": "spare",
+                }
+            },
+        ),
+        201,
+    )["pool"]
     html = client.get("/dashboard/fragments/loadbalancers").text
     assert f'data-kind="pool" data-id="{pool["id"]}" data-name="spare"' in html
 
@@ -84,21 +100,22 @@ def test_amphorae_show_role_management_address_and_heartbeat_age(api, client):
     heard = insert_amphora(api, lb["id"], role="MASTER", lb_network_ip="127.1.0.7")
     silent = insert_amphora(api, lb["id"], role="BACKUP", lb_network_ip="127.1.0.8")
     with api.db.transaction() as session:
-        session.add(models.AmphoraHealth(
-            amphora_id=heard, busy=False,
-            last_update=models.utcnow() - datetime.timedelta(seconds=7)))
+        session.add(
+            models.AmphoraHealth(
+                amphora_id=heard, busy=False, last_update=models.utcnow() - datetime.timedelta(seconds=7)
+            )
+        )
     html = client.get("/dashboard/fragments/amphorae").text
-    rows = {m.group(1): m.group(2) for m in re.finditer(
-        r'<tr data-id="([^"]+)">(.*?)</tr>', html, re.S)}
-    assert re.search(r"served</td>\s*<td>MASTER</td>.*127\.1\.0\.7.*\b([789]) s ago", rows[heard],
-                     re.S)
+    rows = {m.group(1): m.group(2) for m in re.finditer(r'<tr data-id="([^"]+)">(.*?)</tr>', html, re.S)}
+    assert re.search(r"served</td>\s*<td>MASTER</td>.*127\.1\.0\.7.*\b([789]) s ago", rows[heard], re.S)
     assert re.search(r"BACKUP</td>.*127\.1\.0\.8.*never", rows[silent], re.S)
 
 
 def test_amphorae_are_for_administrators_only(api, client):
     insert_amphora(api, create_lb(client)["id"])
-    html = client.get("/dashboard/fragments/amphorae",
-                      headers={"X-Roles": "member", "X-Project-Id": "p1"}).text
+    html = client.get(
+        "/dashboard/fragments/amphorae", headers={"X-Roles": "member", "X-Project-Id": "p1"}
+    ).text
     assert "Amphorae are shown to administrators only." in html
     assert "127.1.0.5" not in html
 
@@ -112,15 +129,15 @@ def test_a_fragments_reads_carry_its_request_id_into_the_access_log(client, capl
 
 
 def test_password_sign_in_is_refused_without_keystone(client):
-    response = client.post("/dashboard/login", json={"username": "u", "password": "p",
-                                                      "project": "demo"})
+    response = client.post("/dashboard/login", json={"username": "u", "password": "p", "project": "demo"})
     assert fault(response, 404) == "This service does not use Keystone; no sign-in is needed."
 
 
 def test_statistics_show_for_a_load_balancer_with_listeners_only(client):
     bare = create_lb(client, name="bare")
-    serving = create_lb(client, name="serving", listeners=[
-        {"name": "web", "protocol": "HTTP", "protocol_port": 80}])
+    serving = create_lb(
+        client, name="serving", listeners=[{"name": "web", "protocol": "HTTP", "protocol_port": 80}]
+    )
     html = client.get("/dashboard/fragments/loadbalancers").text
     assert f'<div class="stats" data-lb="{serving["id"]}" data-total="0"' in html
     assert f'<div class="stats" data-lb="{bare["id"]}"' not in html

@@ -32,10 +32,29 @@ from tests.unit.test_render_haproxy_escape import haproxy_words
 from tests.unit.test_render_haproxy_fixtures import directives, render
 
 HOSTILE = [
-    "a\nb", "x\r\n    option httpchk", "a\rb", "a\u2028b", "a\u2029b", "a\x85b", "a\x00b",
-    "a#b", "a b", "'", '"', "\\", "x' if TRUE '", "%[env(HOME)]", "%{+Q}[src]", "${HOME}",
-    "-f /etc/passwd", "}{", "fe80::1%x", "fe80::1%x sni env(HOME)", "fe80::1%x#y",
-    "10.0.0.0%x/8", "v" * 5000,
+    "a\nb",
+    "x\r\n    option httpchk",
+    "a\rb",
+    "a\u2028b",
+    "a\u2029b",
+    "a\x85b",
+    "a\x00b",
+    "a#b",
+    "a b",
+    "'",
+    '"',
+    "\\",
+    "x' if TRUE '",
+    "%[env(HOME)]",
+    "%{+Q}[src]",
+    "${HOME}",
+    "-f /etc/passwd",
+    "}{",
+    "fe80::1%x",
+    "fe80::1%x sni env(HOME)",
+    "fe80::1%x#y",
+    "10.0.0.0%x/8",
+    "v" * 5000,
 ]
 
 Wrap = Callable[[str], Any]
@@ -75,11 +94,16 @@ def _cookie_name(value: str) -> Any:
 
 # (object, API attribute, how a hostile string is sent). Objects are updated with PUT.
 UPDATABLE: list[tuple[str, str, Wrap]] = [
-    ("loadbalancer", "name", _same), ("loadbalancer", "description", _same),
-    ("listener", "name", _same), ("listener", "description", _same),
-    ("pool", "name", _same), ("pool", "description", _same),
-    ("member", "name", _same), ("healthmonitor", "name", _same),
-    ("l7policy", "name", _same), ("l7policy", "description", _same),
+    ("loadbalancer", "name", _same),
+    ("loadbalancer", "description", _same),
+    ("listener", "name", _same),
+    ("listener", "description", _same),
+    ("pool", "name", _same),
+    ("pool", "description", _same),
+    ("member", "name", _same),
+    ("healthmonitor", "name", _same),
+    ("l7policy", "name", _same),
+    ("l7policy", "description", _same),
     ("loadbalancer", "tags", _listed),
     ("listener", "allowed_cidrs", _listed),
     ("listener", "insert_headers", _header_value),
@@ -162,8 +186,7 @@ def _paths(ids: dict[str, str]) -> dict[str, tuple[str, str]]:
         "redirect_url_policy": (f"{policies}/{ids['url_policy']}", "l7policy"),
         "redirect_prefix_policy": (f"{policies}/{ids['prefix_policy']}", "l7policy"),
         "l7rule": (f"{policies}/{ids['reject_policy']}/rules/{ids['path_rule']}", "rule"),
-        "header_rule": (f"{policies}/{ids['reject_policy']}/rules/{ids['header_rule']}",
-                        "rule"),
+        "header_rule": (f"{policies}/{ids['reject_policy']}/rules/{ids['header_rule']}", "rule"),
         "cookie_rule": (f"{policies}/{ids['url_policy']}/rules/{ids['cookie_rule']}", "rule"),
     }
 
@@ -171,48 +194,108 @@ def _paths(ids: dict[str, str]) -> dict[str, tuple[str, str]]:
 def _benign_graph(client) -> dict[str, str]:
     """A load balancer with every field above set to an ordinary value."""
     lb = create_lb(client, name="lb", description="d")
-    listener = create_listener(client, lb["id"], "HTTP", 80, name="web", description="d",
-                               allowed_cidrs=["10.0.0.0/8"], connection_limit=100,
-                               insert_headers={"X-Forwarded-For": "true"},
-                               timeout_client_data=50000, timeout_member_connect=5000,
-                               timeout_member_data=50000, timeout_tcp_inspect=0)
-    pool = create_pool(client, listener_id=listener["id"], name="p", description="d",
-                       session_persistence={"type": "APP_COOKIE", "cookie_name": "SESSION"})
-    member = create_member(client, pool["id"], address="192.0.2.10", port=8080, name="m",
-                           monitor_address="192.0.2.11", monitor_port=8081, weight=5)
-    hm = create_healthmonitor(client, pool["id"], "HTTP", name="hm", url_path="/health",
-                              http_method="GET", expected_codes="200", http_version=1.1,
-                              domain_name="app.example.com", max_retries_down=3)
-    reject = create_l7policy(client, listener["id"], "REJECT", name="r", description="d",
-                             position=1)
+    listener = create_listener(
+        client,
+        lb["id"],
+        "HTTP",
+        80,
+        name="web",
+        description="d",
+        allowed_cidrs=["10.0.0.0/8"],
+        connection_limit=100,
+        insert_headers={"X-Forwarded-For": "true"},
+        timeout_client_data=50000,
+        timeout_member_connect=5000,
+        timeout_member_data=50000,
+        timeout_tcp_inspect=0,
+    )
+    pool = create_pool(
+        client,
+        listener_id=listener["id"],
+        name="p",
+        description="d",
+        session_persistence={"type": "APP_COOKIE", "cookie_name": "SESSION"},
+    )
+    member = create_member(
+        client,
+        pool["id"],
+        address="192.0.2.10",
+        port=8080,
+        name="m",
+        monitor_address="192.0.2.11",
+        monitor_port=8081,
+        weight=5,
+    )
+    hm = create_healthmonitor(
+        client,
+        pool["id"],
+        "HTTP",
+        name="hm",
+        url_path="/health",
+        http_method="GET",
+        expected_codes="200",
+        http_version=1.1,
+        domain_name="app.example.com",
+        max_retries_down=3,
+    )
+    reject = create_l7policy(client, listener["id"], "REJECT", name="r", description="d", position=1)
     path_rule = create_l7rule(client, reject["id"], "PATH", "STARTS_WITH", "/admin")
     header_rule = create_l7rule(client, reject["id"], "HEADER", "EQUAL_TO", "v", key="X-H")
-    url_policy = create_l7policy(client, listener["id"], "REDIRECT_TO_URL",
-                                 redirect_url="http://example.com/", position=2,
-                                 redirect_http_code=302)
+    url_policy = create_l7policy(
+        client,
+        listener["id"],
+        "REDIRECT_TO_URL",
+        redirect_url="http://example.com/",
+        position=2,
+        redirect_http_code=302,
+    )
     cookie_rule = create_l7rule(client, url_policy["id"], "COOKIE", "EQUAL_TO", "v", key="c")
-    prefix_policy = create_l7policy(client, listener["id"], "REDIRECT_PREFIX",
-                                    redirect_prefix="https://example.com", position=3)
+    prefix_policy = create_l7policy(
+        client, listener["id"], "REDIRECT_PREFIX", redirect_prefix="https://example.com", position=3
+    )
     create_l7rule(client, prefix_policy["id"], "HOST_NAME", "EQUAL_TO", "www.example.com")
-    tls_listener = create_listener(client, lb["id"], "TERMINATED_HTTPS", 443,
-                                   default_tls_container_ref="cert",
-                                   sni_container_refs=["sni"],
-                                   client_ca_tls_container_ref="ca",
-                                   client_crl_container_ref="crl",
-                                   client_authentication="OPTIONAL",
-                                   tls_ciphers="ECDHE-RSA-AES128-GCM-SHA256",
-                                   tls_versions=["TLSv1.2"], alpn_protocols=["http/1.1"],
-                                   hsts_max_age=100)
-    tls_pool = create_pool(client, listener_id=tls_listener["id"], tls_enabled=True,
-                           tls_container_ref="pcert", ca_tls_container_ref="pca",
-                           crl_container_ref="pcrl", tls_ciphers="ECDHE-RSA-AES128-GCM-SHA256",
-                           tls_versions=["TLSv1.2"], alpn_protocols=["http/1.1"])
+    tls_listener = create_listener(
+        client,
+        lb["id"],
+        "TERMINATED_HTTPS",
+        443,
+        default_tls_container_ref="cert",
+        sni_container_refs=["sni"],
+        client_ca_tls_container_ref="ca",
+        client_crl_container_ref="crl",
+        client_authentication="OPTIONAL",
+        tls_ciphers="ECDHE-RSA-AES128-GCM-SHA256",
+        tls_versions=["TLSv1.2"],
+        alpn_protocols=["http/1.1"],
+        hsts_max_age=100,
+    )
+    tls_pool = create_pool(
+        client,
+        listener_id=tls_listener["id"],
+        tls_enabled=True,
+        tls_container_ref="pcert",
+        ca_tls_container_ref="pca",
+        crl_container_ref="pcrl",
+        tls_ciphers="ECDHE-RSA-AES128-GCM-SHA256",
+        tls_versions=["TLSv1.2"],
+        alpn_protocols=["http/1.1"],
+    )
     create_member(client, tls_pool["id"], address="192.0.2.20", port=443)
-    return {"lb": lb["id"], "listener": listener["id"], "tls_listener": tls_listener["id"],
-            "pool": pool["id"], "tls_pool": tls_pool["id"], "member": member["id"],
-            "hm": hm["id"], "reject_policy": reject["id"], "url_policy": url_policy["id"],
-            "prefix_policy": prefix_policy["id"], "path_rule": path_rule["id"],
-            "header_rule": header_rule["id"], "cookie_rule": cookie_rule["id"]}
+    return {
+        "lb": lb["id"],
+        "listener": listener["id"],
+        "tls_listener": tls_listener["id"],
+        "pool": pool["id"],
+        "tls_pool": tls_pool["id"],
+        "member": member["id"],
+        "hm": hm["id"],
+        "reject_policy": reject["id"],
+        "url_policy": url_policy["id"],
+        "prefix_policy": prefix_policy["id"],
+        "path_rule": path_rule["id"],
+        "header_rule": header_rule["id"],
+        "cookie_rule": cookie_rule["id"],
+    }
 
 
 def _skeleton(text: str) -> list[tuple[str, int]]:
@@ -269,13 +352,22 @@ def test_hostile_addresses_at_creation_are_refused(client, value):
     """Addresses given only at creation: no hostile value is a plain address."""
     lb = create_lb(client)
     pool = create_pool(client, loadbalancer_id=lb["id"])
-    member = client.post(f"/v2/lbaas/pools/{pool['id']}/members",
-                         json={"member": {"address": value, "protocol_port": 9000}})
+    member = client.post(
+        f"/v2/lbaas/pools/{pool['id']}/members", json={"member": {"address": value, "protocol_port": 9000}}
+    )
     fault(member, 400)
-    vip = client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
-        "vip_subnet_id": "private-subnet", "vip_address": value}})
+    vip = client.post(
+        "/v2/lbaas/loadbalancers",
+        json={"loadbalancer": {"vip_subnet_id": "private-subnet", "vip_address": value}},
+    )
     fault(vip, 400)
-    extra_vip = client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
-        "vip_subnet_id": "private-subnet",
-        "additional_vips": [{"subnet_id": "public-subnet", "ip_address": value}]}})
+    extra_vip = client.post(
+        "/v2/lbaas/loadbalancers",
+        json={
+            "loadbalancer": {
+                "vip_subnet_id": "private-subnet",
+                "additional_vips": [{"subnet_id": "public-subnet", "ip_address": value}],
+            }
+        },
+    )
     fault(extra_vip, 400)

@@ -45,6 +45,7 @@ def _rule(rule_type, compare_type, value, key=None):
 
 # ---- CRUD ----------------------------------------------------------------------------
 
+
 def test_create_list_show_update_delete(client, policy):
     rule = create_l7rule(client, policy["id"], "PATH", "STARTS_WITH", "/api", tags=["a"])
     assert rule["provisioning_status"] == "PENDING_CREATE"
@@ -55,14 +56,16 @@ def test_create_list_show_update_delete(client, policy):
     listed = check(client.get(_url(policy["id"])), 200)
     assert [r["id"] for r in listed["rules"]] == [rule["id"]]
     assert listed["rules_links"] == []
-    assert show(client, _url(policy["id"], rule["id"]), "rule")["provisioning_status"] == \
-        "ACTIVE"
-    assert show(client, f"/v2/lbaas/l7policies/{policy['id']}", "l7policy")["rules"] == [
-        {"id": rule["id"]}]
-    updated = check(client.put(_url(policy["id"], rule["id"]), json={"rule": {
-        "value": "/v2", "invert": True, "admin_state_up": False}}), 200)["rule"]
-    assert (updated["value"], updated["invert"], updated["admin_state_up"]) == (
-        "/v2", True, False)
+    assert show(client, _url(policy["id"], rule["id"]), "rule")["provisioning_status"] == "ACTIVE"
+    assert show(client, f"/v2/lbaas/l7policies/{policy['id']}", "l7policy")["rules"] == [{"id": rule["id"]}]
+    updated = check(
+        client.put(
+            _url(policy["id"], rule["id"]),
+            json={"rule": {"value": "/v2", "invert": True, "admin_state_up": False}},
+        ),
+        200,
+    )["rule"]
+    assert (updated["value"], updated["invert"], updated["admin_state_up"]) == ("/v2", True, False)
     assert updated["provisioning_status"] == "PENDING_UPDATE"
     assert client.delete(_url(policy["id"], rule["id"])).status_code == 204
     fault(client.get(_url(policy["id"], rule["id"])), 404)
@@ -72,8 +75,7 @@ def test_create_list_show_update_delete(client, policy):
 def test_rule_of_another_policy_or_unknown_policy_is_404(client, policy):
     rule = create_l7rule(client, policy["id"])
     other = create_l7policy(client, policy["listener_id"], "REJECT")
-    assert f"L7 Rule {rule['id']} not found." in fault(
-        client.get(_url(other["id"], rule["id"])), 404)
+    assert f"L7 Rule {rule['id']} not found." in fault(client.get(_url(other["id"], rule["id"])), 404)
     fault(client.delete(_url(other["id"], rule["id"])), 404)
     missing = str(uuid.uuid4())
     assert f"L7 Policy {missing} not found." in fault(client.get(_url(missing)), 404)
@@ -87,13 +89,20 @@ def test_rule_changes_put_lb_listener_and_policy_pending_update(api, client):
     policy = create_l7policy(client, listener["id"])
     settle(api, lb["id"])
     rule = create_l7rule(client, policy["id"])
-    paths = (f"loadbalancers/{lb['id']}", f"listeners/{listener['id']}",
-             f"l7policies/{policy['id']}", f"l7policies/{policy['id']}/rules/{rule['id']}")
+    paths = (
+        f"loadbalancers/{lb['id']}",
+        f"listeners/{listener['id']}",
+        f"l7policies/{policy['id']}",
+        f"l7policies/{policy['id']}/rules/{rule['id']}",
+    )
     assert statuses(client, *paths) == [
-        "PENDING_UPDATE", "PENDING_UPDATE", "PENDING_UPDATE", "PENDING_CREATE"]
+        "PENDING_UPDATE",
+        "PENDING_UPDATE",
+        "PENDING_UPDATE",
+        "PENDING_CREATE",
+    ]
     # Anything further waits for the provider.
-    assert "is immutable" in fault(_post(client, policy["id"], **_rule("PATH", "EQUAL_TO",
-                                                                          "/")), 409)
+    assert "is immutable" in fault(_post(client, policy["id"], **_rule("PATH", "EQUAL_TO", "/")), 409)
     settle(api, lb["id"])
     assert statuses(client, *paths) == ["ACTIVE"] * 4
 
@@ -177,8 +186,7 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize("body, message", INVALID,
-                         ids=lambda v: v if isinstance(v, str) else v["type"])
+@pytest.mark.parametrize("body, message", INVALID, ids=lambda v: v if isinstance(v, str) else v["type"])
 def test_invalid_rules_are_400(client, policy, body, message):
     text = fault(_post(client, policy["id"], **body), 400)
     assert text.startswith("Error parsing L7Rule: ")
@@ -186,18 +194,20 @@ def test_invalid_rules_are_400(client, policy, body, message):
     assert check(client.get(_url(policy["id"])), 200)["rules"] == []
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"type": "URL", "compare_type": "EQUAL_TO", "value": "x"}, "type"),
-    ({"type": "PATH", "compare_type": "LIKE", "value": "x"}, "compare_type"),
-    ({"type": "PATH", "compare_type": "EQUAL_TO"}, "value"),
-    ({"compare_type": "EQUAL_TO", "value": "x"}, "type"),
-    ({"type": "PATH", "compare_type": "EQUAL_TO", "value": "x" * 256}, "value"),
-    ({"type": "HEADER", "compare_type": "EQUAL_TO", "value": "x", "key": "k" * 256}, "key"),
-    ({"type": "PATH", "compare_type": "EQUAL_TO", "value": "/", "invert": "yes"}, "invert"),
-    ({"type": "PATH", "compare_type": "EQUAL_TO", "value": 5}, "value"),
-    ({"type": "PATH", "compare_type": "EQUAL_TO", "value": "/", "l7policy_id": "x"},
-     "l7policy_id"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"type": "URL", "compare_type": "EQUAL_TO", "value": "x"}, "type"),
+        ({"type": "PATH", "compare_type": "LIKE", "value": "x"}, "compare_type"),
+        ({"type": "PATH", "compare_type": "EQUAL_TO"}, "value"),
+        ({"compare_type": "EQUAL_TO", "value": "x"}, "type"),
+        ({"type": "PATH", "compare_type": "EQUAL_TO", "value": "x" * 256}, "value"),
+        ({"type": "HEADER", "compare_type": "EQUAL_TO", "value": "x", "key": "k" * 256}, "key"),
+        ({"type": "PATH", "compare_type": "EQUAL_TO", "value": "/", "invert": "yes"}, "invert"),
+        ({"type": "PATH", "compare_type": "EQUAL_TO", "value": 5}, "value"),
+        ({"type": "PATH", "compare_type": "EQUAL_TO", "value": "/", "l7policy_id": "x"}, "l7policy_id"),
+    ],
+)
 def test_invalid_fields_answer_400_naming_the_field(client, policy, body, field):
     assert f"field/attribute {field}" in fault(_post(client, policy["id"], **body), 400)
 
@@ -244,20 +254,23 @@ def test_injection_through_update_is_refused_and_changes_nothing(client, policy)
 
 # ---- PUT merges, then validates the whole rule ---------------------------------------
 
+
 def test_update_is_validated_against_the_merged_rule(client, policy):
     rule = create_l7rule(client, policy["id"], "PATH", "EQUAL_TO", "/x")
     url = _url(policy["id"], rule["id"])
     assert "requires a key" in fault(client.put(url, json={"rule": {"type": "HEADER"}}), 400)
-    header = check(client.put(url, json={"rule": {"type": "HEADER", "key": "X-A"}}),
-                   200)["rule"]
+    header = check(client.put(url, json={"rule": {"type": "HEADER", "key": "X-A"}}), 200)["rule"]
     assert (header["type"], header["key"], header["value"]) == ("HEADER", "X-A", "/x")
-    assert "only supports the EQUAL_TO" in fault(client.put(url, json={"rule": {
-        "type": "SSL_VERIFY_RESULT", "key": None, "value": "0", "compare_type": "REGEX"}}),
-        400)
+    assert "only supports the EQUAL_TO" in fault(
+        client.put(
+            url,
+            json={"rule": {"type": "SSL_VERIFY_RESULT", "key": None, "value": "0", "compare_type": "REGEX"}},
+        ),
+        400,
+    )
     fault(client.put(url, json={"rule": {"type": None}}), 400)
     fault(client.put(url, json={"rule": {"value": None}}), 400)
     inverted = check(client.put(url, json={"rule": {"invert": True}}), 200)["rule"]
     assert inverted["invert"] is True
-    reset = check(client.put(url, json={"rule": {"invert": None, "tags": ["t"]}}),
-                  200)["rule"]
+    reset = check(client.put(url, json={"rule": {"invert": None, "tags": ["t"]}}), 200)["rule"]
     assert (reset["invert"], reset["tags"]) == (False, ["t"])

@@ -20,9 +20,13 @@ def test_create_has_upstream_defaults(client, lb):
     listener = create_listener(client, lb["id"], name="web")
     assert listener["provisioning_status"] == "PENDING_CREATE"
     assert listener["operating_status"] == "OFFLINE"
-    assert (listener["connection_limit"], listener["timeout_client_data"],
-            listener["timeout_member_connect"], listener["timeout_member_data"],
-            listener["timeout_tcp_inspect"]) == (-1, 50000, 5000, 50000, 0)
+    assert (
+        listener["connection_limit"],
+        listener["timeout_client_data"],
+        listener["timeout_member_connect"],
+        listener["timeout_member_data"],
+        listener["timeout_tcp_inspect"],
+    ) == (-1, 50000, 5000, 50000, 0)
     assert listener["loadbalancers"] == [{"id": lb["id"]}]
     assert listener["insert_headers"] == {} and listener["sni_container_refs"] == []
     assert listener["client_authentication"] == "NONE"
@@ -32,18 +36,23 @@ def test_create_has_upstream_defaults(client, lb):
     assert lb_now["listeners"] == [{"id": listener["id"]}]
 
 
-@pytest.mark.parametrize("field, good, bad", [
-    ("protocol_port", 65535, 65536),
-    ("protocol_port", 1, 0),
-    ("connection_limit", -1, -2),
-    ("timeout_client_data", 2073600000, 2073600001),
-    ("timeout_member_connect", 0, -1),
-])
+@pytest.mark.parametrize(
+    "field, good, bad",
+    [
+        ("protocol_port", 65535, 65536),
+        ("protocol_port", 1, 0),
+        ("connection_limit", -1, -2),
+        ("timeout_client_data", 2073600000, 2073600001),
+        ("timeout_member_connect", 0, -1),
+    ],
+)
 def test_limits_at_their_boundary(client, lb, field, good, bad):
     body = {"loadbalancer_id": lb["id"], "protocol": "TCP", "protocol_port": 1000}
     check(_post(client, **{**body, field: good}), 201)
-    response = _post(client, **{**body, "protocol_port": 1001, field: bad}
-                     if field != "protocol_port" else {**body, field: bad})
+    response = _post(
+        client,
+        **{**body, "protocol_port": 1001, field: bad} if field != "protocol_port" else {**body, field: bad},
+    )
     assert field in fault(response, 400)
 
 
@@ -55,83 +64,116 @@ def test_port_is_unique_per_l4_family(client, lb):
 
 
 def test_unknown_protocol_and_missing_fields_are_400(client, lb):
-    assert "protocol" in fault(_post(client, loadbalancer_id=lb["id"], protocol="FTP",
-                                     protocol_port=21), 400)
+    assert "protocol" in fault(_post(client, loadbalancer_id=lb["id"], protocol="FTP", protocol_port=21), 400)
     assert "protocol_port" in fault(_post(client, loadbalancer_id=lb["id"], protocol="TCP"), 400)
 
 
 def test_unknown_load_balancer_is_404(client):
-    response = _post(client, loadbalancer_id="11111111-2222-3333-4444-555555555555",
-                     protocol="HTTP", protocol_port=80)
-    assert "Load Balancer 11111111-2222-3333-4444-555555555555 not found." == \
-        fault(response, 404)
+    response = _post(
+        client, loadbalancer_id="11111111-2222-3333-4444-555555555555", protocol="HTTP", protocol_port=80
+    )
+    assert "Load Balancer 11111111-2222-3333-4444-555555555555 not found." == fault(response, 404)
 
 
-@pytest.mark.parametrize("protocol, headers, code", [
-    ("HTTP", {"X-Forwarded-For": "true"}, 201),
-    ("HTTP", {"X-SSL-Client-CN": "true"}, 400),
-    ("TCP", {"X-Forwarded-For": "true"}, 400),
-    ("HTTP", {"X-Evil": "true"}, 400),
-    ("HTTP", {"X-Forwarded-For": "true\nbind :9999"}, 400),
-])
+@pytest.mark.parametrize(
+    "protocol, headers, code",
+    [
+        ("HTTP", {"X-Forwarded-For": "true"}, 201),
+        ("HTTP", {"X-SSL-Client-CN": "true"}, 400),
+        ("TCP", {"X-Forwarded-For": "true"}, 400),
+        ("HTTP", {"X-Evil": "true"}, 400),
+        ("HTTP", {"X-Forwarded-For": "true\nbind :9999"}, 400),
+    ],
+)
 def test_insert_headers_by_protocol(client, lb, protocol, headers, code):
-    response = _post(client, loadbalancer_id=lb["id"], protocol=protocol, protocol_port=8080,
-                     insert_headers=headers)
+    response = _post(
+        client, loadbalancer_id=lb["id"], protocol=protocol, protocol_port=8080, insert_headers=headers
+    )
     assert response.status_code == code, response.text
 
 
 def test_tls_rules(client, lb):
     refs = {"default_tls_container_ref": "cert-1"}
     assert "not allowed on HTTP" in fault(
-        _post(client, loadbalancer_id=lb["id"], protocol="HTTP", protocol_port=80, **refs), 400)
+        _post(client, loadbalancer_id=lb["id"], protocol="HTTP", protocol_port=80, **refs), 400
+    )
     assert "must be provided" in fault(
-        _post(client, loadbalancer_id=lb["id"], protocol="TERMINATED_HTTPS",
-              protocol_port=443), 400)
+        _post(client, loadbalancer_id=lb["id"], protocol="TERMINATED_HTTPS", protocol_port=443), 400
+    )
     assert "does not support TLS" in fault(
-        _post(client, loadbalancer_id=lb["id"], protocol="UDP", protocol_port=53, **refs), 400)
-    listener = check(_post(client, loadbalancer_id=lb["id"], protocol="TERMINATED_HTTPS",
-                           protocol_port=443, **refs), 201)["listener"]
+        _post(client, loadbalancer_id=lb["id"], protocol="UDP", protocol_port=53, **refs), 400
+    )
+    listener = check(
+        _post(client, loadbalancer_id=lb["id"], protocol="TERMINATED_HTTPS", protocol_port=443, **refs), 201
+    )["listener"]
     assert listener["tls_versions"] == ["TLSv1.2", "TLSv1.3"]
     assert listener["alpn_protocols"] == ["h2", "http/1.1", "http/1.0"]
     assert listener["tls_ciphers"].startswith("TLS_AES_128_GCM_SHA256")
 
 
-@pytest.mark.parametrize("extra", [
-    {"tls_versions": []},
-    {"tls_versions": ["SSLv3"]},
-    {"tls_ciphers": "AES128;reboot"},
-    {"hsts_include_subdomains": True},
-    {"client_authentication": "MANDATORY"},
-    {"alpn_protocols": ["h3"]},
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"tls_versions": []},
+        {"tls_versions": ["SSLv3"]},
+        {"tls_ciphers": "AES128;reboot"},
+        {"hsts_include_subdomains": True},
+        {"client_authentication": "MANDATORY"},
+        {"alpn_protocols": ["h3"]},
+    ],
+)
 def test_invalid_tls_options_are_400(client, lb, extra):
-    fault(_post(client, loadbalancer_id=lb["id"], protocol="TERMINATED_HTTPS",
-                protocol_port=443, default_tls_container_ref="cert-1", **extra), 400)
+    fault(
+        _post(
+            client,
+            loadbalancer_id=lb["id"],
+            protocol="TERMINATED_HTTPS",
+            protocol_port=443,
+            default_tls_container_ref="cert-1",
+            **extra,
+        ),
+        400,
+    )
 
 
 def test_hsts_only_on_terminated_https(client, lb):
-    assert "HSTS" in fault(_post(client, loadbalancer_id=lb["id"], protocol="HTTP",
-                                 protocol_port=80, hsts_max_age=10), 400)
+    assert "HSTS" in fault(
+        _post(client, loadbalancer_id=lb["id"], protocol="HTTP", protocol_port=80, hsts_max_age=10), 400
+    )
 
 
 def test_allowed_cidrs_are_normalised_and_family_checked(client, lb):
-    listener = check(_post(client, loadbalancer_id=lb["id"], protocol="TCP", protocol_port=22,
-                           allowed_cidrs=["10.0.0.7/8"]), 201)["listener"]
+    listener = check(
+        _post(
+            client, loadbalancer_id=lb["id"], protocol="TCP", protocol_port=22, allowed_cidrs=["10.0.0.7/8"]
+        ),
+        201,
+    )["listener"]
     assert listener["allowed_cidrs"] == ["10.0.0.0/8"]
-    assert "IP version" in fault(_post(client, loadbalancer_id=lb["id"], protocol="TCP",
-                                       protocol_port=23, allowed_cidrs=["2001:db8::/32"]), 400)
+    assert "IP version" in fault(
+        _post(
+            client,
+            loadbalancer_id=lb["id"],
+            protocol="TCP",
+            protocol_port=23,
+            allowed_cidrs=["2001:db8::/32"],
+        ),
+        400,
+    )
 
 
 def test_update_and_null_restores_defaults(client, lb):
     listener = create_listener(client, lb["id"], timeout_client_data=1000, name="a")
     url = f"/v2/lbaas/listeners/{listener['id']}"
-    updated = check(client.put(url, json={"listener": {"timeout_client_data": None,
-                                                       "connection_limit": 10,
-                                                       "name": "b"}}), 200)["listener"]
+    updated = check(
+        client.put(
+            url, json={"listener": {"timeout_client_data": None, "connection_limit": 10, "name": "b"}}
+        ),
+        200,
+    )["listener"]
     assert updated["provisioning_status"] == "PENDING_UPDATE"
     stored = show(client, url, "listener")
-    assert (stored["timeout_client_data"], stored["connection_limit"], stored["name"]) == \
-        (50000, 10, "b")
+    assert (stored["timeout_client_data"], stored["connection_limit"], stored["name"]) == (50000, 10, "b")
 
 
 def test_update_refuses_immutable_fields(client, lb):
@@ -148,11 +190,9 @@ def test_delete_then_gone(client, lb):
 
 
 def test_prometheus_listener_can_be_disabled(api, client, lb):
-    check(_post(client, loadbalancer_id=lb["id"], protocol="PROMETHEUS", protocol_port=9100),
-          201)
+    check(_post(client, loadbalancer_id=lb["id"], protocol="PROMETHEUS", protocol_port=9100), 201)
     api.conf.set_override("allow_prometheus_listeners", False, "api_settings")
-    text = fault(_post(client, loadbalancer_id=lb["id"], protocol="PROMETHEUS",
-                       protocol_port=9101), 400)
+    text = fault(_post(client, loadbalancer_id=lb["id"], protocol="PROMETHEUS", protocol_port=9101), 400)
     assert "not allowed in this deployment" in text
 
 

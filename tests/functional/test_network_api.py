@@ -37,8 +37,7 @@ def test_subnets_are_the_drivers_loopback_subnets(client, prefix):
 def test_subnet_lookup_by_id_then_by_name_as_the_clients_do(client):
     by_id = check(client.get("/v2/subnets", params={"id": PRIVATE_SUBNET}), 200)["subnets"]
     assert [s["name"] for s in by_id] == ["private-subnet"]
-    assert check(client.get("/v2/subnets", params={"id": "private-subnet"}), 200) == {
-        "subnets": []}
+    assert check(client.get("/v2/subnets", params={"id": "private-subnet"}), 200) == {"subnets": []}
     by_name = check(client.get("/v2/subnets", params={"name": "public-subnet"}), 200)["subnets"]
     assert [s["cidr"] for s in by_name] == ["127.3.0.0/16"]
     assert check(client.get("/v2/subnets?name=nope"), 200) == {"subnets": []}
@@ -54,10 +53,8 @@ def test_show_subnet_by_id_and_neutron_404_for_names_and_unknown_ids(client):
 
 
 def test_filters_by_any_field_repeated_values_mean_any(client):
-    assert len(check(client.get("/v2.0/subnets?ip_version=4&enable_dhcp=false"), 200)[
-        "subnets"]) == 2
-    both = client.get("/v2.0/subnets", params=[("name", "private-subnet"),
-                                               ("name", "public-subnet")])
+    assert len(check(client.get("/v2.0/subnets?ip_version=4&enable_dhcp=false"), 200)["subnets"]) == 2
+    both = client.get("/v2.0/subnets", params=[("name", "private-subnet"), ("name", "public-subnet")])
     assert len(check(both, 200)["subnets"]) == 2
     assert check(client.get("/v2.0/subnets?cidr=10.0.0.0/8"), 200)["subnets"] == []
     assert check(client.get("/v2.0/subnets?tags=x"), 200)["subnets"] == []
@@ -92,11 +89,14 @@ def test_networks_list_their_subnets(client):
     neutron_error(client.get(f"/v2/networks/{uuid.uuid4()}"), 404, "NetworkNotFound")
 
 
-@pytest.mark.parametrize(("path", "plural", "kind"), [
-    ("ports", "ports", "PortNotFound"),
-    ("security-groups", "security_groups", "SecurityGroupNotFound"),
-    ("qos/policies", "policies", "QosPolicyNotFound"),
-])
+@pytest.mark.parametrize(
+    ("path", "plural", "kind"),
+    [
+        ("ports", "ports", "PortNotFound"),
+        ("security-groups", "security_groups", "SecurityGroupNotFound"),
+        ("qos/policies", "policies", "QosPolicyNotFound"),
+    ],
+)
 def test_ports_security_groups_and_qos_policies_are_empty(client, path, plural, kind):
     assert check(client.get(f"/v2.0/{path}"), 200) == {plural: []}
     assert check(client.get(f"/v2/{path}?id={uuid.uuid4()}"), 200) == {plural: []}
@@ -105,8 +105,7 @@ def test_ports_security_groups_and_qos_policies_are_empty(client, path, plural, 
 
 def test_noop_network_driver_answers_any_uuid_by_id(tmp_path):
     overrides = {"controller_worker": {"network_driver": "network_noop_driver"}}
-    with running_api(migrated_sqlite(f"{tmp_path}/o.db"), overrides) as live, \
-            live.client() as http:
+    with running_api(migrated_sqlite(f"{tmp_path}/o.db"), overrides) as live, live.client() as http:
         assert check(http.get("/v2.0/subnets"), 200) == {"subnets": []}
         wanted = str(uuid.uuid4())
         (subnet,) = check(http.get("/v2.0/subnets", params={"id": wanted}), 200)["subnets"]

@@ -18,9 +18,17 @@ from tests.support.objects import (
 )
 
 URL = "/v2/lbaas/quotas"
-ALL_UNLIMITED = {"loadbalancer": -1, "load_balancer": -1, "listener": -1, "member": -1,
-                 "pool": -1, "healthmonitor": -1, "health_monitor": -1, "l7policy": -1,
-                 "l7rule": -1}
+ALL_UNLIMITED = {
+    "loadbalancer": -1,
+    "load_balancer": -1,
+    "listener": -1,
+    "member": -1,
+    "pool": -1,
+    "healthmonitor": -1,
+    "health_monitor": -1,
+    "l7policy": -1,
+    "l7rule": -1,
+}
 
 
 def _put(client, project_id, **quota):
@@ -30,15 +38,15 @@ def _put(client, project_id, **quota):
 def test_defaults_and_a_project_without_record(client):
     assert check(client.get(f"{URL}/defaults"), 200) == {"quota": ALL_UNLIMITED}
     assert check(client.get(f"{URL}/p1/default"), 200) == {
-        "quota": {"project_id": "p1", "tenant_id": "p1", **ALL_UNLIMITED}}
+        "quota": {"project_id": "p1", "tenant_id": "p1", **ALL_UNLIMITED}
+    }
     assert check(client.get(f"{URL}/p1"), 200) == {"quota": ALL_UNLIMITED}
     assert check(client.get(URL), 200) == {"quotas": [], "quotas_links": []}
 
 
 def test_configured_defaults_fill_unset_limits(tmp_path):
     overrides = {"quotas": {"default_listener_quota": 7, "default_l7rule_quota": 0}}
-    with running_api(migrated_sqlite(f"{tmp_path}/o.db"), overrides) as api, \
-            api.client() as client:
+    with running_api(migrated_sqlite(f"{tmp_path}/o.db"), overrides) as api, api.client() as client:
         defaults = check(client.get(f"{URL}/defaults"), 200)["quota"]
         assert (defaults["listener"], defaults["l7rule"], defaults["pool"]) == (7, 0, -1)
         quota = check(_put(client, "p1", pool=3), 202)["quota"]
@@ -70,14 +78,17 @@ def test_deprecated_names_are_accepted_and_the_current_name_wins(client):
     assert (quota["loadbalancer"], quota["load_balancer"]) == (1, 1)
 
 
-@pytest.mark.parametrize("quota, field", [
-    ({"pool": -2}, "pool"),
-    ({"pool": 2000000001}, "pool"),
-    ({"pool": "5.5"}, "pool"),
-    ({"pool": True}, "pool"),
-    ({"pool": 1.5}, "pool"),
-    ({"pools": 1}, "pools"),
-])
+@pytest.mark.parametrize(
+    "quota, field",
+    [
+        ({"pool": -2}, "pool"),
+        ({"pool": 2000000001}, "pool"),
+        ({"pool": "5.5"}, "pool"),
+        ({"pool": True}, "pool"),
+        ({"pool": 1.5}, "pool"),
+        ({"pools": 1}, "pools"),
+    ],
+)
 def test_out_of_bounds_or_unknown_values_are_400(client, quota, field):
     text = fault(client.put(f"{URL}/p1", json={"quota": quota}), 400)
     assert f"field/attribute {field}" in text
@@ -115,6 +126,7 @@ def test_non_admins_read_their_own_quota_only(api, client):
 
 # ---- enforcement ---------------------------------------------------------------------
 
+
 def _exhausted(response, display):
     assert fault(response, 403) == f"Quota has been met for resources: {display}"
 
@@ -122,35 +134,79 @@ def _exhausted(response, display):
 def test_every_object_type_is_limited_and_reset_lifts_the_limit(client):
     lb = create_lb(client)
     project = lb["project_id"]
-    one_each = {"loadbalancer": 1, "listener": 1, "pool": 1, "member": 1,
-                "healthmonitor": 1, "l7policy": 1, "l7rule": 1}
+    one_each = {
+        "loadbalancer": 1,
+        "listener": 1,
+        "pool": 1,
+        "member": 1,
+        "healthmonitor": 1,
+        "l7policy": 1,
+        "l7rule": 1,
+    }
     check(_put(client, project, **one_each), 202)
 
-    _exhausted(client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
-        "vip_subnet_id": "private-subnet"}}), "Load Balancer")
+    _exhausted(
+        client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {"vip_subnet_id": "private-subnet"}}),
+        "Load Balancer",
+    )
     listener = create_listener(client, lb["id"], "HTTP", 80)
-    _exhausted(client.post("/v2/lbaas/listeners", json={"listener": {
-        "loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 81}}), "Listener")
+    _exhausted(
+        client.post(
+            "/v2/lbaas/listeners",
+            json={"listener": {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 81}},
+        ),
+        "Listener",
+    )
     pool = create_pool(client, loadbalancer_id=lb["id"])
-    _exhausted(client.post("/v2/lbaas/pools", json={"pool": {
-        "loadbalancer_id": lb["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}}),
-        "Pool")
+    _exhausted(
+        client.post(
+            "/v2/lbaas/pools",
+            json={"pool": {"loadbalancer_id": lb["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}},
+        ),
+        "Pool",
+    )
     create_member(client, pool["id"], "192.0.2.1")
-    _exhausted(client.post(f"/v2/lbaas/pools/{pool['id']}/members", json={"member": {
-        "address": "192.0.2.2", "protocol_port": 80}}), "Member")
+    _exhausted(
+        client.post(
+            f"/v2/lbaas/pools/{pool['id']}/members",
+            json={"member": {"address": "192.0.2.2", "protocol_port": 80}},
+        ),
+        "Member",
+    )
     create_healthmonitor(client, pool["id"])
     second_pool_quota = check(_put(client, project, pool=2), 202)["quota"]
     assert second_pool_quota["pool"] == 2
     other_pool = create_pool(client, loadbalancer_id=lb["id"])
-    _exhausted(client.post("/v2/lbaas/healthmonitors", json={"healthmonitor": {
-        "pool_id": other_pool["id"], "type": "HTTP", "delay": 5, "timeout": 3,
-        "max_retries": 3}}), "Health Monitor")
+    _exhausted(
+        client.post(
+            "/v2/lbaas/healthmonitors",
+            json={
+                "healthmonitor": {
+                    "pool_id": other_pool["id"],
+                    "type": "HTTP",
+                    "delay": 5,
+                    "timeout": 3,
+                    "max_retries": 3,
+                }
+            },
+        ),
+        "Health Monitor",
+    )
     policy = create_l7policy(client, listener["id"])
-    _exhausted(client.post("/v2/lbaas/l7policies", json={"l7policy": {
-        "listener_id": listener["id"], "action": "REJECT"}}), "L7 Policy")
+    _exhausted(
+        client.post(
+            "/v2/lbaas/l7policies", json={"l7policy": {"listener_id": listener["id"], "action": "REJECT"}}
+        ),
+        "L7 Policy",
+    )
     create_l7rule(client, policy["id"])
-    _exhausted(client.post(f"/v2/lbaas/l7policies/{policy['id']}/rules", json={"rule": {
-        "type": "PATH", "compare_type": "EQUAL_TO", "value": "/x"}}), "L7 Rule")
+    _exhausted(
+        client.post(
+            f"/v2/lbaas/l7policies/{policy['id']}/rules",
+            json={"rule": {"type": "PATH", "compare_type": "EQUAL_TO", "value": "/x"}},
+        ),
+        "L7 Rule",
+    )
 
     # -1 is unlimited; deleting the record falls back to the (unlimited) defaults.
     check(_put(client, project, l7rule=-1), 202)
@@ -165,8 +221,13 @@ def test_inline_rules_count_against_the_rule_quota(client):
     listener = create_listener(client, lb["id"], "HTTP", 80)
     check(_put(client, lb["project_id"], l7rule=2), 202)
     rules = [{"type": "PATH", "compare_type": "EQUAL_TO", "value": f"/{i}"} for i in range(3)]
-    _exhausted(client.post("/v2/lbaas/l7policies", json={"l7policy": {
-        "listener_id": listener["id"], "action": "REJECT", "rules": rules}}), "L7 Rule")
+    _exhausted(
+        client.post(
+            "/v2/lbaas/l7policies",
+            json={"l7policy": {"listener_id": listener["id"], "action": "REJECT", "rules": rules}},
+        ),
+        "L7 Rule",
+    )
     assert check(client.get("/v2/lbaas/l7policies"), 200)["l7policies"] == []
     create_l7policy(client, listener["id"], rules=rules[:2])
 
@@ -175,8 +236,12 @@ def test_zero_forbids_and_deleted_objects_free_their_quota(client):
     lb = create_lb(client)
     listener = create_listener(client, lb["id"], "HTTP", 80)
     check(_put(client, lb["project_id"], l7policy=0), 202)
-    _exhausted(client.post("/v2/lbaas/l7policies", json={"l7policy": {
-        "listener_id": listener["id"], "action": "REJECT"}}), "L7 Policy")
+    _exhausted(
+        client.post(
+            "/v2/lbaas/l7policies", json={"l7policy": {"listener_id": listener["id"], "action": "REJECT"}}
+        ),
+        "L7 Policy",
+    )
     check(_put(client, lb["project_id"], l7policy=1), 202)
     policy = create_l7policy(client, listener["id"])
     assert client.delete(f"/v2/lbaas/l7policies/{policy['id']}").status_code == 204

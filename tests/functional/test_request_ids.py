@@ -27,8 +27,7 @@ def _access_lines(caplog, ident):
     """The access lines of request `ident` (written just after the answer is sent)."""
     deadline = time.monotonic() + 5
     while True:
-        lines = [r for r in caplog.records
-                 if r.name == "ostia.api.access" and r.request_id == ident]
+        lines = [r for r in caplog.records if r.name == "ostia.api.access" and r.request_id == ident]
         if lines or time.monotonic() > deadline:
             return lines
         time.sleep(0.02)
@@ -36,10 +35,13 @@ def _access_lines(caplog, ident):
 
 def test_every_answer_carries_a_fresh_request_id(client):
     ids = []
-    for response in (client.get("/"), client.get("/v2/lbaas/loadbalancers"),
-                     client.get("/v2/lbaas/loadbalancers/nope"),
-                     client.get("/v2/lbaas/loadbalancers", headers={"Accept": "text/html"}),
-                     client.post("/v2/lbaas/loadbalancers", content=b"{")):
+    for response in (
+        client.get("/"),
+        client.get("/v2/lbaas/loadbalancers"),
+        client.get("/v2/lbaas/loadbalancers/nope"),
+        client.get("/v2/lbaas/loadbalancers", headers={"Accept": "text/html"}),
+        client.post("/v2/lbaas/loadbalancers", content=b"{"),
+    ):
         ident = response.headers.get("x-openstack-request-id", "")
         assert REQUEST_ID.match(ident), (response.status_code, response.headers)
         ids.append(ident)
@@ -54,16 +56,18 @@ def test_access_line_per_request_with_status_duration_project_and_id(client, cap
     lines = _access_lines(caplog, ident)
     assert len(lines) == 1
     text = lines[0].getMessage()
-    assert re.match(r"^GET /v2/lbaas/loadbalancers\?limit=2 status=200 duration_ms=\d+\.\d "
-                    r"project=p7$", text), text
+    assert re.match(
+        r"^GET /v2/lbaas/loadbalancers\?limit=2 status=200 duration_ms=\d+\.\d "
+        r"project=p7$",
+        text,
+    ), text
     assert lines[0].levelno == logging.INFO
 
 
 def test_incoming_request_id_is_logged_as_global_not_reused(client, caplog):
     caplog.set_level(logging.INFO, logger="ostia.api.access")
     incoming = f"req-{uuid.uuid4()}"
-    response = client.get("/v2/lbaas/loadbalancers",
-                          headers={"X-OpenStack-Request-ID": incoming})
+    response = client.get("/v2/lbaas/loadbalancers", headers={"X-OpenStack-Request-ID": incoming})
     assert response.headers["x-openstack-request-id"] != incoming
     line = _access_lines(caplog, response.headers["x-openstack-request-id"])[0].getMessage()
     assert line.endswith(f"global_request_id={incoming}")
@@ -71,19 +75,21 @@ def test_incoming_request_id_is_logged_as_global_not_reused(client, caplog):
 
 def test_a_4xx_reason_is_logged_at_debug_under_the_request_id(client, caplog):
     caplog.set_level(logging.DEBUG, logger="ostia.api.errors")
-    response = client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
-        "vip_subnet_id": "private-subnet", "bogus": 1}})
+    response = client.post(
+        "/v2/lbaas/loadbalancers", json={"loadbalancer": {"vip_subnet_id": "private-subnet", "bogus": 1}}
+    )
     fault(response, 400)
     ident = response.headers["x-openstack-request-id"]
-    reasons = [r for r in caplog.records
-               if r.name == "ostia.api.errors" and r.request_id == ident]
+    reasons = [r for r in caplog.records if r.name == "ostia.api.errors" and r.request_id == ident]
     assert reasons and reasons[0].levelno == logging.DEBUG
     assert "bogus" in reasons[0].getMessage()
 
 
 def test_the_request_id_is_stored_with_the_pending_load_balancer(api, client):
-    response = client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
-        "vip_subnet_id": "private-subnet", "provider": "amphora"}})
+    response = client.post(
+        "/v2/lbaas/loadbalancers",
+        json={"loadbalancer": {"vip_subnet_id": "private-subnet", "provider": "amphora"}},
+    )
     lb = check(response, 201)["loadbalancer"]
     with api.db.transaction() as session:
         stored = session.get(models.LoadBalancer, lb["id"]).request_id
@@ -111,5 +117,6 @@ def test_a_percent_encoded_newline_in_the_path_cannot_forge_an_access_line(clien
 @pytest.mark.parametrize("incoming", [f"req-{uuid.uuid4()}\n", f"req-{uuid.uuid4()} x"])
 def test_a_malformed_incoming_request_id_is_not_logged(incoming):
     from ostia.common.request_id import is_request_id
+
     assert not is_request_id(incoming)
     assert is_request_id(incoming.rstrip("\n x"))

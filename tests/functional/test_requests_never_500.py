@@ -25,15 +25,12 @@ from tests.support.objects import check, create_lb, create_listener, fault
 _databases = itertools.count()
 
 
-@pytest.fixture(scope="module", params=[
-    "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def live(request: pytest.FixtureRequest,
-         tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
     if request.param == "sqlite":
         url = migrated_sqlite(str(tmp_path_factory.mktemp("never500") / "octavia.db"))
     else:
-        url = request.getfixturevalue("postgres").create_database(
-            f"never500_{next(_databases)}")
+        url = request.getfixturevalue("postgres").create_database(f"never500_{next(_databases)}")
     with running_api(url) as api:
         yield api
 
@@ -45,8 +42,7 @@ def client(live: LiveAPI) -> Iterator[httpx.Client]:
 
 
 def _raw(client: httpx.Client, method: str, url: str, body: bytes) -> httpx.Response:
-    return client.request(method, url, content=body,
-                          headers={"Content-Type": "application/json"})
+    return client.request(method, url, content=body, headers={"Content-Type": "application/json"})
 
 
 def _names(client: httpx.Client, query: str) -> list[str]:
@@ -60,12 +56,15 @@ def _all_lbs(client: httpx.Client) -> list[dict[str, Any]]:
 
 # ---- bodies nested too deep ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("depth", [33, 900, 990, 5000, 15000])
 def test_deeply_nested_bodies_answer_400(client, depth):
     before = _all_lbs(client)
     nested = b"[" * depth + b"]" * depth
-    for body in (b'{"loadbalancer": {"vip_subnet_id": "private-subnet", "name": ' + nested
-                 + b"}}", b'{"a": ' * depth + b"1" + b"}" * depth):
+    for body in (
+        b'{"loadbalancer": {"vip_subnet_id": "private-subnet", "name": ' + nested + b"}}",
+        b'{"a": ' * depth + b"1" + b"}" * depth,
+    ):
         message = fault(_raw(client, "POST", "/v2/lbaas/loadbalancers", body), 400)
         assert "nesting deeper than 32 levels" in message
     assert _all_lbs(client) == before
@@ -73,8 +72,10 @@ def test_deeply_nested_bodies_answer_400(client, depth):
 
 def test_nesting_inside_a_metadata_string_is_bounded_too(client):
     data = '{"a": ' * 500 + "1" + "}" * 500  # JSON text inside a JSON string
-    response = client.post("/v2/lbaas/flavorprofiles", json={"flavorprofile": {
-        "name": "deep", "provider_name": "noop_driver", "flavor_data": data}})
+    response = client.post(
+        "/v2/lbaas/flavorprofiles",
+        json={"flavorprofile": {"name": "deep", "provider_name": "noop_driver", "flavor_data": data}},
+    )
     assert "is not a valid option for flavor_data" in fault(response, 400)
 
 
@@ -86,45 +87,79 @@ def test_nesting_an_octavia_body_needs_is_accepted(client):
     assert "Malformed JSON" not in message and "tags" in message
 
 
-@pytest.mark.parametrize("number", [b"1" * 5000, b"-" + b"9" * 400, b"1e999", b"-1e999",
-                                    b"NaN", b"Infinity", b"-Infinity", b"1" * 40])
+@pytest.mark.parametrize(
+    "number",
+    [b"1" * 5000, b"-" + b"9" * 400, b"1e999", b"-1e999", b"NaN", b"Infinity", b"-Infinity", b"1" * 40],
+)
 def test_numbers_no_column_holds_answer_400(client, number):
     lb = create_lb(client)
     for key in (b"protocol_port", b"connection_limit", b"timeout_client_data", b"name"):
-        body = (b'{"listener": {"loadbalancer_id": "' + lb["id"].encode()
-                + b'", "protocol": "HTTP", "protocol_port": 80, "' + key + b'": ' + number
-                + b"}}")
+        body = (
+            b'{"listener": {"loadbalancer_id": "'
+            + lb["id"].encode()
+            + b'", "protocol": "HTTP", "protocol_port": 80, "'
+            + key
+            + b'": '
+            + number
+            + b"}}"
+        )
         fault(_raw(client, "POST", "/v2/lbaas/listeners", body), 400)
-    assert check(client.get(f"/v2/lbaas/listeners?loadbalancer_id={lb['id']}"),
-                 200)["listeners"] == []
+    assert check(client.get(f"/v2/lbaas/listeners?loadbalancer_id={lb['id']}"), 200)["listeners"] == []
 
 
 # ---- strings no database can store -----------------------------------------------------
 
 SURROGATE_BODIES = [
-    ("POST", "/v2/lbaas/loadbalancers",
-     '{"loadbalancer": {"vip_subnet_id": "private-subnet", "name": "\\ud800"}}'),
-    ("POST", "/v2/lbaas/loadbalancers",
-     '{"loadbalancer": {"vip_subnet_id": "private-subnet", "description": "x\\udfffy"}}'),
-    ("POST", "/v2/lbaas/loadbalancers",
-     '{"loadbalancer": {"vip_subnet_id": "private-subnet", "tags": ["ok", "\\udbff"]}}'),
-    ("POST", "/v2/lbaas/loadbalancers",
-     '{"loadbalancer": {"vip_subnet_id": "private-subnet", "\\ud800": 1}}'),
+    (
+        "POST",
+        "/v2/lbaas/loadbalancers",
+        '{"loadbalancer": {"vip_subnet_id": "private-subnet", "name": "\\ud800"}}',
+    ),
+    (
+        "POST",
+        "/v2/lbaas/loadbalancers",
+        '{"loadbalancer": {"vip_subnet_id": "private-subnet", "description": "x\\udfffy"}}',
+    ),
+    (
+        "POST",
+        "/v2/lbaas/loadbalancers",
+        '{"loadbalancer": {"vip_subnet_id": "private-subnet", "tags": ["ok", "\\udbff"]}}',
+    ),
+    (
+        "POST",
+        "/v2/lbaas/loadbalancers",
+        '{"loadbalancer": {"vip_subnet_id": "private-subnet", "\\ud800": 1}}',
+    ),
     ("POST", "/v2/lbaas/loadbalancers", '{"\\ud800": {}}'),
     ("POST", "/v2/lbaas/loadbalancers", '{"loadbalancer": {"vip_subnet_id": "\\ud800"}}'),
-    ("POST", "/v2/lbaas/loadbalancers",
-     '{"loadbalancer": {"vip_subnet_id": "private-subnet", "listeners": [{"protocol": '
-     '"HTTP", "protocol_port": 80, "name": "\\ude00\\ud83d"}]}}'),
-    ("POST", "/v2/lbaas/loadbalancers",
-     '{"loadbalancer": {"vip_subnet_id": "private-subnet", "availability_zone": "\\ud800"}}'),
-    ("POST", "/v2/lbaas/flavorprofiles",
-     '{"flavorprofile": {"name": "x", "provider_name": "noop_driver", '
-     '"flavor_data": "{\\"a\\": \\"\\ud800\\"}"}}'),
-    ("POST", "/v2/lbaas/flavorprofiles",
-     '{"flavorprofile": {"name": "x", "provider_name": "\\ud800", "flavor_data": "{}"}}'),
+    (
+        "POST",
+        "/v2/lbaas/loadbalancers",
+        '{"loadbalancer": {"vip_subnet_id": "private-subnet", "listeners": [{"protocol": '
+        '"HTTP", "protocol_port": 80, "name": "\\ude00\\ud83d"}]}}',
+    ),
+    (
+        "POST",
+        "/v2/lbaas/loadbalancers",
+        '{"loadbalancer": {"vip_subnet_id": "private-subnet", "availability_zone": "\\ud800"}}',
+    ),
+    (
+        "POST",
+        "/v2/lbaas/flavorprofiles",
+        '{"flavorprofile": {"name": "x", "provider_name": "noop_driver", '
+        '"flavor_data": "{\\"a\\": \\"\\ud800\\"}"}}',
+    ),
+    (
+        "POST",
+        "/v2/lbaas/flavorprofiles",
+        '{"flavorprofile": {"name": "x", "provider_name": "\\ud800", "flavor_data": "{}"}}',
+    ),
 ]
-NUL_BODIES = [(method, url, body.replace("\\ud800", "\\u0000").replace("\\udfff", "\\u0000"))
-              for method, url, body in SURROGATE_BODIES if "\\ud800" in body or "\\udfff" in body]
+NUL_BODIES = [
+    (method, url, body.replace("\\ud800", "\\u0000").replace("\\udfff", "\\u0000"))
+    for method, url, body in SURROGATE_BODIES
+    if "\\ud800" in body or "\\udfff" in body
+]
 
 
 @pytest.mark.parametrize("method, url, body", SURROGATE_BODIES + NUL_BODIES)
@@ -138,8 +173,10 @@ def test_lone_surrogates_and_nul_in_any_body_string_answer_400(client, method, u
 def test_lone_surrogates_in_updates_answer_400_and_change_nothing(client):
     lb = create_lb(client, name="kept")
     listener = create_listener(client, lb["id"], port=81)
-    for url, root in ((f"/v2/lbaas/loadbalancers/{lb['id']}", "loadbalancer"),
-                      (f"/v2/lbaas/listeners/{listener['id']}", "listener")):
+    for url, root in (
+        (f"/v2/lbaas/loadbalancers/{lb['id']}", "loadbalancer"),
+        (f"/v2/lbaas/listeners/{listener['id']}", "listener"),
+    ):
         before = check(client.get(url), 200)
         body = f'{{"{root}": {{"name": "a\\ud800b", "description": "\\udc00"}}}}'
         fault(_raw(client, "PUT", url, body.encode()), 400)
@@ -147,8 +184,11 @@ def test_lone_surrogates_in_updates_answer_400_and_change_nothing(client):
 
 
 def test_invalid_utf8_bytes_in_a_body_answer_400(client):
-    for body in (b'{"loadbalancer": {"name": "\xed\xa0\x80"}}', b'{"loadbalancer": {"name": "\xff"}}',
-                 b"\xff\xfe{\x00}\x00"):
+    for body in (
+        b'{"loadbalancer": {"name": "\xed\xa0\x80"}}',
+        b'{"loadbalancer": {"name": "\xff"}}',
+        b"\xff\xfe{\x00}\x00",
+    ):
         assert "not UTF-8" in fault(_raw(client, "POST", "/v2/lbaas/loadbalancers", body), 400)
 
 
@@ -156,41 +196,77 @@ def test_surrogate_pairs_are_ordinary_characters(client):
     """Only unpaired surrogates are refused: an escaped pair is one character."""
     body = b'{"loadbalancer": {"vip_subnet_id": "private-subnet", "name": "\\ud83d\\ude00"}}'
     created = check(_raw(client, "POST", "/v2/lbaas/loadbalancers", body), 201)
-    assert created["loadbalancer"]["name"] == "\U0001F600"
+    assert created["loadbalancer"]["name"] == "\U0001f600"
     listed = check(client.get("/v2/lbaas/loadbalancers?name=%F0%9F%98%80"), 200)
     assert [lb["id"] for lb in listed["loadbalancers"]] == [created["loadbalancer"]["id"]]
 
 
-@pytest.mark.parametrize("url", [
-    "/v2/lbaas/loadbalancers/%00", "/v2/lbaas/loadbalancers/a%00b",
-    "/v2/lbaas/loadbalancers?name=%00", "/v2/lbaas/loadbalancers?marker=%00",
-    "/v2/lbaas/loadbalancers?tags=a,%00", "/v2/lbaas/loadbalancers?vip_address=%00",
-    "/v2/lbaas/listeners?sort=name%00", "/v2/lbaas/quotas/%00",
-    "/v2/lbaas/availabilityzones/%00", "/v2/octavia/amphorae?compute_id=%00",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/v2/lbaas/loadbalancers/%00",
+        "/v2/lbaas/loadbalancers/a%00b",
+        "/v2/lbaas/loadbalancers?name=%00",
+        "/v2/lbaas/loadbalancers?marker=%00",
+        "/v2/lbaas/loadbalancers?tags=a,%00",
+        "/v2/lbaas/loadbalancers?vip_address=%00",
+        "/v2/lbaas/listeners?sort=name%00",
+        "/v2/lbaas/quotas/%00",
+        "/v2/lbaas/availabilityzones/%00",
+        "/v2/octavia/amphorae?compute_id=%00",
+    ],
+)
 def test_nul_in_path_or_query_answers_400(client, url):
     assert "NUL character" in fault(client.get(url), 400)
 
 
 # ---- integer filters past what a column holds ---------------------------------------------
 
-@pytest.mark.parametrize("path, key", [
-    ("/v2/lbaas/listeners", "protocol_port"), ("/v2/lbaas/listeners", "connection_limit"),
-    ("/v2/lbaas/members", "weight"), ("/v2/lbaas/healthmonitors", "delay"),
-    ("/v2/lbaas/l7policies", "position"), ("/v2/lbaas/quotas", "loadbalancer"),
-    ("/v2/octavia/amphorae", "vrrp_id"),
-])
-@pytest.mark.parametrize("value", [
-    "99999999999999999999999", "-99999999999999999999999", str(2**63), str(-(2**63) - 1),
-    str(2**64), str(2**31), "9" * 5000, "abc", "1e3", "1.5", "0x10", "1_0", "\u0663",
-    "", " ",
-])
+
+@pytest.mark.parametrize(
+    "path, key",
+    [
+        ("/v2/lbaas/listeners", "protocol_port"),
+        ("/v2/lbaas/listeners", "connection_limit"),
+        ("/v2/lbaas/members", "weight"),
+        ("/v2/lbaas/healthmonitors", "delay"),
+        ("/v2/lbaas/l7policies", "position"),
+        ("/v2/lbaas/quotas", "loadbalancer"),
+        ("/v2/octavia/amphorae", "vrrp_id"),
+    ],
+)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "99999999999999999999999",
+        "-99999999999999999999999",
+        str(2**63),
+        str(-(2**63) - 1),
+        str(2**64),
+        str(2**31),
+        "9" * 5000,
+        "abc",
+        "1e3",
+        "1.5",
+        "0x10",
+        "1_0",
+        "\u0663",
+        "",
+        " ",
+    ],
+)
 def test_integer_filters_outside_the_column_answer_400(client, path, key, value):
     if path == "/v2/lbaas/members":
         lb = create_lb(client)
-        pool = check(client.post("/v2/lbaas/pools", json={"pool": {
-            "loadbalancer_id": lb["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}}),
-            201)["pool"]
+        pool = check(
+            client.post(
+                "/v2/lbaas/pools",
+                json={
+                    "pool": {"loadbalancer_id": lb["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}
+                },
+            ),
+            201,
+        )["pool"]
         path = f"/v2/lbaas/pools/{pool['id']}/members"
     query = urllib.parse.urlencode({key: value})
     assert f"for filter '{key}'" in fault(client.get(f"{path}?{query}"), 400)
@@ -203,11 +279,11 @@ def test_integer_filters_inside_the_column_still_filter(client):
         found = check(client.get(f"/v2/lbaas/listeners?protocol_port={value}"), 200)
         assert [li["id"] for li in found["listeners"]] == [listener["id"]]
     for value in (str(2**31 - 1), str(-(2**31))):
-        assert check(client.get(f"/v2/lbaas/listeners?protocol_port={value}"),
-                     200)["listeners"] == []
+        assert check(client.get(f"/v2/lbaas/listeners?protocol_port={value}"), 200)["listeners"] == []
 
 
 # ---- sorting and paging on attributes of a joined table ---------------------------------
+
 
 @pytest.fixture
 def vip_lbs(client):
@@ -222,8 +298,7 @@ def _pages(client, first_url: str, key: str = "loadbalancers") -> list[list[str]
     while url:
         body = check(client.get(url), 200)
         pages.append([item["name"] for item in body[key]])
-        url = next((link["href"] for link in body[f"{key}_links"] if link["rel"] == "next"),
-                   None)
+        url = next((link["href"] for link in body[f"{key}_links"] if link["rel"] == "next"), None)
         if url:
             parts = urllib.parse.urlsplit(url)
             url = f"{parts.path}?{parts.query}"
@@ -231,9 +306,19 @@ def _pages(client, first_url: str, key: str = "loadbalancers") -> list[list[str]
     return [page for page in pages if page]
 
 
-@pytest.mark.parametrize("key", ["vip_address", "vip_subnet_id", "vip_port_id",
-                                 "vip_network_id", "vip_qos_policy_id", "flavor_id",
-                                 "availability_zone", "provider"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "vip_address",
+        "vip_subnet_id",
+        "vip_port_id",
+        "vip_network_id",
+        "vip_qos_policy_id",
+        "flavor_id",
+        "availability_zone",
+        "provider",
+    ],
+)
 def test_sort_on_joined_and_nullable_attributes_pages_consistently(client, vip_lbs, key):
     tag, lbs = vip_lbs
     for spelling in (f"sort={key}:asc", f"sort_key={key}&sort_dir=asc"):
@@ -251,13 +336,11 @@ def test_sort_by_vip_address_follows_the_addresses(client, vip_lbs):
     # Strings compare bytewise on SQLite and on the test server (initdb's C locale).
     by_address = [lb["name"] for lb in sorted(lbs, key=lambda lb: lb["vip_address"])]
     assert _names(client, f"tags={tag}&sort=vip_address") == by_address
-    assert _names(client, f"tags={tag}&sort_key=vip_address&sort_dir=desc") == \
-        list(reversed(by_address))
+    assert _names(client, f"tags={tag}&sort_key=vip_address&sort_dir=desc") == list(reversed(by_address))
     # Marker in the middle, both directions.
     marker = next(lb["id"] for lb in lbs if lb["name"] == by_address[1])
     assert _names(client, f"tags={tag}&sort=vip_address&marker={marker}") == by_address[2:]
-    assert _names(client, f"tags={tag}&sort=vip_address&marker={marker}"
-                          f"&page_reverse=True") == by_address[:1]
+    assert _names(client, f"tags={tag}&sort=vip_address&marker={marker}&page_reverse=True") == by_address[:1]
 
 
 @pytest.mark.parametrize("key", ["description", "vip_qos_policy_id"])
@@ -265,14 +348,16 @@ def test_sort_by_vip_address_follows_the_addresses(client, vip_lbs):
 def test_paging_on_partly_null_attributes_neither_skips_nor_repeats(client, key, direction):
     """SQLite sorts NULL first, PostgreSQL last: pages must still cover every row once."""
     tag = f"nulls-{uuid.uuid4().hex[:8]}"
-    lbs = [create_lb(client, name=f"{tag}-{i}", tags=[tag], **(
-        {"description": text} if text is not None else {}))
-        for i, text in enumerate([None, "b", None, "a", "", "c"])]
+    lbs = [
+        create_lb(
+            client, name=f"{tag}-{i}", tags=[tag], **({"description": text} if text is not None else {})
+        )
+        for i, text in enumerate([None, "b", None, "a", "", "c"])
+    ]
     assert [lb["description"] for lb in lbs].count(None) == 2
     whole = _names(client, f"tags={tag}&sort={key}:{direction}")
     assert len(whole) == 6
-    pages = _pages(client, f"/v2/lbaas/loadbalancers?tags={tag}&sort={key}:{direction}"
-                           f"&limit=2")
+    pages = _pages(client, f"/v2/lbaas/loadbalancers?tags={tag}&sort={key}:{direction}&limit=2")
     assert sum(pages, []) == whole
 
 
@@ -283,6 +368,7 @@ def test_filters_on_joined_attributes_take_several_values(client, vip_lbs):
 
 
 # ---- very long tag lists ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("param", ["tags", "tags-any", "not-tags", "not-tags-any"])
 def test_long_tag_lists_answer_quickly_and_correctly(client, param):
@@ -300,16 +386,20 @@ def test_long_tag_lists_answer_quickly_and_correctly(client, param):
     assert everything_tagged == [tag]
 
 
-@pytest.mark.parametrize("query", [
-    "tags=" + ",".join(f"t{i}" for i in range(1001)),
-    "tags-any=" + ",".join(f"t{i}" for i in range(600)) + "&not-tags="
-    + ",".join(f"u{i}" for i in range(600)),
-    "&".join(f"name=n{i}" for i in range(1001)),
-    "&".join(f"tags=t{i}" for i in range(1001)),
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "tags=" + ",".join(f"t{i}" for i in range(1001)),
+        "tags-any="
+        + ",".join(f"t{i}" for i in range(600))
+        + "&not-tags="
+        + ",".join(f"u{i}" for i in range(600)),
+        "&".join(f"name=n{i}" for i in range(1001)),
+        "&".join(f"tags=t{i}" for i in range(1001)),
+    ],
+)
 def test_more_than_1000_filter_values_answer_400(client, query):
-    assert "Too many filter values" in fault(client.get(f"/v2/lbaas/loadbalancers?{query}"),
-                                             400)
+    assert "Too many filter values" in fault(client.get(f"/v2/lbaas/loadbalancers?{query}"), 400)
 
 
 def test_amphora_project_filter_counts_toward_the_ceiling(client):
@@ -323,22 +413,45 @@ def test_amphora_project_filter_counts_toward_the_ceiling(client):
 
 # ---- the list parameters around them -------------------------------------------------------
 
-@pytest.mark.parametrize("query, status", [
-    ("limit=99999999999999999999999", 200), ("limit=-5", 200),
-    ("limit=-99999999999999999999999", 200), ("limit=" + "9" * 5000, 200),
-    ("limit=1&limit=2", 200), ("limit=0", 200), ("limit=abc", 400), ("limit=1e3", 400),
-    ("limit=\u0661", 400), ("limit=", 400),
-    ("marker=nope", 400), ("marker=" + "x" * 5000, 400), ("marker=%ff%fe", 400),
-    ("marker=%ud800", 400), ("marker=", 200),
-    ("fields=nope", 200), ("fields=" + ",".join(f"f{i}" for i in range(2000)), 200),
-    ("name=%ff%fe", 200), ("name=%", 200), ("name=%zz%", 200), ("%ff=1", 400),
-    ("sort=%ff", 400), ("sort=" + ",".join(["name"] * 2000), 200),
-    ("sort=" + ",".join(["name:asc", "id:desc"] * 500) + "&limit=1&marker={lb}", 200),
-    ("sort=name:asc:desc", 400), ("sort=:", 400), ("sort_dir=sideways", 400),
-    ("page_reverse=True&marker={lb}", 200), ("page_reverse=yes", 200),
-    ("admin_state_up=maybe", 400), ("created_at=notadate", 400),
-    ("created_at=9999-12-31T23:59:59", 200), ("created_at=" + "9" * 30, 400),
-])
+
+@pytest.mark.parametrize(
+    "query, status",
+    [
+        ("limit=99999999999999999999999", 200),
+        ("limit=-5", 200),
+        ("limit=-99999999999999999999999", 200),
+        ("limit=" + "9" * 5000, 200),
+        ("limit=1&limit=2", 200),
+        ("limit=0", 200),
+        ("limit=abc", 400),
+        ("limit=1e3", 400),
+        ("limit=\u0661", 400),
+        ("limit=", 400),
+        ("marker=nope", 400),
+        ("marker=" + "x" * 5000, 400),
+        ("marker=%ff%fe", 400),
+        ("marker=%ud800", 400),
+        ("marker=", 200),
+        ("fields=nope", 200),
+        ("fields=" + ",".join(f"f{i}" for i in range(2000)), 200),
+        ("name=%ff%fe", 200),
+        ("name=%", 200),
+        ("name=%zz%", 200),
+        ("%ff=1", 400),
+        ("sort=%ff", 400),
+        ("sort=" + ",".join(["name"] * 2000), 200),
+        ("sort=" + ",".join(["name:asc", "id:desc"] * 500) + "&limit=1&marker={lb}", 200),
+        ("sort=name:asc:desc", 400),
+        ("sort=:", 400),
+        ("sort_dir=sideways", 400),
+        ("page_reverse=True&marker={lb}", 200),
+        ("page_reverse=yes", 200),
+        ("admin_state_up=maybe", 400),
+        ("created_at=notadate", 400),
+        ("created_at=9999-12-31T23:59:59", 200),
+        ("created_at=" + "9" * 30, 400),
+    ],
+)
 def test_list_parameters_never_answer_500(client, query, status):
     lb = create_lb(client)
     response = client.get(f"/v2/lbaas/loadbalancers?{query.format(lb=lb['id'])}")
@@ -357,8 +470,9 @@ def test_unknown_field_names_select_nothing(client):
 def test_huge_limit_without_a_page_ceiling(live, client):
     """`pagination_max_limit = infinite`: a limit past 64 bits is no limit, not a 500."""
     conf = live.conf
-    live.reset(test_config(conf.database.connection,
-                           {"api_settings": {"pagination_max_limit": "infinite"}}), live.db)
+    live.reset(
+        test_config(conf.database.connection, {"api_settings": {"pagination_max_limit": "infinite"}}), live.db
+    )
     try:
         create_lb(client)
         for limit in ("99999999999999999999999", str(2**63), str(2**31)):
@@ -378,8 +492,11 @@ def test_another_projects_object_is_no_marker(client):
 
 def test_fault_bodies_are_json_for_every_refusal(client):
     """What the fault layer answers parses as JSON, even when it echoes odd input."""
-    for url in ("/v2/lbaas/loadbalancers?sort=%ED%A0%80", "/v2/lbaas/loadbalancers/%ED%A0%80",
-                "/v2/lbaas/loadbalancers?colour=%F0%9F%98%80"):
+    for url in (
+        "/v2/lbaas/loadbalancers?sort=%ED%A0%80",
+        "/v2/lbaas/loadbalancers/%ED%A0%80",
+        "/v2/lbaas/loadbalancers?colour=%F0%9F%98%80",
+    ):
         response = client.get(url)
         assert response.status_code in (400, 404), response.text
         assert set(json.loads(response.content)) == {"faultcode", "faultstring", "debuginfo"}
@@ -389,11 +506,17 @@ def test_policy_layer_reads_hostile_bodies_safely(tmp_path):
     """With RBAC on, the policy check reads the body (for field rules such as
     `post:vip_sg_ids`) before the handler does: the same bodies answer 400 there too."""
     url = migrated_sqlite(str(tmp_path / "octavia.db"))
-    with running_api(url, {"api_settings": {"auth_strategy": "testing"}}) as api, \
-            api.client(**{"X-Roles": "member", "X-Project-Id": "p1"}) as member:
-        for body in (b'{"loadbalancer": ' + b"[" * 5000 + b"]" * 5000 + b"}",
-                     b'{"loadbalancer": {"vip_subnet_id": "private-subnet", "vip_sg_ids": '
-                     + b"[" * 990 + b"]" * 990 + b"}}",
-                     b'{"loadbalancer": {"vip_subnet_id": "private-subnet", "name": "\\ud800"}}'):
+    with (
+        running_api(url, {"api_settings": {"auth_strategy": "testing"}}) as api,
+        api.client(**{"X-Roles": "member", "X-Project-Id": "p1"}) as member,
+    ):
+        for body in (
+            b'{"loadbalancer": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            b'{"loadbalancer": {"vip_subnet_id": "private-subnet", "vip_sg_ids": '
+            + b"[" * 990
+            + b"]" * 990
+            + b"}}",
+            b'{"loadbalancer": {"vip_subnet_id": "private-subnet", "name": "\\ud800"}}',
+        ):
             fault(_raw(member, "POST", "/v2/lbaas/loadbalancers", body), 400)
         assert check(member.get("/v2/lbaas/loadbalancers"), 200)["loadbalancers"] == []

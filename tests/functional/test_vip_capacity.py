@@ -14,15 +14,19 @@ def _store_lbs_with_vips(api, subnet_id: str, addresses: list[str]) -> None:  # 
     """Load balancers already holding `addresses`, as if created one by one before."""
     with api.db.transaction() as session:
         for address in addresses:
-            lb = models.LoadBalancer(id=str(uuid.uuid4()), project_id="p", provider="noop_driver",
-                                     provisioning_status=c.ACTIVE, operating_status=c.ONLINE)
+            lb = models.LoadBalancer(
+                id=str(uuid.uuid4()),
+                project_id="p",
+                provider="noop_driver",
+                provisioning_status=c.ACTIVE,
+                operating_status=c.ONLINE,
+            )
             lb.vip = models.Vip(ip_address=address, subnet_id=subnet_id)
             session.add(lb)
 
 
 def test_private_subnet_gives_a_vip_past_the_254th_load_balancer(api, client):
-    subnet = check(client.get("/v2.0/subnets", params={"name": "private-subnet"}),
-                   200)["subnets"][0]
+    subnet = check(client.get("/v2.0/subnets", params={"name": "private-subnet"}), 200)["subnets"][0]
     network = ipaddress.ip_network(subnet["cidr"])
     assert network.num_addresses >= 4096
     hosts = network.hosts()

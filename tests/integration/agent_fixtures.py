@@ -130,8 +130,9 @@ def kill_processes_under(directory: str, timeout: float = 5.0) -> None:
 
 
 class LocalAgent:
-    def __init__(self, ca: CertificateAuthority, root: str, heartbeat_port: int | None,
-                 heartbeat_interval: int = 1) -> None:
+    def __init__(
+        self, ca: CertificateAuthority, root: str, heartbeat_port: int | None, heartbeat_interval: int = 1
+    ) -> None:
         self.ca = ca
         self.root = root
         self.amphora_id = str(uuid.uuid4())
@@ -153,30 +154,34 @@ class LocalAgent:
         shutil.copy(ca.files.client_ca_cert, self.client_ca_path)
         self.write_config()
 
-    def config_text(self, heartbeat_key: str = HEARTBEAT_KEY,
-                    destinations: list[str] | None = None,
-                    heartbeat_interval: int | None = None) -> str:
+    def config_text(
+        self,
+        heartbeat_key: str = HEARTBEAT_KEY,
+        destinations: list[str] | None = None,
+        heartbeat_interval: int | None = None,
+    ) -> str:
         if destinations is None:
-            destinations = ([f"127.0.0.1:{self.heartbeat_port}"] if self.heartbeat_port
-                            else [])
-        return "\n".join([
-            "[DEFAULT]",
-            "debug = true",
-            "[haproxy_amphora]",
-            f"base_path = {self.base_path}",
-            f"base_cert_dir = {self.base_cert_dir}",
-            f"bind_host = {self.host}",
-            f"bind_port = {self.port}",
-            "[health_manager]",
-            f"controller_ip_port_list = {','.join(destinations)}",
-            f"heartbeat_interval = {heartbeat_interval or self.heartbeat_interval}",
-            f"heartbeat_key = {heartbeat_key}",
-            "[amphora_agent]",
-            f"agent_server_cert = {self.server_pem_path}",
-            f"agent_server_ca = {self.client_ca_path}",
-            f"amphora_id = {self.amphora_id}",
-            "",
-        ])
+            destinations = [f"127.0.0.1:{self.heartbeat_port}"] if self.heartbeat_port else []
+        return "\n".join(
+            [
+                "[DEFAULT]",
+                "debug = true",
+                "[haproxy_amphora]",
+                f"base_path = {self.base_path}",
+                f"base_cert_dir = {self.base_cert_dir}",
+                f"bind_host = {self.host}",
+                f"bind_port = {self.port}",
+                "[health_manager]",
+                f"controller_ip_port_list = {','.join(destinations)}",
+                f"heartbeat_interval = {heartbeat_interval or self.heartbeat_interval}",
+                f"heartbeat_key = {heartbeat_key}",
+                "[amphora_agent]",
+                f"agent_server_cert = {self.server_pem_path}",
+                f"agent_server_ca = {self.client_ca_path}",
+                f"amphora_id = {self.amphora_id}",
+                "",
+            ]
+        )
 
     def write_config(self) -> None:
         with open(self.config_path, "w") as handle:
@@ -186,7 +191,9 @@ class LocalAgent:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "ostia.cmd.agent", "--config-file", self.config_path],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         try:
@@ -231,8 +238,9 @@ class LocalAgent:
 
 
 @contextlib.contextmanager
-def local_agent(ca: CertificateAuthority, heartbeat_port: int | None = None,
-                heartbeat_interval: int = 1) -> Iterator[LocalAgent]:
+def local_agent(
+    ca: CertificateAuthority, heartbeat_port: int | None = None, heartbeat_interval: int = 1
+) -> Iterator[LocalAgent]:
     root = short_tempdir("ostia-amp-")
     agent = None
     try:
@@ -261,15 +269,15 @@ class HttpLoadBalancer:
     @classmethod
     def new(cls) -> HttpLoadBalancer:
         vip = random_vip()
-        return cls(str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4()), vip,
-                   free_port(vip))
+        return cls(str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4()), vip, free_port(vip))
 
     @property
     def url(self) -> str:
         return f"http://{self.vip}:{self.port}/"
 
-    def config(self, base_path: str, members: dict[str, int], health_check: bool = False,
-               extra_frontend: str = "") -> str:
+    def config(
+        self, base_path: str, members: dict[str, int], health_check: bool = False, extra_frontend: str = ""
+    ) -> str:
         check = " check inter 200ms fall 1 rise 1" if health_check else ""
         lines = [
             f"# Configuration for loadbalancer {self.lb_id}",
@@ -297,8 +305,7 @@ class HttpLoadBalancer:
         ]
         if health_check:
             lines.append("    option httpchk GET /")
-        lines += [f"    server {member_id} 127.0.0.1:{port}{check}"
-                  for member_id, port in members.items()]
+        lines += [f"    server {member_id} 127.0.0.1:{port}{check}" for member_id, port in members.items()]
         return "\n".join(lines) + "\n"
 
 
@@ -333,8 +340,7 @@ class Backend:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.member_id = str(uuid.uuid4())
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         self.running = True
 
@@ -416,8 +422,7 @@ def heartbeat_listener() -> Iterator[HeartbeatListener]:
 
 
 @pytest.fixture(scope="module")
-def agent(agent_ca: CertificateAuthority,
-          heartbeat_listener: HeartbeatListener) -> Iterator[LocalAgent]:
+def agent(agent_ca: CertificateAuthority, heartbeat_listener: HeartbeatListener) -> Iterator[LocalAgent]:
     """One agent per test module, sending heartbeats to `heartbeat_listener` every second."""
     with local_agent(agent_ca, heartbeat_listener.port) as running:
         yield running

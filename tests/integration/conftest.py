@@ -21,8 +21,7 @@ def keystone() -> Iterator[Cloud]:
     try:
         server.start()
     except KeystoneUnavailable as err:
-        pytest.fail(f"a real Keystone is needed for this test and did not start: {err}",
-                    pytrace=False)
+        pytest.fail(f"a real Keystone is needed for this test and did not start: {err}", pytrace=False)
     try:
         roles_a = tuple(r for r in rbac.ROLES if r != rbac.SERVICE)
         yield Cloud.seed(server, roles_a, (rbac.MEMBER, rbac.READER))
@@ -31,8 +30,7 @@ def keystone() -> Iterator[Cloud]:
 
 
 @pytest.fixture(scope="session")
-def keystone_api(keystone: Cloud, tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[LiveAPI]:
+def keystone_api(keystone: Cloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
     """Ostia's API authenticating with `keystone`, in its catalog as `load-balancer`."""
     path = tmp_path_factory.mktemp("keystone-api") / "octavia.db"
     options = keystone.authtoken_options(api_settings={"healthcheck_enabled": True})

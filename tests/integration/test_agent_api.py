@@ -32,13 +32,11 @@ class AgentHTTP:
         from ostia.common.tls import client_context
 
         context = client_context(ca.files.client_cert_and_key, ca.files.server_ca_cert)
-        self.client = httpx.Client(verify=context, timeout=15,
-                                   base_url=f"https://{agent.host}:{agent.port}")
+        self.client = httpx.Client(verify=context, timeout=15, base_url=f"https://{agent.host}:{agent.port}")
         self.server_name = agent.amphora_id
 
     def request(self, method: str, path: str, **kwargs: object) -> httpx.Response:
-        return self.client.request(method, path, extensions={"sni_hostname": self.server_name},
-                                   **kwargs)  # type: ignore[arg-type]
+        return self.client.request(method, path, extensions={"sni_hostname": self.server_name}, **kwargs)  # type: ignore[arg-type]
 
     def get(self, path: str) -> httpx.Response:
         return self.request("GET", path)
@@ -116,9 +114,13 @@ def test_lb_certificate_upload_md5_and_delete(agent, http):  # noqa: F811
 
 
 def test_plug_vip_accepts_post_and_put_and_records_the_request(agent, http):  # noqa: F811
-    body = {"subnet_cidr": "127.0.100.0/24", "gateway": "127.0.100.1",
-            "mac_address": "fa:16:3e:00:00:01", "mtu": 1500,
-            "host_routes": [{"destination": "10.0.0.0/8", "nexthop": "127.0.100.1"}]}
+    body = {
+        "subnet_cidr": "127.0.100.0/24",
+        "gateway": "127.0.100.1",
+        "mac_address": "fa:16:3e:00:00:01",
+        "mtu": 1500,
+        "host_routes": [{"destination": "10.0.0.0/8", "nexthop": "127.0.100.1"}],
+    }
     agent.driver.plug_vip(agent.amp, "127.0.100.20", body)
     answer = http.put("/1.0/plug/vip/127.0.100.21", json=body)
 
@@ -131,25 +133,36 @@ def test_plug_vip_validates_like_upstream(http):
     missing = http.post("/1.0/plug/vip/127.0.100.20", json={"gateway": None})
     assert missing.status_code == 400
     assert "Invalid subnet information" in missing.json()["error"]
-    bad_vip = http.post("/1.0/plug/vip/not-an-ip", json={
-        "subnet_cidr": "127.0.100.0/24", "gateway": None, "mac_address": "fa:16:3e:00:00:01"})
+    bad_vip = http.post(
+        "/1.0/plug/vip/not-an-ip",
+        json={"subnet_cidr": "127.0.100.0/24", "gateway": None, "mac_address": "fa:16:3e:00:00:01"},
+    )
     assert bad_vip.status_code == 400 and bad_vip.json()["message"] == "Invalid VIP"
-    bad_vrrp = http.post("/1.0/plug/vip/127.0.100.20", json={
-        "subnet_cidr": "127.0.100.0/24", "gateway": None, "mac_address": "fa:16:3e:00:00:01",
-        "vrrp_ip": "nope"})
+    bad_vrrp = http.post(
+        "/1.0/plug/vip/127.0.100.20",
+        json={
+            "subnet_cidr": "127.0.100.0/24",
+            "gateway": None,
+            "mac_address": "fa:16:3e:00:00:01",
+            "vrrp_ip": "nope",
+        },
+    )
     assert bad_vrrp.status_code == 400 and bad_vrrp.json()["message"] == "Invalid VRRP Address"
 
 
 def test_plug_network_accepts_a_port_and_refuses_a_bad_one(agent, http):  # noqa: F811
-    port = {"mac_address": "fa:16:3e:00:00:02",
-            "fixed_ips": [{"ip_address": "127.0.200.5", "subnet_cidr": "127.0.200.0/24"}]}
+    port = {
+        "mac_address": "fa:16:3e:00:00:02",
+        "fixed_ips": [{"ip_address": "127.0.200.5", "subnet_cidr": "127.0.200.0/24"}],
+    }
     agent.driver.plug_network(agent.amp, port)
     again = http.put("/1.0/plug/network", json=port)
     assert again.status_code == 202 and "Updated existing interface" in again.json()["details"]
 
     assert http.post("/1.0/plug/network", json={"fixed_ips": []}).status_code == 400
-    bad = http.post("/1.0/plug/network", json={"mac_address": "fa:16:3e:00:00:03",
-                                               "fixed_ips": [{"ip_address": "x"}]})
+    bad = http.post(
+        "/1.0/plug/network", json={"mac_address": "fa:16:3e:00:00:03", "fixed_ips": [{"ip_address": "x"}]}
+    )
     assert bad.status_code == 400 and bad.json()["message"] == "Invalid network port"
 
 
@@ -166,16 +179,20 @@ def test_udp_listener_upload_read_act_list_and_delete(agent, http):  # noqa: F81
     listener_id = str(uuid.uuid4())
     unknown = http.get(f"/1.0/listeners/{listener_id}/udp_listener")
     assert unknown.status_code == 404
-    assert unknown.json() == {"message": "UDP Listener Not Found",
-                              "details": f"No UDP listener with UUID: {listener_id}"}
+    assert unknown.json() == {
+        "message": "UDP Listener Not Found",
+        "details": f"No UDP listener with UUID: {listener_id}",
+    }
     path = f"/1.0/listeners/{agent.amphora_id}/{listener_id}/udp_listener"
     refused = http.put(path, content=b"virtual_server 1.2.3.4 53 {}\n")
     assert refused.status_code == 400 and "virtual_server" in refused.json()["details"]
     assert http.get(f"/1.0/listeners/{listener_id}/udp_listener").status_code == 404
     port = free_port("127.0.0.1", socket.SOCK_DGRAM)
-    config = (f"#ostia:listener {listener_id}\n"
-              "upstream nowhere { server 127.0.0.1:9 down; }\n"
-              f"server {{ listen 127.0.0.1:{port} udp; proxy_pass nowhere; }}\n").encode()
+    config = (
+        f"#ostia:listener {listener_id}\n"
+        "upstream nowhere { server 127.0.0.1:9 down; }\n"
+        f"server {{ listen 127.0.0.1:{port} udp; proxy_pass nowhere; }}\n"
+    ).encode()
     stored = http.put(path, content=config)
     assert stored.status_code == 200 and stored.headers["etag"] == hashlib.md5(config).hexdigest()
     assert http.get(f"/1.0/listeners/{listener_id}/udp_listener").content == config
@@ -199,8 +216,7 @@ def test_udp_listener_upload_read_act_list_and_delete(agent, http):  # noqa: F81
 
 
 def test_interface_lookup_knows_loopback_addresses(http):
-    assert http.get("/1.0/interface/127.0.100.20").json() == {"message": "OK",
-                                                              "interface": "lo"}
+    assert http.get("/1.0/interface/127.0.100.20").json() == {"message": "OK", "interface": "lo"}
     assert http.get("/1.0/interface/nope").status_code == 400
 
 

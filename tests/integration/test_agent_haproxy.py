@@ -42,22 +42,21 @@ def test_uploaded_config_serves_and_requests_alternate_between_members(agent, lb
     names = [body for _, body in answers]
     assert names[0] != names[1] and names[0::2] == [names[0]] * 2 and set(names) == {"one", "two"}
     import hashlib
+
     assert etag == hashlib.md5(config.encode()).hexdigest()
     assert agent.driver.get_haproxy_config(agent.amp, lb.lb_id) == config
     path = os.path.join(agent.base_path, lb.lb_id, "haproxy.cfg")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
-def test_invalid_upload_is_refused_with_haproxy_output_and_old_config_keeps_serving(
-        agent, lb):  # noqa: F811
+def test_invalid_upload_is_refused_with_haproxy_output_and_old_config_keeps_serving(agent, lb):  # noqa: F811
     with backends("one") as (one,):
         good = lb.config(agent.base_path, {one.member_id: one.port})
         agent.driver.upload_haproxy_config(agent.amp, lb.lb_id, good)
         agent.driver.reload_loadbalancer(agent.amp, lb.lb_id)
 
         with pytest.raises(exceptions.AgentInvalidRequest) as refused:
-            agent.driver.upload_haproxy_config(agent.amp, lb.lb_id,
-                                               good + "    no-such-keyword here\n")
+            agent.driver.upload_haproxy_config(agent.amp, lb.lb_id, good + "    no-such-keyword here\n")
         agent.driver.reload_loadbalancer(agent.amp, lb.lb_id)
 
         assert get(lb.url) == (200, "one")
@@ -69,12 +68,14 @@ def test_invalid_upload_is_refused_with_haproxy_output_and_old_config_keeps_serv
 def test_reload_applies_a_new_config_with_the_same_master(agent, lb):  # noqa: F811
     with backends("one", "two") as (one, two):
         agent.driver.upload_haproxy_config(
-            agent.amp, lb.lb_id, lb.config(agent.base_path, {one.member_id: one.port}))
+            agent.amp, lb.lb_id, lb.config(agent.base_path, {one.member_id: one.port})
+        )
         agent.driver.reload_loadbalancer(agent.amp, lb.lb_id)
         master_before = _master_pid(agent, lb.lb_id)
 
         agent.driver.upload_haproxy_config(
-            agent.amp, lb.lb_id, lb.config(agent.base_path, {two.member_id: two.port}))
+            agent.amp, lb.lb_id, lb.config(agent.base_path, {two.member_id: two.port})
+        )
         agent.driver.reload_loadbalancer(agent.amp, lb.lb_id)
 
         assert [get(lb.url)[1] for _ in range(3)] == ["two"] * 3
@@ -84,10 +85,14 @@ def test_reload_applies_a_new_config_with_the_same_master(agent, lb):  # noqa: F
 def test_reloads_under_traffic_fail_no_request(agent, lb):  # noqa: F811
     with backends("one", "two") as (one, two):
         # The header makes each change a reload (members alone change at runtime).
-        configs = [lb.config(agent.base_path, {one.member_id: one.port}),
-                   lb.config(agent.base_path, {one.member_id: one.port,
-                                               two.member_id: two.port},
-                             extra_frontend="http-response set-header X-Config two")]
+        configs = [
+            lb.config(agent.base_path, {one.member_id: one.port}),
+            lb.config(
+                agent.base_path,
+                {one.member_id: one.port, two.member_id: two.port},
+                extra_frontend="http-response set-header X-Config two",
+            ),
+        ]
         agent.driver.upload_haproxy_config(agent.amp, lb.lb_id, configs[0])
         agent.driver.reload_loadbalancer(agent.amp, lb.lb_id)
         stop = threading.Event()
@@ -118,8 +123,7 @@ def test_reloads_under_traffic_fail_no_request(agent, lb):  # noqa: F811
                     results["errors"].append(repr(exc))
                 stop.wait(0.002)
 
-        clients = [threading.Thread(target=keep_alive_client),
-                   threading.Thread(target=new_connection_client)]
+        clients = [threading.Thread(target=keep_alive_client), threading.Thread(target=new_connection_client)]
         for client in clients:
             client.start()
         try:
@@ -138,7 +142,8 @@ def test_reloads_under_traffic_fail_no_request(agent, lb):  # noqa: F811
 def test_stop_then_start_through_the_action_route(agent, lb):  # noqa: F811
     with backends("one") as (one,):
         agent.driver.upload_haproxy_config(
-            agent.amp, lb.lb_id, lb.config(agent.base_path, {one.member_id: one.port}))
+            agent.amp, lb.lb_id, lb.config(agent.base_path, {one.member_id: one.port})
+        )
         agent.driver.loadbalancer_action(agent.amp, lb.lb_id, "start")
         assert get(lb.url) == (200, "one")
 
@@ -146,8 +151,11 @@ def test_stop_then_start_through_the_action_route(agent, lb):  # noqa: F811
         assert agent.haproxy_processes(lb.lb_id) == []
         with pytest.raises(OSError):
             get(lb.url, timeout=1)
-        assert [entry["status"] for entry in agent.driver.list_listeners(agent.amp)
-                if entry["uuid"] == lb.listener_id] == ["STOPPED"]
+        assert [
+            entry["status"]
+            for entry in agent.driver.list_listeners(agent.amp)
+            if entry["uuid"] == lb.listener_id
+        ] == ["STOPPED"]
 
         agent.driver.loadbalancer_action(agent.amp, lb.lb_id, "START")
         assert get(lb.url) == (200, "one")
@@ -184,7 +192,8 @@ def test_delete_listeners_leaves_no_haproxy_process_and_no_files(agent, lb):  # 
 def test_haproxy_outlives_a_killed_agent_and_a_new_agent_takes_it_over(agent, lb):  # noqa: F811
     with backends("one", "two") as (one, two):
         agent.driver.upload_haproxy_config(
-            agent.amp, lb.lb_id, lb.config(agent.base_path, {one.member_id: one.port}))
+            agent.amp, lb.lb_id, lb.config(agent.base_path, {one.member_id: one.port})
+        )
         agent.driver.reload_loadbalancer(agent.amp, lb.lb_id)
         master = _master_pid(agent, lb.lb_id)
 
@@ -192,10 +201,14 @@ def test_haproxy_outlives_a_killed_agent_and_a_new_agent_takes_it_over(agent, lb
         assert get(lb.url) == (200, "one")
         agent.start()
 
-        assert [entry["status"] for entry in agent.driver.list_listeners(agent.amp)
-                if entry["uuid"] == lb.listener_id] == ["ACTIVE"]
+        assert [
+            entry["status"]
+            for entry in agent.driver.list_listeners(agent.amp)
+            if entry["uuid"] == lb.listener_id
+        ] == ["ACTIVE"]
         agent.driver.upload_haproxy_config(
-            agent.amp, lb.lb_id, lb.config(agent.base_path, {two.member_id: two.port}))
+            agent.amp, lb.lb_id, lb.config(agent.base_path, {two.member_id: two.port})
+        )
         agent.driver.reload_loadbalancer(agent.amp, lb.lb_id)
         assert get(lb.url) == (200, "two")
     assert _master_pid(agent, lb.lb_id) == master
@@ -204,15 +217,19 @@ def test_haproxy_outlives_a_killed_agent_and_a_new_agent_takes_it_over(agent, lb
 def test_a_crashed_haproxy_is_started_again_but_a_stopped_one_is_not(agent, lb):  # noqa: F811
     with backends("one") as (one,):
         agent.driver.upload_haproxy_config(
-            agent.amp, lb.lb_id, lb.config(agent.base_path, {one.member_id: one.port}))
+            agent.amp, lb.lb_id, lb.config(agent.base_path, {one.member_id: one.port})
+        )
         agent.driver.reload_loadbalancer(agent.amp, lb.lb_id)
         crashed = _master_pid(agent, lb.lb_id)
 
         os.kill(crashed, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            if os.path.exists(_pid_path(agent, lb.lb_id)) and _master_pid(agent, lb.lb_id) != \
-                    crashed and agent.haproxy_processes(lb.lb_id):
+            if (
+                os.path.exists(_pid_path(agent, lb.lb_id))
+                and _master_pid(agent, lb.lb_id) != crashed
+                and agent.haproxy_processes(lb.lb_id)
+            ):
                 break
             time.sleep(0.1)
         assert get(lb.url) == (200, "one")
@@ -227,8 +244,7 @@ def test_unknown_load_balancer_and_unknown_action_are_refused(agent):  # noqa: F
         agent.driver.get_haproxy_config(agent.amp, "0c6ba4a4-5c52-4b8e-a4b5-0b9dc24b0000")
     assert missing.value.message == "Loadbalancer Not Found"
     with pytest.raises(exceptions.AgentNotFound):
-        agent.driver.loadbalancer_action(agent.amp, "0c6ba4a4-5c52-4b8e-a4b5-0b9dc24b0000",
-                                         "reload")
+        agent.driver.loadbalancer_action(agent.amp, "0c6ba4a4-5c52-4b8e-a4b5-0b9dc24b0000", "reload")
     with pytest.raises(ValueError):
         agent.driver.loadbalancer_action(agent.amp, "x", "restart")
 

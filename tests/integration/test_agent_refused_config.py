@@ -45,12 +45,12 @@ def _held_port(vip: str) -> socket.socket:
 
 def _with_frontend(config: str, lb: HttpLoadBalancer, port: int) -> str:
     name = str(uuid.uuid4())
-    return config + (f"frontend {name}\n    bind {lb.vip}:{port}\n"
-                     f"    default_backend {lb.pool_id}:{lb.listener_id}\n")
+    return config + (
+        f"frontend {name}\n    bind {lb.vip}:{port}\n    default_backend {lb.pool_id}:{lb.listener_id}\n"
+    )
 
 
-def test_reload_onto_a_taken_port_is_refused_and_the_running_listener_never_stops(
-        agent, lb):  # noqa: F811
+def test_reload_onto_a_taken_port_is_refused_and_the_running_listener_never_stops(agent, lb):  # noqa: F811
     with backends("one") as (one,), _held_port(lb.vip) as holder:
         good = lb.config(agent.base_path, {one.member_id: one.port})
         agent.driver.upload_haproxy_config(agent.amp, lb.lb_id, good)
@@ -80,8 +80,7 @@ def test_reload_onto_a_taken_port_is_refused_and_the_running_listener_never_stop
             client.join(5)
         assert failures == []
         assert get(lb.url) == (200, "one")
-    assert f"cannot bind socket (Address already in use) for [{lb.vip}:{taken}]" in str(
-        refused.value.details)
+    assert f"cannot bind socket (Address already in use) for [{lb.vip}:{taken}]" in str(refused.value.details)
     # The configuration that runs is the one on disk; the refused one is kept aside.
     assert agent.driver.get_haproxy_config(agent.amp, lb.lb_id) == good
     with open(os.path.join(agent.base_path, lb.lb_id, "haproxy.cfg.new-failed")) as handle:
@@ -92,8 +91,7 @@ def test_reload_onto_a_taken_port_is_refused_and_the_running_listener_never_stop
     assert agent.driver.get_haproxy_config(agent.amp, lb.lb_id) == bad
 
 
-def test_first_start_onto_a_taken_port_is_refused_and_leaves_nothing_running(
-        agent, lb):  # noqa: F811
+def test_first_start_onto_a_taken_port_is_refused_and_leaves_nothing_running(agent, lb):  # noqa: F811
     with backends("one") as (one,), _held_port(lb.vip) as holder:
         lb.port = holder.getsockname()[1]
         config = lb.config(agent.base_path, {one.member_id: one.port})
@@ -107,11 +105,16 @@ def test_first_start_onto_a_taken_port_is_refused_and_leaves_nothing_running(
 
 
 def test_binds_are_read_per_frontend_and_only_new_taken_ones_count() -> None:
-    config = ("global\n    stats socket /x.sock\nfrontend a\n    bind 127.0.0.1:80\n"
-              "    bind 2001:db8::1:443 ssl crt /x\nlisten b\n    bind [::1]:81 # note\n"
-              "backend c\n    server s 127.0.0.1:80\nfrontend d\n    bind /run/x.sock\n")
+    config = (
+        "global\n    stats socket /x.sock\nfrontend a\n    bind 127.0.0.1:80\n"
+        "    bind 2001:db8::1:443 ssl crt /x\nlisten b\n    bind [::1]:81 # note\n"
+        "backend c\n    server s 127.0.0.1:80\nfrontend d\n    bind /run/x.sock\n"
+    )
     assert [(b.frontend, str(b)) for b in bind_check.binds(config)] == [
-        ("a", "127.0.0.1:80"), ("a", "[2001:db8::1]:443"), ("b", "[::1]:81")]
+        ("a", "127.0.0.1:80"),
+        ("a", "[2001:db8::1]:443"),
+        ("b", "[::1]:81"),
+    ]
     with _held_port("127.0.0.1") as holder:
         port = holder.getsockname()[1]
         new = f"frontend a\n    bind 127.0.0.1:{port}\n"

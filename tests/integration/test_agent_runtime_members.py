@@ -31,8 +31,12 @@ def lb(agent: LocalAgent):  # noqa: F811
     agent.driver.delete_listeners(agent.amp, balancer.lb_id)
 
 
-def _config(agent: LocalAgent, lb: HttpLoadBalancer,  # noqa: F811
-            members: list[tuple[Backend, int, bool]], extra: str = "") -> str:
+def _config(
+    agent: LocalAgent,  # noqa: F811
+    lb: HttpLoadBalancer,
+    members: list[tuple[Backend, int, bool]],
+    extra: str = "",
+) -> str:
     """The LB with `members` as (backend, weight, enabled) server lines."""
     text = lb.config(agent.base_path, {}, extra_frontend=extra)
     for backend, weight, enabled in members:
@@ -48,8 +52,7 @@ def _push(agent: LocalAgent, lb: HttpLoadBalancer, config: str) -> None:  # noqa
 
 
 def _processes(agent: LocalAgent, lb: HttpLoadBalancer) -> MasterStatus:  # noqa: F811
-    status = parse_show_proc(
-        send_command(os.path.join(agent.base_path, lb.lb_id, "cli"), "show proc"))
+    status = parse_show_proc(send_command(os.path.join(agent.base_path, lb.lb_id, "cli"), "show proc"))
     assert status is not None
     return status
 
@@ -73,8 +76,7 @@ def _servers(agent: LocalAgent, lb: HttpLoadBalancer) -> set[tuple[object, ...]]
     return rows
 
 
-def test_member_add_weight_disable_and_remove_change_traffic_without_a_reload(
-        agent, lb):  # noqa: F811
+def test_member_add_weight_disable_and_remove_change_traffic_without_a_reload(agent, lb):  # noqa: F811
     with backends("one", "two") as (one, two):
         _push(agent, lb, _config(agent, lb, [(one, 1, True)]))
         assert _answers(lb, 2) == {"one": 2}
@@ -98,8 +100,11 @@ def test_member_add_weight_disable_and_remove_change_traffic_without_a_reload(
     assert disabled == {"one": 4}
     assert abs(enabled["one"] - 10) <= 2 and enabled["one"] + enabled["two"] == 40
     assert removed == {"one": 4}
-    assert (after.master_pid, after.workers, after.reloads) == \
-        (before.master_pid, before.workers, before.reloads)
+    assert (after.master_pid, after.workers, after.reloads) == (
+        before.master_pid,
+        before.workers,
+        before.reloads,
+    )
     assert after.old_workers == ()
 
 
@@ -132,8 +137,13 @@ def test_a_change_beyond_server_lines_still_reloads(agent, lb):  # noqa: F811
     with backends("one", "two") as (one, two):
         _push(agent, lb, _config(agent, lb, [(one, 1, True)]))
         before = _processes(agent, lb)
-        _push(agent, lb, _config(agent, lb, [(one, 1, True), (two, 1, True)],
-                                 extra="http-response set-header X-Changed yes"))
+        _push(
+            agent,
+            lb,
+            _config(
+                agent, lb, [(one, 1, True), (two, 1, True)], extra="http-response set-header X-Changed yes"
+            ),
+        )
         answers = _answers(lb, 4)
         after = _processes(agent, lb)
 
@@ -143,15 +153,16 @@ def test_a_change_beyond_server_lines_still_reloads(agent, lb):  # noqa: F811
     assert after.workers != before.workers
 
 
-def test_a_server_line_haproxy_refuses_is_undone_refused_and_the_old_config_serves(
-        agent, lb):  # noqa: F811
+def test_a_server_line_haproxy_refuses_is_undone_refused_and_the_old_config_serves(agent, lb):  # noqa: F811
     with backends("one", "two", "three") as (one, two, three):
         good = _config(agent, lb, [(one, 1, True)])
         _push(agent, lb, good)
         before = _processes(agent, lb)
         bad = _config(agent, lb, [(one, 1, True), (two, 1, True), (three, 1, True)])
-        bad = bad.replace(f"127.0.0.1:{three.port} weight 1",
-                          f"127.0.0.1:{three.port} weight 1 ssl ca-file /nonexistent/ca.pem")
+        bad = bad.replace(
+            f"127.0.0.1:{three.port} weight 1",
+            f"127.0.0.1:{three.port} weight 1 ssl ca-file /nonexistent/ca.pem",
+        )
 
         # The upload skips `haproxy -c` (members only); the reload finds the refusal.
         agent.driver.upload_haproxy_config(agent.amp, lb.lb_id, bad)
@@ -181,8 +192,7 @@ def test_haproxy_connection_limit_is_capped_to_its_descriptors(agent, lb):  # no
         info = _info(agent, lb)
         answers = _answers(lb, 2)
         with open(f"/proc/{_processes(agent, lb).master_pid}/limits") as handle:
-            hard_limit = int(next(line for line in handle
-                                  if line.startswith("Max open files")).split()[4])
+            hard_limit = int(next(line for line in handle if line.startswith("Max open files")).split()[4])
 
     assert answers == {"one": 2}
     if hard_limit < 2 * 50000:

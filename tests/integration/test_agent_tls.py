@@ -104,14 +104,14 @@ def test_driver_refuses_a_server_signed_by_another_ca(agent):  # noqa: F811
             driver.close()
 
 
-def test_rotated_certificate_is_used_for_new_connections_and_haproxy_keeps_serving(
-        agent, agent_ca):  # noqa: F811
+def test_rotated_certificate_is_used_for_new_connections_and_haproxy_keeps_serving(agent, agent_ca):  # noqa: F811
     context = client_context(agent_ca, agent_ca.files.client_cert_and_key)
     old_cert, _ = tls_get(agent, context)
     lb = HttpLoadBalancer.new()
     with backends("one") as (one,):
         agent.driver.upload_haproxy_config(
-            agent.amp, lb.lb_id, lb.config(agent.base_path, {one.member_id: one.port}))
+            agent.amp, lb.lb_id, lb.config(agent.base_path, {one.member_id: one.port})
+        )
         agent.driver.reload_loadbalancer(agent.amp, lb.lb_id)
         master = agent.haproxy_processes(lb.lb_id)
         new_pem = agent_ca.server_pem(agent.amphora_id)

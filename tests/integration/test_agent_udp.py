@@ -23,12 +23,14 @@ from tests.support.udp_backends import ask, udp_backends
 
 
 def stream_config(listener_id: str, port: int, member_port: int) -> bytes:
-    return (f"#ostia:listener {listener_id}\n#ostia:pool p-{listener_id}\n"
-            "upstream pool_1 {\n"
-            f"    server 127.0.0.1:{member_port} weight=1 max_fails=0; #ostia:member m1\n"
-            "}\n"
-            f"server {{ listen 127.0.0.1:{port} udp; proxy_responses 1; "
-            "proxy_pass pool_1; }\n").encode()
+    return (
+        f"#ostia:listener {listener_id}\n#ostia:pool p-{listener_id}\n"
+        "upstream pool_1 {\n"
+        f"    server 127.0.0.1:{member_port} weight=1 max_fails=0; #ostia:member m1\n"
+        "}\n"
+        f"server {{ listen 127.0.0.1:{port} udp; proxy_responses 1; "
+        "proxy_pass pool_1; }\n"
+    ).encode()
 
 
 def workers_of(master: int) -> list[int]:
@@ -56,13 +58,13 @@ def master_pid(local_agent, listener_id: str) -> int:  # type: ignore[no-untyped
         return 0
 
 
-def test_udp_listener_outlives_the_agent_and_a_dead_nginx_comes_back(
-        agent, heartbeat_listener):  # noqa: F811
+def test_udp_listener_outlives_the_agent_and_a_dead_nginx_comes_back(agent, heartbeat_listener):  # noqa: F811
     listener_id = str(uuid.uuid4())
     port = free_port("127.0.0.1", socket.SOCK_DGRAM)
     with udp_backends("m1") as (member,):
         agent.driver.upload_udp_listener_config(
-            agent.amp, listener_id, stream_config(listener_id, port, member.port))
+            agent.amp, listener_id, stream_config(listener_id, port, member.port)
+        )
         agent.driver.loadbalancer_action(agent.amp, listener_id, "reload")
         try:
             assert ask("127.0.0.1", port) == "m1"
@@ -72,8 +74,9 @@ def test_udp_listener_outlives_the_agent_and_a_dead_nginx_comes_back(
             assert ask("127.0.0.1", port) == "m1"  # the data plane does not need the agent
             agent.start()
             assert master_pid(agent, listener_id) == first
-            assert {"status": "ACTIVE", "uuid": listener_id, "type": "UDP"} in \
-                agent.driver.list_listeners(agent.amp)
+            assert {"status": "ACTIVE", "uuid": listener_id, "type": "UDP"} in agent.driver.list_listeners(
+                agent.amp
+            )
             for _ in range(3):
                 assert ask("127.0.0.1", port) == "m1"
             # The new agent receives the running nginx's session log (same port as before).
@@ -94,8 +97,11 @@ def test_udp_listener_outlives_the_agent_and_a_dead_nginx_comes_back(
             workers = workers_of(first)
             assert workers
             os.kill(first, signal.SIGKILL)
-            wait_until(lambda: master_pid(agent, listener_id) not in (first, 0), 10,
-                       "nginx started again by the agent")
+            wait_until(
+                lambda: master_pid(agent, listener_id) not in (first, 0),
+                10,
+                "nginx started again by the agent",
+            )
             assert not any(process_alive(pid) for pid in [first, *workers])
             assert ask("127.0.0.1", port) == "m1"
         finally:

@@ -34,8 +34,9 @@ def _status(pid: int) -> dict[str, str]:
 
 def _rollup(pid: int) -> dict[str, int]:
     with open(f"/proc/{pid}/smaps_rollup") as handle:
-        return {line.split()[0].rstrip(":"): int(line.split()[1]) for line in handle
-                if line.split()[-1] == "kB"}
+        return {
+            line.split()[0].rstrip(":"): int(line.split()[1]) for line in handle if line.split()[-1] == "kB"
+        }
 
 
 def _gone(pid: int, timeout: float) -> bool:
@@ -77,8 +78,11 @@ def test_forked_agents_serve_share_memory_and_leave_no_zombie(stack: LocalAmphor
 
         pids = [amp.agent_pid() for amp in amps]
         # Forked agents keep the zygote's command line; their pids tell them apart.
-        zygote = [pid for pid in _processes_mentioning(
-            os.path.join(stack.compute.amphora_dir, "agent-zygote.sock")) if pid not in pids]
+        zygote = [
+            pid
+            for pid in _processes_mentioning(os.path.join(stack.compute.amphora_dir, "agent-zygote.sock"))
+            if pid not in pids
+        ]
         parents = {int(_status(pid)["PPid"]) for pid in pids if pid}
         working_dirs = [os.readlink(f"/proc/{pid}/cwd") for pid in pids if pid]
         memory = _rollup(pids[0] or 0)

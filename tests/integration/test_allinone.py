@@ -21,9 +21,11 @@ BIN = Path(sys.executable).parent
 def _extra_config(tmp_path: Path) -> Path:
     port = free_port()
     extra = tmp_path / "extra.conf"
-    extra.write_text(f"[health_manager]\nbind_port = {port}\n"
-                     f"controller_ip_port_list = 127.0.0.1:{port}\n"
-                     "heartbeat_interval = 1\n")
+    extra.write_text(
+        f"[health_manager]\nbind_port = {port}\n"
+        f"controller_ip_port_list = 127.0.0.1:{port}\n"
+        "heartbeat_interval = 1\n"
+    )
     return extra
 
 
@@ -47,8 +49,7 @@ def _pid_gone(pid: int) -> bool:
         return True
 
 
-def _stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM,
-                pid_file: Path | None = None) -> float:
+def _stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, pid_file: Path | None = None) -> float:
     """Signal the whole process group; seconds until the service process itself is gone."""
     service_pid = int(pid_file.read_text()) if pid_file and pid_file.exists() else proc.pid
     started = time.monotonic()
@@ -68,9 +69,14 @@ def state(tmp_path):
 def test_run_command_starts_the_all_in_one_and_sigterm_stops_it_within_5_seconds(tmp_path, state):
     port = free_port()
     args = f"--port {port} --state-dir {state} --config-file {_extra_config(tmp_path)}"
-    proc = subprocess.Popen(["bash", "scripts/run.sh", *args.split()], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["bash", "scripts/run.sh", *args.split()],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         root = _wait_for(f"http://127.0.0.1:{port}/", proc)
         assert root.json()["versions"][-1]["status"] == "CURRENT"
@@ -89,9 +95,21 @@ def test_run_command_starts_the_all_in_one_and_sigterm_stops_it_within_5_seconds
 
 def _ostia_up(tmp_path: Path, state: Path, port: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [str(BIN / "ostia"), "up", "--port", str(port), "--state-dir", str(state),
-         "--config-file", str(_extra_config(tmp_path))],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        [
+            str(BIN / "ostia"),
+            "up",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(state),
+            "--config-file",
+            str(_extra_config(tmp_path)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def test_ostia_down_stops_it_and_state_survives_a_restart(tmp_path, state):
@@ -99,12 +117,19 @@ def test_ostia_down_stops_it_and_state_survives_a_restart(tmp_path, state):
     proc = _ostia_up(tmp_path, state, port)
     try:
         _wait_for(f"http://127.0.0.1:{port}/", proc)
-        created = httpx.post(f"http://127.0.0.1:{port}/v2/lbaas/loadbalancers", json={
-            "loadbalancer": {"name": "kept", "vip_subnet_id": "private-subnet",
-                             "provider": "noop_driver"}})
+        created = httpx.post(
+            f"http://127.0.0.1:{port}/v2/lbaas/loadbalancers",
+            json={
+                "loadbalancer": {"name": "kept", "vip_subnet_id": "private-subnet", "provider": "noop_driver"}
+            },
+        )
         assert created.status_code == 201
-        down = subprocess.run([str(BIN / "ostia"), "down", "--state-dir", str(state)],
-                              capture_output=True, text=True, timeout=30)
+        down = subprocess.run(
+            [str(BIN / "ostia"), "down", "--state-dir", str(state)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert down.returncode == 0 and "stopped ostia" in down.stdout
         proc.wait(timeout=10)
     finally:
@@ -114,16 +139,17 @@ def test_ostia_down_stops_it_and_state_survives_a_restart(tmp_path, state):
     again = _ostia_up(tmp_path, state, port)
     try:
         _wait_for(f"http://127.0.0.1:{port}/", again)
-        names = [lb["name"] for lb in httpx.get(
-            f"http://127.0.0.1:{port}/v2/lbaas/loadbalancers").json()["loadbalancers"]]
+        names = [
+            lb["name"]
+            for lb in httpx.get(f"http://127.0.0.1:{port}/v2/lbaas/loadbalancers").json()["loadbalancers"]
+        ]
         assert names == ["kept"]
     finally:
         _stop_group(again)
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / cmd[0]), *cmd[1:]], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([str(BIN / cmd[0]), *cmd[1:]], capture_output=True, text=True, timeout=60)
 
 
 def _write_conf(tmp_path: Path, body: str) -> Path:
@@ -132,8 +158,9 @@ def _write_conf(tmp_path: Path, body: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", ["octavia-api", "octavia-worker", "octavia-health-manager",
-                                     "octavia-housekeeping"])
+@pytest.mark.parametrize(
+    "command", ["octavia-api", "octavia-worker", "octavia-health-manager", "octavia-housekeeping"]
+)
 def test_unknown_driver_stops_a_service_with_one_line(tmp_path, command):
     conf = _write_conf(tmp_path, "[controller_worker]\ncompute_driver = compute_nova_drivr\n")
     result = _run(command, "--config-file", str(conf))
@@ -160,17 +187,19 @@ def test_db_manage_upgrade_current_history(tmp_path):
     upgrade = _run("octavia-db-manage", "--config-file", str(conf), "upgrade", "head")
     assert upgrade.returncode == 0, upgrade.stderr
     assert "(head)" in _run("octavia-db-manage", "--config-file", str(conf), "current").stdout
-    assert "initial schema" in _run("octavia-db-manage", "--config-file", str(conf),
-                                    "history").stdout
+    assert "initial schema" in _run("octavia-db-manage", "--config-file", str(conf), "history").stdout
 
 
 def test_octavia_api_serves_from_its_config_file(tmp_path):
     port = free_port()
     conf = _write_conf(tmp_path, f"[api_settings]\nbind_port = {port}\nauth_strategy = noauth\n")
     assert _run("octavia-db-manage", "--config-file", str(conf), "upgrade", "head").returncode == 0
-    proc = subprocess.Popen([str(BIN / "octavia-api"), "--config-file", str(conf)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [str(BIN / "octavia-api"), "--config-file", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         response = _wait_for(f"http://127.0.0.1:{port}/v2/lbaas/loadbalancers", proc)
         assert response.json() == {"loadbalancers": [], "loadbalancers_links": []}
@@ -200,9 +229,16 @@ def test_status_shows_services_load_balancers_and_amphorae(tmp_path, state):
     proc = _ostia_up(tmp_path, state, port)
     try:
         _wait_for(f"http://127.0.0.1:{port}/", proc)
-        created = httpx.post(f"http://127.0.0.1:{port}/v2/lbaas/loadbalancers", json={
-            "loadbalancer": {"name": "shown", "vip_subnet_id": "private-subnet",
-                             "provider": "noop_driver"}}).json()["loadbalancer"]
+        created = httpx.post(
+            f"http://127.0.0.1:{port}/v2/lbaas/loadbalancers",
+            json={
+                "loadbalancer": {
+                    "name": "shown",
+                    "vip_subnet_id": "private-subnet",
+                    "provider": "noop_driver",
+                }
+            },
+        ).json()["loadbalancer"]
         report = _run("ostia", "status", "--state-dir", str(state))
         assert report.returncode == 0, report.stderr
         assert "running (pid" in report.stdout and "API" in report.stdout
@@ -220,9 +256,22 @@ def test_ostia_up_with_keystone_but_no_auth_url_stops_with_one_line(tmp_path, st
     extra = tmp_path / "keystone.conf"
     extra.write_text("[api_settings]\nauth_strategy = keystone\n")
     result = subprocess.run(
-        [str(BIN / "ostia"), "up", "--port", str(free_port()), "--state-dir", str(state),
-         "--config-file", str(_extra_config(tmp_path)), "--config-file", str(extra)],
-        capture_output=True, text=True, timeout=60)
+        [
+            str(BIN / "ostia"),
+            "up",
+            "--port",
+            str(free_port()),
+            "--state-dir",
+            str(state),
+            "--config-file",
+            str(_extra_config(tmp_path)),
+            "--config-file",
+            str(extra),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in result.stderr
@@ -238,19 +287,47 @@ def test_certs_store_puts_a_container_where_the_api_finds_it(tmp_path, state):
     proc = _ostia_up(tmp_path, state, port)
     try:
         _wait_for(f"http://127.0.0.1:{port}/", proc)
-        stored = _run("ostia", "certs", "store", "--state-dir", str(state),
-                      "--cert", str(tmp_path / "c.pem"), "--key", str(tmp_path / "k.pem"))
+        stored = _run(
+            "ostia",
+            "certs",
+            "store",
+            "--state-dir",
+            str(state),
+            "--cert",
+            str(tmp_path / "c.pem"),
+            "--key",
+            str(tmp_path / "k.pem"),
+        )
         assert stored.returncode == 0, stored.stderr
         ref = stored.stdout.strip()
-        mismatched = _run("ostia", "certs", "store", "--state-dir", str(state),
-                          "--cert", str(tmp_path / "c.pem"), "--key", str(tmp_path / "c.pem"))
+        mismatched = _run(
+            "ostia",
+            "certs",
+            "store",
+            "--state-dir",
+            str(state),
+            "--cert",
+            str(tmp_path / "c.pem"),
+            "--key",
+            str(tmp_path / "c.pem"),
+        )
         assert mismatched.returncode == 2 and mismatched.stderr.startswith("error: not stored")
         base = f"http://127.0.0.1:{port}/v2/lbaas"
-        lb = httpx.post(f"{base}/loadbalancers", json={"loadbalancer": {
-            "vip_subnet_id": "private-subnet", "provider": "noop_driver"}}).json()
-        listener = httpx.post(f"{base}/listeners", json={"listener": {
-            "loadbalancer_id": lb["loadbalancer"]["id"], "protocol": "TERMINATED_HTTPS",
-            "protocol_port": 443, "default_tls_container_ref": ref}})
+        lb = httpx.post(
+            f"{base}/loadbalancers",
+            json={"loadbalancer": {"vip_subnet_id": "private-subnet", "provider": "noop_driver"}},
+        ).json()
+        listener = httpx.post(
+            f"{base}/listeners",
+            json={
+                "listener": {
+                    "loadbalancer_id": lb["loadbalancer"]["id"],
+                    "protocol": "TERMINATED_HTTPS",
+                    "protocol_port": 443,
+                    "default_tls_container_ref": ref,
+                }
+            },
+        )
         assert listener.status_code == 201, listener.text
     finally:
         _stop_group(proc)

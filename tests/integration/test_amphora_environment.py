@@ -49,8 +49,7 @@ def backends() -> Iterator[list[HttpBackend]]:
 def environ(pid: int) -> dict[str, str]:
     with open(f"/proc/{pid}/environ", "rb") as handle:
         raw = handle.read()
-    return dict(entry.decode(errors="replace").partition("=")[::2]
-                for entry in raw.split(b"\0") if entry)
+    return dict(entry.decode(errors="replace").partition("=")[::2] for entry in raw.split(b"\0") if entry)
 
 
 def comm(pid: int) -> str:
@@ -72,7 +71,8 @@ def assert_clean(pid: int, secret: str) -> None:
 
 
 def test_agent_and_haproxy_start_with_an_explicit_environment_only(
-    secret: str, backends: list[HttpBackend],
+    secret: str,
+    backends: list[HttpBackend],
 ) -> None:
     assert os.environ[MARKER] == secret  # the controller (this process) has it
     with local_amphora_stack() as stack:
@@ -109,15 +109,18 @@ def _push_again(stack: LocalAmphoraStack, amp: LocalAmphora, lb: object) -> None
 
 
 def test_haproxy_does_not_inherit_the_agents_environment(
-    secret: str, agent_ca: CertificateAuthority,  # noqa: F811
+    secret: str,
+    agent_ca: CertificateAuthority,  # noqa: F811
 ) -> None:
     """An agent that itself holds the marker (started straight from this process) still
     starts haproxy with the explicit set: not in /proc, and not through `env()` either."""
     with local_agent(agent_ca) as agent, fixture_backends("one") as (one,):
         assert agent.process is not None and MARKER in environ(agent.process.pid)
         lb = HttpLoadBalancer.new()
-        ask = (f'http-request return status 200 content-type text/plain '
-               f'lf-string "env=%[env({MARKER})]" if {{ path /env }}')
+        ask = (
+            f"http-request return status 200 content-type text/plain "
+            f'lf-string "env=%[env({MARKER})]" if {{ path /env }}'
+        )
         config = lb.config(agent.base_path, {one.member_id: one.port}, extra_frontend=ask)
         try:
             agent.driver.upload_haproxy_config(agent.amp, lb.lb_id, config)

@@ -75,7 +75,10 @@ def port_of(lb: models.LoadBalancer) -> int:
 
 
 def test_requests_to_the_vip_alternate_between_members(
-    stack: LocalAmphoraStack, amphora: LocalAmphora, vip: str, backends: list[HttpBackend],
+    stack: LocalAmphoraStack,
+    amphora: LocalAmphora,
+    vip: str,
+    backends: list[HttpBackend],
 ) -> None:
     lb, _ = web_lb(vip, backends)
     stack.push(amphora, lb)
@@ -85,7 +88,10 @@ def test_requests_to_the_vip_alternate_between_members(
 
 
 def test_listener_without_pool_answers_503(
-    stack: LocalAmphoraStack, amphora: LocalAmphora, vip: str, backends: list[HttpBackend],
+    stack: LocalAmphoraStack,
+    amphora: LocalAmphora,
+    vip: str,
+    backends: list[HttpBackend],
 ) -> None:
     lb, _ = web_lb(vip, backends)
     bare = lb_graph.listener(lb, free_port(vip))
@@ -96,7 +102,10 @@ def test_listener_without_pool_answers_503(
 
 @pytest.mark.parametrize("change", ["weight 0", "admin down"])
 def test_a_member_with_weight_zero_or_admin_down_gets_no_traffic(
-    stack: LocalAmphoraStack, amphora: LocalAmphora, vip: str, backends: list[HttpBackend],
+    stack: LocalAmphoraStack,
+    amphora: LocalAmphora,
+    vip: str,
+    backends: list[HttpBackend],
     change: str,
 ) -> None:
     lb, pool = web_lb(vip, backends)
@@ -111,7 +120,10 @@ def test_a_member_with_weight_zero_or_admin_down_gets_no_traffic(
 
 
 def test_health_monitor_marks_a_killed_backend_down_in_the_next_heartbeat(
-    stack: LocalAmphoraStack, amphora: LocalAmphora, vip: str, backends: list[HttpBackend],
+    stack: LocalAmphoraStack,
+    amphora: LocalAmphora,
+    vip: str,
+    backends: list[HttpBackend],
 ) -> None:
     lb, pool = web_lb(vip, backends)
     lb_graph.health_monitor(pool, delay=1, timeout=1, fall=1, rise=1)
@@ -127,15 +139,17 @@ def test_health_monitor_marks_a_killed_backend_down_in_the_next_heartbeat(
     # haproxy sees it within delay x fall (+ one check timeout); the heartbeat after that
     # carries it. Two seconds of slack for a busy host.
     within = 1 * 1 + 1 + stack.heartbeat_interval + 2
-    message = stack.heartbeats.wait_for(lambda m: members(m).get(beta) == "DOWN", within,
-                                        amphora.id)
+    message = stack.heartbeats.wait_for(lambda m: members(m).get(beta) == "DOWN", within, amphora.id)
     assert members(message)[alpha] == "UP"
     assert message["ver"] == 3
     assert set(answers(vip, port_of(lb), 4)) == {"alpha"}
 
 
 def test_an_invalid_upload_is_refused_and_the_old_config_keeps_serving(
-    stack: LocalAmphoraStack, amphora: LocalAmphora, vip: str, backends: list[HttpBackend],
+    stack: LocalAmphoraStack,
+    amphora: LocalAmphora,
+    vip: str,
+    backends: list[HttpBackend],
 ) -> None:
     lb, _ = web_lb(vip, backends)
     stack.push(amphora, lb)
@@ -158,7 +172,8 @@ def _handshake(amphora: LocalAmphora, context: ssl.SSLContext) -> None:
 
 
 def test_the_agent_refuses_a_client_without_a_valid_certificate(
-    stack: LocalAmphoraStack, amphora: LocalAmphora,
+    stack: LocalAmphoraStack,
+    amphora: LocalAmphora,
 ) -> None:
     def context(client_cert: str | None) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=stack.certs.server_ca_cert)
@@ -176,7 +191,8 @@ def test_the_agent_refuses_a_client_without_a_valid_certificate(
 
 
 def test_killing_the_agent_leaves_haproxy_serving_and_the_amphora_is_found_again(
-    stack: LocalAmphoraStack, backends: list[HttpBackend],
+    stack: LocalAmphoraStack,
+    backends: list[HttpBackend],
 ) -> None:
     amphora = stack.build_amphora()
     address = stack.allocate_vip()
@@ -221,13 +237,24 @@ def test_ostia_down_purge_deletes_every_amphora_with_its_processes(
         before = {amp.instance.compute_id: procs.processes_in(amp.files.root) for amp in built}
         assert len(before[built[0].instance.compute_id]) >= 3  # agent, haproxy master, worker
         with open(os.path.join(own.state_dir, "octavia.conf"), "w") as handle:
-            handle.write(f"[ostia]\nstate_dir = {own.state_dir}\n\n"
-                         f"[local_compute]\nmgmt_cidr = {own.conf.local_compute.mgmt_cidr}\n\n"
-                         "[controller_worker]\ncompute_driver = compute_local_driver\n")
+            handle.write(
+                f"[ostia]\nstate_dir = {own.state_dir}\n\n"
+                f"[local_compute]\nmgmt_cidr = {own.conf.local_compute.mgmt_cidr}\n\n"
+                "[controller_worker]\ncompute_driver = compute_local_driver\n"
+            )
 
         result = subprocess.run(
-            [os.path.join(os.path.dirname(sys.executable), "ostia"), "down", "--purge",
-             "--state-dir", own.state_dir], capture_output=True, text=True, timeout=60)
+            [
+                os.path.join(os.path.dirname(sys.executable), "ostia"),
+                "down",
+                "--purge",
+                "--state-dir",
+                own.state_dir,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
         assert result.returncode == 0, result.stderr
         assert "removed 2 amphorae" in result.stdout

@@ -18,12 +18,18 @@ def test_octavia_api_serves_https_with_its_certificate(tmp_path):
             versions = check(client.get("/"), 200)["versions"]
             # Links name the scheme the client used.
             assert versions[-1]["links"][0]["href"].startswith("https://127.0.0.1:")
-            created = check(client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
-                "vip_subnet_id": "private-subnet"}}), 201)["loadbalancer"]
+            created = check(
+                client.post(
+                    "/v2/lbaas/loadbalancers", json={"loadbalancer": {"vip_subnet_id": "private-subnet"}}
+                ),
+                201,
+            )["loadbalancer"]
             assert check(client.get(f"/v2/lbaas/loadbalancers/{created['id']}"), 200)
         # A client that does not trust the generated CA refuses the server.
-        with pytest.raises(httpx.ConnectError) as refused, \
-                httpx.Client(base_url=api.url, verify=ssl.create_default_context()) as stranger:
+        with (
+            pytest.raises(httpx.ConnectError) as refused,
+            httpx.Client(base_url=api.url, verify=ssl.create_default_context()) as stranger,
+        ):
             stranger.get("/")
         assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value)
         # Plain HTTP on the TLS port gets no API answer.

@@ -16,12 +16,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def test_quick_bench_runs_one_and_two_managers_without_spurious_failovers() -> None:
-    done = subprocess.run([sys.executable, "-m", "bench.bench_heartbeats", "--quick"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.bench_heartbeats", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    ratios = re.findall(r"^ratio: heartbeats sqlite 300 amphorae (.+?) processed/offered = "
-                        r"([\d.]+) \(goal 1.00 with no spurious failover: (\d+);",
-                        done.stdout, re.MULTILINE)
+    ratios = re.findall(
+        r"^ratio: heartbeats sqlite 300 amphorae (.+?) processed/offered = "
+        r"([\d.]+) \(goal 1.00 with no spurious failover: (\d+);",
+        done.stdout,
+        re.MULTILINE,
+    )
     assert [mode for mode, _, _ in ratios] == ["capacity", "steady x2 HMs"], done.stdout
     for mode, ratio, failovers in ratios:
         assert float(ratio) > 0.3, (mode, ratio)

@@ -28,14 +28,22 @@ def _scale_processes() -> list[str]:
 
 
 def test_quick_scale_bench_serves_every_vip_measures_memory_and_cleans_up() -> None:
-    done = subprocess.run([sys.executable, "-m", "bench.bench_scale", "--quick"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.bench_scale", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     assert "| VIPs serving | 3 / 3 |" in out, out
     assert "| load balancers (amphorae) | 3 (3) |" in out, out
-    per_amp = re.search(r"PSS per amphora.*\| ([\d.]+) MiB \(([\d.]+) MiB \+ ([\d.]+) MiB \+ "
-                        r"([\d.]+) MiB\)", out)
+    per_amp = re.search(
+        r"PSS per amphora.*\| ([\d.]+) MiB \(([\d.]+) MiB \+ ([\d.]+) MiB \+ "
+        r"([\d.]+) MiB\)",
+        out,
+    )
     assert per_amp is not None, out
     total, agent, master, worker = map(float, per_amp.groups())
     # Every part was found and measured (a missing process would read 0).

@@ -28,8 +28,7 @@ def served_certificate(stack: WorkerStack, address: str, pinned_pem: str | None 
         context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     context.load_cert_chain(stack.amphorae.certs.client_cert_and_key)
     port = stack.conf.haproxy_amphora.bind_port
-    with socket.create_connection((address, port), timeout=5) as raw, \
-            context.wrap_socket(raw) as tls:
+    with socket.create_connection((address, port), timeout=5) as raw, context.wrap_socket(raw) as tls:
         der = tls.getpeercert(binary_form=True)
     assert der is not None
     return der
@@ -37,8 +36,11 @@ def served_certificate(stack: WorkerStack, address: str, pinned_pem: str | None 
 
 def test_rotation_under_traffic_fails_no_request_and_retires_the_old_certificate() -> None:
     overrides = {"certificates": {"cert_validity_time": VALIDITY}}
-    with worker_stack(overrides=overrides) as stack, stack.api.client() as http, \
-            http_backends("a") as backends:
+    with (
+        worker_stack(overrides=overrides) as stack,
+        stack.api.client() as http,
+        http_backends("a") as backends,
+    ):
         vip = stack.allocate_vip()
         port = free_port(vip)
         create_lb(stack, http, serving_lb_body(vip, port, backends))

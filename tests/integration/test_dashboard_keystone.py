@@ -27,8 +27,7 @@ WAIT_MS = 15_000
 @pytest.fixture
 def api(keystone: Cloud, tmp_path: Path) -> Iterator[LiveAPI]:
     # Its own database: the shared keystone_api's load balancers are other tests' business.
-    with running_api(migrated_sqlite(str(tmp_path / "octavia.db")),
-                     keystone.authtoken_options()) as started:
+    with running_api(migrated_sqlite(str(tmp_path / "octavia.db")), keystone.authtoken_options()) as started:
         yield started
 
 
@@ -37,7 +36,8 @@ def _sign_in_dialog(page: Page) -> object:
 
 
 def test_dashboard_signs_in_with_keystone_and_shows_only_the_projects_objects(
-        api: LiveAPI, keystone: Cloud, tmp_path: Path) -> None:
+    api: LiveAPI, keystone: Cloud, tmp_path: Path
+) -> None:
     shots = Screenshots(tmp_path / "dashboard-screenshots")
     token_a, token_b = keystone.token(rbac.MEMBER, PROJECT_A), keystone.token(rbac.MEMBER, PROJECT_B)
     mine = create_lb(api.client(**{"X-Auth-Token": token_a}), name="lb-of-project-a")
@@ -53,14 +53,16 @@ def test_dashboard_signs_in_with_keystone_and_shows_only_the_projects_objects(
         dialog.get_by_label("Token").fill("not-a-valid-token")
         dialog.get_by_role("button", name="Sign in").click()
         expect(dialog.locator("#sign-in-error")).to_have_text(
-            "Your token was refused or has expired.", timeout=WAIT_MS)
+            "Your token was refused or has expired.", timeout=WAIT_MS
+        )
 
         dialog.get_by_label("User").fill(user.name)
         dialog.get_by_label("Password").fill("wrong password")
         dialog.get_by_label("Project").fill(PROJECT_A)
         dialog.get_by_role("button", name="Sign in").click()
         expect(dialog.locator("#sign-in-error")).to_have_text(
-            "Keystone refused these credentials for this project.", timeout=WAIT_MS)
+            "Keystone refused these credentials for this project.", timeout=WAIT_MS
+        )
         shots.take(page, "sign-in-refused")
 
         dialog.get_by_label("Password").fill(user.password)
@@ -83,12 +85,18 @@ def test_dashboard_signs_in_with_keystone_and_shows_only_the_projects_objects(
         page.get_by_role("button", name="Sign out").click()
         expect(dialog).to_be_visible()
 
-    made = check(httpx.get(f"{api.url}/v2/lbaas/loadbalancers",
-                           params={"name": "made-in-the-browser"},
-                           headers={"X-Auth-Token": token_a}), 200)["loadbalancers"]
+    made = check(
+        httpx.get(
+            f"{api.url}/v2/lbaas/loadbalancers",
+            params={"name": "made-in-the-browser"},
+            headers={"X-Auth-Token": token_a},
+        ),
+        200,
+    )["loadbalancers"]
     assert [lb["project_id"] for lb in made] == [user.project_id]
-    seen_by_b = check(httpx.get(f"{api.url}/v2/lbaas/loadbalancers",
-                                headers={"X-Auth-Token": token_b}), 200)["loadbalancers"]
+    seen_by_b = check(httpx.get(f"{api.url}/v2/lbaas/loadbalancers", headers={"X-Auth-Token": token_b}), 200)[
+        "loadbalancers"
+    ]
     assert [lb["name"] for lb in seen_by_b] == ["lb-of-project-b"]
 
 
@@ -100,10 +108,11 @@ def test_dashboard_page_answers_without_token_and_its_data_does_not(api: LiveAPI
         assert response.status_code == 401, fragment
 
 
-@pytest.mark.parametrize("body", [b"", b"not json", b'{"username": "u"}',
-                                  b'{"username": "", "password": "p", "project": "a"}'])
-def test_password_sign_in_refuses_an_incomplete_body_with_a_fault(api: LiveAPI,
-                                                                  body: bytes) -> None:
-    response = httpx.post(f"{api.url}/dashboard/login", content=body,
-                          headers={"Content-Type": "application/json"})
+@pytest.mark.parametrize(
+    "body", [b"", b"not json", b'{"username": "u"}', b'{"username": "", "password": "p", "project": "a"}']
+)
+def test_password_sign_in_refuses_an_incomplete_body_with_a_fault(api: LiveAPI, body: bytes) -> None:
+    response = httpx.post(
+        f"{api.url}/dashboard/login", content=body, headers={"Content-Type": "application/json"}
+    )
     assert fault(response, 400) == "Give a user, a password and a project."

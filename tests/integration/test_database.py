@@ -22,8 +22,9 @@ def db(db_url):
 
 
 def _lb(session, status_value="ACTIVE", **fields):
-    lb = models.LoadBalancer(provisioning_status=status_value, operating_status="OFFLINE",
-                             project_id="p", **fields)
+    lb = models.LoadBalancer(
+        provisioning_status=status_value, operating_status="OFFLINE", project_id="p", **fields
+    )
     lb.vip = models.Vip(ip_address="127.0.100.5", subnet_id="s")
     session.add(lb)
     session.flush()
@@ -90,10 +91,20 @@ def test_lb_lock_admits_exactly_one_of_many_concurrent_writers(db):
 def test_settle_activates_pending_and_removes_pending_delete(db):
     with db.transaction() as session:
         lb = _lb(session, "PENDING_UPDATE")
-        keep = models.Listener(protocol="HTTP", protocol_port=80, load_balancer_id=lb.id,
-                               provisioning_status="PENDING_CREATE", operating_status="OFFLINE")
-        gone = models.Listener(protocol="TCP", protocol_port=81, load_balancer_id=lb.id,
-                               provisioning_status="PENDING_DELETE", operating_status="OFFLINE")
+        keep = models.Listener(
+            protocol="HTTP",
+            protocol_port=80,
+            load_balancer_id=lb.id,
+            provisioning_status="PENDING_CREATE",
+            operating_status="OFFLINE",
+        )
+        gone = models.Listener(
+            protocol="TCP",
+            protocol_port=81,
+            load_balancer_id=lb.id,
+            provisioning_status="PENDING_DELETE",
+            operating_status="OFFLINE",
+        )
         session.add_all([keep, gone])
         session.flush()
         lb_id, keep_id, gone_id = lb.id, keep.id, gone.id
@@ -108,15 +119,34 @@ def test_settle_activates_pending_and_removes_pending_delete(db):
 def test_deleting_a_load_balancer_tree_removes_children_and_keeps_a_deleted_row(db):
     with db.transaction() as session:
         lb = _lb(session, "PENDING_DELETE")
-        pool = models.Pool(protocol="HTTP", lb_algorithm="ROUND_ROBIN", load_balancer_id=lb.id,
-                           provisioning_status="ACTIVE", operating_status="ONLINE")
+        pool = models.Pool(
+            protocol="HTTP",
+            lb_algorithm="ROUND_ROBIN",
+            load_balancer_id=lb.id,
+            provisioning_status="ACTIVE",
+            operating_status="ONLINE",
+        )
         session.add(pool)
         session.flush()
-        session.add(models.Member(pool_id=pool.id, ip_address="127.0.0.1", protocol_port=80,
-                                  provisioning_status="ACTIVE", operating_status="ONLINE"))
-        session.add(models.Listener(protocol="HTTP", protocol_port=80, load_balancer_id=lb.id,
-                                    default_pool_id=pool.id, provisioning_status="ACTIVE",
-                                    operating_status="ONLINE"))
+        session.add(
+            models.Member(
+                pool_id=pool.id,
+                ip_address="127.0.0.1",
+                protocol_port=80,
+                provisioning_status="ACTIVE",
+                operating_status="ONLINE",
+            )
+        )
+        session.add(
+            models.Listener(
+                protocol="HTTP",
+                protocol_port=80,
+                load_balancer_id=lb.id,
+                default_pool_id=pool.id,
+                provisioning_status="ACTIVE",
+                operating_status="ONLINE",
+            )
+        )
         lb_id = lb.id
     with db.transaction() as session:
         lifecycle.settle_load_balancer(session, session.get(models.LoadBalancer, lb_id))
@@ -129,9 +159,16 @@ def test_deleting_a_load_balancer_tree_removes_children_and_keeps_a_deleted_row(
 def test_statistics_counters_hold_more_than_32_bits(db):
     big = 5 * 2**31
     with db.transaction() as session:
-        session.add(models.ListenerStatistics(listener_id="l", amphora_id="a", bytes_in=big,
-                                              bytes_out=big, total_connections=big,
-                                              request_errors=1))
+        session.add(
+            models.ListenerStatistics(
+                listener_id="l",
+                amphora_id="a",
+                bytes_in=big,
+                bytes_out=big,
+                total_connections=big,
+                request_errors=1,
+            )
+        )
     with db.transaction() as session:
         row = session.get(models.ListenerStatistics, ("l", "a"))
         assert (row.bytes_in, row.bytes_out, row.total_connections) == (big, big, big)

@@ -38,14 +38,21 @@ def env(tmp_path: Path) -> dict[str, str]:
 def _extra(tmp_path: Path, body: str = "") -> Path:
     port = free_port()
     extra = tmp_path / f"extra-{port}.conf"
-    extra.write_text(f"[health_manager]\nbind_port = {port}\n"
-                     f"controller_ip_port_list = 127.0.0.1:{port}\n{body}")
+    extra.write_text(
+        f"[health_manager]\nbind_port = {port}\ncontroller_ip_port_list = 127.0.0.1:{port}\n{body}"
+    )
     return extra
 
 
 def _ostia(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "ostia"), *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [str(BIN / "ostia"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _one_error_line(result: subprocess.CompletedProcess) -> str:
@@ -62,9 +69,13 @@ class Up:
     def __init__(self, env: dict[str, str], port: int, *args: str) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
-            [str(BIN / "ostia"), "up", "--port", str(port), *args], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True)
+            [str(BIN / "ostia"), "up", "--port", str(port), *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
 
     def wait_up(self) -> list[str]:
         """Lines up to "Ostia is up"; the API must answer at once when that is printed."""
@@ -105,8 +116,9 @@ def test_a_taken_api_port_stops_ostia_up_in_one_line_before_saying_up(tmp_path, 
         taken.listen()
         port = taken.getsockname()[1]
         state = tmp_path / "state"
-        result = _ostia(env, "up", "--port", str(port), "--state-dir", str(state),
-                        "--config-file", str(_extra(tmp_path)))
+        result = _ostia(
+            env, "up", "--port", str(port), "--state-dir", str(state), "--config-file", str(_extra(tmp_path))
+        )
     line = _one_error_line(result)
     assert f"127.0.0.1:{port}" in line and "already in use" in line
     assert "Ostia is up" not in result.stdout
@@ -114,9 +126,16 @@ def test_a_taken_api_port_stops_ostia_up_in_one_line_before_saying_up(tmp_path, 
 
 
 def test_an_empty_heartbeat_key_is_refused_in_one_line(tmp_path, env):
-    result = _ostia(env, "up", "--port", str(free_port()), "--state-dir",
-                    str(tmp_path / "state"), "--config-file",
-                    str(_extra(tmp_path, "heartbeat_key =\n")))
+    result = _ostia(
+        env,
+        "up",
+        "--port",
+        str(free_port()),
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--config-file",
+        str(_extra(tmp_path, "heartbeat_key =\n")),
+    )
     assert "heartbeat_key is empty" in _one_error_line(result)
     assert "Ostia is up" not in result.stdout
 
@@ -127,12 +146,23 @@ def test_octavia_api_on_a_taken_port_is_one_line(tmp_path, env):
         taken.listen()
         port = taken.getsockname()[1]
         conf = tmp_path / "octavia.conf"
-        conf.write_text(f"[api_settings]\nbind_port = {port}\n\n"
-                        f"[database]\nconnection = sqlite:///{tmp_path}/o.db\n")
-        subprocess.run([str(BIN / "octavia-db-manage"), "--config-file", str(conf), "upgrade",
-                        "head"], check=True, capture_output=True, env=env, timeout=60)
-        result = subprocess.run([str(BIN / "octavia-api"), "--config-file", str(conf)],
-                                capture_output=True, text=True, env=env, timeout=60)
+        conf.write_text(
+            f"[api_settings]\nbind_port = {port}\n\n[database]\nconnection = sqlite:///{tmp_path}/o.db\n"
+        )
+        subprocess.run(
+            [str(BIN / "octavia-db-manage"), "--config-file", str(conf), "upgrade", "head"],
+            check=True,
+            capture_output=True,
+            env=env,
+            timeout=60,
+        )
+        result = subprocess.run(
+            [str(BIN / "octavia-api"), "--config-file", str(conf)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
     assert "already in use" in _one_error_line(result)
 
 
@@ -140,15 +170,25 @@ def test_a_failed_store_prints_no_reference(tmp_path, env):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     conf = tmp_path / "octavia.conf"
-    conf.write_text("[certificates]\ncert_manager = local_cert_manager\n"
-                    f"storage_path = {blocker}/containers\n")
+    conf.write_text(
+        f"[certificates]\ncert_manager = local_cert_manager\nstorage_path = {blocker}/containers\n"
+    )
     from tests.functional.test_certificate_refs import _self_signed
 
     cert, key = _self_signed("www.example.com")
     (tmp_path / "c.pem").write_bytes(cert)
     (tmp_path / "k.pem").write_bytes(key)
-    result = _ostia(env, "certs", "store", "--config-file", str(conf),
-                    "--cert", str(tmp_path / "c.pem"), "--key", str(tmp_path / "k.pem"))
+    result = _ostia(
+        env,
+        "certs",
+        "store",
+        "--config-file",
+        str(conf),
+        "--cert",
+        str(tmp_path / "c.pem"),
+        "--key",
+        str(tmp_path / "k.pem"),
+    )
     assert "not stored" in _one_error_line(result)
     assert result.stdout == ""
 
@@ -171,24 +211,48 @@ def test_a_first_day_with_a_deep_home_certs_status_and_purge(tmp_path, env, up_p
     cert, key = _self_signed("www.example.com")
     (tmp_path / "c.pem").write_bytes(cert)
     (tmp_path / "k.pem").write_bytes(key)
-    stored = _ostia(env, "certs", "store", "--cert", str(tmp_path / "c.pem"),
-                    "--key", str(tmp_path / "k.pem"))
+    stored = _ostia(
+        env, "certs", "store", "--cert", str(tmp_path / "c.pem"), "--key", str(tmp_path / "k.pem")
+    )
     assert stored.returncode == 0, stored.stderr
     ref = stored.stdout.strip()
     assert (state / "tls-containers" / f"{ref}.crt").exists()
     listed = _ostia(env, "certs", "list")
     assert listed.returncode == 0 and ref in listed.stdout and "www.example.com" in listed.stdout
 
-    lb = httpx.post(f"{base}/loadbalancers", json={"loadbalancer": {
-        "name": "first", "vip_subnet_id": "private-subnet", "listeners": [
-            {"name": "web", "protocol": "HTTP", "protocol_port": 80,
-             "default_pool": {"name": "p", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-                              "members": [{"address": "127.0.0.1", "protocol_port": 9}]}},
-            {"name": "tls", "protocol": "TERMINATED_HTTPS", "protocol_port": 443,
-             "default_tls_container_ref": ref}]}}, timeout=10).json()["loadbalancer"]
+    lb = httpx.post(
+        f"{base}/loadbalancers",
+        json={
+            "loadbalancer": {
+                "name": "first",
+                "vip_subnet_id": "private-subnet",
+                "listeners": [
+                    {
+                        "name": "web",
+                        "protocol": "HTTP",
+                        "protocol_port": 80,
+                        "default_pool": {
+                            "name": "p",
+                            "protocol": "HTTP",
+                            "lb_algorithm": "ROUND_ROBIN",
+                            "members": [{"address": "127.0.0.1", "protocol_port": 9}],
+                        },
+                    },
+                    {
+                        "name": "tls",
+                        "protocol": "TERMINATED_HTTPS",
+                        "protocol_port": 443,
+                        "default_tls_container_ref": ref,
+                    },
+                ],
+            }
+        },
+        timeout=10,
+    ).json()["loadbalancer"]
     deadline = time.monotonic() + 60
-    while (shown := httpx.get(f"{base}/loadbalancers/{lb['id']}", timeout=10).json()[
-            "loadbalancer"])["provisioning_status"] != "ACTIVE":
+    while (shown := httpx.get(f"{base}/loadbalancers/{lb['id']}", timeout=10).json()["loadbalancer"])[
+        "provisioning_status"
+    ] != "ACTIVE":
         assert shown["provisioning_status"] != "ERROR", _ostia(env, "status").stdout
         assert time.monotonic() < deadline
         time.sleep(0.2)
@@ -197,8 +261,9 @@ def test_a_first_day_with_a_deep_home_certs_status_and_purge(tmp_path, env, up_p
 
     in_use = _ostia(env, "certs", "delete", ref)
     assert in_use.returncode == 2 and "in use by listener" in in_use.stderr
-    spare = _ostia(env, "certs", "store", "--cert", str(tmp_path / "c.pem"),
-                   "--key", str(tmp_path / "k.pem")).stdout.strip()
+    spare = _ostia(
+        env, "certs", "store", "--cert", str(tmp_path / "c.pem"), "--key", str(tmp_path / "k.pem")
+    ).stdout.strip()
     deleted = _ostia(env, "certs", "delete", spare)
     assert deleted.returncode == 0 and deleted.stdout == f"deleted {spare}\n"
     assert not list((state / "tls-containers").glob(f"{spare}.*"))
@@ -210,8 +275,9 @@ def test_a_first_day_with_a_deep_home_certs_status_and_purge(tmp_path, env, up_p
     tree = report.stdout.split("listeners, pools and members", 1)[1]
     assert "  listener" in tree and "HTTP :80" in tree and "TERMINATED_HTTPS :443" in tree
     assert "  pool" in tree and "    member" in tree and "127.0.0.1:9" in tree
-    piped = subprocess.run(f"{BIN / 'ostia'} status | head -1", shell=True, env=env,
-                           capture_output=True, text=True, timeout=60)
+    piped = subprocess.run(
+        f"{BIN / 'ostia'} status | head -1", shell=True, env=env, capture_output=True, text=True, timeout=60
+    )
     assert piped.stdout.count("\n") == 1 and piped.stderr == ""
 
     down = _ostia(env, "down", "--purge")
@@ -225,5 +291,4 @@ def test_a_first_day_with_a_deep_home_certs_status_and_purge(tmp_path, env, up_p
     up_processes.append(again)
     again.wait_up()
     assert httpx.get(f"{base}/loadbalancers", timeout=10).json()["loadbalancers"] == []
-    assert _ostia(env, "certs", "list").stdout.startswith(
-        f"stored in {state / 'tls-containers'} (0)")
+    assert _ostia(env, "certs", "list").stdout.startswith(f"stored in {state / 'tls-containers'} (0)")

@@ -19,9 +19,13 @@ running = hm.running
 
 def _add_listener(db, graph):  # type: ignore[no-untyped-def]
     with db.transaction() as session:
-        listener = models.Listener(protocol="TCP", protocol_port=81,
-                                   load_balancer_id=graph["lb"], provisioning_status="ACTIVE",
-                                   operating_status="ONLINE")
+        listener = models.Listener(
+            protocol="TCP",
+            protocol_port=81,
+            load_balancer_id=graph["lb"],
+            provisioning_status="ACTIVE",
+            operating_status="ONLINE",
+        )
         session.add(listener)
         session.flush()
         return listener.id

@@ -50,43 +50,85 @@ BOTH_DATABASES = pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirec
 
 
 def _conf(db, **health):
-    options = {"heartbeat_key": KEY, "bind_port": _free_udp_port(), "heartbeat_interval": 1,
-               "heartbeat_timeout": 3, "health_check_interval": 1,
-               "status_flush_interval": 0.05, "stats_write_interval": 0.05, **health}
+    options = {
+        "heartbeat_key": KEY,
+        "bind_port": _free_udp_port(),
+        "heartbeat_interval": 1,
+        "heartbeat_timeout": 3,
+        "health_check_interval": 1,
+        "status_flush_interval": 0.05,
+        "stats_write_interval": 0.05,
+        **health,
+    }
     return test_config(str(db.engine.url), {"health_manager": options})
 
 
 def _graph(db, amphorae=1):
     """An ACTIVE LB with listener l, pool p (two members) and `amphorae` amphorae."""
     with db.transaction() as session:
-        lb = models.LoadBalancer(provisioning_status="ACTIVE", operating_status="OFFLINE",
-                                 project_id="p")
+        lb = models.LoadBalancer(provisioning_status="ACTIVE", operating_status="OFFLINE", project_id="p")
         session.add(lb)
         session.flush()
-        pool = models.Pool(protocol="HTTP", lb_algorithm="ROUND_ROBIN", load_balancer_id=lb.id,
-                           provisioning_status="ACTIVE", operating_status="OFFLINE")
+        pool = models.Pool(
+            protocol="HTTP",
+            lb_algorithm="ROUND_ROBIN",
+            load_balancer_id=lb.id,
+            provisioning_status="ACTIVE",
+            operating_status="OFFLINE",
+        )
         session.add(pool)
         session.flush()
-        listener = models.Listener(protocol="HTTP", protocol_port=80, load_balancer_id=lb.id,
-                                   default_pool_id=pool.id, provisioning_status="ACTIVE",
-                                   operating_status="OFFLINE")
-        members = [models.Member(pool_id=pool.id, ip_address="127.0.0.1", protocol_port=p,
-                                 provisioning_status="ACTIVE", operating_status="OFFLINE")
-                   for p in (8001, 8002)]
-        amps = [models.Amphora(status="ALLOCATED", load_balancer_id=lb.id, role="STANDALONE")
-                for _ in range(amphorae)]
+        listener = models.Listener(
+            protocol="HTTP",
+            protocol_port=80,
+            load_balancer_id=lb.id,
+            default_pool_id=pool.id,
+            provisioning_status="ACTIVE",
+            operating_status="OFFLINE",
+        )
+        members = [
+            models.Member(
+                pool_id=pool.id,
+                ip_address="127.0.0.1",
+                protocol_port=p,
+                provisioning_status="ACTIVE",
+                operating_status="OFFLINE",
+            )
+            for p in (8001, 8002)
+        ]
+        amps = [
+            models.Amphora(status="ALLOCATED", load_balancer_id=lb.id, role="STANDALONE")
+            for _ in range(amphorae)
+        ]
         session.add_all([listener, *members, *amps])
         session.flush()
-        return {"lb": lb.id, "listener": listener.id, "pool": pool.id,
-                "members": [m.id for m in members], "amphorae": [a.id for a in amps]}
+        return {
+            "lb": lb.id,
+            "listener": listener.id,
+            "pool": pool.id,
+            "members": [m.id for m in members],
+            "amphorae": [a.id for a in amps],
+        }
 
 
 def _message(graph, amphora_id, seq, members=("UP", "UP"), rx=100):
-    return {"id": amphora_id, "seq": seq, "ver": 3,
-            "listeners": {graph["listener"]: {"status": "OPEN", "stats": {
-                "rx": rx, "tx": 2 * rx, "conns": 1, "totconns": 1, "ereq": 0}}},
-            "pools": {f"{graph['pool']}:{graph['listener']}": {
-                "status": "UP", "members": dict(zip(graph["members"], members, strict=True))}}}
+    return {
+        "id": amphora_id,
+        "seq": seq,
+        "ver": 3,
+        "listeners": {
+            graph["listener"]: {
+                "status": "OPEN",
+                "stats": {"rx": rx, "tx": 2 * rx, "conns": 1, "totconns": 1, "ereq": 0},
+            }
+        },
+        "pools": {
+            f"{graph['pool']}:{graph['listener']}": {
+                "status": "UP",
+                "members": dict(zip(graph["members"], members, strict=True)),
+            }
+        },
+    }
 
 
 class Sender:
@@ -115,8 +157,7 @@ def running(db):
         return recorded
 
     def start(**health):
-        service = HealthManagerService(_conf(db, **health), db,
-                                       request_failover=request_failover)
+        service = HealthManagerService(_conf(db, **health), db, request_failover=request_failover)
         service.start()
         deadline = time.monotonic() + 5
         while service.bound_address is None and time.monotonic() < deadline:
@@ -257,8 +298,9 @@ def test_a_heartbeat_not_written_yet_keeps_its_amphora_from_failover(db):
     conf = _conf(db)  # heartbeat_timeout = 3 s
     processor = HeartbeatProcessor(conf, db)
     requested: list[str] = []
-    detector = StaleAmphoraDetector(conf, db, lambda amp: requested.append(amp) or True,
-                                    processor.heard_since)
+    detector = StaleAmphoraDetector(
+        conf, db, lambda amp: requested.append(amp) or True, processor.heard_since
+    )
     try:
         # Accepted, still queued for the next flush (a manager behind its heartbeats).
         assert processor.accept(heartbeat_format.encode(_message(graph, heard, 1), KEY))
@@ -355,8 +397,7 @@ def test_stale_amphora_is_failed_over_once_even_with_two_health_managers(db, run
     assert failovers == graph["amphorae"]
     assert running.woken == [graph["lb"]]
     with db.transaction() as session:
-        assert session.get(models.LoadBalancer, graph["lb"]).provisioning_status == \
-            "PENDING_UPDATE"
+        assert session.get(models.LoadBalancer, graph["lb"]).provisioning_status == "PENDING_UPDATE"
         assert session.get(models.Amphora, graph["amphorae"][0]).status == "PENDING_DELETE"
         assert session.get(models.AmphoraHealth, graph["amphorae"][0]).busy is True
 
@@ -369,8 +410,9 @@ def test_storm_protection_stops_failovers_and_heartbeats_restore(db, running, ca
     assert _wait(lambda: _amp_statuses(db, amps) == {"FAILOVER_STOPPED"}, timeout=8)
 
     def storm_errors():
-        return [r for r in caplog.records
-                if r.levelname == "ERROR" and "failover_threshold" in r.getMessage()]
+        return [
+            r for r in caplog.records if r.levelname == "ERROR" and "failover_threshold" in r.getMessage()
+        ]
 
     assert _wait(lambda: len(storm_errors()) >= 2, timeout=5)  # one per detection round
     assert running.failovers == []
@@ -398,8 +440,12 @@ class RecordingCompute:
 
 def _start_with_compute(db, compute, **health):
     drivers = types.SimpleNamespace(compute=compute)
-    service = HealthManagerService(_conf(db, **health), db, drivers=drivers,  # type: ignore[arg-type]
-                                   wake=lambda lb_id: None)
+    service = HealthManagerService(
+        _conf(db, **health),
+        db,
+        drivers=drivers,  # type: ignore[arg-type]
+        wake=lambda lb_id: None,
+    )
     service.start()
     assert _wait(lambda: service.bound_address is not None)
     return service, Sender(service.bound_address[1])
@@ -491,16 +537,34 @@ def test_signed_but_malformed_heartbeats_neither_crash_nor_poison_a_batch(db, ru
     service, sender = running()
     listener, pool = graph["listener"], f"{graph['pool']}:{graph['listener']}"
     weird = [
-        {"id": 42, "seq": 1}, {"id": "x" * 37, "seq": 1}, {"id": amp, "seq": 2**40},
-        {"id": amp, "seq": -1}, {"id": amp, "seq": True}, {"id": amp}, [1, 2, 3],
+        {"id": 42, "seq": 1},
+        {"id": "x" * 37, "seq": 1},
+        {"id": amp, "seq": 2**40},
+        {"id": amp, "seq": -1},
+        {"id": amp, "seq": True},
+        {"id": amp},
+        [1, 2, 3],
         {"id": str(uuid.uuid4()), "seq": 1, "listeners": {}},  # nobody we know
         {"id": amp, "seq": 1, "ver": "3", "listeners": [listener], "pools": "UP"},
-        {"id": amp, "seq": 2, "ver": 3, "listeners": {listener: {"status": ["OPEN"],
-                                                                "stats": {"rx": 10**30}}},
-         "pools": {pool: {"status": None, "members": ["UP"]}, 7: {}}},
-        {"id": amp, "seq": 3, "ver": 3, "listeners": {listener: {"status": "OPEN", "stats": {
-            "rx": "1", "tx": -5, "conns": 1.5, "totconns": None, "ereq": 2**63}}},
-         "pools": {pool: {"status": "UP", "members": {graph["members"][0]: {"a": 1}}}}},
+        {
+            "id": amp,
+            "seq": 2,
+            "ver": 3,
+            "listeners": {listener: {"status": ["OPEN"], "stats": {"rx": 10**30}}},
+            "pools": {pool: {"status": None, "members": ["UP"]}, 7: {}},
+        },
+        {
+            "id": amp,
+            "seq": 3,
+            "ver": 3,
+            "listeners": {
+                listener: {
+                    "status": "OPEN",
+                    "stats": {"rx": "1", "tx": -5, "conns": 1.5, "totconns": None, "ereq": 2**63},
+                }
+            },
+            "pools": {pool: {"status": "UP", "members": {graph["members"][0]: {"a": 1}}}},
+        },
     ]
     for message in weird:
         payload = zlib.compress(json.dumps(message).encode())

@@ -37,11 +37,13 @@ TIMEOUT = 3
 
 def _write_conf(tmp_path: Path, name: str, url: str, port: int) -> Path:
     path = tmp_path / f"{name}.conf"
-    path.write_text(f"[database]\nconnection = {url}\n"
-                    f"[health_manager]\nbind_ip = 127.0.0.1\nbind_port = {port}\n"
-                    f"heartbeat_key = {KEY}\nheartbeat_interval = 1\n"
-                    f"heartbeat_timeout = {TIMEOUT}\nhealth_check_interval = 1\n"
-                    "status_flush_interval = 0.1\nstats_write_interval = 0.5\n")
+    path.write_text(
+        f"[database]\nconnection = {url}\n"
+        f"[health_manager]\nbind_ip = 127.0.0.1\nbind_port = {port}\n"
+        f"heartbeat_key = {KEY}\nheartbeat_interval = 1\n"
+        f"heartbeat_timeout = {TIMEOUT}\nhealth_check_interval = 1\n"
+        "status_flush_interval = 0.1\nstats_write_interval = 0.5\n"
+    )
     return path
 
 
@@ -49,8 +51,9 @@ class Fleet(threading.Thread):
     """Every amphora once a second, round-robin over the managers; `silent` stop at
     `silence_at` (monotonic)."""
 
-    def __init__(self, fleet: list[SimulatedAmphora], ports: list[int],
-                 silent: set[str], silence_at: float) -> None:
+    def __init__(
+        self, fleet: list[SimulatedAmphora], ports: list[int], silent: set[str], silence_at: float
+    ) -> None:
         super().__init__(daemon=True)
         self.fleet, self.ports, self.silent, self.silence_at = fleet, ports, silent, silence_at
         self.stop = threading.Event()
@@ -69,8 +72,7 @@ class Fleet(threading.Thread):
                     seqs[amp.amphora_id] += 1
                     seq = seqs[amp.amphora_id]
                     port = self.ports[seq % len(self.ports)]
-                    sock.sendto(heartbeat_format.encode(heartbeat(amp, seq), KEY),
-                                ("127.0.0.1", port))
+                    sock.sendto(heartbeat_format.encode(heartbeat(amp, seq), KEY), ("127.0.0.1", port))
                     self.sent_to[port] += 1
                 self.stop.wait(max(0.0, 1.0 - (time.monotonic() - started)))
 
@@ -93,8 +95,7 @@ def database(postgres):  # type: ignore[no-untyped-def]
     db.dispose()
 
 
-def test_two_managers_split_the_fleet_and_fail_a_silent_amphora_over_once(database,
-                                                                          tmp_path):
+def test_two_managers_split_the_fleet_and_fail_a_silent_amphora_over_once(database, tmp_path):
     url, db = database
     fleet = populate(db, FLEET)
     silent = fleet[7].amphora_id
@@ -106,11 +107,17 @@ def test_two_managers_split_the_fleet_and_fail_a_silent_amphora_over_once(databa
         for index, port in enumerate(ports):
             conf = _write_conf(tmp_path, f"hm{index}", url, port)
             with open(logs[index], "wb") as log:
-                managers.append(subprocess.Popen(
-                    [str(BIN / "octavia-health-manager"), "--config-file", str(conf)],
-                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        assert _wait(lambda: all("listening on" in log.read_text() for log in logs), 60), \
-            [log.read_text() for log in logs]
+                managers.append(
+                    subprocess.Popen(
+                        [str(BIN / "octavia-health-manager"), "--config-file", str(conf)],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        assert _wait(lambda: all("listening on" in log.read_text() for log in logs), 60), [
+            log.read_text() for log in logs
+        ]
         sender = Fleet(fleet, ports, {silent}, time.monotonic() + 2.0)
         sender.start()
 
@@ -119,8 +126,9 @@ def test_two_managers_split_the_fleet_and_fail_a_silent_amphora_over_once(databa
                 return str(session.get(models.Amphora, amphora_id).status)
 
         # Silent from t=2 s; the detectors start judging one timeout after their start.
-        assert _wait(lambda: amphora_status(silent) == c.PENDING_DELETE, 30), \
-            [log.read_text() for log in logs]
+        assert _wait(lambda: amphora_status(silent) == c.PENDING_DELETE, 30), [
+            log.read_text() for log in logs
+        ]
         # Two more timeouts of heartbeats for everybody else: nothing else moves.
         time.sleep(2 * TIMEOUT)
         sender.stop.set()
@@ -138,16 +146,28 @@ def test_two_managers_split_the_fleet_and_fail_a_silent_amphora_over_once(databa
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
     texts = [log.read_text() for log in logs]
-    requested = [line for text in texts for line in text.splitlines()
-                 if "failover of amphora" in line and "requested" in line]
+    requested = [
+        line
+        for text in texts
+        for line in text.splitlines()
+        if "failover of amphora" in line and "requested" in line
+    ]
     assert len(requested) == 1 and silent in requested[0], texts
     with db.transaction() as session:
-        statuses = {amp_id: status for amp_id, status in session.execute(
-            select(models.Amphora.id, models.Amphora.status))}
-        lb_of = {amp_id: lb_id for amp_id, lb_id in session.execute(
-            select(models.Amphora.id, models.Amphora.load_balancer_id))}
-        lbs = {lb_id: status for lb_id, status in session.execute(
-            select(models.LoadBalancer.id, models.LoadBalancer.provisioning_status))}
+        statuses = {
+            amp_id: status
+            for amp_id, status in session.execute(select(models.Amphora.id, models.Amphora.status))
+        }
+        lb_of = {
+            amp_id: lb_id
+            for amp_id, lb_id in session.execute(select(models.Amphora.id, models.Amphora.load_balancer_id))
+        }
+        lbs = {
+            lb_id: status
+            for lb_id, status in session.execute(
+                select(models.LoadBalancer.id, models.LoadBalancer.provisioning_status)
+            )
+        }
     assert statuses.pop(silent) == c.PENDING_DELETE
     assert lbs.pop(lb_of[silent]) == c.PENDING_UPDATE
     assert set(statuses.values()) == {c.AMPHORA_ALLOCATED}, "a live amphora was failed over"
@@ -183,11 +203,9 @@ def test_managers_writing_the_same_health_rows_at_once_do_not_deadlock(database)
             except Exception as err:  # a deadlock: PostgreSQL aborts one of the two
                 errors.append(err)
 
-    threads = [threading.Thread(target=manager, args=(order,))
-               for order in (ids, ids[::-1])]
+    threads = [threading.Thread(target=manager, args=(order,)) for order in (ids, ids[::-1])]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(120)
     assert errors == []
-

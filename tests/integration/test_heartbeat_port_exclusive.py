@@ -23,11 +23,17 @@ BIN = Path(sys.executable).parent
 
 def _conf(tmp_path: Path, port: int) -> Path:
     path = tmp_path / "octavia.conf"
-    path.write_text(f"[database]\nconnection = sqlite:///{tmp_path}/o.db\n"
-                    f"[health_manager]\nbind_ip = 127.0.0.1\nbind_port = {port}\n"
-                    "heartbeat_key = k\n")
-    migrated = subprocess.run([str(BIN / "octavia-db-manage"), "--config-file", str(path),
-                               "upgrade", "head"], capture_output=True, text=True, timeout=60)
+    path.write_text(
+        f"[database]\nconnection = sqlite:///{tmp_path}/o.db\n"
+        f"[health_manager]\nbind_ip = 127.0.0.1\nbind_port = {port}\n"
+        "heartbeat_key = k\n"
+    )
+    migrated = subprocess.run(
+        [str(BIN / "octavia-db-manage"), "--config-file", str(path), "upgrade", "head"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert migrated.returncode == 0, migrated.stderr
     return path
 
@@ -62,8 +68,9 @@ def test_second_health_manager_on_the_same_port_fails_to_start_in_one_line(tmp_p
     port = free_udp_port()
     conf = _conf(tmp_path, port)
     command = [str(BIN / "octavia-health-manager"), "--config-file", str(conf)]
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
+    first = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         _wait_bound(first, port)
         second = subprocess.run(command, capture_output=True, text=True, timeout=30)
@@ -87,15 +94,26 @@ def test_ostia_up_stops_in_one_line_when_the_heartbeat_port_is_taken(tmp_path):
     holder.bind(("127.0.0.1", 0))
     port = holder.getsockname()[1]
     extra = tmp_path / "extra.conf"
-    extra.write_text(f"[health_manager]\nbind_port = {port}\n"
-                     f"controller_ip_port_list = 127.0.0.1:{port}\n")
+    extra.write_text(f"[health_manager]\nbind_port = {port}\ncontroller_ip_port_list = 127.0.0.1:{port}\n")
     state = tmp_path / "state"
     api_port = free_port()
     try:
         result = subprocess.run(
-            [str(BIN / "ostia"), "up", "--port", str(api_port), "--state-dir", str(state),
-             "--config-file", str(extra)],
-            capture_output=True, text=True, timeout=60, start_new_session=True)
+            [
+                str(BIN / "ostia"),
+                "up",
+                "--port",
+                str(api_port),
+                "--state-dir",
+                str(state),
+                "--config-file",
+                str(extra),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            start_new_session=True,
+        )
     finally:
         holder.close()
     assert result.returncode != 0, result.stderr

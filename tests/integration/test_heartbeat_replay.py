@@ -48,8 +48,7 @@ def _last_update(db, amp):
         return None if row is None else row.last_update
 
 
-def test_old_boot_replayed_after_restarts_neither_keeps_a_dead_amphora_alive_nor_flips_members(
-        db, running):
+def test_old_boot_replayed_after_restarts_neither_keeps_a_dead_amphora_alive_nor_flips_members(db, running):
     graph = _graph(db)
     amp, member = graph["amphorae"][0], graph["members"][1]
     first, sender = running()
@@ -99,8 +98,7 @@ def test_huge_seq_is_refused_and_genuine_heartbeats_keep_being_accepted(db, runn
 
 
 @BOTH_DATABASES
-def test_new_boot_id_with_a_sequence_reset_is_accepted_also_after_a_manager_restart(
-        db, running):
+def test_new_boot_id_with_a_sequence_reset_is_accepted_also_after_a_manager_restart(db, running):
     graph = _graph(db)
     amp, member = graph["amphorae"][0], graph["members"][1]
     first, sender = running()
@@ -146,16 +144,17 @@ def test_a_real_agent_restarted_is_heard_with_a_new_boot(db, running, agent_ca):
     with local_agent(agent_ca, sender.port) as agent:
         with db.transaction() as session:  # a spare: heard without a load balancer
             session.add(models.Amphora(id=agent.amphora_id, status="READY"))
-        assert _wait(lambda: (_health_row(db, agent.amphora_id) or (None, 0))[1] >= 2,
-                     timeout=10), _health_row(db, agent.amphora_id)
+        assert _wait(lambda: (_health_row(db, agent.amphora_id) or (None, 0))[1] >= 2, timeout=10), (
+            _health_row(db, agent.amphora_id)
+        )
         first_boot = _health_row(db, agent.amphora_id)[0]
         assert first_boot and len(first_boot) == 32
         agent.kill()
         agent.start()
-        assert _wait(lambda: _health_row(db, agent.amphora_id)[0] not in (None, first_boot),
-                     timeout=10), _health_row(db, agent.amphora_id)
+        assert _wait(lambda: _health_row(db, agent.amphora_id)[0] not in (None, first_boot), timeout=10), (
+            _health_row(db, agent.amphora_id)
+        )
         boot, seq, previous = _health_row(db, agent.amphora_id)
         assert seq < 5 and previous == first_boot
         counts = service.metrics.snapshot()
-        assert not any(counts.get(kind) for kind in ("replayed", "old_boot", "seq_jump")), \
-            counts
+        assert not any(counts.get(kind) for kind in ("replayed", "old_boot", "seq_jump")), counts

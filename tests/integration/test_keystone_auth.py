@@ -37,8 +37,7 @@ def test_a_call_without_token_is_401_with_the_keystone_challenge(keystone_api, k
 
 @pytest.mark.parametrize("token", ["not-a-token", "gAAAAABpZmFrZQ", "x" * 300])
 def test_an_invalid_token_is_401(keystone_api, token):
-    response = httpx.get(f"{keystone_api.url}/v2/lbaas/loadbalancers",
-                         headers={"X-Auth-Token": token})
+    response = httpx.get(f"{keystone_api.url}/v2/lbaas/loadbalancers", headers={"X-Auth-Token": token})
     assert fault(response, 401) == AUTH_REQUIRED
     assert response.headers["WWW-Authenticate"].startswith("Keystone uri=")
 
@@ -86,8 +85,7 @@ def test_a_revoked_token_is_refused_once_its_cache_entry_ends(keystone, tmp_path
             assert fault(member.get("/v2/lbaas/pools"), 401) == AUTH_REQUIRED
 
 
-def test_refused_authentications_are_counted_per_window(keystone, tmp_path, caplog,
-                                                        monkeypatch):
+def test_refused_authentications_are_counted_per_window(keystone, tmp_path, caplog, monkeypatch):
     monkeypatch.setattr(auth, "FAILED_AUTH_WINDOW", 1.0)
     caplog.set_level(logging.DEBUG)
     with running_api(migrated_sqlite(f"{tmp_path}/o.db"), keystone.authtoken_options()) as api:
@@ -99,19 +97,23 @@ def test_refused_authentications_are_counted_per_window(keystone, tmp_path, capl
         while "refused in the last" not in caplog.text and time.monotonic() < deadline:
             time.sleep(0.1)
     summary = [r.getMessage() for r in caplog.records if "refused in the last" in r.getMessage()]
-    assert summary == ["authentication: 3 refused in the last 1 s "
-                       "(invalid token: 2, no token: 1)"]
+    assert summary == ["authentication: 3 refused in the last 1 s (invalid token: 2, no token: 1)"]
     assert "secret-looking-bad-token" not in caplog.text
 
 
 def test_an_unreachable_keystone_answers_503(tmp_path):
     dead = f"http://127.0.0.1:{free_port()}/v3"
-    options = {"api_settings": {"auth_strategy": "keystone"}, "keystone_authtoken": {
-        "auth_url": dead, "username": "octavia", "password": "pw",
-        "http_request_max_retries": 0}}
+    options = {
+        "api_settings": {"auth_strategy": "keystone"},
+        "keystone_authtoken": {
+            "auth_url": dead,
+            "username": "octavia",
+            "password": "pw",
+            "http_request_max_retries": 0,
+        },
+    }
     with running_api(migrated_sqlite(f"{tmp_path}/o.db"), options) as api:
-        response = httpx.get(f"{api.url}/v2/lbaas/loadbalancers",
-                             headers={"X-Auth-Token": "some-token"})
+        response = httpx.get(f"{api.url}/v2/lbaas/loadbalancers", headers={"X-Auth-Token": "some-token"})
         assert response.status_code == 503
         assert response.json()["faultcode"] == "Server"
 
@@ -120,19 +122,20 @@ def test_a_debug_log_of_a_full_flow_holds_no_token_password_or_key(keystone, tmp
     certs = write_api_certificates(tmp_path)
     service = keystone.service
     member = keystone.user(rbac.MEMBER)
-    conf = (f"[DEFAULT]\ndebug = true\n"
-            f"[api_settings]\nauth_strategy = keystone\n"
-            f"[keystone_authtoken]\nauth_url = {keystone.server.v3}\n"
-            f"www_authenticate_uri = {keystone.server.v3}\nusername = {service.name}\n"
-            f"password = {service.password}\nproject_name = service\n")
+    conf = (
+        f"[DEFAULT]\ndebug = true\n"
+        f"[api_settings]\nauth_strategy = keystone\n"
+        f"[keystone_authtoken]\nauth_url = {keystone.server.v3}\n"
+        f"www_authenticate_uri = {keystone.server.v3}\nusername = {service.name}\n"
+        f"password = {service.password}\nproject_name = service\n"
+    )
     secrets = [service.password, member.password, keystone.server.admin_password]
     with ApiProcess(tmp_path, conf, tls=certs) as api:
         token = fresh_token(keystone)
         secrets.append(token)
         with api.client() as anonymous:
             fault(anonymous.get("/v2/lbaas/loadbalancers"), 401)
-            fault(anonymous.get("/v2/lbaas/loadbalancers",
-                                headers={"X-Auth-Token": token[::-1]}), 401)
+            fault(anonymous.get("/v2/lbaas/loadbalancers", headers={"X-Auth-Token": token[::-1]}), 401)
         with api.client(**{"X-Auth-Token": token}) as client:
             lb = create_lb(client, name="logged")
             check(client.get(f"/v2/lbaas/loadbalancers/{lb['id']}"), 200)
@@ -153,8 +156,9 @@ def test_keystone_strategy_without_keystone_settings_stops_octavia_api_in_one_li
     # auth_strategy defaults to keystone, as upstream.
     conf = tmp_path / "octavia.conf"
     conf.write_text(f"[database]\nconnection = {migrated_sqlite(f'{tmp_path}/o.db')}\n")
-    result = subprocess.run([str(BIN / "octavia-api"), "--config-file", str(conf)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(BIN / "octavia-api"), "--config-file", str(conf)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "[keystone_authtoken] auth_url" in result.stderr
     assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0

@@ -11,23 +11,30 @@ from tests.support import rbac
 from tests.support.keystone import Cloud
 from tests.support.objects import check
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.filterwarnings("ignore::Warning:openstack")]
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::Warning:openstack")]
 
 
 def connect(keystone: Cloud, role: str) -> openstack.connection.Connection:
     user = keystone.user(role)
     return openstack.connection.Connection(
         auth_type="password",
-        auth={"auth_url": keystone.server.v3, "username": user.name,
-              "password": user.password, "project_name": user.project,
-              "user_domain_name": "Default", "project_domain_name": "Default"},
-        region_name="RegionOne", interface="public")
+        auth={
+            "auth_url": keystone.server.v3,
+            "username": user.name,
+            "password": user.password,
+            "project_name": user.project,
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        },
+        region_name="RegionOne",
+        interface="public",
+    )
 
 
 def active(conn: openstack.connection.Connection, lb_id: str) -> None:
-    conn.load_balancer.wait_for_load_balancer(lb_id, status="ACTIVE", failures=["ERROR"],
-                                              interval=0.2, wait=30)
+    conn.load_balancer.wait_for_load_balancer(
+        lb_id, status="ACTIVE", failures=["ERROR"], interval=0.2, wait=30
+    )
 
 
 def test_openstacksdk_runs_a_load_balancer_lifecycle(keystone_api, keystone):
@@ -37,16 +44,17 @@ def test_openstacksdk_runs_a_load_balancer_lifecycle(keystone_api, keystone):
     lb = lbs.create_load_balancer(name="sdk-lb", vip_subnet_id="private-subnet")
     assert lb.project_id == keystone.user(rbac.MEMBER).project_id
     active(conn, lb.id)
-    listener = lbs.create_listener(name="sdk-http", protocol="HTTP", protocol_port=80,
-                                   load_balancer_id=lb.id)
+    listener = lbs.create_listener(name="sdk-http", protocol="HTTP", protocol_port=80, load_balancer_id=lb.id)
     active(conn, lb.id)
-    pool = lbs.create_pool(name="sdk-pool", protocol="HTTP", lb_algorithm="ROUND_ROBIN",
-                           listener_id=listener.id)
+    pool = lbs.create_pool(
+        name="sdk-pool", protocol="HTTP", lb_algorithm="ROUND_ROBIN", listener_id=listener.id
+    )
     active(conn, lb.id)
     member = lbs.create_member(pool, address="192.0.2.10", protocol_port=8080)
     active(conn, lb.id)
-    monitor = lbs.create_health_monitor(pool_id=pool.id, type="HTTP", delay=5, timeout=3,
-                                        max_retries=3, url_path="/health")
+    monitor = lbs.create_health_monitor(
+        pool_id=pool.id, type="HTTP", delay=5, timeout=3, max_retries=3, url_path="/health"
+    )
     active(conn, lb.id)
     policy = lbs.create_l7_policy(listener_id=listener.id, action="REJECT", name="sdk-l7")
     active(conn, lb.id)

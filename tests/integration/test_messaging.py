@@ -34,8 +34,7 @@ def broker() -> Iterator[RabbitMQBroker]:
 
 def messaging_overrides(broker: RabbitMQBroker, sweep: float = 60.0) -> dict[str, dict[str, Any]]:
     # A long sweep interval: only the message can wake the worker in time.
-    return {"DEFAULT": {"transport_url": broker.url},
-            "reconciler": {"sweep_interval": sweep}}
+    return {"DEFAULT": {"transport_url": broker.url}, "reconciler": {"sweep_interval": sweep}}
 
 
 API_OVERRIDES = {"api_settings": {"default_provider_driver": "amphora"}}
@@ -51,13 +50,11 @@ def running_worker(env: WorkerEnv) -> Iterator[WorkerService]:
         worker.stop()
 
 
-def wait_for_status(env: WorkerEnv, lb_ids: list[str], status: str,
-                    timeout: float = 20.0) -> None:
+def wait_for_status(env: WorkerEnv, lb_ids: list[str], status: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         with env.db.transaction() as session:
-            current = {lb_id: session.get(models.LoadBalancer, lb_id).provisioning_status
-                       for lb_id in lb_ids}
+            current = {lb_id: session.get(models.LoadBalancer, lb_id).provisioning_status for lb_id in lb_ids}
         if all(value == status for value in current.values()):
             return
         if time.monotonic() > deadline:
@@ -128,7 +125,8 @@ class OverlapRecorder:
 
 
 def test_two_workers_on_postgresql_share_the_work_but_never_an_lb(
-        broker: RabbitMQBroker, postgres: PostgresServer) -> None:
+    broker: RabbitMQBroker, postgres: PostgresServer
+) -> None:
     db_url = postgres.create_database("ostia_two_workers")
     overrides = messaging_overrides(broker, sweep=0.3)
     recorder = OverlapRecorder()
@@ -137,10 +135,13 @@ def test_two_workers_on_postgresql_share_the_work_but_never_an_lb(
         recorder.wrap(env_b, "b")
         wake = WakeCaster(env_a.conf)
         try:
-            with running_worker(env_a) as worker_a, running_worker(env_b) as worker_b, \
-                    running_api(db_url, API_OVERRIDES, wake=wake) as api, api.client() as http:
-                lb_ids = [create_lb(http, vip_address=f"127.2.0.{20 + i}")["id"]
-                          for i in range(12)]
+            with (
+                running_worker(env_a) as worker_a,
+                running_worker(env_b) as worker_b,
+                running_api(db_url, API_OVERRIDES, wake=wake) as api,
+                api.client() as http,
+            ):
+                lb_ids = [create_lb(http, vip_address=f"127.2.0.{20 + i}")["id"] for i in range(12)]
                 for lb_id in lb_ids:  # duplicate wake-ups: both workers go for the same LB
                     wake(lb_id)
                 wait_for_status(env_a, lb_ids, c.ACTIVE, timeout=60)

@@ -34,8 +34,13 @@ from tests.support.objects import check
 SUBNET = "tenant-a-subnet"
 VIP = "198.18.64.10"
 GAP_GOAL = 0.5
-VRRP = {"vrrp_advert_int": 0.1, "vrrp_check_interval": 1, "vrrp_fail_count": 2,
-        "vrrp_success_count": 2, "vrrp_garp_refresh_interval": 5}
+VRRP = {
+    "vrrp_advert_int": 0.1,
+    "vrrp_check_interval": 1,
+    "vrrp_fail_count": 2,
+    "vrrp_success_count": 2,
+    "vrrp_garp_refresh_interval": 5,
+}
 
 
 def _vip_holders(stack: NetnsWorkerStack) -> list[str]:
@@ -49,8 +54,11 @@ def _vip_holders(stack: NetnsWorkerStack) -> list[str]:
 
 def _roles(stack: NetnsWorkerStack, lb_id: str) -> dict[str, str]:
     with stack.db.transaction() as session:
-        rows = session.scalars(select(models.Amphora).where(
-            models.Amphora.load_balancer_id == lb_id, models.Amphora.status != c.DELETED))
+        rows = session.scalars(
+            select(models.Amphora).where(
+                models.Amphora.load_balancer_id == lb_id, models.Amphora.status != c.DELETED
+            )
+        )
         return {row.id: str(row.role) for row in rows}
 
 
@@ -59,26 +67,39 @@ def _serving_pair(stack: NetnsWorkerStack, http: Any) -> tuple[NamespaceHost, di
     client = stack.host("client", SUBNET, "198.18.64.100")
     stack.backend("b1", SUBNET, "198.18.64.101")
     stack.backend("b2", SUBNET, "198.18.64.102")
-    pool = {"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-            "members": [{"address": a, "protocol_port": 80}
-                        for a in ("198.18.64.101", "198.18.64.102")]}
+    pool = {
+        "name": "pool",
+        "protocol": "HTTP",
+        "lb_algorithm": "ROUND_ROBIN",
+        "members": [{"address": a, "protocol_port": 80} for a in ("198.18.64.101", "198.18.64.102")],
+    }
     started = time.monotonic()
-    lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
-        "vip_subnet_id": SUBNET, "vip_address": VIP,
-        "listeners": [{"protocol": "HTTP", "protocol_port": 80,
-                       "default_pool": pool}]}}), 201)["loadbalancer"]
+    lb = check(
+        http.post(
+            "/v2/lbaas/loadbalancers",
+            json={
+                "loadbalancer": {
+                    "vip_subnet_id": SUBNET,
+                    "vip_address": VIP,
+                    "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}],
+                }
+            },
+        ),
+        201,
+    )["loadbalancer"]
     lb = stack.wait_lb(http, lb["id"], timeout=90)
     print(f"ACTIVE_STANDBY LB ACTIVE after {time.monotonic() - started:.2f} s")
     return client, lb
 
 
-OVERRIDES = {"keepalived_vrrp": VRRP,
-             "controller_worker": {"loadbalancer_topology": c.TOPOLOGY_ACTIVE_STANDBY}}
+OVERRIDES = {
+    "keepalived_vrrp": VRRP,
+    "controller_worker": {"loadbalancer_topology": c.TOPOLOGY_ACTIVE_STANDBY},
+}
 
 
 def test_kill_9_of_the_master_moves_the_vip_and_the_amphora_is_rebuilt_as_backup() -> None:
-    with netns_worker_stack(OVERRIDES) as stack, netns_health_manager(stack), \
-            stack.api.client() as http:
+    with netns_worker_stack(OVERRIDES) as stack, netns_health_manager(stack), stack.api.client() as http:
         client, lb = _serving_pair(stack, http)
         roles = _roles(stack, lb["id"])
         assert sorted(roles.values()) == [c.ROLE_BACKUP, c.ROLE_MASTER]
@@ -94,18 +115,22 @@ def test_kill_9_of_the_master_moves_the_vip_and_the_amphora_is_rebuilt_as_backup
             killed_at = time.monotonic()
             kill_amphora(dead)
             # The health manager notices the silence and rebuilds the dead amphora.
-            wait_until(lambda: len(_roles(stack, lb["id"])) == 2
-                       and master not in _roles(stack, lb["id"]), 40, "a replacement")
+            wait_until(
+                lambda: len(_roles(stack, lb["id"])) == 2 and master not in _roles(stack, lb["id"]),
+                40,
+                "a replacement",
+            )
             stack.wait_lb(http, lb["id"], timeout=60)
             rebuilt_at = time.monotonic()
             time.sleep(1.0)
         # The longest time without a successful request, from the last success before the
         # kill to the end: the takeover, and any second interruption during the rebuild.
         gap = loop.longest_gap(killed_at)
-        failed = [(round(t - killed_at, 2), why) for t, ok, why in loop.results
-                  if not ok and t > killed_at]
-        print(f"VRRP takeover gap after kill -9 of the MASTER: {gap:.3f} s "
-              f"(failed requests at {failed} s; rebuilt after {rebuilt_at - killed_at:.1f} s)")
+        failed = [(round(t - killed_at, 2), why) for t, ok, why in loop.results if not ok and t > killed_at]
+        print(
+            f"VRRP takeover gap after kill -9 of the MASTER: {gap:.3f} s "
+            f"(failed requests at {failed} s; rebuilt after {rebuilt_at - killed_at:.1f} s)"
+        )
         # The gap covers the rebuild too: a second interruption would show as a longer one.
         assert gap <= GAP_GOAL, gap
         roles = _roles(stack, lb["id"])
@@ -118,43 +143,50 @@ def test_kill_9_of_the_master_moves_the_vip_and_the_amphora_is_rebuilt_as_backup
         compute_ids = [i.compute_id for i in stack.amphorae.compute.list_instances()] + [dead]
         check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true"), 204)
         stack.wait_lb(http, lb["id"], c.DELETED)
-        assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge,
-                     stack.netns.netns_network.bridges()) == []
+        assert (
+            leftovers(
+                stack.netns.tag, compute_ids, stack.netns.mgmt_bridge, stack.netns.netns_network.bridges()
+            )
+            == []
+        )
 
 
 def test_load_balancer_failover_replaces_both_amphorae_one_at_a_time() -> None:
     with netns_worker_stack(OVERRIDES) as stack, stack.api.client() as http:
         client, lb = _serving_pair(stack, http)
-        amphorae = check(http.get("/v2/octavia/amphorae", params={
-            "loadbalancer_id": lb["id"]}), 200)["amphorae"]
-        assert sorted((a["role"], a["vrrp_priority"], a["vrrp_interface"], a["ha_ip"])
-                      for a in amphorae) == [(c.ROLE_BACKUP, 90, "eth1", VIP),
-                                             (c.ROLE_MASTER, 100, "eth1", VIP)]
-        assert all(a["vrrp_ip"].startswith("198.18.64.") and a["vrrp_ip"] != VIP
-                   for a in amphorae)
+        amphorae = check(http.get("/v2/octavia/amphorae", params={"loadbalancer_id": lb["id"]}), 200)[
+            "amphorae"
+        ]
+        assert sorted((a["role"], a["vrrp_priority"], a["vrrp_interface"], a["ha_ip"]) for a in amphorae) == [
+            (c.ROLE_BACKUP, 90, "eth1", VIP),
+            (c.ROLE_MASTER, 100, "eth1", VIP),
+        ]
+        assert all(a["vrrp_ip"].startswith("198.18.64.") and a["vrrp_ip"] != VIP for a in amphorae)
         before = set(_roles(stack, lb["id"]))
         old_ids = [i.compute_id for i in stack.amphorae.compute.list_instances()]
         # A request sent to the old MASTER's MAC just as it gives the VIP up is lost: a
         # short client timeout keeps that one request from hiding how long the gap is.
-        with RequestLoop(client.namespace, VIP, 80, interval=0.02, duration=60,
-                         timeout=0.15) as loop:
+        with RequestLoop(client.namespace, VIP, 80, interval=0.02, duration=60, timeout=0.15) as loop:
             time.sleep(0.5)
             asked_at = time.monotonic()
             check(http.put(f"/v2/lbaas/loadbalancers/{lb['id']}/failover"), 202)
-            wait_until(lambda: not set(_roles(stack, lb["id"])) & before, 60,
-                       "both amphorae replaced")
+            wait_until(lambda: not set(_roles(stack, lb["id"])) & before, 60, "both amphorae replaced")
             stack.wait_lb(http, lb["id"], timeout=60)
             done_at = time.monotonic()
             time.sleep(1.0)
         gap = loop.longest_gap(asked_at)
-        failed = [round(t - asked_at, 2) for t, ok, _ in loop.results
-                  if not ok and t > asked_at]
-        print(f"LB failover of an ACTIVE_STANDBY pair: longest gap {gap:.3f} s over "
-              f"{done_at - asked_at:.1f} s (failed requests at {failed} s)")
+        failed = [round(t - asked_at, 2) for t, ok, _ in loop.results if not ok and t > asked_at]
+        print(
+            f"LB failover of an ACTIVE_STANDBY pair: longest gap {gap:.3f} s over "
+            f"{done_at - asked_at:.1f} s (failed requests at {failed} s)"
+        )
         if gap > GAP_GOAL:
             for instance in stack.amphorae.compute.list_instances():
-                path = os.path.join(stack.netns.netns_compute.instance_files(
-                    instance.compute_id).base_path, "vrrp", "keepalived.log")
+                path = os.path.join(
+                    stack.netns.netns_compute.instance_files(instance.compute_id).base_path,
+                    "vrrp",
+                    "keepalived.log",
+                )
                 with open(path) as handle:
                     print(instance.compute_id, handle.read()[-2500:])
             print("asked at", time.time() - (time.monotonic() - asked_at))
@@ -167,5 +199,12 @@ def test_load_balancer_failover_replaces_both_amphorae_one_at_a_time() -> None:
         compute_ids = [i.compute_id for i in stack.amphorae.compute.list_instances()]
         check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true"), 204)
         stack.wait_lb(http, lb["id"], c.DELETED)
-        assert leftovers(stack.netns.tag, compute_ids + old_ids, stack.netns.mgmt_bridge,
-                     stack.netns.netns_network.bridges()) == []
+        assert (
+            leftovers(
+                stack.netns.tag,
+                compute_ids + old_ids,
+                stack.netns.mgmt_bridge,
+                stack.netns.netns_network.bridges(),
+            )
+            == []
+        )

@@ -36,8 +36,7 @@ def test_cleanup_removes_namespaces_processes_links_and_rules() -> None:
         assert sleeper.wait(5) == -9 or sleeper.returncode != 0
         assert not iproute.netns_exists(namespace)
         assert iproute.list_links(prefix) == []
-        assert [t for t in netns_firewall.list_tables()
-                if t[1] == netns_firewall.table_name(bridge)] == []
+        assert [t for t in netns_firewall.list_tables() if t[1] == netns_firewall.table_name(bridge)] == []
     finally:
         if sleeper is not None and sleeper.poll() is None:
             sleeper.kill()

@@ -14,10 +14,17 @@ from tests.support.objects import check
 
 
 def _body(subnet: str, vip: str, member: str) -> dict:
-    pool = {"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-            "members": [{"address": member, "protocol_port": 80}]}
-    return {"vip_subnet_id": subnet, "vip_address": vip,
-            "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}]}
+    pool = {
+        "name": "pool",
+        "protocol": "HTTP",
+        "lb_algorithm": "ROUND_ROBIN",
+        "members": [{"address": member, "protocol_port": 80}],
+    }
+    return {
+        "vip_subnet_id": subnet,
+        "vip_address": vip,
+        "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}],
+    }
 
 
 def _connects(namespace: str, host: str, port: int, timeout: float = 0.5) -> bool:
@@ -29,6 +36,7 @@ def _connects(namespace: str, host: str, port: int, timeout: float = 0.5) -> boo
                 return True
             except OSError:
                 return False
+
     return in_namespace(namespace, attempt)
 
 
@@ -39,8 +47,7 @@ def _host_addresses() -> list[str]:
         name = str(link.get("ifname", ""))
         if name == "lo" or name.startswith(iproute.PREFIX):
             continue
-        found += [info["local"] for info in link.get("addr_info", [])
-                  if info.get("family") == "inet"]
+        found += [info["local"] for info in link.get("addr_info", []) if info.get("family") == "inet"]
     return found
 
 
@@ -52,8 +59,13 @@ def test_two_tenant_networks_with_the_same_cidr_serve_two_lbs_at_once() -> None:
         stack.backend("member-b", "tenant-b-subnet", "198.18.64.101")
         ids = []
         for subnet in ("tenant-a-subnet", "tenant-b-subnet"):
-            lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": _body(
-                subnet, "198.18.64.10", "198.18.64.101")}), 201)["loadbalancer"]
+            lb = check(
+                http.post(
+                    "/v2/lbaas/loadbalancers",
+                    json={"loadbalancer": _body(subnet, "198.18.64.10", "198.18.64.101")},
+                ),
+                201,
+            )["loadbalancer"]
             ids.append(lb["id"])
         for lb_id in ids:
             stack.wait_lb(http, lb_id, timeout=60)
@@ -68,8 +80,7 @@ def test_two_tenant_networks_with_the_same_cidr_serve_two_lbs_at_once() -> None:
 
         # No default route, no route to the host's own addresses from any namespace.
         for instance in amps:
-            for namespace in (amp_namespace(instance.compute_id),
-                              vip_namespace(instance.compute_id)):
+            for namespace in (amp_namespace(instance.compute_id), vip_namespace(instance.compute_id)):
                 assert iproute.ip_json("route", "show", "default", netns=namespace) == []
         for address in _host_addresses():
             assert not _connects(client_a.namespace, address, 22, timeout=0.2)
@@ -79,7 +90,8 @@ def test_two_tenant_networks_with_the_same_cidr_serve_two_lbs_at_once() -> None:
         ours = {stack.netns.mgmt_bridge, *stack.netns.netns_network.bridges()}
         routes = [r for r in iproute.ip_json("route", "show") if r.get("dev") in ours]
         assert [(r["dev"], r["dst"]) for r in routes] == [
-            (stack.netns.mgmt_bridge, stack.conf.netns_compute.mgmt_cidr)]
+            (stack.netns.mgmt_bridge, stack.conf.netns_compute.mgmt_cidr)
+        ]
         # Bridges hold only our own ports: no real interface is enslaved.
         for bridge in [stack.netns.mgmt_bridge, *stack.netns.netns_network.bridges()]:
             ports = iproute.bridge_ports(bridge)
@@ -96,8 +108,7 @@ def test_two_tenant_networks_with_the_same_cidr_serve_two_lbs_at_once() -> None:
         listener.bind((mgmt_host, 0))
         listener.listen()
         with contextlib.closing(listener):
-            assert not _connects(amp_namespace(first.compute_id), mgmt_host,
-                                 listener.getsockname()[1])
+            assert not _connects(amp_namespace(first.compute_id), mgmt_host, listener.getsockname()[1])
         assert not _connects(amp_namespace(first.compute_id), second.lb_network_ip, port)
 
         compute_ids = [a.compute_id for a in amps]
@@ -105,5 +116,9 @@ def test_two_tenant_networks_with_the_same_cidr_serve_two_lbs_at_once() -> None:
             check(http.delete(f"/v2/lbaas/loadbalancers/{lb_id}?cascade=true"), 204)
         for lb_id in ids:
             stack.wait_lb(http, lb_id, "DELETED")
-        assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge,
-                     stack.netns.netns_network.bridges()) == []
+        assert (
+            leftovers(
+                stack.netns.tag, compute_ids, stack.netns.mgmt_bridge, stack.netns.netns_network.bridges()
+            )
+            == []
+        )

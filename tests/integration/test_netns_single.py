@@ -28,10 +28,16 @@ SUBNET = "tenant-a-subnet"
 
 
 def _lb_body(vip: str | None, members: list[str], subnet: str = SUBNET) -> dict:
-    pool = {"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-            "members": [{"address": m, "protocol_port": 80} for m in members]}
-    body = {"vip_subnet_id": subnet,
-            "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}]}
+    pool = {
+        "name": "pool",
+        "protocol": "HTTP",
+        "lb_algorithm": "ROUND_ROBIN",
+        "members": [{"address": m, "protocol_port": 80} for m in members],
+    }
+    body = {
+        "vip_subnet_id": subnet,
+        "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}],
+    }
     if vip:
         body["vip_address"] = vip
     return body
@@ -43,8 +49,13 @@ def test_single_lb_lifecycle_on_namespace_amphorae() -> None:
         stack.backend("b1", SUBNET, "198.18.64.101")
         stack.backend("b2", SUBNET, "198.18.64.102")
         started = time.monotonic()
-        lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": _lb_body(
-            None, ["198.18.64.101", "198.18.64.102"])}), 201)["loadbalancer"]
+        lb = check(
+            http.post(
+                "/v2/lbaas/loadbalancers",
+                json={"loadbalancer": _lb_body(None, ["198.18.64.101", "198.18.64.102"])},
+            ),
+            201,
+        )["loadbalancer"]
         lb = stack.wait_lb(http, lb["id"], timeout=60)
         created = time.monotonic() - started
         vip = lb["vip_address"]
@@ -69,62 +80,83 @@ def test_single_lb_lifecycle_on_namespace_amphorae() -> None:
         # and in the kernel, and plugs nothing twice.
         compute = NetnsComputeDriver(stack.conf)
         network = NetnsNetworkDriver(stack.conf)
-        assert [(i.compute_id, i.status) for i in compute.list_instances()] == [
-            (amp.compute_id, "ACTIVE")]
+        assert [(i.compute_id, i.status) for i in compute.list_instances()] == [(amp.compute_id, "ACTIVE")]
         namespace = compute.network_namespace(amp.compute_id)
         assert namespace is not None
         (port,) = network.ports_of(namespace)
         assert port.ip_address != vip
-        assert network.plug_amphora_port(namespace, network.get_subnet(SUBNET),
-                                         amp.amphora_id) == port
+        assert network.plug_amphora_port(namespace, network.get_subnet(SUBNET), amp.amphora_id) == port
 
         listener_id = lb["listeners"][0]["id"]
         listener = check(http.get(f"/v2/lbaas/listeners/{listener_id}"), 200)["listener"]
         pool = listener["default_pool_id"]
         members = check(http.get(f"/v2/lbaas/pools/{pool}/members"), 200)["members"]
         b2 = next(m for m in members if m["address"] == "198.18.64.102")
-        check(http.put(f"/v2/lbaas/pools/{pool}/members/{b2['id']}",
-                       json={"member": {"admin_state_up": False}}), 200)
+        check(
+            http.put(
+                f"/v2/lbaas/pools/{pool}/members/{b2['id']}", json={"member": {"admin_state_up": False}}
+            ),
+            200,
+        )
         stack.wait_lb(http, lb["id"])
         assert {client.get(vip, 80)[1] for _ in range(4)} == {"b1"}
 
-        check(http.put(f"/v2/lbaas/listeners/{listener['id']}",
-                       json={"listener": {"default_pool_id": None}}), 200)
+        check(
+            http.put(f"/v2/lbaas/listeners/{listener['id']}", json={"listener": {"default_pool_id": None}}),
+            200,
+        )
         stack.wait_lb(http, lb["id"])
         assert client.get(vip, 80)[0] == 503
 
         check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true"), 204)
         stack.wait_lb(http, lb["id"], c.DELETED)
         assert stack.amphorae.compute.list_instances() == []
-        assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge,
-                     stack.netns.netns_network.bridges()) == []
+        assert (
+            leftovers(
+                stack.netns.tag, compute_ids, stack.netns.mgmt_bridge, stack.netns.netns_network.bridges()
+            )
+            == []
+        )
 
 
 def _member_statuses(http, lb_id: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     tree = status_tree(http, lb_id)
-    return {m["address"]: m["operating_status"] for listener in tree["listeners"]
-            for pool in listener["pools"] for m in pool["members"]}
+    return {
+        m["address"]: m["operating_status"]
+        for listener in tree["listeners"]
+        for pool in listener["pools"]
+        for m in pool["members"]
+    }
 
 
 def test_health_monitor_marks_a_dead_member_and_a_killed_amphora_is_replaced() -> None:
-    with netns_worker_stack() as stack, netns_health_manager(stack), \
-            stack.api.client() as http:
+    with netns_worker_stack() as stack, netns_health_manager(stack), stack.api.client() as http:
         client = stack.host("client", SUBNET, "198.18.64.100")
         stack.backend("b1", SUBNET, "198.18.64.101")
         b2 = stack.backend("b2", SUBNET, "198.18.64.102")
         body = _lb_body("198.18.64.10", ["198.18.64.101", "198.18.64.102"])
         body["listeners"][0]["default_pool"]["healthmonitor"] = {
-            "type": "HTTP", "delay": 1, "timeout": 1, "max_retries": 2, "url_path": "/"}
-        lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body}),
-                   201)["loadbalancer"]
+            "type": "HTTP",
+            "delay": 1,
+            "timeout": 1,
+            "max_retries": 2,
+            "url_path": "/",
+        }
+        lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body}), 201)["loadbalancer"]
         stack.wait_lb(http, lb["id"], timeout=60)
-        wait_until(lambda: set(_member_statuses(http, lb["id"]).values()) == {c.ONLINE}, 20,
-                   "both members ONLINE from heartbeats over the lb-mgmt bridge")
+        wait_until(
+            lambda: set(_member_statuses(http, lb["id"]).values()) == {c.ONLINE},
+            20,
+            "both members ONLINE from heartbeats over the lb-mgmt bridge",
+        )
 
         b2.shutdown()
         b2.server_close()
-        wait_until(lambda: _member_statuses(http, lb["id"]).get("198.18.64.102") == c.ERROR,
-                   20, "the dead member ERROR")
+        wait_until(
+            lambda: _member_statuses(http, lb["id"]).get("198.18.64.102") == c.ERROR,
+            20,
+            "the dead member ERROR",
+        )
         assert {client.get("198.18.64.10", 80)[1] for _ in range(4)} == {"b1"}
 
         (old,) = stack.amphorae.compute.list_instances()
@@ -132,12 +164,18 @@ def test_health_monitor_marks_a_dead_member_and_a_killed_amphora_is_replaced() -
             time.sleep(0.5)
             killed_at = time.monotonic()
             kill_amphora(old.compute_id)
-            wait_until(lambda: {i.compute_id for i in stack.amphorae.compute.list_instances()}
-                       - {old.compute_id}, 45, "a new amphora")
+            wait_until(
+                lambda: {i.compute_id for i in stack.amphorae.compute.list_instances()} - {old.compute_id},
+                45,
+                "a new amphora",
+            )
             stack.wait_lb(http, lb["id"], timeout=60)
             settled = time.monotonic()
-            wait_until(lambda: any(ok and t > settled for t, ok, _ in loop.results), 10,
-                       "the VIP serving from the new amphora")
+            wait_until(
+                lambda: any(ok and t > settled for t, ok, _ in loop.results),
+                10,
+                "the VIP serving from the new amphora",
+            )
         outage = loop.longest_gap(killed_at)
         print(f"SINGLE failover outage on namespace amphorae: {outage:.2f} s")
         (new,) = [i for i in stack.amphorae.compute.list_instances()]
@@ -145,5 +183,12 @@ def test_health_monitor_marks_a_dead_member_and_a_killed_amphora_is_replaced() -
         assert not iproute.netns_exists(f"ost-vip-{old.compute_id}")
         check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true"), 204)
         stack.wait_lb(http, lb["id"], c.DELETED)
-        assert leftovers(stack.netns.tag, [old.compute_id, new.compute_id],
-                         stack.netns.mgmt_bridge, stack.netns.netns_network.bridges()) == []
+        assert (
+            leftovers(
+                stack.netns.tag,
+                [old.compute_id, new.compute_id],
+                stack.netns.mgmt_bridge,
+                stack.netns.netns_network.bridges(),
+            )
+            == []
+        )

@@ -18,9 +18,27 @@ from tests.support.netns_stack import NetnsAmphoraStack, leftovers, require_name
 
 def _ssh(key: str, address: str, command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["ssh", "-i", key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
-         f"root@{address}", command], capture_output=True, text=True, timeout=30)
+        [
+            "ssh",
+            "-i",
+            key,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "LogLevel=ERROR",
+            f"root@{address}",
+            command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def _keypair(directory: str, name: str) -> str:
@@ -36,8 +54,7 @@ def test_ssh_with_the_configured_key_gets_a_shell_inside_the_amphora() -> None:
     with short_tempdir("ostssh-") as keys, short_tempdir("ostns-") as state:
         key = _keypair(keys, "operator")
         other = _keypair(keys, "stranger")
-        stack = NetnsAmphoraStack(state, overrides={
-            "controller_worker": {"amp_ssh_key_name": key + ".pub"}})
+        stack = NetnsAmphoraStack(state, overrides={"controller_worker": {"amp_ssh_key_name": key + ".pub"}})
         try:
             amp = stack.build_amphora()
             address = amp.instance.lb_network_ip
@@ -56,5 +73,7 @@ def test_ssh_with_the_configured_key_gets_a_shell_inside_the_amphora() -> None:
             assert "tcp dport { 22, 9443 } accept" in rules, rules
         finally:
             stack.close()
-        assert leftovers(stack.tag, [amp.instance.compute_id], stack.mgmt_bridge,
-                     stack.netns_network.bridges()) == []
+        assert (
+            leftovers(stack.tag, [amp.instance.compute_id], stack.mgmt_bridge, stack.netns_network.bridges())
+            == []
+        )

@@ -29,8 +29,12 @@ OVERRIDES = {"api_settings": {"udp_connect_min_interval_health_monitor": -1}}
 
 
 def test_udp_listener_on_a_namespace_amphora() -> None:
-    with netns_worker_stack(overrides=OVERRIDES) as stack, netns_health_manager(stack), \
-            stack.api.client() as http, contextlib.ExitStack() as cleanup:
+    with (
+        netns_worker_stack(overrides=OVERRIDES) as stack,
+        netns_health_manager(stack),
+        stack.api.client() as http,
+        contextlib.ExitStack() as cleanup,
+    ):
         client = stack.host("client", SUBNET, "198.18.64.100")
         backends = []
         for name, address in (("u1", "198.18.64.101"), ("u2", "198.18.64.102")):
@@ -46,20 +50,38 @@ def test_udp_listener_on_a_namespace_amphora() -> None:
             backend.thread.start()
             cleanup.callback(backend.stop)
             backends.append(backend)
-        pool = {"name": "dns", "protocol": "UDP", "lb_algorithm": "ROUND_ROBIN",
-                "healthmonitor": {"type": "UDP-CONNECT", "delay": 1, "timeout": 1,
-                                  "max_retries": 1, "max_retries_down": 1},
-                "members": [{"address": b.address, "protocol_port": 53} for b in backends]}
-        lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
-            "vip_subnet_id": SUBNET,
-            "listeners": [{"protocol": "UDP", "protocol_port": 53, "default_pool": pool}]}}),
-            201)["loadbalancer"]
+        pool = {
+            "name": "dns",
+            "protocol": "UDP",
+            "lb_algorithm": "ROUND_ROBIN",
+            "healthmonitor": {
+                "type": "UDP-CONNECT",
+                "delay": 1,
+                "timeout": 1,
+                "max_retries": 1,
+                "max_retries_down": 1,
+            },
+            "members": [{"address": b.address, "protocol_port": 53} for b in backends],
+        }
+        lb = check(
+            http.post(
+                "/v2/lbaas/loadbalancers",
+                json={
+                    "loadbalancer": {
+                        "vip_subnet_id": SUBNET,
+                        "listeners": [{"protocol": "UDP", "protocol_port": 53, "default_pool": pool}],
+                    }
+                },
+            ),
+            201,
+        )["loadbalancer"]
         lb = stack.wait_lb(http, lb["id"], timeout=60)
         vip = lb["vip_address"]
 
         def answers(count: int) -> collections.Counter[str | None]:
-            return in_namespace(client.namespace, lambda: collections.Counter(
-                ask(vip, 53) for _ in range(count)))
+            return in_namespace(
+                client.namespace, lambda: collections.Counter(ask(vip, 53) for _ in range(count))
+            )
 
         assert answers(6) == {"u1": 3, "u2": 3}
         (amp,) = stack.amphorae.compute.list_instances()
@@ -67,36 +89,44 @@ def test_udp_listener_on_a_namespace_amphora() -> None:
         def statuses() -> tuple[str, list[str]]:
             (listener,) = status_tree(http, lb["id"])["listeners"]
             (served,) = listener["pools"]
-            return (listener["operating_status"],
-                    sorted(m["operating_status"] for m in served["members"]))
+            return (listener["operating_status"], sorted(m["operating_status"] for m in served["members"]))
 
         # Heartbeats (sent from the amphora's management namespace) carry the listener
         # nginx serves in the VIP namespace, and the checks the agent runs there.
-        wait_until(lambda: statuses() == ("ONLINE", ["ONLINE", "ONLINE"]), 15,
-                   "listener and members ONLINE")
-        wait_until(lambda: lb_stats(http, lb["id"])["total_connections"] >= 6, 15,
-                   "the UDP sessions in the statistics")
+        wait_until(lambda: statuses() == ("ONLINE", ["ONLINE", "ONLINE"]), 15, "listener and members ONLINE")
+        wait_until(
+            lambda: lb_stats(http, lb["id"])["total_connections"] >= 6,
+            15,
+            "the UDP sessions in the statistics",
+        )
 
         backends[1].stop()
         wait_until(lambda: answers(4) == {"u1": 4}, 10, "the dead member out of rotation")
-        wait_until(lambda: statuses() == ("ONLINE", ["ERROR", "ONLINE"]), 15,
-                   "the dead member ERROR")
+        wait_until(lambda: statuses() == ("ONLINE", ["ERROR", "ONLINE"]), 15, "the dead member ERROR")
 
-        nginx = [pid for pid in iproute.netns_pids(netns_driver.vip_namespace(amp.compute_id))
-                 if b"nginx" in open(f"/proc/{pid}/cmdline", "rb").read()]
+        nginx = [
+            pid
+            for pid in iproute.netns_pids(netns_driver.vip_namespace(amp.compute_id))
+            if b"nginx" in open(f"/proc/{pid}/cmdline", "rb").read()
+        ]
         assert len(nginx) >= 2  # master and worker, in the VIP namespace
-        check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}", params={"cascade": "true"}),
-              204)
+        check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}", params={"cascade": "true"}), 204)
         stack.wait_lb(http, lb["id"], "DELETED", timeout=60)
         assert not any(process_alive(pid) for pid in nginx)
         assert leftovers(stack.netns.tag, [amp.compute_id], stack.netns.mgmt_bridge) == []
 
 
 def test_udp_listener_moves_with_the_vip_of_an_active_standby_pair() -> None:
-    overrides = {**OVERRIDES, "keepalived_vrrp": {"vrrp_advert_int": 0.1},
-                 "controller_worker": {"loadbalancer_topology": "ACTIVE_STANDBY"}}
-    with netns_worker_stack(overrides=overrides) as stack, stack.api.client() as http, \
-            contextlib.ExitStack() as cleanup:
+    overrides = {
+        **OVERRIDES,
+        "keepalived_vrrp": {"vrrp_advert_int": 0.1},
+        "controller_worker": {"loadbalancer_topology": "ACTIVE_STANDBY"},
+    }
+    with (
+        netns_worker_stack(overrides=overrides) as stack,
+        stack.api.client() as http,
+        contextlib.ExitStack() as cleanup,
+    ):
         client = stack.host("client", SUBNET, "198.18.64.100")
         host = stack.host("u1", SUBNET, "198.18.64.101")
 
@@ -109,12 +139,24 @@ def test_udp_listener_moves_with_the_vip_of_an_active_standby_pair() -> None:
         backend.thread = threading.Thread(target=backend.serve, daemon=True)
         backend.thread.start()
         cleanup.callback(backend.stop)
-        pool = {"name": "dns", "protocol": "UDP", "lb_algorithm": "ROUND_ROBIN",
-                "members": [{"address": "198.18.64.101", "protocol_port": 53}]}
-        lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
-            "vip_subnet_id": SUBNET,
-            "listeners": [{"protocol": "UDP", "protocol_port": 53, "default_pool": pool}]}}),
-            201)["loadbalancer"]
+        pool = {
+            "name": "dns",
+            "protocol": "UDP",
+            "lb_algorithm": "ROUND_ROBIN",
+            "members": [{"address": "198.18.64.101", "protocol_port": 53}],
+        }
+        lb = check(
+            http.post(
+                "/v2/lbaas/loadbalancers",
+                json={
+                    "loadbalancer": {
+                        "vip_subnet_id": SUBNET,
+                        "listeners": [{"protocol": "UDP", "protocol_port": 53, "default_pool": pool}],
+                    }
+                },
+            ),
+            201,
+        )["loadbalancer"]
         lb = stack.wait_lb(http, lb["id"], timeout=90)
         vip = lb["vip_address"]
 
@@ -124,14 +166,19 @@ def test_udp_listener_moves_with_the_vip_of_an_active_standby_pair() -> None:
         wait_until(lambda: answer() == "u1", 10, "the VIP answering")
         # Both amphorae run nginx on the VIP (the BACKUP binds it without holding it); kill
         # -9 of everything the one holding the VIP runs hands the datagrams to the other.
-        holder = next(i for i in stack.amphorae.compute.list_instances()
-                      if any(info.get("local") == vip
-                             for link in iproute.ip_json(
-                                 "addr", "show",
-                                 netns=netns_driver.vip_namespace(i.compute_id))
-                             for info in link.get("addr_info", [])))
+        holder = next(
+            i
+            for i in stack.amphorae.compute.list_instances()
+            if any(
+                info.get("local") == vip
+                for link in iproute.ip_json("addr", "show", netns=netns_driver.vip_namespace(i.compute_id))
+                for info in link.get("addr_info", [])
+            )
+        )
         kill_amphora(holder.compute_id)
         killed = time.monotonic()
         wait_until(lambda: answer() == "u1", 10, "the other amphora answering")
-        print(f"UDP listener served again {time.monotonic() - killed:.2f} s after kill -9 "
-              "of the amphora holding the VIP")
+        print(
+            f"UDP listener served again {time.monotonic() - killed:.2f} s after kill -9 "
+            "of the amphora holding the VIP"
+        )

@@ -44,13 +44,25 @@ def test_worker_killed_mid_build_and_mid_delete_leaves_nothing(tmp_path) -> None
         log_path = str(tmp_path / "worker.log")
         worker = WorkerProcess(config, log_path)
         try:
-            pool = {"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-                    "members": [{"address": a, "protocol_port": 80}
-                                for a in ("198.18.64.101", "198.18.64.102")]}
-            lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
-                "vip_subnet_id": SUBNET, "vip_address": "198.18.64.10",
-                "listeners": [{"protocol": "HTTP", "protocol_port": 80,
-                               "default_pool": pool}]}}), 201)["loadbalancer"]
+            pool = {
+                "name": "pool",
+                "protocol": "HTTP",
+                "lb_algorithm": "ROUND_ROBIN",
+                "members": [{"address": a, "protocol_port": 80} for a in ("198.18.64.101", "198.18.64.102")],
+            }
+            lb = check(
+                http.post(
+                    "/v2/lbaas/loadbalancers",
+                    json={
+                        "loadbalancer": {
+                            "vip_subnet_id": SUBNET,
+                            "vip_address": "198.18.64.10",
+                            "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}],
+                        }
+                    },
+                ),
+                201,
+            )["loadbalancer"]
             delay = rng.uniform(0.1, 1.2)
             worker = crash_and_restart(worker, delay, config, log_path)
             took = wait_settled(stack, lb["id"], c.ACTIVE, time.monotonic())
@@ -60,8 +72,7 @@ def test_worker_killed_mid_build_and_mid_delete_leaves_nothing(tmp_path) -> None
             assert len(_our_namespaces(stack)) == 2  # the amphora and its VIP namespace
             compute_ids = [i.compute_id for i in stack.drivers.compute.list_instances()]
 
-            check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}",
-                              params={"cascade": "true"}), 204)
+            check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}", params={"cascade": "true"}), 204)
             worker = crash_and_restart(worker, rng.uniform(0.0, 0.5), config, log_path)
             wait_settled(stack, lb["id"], c.DELETED, time.monotonic())
             assert_no_orphans(stack, {})
@@ -69,8 +80,12 @@ def test_worker_killed_mid_build_and_mid_delete_leaves_nothing(tmp_path) -> None
             # Not even an amphora whose build the kill cut short before it was recorded.
             after = set(iproute.list_netns("ost-amp-")) | set(iproute.list_netns("ost-vip-"))
             assert after == before
-            assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge,
-                     stack.netns.netns_network.bridges()) == []
+            assert (
+                leftovers(
+                    stack.netns.tag, compute_ids, stack.netns.mgmt_bridge, stack.netns.netns_network.bridges()
+                )
+                == []
+            )
         except BaseException:
             print(worker.log()[-6000:])
             raise

@@ -60,23 +60,28 @@ def _pem(cert: x509.Certificate) -> bytes:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
-def _issue(cn: str, issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
-           ca: bool = False) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _issue(
+    cn: str, issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None, ca: bool = False
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
-    builder = (x509.CertificateBuilder().subject_name(_name(cn))
-               .issuer_name(issuer[0].subject if issuer else _name(cn))
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5))
-               .not_valid_after(now + datetime.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(issuer[0].subject if issuer else _name(cn))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if not ca:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(cn)]),
-                                        critical=False)
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False)
     return builder.sign(issuer[1] if issuer else key, hashes.SHA256()), key
 
 
@@ -86,9 +91,13 @@ class Pki:
     def __init__(self) -> None:
         self.ca = _issue("Test CA", None, ca=True)
         now = datetime.datetime.now(datetime.UTC)
-        crl = (x509.CertificateRevocationListBuilder().issuer_name(self.ca[0].subject)
-               .last_update(now).next_update(now + datetime.timedelta(days=1))
-               .sign(self.ca[1], hashes.SHA256()))
+        crl = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.ca[0].subject)
+            .last_update(now)
+            .next_update(now + datetime.timedelta(days=1))
+            .sign(self.ca[1], hashes.SHA256())
+        )
         self.crl_pem = crl.public_bytes(serialization.Encoding.PEM)
         self.ca_pem = _pem(self.ca[0])
         self._certs: dict[str, SimpleNamespace] = {}
@@ -96,8 +105,12 @@ class Pki:
     def get_cert(self, project_id: str, ref: str) -> SimpleNamespace:
         if ref not in self._certs:
             cert, key = _issue(f"{len(self._certs)}.example.com", self.ca)
-            self._certs[ref] = SimpleNamespace(certificate=_pem(cert), private_key=_key_pem(key),
-                                               intermediates=[self.ca_pem], passphrase=None)
+            self._certs[ref] = SimpleNamespace(
+                certificate=_pem(cert),
+                private_key=_key_pem(key),
+                intermediates=[self.ca_pem],
+                passphrase=None,
+            )
         return self._certs[ref]
 
     def get_secret(self, project_id: str, ref: str) -> bytes:
@@ -139,8 +152,7 @@ def write_config(lb: Any, text: str, tmp: Path, pki: Pki) -> Path:
 
 def haproxy_check(cfg: Path) -> str:
     """Run `haproxy -c`; fail on an error or on any warning. Returns haproxy's output."""
-    proc = subprocess.run([HAPROXY, "-c", "-f", str(cfg)], capture_output=True, text=True,
-                          timeout=30)
+    proc = subprocess.run([HAPROXY, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=30)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "WARNING" not in output and "ALERT" not in output, output
@@ -159,29 +171,48 @@ def every_feature_lb() -> Any:
     lb = make_lb("127.0.100.10", additional=("fd00::10",))
     all_headers = {h: "true" for h in constants.INSERT_HEADERS_HTTP}
 
-    http = make_listener(lb, constants.HTTP, 80, insert_headers=all_headers,
-                         allowed_cidrs=["10.0.0.0/8", "fd00::/8"], timeout_tcp_inspect=500,
-                         connection_limit=1000)
-    web = make_pool(lb, constants.HTTP, constants.ROUND_ROBIN, listener=http,
-                    persistence=constants.HTTP_COOKIE)
-    make_hm(web, constants.HTTP, http_version=1.1, domain_name="app.example.com",
-            expected_codes="200-204", url_path="/health check?x=1")
+    http = make_listener(
+        lb,
+        constants.HTTP,
+        80,
+        insert_headers=all_headers,
+        allowed_cidrs=["10.0.0.0/8", "fd00::/8"],
+        timeout_tcp_inspect=500,
+        connection_limit=1000,
+    )
+    web = make_pool(
+        lb, constants.HTTP, constants.ROUND_ROBIN, listener=http, persistence=constants.HTTP_COOKIE
+    )
+    make_hm(
+        web,
+        constants.HTTP,
+        http_version=1.1,
+        domain_name="app.example.com",
+        expected_codes="200-204",
+        url_path="/health check?x=1",
+    )
     make_member(web, "10.0.0.1", 8080, weight=5)
-    make_member(web, "10.0.0.2", 8080, backup=True, monitor_address="10.0.1.2",
-                monitor_port=9000)
+    make_member(web, "10.0.0.2", 8080, backup=True, monitor_address="10.0.1.2", monitor_port=9000)
     make_member(web, "fd00::3", 8080, enabled=False)
-    api = make_pool(lb, constants.PROXY, constants.LEAST_CONNECTIONS,
-                    persistence=constants.APP_COOKIE, cookie_name="JSESSIONID")
+    api = make_pool(
+        lb,
+        constants.PROXY,
+        constants.LEAST_CONNECTIONS,
+        persistence=constants.APP_COOKIE,
+        cookie_name="JSESSIONID",
+    )
     make_hm(api, constants.HTTPS)
     make_member(api, "10.0.0.4", 8443)
     reject = make_policy(http, "REJECT", 1)
     make_rule(reject, "PATH", "REGEX", r"^/admin(/.*)?$")
     make_rule(reject, "HEADER", "CONTAINS", "bot", key="User-Agent", invert=True)
-    to_url = make_policy(http, "REDIRECT_TO_URL", 2, redirect_url="https://new.example.com/",
-                         redirect_http_code=301)
+    to_url = make_policy(
+        http, "REDIRECT_TO_URL", 2, redirect_url="https://new.example.com/", redirect_http_code=301
+    )
     make_rule(to_url, "HOST_NAME", "EQUAL_TO", "old.example.com")
-    prefix = make_policy(http, "REDIRECT_PREFIX", 3, redirect_prefix="https://cdn.example.com",
-                         redirect_http_code=308)
+    prefix = make_policy(
+        http, "REDIRECT_PREFIX", 3, redirect_prefix="https://cdn.example.com", redirect_http_code=308
+    )
     make_rule(prefix, "FILE_TYPE", "EQUAL_TO", "png")
     make_rule(prefix, "FILE_TYPE", "REGEX", "^(jpe?g|gif)$", invert=True)
     to_pool = make_policy(http, "REDIRECT_TO_POOL", 4, redirect_pool=api)
@@ -189,16 +220,30 @@ def every_feature_lb() -> Any:
     make_rule(to_pool, "PATH", "ENDS_WITH", ".json")
 
     tls = make_listener(
-        lb, constants.TERMINATED_HTTPS, 443, tls_certificate_id="default-cert",
-        sni_container_refs=["sni-a", "sni-b"], client_ca_tls_certificate_id="client-ca",
-        client_authentication="OPTIONAL", client_crl_container_id="client-crl",
-        hsts_max_age=3600, hsts_include_subdomains=True, hsts_preload=True,
-        insert_headers={h: "true" for h in constants.INSERT_HEADERS_HTTP
-                        + constants.INSERT_HEADERS_TLS},
+        lb,
+        constants.TERMINATED_HTTPS,
+        443,
+        tls_certificate_id="default-cert",
+        sni_container_refs=["sni-a", "sni-b"],
+        client_ca_tls_certificate_id="client-ca",
+        client_authentication="OPTIONAL",
+        client_crl_container_id="client-crl",
+        hsts_max_age=3600,
+        hsts_include_subdomains=True,
+        hsts_preload=True,
+        insert_headers={h: "true" for h in constants.INSERT_HEADERS_HTTP + constants.INSERT_HEADERS_TLS},
     )
-    secure = make_pool(lb, constants.HTTP, constants.SOURCE_IP, listener=tls, tls_enabled=True,
-                       tls_certificate_id="pool-client", ca_tls_certificate_id="pool-ca",
-                       crl_container_id="pool-crl", persistence=constants.SOURCE_IP)
+    secure = make_pool(
+        lb,
+        constants.HTTP,
+        constants.SOURCE_IP,
+        listener=tls,
+        tls_enabled=True,
+        tls_certificate_id="pool-client",
+        ca_tls_certificate_id="pool-ca",
+        crl_container_id="pool-crl",
+        persistence=constants.SOURCE_IP,
+    )
     make_hm(secure, constants.HTTPS)
     make_member(secure, "10.0.0.5", 8443)
     mtls = make_pool(lb, constants.PROXYV2, constants.ROUND_ROBIN)
@@ -209,8 +254,9 @@ def every_feature_lb() -> Any:
     make_rule(certs, "SSL_DN_FIELD", "REGEX", "^client[0-9]+$", key="CN")
 
     tcp = make_listener(lb, constants.TCP, 8000)
-    proxied = make_pool(lb, constants.PROXYV2, constants.SOURCE_IP_PORT, listener=tcp,
-                        persistence=constants.SOURCE_IP)
+    proxied = make_pool(
+        lb, constants.PROXYV2, constants.SOURCE_IP_PORT, listener=tcp, persistence=constants.SOURCE_IP
+    )
     make_hm(proxied, constants.HM_PING, delay=2, timeout=1)
     make_member(proxied, "10.0.0.7", 9000)
 
@@ -226,8 +272,7 @@ def every_feature_lb() -> Any:
     make_member(plain, "10.0.0.10", 5432, backup=True)
 
     upgrade = make_listener(lb, constants.TCP, 8002)
-    make_member(make_pool(lb, constants.HTTP, constants.ROUND_ROBIN, listener=upgrade),
-                "10.0.0.11", 80)
+    make_member(make_pool(lb, constants.HTTP, constants.ROUND_ROBIN, listener=upgrade), "10.0.0.11", 80)
 
     make_listener(lb, constants.HTTP, 8080)  # no pool
     make_listener(lb, constants.PROMETHEUS, 9100)
@@ -237,13 +282,26 @@ def every_feature_lb() -> Any:
 
 def test_every_feature_renders_a_valid_configuration(tmp_path, pki):
     lb = every_feature_lb()
-    text = render_in(lb, tmp_path, log_targets=["127.0.0.1:514"],
-                     peers=[(AMP, "127.0.0.1"), (PEER, "127.0.0.2")])
+    text = render_in(
+        lb, tmp_path, log_targets=["127.0.0.1:514"], peers=[(AMP, "127.0.0.1"), (PEER, "127.0.0.2")]
+    )
     assert "Configuration file is valid" in haproxy_check(write_config(lb, text, tmp_path, pki))
-    for word in ("ssl crt-list", "send-proxy-v2", "send-proxy\n", "prometheus-exporter",
-                 "ssl-hello-chk", "external-check command", "cookie SRV", "stick match",
-                 "stick on src", "balance hash", "crl-file", "Strict-Transport-Security",
-                 "X-SSL-Client-SHA1", "peers "):
+    for word in (
+        "ssl crt-list",
+        "send-proxy-v2",
+        "send-proxy\n",
+        "prometheus-exporter",
+        "ssl-hello-chk",
+        "external-check command",
+        "cookie SRV",
+        "stick match",
+        "stick on src",
+        "balance hash",
+        "crl-file",
+        "Strict-Transport-Security",
+        "X-SSL-Client-SHA1",
+        "peers ",
+    ):
         assert word in text
 
 
@@ -262,30 +320,71 @@ def test_every_feature_without_logging_or_peers_is_valid(tmp_path, pki):
 
 # --- injection -----------------------------------------------------------------------------
 
-CONTROL_PAYLOADS = ["a\nb", "x\r\n    option httpchk", "\x00", "a\rb", "a\u2028b", "a\u2029b",
-                    "a\x85b", "fe80::1%x\nbackup"]
-PAYLOADS = ["a#b", '"', "'", "\\", "a b", "}{", "x' if TRUE '", '" # ', "${HOME}", "%[src]",
-            "-f /etc/passwd", "--", "%[env(HOME)]", "%{+Q}[req.hdr(host)]", "\\'",
-            # IPv6 zone ids: what ipaddress accepts after `%`, whole directives included.
-            "fe80::1%x", "fe80::1%x#y", "fe80::1%x ssl verify none sni env(HOME)",
-            "10.0.0.0%x/8", "fe80::%x backup/64",
-            "v" * 4000]
+CONTROL_PAYLOADS = [
+    "a\nb",
+    "x\r\n    option httpchk",
+    "\x00",
+    "a\rb",
+    "a\u2028b",
+    "a\u2029b",
+    "a\x85b",
+    "fe80::1%x\nbackup",
+]
+PAYLOADS = [
+    "a#b",
+    '"',
+    "'",
+    "\\",
+    "a b",
+    "}{",
+    "x' if TRUE '",
+    '" # ',
+    "${HOME}",
+    "%[src]",
+    "-f /etc/passwd",
+    "--",
+    "%[env(HOME)]",
+    "%{+Q}[req.hdr(host)]",
+    "\\'",
+    # IPv6 zone ids: what ipaddress accepts after `%`, whole directives included.
+    "fe80::1%x",
+    "fe80::1%x#y",
+    "fe80::1%x ssl verify none sni env(HOME)",
+    "10.0.0.0%x/8",
+    "fe80::%x backup/64",
+    "v" * 4000,
+]
 
 
 def injection_lb() -> SimpleNamespace:
     """A graph holding every tenant string the renderer reads, each with a benign value."""
     lb = make_lb("127.0.100.20", additional=("127.0.100.21",), project_id="project")
     g = SimpleNamespace(lb=lb)
-    g.http = make_listener(lb, constants.HTTP, 80, allowed_cidrs=["10.0.0.0/8"],
-                           insert_headers={"X-Forwarded-For": "true", "X-Real-IP": "false"})
-    g.pool = make_pool(lb, constants.HTTP, listener=g.http, persistence=constants.APP_COOKIE,
-                       cookie_name="SESSION")
-    g.hm = make_hm(g.pool, constants.HTTP, url_path="/health", http_version=1.1,
-                   domain_name="app.example.com", expected_codes="200")
+    g.http = make_listener(
+        lb,
+        constants.HTTP,
+        80,
+        allowed_cidrs=["10.0.0.0/8"],
+        insert_headers={"X-Forwarded-For": "true", "X-Real-IP": "false"},
+    )
+    g.pool = make_pool(
+        lb, constants.HTTP, listener=g.http, persistence=constants.APP_COOKIE, cookie_name="SESSION"
+    )
+    g.hm = make_hm(
+        g.pool,
+        constants.HTTP,
+        url_path="/health",
+        http_version=1.1,
+        domain_name="app.example.com",
+        expected_codes="200",
+    )
     g.member = make_member(g.pool, "10.0.0.1", 80, monitor_address="10.0.0.2")
     g.policies = {}
-    for action, extra in (("REJECT", {}), ("REDIRECT_TO_URL", {"redirect_url": "http://a/"}),
-                          ("REDIRECT_PREFIX", {"redirect_prefix": "http://b"})):
+    for action, extra in (
+        ("REJECT", {}),
+        ("REDIRECT_TO_URL", {"redirect_url": "http://a/"}),
+        ("REDIRECT_PREFIX", {"redirect_prefix": "http://b"}),
+    ):
         g.policies[action] = make_policy(g.http, action, len(g.policies) + 1, **extra)
     rules = g.policies["REJECT"]
     g.rules = {
@@ -296,15 +395,31 @@ def injection_lb() -> SimpleNamespace:
         "cookie": make_rule(g.policies["REDIRECT_TO_URL"], "COOKIE", "ENDS_WITH", "v", key="c"),
         "prefix": make_rule(g.policies["REDIRECT_PREFIX"], "PATH", "STARTS_WITH", "/p"),
     }
-    g.tls = make_listener(lb, constants.TERMINATED_HTTPS, 443, tls_certificate_id="cert",
-                          sni_container_refs=["sni"], client_ca_tls_certificate_id="ca",
-                          client_authentication="OPTIONAL", client_crl_container_id="crl",
-                          tls_ciphers="ECDHE-RSA-AES128-GCM-SHA256", tls_versions=["TLSv1.2"],
-                          alpn_protocols=["http/1.1"])
-    g.tls_pool = make_pool(lb, constants.HTTP, listener=g.tls, tls_enabled=True,
-                           tls_certificate_id="pcert", ca_tls_certificate_id="pca",
-                           crl_container_id="pcrl", tls_ciphers="ECDHE-RSA-AES128-GCM-SHA256",
-                           tls_versions=["TLSv1.2"], alpn_protocols=["http/1.1"])
+    g.tls = make_listener(
+        lb,
+        constants.TERMINATED_HTTPS,
+        443,
+        tls_certificate_id="cert",
+        sni_container_refs=["sni"],
+        client_ca_tls_certificate_id="ca",
+        client_authentication="OPTIONAL",
+        client_crl_container_id="crl",
+        tls_ciphers="ECDHE-RSA-AES128-GCM-SHA256",
+        tls_versions=["TLSv1.2"],
+        alpn_protocols=["http/1.1"],
+    )
+    g.tls_pool = make_pool(
+        lb,
+        constants.HTTP,
+        listener=g.tls,
+        tls_enabled=True,
+        tls_certificate_id="pcert",
+        ca_tls_certificate_id="pca",
+        crl_container_id="pcrl",
+        tls_ciphers="ECDHE-RSA-AES128-GCM-SHA256",
+        tls_versions=["TLSv1.2"],
+        alpn_protocols=["http/1.1"],
+    )
     make_member(g.tls_pool, "10.0.0.3", 443)
     ssl_rules = make_policy(g.tls, "REJECT", 1)
     g.rules["dn"] = make_rule(ssl_rules, "SSL_DN_FIELD", "EQUAL_TO", "v", key="CN")
@@ -331,6 +446,7 @@ def _set(path: str) -> Setter:
         old = getattr(obj, attr)
         setattr(obj, attr, value)
         return lambda: setattr(obj, attr, old)
+
     return setter
 
 
@@ -342,10 +458,12 @@ def _set_list(path: str) -> Setter:
 
 def _set_header(key: str | None) -> Setter:
     """An insert_headers value (of `key`), or with key None a new header named `value`."""
+
     def setter(g: SimpleNamespace, value: str) -> Callable[[], None]:
         old = dict(g.http.insert_headers)
         g.http.insert_headers = {**old, **({key: value} if key else {value: "true"})}
         return lambda: setattr(g.http, "insert_headers", old)
+
     return setter
 
 
@@ -539,9 +657,12 @@ def running_haproxy() -> Iterator[Callable[[Path], None]]:
 
     def start(cfg: Path) -> None:
         configs.append(cfg)
-        proc = subprocess.run([HAPROXY, "-W", "-D", "-f", str(cfg), "-S",
-                               str(cfg.parent / "master.sock")], timeout=30,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [HAPROXY, "-W", "-D", "-f", str(cfg), "-S", str(cfg.parent / "master.sock")],
+            timeout=30,
+            capture_output=True,
+            text=True,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
     yield start
@@ -572,8 +693,9 @@ class _ignore_missing:  # noqa: N801 - used as a context manager
         return kind is ProcessLookupError
 
 
-def _get(address: str, port: int, path: str = "/",
-         headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
+def _get(
+    address: str, port: int, path: str = "/", headers: dict[str, str] | None = None
+) -> tuple[int, str, dict[str, str]]:
     conn = http.client.HTTPConnection(address, port, timeout=5)
     try:
         conn.request("GET", path, headers=headers or {})
@@ -596,7 +718,8 @@ def _wait_for(address: str, port: int) -> None:
 
 
 def test_running_haproxy_serves_503_round_robin_and_tenant_strings_verbatim(
-        tmp_path, pki, backends, running_haproxy):
+    tmp_path, pki, backends, running_haproxy
+):
     vip = f"127.0.100.{random.randint(100, 250)}"
     lb = make_lb(vip)
     no_pool = make_listener(lb, constants.HTTP, free_port(vip))
@@ -609,8 +732,7 @@ def test_running_haproxy_serves_503_round_robin_and_tenant_strings_verbatim(
     make_member(special, "127.0.0.1", backends[2].port)
     # Tenant strings full of haproxy syntax must arrive exactly as written.
     location = "http://example.com/a b?q='1'&r=\"2\"#frag\\ {x} $HOME %[src]"
-    redirect = make_policy(web, "REDIRECT_TO_URL", 1, redirect_url=location,
-                           redirect_http_code=307)
+    redirect = make_policy(web, "REDIRECT_TO_URL", 1, redirect_url=location, redirect_http_code=307)
     odd_path = "/go'$HOME'%23x"  # `path` is the raw request path; haproxy refuses a raw #
     make_rule(redirect, "PATH", "EQUAL_TO", odd_path)
     to_special = make_policy(web, "REDIRECT_TO_POOL", 2, redirect_pool=special)
@@ -618,8 +740,13 @@ def test_running_haproxy_serves_503_round_robin_and_tenant_strings_verbatim(
     make_rule(to_special, "HEADER", "EQUAL_TO", header_value, key="X-Odd#'Name")
 
     base = tmp_path / "base"
-    text = render(lb, conf(timeout_member_connect=1000), base_path=str(base),
-                  cert_dir=str(tmp_path / "certs"), server_state=False)
+    text = render(
+        lb,
+        conf(timeout_member_connect=1000),
+        base_path=str(base),
+        cert_dir=str(tmp_path / "certs"),
+        server_state=False,
+    )
     (base / lb.id).mkdir(parents=True)
     cfg = base / lb.id / "haproxy.cfg"
     cfg.write_text(text)
@@ -658,21 +785,27 @@ def _show_stat(sock_path: Path) -> dict[str, dict[str, str]]:
             data += chunk
     lines = data.decode().splitlines()
     header = lines[0].lstrip("# ").split(",")
-    return {row[1]: dict(zip(header, row, strict=False))
-            for row in (line.split(",") for line in lines[1:] if line)}
+    return {
+        row[1]: dict(zip(header, row, strict=False))
+        for row in (line.split(",") for line in lines[1:] if line)
+    }
 
 
 @pytest.mark.skipif(shutil.which("ping") is None, reason="ping (iputils-ping) not installed")
-def test_running_haproxy_terminates_tls_by_sni_and_pings_members(
-        tmp_path, pki, backends, running_haproxy):
+def test_running_haproxy_terminates_tls_by_sni_and_pings_members(tmp_path, pki, backends, running_haproxy):
     import ssl
 
     from ostia.amphora.agent import ping_wrapper_script
 
     vip = f"127.0.100.{random.randint(100, 250)}"
     lb = make_lb(vip)
-    tls = make_listener(lb, constants.TERMINATED_HTTPS, free_port(vip),
-                        tls_certificate_id="default", sni_container_refs=["other"])
+    tls = make_listener(
+        lb,
+        constants.TERMINATED_HTTPS,
+        free_port(vip),
+        tls_certificate_id="default",
+        sni_container_refs=["other"],
+    )
     make_member(make_pool(lb, constants.HTTP, listener=tls), "127.0.0.1", backends[0].port)
     tcp = make_listener(lb, constants.TCP, free_port(vip))
     pinged = make_pool(lb, constants.TCP, listener=tcp)
@@ -694,8 +827,9 @@ def test_running_haproxy_terminates_tls_by_sni_and_pings_members(
         # Each container's certificate names its own host; SNI must pick the right one.
         cert = x509.load_pem_x509_certificate(pki.get_cert("", ref).certificate)
         host = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-        with context.wrap_socket(socket.create_connection((vip, tls.protocol_port)),
-                                 server_hostname=host) as conn:
+        with context.wrap_socket(
+            socket.create_connection((vip, tls.protocol_port)), server_hostname=host
+        ) as conn:
             assert conn.getpeercert()["subject"][0][0][1] == host
             conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             answer = b""

@@ -45,8 +45,11 @@ class KeepAliveClient(threading.Thread):
     def run(self) -> None:
         deadline = time.monotonic() + MAX_SECONDS
         connection: http.client.HTTPConnection | None = None
-        while (not self.stop_event.is_set() and time.monotonic() < deadline
-               and self.ok + len(self.errors) < MAX_REQUESTS_PER_CLIENT):
+        while (
+            not self.stop_event.is_set()
+            and time.monotonic() < deadline
+            and self.ok + len(self.errors) < MAX_REQUESTS_PER_CLIENT
+        ):
             if connection is None:
                 connection = http.client.HTTPConnection(self.host, self.port, timeout=5)
                 self.connections += 1
@@ -85,7 +88,9 @@ def backends() -> Iterator[list[HttpBackend]]:
 
 @pytest.mark.parametrize("with_reload", [True, False], ids=["reloads", "runtime-api"])
 def test_ten_member_changes_under_load_fail_no_request(
-    stack: LocalAmphoraStack, backends: list[HttpBackend], with_reload: bool,
+    stack: LocalAmphoraStack,
+    backends: list[HttpBackend],
+    with_reload: bool,
 ) -> None:
     amphora = stack.build_amphora()
     vip = stack.allocate_vip()
@@ -109,7 +114,8 @@ def test_ten_member_changes_under_load_fail_no_request(
             pool.members[:] = [
                 next((m for m in pool.members if m.protocol_port == backends[i].port), None)
                 or lb_graph.member(pool, backends[i].address, backends[i].port)
-                for i in wanted]
+                for i in wanted
+            ]
             before = sum(client.ok for client in clients)
             stack.push(amphora, lb)
             # Let requests reach the new workers before the next change.

@@ -24,8 +24,11 @@ def test_pool_of_two_gives_a_new_lb_a_spare_refills_and_replaces_dead_spares() -
         housekeeper = HousekeepingService(stack.conf, stack.db, stack.drivers)
         housekeeper.start()
         try:
-            spares = set(wait_until(lambda: len(ready_spares(stack.db)) == 2
-                                    and ready_spares(stack.db), 30, "two spares"))
+            spares = set(
+                wait_until(
+                    lambda: len(ready_spares(stack.db)) == 2 and ready_spares(stack.db), 30, "two spares"
+                )
+            )
             vip = stack.allocate_vip()
             port = free_port(vip)
             lb = create_lb(stack, http, serving_lb_body(vip, port, backends))
@@ -34,16 +37,24 @@ def test_pool_of_two_gives_a_new_lb_a_spare_refills_and_replaces_dead_spares() -
                 (taken,) = session.query(models.Amphora).filter_by(load_balancer_id=lb["id"])
                 assert taken.id in spares and taken.status == c.AMPHORA_ALLOCATED
 
-            refilled = set(wait_until(lambda: len(ready_spares(stack.db)) == 2
-                                      and ready_spares(stack.db), 30, "the pool refilled"))
+            refilled = set(
+                wait_until(
+                    lambda: len(ready_spares(stack.db)) == 2 and ready_spares(stack.db),
+                    30,
+                    "the pool refilled",
+                )
+            )
             assert taken.id not in refilled and len(compute.list_instances()) == 3
 
             dead = sorted(refilled)[0]
             with stack.db.transaction() as session:
                 dead_compute_id = session.get(models.Amphora, dead).compute_id
             kill_amphora(stack, dead_compute_id)
-            wait_until(lambda: dead not in ready_spares(stack.db)
-                       and len(ready_spares(stack.db)) == 2, 30, "the dead spare replaced")
+            wait_until(
+                lambda: dead not in ready_spares(stack.db) and len(ready_spares(stack.db)) == 2,
+                30,
+                "the dead spare replaced",
+            )
             with stack.db.transaction() as session:
                 assert session.get(models.Amphora, dead).status == c.DELETED
             assert len(compute.list_instances()) == 3

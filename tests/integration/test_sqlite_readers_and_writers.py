@@ -22,8 +22,11 @@ def db(tmp_path):
 
 
 def _add_lb(session, name: str) -> None:  # type: ignore[no-untyped-def]
-    session.add(models.LoadBalancer(name=name, project_id="p", provisioning_status="ACTIVE",
-                                    operating_status="ONLINE"))
+    session.add(
+        models.LoadBalancer(
+            name=name, project_id="p", provisioning_status="ACTIVE", operating_status="ONLINE"
+        )
+    )
 
 
 def test_a_reader_answers_while_a_writer_holds_the_write_lock(db):

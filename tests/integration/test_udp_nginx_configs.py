@@ -34,16 +34,26 @@ def nginx_check(workdir: str, stream: str) -> tuple[bool, str]:
     with open(stream_path, "w") as handle:
         handle.write(stream)
     with open(main_path, "w") as handle:
-        handle.write(udp_config.main_config(
-            stream_path=stream_path, pid_path=os.path.join(workdir, "nginx.pid"),
-            error_log=os.path.join(workdir, "error.log"), listener_id="l1", stats_port=9,
-            stream_module=nginx.stream_module()))
+        handle.write(
+            udp_config.main_config(
+                stream_path=stream_path,
+                pid_path=os.path.join(workdir, "nginx.pid"),
+                error_log=os.path.join(workdir, "error.log"),
+                listener_id="l1",
+                stats_port=9,
+                stream_module=nginx.stream_module(),
+            )
+        )
     return nginx.check(workdir, main_path, os.path.join(workdir, "error.log"))
 
 
 def shapes():  # type: ignore[no-untyped-def]
-    for algorithm in (constants.ROUND_ROBIN, constants.LEAST_CONNECTIONS, constants.SOURCE_IP,
-                      constants.SOURCE_IP_PORT):
+    for algorithm in (
+        constants.ROUND_ROBIN,
+        constants.LEAST_CONNECTIONS,
+        constants.SOURCE_IP,
+        constants.SOURCE_IP_PORT,
+    ):
         yield algorithm, udp_graph(algorithm)
     lb, listener, pool, a, b = udp_graph()
     lb_graph.health_monitor(pool, constants.HM_UDP_CONNECT, delay=3)

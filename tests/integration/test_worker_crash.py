@@ -43,8 +43,12 @@ class WorkerProcess:
         command = os.path.join(os.path.dirname(sys.executable), "octavia-worker")
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [command, "--config-file", config_file], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True)
+                [command, "--config-file", config_file],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self._wait_started()
 
     def _wait_started(self, timeout: float = 30.0) -> None:
@@ -92,8 +96,10 @@ def wait_settled(stack: WorkerStack, lb_id: str, want: str, since: float) -> flo
             return time.monotonic() - since
         assert current != c.ERROR, f"{lb_id} went to ERROR: {stack.last_error(lb_id)}"
         if time.monotonic() - since > RECOVERY_BOUND:
-            raise AssertionError(f"{lb_id} still {current} {RECOVERY_BOUND} s after the "
-                                 f"restart; last error: {stack.last_error(lb_id)}")
+            raise AssertionError(
+                f"{lb_id} still {current} {RECOVERY_BOUND} s after the "
+                f"restart; last error: {stack.last_error(lb_id)}"
+            )
         time.sleep(0.05)
 
 
@@ -134,12 +140,24 @@ def assert_no_orphans(stack: WorkerStack, expected_live: dict[str, int]) -> None
 
 
 def graph_body(vip: str, port: int, backends: list[Any]) -> dict[str, Any]:
-    return {"loadbalancer": {
-        "vip_subnet_id": "private-subnet", "vip_address": vip,
-        "listeners": [{"protocol": "HTTP", "protocol_port": port, "default_pool": {
-            "name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-            "members": [{"address": b.address, "protocol_port": b.port} for b in backends[:2]],
-        }}]}}
+    return {
+        "loadbalancer": {
+            "vip_subnet_id": "private-subnet",
+            "vip_address": vip,
+            "listeners": [
+                {
+                    "protocol": "HTTP",
+                    "protocol_port": port,
+                    "default_pool": {
+                        "name": "pool",
+                        "protocol": "HTTP",
+                        "lb_algorithm": "ROUND_ROBIN",
+                        "members": [{"address": b.address, "protocol_port": b.port} for b in backends[:2]],
+                    },
+                }
+            ],
+        }
+    }
 
 
 @pytest.mark.slow
@@ -148,8 +166,11 @@ def test_killed_workers_never_strand_or_leak_amphorae(tmp_path) -> None:  # type
     rng = random.Random(seed)
     print(f"crash seed {seed} (OSTIA_CRASH_SEED={seed} to repeat)")
     reconciler = {"lease_seconds": LEASE_SECONDS, "sweep_interval": SWEEP_INTERVAL}
-    with worker_stack(in_process_worker=False) as stack, stack.api.client() as http, \
-            http_backends("a", "b", "c") as backends:
+    with (
+        worker_stack(in_process_worker=False) as stack,
+        stack.api.client() as http,
+        http_backends("a", "b", "c") as backends,
+    ):
         config = stack.config_file({"reconciler": reconciler})
         log_path = str(tmp_path / "worker.log")
         worker = WorkerProcess(config, log_path)
@@ -160,8 +181,9 @@ def test_killed_workers_never_strand_or_leak_amphorae(tmp_path) -> None:  # type
                 port = free_port(vip)
 
                 # 1. create, killed somewhere between the POST and a little after ACTIVE
-                lb = check(http.post("/v2/lbaas/loadbalancers",
-                                     json=graph_body(vip, port, backends)), 201)["loadbalancer"]
+                lb = check(http.post("/v2/lbaas/loadbalancers", json=graph_body(vip, port, backends)), 201)[
+                    "loadbalancer"
+                ]
                 delay = rng.uniform(0.0, 1.5)
                 worker = crash_and_restart(worker, delay, config, log_path)
                 took = wait_settled(stack, lb["id"], c.ACTIVE, time.monotonic())
@@ -171,8 +193,13 @@ def test_killed_workers_never_strand_or_leak_amphorae(tmp_path) -> None:  # type
 
                 # 2. member add
                 pool_id = lb["pools"][0]["id"]
-                check(http.post(f"/v2/lbaas/pools/{pool_id}/members", json={"member": {
-                    "address": backends[2].address, "protocol_port": backends[2].port}}), 201)
+                check(
+                    http.post(
+                        f"/v2/lbaas/pools/{pool_id}/members",
+                        json={"member": {"address": backends[2].address, "protocol_port": backends[2].port}},
+                    ),
+                    201,
+                )
                 delay = rng.uniform(0.0, 0.6)
                 worker = crash_and_restart(worker, delay, config, log_path)
                 took = wait_settled(stack, lb["id"], c.ACTIVE, time.monotonic())
@@ -181,8 +208,7 @@ def test_killed_workers_never_strand_or_leak_amphorae(tmp_path) -> None:  # type
                 assert_no_orphans(stack, {lb["id"]: 1})
 
                 # 3. cascade delete
-                check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}",
-                                  params={"cascade": "true"}), 204)
+                check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}", params={"cascade": "true"}), 204)
                 delay = rng.uniform(0.0, 0.6)
                 worker = crash_and_restart(worker, delay, config, log_path)
                 took = wait_settled(stack, lb["id"], c.DELETED, time.monotonic())
@@ -199,8 +225,7 @@ def test_killed_workers_never_strand_or_leak_amphorae(tmp_path) -> None:  # type
             print(f"{what:7s} killed after {delay:.2f} s, settled {took:.2f} s after restart")
 
 
-def crash_and_restart(worker: WorkerProcess, delay: float, config: str,
-                      log_path: str) -> WorkerProcess:
+def crash_and_restart(worker: WorkerProcess, delay: float, config: str, log_path: str) -> WorkerProcess:
     time.sleep(delay)
     worker.kill()
     return WorkerProcess(config, log_path)

@@ -41,8 +41,10 @@ def random_mgmt_cidr() -> str:
     return f"127.{random.randint(64, 127)}.{random.randint(0, 255)}.0/24"
 
 
-def amphora_test_config(state_dir: str, overrides: dict[str, dict[str, Any]] | None = None,
-                        ) -> cfg.ConfigOpts:
+def amphora_test_config(
+    state_dir: str,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> cfg.ConfigOpts:
     """Configuration for local amphorae under `state_dir` (amphorae in <state_dir>/amphorae)."""
     conf = config_mod.new_config()
     conf([], project="octavia", default_config_files=[])

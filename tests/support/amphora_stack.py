@@ -72,8 +72,9 @@ class HeartbeatListener:
             while True:
                 self.sock.recv(heartbeat_format.MAX_DATAGRAM)
 
-    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float,
-                 amphora_id: str | None = None) -> dict[str, Any]:
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float, amphora_id: str | None = None
+    ) -> dict[str, Any]:
         """The first heartbeat (of `amphora_id`, if given) satisfying `predicate`."""
         deadline = time.monotonic() + timeout
         last: dict[str, Any] | None = None
@@ -117,14 +118,18 @@ class LocalAmphora:
 
 
 class LocalAmphoraStack:
-    def __init__(self, state_dir: str, heartbeat_interval: int = 1,
-                 overrides: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, state_dir: str, heartbeat_interval: int = 1, overrides: dict[str, dict[str, Any]] | None = None
+    ) -> None:
         self.state_dir = state_dir
         self.certs: CertificateFiles = create_certificates(os.path.join(state_dir, "certs"))
         options: dict[str, dict[str, Any]] = {
             # Fail fast in tests instead of upstream's ten minutes of retries.
-            "haproxy_amphora": {"connection_max_retries": 3, "connection_retry_interval": 0.2,
-                                "rest_request_read_timeout": 30},
+            "haproxy_amphora": {
+                "connection_max_retries": 3,
+                "connection_retry_interval": 0.2,
+                "rest_request_read_timeout": 30,
+            },
         }
         for (section, option), value in self.certs.options().items():
             options.setdefault(section, {})[option] = value
@@ -142,9 +147,11 @@ class LocalAmphoraStack:
 
     def agent_settings(self) -> dict[str, dict[str, str]]:
         return {
-            "health_manager": {"controller_ip_port_list": self.heartbeats.address,
-                               "heartbeat_key": self.heartbeat_key,
-                               "heartbeat_interval": str(self.heartbeat_interval)},
+            "health_manager": {
+                "controller_ip_port_list": self.heartbeats.address,
+                "heartbeat_key": self.heartbeat_key,
+                "heartbeat_interval": str(self.heartbeat_interval),
+            },
             "controller_worker": {"loadbalancer_topology": "SINGLE"},
         }
 
@@ -154,14 +161,19 @@ class LocalAmphoraStack:
         cert = self.cert_generator.generate_amphora_cert(amphora_id)
         with open(self.certs.client_ca_cert, "rb") as handle:
             client_ca = handle.read()
-        instance = self.compute.build(AmphoraSpec(
-            amphora_id=amphora_id, server_pem=cert.certificate + cert.private_key,
-            client_ca_pem=client_ca, agent_settings=self.agent_settings()))
+        instance = self.compute.build(
+            AmphoraSpec(
+                amphora_id=amphora_id,
+                server_pem=cert.certificate + cert.private_key,
+                client_ca_pem=client_ca,
+                agent_settings=self.agent_settings(),
+            )
+        )
         amp = LocalAmphora(
             instance=instance,
-            ref=AmphoraRef(amphora_id, instance.lb_network_ip,
-                           self.conf.haproxy_amphora.bind_port),
-            files=self.compute.instance_files(instance.compute_id))
+            ref=AmphoraRef(amphora_id, instance.lb_network_ip, self.conf.haproxy_amphora.bind_port),
+            files=self.compute.instance_files(instance.compute_id),
+        )
         if wait:
             try:
                 self.agents.wait_for_agent(amp.ref, AGENT_START_TIMEOUT)
@@ -180,14 +192,16 @@ class LocalAmphoraStack:
 
     def plug_vip(self, amp: LocalAmphora, vip: str, subnet: str = "private-subnet") -> None:
         found = self.network.get_subnet(subnet)
-        self.agents.plug_vip(amp.ref, vip, {
-            "subnet_cidr": found.cidr, "gateway": found.gateway_ip,
-            "mac_address": "fa:16:3e:00:00:01"})
+        self.agents.plug_vip(
+            amp.ref,
+            vip,
+            {"subnet_cidr": found.cidr, "gateway": found.gateway_ip, "mac_address": "fa:16:3e:00:00:01"},
+        )
 
     def render(self, amp: LocalAmphora, lb: models.LoadBalancer) -> str:
-        return render_haproxy_config(lb, self.conf, amphora_id=amp.id,
-                                     base_path=amp.files.base_path,
-                                     cert_dir=amp.files.base_cert_dir)
+        return render_haproxy_config(
+            lb, self.conf, amphora_id=amp.id, base_path=amp.files.base_path, cert_dir=amp.files.base_cert_dir
+        )
 
     def push(self, amp: LocalAmphora, lb: models.LoadBalancer) -> None:
         """What the worker does for a listener change: render, upload, reload."""
@@ -207,9 +221,10 @@ class LocalAmphoraStack:
 
 
 @contextlib.contextmanager
-def local_amphora_stack(heartbeat_interval: int = 1,
-                        overrides: dict[str, dict[str, Any]] | None = None,
-                        ) -> Iterator[LocalAmphoraStack]:
+def local_amphora_stack(
+    heartbeat_interval: int = 1,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> Iterator[LocalAmphoraStack]:
     with short_tempdir("ostia-stack-") as state_dir:
         stack = LocalAmphoraStack(state_dir, heartbeat_interval, overrides)
         try:

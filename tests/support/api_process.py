@@ -30,14 +30,25 @@ def write_api_certificates(directory: Path) -> ApiCertificates:
     """A fresh CA and a server certificate for 127.0.0.1/localhost signed by it."""
     ca_key = x509.new_private_key()
     ca_name = x509.name("Ostia test API CA")
-    ca = x509.build_certificate(subject=ca_name, public_key=ca_key.public_key(),
-                                issuer=ca_name, issuer_key=ca_key,
-                                validity=datetime.timedelta(days=1), is_ca=True)
+    ca = x509.build_certificate(
+        subject=ca_name,
+        public_key=ca_key.public_key(),
+        issuer=ca_name,
+        issuer_key=ca_key,
+        validity=datetime.timedelta(days=1),
+        is_ca=True,
+    )
     key = x509.new_private_key()
-    cert = x509.build_certificate(subject=x509.name("127.0.0.1"), public_key=key.public_key(),
-                                  issuer=ca_name, issuer_key=ca_key, issuer_cert=ca,
-                                  validity=datetime.timedelta(days=1), server=True,
-                                  alt_names=["127.0.0.1", "localhost"])
+    cert = x509.build_certificate(
+        subject=x509.name("127.0.0.1"),
+        public_key=key.public_key(),
+        issuer=ca_name,
+        issuer_key=ca_key,
+        issuer_cert=ca,
+        validity=datetime.timedelta(days=1),
+        server=True,
+        alt_names=["127.0.0.1", "localhost"],
+    )
     files = ApiCertificates(directory / "ca.pem", directory / "api.pem", directory / "api.key")
     files.ca.write_bytes(x509.cert_to_pem(ca))
     files.cert.write_bytes(x509.cert_to_pem(cert))
@@ -49,8 +60,7 @@ def write_api_certificates(directory: Path) -> ApiCertificates:
 class ApiProcess:
     """`octavia-api --config-file <dir>/octavia.conf` on a free port, on a fresh database."""
 
-    def __init__(self, directory: Path, sections: str, tls: ApiCertificates | None = None
-                 ) -> None:
+    def __init__(self, directory: Path, sections: str, tls: ApiCertificates | None = None) -> None:
         self.dir = directory
         self.port = free_port()
         self.tls = tls
@@ -58,14 +68,14 @@ class ApiProcess:
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.log = directory / "octavia-api.log"
         db = migrated_sqlite(str(directory / "octavia.db"))
-        tls_lines = (f"tls_certfile = {tls.cert}\ntls_keyfile = {tls.key}\n" if tls else "")
+        tls_lines = f"tls_certfile = {tls.cert}\ntls_keyfile = {tls.key}\n" if tls else ""
         self.conf = directory / "octavia.conf"
         self.conf.write_text(
             f"[DEFAULT]\nlog_file = {self.log}\n{_section(sections, 'DEFAULT')}\n"
             f"[database]\nconnection = {db}\n"
             f"[api_settings]\nbind_port = {self.port}\ndefault_provider_driver = noop_driver\n"
-            f"{tls_lines}{_section(sections, 'api_settings')}\n"
-            + _other_sections(sections))
+            f"{tls_lines}{_section(sections, 'api_settings')}\n" + _other_sections(sections)
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     def client(self, **headers: str) -> httpx.Client:
@@ -73,9 +83,12 @@ class ApiProcess:
         return httpx.Client(base_url=self.url, headers=headers, verify=verify, timeout=30)
 
     def __enter__(self) -> ApiProcess:
-        self.proc = subprocess.Popen([str(BIN / "octavia-api"), "--config-file", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [str(BIN / "octavia-api"), "--config-file", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 30
         with self.client() as client:
             while True:
@@ -107,8 +120,11 @@ def _section(sections: str, name: str) -> str:
 
 
 def _other_sections(sections: str) -> str:
-    return "".join(f"[{name}]\n{body}\n" for name, body in _split(sections).items()
-                   if name not in ("DEFAULT", "api_settings"))
+    return "".join(
+        f"[{name}]\n{body}\n"
+        for name, body in _split(sections).items()
+        if name not in ("DEFAULT", "api_settings")
+    )
 
 
 def _split(sections: str) -> dict[str, str]:

@@ -70,9 +70,12 @@ class HttpBackend:
         self._server = _Server(name)
         self.address = "127.0.0.1"
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name=f"backend-{name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"backend-{name}",
+            daemon=True,
+        )
         self._thread.start()
         self.running = True
 

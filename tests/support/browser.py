@@ -17,23 +17,32 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @contextlib.contextmanager
 def chromium_page(width: int = 1400, height: int = 900) -> Iterator[Page]:
     """A Playwright Page in a fresh chromium profile; fails (never skips) without chromium."""
     if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is missing: bash scripts/install-system-packages.sh test",
-                    pytrace=False)
+        pytest.fail(f"{CHROMIUM} is missing: bash scripts/install-system-packages.sh test", pytrace=False)
     profile = tempfile.mkdtemp(prefix="ostia-chromium-")
     try:
         with sync_playwright() as playwright:
             context = playwright.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": width, "height": height})
+                profile,
+                executable_path=CHROMIUM,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": width, "height": height},
+            )
             try:
                 page = context.pages[0] if context.pages else context.new_page()
                 # Confirmation prompts (delete, remove) are answered yes, as a user would.

@@ -29,8 +29,12 @@ from tests.support.backends import HttpBackend, fetch
 from tests.support.objects import check
 from tests.support.worker_stack import WorkerStack
 
-TEST_HEALTH = {"heartbeat_timeout": 3, "health_check_interval": 1,
-               "status_flush_interval": 0.1, "stats_write_interval": 0.5}
+TEST_HEALTH = {
+    "heartbeat_timeout": 3,
+    "health_check_interval": 1,
+    "status_flush_interval": 0.1,
+    "stats_write_interval": 0.5,
+}
 
 
 def free_udp_port() -> int:
@@ -49,8 +53,9 @@ class HealthManagerHandle:
 
     def start(self) -> HealthManagerService:
         assert self.stack.worker is not None, "the health manager fails over via the worker"
-        service = HealthManagerService(self.stack.conf, self.stack.db,
-                                       drivers=self.stack.drivers, wake=self.stack.worker.wake)
+        service = HealthManagerService(
+            self.stack.conf, self.stack.db, drivers=self.stack.drivers, wake=self.stack.worker.wake
+        )
         service.start()
         deadline = time.monotonic() + 10
         while service.bound_address is None:
@@ -74,9 +79,13 @@ class HealthManagerHandle:
 @contextlib.contextmanager
 def health_manager(stack: WorkerStack, **options: Any) -> Iterator[HealthManagerHandle]:
     port = free_udp_port()
-    for name, value in {**TEST_HEALTH, **options, "bind_ip": "127.0.0.1",
-                        "bind_port": port,
-                        "controller_ip_port_list": [f"127.0.0.1:{port}"]}.items():
+    for name, value in {
+        **TEST_HEALTH,
+        **options,
+        "bind_ip": "127.0.0.1",
+        "bind_port": port,
+        "controller_ip_port_list": [f"127.0.0.1:{port}"],
+    }.items():
         stack.conf.set_override(name, value, "health_manager")
     handle = HealthManagerHandle(stack, port)
     handle.start()
@@ -86,35 +95,39 @@ def health_manager(stack: WorkerStack, **options: Any) -> Iterator[HealthManager
         handle.stop()
 
 
-def serving_lb_body(vip: str, port: int, backends: list[HttpBackend],
-                    monitor: dict[str, Any] | None = None) -> dict[str, Any]:
+def serving_lb_body(
+    vip: str, port: int, backends: list[HttpBackend], monitor: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A single-call create body: one HTTP listener, its pool and the backends as members."""
     pool: dict[str, Any] = {
-        "name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-        "members": [{"address": b.address, "protocol_port": b.port} for b in backends]}
+        "name": "pool",
+        "protocol": "HTTP",
+        "lb_algorithm": "ROUND_ROBIN",
+        "members": [{"address": b.address, "protocol_port": b.port} for b in backends],
+    }
     if monitor is not None:
         pool["healthmonitor"] = monitor
-    return {"vip_subnet_id": "private-subnet", "vip_address": vip,
-            "listeners": [{"protocol": "HTTP", "protocol_port": port, "default_pool": pool}]}
+    return {
+        "vip_subnet_id": "private-subnet",
+        "vip_address": vip,
+        "listeners": [{"protocol": "HTTP", "protocol_port": port, "default_pool": pool}],
+    }
 
 
 def create_lb(stack: WorkerStack, http: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
-    lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body}),
-               201)["loadbalancer"]
+    lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body}), 201)["loadbalancer"]
     return stack.wait_lb(http, lb["id"])
 
 
 def status_tree(http: httpx.Client, lb_id: str) -> dict[str, Any]:
-    return check(http.get(f"/v2/lbaas/loadbalancers/{lb_id}/status"), 200)["statuses"][
-        "loadbalancer"]
+    return check(http.get(f"/v2/lbaas/loadbalancers/{lb_id}/status"), 200)["statuses"]["loadbalancer"]
 
 
 def lb_stats(http: httpx.Client, lb_id: str) -> dict[str, int]:
     return check(http.get(f"/v2/lbaas/loadbalancers/{lb_id}/stats"), 200)["stats"]
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
-               interval: float = 0.05) -> Any:
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -139,8 +152,7 @@ def kill_amphora(stack: WorkerStack, compute_id: str) -> list[int]:
 class RequestLoop:
     """GETs against a VIP every `period` seconds in a thread, each result timestamped."""
 
-    def __init__(self, host: str, port: int, period: float = 0.02,
-                 timeout: float = 0.5) -> None:
+    def __init__(self, host: str, port: int, period: float = 0.02, timeout: float = 0.5) -> None:
         self.host, self.port = host, port
         self.period, self.timeout = period, timeout
         self.results: list[tuple[float, bool]] = []
@@ -193,9 +205,12 @@ class RestartableBackend(HttpBackend):
         server.server_address = server.socket.getsockname()
         server.server_activate()
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name=f"backend-{self.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"backend-{self.name}",
+            daemon=True,
+        )
         self._thread.start()
         self.running = True
 

@@ -137,23 +137,28 @@ class KeystoneServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def _install(self) -> None:
-        result = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True,
-                                timeout=900)
+        result = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=900)
         if result.returncode != 0 or not (self.venv / "bin" / "gunicorn").exists():
             raise KeystoneUnavailable(
                 f"Keystone could not be installed by {INSTALL_SCRIPT} into {self.venv} "
-                f"(exit {result.returncode}):\n{result.stderr[-3000:]}")
+                f"(exit {result.returncode}):\n{result.stderr[-3000:]}"
+            )
 
     def _run_setup(self, conf: Path) -> None:
         env = dict(os.environ, OS_BOOTSTRAP_PASSWORD=self.admin_password)
         # -I: the script's own folder (this one, with a keystone.py) stays off sys.path.
-        result = subprocess.run([str(self.venv / "bin" / "python"), "-I", "-W", "ignore",
-                                 str(SETUP_SCRIPT), str(conf), self.v3],
-                                capture_output=True, text=True, env=env, timeout=300)
+        result = subprocess.run(
+            [str(self.venv / "bin" / "python"), "-I", "-W", "ignore", str(SETUP_SCRIPT), str(conf), self.v3],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         if result.returncode != 0:
             raise KeystoneUnavailable(
                 f"keystone-manage db_sync/fernet_setup/credential_setup/bootstrap failed "
-                f"(exit {result.returncode}):\n{result.stderr[-2000:]}\n{self._log_tail()}")
+                f"(exit {result.returncode}):\n{result.stderr[-2000:]}\n{self._log_tail()}"
+            )
 
     def _serve(self, conf: Path) -> None:
         # Keystone parses sys.argv as its own command line, so gunicorn gets no arguments
@@ -161,28 +166,34 @@ class KeystoneServer:
         (self.dir / "gunicorn.conf.py").write_text(
             f"bind = '127.0.0.1:{self.port}'\nworkers = 1\nthreads = 4\ntimeout = 120\n"
             f"graceful_timeout = 3\nwsgi_app = 'keystone.wsgi.api:application'\n"
-            f"control_socket_disable = True\n{ORPHAN_GUARD}")
+            f"control_socket_disable = True\n{ORPHAN_GUARD}"
+        )
         env = dict(os.environ, OS_KEYSTONE_CONFIG_FILES=str(conf), PYTHONWARNINGS="ignore")
         log = open(self.dir / "gunicorn.log", "wb")  # noqa: SIM115 - the child owns it
-        self.proc = subprocess.Popen([str(self.venv / "bin" / "gunicorn")], stdout=log,
-                                     stderr=subprocess.STDOUT, env=env, cwd=self.dir,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [str(self.venv / "bin" / "gunicorn")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.dir,
+            start_new_session=True,
+        )
         log.close()
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise KeystoneUnavailable(f"Keystone exited with {self.proc.returncode}:\n"
-                                          f"{self._log_tail()}")
+                raise KeystoneUnavailable(f"Keystone exited with {self.proc.returncode}:\n{self._log_tail()}")
             try:
                 if httpx.get(self.v3, timeout=5).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise KeystoneUnavailable(f"Keystone did not answer on {self.v3} within "
-                                  f"{START_TIMEOUT:.0f} s:\n{self._log_tail()}")
+        raise KeystoneUnavailable(
+            f"Keystone did not answer on {self.v3} within {START_TIMEOUT:.0f} s:\n{self._log_tail()}"
+        )
 
     def _log_tail(self) -> str:
         tails = []
@@ -199,16 +210,25 @@ class KeystoneServer:
         headers = {"X-Auth-Token": self._admin_token or "", **kwargs.pop("headers", {})}
         response = self.http.request(method, path, headers=headers, **kwargs)
         if response.status_code != expect:
-            raise AssertionError(f"Keystone {method} {path}: {response.status_code} "
-                                 f"{response.text[:500]}")
+            raise AssertionError(f"Keystone {method} {path}: {response.status_code} {response.text[:500]}")
         return response.json() if response.content else None
 
     def issue_token(self, user: str, password: str, project: str) -> str:
         """A project-scoped token for `user` (password auth), as a client would get one."""
-        response = self.http.post("/auth/tokens", json={"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": user, "domain": {"id": "default"}, "password": password}}},
-            "scope": {"project": {"name": project, "domain": {"id": "default"}}}}})
+        response = self.http.post(
+            "/auth/tokens",
+            json={
+                "auth": {
+                    "identity": {
+                        "methods": ["password"],
+                        "password": {
+                            "user": {"name": user, "domain": {"id": "default"}, "password": password}
+                        },
+                    },
+                    "scope": {"project": {"name": project, "domain": {"id": "default"}}},
+                }
+            },
+        )
         if response.status_code != 201:
             raise AssertionError(f"token for {user}: {response.status_code} {response.text}")
         return response.headers["X-Subject-Token"]
@@ -221,37 +241,49 @@ class KeystoneServer:
         if not self._roles:
             self._roles = {r["name"]: r["id"] for r in self.api("GET", "/roles", 200)["roles"]}
         if name not in self._roles:
-            self._roles[name] = self.api("POST", "/roles", 201,
-                                         json={"role": {"name": name}})["role"]["id"]
+            self._roles[name] = self.api("POST", "/roles", 201, json={"role": {"name": name}})["role"]["id"]
         return self._roles[name]
 
     def project(self, name: str) -> str:
         found = self.api("GET", f"/projects?name={name}", 200)["projects"]
         if found:
             return str(found[0]["id"])
-        return str(self.api("POST", "/projects", 201, json={"project": {
-            "name": name, "domain_id": "default"}})["project"]["id"])
+        return str(
+            self.api("POST", "/projects", 201, json={"project": {"name": name, "domain_id": "default"}})[
+                "project"
+            ]["id"]
+        )
 
-    def user(self, name: str, project: str, roles: tuple[str, ...],
-             password: str | None = None) -> User:
+    def user(self, name: str, project: str, roles: tuple[str, ...], password: str | None = None) -> User:
         """A new user with `roles` on `project` (created when missing)."""
         password = password or secrets.token_urlsafe(16)
         project_id = self.project(project)
-        user_id = self.api("POST", "/users", 201, json={"user": {
-            "name": name, "domain_id": "default", "password": password}})["user"]["id"]
+        user_id = self.api(
+            "POST", "/users", 201, json={"user": {"name": name, "domain_id": "default", "password": password}}
+        )["user"]["id"]
         for role in roles:
-            self.api("PUT", f"/projects/{project_id}/users/{user_id}/roles/{self.role(role)}",
-                     204)
+            self.api("PUT", f"/projects/{project_id}/users/{user_id}/roles/{self.role(role)}", 204)
         return User(name, user_id, project, project_id, password)
 
     def add_endpoint(self, service_type: str, name: str, url: str) -> None:
         """A catalog entry (public, internal and admin interfaces) for `service_type`."""
-        service = self.api("POST", "/services", 201, json={"service": {
-            "type": service_type, "name": name, "enabled": True}})["service"]["id"]
+        service = self.api(
+            "POST", "/services", 201, json={"service": {"type": service_type, "name": name, "enabled": True}}
+        )["service"]["id"]
         for interface in ("public", "internal", "admin"):
-            self.api("POST", "/endpoints", 201, json={"endpoint": {
-                "service_id": service, "interface": interface, "url": url,
-                "region_id": "RegionOne"}})
+            self.api(
+                "POST",
+                "/endpoints",
+                201,
+                json={
+                    "endpoint": {
+                        "service_id": service,
+                        "interface": interface,
+                        "url": url,
+                        "region_id": "RegionOne",
+                    }
+                },
+            )
 
     def short_lived_token(self, user: User, seconds: float) -> tuple[str, datetime.datetime]:
         """A token that Keystone itself expires in about `seconds`.
@@ -263,20 +295,31 @@ class KeystoneServer:
         token = self.issue_token(user.name, user.password, user.project)
         expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=seconds)
         credential = self.http.post(
-            f"/users/{user.id}/application_credentials", headers={"X-Auth-Token": token},
-            json={"application_credential": {
-                "name": f"short-{secrets.token_hex(4)}",
-                "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%S.%f")}})
+            f"/users/{user.id}/application_credentials",
+            headers={"X-Auth-Token": token},
+            json={
+                "application_credential": {
+                    "name": f"short-{secrets.token_hex(4)}",
+                    "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%S.%f"),
+                }
+            },
+        )
         if credential.status_code != 201:
-            raise AssertionError(f"application credential: {credential.status_code} "
-                                 f"{credential.text}")
+            raise AssertionError(f"application credential: {credential.status_code} {credential.text}")
         body = credential.json()["application_credential"]
-        response = self.http.post("/auth/tokens", json={"auth": {"identity": {
-            "methods": ["application_credential"],
-            "application_credential": {"id": body["id"], "secret": body["secret"]}}}})
+        response = self.http.post(
+            "/auth/tokens",
+            json={
+                "auth": {
+                    "identity": {
+                        "methods": ["application_credential"],
+                        "application_credential": {"id": body["id"], "secret": body["secret"]},
+                    }
+                }
+            },
+        )
         if response.status_code != 201:
-            raise AssertionError(f"token from application credential: "
-                                 f"{response.status_code} {response.text}")
+            raise AssertionError(f"token from application credential: {response.status_code} {response.text}")
         return response.headers["X-Subject-Token"], expires
 
 
@@ -294,14 +337,15 @@ class Cloud:
     _tokens: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def seed(cls, server: KeystoneServer, roles_a: tuple[str, ...],
-             roles_b: tuple[str, ...]) -> Cloud:
+    def seed(cls, server: KeystoneServer, roles_a: tuple[str, ...], roles_b: tuple[str, ...]) -> Cloud:
         """Projects A and B with a user per role, and Ostia's service user (role `service`)."""
         service = server.user(SERVICE_USER, "service", ("service",))
-        users = {(PROJECT_A, role): server.user(f"{PROJECT_A}-{role}", PROJECT_A, (role,))
-                 for role in roles_a}
-        users.update({(PROJECT_B, role): server.user(f"{PROJECT_B}-{role}", PROJECT_B, (role,))
-                      for role in roles_b})
+        users = {
+            (PROJECT_A, role): server.user(f"{PROJECT_A}-{role}", PROJECT_A, (role,)) for role in roles_a
+        }
+        users.update(
+            {(PROJECT_B, role): server.user(f"{PROJECT_B}-{role}", PROJECT_B, (role,)) for role in roles_b}
+        )
         return cls(server, service, users)
 
     def user(self, role: str, project: str = PROJECT_A) -> User:
@@ -313,8 +357,7 @@ class Cloud:
         """A token of the `role` user of `project`, issued once per run."""
         user = self.user(role, project)
         if user.name not in self._tokens:
-            self._tokens[user.name] = self.server.issue_token(user.name, user.password,
-                                                              user.project)
+            self._tokens[user.name] = self.server.issue_token(user.name, user.password, user.project)
         return self._tokens[user.name]
 
     def authtoken_options(self, **extra: Any) -> dict[str, dict[str, Any]]:
@@ -322,8 +365,14 @@ class Cloud:
         return {
             "api_settings": {"auth_strategy": "keystone", **extra.pop("api_settings", {})},
             "keystone_authtoken": {
-                "auth_url": self.server.v3, "www_authenticate_uri": self.server.v3,
-                "auth_type": "password", "username": self.service.name,
-                "password": self.service.password, "project_name": "service",
-                "user_domain_name": "Default", "project_domain_name": "Default", **extra},
+                "auth_url": self.server.v3,
+                "www_authenticate_uri": self.server.v3,
+                "auth_type": "password",
+                "username": self.service.name,
+                "password": self.service.password,
+                "project_name": "service",
+                "user_domain_name": "Default",
+                "project_domain_name": "Default",
+                **extra,
+            },
         }

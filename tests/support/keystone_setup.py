@@ -16,14 +16,27 @@ from keystone.cmd import cli
 
 def main() -> None:
     conf, url = sys.argv[1], sys.argv[2]
-    owner = ["--keystone-user", pwd.getpwuid(os.getuid()).pw_name,
-             "--keystone-group", grp.getgrgid(os.getgid()).gr_name]
+    owner = [
+        "--keystone-user",
+        pwd.getpwuid(os.getuid()).pw_name,
+        "--keystone-group",
+        grp.getgrgid(os.getgid()).gr_name,
+    ]
     steps = [
         ["db_sync"],
         ["fernet_setup", *owner],
         ["credential_setup", *owner],
-        ["bootstrap", "--bootstrap-admin-url", url, "--bootstrap-internal-url", url,
-         "--bootstrap-public-url", url, "--bootstrap-region-id", "RegionOne"],
+        [
+            "bootstrap",
+            "--bootstrap-admin-url",
+            url,
+            "--bootstrap-internal-url",
+            url,
+            "--bootstrap-public-url",
+            url,
+            "--bootstrap-region-id",
+            "RegionOne",
+        ],
     ]
     for step in steps:
         # keystone-manage parses its command line once per process; each step needs its own.

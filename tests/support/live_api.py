@@ -49,16 +49,17 @@ test_config.__test__ = False  # type: ignore[attr-defined]  # a helper, not a te
 class LiveAPI:
     """uvicorn serving the app for `conf` on 127.0.0.1:<free port>."""
 
-    def __init__(self, conf: cfg.ConfigOpts, db: Database,
-                 wake: Callable[[str], None] | None = None) -> None:
+    def __init__(self, conf: cfg.ConfigOpts, db: Database, wake: Callable[[str], None] | None = None) -> None:
         self.conf = conf
         self.db = db
         self.app = create_app(conf, db, wake=wake)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning",
-            timeout_graceful_shutdown=1))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                self.app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=1
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> LiveAPI:
@@ -74,8 +75,7 @@ class LiveAPI:
         self.server.should_exit = True
         self.thread.join(5)
 
-    def reset(self, conf: cfg.ConfigOpts, db: Database,
-              wake: Callable[[str], None] | None = None) -> LiveAPI:
+    def reset(self, conf: cfg.ConfigOpts, db: Database, wake: Callable[[str], None] | None = None) -> LiveAPI:
         """Serve another configuration and database from the same running server."""
         from ostia.api.services import Services
 
@@ -106,8 +106,9 @@ def migrated_sqlite(path: str) -> str:
 
 
 @contextlib.contextmanager
-def running_api(db_url: str, overrides: dict[str, dict[str, Any]] | None = None,
-                wake: Callable[[str], None] | None = None) -> Iterator[LiveAPI]:
+def running_api(
+    db_url: str, overrides: dict[str, dict[str, Any]] | None = None, wake: Callable[[str], None] | None = None
+) -> Iterator[LiveAPI]:
     """A started LiveAPI on `db_url` (migrated here unless it is a migrated SQLite file)."""
     conf = test_config(db_url, overrides)
     db = Database(create_db_engine(db_url))

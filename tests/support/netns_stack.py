@@ -94,8 +94,7 @@ def get(host: str, port: int, path: str = "/", timeout: float = 2.0) -> tuple[in
 class NamespaceHost:
     """A namespace with one interface on a tenant bridge (a client or a member VM)."""
 
-    def __init__(self, namespace: str, host_if: str, bridge: str, address: str,
-                 prefix: int) -> None:
+    def __init__(self, namespace: str, host_if: str, bridge: str, address: str, prefix: int) -> None:
         self.namespace = namespace
         self.host_if = host_if
         self.address = address
@@ -104,8 +103,7 @@ class NamespaceHost:
         iproute.ip("addr", "add", f"{address}/{prefix}", "dev", "eth0", netns=namespace)
         iproute.ip("link", "set", "eth0", "up", netns=namespace)
 
-    def get(self, host: str, port: int, path: str = "/",
-            timeout: float = 2.0) -> tuple[int, str]:
+    def get(self, host: str, port: int, path: str = "/", timeout: float = 2.0) -> tuple[int, str]:
         return in_namespace(self.namespace, lambda: get(host, port, path, timeout))
 
     def close(self) -> None:
@@ -145,8 +143,15 @@ class RequestLoop:
     """A client in a namespace: one new connection every `interval` s, for at most
     `duration` s; records (time, ok, body) of every request."""
 
-    def __init__(self, namespace: str, host: str, port: int, interval: float = 0.02,
-                 duration: float = 20.0, timeout: float = 0.3) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        host: str,
+        port: int,
+        interval: float = 0.02,
+        duration: float = 20.0,
+        timeout: float = 0.3,
+    ) -> None:
         self.results: list[tuple[float, bool, str]] = []
         self._stop = threading.Event()
         self._args = (namespace, host, port, interval, duration, timeout)
@@ -199,19 +204,25 @@ class RequestLoop:
 class NetnsAmphoraStack(LocalAmphoraStack):
     """LocalAmphoraStack's certificates and agents, with namespace compute and network."""
 
-    def __init__(self, state_dir: str, heartbeat_interval: int = 1,
-                 overrides: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, state_dir: str, heartbeat_interval: int = 1, overrides: dict[str, dict[str, Any]] | None = None
+    ) -> None:
         tag = uuid.uuid4().hex[:6]
         self.tag = tag
         self.mgmt_bridge = f"ost-tm{tag}"
         netns = {
-            "netns_compute": {"mgmt_bridge": self.mgmt_bridge,
-                              "mgmt_cidr": f"198.19.{random.randint(0, 255)}.0/24",
-                              "amphora_dir": os.path.join(state_dir, "na")},
-            "netns_network": {"subnets": [f"tenant-a-subnet:{TENANT_CIDR}",
-                                          f"tenant-b-subnet:{TENANT_CIDR}"]},
-            "controller_worker": {"compute_driver": "compute_netns_driver",
-                                  "network_driver": "network_netns_driver"},
+            "netns_compute": {
+                "mgmt_bridge": self.mgmt_bridge,
+                "mgmt_cidr": f"198.19.{random.randint(0, 255)}.0/24",
+                "amphora_dir": os.path.join(state_dir, "na"),
+            },
+            "netns_network": {
+                "subnets": [f"tenant-a-subnet:{TENANT_CIDR}", f"tenant-b-subnet:{TENANT_CIDR}"]
+            },
+            "controller_worker": {
+                "compute_driver": "compute_netns_driver",
+                "network_driver": "network_netns_driver",
+            },
         }
         for section, values in (overrides or {}).items():
             netns.setdefault(section, {}).update(values)
@@ -236,8 +247,7 @@ class NetnsAmphoraStack(LocalAmphoraStack):
         found = self.netns_network.get_subnet(subnet)
         prefix = int(found.cidr.split("/")[1])
         suffix = uuid.uuid4().hex[:8]
-        host = NamespaceHost(f"ost-test-{self.tag}-{name}", f"ost-h{suffix}", bridge, address,
-                        prefix)
+        host = NamespaceHost(f"ost-test-{self.tag}-{name}", f"ost-h{suffix}", bridge, address, prefix)
         self.hosts.append(host)
         return host
 
@@ -280,11 +290,15 @@ class NetnsWorkerStack(WorkerStack):
         """octavia.conf for an `octavia-worker` process on the namespace drivers."""
         conf = self.conf
         sections: dict[str, dict[str, Any]] = {
-            "controller_worker": {"compute_driver": "compute_netns_driver",
-                                  "network_driver": "network_netns_driver"},
-            "netns_compute": {"mgmt_bridge": conf.netns_compute.mgmt_bridge,
-                              "mgmt_cidr": conf.netns_compute.mgmt_cidr,
-                              "amphora_dir": conf.netns_compute.amphora_dir},
+            "controller_worker": {
+                "compute_driver": "compute_netns_driver",
+                "network_driver": "network_netns_driver",
+            },
+            "netns_compute": {
+                "mgmt_bridge": conf.netns_compute.mgmt_bridge,
+                "mgmt_cidr": conf.netns_compute.mgmt_cidr,
+                "amphora_dir": conf.netns_compute.amphora_dir,
+            },
             "netns_network": {"subnets": list(conf.netns_network.subnets)},
         }
         for section, values in (extra or {}).items():
@@ -304,13 +318,16 @@ def netns_health_manager(stack: NetnsWorkerStack) -> Iterator[HealthManagerServi
     (enter it before building amphorae: their agents get its address)."""
     host = stack.netns.netns_compute.host_address
     port = 5000 + os.getpid() % 1000
-    for name, value in {**TEST_HEALTH, "bind_ip": host, "bind_port": port,
-                        "controller_ip_port_list": [f"{host}:{port}"]}.items():
+    for name, value in {
+        **TEST_HEALTH,
+        "bind_ip": host,
+        "bind_port": port,
+        "controller_ip_port_list": [f"{host}:{port}"],
+    }.items():
         stack.conf.set_override(name, value, "health_manager")
     stack.netns.netns_compute.ensure_mgmt_network()  # the firewall opens the new port
     assert stack.worker is not None
-    service = HealthManagerService(stack.conf, stack.db, drivers=stack.drivers,
-                                   wake=stack.worker.wake)
+    service = HealthManagerService(stack.conf, stack.db, drivers=stack.drivers, wake=stack.worker.wake)
     service.start()
     try:
         yield service
@@ -320,9 +337,11 @@ def netns_health_manager(stack: NetnsWorkerStack) -> Iterator[HealthManagerServi
 
 def kill_amphora(compute_id: str) -> None:
     """kill -9 every process of a namespace amphora, as if its VM died."""
-    pids = [pid for ns in (netns_driver.amp_namespace(compute_id),
-                           netns_driver.vip_namespace(compute_id))
-            for pid in iproute.netns_pids(ns)]
+    pids = [
+        pid
+        for ns in (netns_driver.amp_namespace(compute_id), netns_driver.vip_namespace(compute_id))
+        for pid in iproute.netns_pids(ns)
+    ]
     assert pids, f"nothing runs in amphora {compute_id}"
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
@@ -332,8 +351,7 @@ def kill_amphora(compute_id: str) -> None:
 def amphora_memory_kib(compute_id: str) -> int:
     """Proportional set size of everything an amphora runs (agent, haproxy, keepalived)."""
     total = 0
-    for namespace in (netns_driver.amp_namespace(compute_id),
-                      netns_driver.vip_namespace(compute_id)):
+    for namespace in (netns_driver.amp_namespace(compute_id), netns_driver.vip_namespace(compute_id)):
         for pid in iproute.netns_pids(namespace):
             with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup") as handle:
                 for line in handle:
@@ -342,17 +360,18 @@ def amphora_memory_kib(compute_id: str) -> int:
     return total
 
 
-def leftovers(tag: str, compute_ids: list[str], mgmt_bridge: str,
-              tenant_bridges: Sequence[str] = ()) -> list[str]:
+def leftovers(
+    tag: str, compute_ids: list[str], mgmt_bridge: str, tenant_bridges: Sequence[str] = ()
+) -> list[str]:
     """Whatever of a run's amphorae still exists: namespaces, veths (management, and VIP or
     member ports on `tenant_bridges`), processes."""
     found = []
     for bridge in tenant_bridges:
-        found += [f"port {port} on {bridge}" for port in iproute.bridge_ports(bridge)
-                  if port.startswith("ost-p")]
+        found += [
+            f"port {port} on {bridge}" for port in iproute.bridge_ports(bridge) if port.startswith("ost-p")
+        ]
     for compute_id in compute_ids:
-        for namespace in (netns_driver.amp_namespace(compute_id),
-                          netns_driver.vip_namespace(compute_id)):
+        for namespace in (netns_driver.amp_namespace(compute_id), netns_driver.vip_namespace(compute_id)):
             if iproute.netns_exists(namespace):
                 found.append(f"netns {namespace}")
         if iproute.link_exists(netns_firewall.MGMT_PORT_PREFIX + compute_id):
@@ -368,8 +387,9 @@ def leftovers(tag: str, compute_ids: list[str], mgmt_bridge: str,
 
 
 @contextlib.contextmanager
-def netns_worker_stack(overrides: dict[str, dict[str, Any]] | None = None,
-                       in_process_worker: bool = True) -> Iterator[NetnsWorkerStack]:
+def netns_worker_stack(
+    overrides: dict[str, dict[str, Any]] | None = None, in_process_worker: bool = True
+) -> Iterator[NetnsWorkerStack]:
     require_namespaces()
     options: dict[str, dict[str, Any]] = {"haproxy_amphora": dict(AGENT_RETRIES)}
     for section, values in (overrides or {}).items():

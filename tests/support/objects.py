@@ -14,12 +14,12 @@ def check(response: httpx.Response, code: int) -> Any:
 
 def create_lb(client: httpx.Client, **fields: Any) -> dict[str, Any]:
     body = {"vip_subnet_id": "private-subnet", **fields}
-    return check(client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body}),
-                 201)["loadbalancer"]
+    return check(client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body}), 201)["loadbalancer"]
 
 
-def create_listener(client: httpx.Client, lb_id: str, protocol: str = "HTTP",
-                    port: int = 80, **fields: Any) -> dict[str, Any]:
+def create_listener(
+    client: httpx.Client, lb_id: str, protocol: str = "HTTP", port: int = 80, **fields: Any
+) -> dict[str, Any]:
     body = {"loadbalancer_id": lb_id, "protocol": protocol, "protocol_port": port, **fields}
     return check(client.post("/v2/lbaas/listeners", json={"listener": body}), 201)["listener"]
 
@@ -37,41 +37,45 @@ def fault(response: httpx.Response, code: int) -> str:
     return str(body["faultstring"])
 
 
-def create_pool(client: httpx.Client, protocol: str = "HTTP",
-                lb_algorithm: str = "ROUND_ROBIN", **fields: Any) -> dict[str, Any]:
+def create_pool(
+    client: httpx.Client, protocol: str = "HTTP", lb_algorithm: str = "ROUND_ROBIN", **fields: Any
+) -> dict[str, Any]:
     """A pool on `loadbalancer_id=` or `listener_id=` (one of them in `fields`)."""
     body = {"protocol": protocol, "lb_algorithm": lb_algorithm, **fields}
     return check(client.post("/v2/lbaas/pools", json={"pool": body}), 201)["pool"]
 
 
-def create_member(client: httpx.Client, pool_id: str, address: str = "192.0.2.10",
-                  port: int = 80, **fields: Any) -> dict[str, Any]:
+def create_member(
+    client: httpx.Client, pool_id: str, address: str = "192.0.2.10", port: int = 80, **fields: Any
+) -> dict[str, Any]:
     body = {"address": address, "protocol_port": port, **fields}
-    return check(client.post(f"/v2/lbaas/pools/{pool_id}/members", json={"member": body}),
-                 201)["member"]
+    return check(client.post(f"/v2/lbaas/pools/{pool_id}/members", json={"member": body}), 201)["member"]
 
 
-def create_healthmonitor(client: httpx.Client, pool_id: str, type: str = "HTTP",
-                         **fields: Any) -> dict[str, Any]:
-    body = {"pool_id": pool_id, "type": type, "delay": 5, "timeout": 3, "max_retries": 3,
-            **fields}
-    return check(client.post("/v2/lbaas/healthmonitors", json={"healthmonitor": body}),
-                 201)["healthmonitor"]
+def create_healthmonitor(
+    client: httpx.Client, pool_id: str, type: str = "HTTP", **fields: Any
+) -> dict[str, Any]:
+    body = {"pool_id": pool_id, "type": type, "delay": 5, "timeout": 3, "max_retries": 3, **fields}
+    return check(client.post("/v2/lbaas/healthmonitors", json={"healthmonitor": body}), 201)["healthmonitor"]
 
 
-def create_l7policy(client: httpx.Client, listener_id: str, action: str = "REJECT",
-                    **fields: Any) -> dict[str, Any]:
+def create_l7policy(
+    client: httpx.Client, listener_id: str, action: str = "REJECT", **fields: Any
+) -> dict[str, Any]:
     body = {"listener_id": listener_id, "action": action, **fields}
-    return check(client.post("/v2/lbaas/l7policies", json={"l7policy": body}),
-                 201)["l7policy"]
+    return check(client.post("/v2/lbaas/l7policies", json={"l7policy": body}), 201)["l7policy"]
 
 
-def create_l7rule(client: httpx.Client, policy_id: str, rule_type: str = "PATH",
-                  compare_type: str = "STARTS_WITH", value: str = "/api",
-                  **fields: Any) -> dict[str, Any]:
+def create_l7rule(
+    client: httpx.Client,
+    policy_id: str,
+    rule_type: str = "PATH",
+    compare_type: str = "STARTS_WITH",
+    value: str = "/api",
+    **fields: Any,
+) -> dict[str, Any]:
     body = {"type": rule_type, "compare_type": compare_type, "value": value, **fields}
-    return check(client.post(f"/v2/lbaas/l7policies/{policy_id}/rules", json={"rule": body}),
-                 201)["rule"]
+    return check(client.post(f"/v2/lbaas/l7policies/{policy_id}/rules", json={"rule": body}), 201)["rule"]
 
 
 def insert_pool(api: Any, lb_id: str, protocol: str = "HTTP", **fields: Any) -> str:
@@ -80,9 +84,15 @@ def insert_pool(api: Any, lb_id: str, protocol: str = "HTTP", **fields: Any) -> 
 
     with api.db.transaction() as session:
         lb = session.get(models.LoadBalancer, lb_id)
-        pool = models.Pool(project_id=lb.project_id, load_balancer_id=lb_id, protocol=protocol,
-                           lb_algorithm="ROUND_ROBIN", provisioning_status="ACTIVE",
-                           operating_status="ONLINE", **fields)
+        pool = models.Pool(
+            project_id=lb.project_id,
+            load_balancer_id=lb_id,
+            protocol=protocol,
+            lb_algorithm="ROUND_ROBIN",
+            provisioning_status="ACTIVE",
+            operating_status="ONLINE",
+            **fields,
+        )
         session.add(pool)
         session.flush()
         return str(pool.id)
@@ -92,8 +102,14 @@ def insert_amphora(api: Any, lb_id: str | None = None, **fields: Any) -> str:
     """An amphora row (default ALLOCATED, STANDALONE), written straight to the database."""
     from ostia.db import models
 
-    values = {"status": "ALLOCATED", "role": "STANDALONE", "load_balancer_id": lb_id,
-              "compute_id": "compute-1", "lb_network_ip": "127.1.0.5", **fields}
+    values = {
+        "status": "ALLOCATED",
+        "role": "STANDALONE",
+        "load_balancer_id": lb_id,
+        "compute_id": "compute-1",
+        "lb_network_ip": "127.1.0.5",
+        **fields,
+    }
     with api.db.transaction() as session:
         amphora = models.Amphora(**values)
         session.add(amphora)

@@ -16,8 +16,7 @@ from tests.support.live_api import free_port
 def _bin_dir() -> str:
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
     if not candidates:
-        raise RuntimeError("PostgreSQL is not installed: run the test command (make test), "
-                           "which installs it")
+        raise RuntimeError("PostgreSQL is not installed: run the test command (make test), which installs it")
     return candidates[-1]
 
 
@@ -36,8 +35,7 @@ class PostgresServer:
         prefix: list[str] = []
         if os.geteuid() == 0:
             prefix = ["runuser", "-u", self.user, "--"]
-        return subprocess.run([*prefix, *cmd], check=True, capture_output=True, text=True,
-                              timeout=120)
+        return subprocess.run([*prefix, *cmd], check=True, capture_output=True, text=True, timeout=120)
 
     def start(self) -> PostgresServer:
         os.makedirs(self.sockets)
@@ -47,20 +45,39 @@ class PostgresServer:
                 os.chown(path, entry.pw_uid, entry.pw_gid)
         else:
             self.user = pwd.getpwuid(os.geteuid()).pw_name
-        self._as_user(os.path.join(self.bin, "initdb"), "-D", self.data, "-A", "trust",
-                      "-U", "postgres", "--no-sync")
-        self._as_user(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-w", "-t", "60",
-                      "-l", os.path.join(self.root, "server.log"), "-o",
-                      f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 "
-                      f"-c fsync=off -c max_connections=200", "start")
+        self._as_user(
+            os.path.join(self.bin, "initdb"), "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync"
+        )
+        self._as_user(
+            os.path.join(self.bin, "pg_ctl"),
+            "-D",
+            self.data,
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            os.path.join(self.root, "server.log"),
+            "-o",
+            f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 "
+            f"-c fsync=off -c max_connections=200",
+            "start",
+        )
         return self
 
     def create_database(self, name: str) -> str:
         deadline = time.monotonic() + 30
         while True:
             try:
-                self._as_user(os.path.join(self.bin, "createdb"), "-h", "127.0.0.1",
-                              "-p", str(self.port), "-U", "postgres", name)
+                self._as_user(
+                    os.path.join(self.bin, "createdb"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    name,
+                )
                 break
             except subprocess.CalledProcessError:
                 if time.monotonic() > deadline:
@@ -70,8 +87,7 @@ class PostgresServer:
 
     def stop(self) -> None:
         try:
-            self._as_user(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-m",
-                          "immediate", "-w", "stop")
+            self._as_user(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-m", "immediate", "-w", "stop")
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
             pass
         shutil.rmtree(self.root, ignore_errors=True)

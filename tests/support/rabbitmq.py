@@ -64,29 +64,33 @@ class RabbitMQBroker:
 
     def _environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
-        env.update({
-            "HOME": self.root,  # the Erlang cookie goes here, not into root's home
-            "RABBITMQ_NODENAME": self.node,
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-            "RABBITMQ_NODE_PORT": str(self.port),
-            "RABBITMQ_DIST_PORT": str(self.dist_port),
-            "RABBITMQ_MNESIA_BASE": os.path.join(self.root, "mnesia"),
-            "RABBITMQ_LOG_BASE": os.path.join(self.root, "log"),
-            "RABBITMQ_CONFIG_FILE": os.path.join(self.root, "rabbitmq.conf"),
-            "RABBITMQ_ADVANCED_CONFIG_FILE": os.path.join(self.root, "advanced.config"),
-            "RABBITMQ_CONF_ENV_FILE": os.path.join(self.root, "rabbitmq-env.conf"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": os.path.join(self.root, "enabled_plugins"),
-            "RABBITMQ_PID_FILE": os.path.join(self.root, "rabbitmq.pid"),
-            "ERL_EPMD_PORT": str(self.epmd_port),
-        })
+        env.update(
+            {
+                "HOME": self.root,  # the Erlang cookie goes here, not into root's home
+                "RABBITMQ_NODENAME": self.node,
+                "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+                "RABBITMQ_NODE_PORT": str(self.port),
+                "RABBITMQ_DIST_PORT": str(self.dist_port),
+                "RABBITMQ_MNESIA_BASE": os.path.join(self.root, "mnesia"),
+                "RABBITMQ_LOG_BASE": os.path.join(self.root, "log"),
+                "RABBITMQ_CONFIG_FILE": os.path.join(self.root, "rabbitmq.conf"),
+                "RABBITMQ_ADVANCED_CONFIG_FILE": os.path.join(self.root, "advanced.config"),
+                "RABBITMQ_CONF_ENV_FILE": os.path.join(self.root, "rabbitmq-env.conf"),
+                "RABBITMQ_ENABLED_PLUGINS_FILE": os.path.join(self.root, "enabled_plugins"),
+                "RABBITMQ_PID_FILE": os.path.join(self.root, "rabbitmq.pid"),
+                "ERL_EPMD_PORT": str(self.epmd_port),
+            }
+        )
         return env
 
     def _write_files(self) -> None:
         with open(os.path.join(self.root, "rabbitmq.conf"), "w", encoding="utf-8") as handle:
-            handle.write(f"listeners.tcp.default = {self.port}\n"
-                         "log.console = true\nlog.file = false\n"
-                         # Tests fill queues fast on a small disk: never block publishers.
-                         "disk_free_limit.absolute = 1MB\n")
+            handle.write(
+                f"listeners.tcp.default = {self.port}\n"
+                "log.console = true\nlog.file = false\n"
+                # Tests fill queues fast on a small disk: never block publishers.
+                "disk_free_limit.absolute = 1MB\n"
+            )
         with open(os.path.join(self.root, "advanced.config"), "w", encoding="utf-8") as handle:
             handle.write("[].\n")
         with open(os.path.join(self.root, "rabbitmq-env.conf"), "w", encoding="utf-8") as handle:
@@ -97,18 +101,27 @@ class RabbitMQBroker:
     def start(self) -> RabbitMQBroker:
         if not os.path.exists(RABBITMQ_SERVER):
             raise BrokerStartError(
-                f"RabbitMQ is not installed ({RABBITMQ_SERVER} missing): apt-get install "
-                "rabbitmq-server")
+                f"RabbitMQ is not installed ({RABBITMQ_SERVER} missing): apt-get install rabbitmq-server"
+            )
         self._write_files()
         env = self._environment()
         log = open(self.log_path, "wb")  # noqa: SIM115 - closed by the child's exit
         try:
             self._epmd = subprocess.Popen(
                 [_epmd_binary(), "-port", str(self.epmd_port), "-address", "127.0.0.1"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             self._server = subprocess.Popen(
-                [RABBITMQ_SERVER], env=env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True)
+                [RABBITMQ_SERVER],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         finally:
             log.close()
         try:
@@ -126,13 +139,15 @@ class RabbitMQBroker:
             if self._server.poll() is not None:
                 raise BrokerStartError(
                     f"RabbitMQ exited with code {self._server.returncode} while starting; "
-                    f"log:\n{self._tail()}")
+                    f"log:\n{self._tail()}"
+                )
             if self._amqp_answers():
                 return
             time.sleep(0.2)
         raise BrokerStartError(
             f"RabbitMQ did not accept AMQP connections on 127.0.0.1:{self.port} within "
-            f"{START_TIMEOUT:.0f} s; log:\n{self._tail()}")
+            f"{START_TIMEOUT:.0f} s; log:\n{self._tail()}"
+        )
 
     def _amqp_answers(self) -> bool:
         try:

@@ -25,8 +25,18 @@ LB_ADMIN = "load-balancer_admin"
 SERVICE = "service"
 NO_LB_ROLE = "other"  # a project role that grants nothing here
 
-ROLES = (ADMIN, MEMBER, READER, LB_OBSERVER, LB_MEMBER, LB_GLOBAL_OBSERVER, LB_QUOTA_ADMIN,
-         LB_ADMIN, SERVICE, NO_LB_ROLE)
+ROLES = (
+    ADMIN,
+    MEMBER,
+    READER,
+    LB_OBSERVER,
+    LB_MEMBER,
+    LB_GLOBAL_OBSERVER,
+    LB_QUOTA_ADMIN,
+    LB_ADMIN,
+    SERVICE,
+    NO_LB_ROLE,
+)
 # Keystone's bootstrap makes admin imply member and member imply reader.
 IMPLIED = {ADMIN: (ADMIN, MEMBER, READER), MEMBER: (MEMBER, READER)}
 
@@ -67,14 +77,16 @@ class World:
     def probes(self) -> list[Probe]:
         i = self.ids
         lbaas = "/v2/lbaas"
-        lb, listener, pool = (f"{lbaas}/loadbalancers/{i['lb']}",
-                              f"{lbaas}/listeners/{i['listener']}", f"{lbaas}/pools/{i['pool']}")
+        lb, listener, pool = (
+            f"{lbaas}/loadbalancers/{i['lb']}",
+            f"{lbaas}/listeners/{i['listener']}",
+            f"{lbaas}/pools/{i['pool']}",
+        )
         member = f"{pool}/members/{i['member']}"
         l7policy = f"{lbaas}/l7policies/{i['l7policy']}"
         return [
             Probe("loadbalancer", "GET", lb, READ),
-            Probe("loadbalancer", "GET", f"{lbaas}/loadbalancers?project_id={self.project_b}",
-                  READ_GLOBAL),
+            Probe("loadbalancer", "GET", f"{lbaas}/loadbalancers?project_id={self.project_b}", READ_GLOBAL),
             Probe("loadbalancer", "PUT", lb, WRITE, {"loadbalancer": {"description": "rbac"}}),
             Probe("loadbalancer", "GET", f"{lb}/stats", READ),
             Probe("loadbalancer", "PUT", f"{lb}/failover", ADMINS),
@@ -86,44 +98,89 @@ class World:
             Probe("member", "GET", f"{pool}/members", READ | {SERVICE}),
             Probe("member", "PUT", member, WRITE, {"member": {"name": "rbac"}}),
             Probe("healthmonitor", "GET", f"{lbaas}/healthmonitors/{i['healthmonitor']}", READ),
-            Probe("healthmonitor", "PUT", f"{lbaas}/healthmonitors/{i['healthmonitor']}", WRITE,
-                  {"healthmonitor": {"name": "rbac"}}),
+            Probe(
+                "healthmonitor",
+                "PUT",
+                f"{lbaas}/healthmonitors/{i['healthmonitor']}",
+                WRITE,
+                {"healthmonitor": {"name": "rbac"}},
+            ),
             Probe("l7policy", "GET", l7policy, READ),
             Probe("l7policy", "PUT", l7policy, WRITE, {"l7policy": {"name": "rbac"}}),
             Probe("l7rule", "GET", f"{l7policy}/rules", READ),
-            Probe("l7rule", "PUT", f"{l7policy}/rules/{i['l7rule']}", WRITE,
-                  {"rule": {"value": "/rbac"}}),
+            Probe("l7rule", "PUT", f"{l7policy}/rules/{i['l7rule']}", WRITE, {"rule": {"value": "/rbac"}}),
             Probe("quota", "GET", f"{lbaas}/quotas/{self.project_a}", READ_QUOTA),
             Probe("quota", "GET", f"{lbaas}/quotas/{self.project_b}", READ_QUOTA_GLOBAL),
-            Probe("quota", "PUT", f"{lbaas}/quotas/{self.project_a}", WRITE_QUOTA,
-                  {"quota": {"loadbalancer": 100}}),
+            Probe(
+                "quota",
+                "PUT",
+                f"{lbaas}/quotas/{self.project_a}",
+                WRITE_QUOTA,
+                {"quota": {"loadbalancer": 100}},
+            ),
             Probe("amphora", "GET", "/v2/octavia/amphorae", ADMINS),
             Probe("provider", "GET", f"{lbaas}/providers", READ),
-            Probe("provider-flavor", "GET", f"{lbaas}/providers/noop_driver/flavor_capabilities",
-                  ADMINS),
-            Probe("provider-availability-zone", "GET",
-                  f"{lbaas}/providers/noop_driver/availability_zone_capabilities", ADMINS),
+            Probe("provider-flavor", "GET", f"{lbaas}/providers/noop_driver/flavor_capabilities", ADMINS),
+            Probe(
+                "provider-availability-zone",
+                "GET",
+                f"{lbaas}/providers/noop_driver/availability_zone_capabilities",
+                ADMINS,
+            ),
             Probe("flavor", "GET", f"{lbaas}/flavors/{i['flavor']}", READ),
-            Probe("flavor", "PUT", f"{lbaas}/flavors/{i['flavor']}", ADMINS,
-                  {"flavor": {"description": "rbac"}}),
+            Probe(
+                "flavor", "PUT", f"{lbaas}/flavors/{i['flavor']}", ADMINS, {"flavor": {"description": "rbac"}}
+            ),
             Probe("flavor-profile", "GET", f"{lbaas}/flavorprofiles/{i['flavorprofile']}", ADMINS),
-            Probe("flavor-profile", "PUT", f"{lbaas}/flavorprofiles/{i['flavorprofile']}",
-                  ADMINS, {"flavorprofile": {"name": "rbac"}}),
+            Probe(
+                "flavor-profile",
+                "PUT",
+                f"{lbaas}/flavorprofiles/{i['flavorprofile']}",
+                ADMINS,
+                {"flavorprofile": {"name": "rbac"}},
+            ),
             Probe("availability-zone", "GET", f"{lbaas}/availabilityzones/{i['az']}", READ),
-            Probe("availability-zone", "PUT", f"{lbaas}/availabilityzones/{i['az']}", ADMINS,
-                  {"availability_zone": {"description": "rbac"}}),
-            Probe("availability-zone-profile", "GET",
-                  f"{lbaas}/availabilityzoneprofiles/{i['azprofile']}", ADMINS),
-            Probe("availability-zone-profile", "PUT",
-                  f"{lbaas}/availabilityzoneprofiles/{i['azprofile']}", ADMINS,
-                  {"availability_zone_profile": {"name": "rbac"}}),
+            Probe(
+                "availability-zone",
+                "PUT",
+                f"{lbaas}/availabilityzones/{i['az']}",
+                ADMINS,
+                {"availability_zone": {"description": "rbac"}},
+            ),
+            Probe(
+                "availability-zone-profile",
+                "GET",
+                f"{lbaas}/availabilityzoneprofiles/{i['azprofile']}",
+                ADMINS,
+            ),
+            Probe(
+                "availability-zone-profile",
+                "PUT",
+                f"{lbaas}/availabilityzoneprofiles/{i['azprofile']}",
+                ADMINS,
+                {"availability_zone_profile": {"name": "rbac"}},
+            ),
         ]
 
 
-RESOURCES = ("loadbalancer", "listener", "pool", "member", "healthmonitor", "l7policy",
-             "l7rule", "quota", "amphora", "provider", "provider-flavor",
-             "provider-availability-zone", "flavor", "flavor-profile", "availability-zone",
-             "availability-zone-profile")
+RESOURCES = (
+    "loadbalancer",
+    "listener",
+    "pool",
+    "member",
+    "healthmonitor",
+    "l7policy",
+    "l7rule",
+    "quota",
+    "amphora",
+    "provider",
+    "provider-flavor",
+    "provider-availability-zone",
+    "flavor",
+    "flavor-profile",
+    "availability-zone",
+    "availability-zone-profile",
+)
 
 
 def build_world(admin: httpx.Client, project_a: str, project_b: str) -> World:
@@ -135,22 +192,62 @@ def build_world(admin: httpx.Client, project_a: str, project_b: str) -> World:
     monitor = o.create_healthmonitor(admin, pool["id"])
     l7policy = o.create_l7policy(admin, listener["id"])
     l7rule = o.create_l7rule(admin, l7policy["id"])
-    profile = o.check(admin.post("/v2/lbaas/flavorprofiles", json={"flavorprofile": {
-        "name": "rbac", "provider_name": "noop_driver", "flavor_data": "{}"}}), 201)
-    flavor = o.check(admin.post("/v2/lbaas/flavors", json={"flavor": {
-        "name": "rbac", "flavor_profile_id": profile["flavorprofile"]["id"]}}), 201)
-    az_profile = o.check(admin.post("/v2/lbaas/availabilityzoneprofiles", json={
-        "availability_zone_profile": {"name": "rbac", "provider_name": "noop_driver",
-                                      "availability_zone_data": "{}"}}), 201)
-    o.check(admin.post("/v2/lbaas/availabilityzones", json={"availability_zone": {
-        "name": "rbac-az",
-        "availability_zone_profile_id": az_profile["availability_zone_profile"]["id"]}}), 201)
-    return World(project_a, project_b, {
-        "lb": lb["id"], "listener": listener["id"], "pool": pool["id"],
-        "member": member["id"], "healthmonitor": monitor["id"], "l7policy": l7policy["id"],
-        "l7rule": l7rule["id"], "flavorprofile": profile["flavorprofile"]["id"],
-        "flavor": flavor["flavor"]["id"],
-        "azprofile": az_profile["availability_zone_profile"]["id"], "az": "rbac-az"})
+    profile = o.check(
+        admin.post(
+            "/v2/lbaas/flavorprofiles",
+            json={"flavorprofile": {"name": "rbac", "provider_name": "noop_driver", "flavor_data": "{}"}},
+        ),
+        201,
+    )
+    flavor = o.check(
+        admin.post(
+            "/v2/lbaas/flavors",
+            json={"flavor": {"name": "rbac", "flavor_profile_id": profile["flavorprofile"]["id"]}},
+        ),
+        201,
+    )
+    az_profile = o.check(
+        admin.post(
+            "/v2/lbaas/availabilityzoneprofiles",
+            json={
+                "availability_zone_profile": {
+                    "name": "rbac",
+                    "provider_name": "noop_driver",
+                    "availability_zone_data": "{}",
+                }
+            },
+        ),
+        201,
+    )
+    o.check(
+        admin.post(
+            "/v2/lbaas/availabilityzones",
+            json={
+                "availability_zone": {
+                    "name": "rbac-az",
+                    "availability_zone_profile_id": az_profile["availability_zone_profile"]["id"],
+                }
+            },
+        ),
+        201,
+    )
+    return World(
+        project_a,
+        project_b,
+        {
+            "lb": lb["id"],
+            "listener": listener["id"],
+            "pool": pool["id"],
+            "member": member["id"],
+            "healthmonitor": monitor["id"],
+            "l7policy": l7policy["id"],
+            "l7rule": l7rule["id"],
+            "flavorprofile": profile["flavorprofile"]["id"],
+            "flavor": flavor["flavor"]["id"],
+            "azprofile": az_profile["availability_zone_profile"]["id"],
+            "az": "rbac-az",
+        },
+    )
 
 
 def check_probe(client: httpx.Client, role: str, probe: Probe) -> str | None:
@@ -158,12 +255,13 @@ def check_probe(client: httpx.Client, role: str, probe: Probe) -> str | None:
     response = client.request(probe.method, probe.path, json=probe.body)
     if role in probe.allowed:
         if response.status_code >= 300:
-            return f"{probe.method} {probe.path}: expected success, got " \
-                   f"{response.status_code} {response.text[:200]}"
+            return (
+                f"{probe.method} {probe.path}: expected success, got "
+                f"{response.status_code} {response.text[:200]}"
+            )
         return None
     if response.status_code != 403 or response.json().get("faultstring") != POLICY_DENIED:
-        return f"{probe.method} {probe.path}: expected 403, got " \
-               f"{response.status_code} {response.text[:200]}"
+        return f"{probe.method} {probe.path}: expected 403, got {response.status_code} {response.text[:200]}"
     return None
 
 

@@ -61,8 +61,7 @@ def udp_backends(*names: str) -> Iterator[list[UdpBackend]]:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.bind(("127.0.0.1", 0))
             backend = UdpBackend(name, sock)
-            backend.thread = threading.Thread(target=backend.serve, daemon=True,
-                                              name=f"udp-backend-{name}")
+            backend.thread = threading.Thread(target=backend.serve, daemon=True, name=f"udp-backend-{name}")
             backend.thread.start()
             backends.append(backend)
         yield backends

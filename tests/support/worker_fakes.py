@@ -1,9 +1,9 @@
 """Worker test doubles: noop drivers that count calls, a database with a stored LB graph.
 
-    with worker_env(db_url) as env:
-        lb_id = env.store_lb(listener_port=8080, members=2)
-        env.reconciler().reconcile(lb_id)
-        assert env.compute.calls["build"] == 1
+with worker_env(db_url) as env:
+    lb_id = env.store_lb(listener_port=8080, members=2)
+    env.reconciler().reconcile(lb_id)
+    assert env.compute.calls["build"] == 1
 """
 
 from __future__ import annotations
@@ -74,8 +74,9 @@ class CountingCompute(NoopComputeDriver):
         """Make an instance look dead (its agent process gone)."""
         with self._lock:
             old = self._instances[compute_id]
-            self._instances[compute_id] = ComputeInstance(old.compute_id, old.amphora_id,
-                                                          old.lb_network_ip, "SHUTOFF")
+            self._instances[compute_id] = ComputeInstance(
+                old.compute_id, old.amphora_id, old.lb_network_ip, "SHUTOFF"
+            )
 
 
 class FakeCertGenerator(CertGenerator):
@@ -87,7 +88,8 @@ class FakeCertGenerator(CertGenerator):
         return AmphoraCertificate(
             certificate=b"-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n",
             private_key=b"-----BEGIN PRIVATE KEY-----\nfake\n-----END PRIVATE KEY-----\n",
-            expiration=datetime.datetime(2099, 1, 1, tzinfo=datetime.UTC))
+            expiration=datetime.datetime(2099, 1, 1, tzinfo=datetime.UTC),
+        )
 
 
 class WorkerEnv:
@@ -97,9 +99,13 @@ class WorkerEnv:
         self.compute = CountingCompute(conf)
         self.amphora = NoopAmphoraDriver(conf)
         self.certs = FakeCertGenerator()
-        self.drivers = WorkerDrivers(compute=self.compute, network=LocalNetworkDriver(conf),
-                                     amphora=self.amphora, cert_generator=self.certs,
-                                     cert_manager=NoopCertManager(conf))
+        self.drivers = WorkerDrivers(
+            compute=self.compute,
+            network=LocalNetworkDriver(conf),
+            amphora=self.amphora,
+            cert_generator=self.certs,
+            cert_manager=NoopCertManager(conf),
+        )
 
     def reconciler(self, owner: str | None = None) -> Reconciler:
         return Reconciler(self.conf, self.db, self.drivers, owner)
@@ -114,34 +120,64 @@ class WorkerEnv:
 
     # -- stored graphs -------------------------------------------------------------------
 
-    def store_lb(self, *, listener_port: int | None = 8080, members: int = 2,
-                 vip: str = "127.0.100.10", status: str = c.PENDING_CREATE,
-                 topology: str = c.TOPOLOGY_SINGLE) -> str:
+    def store_lb(
+        self,
+        *,
+        listener_port: int | None = 8080,
+        members: int = 2,
+        vip: str = "127.0.100.10",
+        status: str = c.PENDING_CREATE,
+        topology: str = c.TOPOLOGY_SINGLE,
+    ) -> str:
         """An LB (and optionally listener, pool, members) as the API stores a create."""
         with self.db.transaction() as session:
-            lb = models.LoadBalancer(project_id="p1", provisioning_status=status,
-                                     operating_status=c.OFFLINE, topology=topology,
-                                     provider="amphora", enabled=True)
+            lb = models.LoadBalancer(
+                project_id="p1",
+                provisioning_status=status,
+                operating_status=c.OFFLINE,
+                topology=topology,
+                provider="amphora",
+                enabled=True,
+            )
             lb.vip = models.Vip(ip_address=vip, subnet_id=PRIVATE_SUBNET)
             session.add(lb)
             session.flush()
             if listener_port is not None:
                 listener = models.Listener(
-                    project_id="p1", protocol=c.HTTP, protocol_port=listener_port,
-                    load_balancer_id=lb.id, provisioning_status=status,
-                    operating_status=c.OFFLINE, connection_limit=-1, enabled=True)
-                pool = models.Pool(project_id="p1", protocol=c.HTTP,
-                                   lb_algorithm=c.ROUND_ROBIN, load_balancer_id=lb.id,
-                                   provisioning_status=status, operating_status=c.OFFLINE,
-                                   enabled=True)
+                    project_id="p1",
+                    protocol=c.HTTP,
+                    protocol_port=listener_port,
+                    load_balancer_id=lb.id,
+                    provisioning_status=status,
+                    operating_status=c.OFFLINE,
+                    connection_limit=-1,
+                    enabled=True,
+                )
+                pool = models.Pool(
+                    project_id="p1",
+                    protocol=c.HTTP,
+                    lb_algorithm=c.ROUND_ROBIN,
+                    load_balancer_id=lb.id,
+                    provisioning_status=status,
+                    operating_status=c.OFFLINE,
+                    enabled=True,
+                )
                 session.add_all([listener, pool])
                 session.flush()
                 listener.default_pool_id = pool.id
                 for index in range(members):
-                    session.add(models.Member(
-                        project_id="p1", pool_id=pool.id, ip_address="127.0.0.1",
-                        protocol_port=9000 + index, provisioning_status=status,
-                        operating_status=c.OFFLINE, enabled=True, weight=1))
+                    session.add(
+                        models.Member(
+                            project_id="p1",
+                            pool_id=pool.id,
+                            ip_address="127.0.0.1",
+                            protocol_port=9000 + index,
+                            provisioning_status=status,
+                            operating_status=c.OFFLINE,
+                            enabled=True,
+                            weight=1,
+                        )
+                    )
             return lb.id
 
     def lb(self, lb_id: str) -> models.LoadBalancer:
@@ -180,20 +216,25 @@ class WorkerEnv:
                 setattr(obj, key, value)
 
 
-def worker_config(db_url: str, state_dir: str,
-                  overrides: dict[str, dict[str, Any]] | None = None) -> cfg.ConfigOpts:
+def worker_config(
+    db_url: str, state_dir: str, overrides: dict[str, dict[str, Any]] | None = None
+) -> cfg.ConfigOpts:
     """Fast retries, short leases, a client CA file: what worker tests want by default."""
     client_ca = os.path.join(state_dir, "client_ca.pem")
     with open(client_ca, "wb") as handle:
         handle.write(b"-----BEGIN CERTIFICATE-----\nfake-ca\n-----END CERTIFICATE-----\n")
     base: dict[str, dict[str, Any]] = {
-        "reconciler": {"lease_seconds": 5, "sweep_interval": 0.2, "max_attempts": 3,
-                       "retry_initial_delay": 0.01, "retry_max_delay": 0.05},
+        "reconciler": {
+            "lease_seconds": 5,
+            "sweep_interval": 0.2,
+            "max_attempts": 3,
+            "retry_initial_delay": 0.01,
+            "retry_max_delay": 0.05,
+        },
         "controller_worker": {"client_ca": client_ca},
         "task_flow": {"max_workers": 2},
         "ostia": {"state_dir": state_dir},
-        "health_manager": {"heartbeat_key": "test-key",
-                           "controller_ip_port_list": ["127.0.0.1:5555"]},
+        "health_manager": {"heartbeat_key": "test-key", "controller_ip_port_list": ["127.0.0.1:5555"]},
     }
     for group, values in (overrides or {}).items():
         base.setdefault(group, {}).update(values)
@@ -203,7 +244,7 @@ def worker_config(db_url: str, state_dir: str,
 def migrated_database(db_url: str) -> Database:
     """A Database at the head revision; an empty SQLite file is copied from a template."""
     if db_url.startswith("sqlite:///"):
-        path = db_url[len("sqlite:///"):]
+        path = db_url[len("sqlite:///") :]
         if not os.path.exists(path) or os.path.getsize(path) == 0:
             migrated_sqlite(path)
     elif db_url.startswith("postgresql"):
@@ -236,8 +277,7 @@ def _clone_postgres_template(db_url: str) -> None:
             with admin.connect() as conn:
                 conn.execute(text(f"DROP DATABASE IF EXISTS {_PG_TEMPLATE}"))
                 conn.execute(text(f"CREATE DATABASE {_PG_TEMPLATE}"))
-            template = create_db_engine(url.set(database=_PG_TEMPLATE)
-                                        .render_as_string(hide_password=False))
+            template = create_db_engine(url.set(database=_PG_TEMPLATE).render_as_string(hide_password=False))
             migration.upgrade(template)
             template.dispose()
             _pg_templates.add(key)
@@ -249,8 +289,10 @@ def _clone_postgres_template(db_url: str) -> None:
 
 
 @contextlib.contextmanager
-def worker_env(db_url: str, overrides: dict[str, dict[str, Any]] | None = None,
-               ) -> Iterator[WorkerEnv]:
+def worker_env(
+    db_url: str,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> Iterator[WorkerEnv]:
     with tempfile.TemporaryDirectory(prefix="ostia-worker-") as state:
         conf = worker_config(db_url, state, overrides)
         db = migrated_database(db_url)

@@ -31,13 +31,22 @@ from tests.support.amphora_stack import LocalAmphoraStack, local_amphora_stack
 from tests.support.live_api import LiveAPI, migrated_sqlite
 from tests.support.objects import check
 
-FAST_RECONCILER = {"lease_seconds": 6, "sweep_interval": 0.5, "max_attempts": 5,
-                   "retry_initial_delay": 0.2, "retry_max_delay": 2.0}
+FAST_RECONCILER = {
+    "lease_seconds": 6,
+    "sweep_interval": 0.5,
+    "max_attempts": 5,
+    "retry_initial_delay": 0.2,
+    "retry_max_delay": 2.0,
+}
 
 
 class WorkerStack:
-    def __init__(self, amphorae: LocalAmphoraStack, in_process_worker: bool = True,
-                 cert_manager: str = "noop_cert_manager") -> None:
+    def __init__(
+        self,
+        amphorae: LocalAmphoraStack,
+        in_process_worker: bool = True,
+        cert_manager: str = "noop_cert_manager",
+    ) -> None:
         self.amphorae = amphorae
         self.conf = amphorae.conf
         state = amphorae.state_dir
@@ -47,11 +56,15 @@ class WorkerStack:
             "database": {"connection": self.db_url},
             "api_settings": {"auth_strategy": "noauth", "default_provider_driver": "amphora"},
             "reconciler": dict(FAST_RECONCILER),
-            "health_manager": {"controller_ip_port_list": [amphorae.heartbeats.address],
-                               "heartbeat_key": amphorae.heartbeat_key,
-                               "heartbeat_interval": amphorae.heartbeat_interval},
-            "certificates": {"cert_manager": cert_manager,
-                             "storage_path": os.path.join(state, "tls-containers")},
+            "health_manager": {
+                "controller_ip_port_list": [amphorae.heartbeats.address],
+                "heartbeat_key": amphorae.heartbeat_key,
+                "heartbeat_interval": amphorae.heartbeat_interval,
+            },
+            "certificates": {
+                "cert_manager": cert_manager,
+                "storage_path": os.path.join(state, "tls-containers"),
+            },
             "task_flow": {"max_workers": 4},
         }
         for group, values in self.overrides.items():
@@ -59,14 +72,16 @@ class WorkerStack:
                 self.conf.set_override(key, value, group)
         self.db = Database(create_db_engine(self.db_url))
         self.drivers = WorkerDrivers(
-            compute=amphorae.compute, network=amphorae.network, amphora=amphorae.agents,
+            compute=amphorae.compute,
+            network=amphorae.network,
+            amphora=amphorae.agents,
             cert_generator=amphorae.cert_generator,
-            cert_manager=load_driver("octavia.cert_manager", cert_manager, self.conf))
+            cert_manager=load_driver("octavia.cert_manager", cert_manager, self.conf),
+        )
         self.worker: WorkerService | None = None
         if in_process_worker:
             self.worker = WorkerService(self.conf, self.db, drivers=self.drivers, rpc=False)
-        self.api = LiveAPI(self.conf, self.db,
-                           wake=self.worker.wake if self.worker is not None else None)
+        self.api = LiveAPI(self.conf, self.db, wake=self.worker.wake if self.worker is not None else None)
 
     def start(self) -> WorkerStack:
         if self.worker is not None:
@@ -94,11 +109,13 @@ class WorkerStack:
             "local_compute": {"mgmt_cidr": self.conf.local_compute.mgmt_cidr},
             "haproxy_amphora": {
                 **{option: getattr(self.conf.haproxy_amphora, option) for option in AGENT_RETRIES},
-                "rest_request_read_timeout":
-                    self.conf.haproxy_amphora.rest_request_read_timeout},
-            "controller_worker": {"compute_driver": "compute_local_driver",
-                                  "network_driver": "network_local_driver",
-                                  "amphora_driver": "amphora_haproxy_rest_driver"},
+                "rest_request_read_timeout": self.conf.haproxy_amphora.rest_request_read_timeout,
+            },
+            "controller_worker": {
+                "compute_driver": "compute_local_driver",
+                "network_driver": "network_local_driver",
+                "amphora_driver": "amphora_haproxy_rest_driver",
+            },
         }
         for section, values in local.items():
             sections.setdefault(section, {}).update(values)
@@ -119,8 +136,9 @@ class WorkerStack:
 
     # -- API helpers --------------------------------------------------------------------------
 
-    def wait_lb(self, http: httpx.Client, lb_id: str, status: str = c.ACTIVE,
-                timeout: float = 30.0) -> dict[str, Any]:
+    def wait_lb(
+        self, http: httpx.Client, lb_id: str, status: str = c.ACTIVE, timeout: float = 30.0
+    ) -> dict[str, Any]:
         """Poll the LB until `status` (DELETED: until it answers 404 or says DELETED)."""
         deadline = time.monotonic() + timeout
         last: Any = None
@@ -132,11 +150,12 @@ class WorkerStack:
             if last["provisioning_status"] == status:
                 return last
             if last["provisioning_status"] == c.ERROR and status != c.ERROR:
-                raise AssertionError(f"load balancer {lb_id} went to ERROR: "
-                                     f"{self.last_error(lb_id)}")
+                raise AssertionError(f"load balancer {lb_id} went to ERROR: {self.last_error(lb_id)}")
             if time.monotonic() > deadline:
-                raise AssertionError(f"load balancer {lb_id} not {status} after {timeout} s: "
-                                     f"{last}; last error: {self.last_error(lb_id)}")
+                raise AssertionError(
+                    f"load balancer {lb_id} not {status} after {timeout} s: "
+                    f"{last}; last error: {self.last_error(lb_id)}"
+                )
             time.sleep(0.02)
 
     def last_error(self, lb_id: str) -> str | None:
@@ -152,14 +171,20 @@ class WorkerStack:
 
 # An agent takes about a second to answer on a busy 2-core machine: give booting amphorae
 # 20 s (upstream waits up to ten minutes for a VM) while failing within seconds otherwise.
-AGENT_RETRIES = {"connection_max_retries": 100, "connection_retry_interval": 0.2,
-                 "active_connection_max_retries": 10, "active_connection_retry_interval": 0.3}
+AGENT_RETRIES = {
+    "connection_max_retries": 100,
+    "connection_retry_interval": 0.2,
+    "active_connection_max_retries": 10,
+    "active_connection_retry_interval": 0.3,
+}
 
 
 @contextlib.contextmanager
-def worker_stack(in_process_worker: bool = True,
-                 overrides: dict[str, dict[str, Any]] | None = None,
-                 cert_manager: str = "noop_cert_manager") -> Iterator[WorkerStack]:
+def worker_stack(
+    in_process_worker: bool = True,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    cert_manager: str = "noop_cert_manager",
+) -> Iterator[WorkerStack]:
     options: dict[str, dict[str, Any]] = {"haproxy_amphora": dict(AGENT_RETRIES)}
     for section, values in (overrides or {}).items():
         options.setdefault(section, {}).update(values)

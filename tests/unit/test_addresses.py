@@ -13,47 +13,93 @@ from ostia.common.addresses import InvalidAddress, canonical_address, canonical_
 ANY_ADDRESS = st.ip_addresses()
 
 
-@pytest.mark.parametrize(("given_text", "stored"), [
-    ("192.0.2.10", "192.0.2.10"),
-    ("2001:DB8::0:1", "2001:db8::1"),
-    ("2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"),
-    ("::FFFF:0102:0304", "::ffff:1.2.3.4"),
-    ("::ffff:1.2.3.4", "::ffff:1.2.3.4"),
-    ("::", "::"),
-])
+@pytest.mark.parametrize(
+    ("given_text", "stored"),
+    [
+        ("192.0.2.10", "192.0.2.10"),
+        ("2001:DB8::0:1", "2001:db8::1"),
+        ("2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"),
+        ("::FFFF:0102:0304", "::ffff:1.2.3.4"),
+        ("::ffff:1.2.3.4", "::ffff:1.2.3.4"),
+        ("::", "::"),
+    ],
+)
 def test_addresses_are_stored_in_canonical_form(given_text, stored):
     assert canonical_address(given_text) == stored
 
 
-@pytest.mark.parametrize("bad", [
-    "fe80::1%eth0", "fe80::1%a b", "fe80::1%x#y", "fe80::1%25", "[::1]", " 192.0.2.1",
-    "192.0.2.1 ", "192.0.2.1\n", "192.0.2.1#", "010.0.0.1", "192.0.2.01", "0x7f.0.0.1",
-    "\uff11.2.3.4", "1.2.3", "192.0.2.1/32", "", ":", "localhost", "1.2.3.4.5",
-    "::ffff:010.1.2.3", "2001:db8::1:", "2001:db8:::1", "x" * 100, None, 3232235521,
-    "1.2.3.4\u2028",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "fe80::1%eth0",
+        "fe80::1%a b",
+        "fe80::1%x#y",
+        "fe80::1%25",
+        "[::1]",
+        " 192.0.2.1",
+        "192.0.2.1 ",
+        "192.0.2.1\n",
+        "192.0.2.1#",
+        "010.0.0.1",
+        "192.0.2.01",
+        "0x7f.0.0.1",
+        "\uff11.2.3.4",
+        "1.2.3",
+        "192.0.2.1/32",
+        "",
+        ":",
+        "localhost",
+        "1.2.3.4.5",
+        "::ffff:010.1.2.3",
+        "2001:db8::1:",
+        "2001:db8:::1",
+        "x" * 100,
+        None,
+        3232235521,
+        "1.2.3.4\u2028",
+    ],
+)
 def test_anything_but_a_plain_address_is_refused(bad):
     with pytest.raises(InvalidAddress):
         canonical_address(bad)
 
 
-@pytest.mark.parametrize(("given_text", "stored"), [
-    ("10.0.0.0/8", "10.0.0.0/8"),
-    ("10.1.2.3/8", "10.0.0.0/8"),  # host bits cleared, as upstream's ip_network(strict=False)
-    ("192.0.2.7", "192.0.2.7/32"),
-    ("2001:DB8:0::/32", "2001:db8::/32"),
-    ("::ffff:1.2.3.4/120", "::ffff:1.2.3.0/120"),
-    ("0.0.0.0/0", "0.0.0.0/0"),
-])
+@pytest.mark.parametrize(
+    ("given_text", "stored"),
+    [
+        ("10.0.0.0/8", "10.0.0.0/8"),
+        ("10.1.2.3/8", "10.0.0.0/8"),  # host bits cleared, as upstream's ip_network(strict=False)
+        ("192.0.2.7", "192.0.2.7/32"),
+        ("2001:DB8:0::/32", "2001:db8::/32"),
+        ("::ffff:1.2.3.4/120", "::ffff:1.2.3.0/120"),
+        ("0.0.0.0/0", "0.0.0.0/0"),
+    ],
+)
 def test_cidrs_are_stored_in_canonical_form(given_text, stored):
     assert canonical_cidr(given_text) == stored
 
 
-@pytest.mark.parametrize("bad", [
-    "10.0.0.0/08", "10.0.0.0/255.0.0.0", "10.0.0.0/0.255.255.255", "10.0.0.0/33",
-    "2001:db8::/129", "10.0.0.0/", "/8", "10.0.0.0/ 8", "10.0.0.0/+8", "10.0.0.0/\uff18",
-    "fe80::%eth0/64", "fe80::/64%eth0", "10.0.0.0/8 ", "10.0.0.0/8#", "10.0.0.0/8/8", None,
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "10.0.0.0/08",
+        "10.0.0.0/255.0.0.0",
+        "10.0.0.0/0.255.255.255",
+        "10.0.0.0/33",
+        "2001:db8::/129",
+        "10.0.0.0/",
+        "/8",
+        "10.0.0.0/ 8",
+        "10.0.0.0/+8",
+        "10.0.0.0/\uff18",
+        "fe80::%eth0/64",
+        "fe80::/64%eth0",
+        "10.0.0.0/8 ",
+        "10.0.0.0/8#",
+        "10.0.0.0/8/8",
+        None,
+    ],
+)
 def test_anything_but_a_plain_cidr_is_refused(bad):
     with pytest.raises(InvalidAddress):
         canonical_cidr(bad)

@@ -30,8 +30,9 @@ NOW = datetime.datetime.now(datetime.UTC)
 
 
 def identity(expires_in: float = 3600, roles: tuple[str, ...] = ("member",)) -> Identity:
-    return Identity(user_id="u1", project_id="p1", roles=roles,
-                    expires_at=NOW + datetime.timedelta(seconds=expires_in))
+    return Identity(
+        user_id="u1", project_id="p1", roles=roles, expires_at=NOW + datetime.timedelta(seconds=expires_in)
+    )
 
 
 class Clock:
@@ -84,8 +85,7 @@ def test_failed_authentications_are_logged_once_per_window(caplog):
     assert len(scheduled) == 1  # one timer per window, not one per failure
     with caplog.at_level(logging.WARNING, logger="ostia.api.auth"):
         scheduled[0]()
-    assert caplog.messages == ["authentication: 3 refused in the last 60 s "
-                               "(invalid token: 2, no token: 1)"]
+    assert caplog.messages == ["authentication: 3 refused in the last 60 s (invalid token: 2, no token: 1)"]
     failures.record("no token")
     assert len(scheduled) == 2
 
@@ -97,19 +97,30 @@ def test_identity_url_names_version_3_once():
 
 
 def test_token_body_gives_user_project_roles_and_expiry():
-    body = {"token": {
-        "methods": ["password"], "expires_at": "2031-01-01T00:00:00.000000Z",
-        "user": {"id": "u1", "name": "alice", "domain": {"id": "default"}},
-        "project": {"id": "p1", "name": "demo", "domain": {"id": "default"}},
-        "roles": [{"id": "r1", "name": "member"}, {"id": "r2", "name": "reader"}]}}
+    body = {
+        "token": {
+            "methods": ["password"],
+            "expires_at": "2031-01-01T00:00:00.000000Z",
+            "user": {"id": "u1", "name": "alice", "domain": {"id": "default"}},
+            "project": {"id": "p1", "name": "demo", "domain": {"id": "default"}},
+            "roles": [{"id": "r1", "name": "member"}, {"id": "r2", "name": "reader"}],
+        }
+    }
     found = Identity.from_token_body(body)
     assert (found.user_id, found.project_id, found.roles) == ("u1", "p1", ("member", "reader"))
     assert found.expires_at == datetime.datetime(2031, 1, 1, tzinfo=datetime.UTC)
     assert found.system_scope is None and found.domain_id is None
-    system = Identity.from_token_body({"token": {
-        "methods": ["password"], "expires_at": "2031-01-01T00:00:00Z",
-        "user": {"id": "u1", "name": "admin", "domain": {"id": "default"}},
-        "system": {"all": True}, "roles": [{"id": "r", "name": "admin"}]}})
+    system = Identity.from_token_body(
+        {
+            "token": {
+                "methods": ["password"],
+                "expires_at": "2031-01-01T00:00:00Z",
+                "user": {"id": "u1", "name": "admin", "domain": {"id": "default"}},
+                "system": {"all": True},
+                "roles": [{"id": "r", "name": "admin"}],
+            }
+        }
+    )
     assert system.system_scope == "all" and system.project_id is None
 
 
@@ -156,8 +167,14 @@ class AsgiClient:
 def keystone_app() -> tuple[AsgiClient, FakeValidator]:
     async def whoami(request: Request) -> JSONResponse:
         context = request.state.context
-        return JSONResponse({"user": context.user_id, "project": context.project_id,
-                             "roles": list(context.roles), "is_admin": context.is_admin})
+        return JSONResponse(
+            {
+                "user": context.user_id,
+                "project": context.project_id,
+                "roles": list(context.roles),
+                "is_admin": context.is_admin,
+            }
+        )
 
     async def root(_request: Request) -> JSONResponse:
         return JSONResponse({"versions": []})
@@ -165,11 +182,14 @@ def keystone_app() -> tuple[AsgiClient, FakeValidator]:
     conf = config_mod.new_config()
     conf([], project="octavia", default_config_files=[])
     validator = FakeValidator()
-    app = Starlette(routes=[Route("/", root), Route("/healthcheck", root),
-                            Route("/v2/lbaas/whoami", whoami)])
-    app.add_middleware(auth.KeystoneAuth, validator=validator, authorizer=Authorizer(conf),
-                       www_authenticate_uri="http://keystone/v3",
-                       failures=auth.FailedAuthLog(schedule=lambda *_: None))
+    app = Starlette(routes=[Route("/", root), Route("/healthcheck", root), Route("/v2/lbaas/whoami", whoami)])
+    app.add_middleware(
+        auth.KeystoneAuth,
+        validator=validator,
+        authorizer=Authorizer(conf),
+        www_authenticate_uri="http://keystone/v3",
+        failures=auth.FailedAuthLog(schedule=lambda *_: None),
+    )
     return AsgiClient(app), validator
 
 
@@ -179,8 +199,11 @@ def test_middleware_answers_401_with_the_challenge(keystone_app):
         response = client.get("/v2/lbaas/whoami", headers=headers)
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == 'Keystone uri="http://keystone/v3"'
-        assert response.json() == {"faultcode": "Client", "debuginfo": None,
-                                   "faultstring": auth._UNAUTHORIZED}
+        assert response.json() == {
+            "faultcode": "Client",
+            "debuginfo": None,
+            "faultstring": auth._UNAUTHORIZED,
+        }
 
 
 def test_middleware_lets_discovery_and_healthcheck_through(keystone_app):
@@ -193,8 +216,11 @@ def test_middleware_lets_discovery_and_healthcheck_through(keystone_app):
 def test_middleware_puts_the_bearer_in_the_context(keystone_app):
     client, _ = keystone_app
     assert client.get("/v2/lbaas/whoami", headers={"X-Auth-Token": "good"}).json() == {
-        "user": "u1", "project": "p1", "roles": ["admin", "member", "reader"],
-        "is_admin": True}
+        "user": "u1",
+        "project": "p1",
+        "roles": ["admin", "member", "reader"],
+        "is_admin": True,
+    }
 
 
 def test_middleware_answers_503_when_keystone_cannot_be_asked(keystone_app):

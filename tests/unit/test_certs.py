@@ -52,8 +52,13 @@ def _mode(path: str) -> int:
 
 def test_create_certificates_writes_devstack_file_names(ca_files: CertificateFiles):
     names = [os.path.relpath(path, ca_files.directory) for path in ca_files.paths()]
-    assert names == ["server_ca.cert.pem", "private/server_ca.key.pem", "client_ca.cert.pem",
-                     "private/client_ca.key.pem", "client.cert-and-key.pem"]
+    assert names == [
+        "server_ca.cert.pem",
+        "private/server_ca.key.pem",
+        "client_ca.cert.pem",
+        "private/client_ca.key.pem",
+        "client.cert-and-key.pem",
+    ]
     assert ca_files.exist()
     assert _mode(os.path.join(ca_files.directory, "private")) == 0o700
     assert _mode(ca_files.server_ca_key) == 0o600 and _mode(ca_files.client_ca_key) == 0o600
@@ -80,12 +85,15 @@ def test_client_certificate_is_signed_by_the_client_ca_for_client_auth(ca_files)
 def test_conf_lines_name_every_option(ca_files: CertificateFiles):
     text = ca_files.octavia_conf_lines()
     for line in (
-        "[certificates]", f"ca_certificate = {ca_files.server_ca_cert}",
+        "[certificates]",
+        f"ca_certificate = {ca_files.server_ca_cert}",
         f"ca_private_key = {ca_files.server_ca_key}",
         "ca_private_key_passphrase = secret-passphrase",
-        "[haproxy_amphora]", f"client_cert = {ca_files.client_cert_and_key}",
+        "[haproxy_amphora]",
+        f"client_cert = {ca_files.client_cert_and_key}",
         f"server_ca = {ca_files.server_ca_cert}",
-        "[controller_worker]", f"client_ca = {ca_files.client_ca_cert}",
+        "[controller_worker]",
+        f"client_ca = {ca_files.client_ca_cert}",
     ):
         assert line in text.splitlines()
 
@@ -104,12 +112,12 @@ def test_existing_certificates_are_not_overwritten_unless_asked(ca_files, tmp_pa
 
 
 def test_amphora_certificate_names_the_amphora_and_is_signed_by_the_server_ca(ca_files):
-    generated = LocalCertGenerator(conf_for(ca_files, cert_validity_time=3600)) \
-        .generate_amphora_cert(AMPHORA_ID)
+    generated = LocalCertGenerator(conf_for(ca_files, cert_validity_time=3600)).generate_amphora_cert(
+        AMPHORA_ID
+    )
 
     cert = x509.load_pem_x509_certificate(generated.certificate)
-    cert.verify_directly_issued_by(
-        x509.load_pem_x509_certificate(_load(ca_files.server_ca_cert)))
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(_load(ca_files.server_ca_cert)))
     assert ostia_x509.common_name(cert) == AMPHORA_ID
     assert ostia_x509.dns_names(cert) == [AMPHORA_ID]
     expected = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=3600)
@@ -120,11 +128,13 @@ def test_amphora_certificate_names_the_amphora_and_is_signed_by_the_server_ca(ca
 
 def test_generator_reports_a_wrong_passphrase_or_a_missing_ca(ca_files, tmp_path):
     with pytest.raises(exceptions.CertificateError, match="cannot load"):
-        LocalCertGenerator(conf_for(ca_files, ca_private_key_passphrase="wrong")) \
-            .generate_amphora_cert(AMPHORA_ID)
+        LocalCertGenerator(conf_for(ca_files, ca_private_key_passphrase="wrong")).generate_amphora_cert(
+            AMPHORA_ID
+        )
     with pytest.raises(exceptions.CertificateError, match="not readable"):
-        LocalCertGenerator(conf_for(ca_files, ca_certificate=str(tmp_path / "none.pem"))) \
-            .generate_amphora_cert(AMPHORA_ID)
+        LocalCertGenerator(
+            conf_for(ca_files, ca_certificate=str(tmp_path / "none.pem"))
+        ).generate_amphora_cert(AMPHORA_ID)
 
 
 # -- LocalCertManager -------------------------------------------------------------------------
@@ -134,22 +144,39 @@ def tenant_certificate(passphrase: bytes | None = None) -> tuple[bytes, bytes, b
     """(certificate signed by an intermediate, key, intermediate)."""
     root_key = ostia_x509.new_private_key()
     root = ostia_x509.build_certificate(
-        subject=ostia_x509.name("Root"), public_key=root_key.public_key(),
-        issuer=ostia_x509.name("Root"), issuer_key=root_key,
-        validity=datetime.timedelta(days=2), is_ca=True)
+        subject=ostia_x509.name("Root"),
+        public_key=root_key.public_key(),
+        issuer=ostia_x509.name("Root"),
+        issuer_key=root_key,
+        validity=datetime.timedelta(days=2),
+        is_ca=True,
+    )
     inter_key = ostia_x509.new_private_key()
     inter = ostia_x509.build_certificate(
-        subject=ostia_x509.name("Intermediate"), public_key=inter_key.public_key(),
-        issuer=root.subject, issuer_key=root_key, issuer_cert=root,
-        validity=datetime.timedelta(days=2), is_ca=True)
+        subject=ostia_x509.name("Intermediate"),
+        public_key=inter_key.public_key(),
+        issuer=root.subject,
+        issuer_key=root_key,
+        issuer_cert=root,
+        validity=datetime.timedelta(days=2),
+        is_ca=True,
+    )
     key = ostia_x509.new_private_key()
     cert = ostia_x509.build_certificate(
-        subject=ostia_x509.name("www.example.com"), public_key=key.public_key(),
-        issuer=inter.subject, issuer_key=inter_key, issuer_cert=inter,
-        validity=datetime.timedelta(days=2), server=True,
-        alt_names=["www.example.com", "example.com"])
-    return (ostia_x509.cert_to_pem(cert), ostia_x509.key_to_pem(key, passphrase),
-            ostia_x509.cert_to_pem(inter))
+        subject=ostia_x509.name("www.example.com"),
+        public_key=key.public_key(),
+        issuer=inter.subject,
+        issuer_key=inter_key,
+        issuer_cert=inter,
+        validity=datetime.timedelta(days=2),
+        server=True,
+        alt_names=["www.example.com", "example.com"],
+    )
+    return (
+        ostia_x509.cert_to_pem(cert),
+        ostia_x509.key_to_pem(key, passphrase),
+        ostia_x509.cert_to_pem(inter),
+    )
 
 
 def test_local_manager_stores_and_returns_a_container(ca_files, tmp_path):

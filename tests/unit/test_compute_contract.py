@@ -23,8 +23,7 @@ DRIVERS = ["compute_noop_driver", "compute_local_driver", "compute_netns_driver"
 
 
 def spec(amphora_id: str = "5b2f6d0e-2a39-4e5f-8c0b-8f1d2f9b6c11") -> AmphoraSpec:
-    return AmphoraSpec(amphora_id=amphora_id, server_pem=b"server pem\n",
-                       client_ca_pem=b"client ca\n")
+    return AmphoraSpec(amphora_id=amphora_id, server_pem=b"server pem\n", client_ca_pem=b"client ca\n")
 
 
 @pytest.fixture(params=DRIVERS)
@@ -46,10 +45,16 @@ def _netns_driver(state_dir: str) -> Iterator[ComputeDriver]:
     from tests.support.netns_stack import require_namespaces
 
     require_namespaces()
-    conf = amphora_test_config(state_dir, {"netns_compute": {
-        "mgmt_bridge": f"ost-tm{uuid.uuid4().hex[:6]}",
-        "mgmt_cidr": f"198.19.{random.randint(0, 255)}.0/24",
-        "amphora_dir": os.path.join(state_dir, "na")}})
+    conf = amphora_test_config(
+        state_dir,
+        {
+            "netns_compute": {
+                "mgmt_bridge": f"ost-tm{uuid.uuid4().hex[:6]}",
+                "mgmt_cidr": f"198.19.{random.randint(0, 255)}.0/24",
+                "amphora_dir": os.path.join(state_dir, "na"),
+            }
+        },
+    )
     netns = NetnsComputeDriver(conf, agent_command=SLEEPING_AGENT)
     try:
         yield netns

@@ -23,14 +23,18 @@ from tests.support.amphora import amphora_test_config, local_compute, short_temp
 SLEEPING_AGENT = [sys.executable, "-c", "import time; time.sleep(120)"]
 # Starts a detached "haproxy" in a new session with its cwd in base_path, then sleeps: the
 # shape of the real agent's children, which no process group ties to the agent.
-FORKING_AGENT = [sys.executable, "-c", """
+FORKING_AGENT = [
+    sys.executable,
+    "-c",
+    """
 import configparser, subprocess, sys, time
 conf = configparser.ConfigParser(interpolation=None)
 conf.read(sys.argv[2])
 subprocess.Popen(["sleep", "120"], cwd=conf["haproxy_amphora"]["base_path"],
                  start_new_session=True)
 time.sleep(120)
-"""]
+""",
+]
 
 SPEC = AmphoraSpec(
     amphora_id="5b2f6d0e-2a39-4e5f-8c0b-8f1d2f9b6c11",
@@ -75,8 +79,10 @@ def test_agent_config_merges_controller_settings_with_what_only_the_driver_knows
     parsed = agent_conf(driver, instance.compute_id)
     assert parsed["health_manager"]["controller_ip_port_list"] == "127.0.0.1:5555"
     assert dict(parsed["haproxy_amphora"]) == {
-        "bind_host": instance.lb_network_ip, "bind_port": "19443",
-        "base_path": f"{root}/lb", "base_cert_dir": f"{root}/lb-certs",
+        "bind_host": instance.lb_network_ip,
+        "bind_port": "19443",
+        "base_path": f"{root}/lb",
+        "base_cert_dir": f"{root}/lb-certs",
         "haproxy_cmd": "/usr/sbin/haproxy",
     }
     assert dict(parsed["amphora_agent"]) == {
@@ -94,22 +100,20 @@ def test_instance_paths_name_the_agents_base_path_and_cert_dir(
 ) -> None:
     instance = driver.build(SPEC)
     parsed = agent_conf(driver, instance.compute_id)["haproxy_amphora"]
-    assert driver.instance_paths(instance.compute_id) == (parsed["base_path"],
-                                                          parsed["base_cert_dir"])
+    assert driver.instance_paths(instance.compute_id) == (parsed["base_path"], parsed["base_cert_dir"])
     driver.delete(instance.compute_id)
     assert driver.instance_paths(instance.compute_id) is None
     assert driver.instance_paths("../etc") is None
 
 
-def test_management_addresses_come_from_mgmt_cidr(driver: LocalComputeDriver,
-                                                  conf: cfg.ConfigOpts) -> None:
+def test_management_addresses_come_from_mgmt_cidr(driver: LocalComputeDriver, conf: cfg.ConfigOpts) -> None:
     instance = driver.build(SPEC)
-    assert ipaddress.ip_address(instance.lb_network_ip) in ipaddress.ip_network(
-        conf.local_compute.mgmt_cidr)
+    assert ipaddress.ip_address(instance.lb_network_ip) in ipaddress.ip_network(conf.local_compute.mgmt_cidr)
 
 
-def test_an_address_whose_agent_port_is_taken_is_skipped(driver: LocalComputeDriver,
-                                                          conf: cfg.ConfigOpts) -> None:
+def test_an_address_whose_agent_port_is_taken_is_skipped(
+    driver: LocalComputeDriver, conf: cfg.ConfigOpts
+) -> None:
     first_host = str(next(ipaddress.ip_network(conf.local_compute.mgmt_cidr).hosts()))
     with socket.socket() as squatter:
         squatter.bind((first_host, 19443))
@@ -118,16 +122,16 @@ def test_an_address_whose_agent_port_is_taken_is_skipped(driver: LocalComputeDri
     assert instance.lb_network_ip != first_host
 
 
-def test_instances_are_found_again_by_a_new_driver(driver: LocalComputeDriver,
-                                                   conf: cfg.ConfigOpts) -> None:
+def test_instances_are_found_again_by_a_new_driver(driver: LocalComputeDriver, conf: cfg.ConfigOpts) -> None:
     built = driver.build(SPEC)
     restarted = LocalComputeDriver(conf)
     assert restarted.list_instances() == [built]
     assert restarted.get(built.compute_id) == built
 
 
-def test_an_instance_outlives_the_process_that_built_it(driver: LocalComputeDriver,
-                                                         conf: cfg.ConfigOpts) -> None:
+def test_an_instance_outlives_the_process_that_built_it(
+    driver: LocalComputeDriver, conf: cfg.ConfigOpts
+) -> None:
     builder = f"""
 import sys
 from ostia.drivers.compute.base import AmphoraSpec
@@ -138,9 +142,13 @@ conf.set_override("mgmt_cidr", {conf.local_compute.mgmt_cidr!r}, "local_compute"
 driver = LocalComputeDriver(conf, agent_command={SLEEPING_AGENT!r})
 print(driver.build(AmphoraSpec("amp-1", b"", b"")).compute_id)
 """
-    result = subprocess.run([sys.executable, "-c", builder], capture_output=True, text=True,
-                            timeout=30, cwd=os.path.dirname(os.path.dirname(os.path.dirname(
-                                os.path.abspath(__file__)))))
+    result = subprocess.run(
+        [sys.executable, "-c", builder],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    )
     assert result.returncode == 0, result.stderr
     compute_id = result.stdout.strip()
     found = driver.get(compute_id)
@@ -222,7 +230,8 @@ def test_a_deep_amphora_dir_gets_socket_paths_that_fit(conf: cfg.ConfigOpts) -> 
 
 
 def test_no_usable_place_for_sockets_is_refused_when_the_driver_starts(
-        conf: cfg.ConfigOpts, monkeypatch: pytest.MonkeyPatch) -> None:
+    conf: cfg.ConfigOpts, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from ostia.common.config import ConfigError
     from ostia.drivers.compute import socket_paths
 

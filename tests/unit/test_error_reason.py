@@ -12,7 +12,8 @@ HAPROXY_REFUSAL = (
     "[ALERT]    (81) : config : parsing [/var/lib/ostia/amphorae/x/lb/y/haproxy.cfg.new:28]"
     " : regex '(a)\\1' is invalid (error=reference to non-existent subpattern).\n"
     "[ALERT]    (81) : config : Error(s) found in configuration file : "
-    "/var/lib/ostia/amphorae/x/lb/y/haproxy.cfg.new")
+    "/var/lib/ostia/amphorae/x/lb/y/haproxy.cfg.new"
+)
 
 
 def test_a_haproxy_refusal_reads_without_paths_or_notices():
@@ -21,27 +22,33 @@ def test_a_haproxy_refusal_reads_without_paths_or_notices():
         "AgentInvalidRequest: Invalid request: [ALERT]    (81) : config : parsing "
         "[haproxy.cfg.new:28] : regex '(a)\\1' is invalid (error=reference to non-existent "
         "subpattern).\n[ALERT]    (81) : config : Error(s) found in configuration file : "
-        "haproxy.cfg.new")
+        "haproxy.cfg.new"
+    )
 
 
 def test_the_tenant_cause_is_found_behind_the_retry_prefix():
     text = error_reason.tenant_text(
         "gave up after 5 attempts; last error: HaproxyRenderError: unsafe value for "
-        "listener.timeout_client_data: -5 (outside 0..2073600000)")
-    assert text == ("HaproxyRenderError: unsafe value for listener.timeout_client_data: -5 "
-                    "(outside 0..2073600000)")
+        "listener.timeout_client_data: -5 (outside 0..2073600000)"
+    )
+    assert text == (
+        "HaproxyRenderError: unsafe value for listener.timeout_client_data: -5 (outside 0..2073600000)"
+    )
 
 
 def test_urls_in_a_refused_value_are_kept():
     text = error_reason.tenant_text(
-        "UnsafeValue: unsafe value for l7policy.redirect_url: 'https://example.com/a/b c'")
+        "UnsafeValue: unsafe value for l7policy.redirect_url: 'https://example.com/a/b c'"
+    )
     assert "https://example.com/a/b c" in (text or "")
 
 
 def test_infrastructure_failures_stay_the_operators():
-    for internal in ("ConnectionError: HTTPSConnectionPool(host='127.1.0.5', port=9443)",
-                     "after 5 attempts: ComputeBuildError: /opt/ostia/bin/agent died",
-                     "gave up after 5 attempts; last error: attempt interrupted"):
+    for internal in (
+        "ConnectionError: HTTPSConnectionPool(host='127.1.0.5', port=9443)",
+        "after 5 attempts: ComputeBuildError: /opt/ostia/bin/agent died",
+        "gave up after 5 attempts; last error: attempt interrupted",
+    ):
         assert error_reason.tenant_text(internal) == error_reason.SERVICE_FAILURE
     assert error_reason.tenant_text(None) is None
     assert error_reason.tenant_text("") is None

@@ -31,8 +31,7 @@ def _serving_lb(env: WorkerEnv) -> tuple[str, models.Amphora]:
     assert env.reconciler().reconcile(lb_id).outcome is Outcome.SETTLED
     (amp,) = env.amphorae(lb_id)
     with env.db.transaction() as session:
-        session.add(models.AmphoraHealth(amphora_id=amp.id, last_update=models.utcnow(),
-                                         busy=False))
+        session.add(models.AmphoraHealth(amphora_id=amp.id, last_update=models.utcnow(), busy=False))
     return lb_id, amp
 
 
@@ -76,8 +75,7 @@ def test_a_working_amphora_whose_replacement_is_refused_keeps_serving(env: Worke
         assert age < 5
     assert env.lb(lb_id).provisioning_status == c.ERROR
     # The amphora left is the one the next change uses: nothing is built.
-    env.amphora.upload_haproxy_config = type(env.amphora).upload_haproxy_config.__get__(
-        env.amphora)  # type: ignore[method-assign]
+    env.amphora.upload_haproxy_config = type(env.amphora).upload_haproxy_config.__get__(env.amphora)  # type: ignore[method-assign]
     env.set_status(lb_id, c.PENDING_UPDATE)
     assert env.reconciler().reconcile(lb_id).outcome is Outcome.SETTLED
     assert _statuses(env, lb_id)[old.id] == c.AMPHORA_ALLOCATED

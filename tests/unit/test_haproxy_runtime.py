@@ -52,8 +52,10 @@ def test_added_member_with_a_health_monitor_gets_its_checks_enabled():
     assert commands is not None and len(commands) == 3
     assert commands[0].startswith(f"add server {pool.id}:{lb.listeners[0].id}/{new.id} ")
     assert " check " in commands[0] + " "
-    assert commands[1:] == [f"enable health {pool.id}:{lb.listeners[0].id}/{new.id}",
-                            f"enable server {pool.id}:{lb.listeners[0].id}/{new.id}"]
+    assert commands[1:] == [
+        f"enable health {pool.id}:{lb.listeners[0].id}/{new.id}",
+        f"enable server {pool.id}:{lb.listeners[0].id}/{new.id}",
+    ]
 
 
 def test_removed_member_is_disabled_then_deleted():
@@ -62,8 +64,7 @@ def test_removed_member_is_disabled_then_deleted():
     gone = pool.members.pop()
     target = f"{pool.id}:{lb.listeners[0].id}/{gone.id}"
 
-    assert _commands(before, render(lb)) == [f"disable server {target}",
-                                             f"del server {target}"]
+    assert _commands(before, render(lb)) == [f"disable server {target}", f"del server {target}"]
 
 
 def test_weight_and_admin_state_are_set_in_place():
@@ -90,7 +91,8 @@ def test_a_disabled_new_member_is_added_in_maintenance():
     new = make_member(pool, port=9003, enabled=False)
 
     assert _commands(before, render(lb)) == [
-        f"add server {pool.id}:{lb.listeners[0].id}/{new.id} 127.0.0.1:9003 weight 1 disabled"]
+        f"add server {pool.id}:{lb.listeners[0].id}/{new.id} 127.0.0.1:9003 weight 1 disabled"
+    ]
 
 
 def test_same_configuration_needs_no_command():
@@ -137,8 +139,9 @@ def test_cookie_persistence_members_need_a_reload():
 
 
 def test_comment_only_changes_are_ignored_and_unknown_words_refused():
-    config = ("global\n    maxconn 10\nbackend b\n    balance roundrobin\n"
-              "    server s1 127.0.0.1:80 weight 2\n")
+    config = (
+        "global\n    maxconn 10\nbackend b\n    balance roundrobin\n    server s1 127.0.0.1:80 weight 2\n"
+    )
     assert _commands(config, "# a note\n" + config) == []
     assert parse(config.replace("weight 2", "weight 2 cookie s1")) is None
     assert parse(config.replace("weight 2", "weight")) is None
@@ -146,8 +149,7 @@ def test_comment_only_changes_are_ignored_and_unknown_words_refused():
 
 
 def test_server_lines_haproxy_would_refuse_are_left_to_the_check():
-    config = ("backend b\n    balance roundrobin\n"
-              "    server s1 127.0.0.1:80 weight 2\n")
+    config = "backend b\n    balance roundrobin\n    server s1 127.0.0.1:80 weight 2\n"
     assert parse(config) is not None
     assert parse(config.replace("weight 2", "weight 257")) is None
     assert parse(config.replace("weight 2", "weight -1")) is None

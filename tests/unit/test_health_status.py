@@ -14,15 +14,23 @@ from ostia.controller.health.status import (
 def _lb(member_statuses=("OFFLINE", "OFFLINE"), listener_enabled=True, provisioning="ACTIVE"):
     members = [MemberView(f"m{i}", s) for i, s in enumerate(member_statuses)]
     return LoadBalancerView(
-        id="lb", enabled=True, provisioning_status=provisioning, operating_status="OFFLINE",
+        id="lb",
+        enabled=True,
+        provisioning_status=provisioning,
+        operating_status="OFFLINE",
         listeners=[ListenerView("l1", listener_enabled, "OFFLINE", ["p1"])],
-        pools=[PoolView("p1", "OFFLINE", members)])
+        pools=[PoolView("p1", "OFFLINE", members)],
+    )
 
 
 def _message(members, listener_status="OPEN", pool_status="UP"):
-    return {"id": "a", "seq": 1, "ver": 3,
-            "listeners": {"l1": {"status": listener_status, "stats": {}}},
-            "pools": {"p1:l1": {"status": pool_status, "members": members}}}
+    return {
+        "id": "a",
+        "seq": 1,
+        "ver": 3,
+        "listeners": {"l1": {"status": listener_status, "stats": {}}},
+        "pools": {"p1:l1": {"status": pool_status, "members": members}},
+    }
 
 
 def test_all_up_makes_everything_online():
@@ -46,8 +54,7 @@ def test_a_down_pool_is_error_and_so_is_the_load_balancer():
 
 
 def test_member_states_map_as_upstream():
-    changes = derive(_lb(("ONLINE", "ONLINE")),
-                     _message({"m0": "DRAIN", "m1": "MAINT"}))
+    changes = derive(_lb(("ONLINE", "ONLINE")), _message({"m0": "DRAIN", "m1": "MAINT"}))
     assert changes.member == {"m0": "DRAINING", "m1": "OFFLINE"}
     no_check = derive(_lb(), _message({"m0": "no check", "m1": "UP 1/3"}))
     assert no_check.member == {"m0": "NO_MONITOR", "m1": "ONLINE"}
@@ -63,8 +70,7 @@ def test_full_listener_degrades_and_missing_listener_is_error():
 def test_pool_absent_from_message_goes_offline_but_no_monitor_members_stay():
     lb = _lb(("NO_MONITOR", "ONLINE"))
     lb.pools[0].operating_status = "ONLINE"
-    changes = derive(lb, {"id": "a", "seq": 1, "listeners": {"l1": {"status": "OPEN"}},
-                          "pools": {}})
+    changes = derive(lb, {"id": "a", "seq": 1, "listeners": {"l1": {"status": "OPEN"}}, "pools": {}})
     assert changes.pool == {"p1": "OFFLINE"}
     assert changes.member == {"m1": "OFFLINE"}
 
@@ -78,8 +84,7 @@ def test_unchanged_values_are_not_rewritten():
 
 
 def test_restarting_member_keeps_its_status():
-    assert derive(_lb(("ONLINE", "ONLINE")), _message({"m0": "RESTARTING", "m1": "UP"})
-                  ).member == {}
+    assert derive(_lb(("ONLINE", "ONLINE")), _message({"m0": "RESTARTING", "m1": "UP"})).member == {}
 
 
 def _two_listeners(provisioning="ACTIVE", enabled=True):
@@ -98,8 +103,7 @@ def test_a_listener_missing_from_the_heartbeat_is_error_and_degrades_the_lb():
     assert changes.listener == {"l2": "ERROR"}
     assert changes.load_balancer == {"lb": "DEGRADED"}
     # The same while the load balancer is in ERROR because of that listener.
-    assert derive(_two_listeners("ERROR"), _message({"m0": "UP", "m1": "UP"})
-                  ).listener == {"l2": "ERROR"}
+    assert derive(_two_listeners("ERROR"), _message({"m0": "UP", "m1": "UP"})).listener == {"l2": "ERROR"}
 
 
 def test_a_missing_listener_is_only_offline_while_changing_or_disabled():

@@ -23,9 +23,11 @@ def test_every_heartbeat_carries_the_boot_id_of_this_start_and_a_new_start_a_new
         receiver.bind(("127.0.0.1", 0))
         receiver.settimeout(5)
         port = receiver.getsockname()[1]
-        conf = types.SimpleNamespace(health_manager=types.SimpleNamespace(
-            controller_ip_port_list=[f"127.0.0.1:{port}"], heartbeat_key=KEY,
-            heartbeat_interval=1))
+        conf = types.SimpleNamespace(
+            health_manager=types.SimpleNamespace(
+                controller_ip_port_list=[f"127.0.0.1:{port}"], heartbeat_key=KEY, heartbeat_interval=1
+            )
+        )
 
         def build(seq: int) -> dict:
             return {"id": "amp-1", "seq": seq, "ver": 3, "listeners": {}, "pools": {}}

@@ -75,9 +75,13 @@ def test_no_key_configured_is_a_bad_signature():
         heartbeat_format.decode(heartbeat_format.encode(MESSAGE, "key"), [])
 
 
-HEADER = ("# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,"
-          "wretr,wredis,status,weight,act,bck\n")
-SHOW_STAT = HEADER + """L1,FRONTEND,,,2,5,1000,10,1000,2000,0,0,1,,,,,OPEN,,,
+HEADER = (
+    "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,"
+    "wretr,wredis,status,weight,act,bck\n"
+)
+SHOW_STAT = (
+    HEADER
+    + """L1,FRONTEND,,,2,5,1000,10,1000,2000,0,0,1,,,,,OPEN,,,
 P1:L1,M1,0,0,1,2,,6,500,900,,0,,0,0,0,0,UP,1,1,0
 P1:L1,M2,0,0,0,2,,4,500,900,,0,,0,0,0,0,UP,0,1,0
 P1:L1,M3,0,0,0,0,,0,0,0,,0,,0,0,0,0,DOWN,1,1,0
@@ -85,16 +89,19 @@ P1:L1,M4,0,0,0,0,,0,0,0,,0,,0,0,0,0,MAINT (via P1:L1/M1),1,1,0
 P1:L1,BACKEND,0,0,1,2,,10,1000,2000,0,0,,0,0,0,0,UP,2,2,0
 prometheus-exporter-internal,FRONTEND,,,0,0,10,0,0,0,0,0,0,,,,,OPEN,,,
 """
+)
 
 
 def test_stats_become_listener_pool_and_member_entries(tmp_path):
     lb = summarize(parse_show_stat(SHOW_STAT), worker_pid=100)
     message = build_message("amp-1", 0, [lb], StatsCounters(str(tmp_path / "c.json")))
 
-    assert message["listeners"] == {"L1": {"status": "OPEN", "stats": {
-        "rx": 1000, "tx": 2000, "conns": 2, "totconns": 10, "ereq": 1}}}
-    assert message["pools"] == {"P1:L1": {"status": "UP", "members": {
-        "M1": "UP", "M2": "DRAIN", "M3": "DOWN", "M4": "MAINT"}}}
+    assert message["listeners"] == {
+        "L1": {"status": "OPEN", "stats": {"rx": 1000, "tx": 2000, "conns": 2, "totconns": 10, "ereq": 1}}
+    }
+    assert message["pools"] == {
+        "P1:L1": {"status": "UP", "members": {"M1": "UP", "M2": "DRAIN", "M3": "DOWN", "M4": "MAINT"}}
+    }
 
 
 def _lb(stot: int, pid: int):  # type: ignore[no-untyped-def]

@@ -15,11 +15,11 @@ T0 = 1_000_000.0
 BOOT_A, BOOT_B, BOOT_C = "a" * 32, "b" * 32, "c" * 32
 
 
-def run(last: SequenceState | None, boot_id: str | None, seq: int,
-        after: float = INTERVAL) -> SequenceState | str:
+def run(
+    last: SequenceState | None, boot_id: str | None, seq: int, after: float = INTERVAL
+) -> SequenceState | str:
     """Judge a heartbeat arriving `after` seconds after `last` was heard."""
-    return judge(last, boot_id, seq, (last.heard_at if last else T0) + after, WINDOW,
-                 INTERVAL)
+    return judge(last, boot_id, seq, (last.heard_at if last else T0) + after, WINDOW, INTERVAL)
 
 
 def accepted(result: SequenceState | str) -> SequenceState:

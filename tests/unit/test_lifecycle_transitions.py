@@ -36,16 +36,22 @@ def test_only_one_of_two_writers_takes_an_active_load_balancer(env: WorkerEnv):
     assert env.lb(lb_id).provisioning_status == c.PENDING_UPDATE
 
 
-def test_a_load_balancer_in_error_takes_repairs_deletes_and_failovers_but_no_new_child(
-        env: WorkerEnv):
+def test_a_load_balancer_in_error_takes_repairs_deletes_and_failovers_but_no_new_child(env: WorkerEnv):
     lb_id, _amp = _serving_lb(env)
-    for begin, allowed in ((lambda s: lifecycle.begin_child_change(s, lb_id), False),
-                           (lambda s: lifecycle.begin_update(s, lb_id), False),
-                           (lambda s: lifecycle.begin_child_change(s, lb_id, repair=True), True),
-                           (lambda s: lifecycle.begin_delete(s, lb_id), True),
-                           (lambda s: lifecycle.request_failover(s, lb_id), True)):
-        env.update(models.LoadBalancer, lb_id, provisioning_status=c.ERROR,
-                   reconcile_attempts=3, last_error="refused")
+    for begin, allowed in (
+        (lambda s: lifecycle.begin_child_change(s, lb_id), False),
+        (lambda s: lifecycle.begin_update(s, lb_id), False),
+        (lambda s: lifecycle.begin_child_change(s, lb_id, repair=True), True),
+        (lambda s: lifecycle.begin_delete(s, lb_id), True),
+        (lambda s: lifecycle.request_failover(s, lb_id), True),
+    ):
+        env.update(
+            models.LoadBalancer,
+            lb_id,
+            provisioning_status=c.ERROR,
+            reconcile_attempts=3,
+            last_error="refused",
+        )
         with env.db.transaction() as session:
             assert begin(session) is allowed
         lb = env.lb(lb_id)

@@ -10,18 +10,39 @@ from ostia.api.v2 import healthmonitors
 from ostia.common import constants, limits
 
 
-@pytest.mark.parametrize("text, codes", [
-    ("200", [200]), ("200, 202", [200, 202]), ("200,200", [200]), ("204-206", [204, 205, 206]),
-    ("100-599", list(range(100, 600))),
-])
+@pytest.mark.parametrize(
+    "text, codes",
+    [
+        ("200", [200]),
+        ("200, 202", [200, 202]),
+        ("200,200", [200]),
+        ("204-206", [204, 205, 206]),
+        ("100-599", list(range(100, 600))),
+    ],
+)
 def test_expected_codes_forms(text, codes):
     assert limits.expected_codes(text) == codes
 
 
-@pytest.mark.parametrize("text", [
-    "200\n", "\n200", "200 ", "20", "2000", "600", "099", "500-200", "100-600",
-    "\u0662\u0660\u0660", "200,\t202", "200-204,300", "", "2OO",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "200\n",
+        "\n200",
+        "200 ",
+        "20",
+        "2000",
+        "600",
+        "099",
+        "500-200",
+        "100-600",
+        "\u0662\u0660\u0660",
+        "200,\t202",
+        "200-204,300",
+        "",
+        "2OO",
+    ],
+)
 def test_expected_codes_refused(text):
     with pytest.raises(ValueError):
         limits.expected_codes(text)
@@ -32,19 +53,37 @@ def test_a_range_may_not_run_backwards_even_inside_the_status_range():
         limits.expected_codes("204-200")
 
 
-@pytest.mark.parametrize("name, ok", [
-    ("example.com", True), ("example.com.", True), ("a", True), ("_dmarc.example.com", True),
-    ("example.com\n", False), ("exämple.com", False), ("-a.com", False), ("a-.com", False),
-    ("a..com", False), ("exam_ple.com", False), ("a" * 64, False),
-    (".".join(["a" * 63] * 4), False), ("", False),
-])
+@pytest.mark.parametrize(
+    "name, ok",
+    [
+        ("example.com", True),
+        ("example.com.", True),
+        ("a", True),
+        ("_dmarc.example.com", True),
+        ("example.com\n", False),
+        ("exämple.com", False),
+        ("-a.com", False),
+        ("a-.com", False),
+        ("a..com", False),
+        ("exam_ple.com", False),
+        ("a" * 64, False),
+        (".".join(["a" * 63] * 4), False),
+        ("", False),
+    ],
+)
 def test_domain_names(name, ok):
     assert limits.is_domain_name(name) is ok
 
 
 def test_patterns_are_ascii_only():
-    for pattern in (limits.EXPECTED_CODES_LIST, limits.EXPECTED_CODES_RANGE, limits.DOMAIN_NAME,
-                    limits.CIPHER_CHARS, limits.DN_FIELD, limits.VERIFY_RESULT):
+    for pattern in (
+        limits.EXPECTED_CODES_LIST,
+        limits.EXPECTED_CODES_RANGE,
+        limits.DOMAIN_NAME,
+        limits.CIPHER_CHARS,
+        limits.DN_FIELD,
+        limits.VERIFY_RESULT,
+    ):
         assert pattern.flags & 256, pattern.pattern  # re.ASCII
 
 

@@ -20,10 +20,24 @@ from ostia.policies import list_rules
 
 BIN = Path(sys.executable).parent
 PREFIX = "os_load-balancer_api:"
-OBJECTS = ("loadbalancer", "listener", "pool", "member", "healthmonitor", "l7policy",
-           "l7rule", "quota", "amphora", "provider", "provider-flavor",
-           "provider-availability-zone", "flavor", "flavor-profile", "availability-zone",
-           "availability-zone-profile")
+OBJECTS = (
+    "loadbalancer",
+    "listener",
+    "pool",
+    "member",
+    "healthmonitor",
+    "l7policy",
+    "l7rule",
+    "quota",
+    "amphora",
+    "provider",
+    "provider-flavor",
+    "provider-availability-zone",
+    "flavor",
+    "flavor-profile",
+    "availability-zone",
+    "availability-zone-profile",
+)
 
 
 def conf(**oslo_policy: object):  # type: ignore[no-untyped-def]
@@ -49,8 +63,13 @@ def test_upstream_policy_names_are_registered():
         assert f"{PREFIX}amphora:{action}" in names
     for obj in OBJECTS:
         assert any(n.startswith(f"{PREFIX}{obj}:") for n in names), obj
-    assert {"context_is_admin", "load-balancer:read", "load-balancer:write",
-            "load-balancer:read-quota", "load-balancer:write-quota"} <= names
+    assert {
+        "context_is_admin",
+        "load-balancer:read",
+        "load-balancer:write",
+        "load-balancer:read-quota",
+        "load-balancer:write-quota",
+    } <= names
 
 
 def test_every_v2_route_maps_to_a_policy(tmp_path):
@@ -60,10 +79,9 @@ def test_every_v2_route_maps_to_a_policy(tmp_path):
     table = route_table(list_rules())
     missing = []
     for route in app.routes:
-        if not isinstance(route, APIRoute) or not route.path.startswith(("/v2/lbaas",
-                                                                          "/v2.0/lbaas",
-                                                                          "/v2/octavia",
-                                                                          "/v2.0/octavia")):
+        if not isinstance(route, APIRoute) or not route.path.startswith(
+            ("/v2/lbaas", "/v2.0/lbaas", "/v2/octavia", "/v2.0/octavia")
+        ):
             continue
         for method in route.methods:
             if route_key(method, route.path) not in table:
@@ -72,8 +90,11 @@ def test_every_v2_route_maps_to_a_policy(tmp_path):
 
 
 def test_route_keys_ignore_prefixes_and_parameter_names():
-    assert route_key("HEAD", "/v2.0/lbaas/pools/{pool_id}/members/{member_id}") == \
-        route_key("GET", "/v2/lbaas/pools/{id}/members/{mid}") == ("GET", "/pools/{}/members/{}")
+    assert (
+        route_key("HEAD", "/v2.0/lbaas/pools/{pool_id}/members/{member_id}")
+        == route_key("GET", "/v2/lbaas/pools/{id}/members/{mid}")
+        == ("GET", "/pools/{}/members/{}")
+    )
 
 
 def test_lists_fall_back_from_global_to_the_callers_project():
@@ -83,17 +104,14 @@ def test_lists_fall_back_from_global_to_the_callers_project():
     own = authorizer.authorize("GET", "/v2/lbaas/loadbalancers", {}, {}, ctx("reader"))
     assert not own.sees_all_projects and own.project_id == "pa"
     with pytest.raises(exc.PolicyForbidden):
-        authorizer.authorize("GET", "/v2/lbaas/loadbalancers", {}, {"project_id": "pb"},
-                             ctx("reader"))
+        authorizer.authorize("GET", "/v2/lbaas/loadbalancers", {}, {"project_id": "pb"}, ctx("reader"))
     with pytest.raises(exc.PolicyForbidden):  # a token without a project lists nothing
-        authorizer.authorize("GET", "/v2/lbaas/loadbalancers", {}, {}, ctx("reader",
-                                                                          project=None))
+        authorizer.authorize("GET", "/v2/lbaas/loadbalancers", {}, {}, ctx("reader", project=None))
 
 
 def test_calls_on_one_object_are_scoped_to_the_callers_project():
     authorizer = Authorizer(conf())
-    member = authorizer.authorize("PUT", "/v2/lbaas/pools/{pool_id}", {"pool_id": "x"}, {},
-                                  ctx("member"))
+    member = authorizer.authorize("PUT", "/v2/lbaas/pools/{pool_id}", {"pool_id": "x"}, {}, ctx("member"))
     assert not member.sees_all_projects and not member.is_admin
     with pytest.raises(exc.PolicyForbidden):
         authorizer.authorize("PUT", "/v2/lbaas/pools/{pool_id}", {}, {}, ctx("reader"))
@@ -107,8 +125,9 @@ def test_quota_of_a_named_project_needs_a_global_quota_reader():
     authorizer.authorize("GET", path, {"project_id": "pa"}, {}, ctx("reader"))
     with pytest.raises(exc.PolicyForbidden):
         authorizer.authorize("GET", path, {"project_id": "pb"}, {}, ctx("member"))
-    quota_admin = authorizer.authorize("PUT", path, {"project_id": "pb"}, {},
-                                       ctx("load-balancer_quota_admin"))
+    quota_admin = authorizer.authorize(
+        "PUT", path, {"project_id": "pb"}, {}, ctx("load-balancer_quota_admin")
+    )
     assert quota_admin.sees_all_projects
 
 
@@ -124,8 +143,10 @@ def test_batch_member_update_needs_delete_unless_additive_only(tmp_path):
 
 def test_policy_file_overrides_a_default(tmp_path):
     policy_file = tmp_path / "policy.yaml"
-    policy_file.write_text('"os_load-balancer_api:loadbalancer:get_one": "role:admin"\n'
-                           '"os_load-balancer_api:amphora:get_all": "rule:load-balancer:read"\n')
+    policy_file.write_text(
+        '"os_load-balancer_api:loadbalancer:get_one": "role:admin"\n'
+        '"os_load-balancer_api:amphora:get_all": "rule:load-balancer:read"\n'
+    )
     authorizer = Authorizer(conf(policy_file=str(policy_file)))
     with pytest.raises(exc.PolicyForbidden):
         authorizer.authorize("GET", "/v2/lbaas/loadbalancers/{lb_id}", {}, {}, ctx("reader"))
@@ -154,16 +175,25 @@ def test_system_scoped_tokens_do_not_pass_project_scoped_rules():
 
 
 def test_the_oslopolicy_tools_know_the_octavia_namespace():
-    sample = subprocess.run([str(BIN / "oslopolicy-sample-generator"), "--namespace",
-                             "octavia"], capture_output=True, text=True, timeout=60)
+    sample = subprocess.run(
+        [str(BIN / "oslopolicy-sample-generator"), "--namespace", "octavia"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert sample.returncode == 0, sample.stderr
-    assert '#"os_load-balancer_api:loadbalancer:get_all-global": ' \
-           '"rule:load-balancer:read-global"' in sample.stdout
-    effective = subprocess.run([str(BIN / "oslopolicy-policy-generator"), "--namespace",
-                                "octavia"], capture_output=True, text=True, timeout=60)
+    assert (
+        '#"os_load-balancer_api:loadbalancer:get_all-global": '
+        '"rule:load-balancer:read-global"' in sample.stdout
+    )
+    effective = subprocess.run(
+        [str(BIN / "oslopolicy-policy-generator"), "--namespace", "octavia"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert effective.returncode == 0, effective.stderr
-    assert '"os_load-balancer_api:amphora:get_all": "rule:load-balancer:admin"' \
-        in effective.stdout
+    assert '"os_load-balancer_api:amphora:get_all": "rule:load-balancer:admin"' in effective.stdout
 
 
 def test_field_rules_apply_when_the_body_sets_the_field(tmp_path):

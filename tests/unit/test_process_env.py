@@ -25,6 +25,7 @@ def test_the_agent_environment_can_import_ostia():
     env = agent_environment()
     if "PYTHONPATH" in env:
         assert os.path.isfile(os.path.join(env["PYTHONPATH"], "ostia", "__init__.py"))
-    result = subprocess.run([sys.executable, "-c", "import ostia.cmd.agent"], env=env,
-                            cwd="/", capture_output=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", "import ostia.cmd.agent"], env=env, cwd="/", capture_output=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr.decode()

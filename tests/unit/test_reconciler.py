@@ -73,9 +73,18 @@ def test_a_new_member_is_pushed_to_the_existing_amphora(env: WorkerEnv):
     env.reconciler().reconcile(lb_id)
     pool = env.lb(lb_id).pools[0]
     with env.db.transaction() as session:
-        session.add(models.Member(project_id="p1", pool_id=pool.id, ip_address="127.0.0.1",
-                                  protocol_port=9100, provisioning_status=c.PENDING_CREATE,
-                                  operating_status=c.OFFLINE, enabled=True, weight=1))
+        session.add(
+            models.Member(
+                project_id="p1",
+                pool_id=pool.id,
+                ip_address="127.0.0.1",
+                protocol_port=9100,
+                provisioning_status=c.PENDING_CREATE,
+                operating_status=c.OFFLINE,
+                enabled=True,
+                weight=1,
+            )
+        )
     env.set_status(lb_id, c.PENDING_UPDATE)
     env.reset_counts()
     assert env.reconciler().reconcile(lb_id).outcome is Outcome.SETTLED
@@ -100,8 +109,7 @@ def test_only_one_of_two_owners_gets_the_lease(env: WorkerEnv):
 def test_an_expired_lease_can_be_taken_and_the_old_owner_loses_it(env: WorkerEnv):
     lb_id = env.store_lb()
     assert leases.claim(env.db, lb_id, "worker-a", 30)
-    env.update(models.LoadBalancer, lb_id,
-               lease_expires=models.utcnow() - datetime.timedelta(seconds=1))
+    env.update(models.LoadBalancer, lb_id, lease_expires=models.utcnow() - datetime.timedelta(seconds=1))
     assert leases.claim(env.db, lb_id, "worker-b", 30)
     assert not leases.renew(env.db, lb_id, "worker-a", 30)
     assert not leases.release(env.db, lb_id, "worker-a")
@@ -140,8 +148,7 @@ def test_a_failing_step_is_retried_with_back_off_then_succeeds(env: WorkerEnv):
     assert "compute build failed" in (lb.last_error or "")
     assert lb.lease_owner is None and lb.lease_expires is not None  # the back-off
     # Nobody may start the next attempt before the back-off ends.
-    env.update(models.LoadBalancer, lb_id,
-               lease_expires=models.utcnow() + datetime.timedelta(seconds=30))
+    env.update(models.LoadBalancer, lb_id, lease_expires=models.utcnow() + datetime.timedelta(seconds=30))
     assert reconciler.reconcile(lb_id).outcome is Outcome.SKIPPED
     env.update(models.LoadBalancer, lb_id, lease_expires=models.utcnow())
     assert reconciler.reconcile(lb_id).outcome is Outcome.SETTLED
@@ -186,12 +193,19 @@ def test_sweep_finds_pending_lbs_whose_lease_is_free_or_expired(env: WorkerEnv):
     backing_off = env.store_lb(listener_port=None, vip="127.0.100.13")
     env.store_lb(listener_port=None, vip="127.0.100.14", status=c.ACTIVE)
     now = models.utcnow()
-    env.update(models.LoadBalancer, expired, lease_owner="dead-worker",
-               lease_expires=now - datetime.timedelta(seconds=5))
-    env.update(models.LoadBalancer, held, lease_owner="busy-worker",
-               lease_expires=now + datetime.timedelta(seconds=60))
-    env.update(models.LoadBalancer, backing_off,
-               lease_expires=now + datetime.timedelta(seconds=60))
+    env.update(
+        models.LoadBalancer,
+        expired,
+        lease_owner="dead-worker",
+        lease_expires=now - datetime.timedelta(seconds=5),
+    )
+    env.update(
+        models.LoadBalancer,
+        held,
+        lease_owner="busy-worker",
+        lease_expires=now + datetime.timedelta(seconds=60),
+    )
+    env.update(models.LoadBalancer, backing_off, lease_expires=now + datetime.timedelta(seconds=60))
     assert set(leases.claimable(env.db)) == {free, expired}
 
 
@@ -227,8 +241,7 @@ def test_a_half_built_amphora_is_adopted_not_built_twice(env: WorkerEnv):
     # A worker wrote the row, the build started the instance, then the worker died
     # before it could record the compute id.
     with env.db.transaction() as session:
-        row = models.Amphora(status=c.PENDING_CREATE, load_balancer_id=lb_id,
-                             role=c.ROLE_STANDALONE)
+        row = models.Amphora(status=c.PENDING_CREATE, load_balancer_id=lb_id, role=c.ROLE_STANDALONE)
         session.add(row)
         session.flush()
         amp_id = row.id
@@ -244,14 +257,18 @@ def test_a_half_built_amphora_is_adopted_not_built_twice(env: WorkerEnv):
 def test_a_booting_amphora_whose_instance_died_is_built_again(env: WorkerEnv):
     lb_id = env.store_lb()
     with env.db.transaction() as session:
-        row = models.Amphora(status=c.PENDING_CREATE, load_balancer_id=lb_id,
-                             role=c.ROLE_STANDALONE)
+        row = models.Amphora(status=c.PENDING_CREATE, load_balancer_id=lb_id, role=c.ROLE_STANDALONE)
         session.add(row)
         session.flush()
         amp_id = row.id
     instance = env.compute.build(spares_spec(amp_id))
-    env.update(models.Amphora, amp_id, status=c.AMPHORA_BOOTING,
-               compute_id=instance.compute_id, lb_network_ip=instance.lb_network_ip)
+    env.update(
+        models.Amphora,
+        amp_id,
+        status=c.AMPHORA_BOOTING,
+        compute_id=instance.compute_id,
+        lb_network_ip=instance.lb_network_ip,
+    )
     env.compute.kill(instance.compute_id)
     env.reset_counts()
     assert env.reconciler().reconcile(lb_id).outcome is Outcome.SETTLED
@@ -315,8 +332,7 @@ def test_a_ready_spare_is_taken_instead_of_building(db_url: str):
         assert env.reconciler().reconcile(lb_id).outcome is Outcome.SETTLED
         assert env.compute.calls["build"] == 0
         (amp,) = env.amphorae(lb_id)
-        assert (amp.id, amp.status, amp.role) == (spare.id, c.AMPHORA_ALLOCATED,
-                                                  c.ROLE_STANDALONE)
+        assert (amp.id, amp.status, amp.role) == (spare.id, c.AMPHORA_ALLOCATED, c.ROLE_STANDALONE)
         assert spares.ready_spares(env.db) == []
 
 
@@ -360,8 +376,7 @@ def test_a_surplus_half_built_amphora_is_deleted_not_kept(env: WorkerEnv):
     env.reconciler().reconcile(lb_id)
     (serving,) = env.amphorae(lb_id)
     with env.db.transaction() as session:  # a second STANDALONE row, somehow
-        row = models.Amphora(status=c.PENDING_CREATE, load_balancer_id=lb_id,
-                             role=c.ROLE_STANDALONE)
+        row = models.Amphora(status=c.PENDING_CREATE, load_balancer_id=lb_id, role=c.ROLE_STANDALONE)
         session.add(row)
         session.flush()
         surplus = row.id

@@ -19,12 +19,16 @@ from tests.unit.test_render_haproxy_fixtures import (
 
 # Values an older API (or a hand-edited row) could have stored: ipaddress accepts them all
 # except the last two, and each would add words to a `server` or `bind` line.
-STORED_BAD = ["fe80::1%x ssl verify none sni env(HOME)", "fe80::1%x#comment", "fe80::1%eth0",
-              "192.0.2.1 backup", "[::1]"]
+STORED_BAD = [
+    "fe80::1%x ssl verify none sni env(HOME)",
+    "fe80::1%x#comment",
+    "fe80::1%eth0",
+    "192.0.2.1 backup",
+    "[::1]",
+]
 
 
-def _graph(member_address="192.0.2.10", monitor_address=None, vip="127.0.100.10",
-           allowed=None):
+def _graph(member_address="192.0.2.10", monitor_address=None, vip="127.0.100.10", allowed=None):
     lb = make_lb(vip)
     listener = make_listener(lb, constants.HTTP, 80, allowed_cidrs=allowed)
     pool = make_pool(lb, constants.HTTP, listener=listener)
@@ -34,21 +38,22 @@ def _graph(member_address="192.0.2.10", monitor_address=None, vip="127.0.100.10"
 
 
 @pytest.mark.parametrize("bad", STORED_BAD)
-@pytest.mark.parametrize("field", ["member.address", "member.monitor_address",
-                                   "vip.ip_address"])
+@pytest.mark.parametrize("field", ["member.address", "member.monitor_address", "vip.ip_address"])
 def test_a_stored_address_that_is_not_plain_fails_the_render(field, bad):
     lb, *_ = _graph(
         member_address=bad if field == "member.address" else "192.0.2.10",
         monitor_address=bad if field == "member.monitor_address" else None,
-        vip=bad if field == "vip.ip_address" else "127.0.100.10")
+        vip=bad if field == "vip.ip_address" else "127.0.100.10",
+    )
     with pytest.raises(UnsafeValue) as raised:
         render(lb)
     assert raised.value.field == field
     assert "not a plain IP address" in str(raised.value)
 
 
-@pytest.mark.parametrize("bad", ["fe80::%x backup/64", "10.0.0.0/8 0.0.0.0/0", "10.0.0.0/08",
-                                 "10.0.0.0/255.0.0.0", "10.0.0.0/8#"])
+@pytest.mark.parametrize(
+    "bad", ["fe80::%x backup/64", "10.0.0.0/8 0.0.0.0/0", "10.0.0.0/08", "10.0.0.0/255.0.0.0", "10.0.0.0/8#"]
+)
 def test_a_stored_cidr_that_is_not_plain_fails_the_render(bad):
     lb, *_ = _graph(allowed=["192.0.2.0/24", bad])
     with pytest.raises(UnsafeValue) as raised:
@@ -57,9 +62,11 @@ def test_a_stored_cidr_that_is_not_plain_fails_the_render(bad):
 
 
 def test_stored_addresses_are_written_in_canonical_form():
-    lb, listener, pool, member = _graph(member_address="2001:DB8::0:1",
-                                        monitor_address="::FFFF:C000:0201",
-                                        allowed=["10.1.2.3/8", "2001:DB8:0::/32"])
+    lb, listener, pool, member = _graph(
+        member_address="2001:DB8::0:1",
+        monitor_address="::FFFF:C000:0201",
+        allowed=["10.1.2.3/8", "2001:DB8:0::/32"],
+    )
     text = render(lb)
     backend = section(text, f"backend {pool.id}:{listener.id}")
     server = next(line for line in backend if line.startswith("server "))

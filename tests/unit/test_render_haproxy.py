@@ -153,13 +153,16 @@ def test_external_check_only_with_an_enabled_ping_monitor():
 # --- frontends -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("protocol", "mode"), [
-    (constants.HTTP, "http"),
-    (constants.TERMINATED_HTTPS, "http"),
-    (constants.PROMETHEUS, "http"),
-    (constants.TCP, "tcp"),
-    (constants.HTTPS, "tcp"),
-])
+@pytest.mark.parametrize(
+    ("protocol", "mode"),
+    [
+        (constants.HTTP, "http"),
+        (constants.TERMINATED_HTTPS, "http"),
+        (constants.PROMETHEUS, "http"),
+        (constants.TCP, "tcp"),
+        (constants.HTTPS, "tcp"),
+    ],
+)
 def test_listener_protocol_sets_frontend_mode(protocol, mode):
     lb = make_lb()
     kw = {"tls_certificate_id": "cert-1"} if protocol == constants.TERMINATED_HTTPS else {}
@@ -169,8 +172,7 @@ def test_listener_protocol_sets_frontend_mode(protocol, mode):
 
 def test_frontend_binds_every_vip_with_limits_and_client_timeout():
     lb = make_lb("127.0.100.10", additional=("127.0.100.11", "fd00::5"))
-    listener = make_listener(lb, constants.HTTP, 8080, connection_limit=77,
-                             timeout_client_data=1500)
+    listener = make_listener(lb, constants.HTTP, 8080, connection_limit=77, timeout_client_data=1500)
     lines = frontend(render(lb), listener)
     assert "bind 127.0.100.10:8080" in lines
     assert "bind 127.0.100.11:8080" in lines
@@ -257,8 +259,7 @@ def test_allowed_cidrs_reject_other_sources():
 def test_many_allowed_cidrs_are_split_under_haproxys_word_limit():
     lb = make_lb()
     listener = make_listener(lb, allowed_cidrs=[f"10.{i}.0.0/16" for i in range(120)])
-    acls = [line for line in frontend(render(lb), listener)
-            if line.startswith("acl ostia_allowed_cidr")]
+    acls = [line for line in frontend(render(lb), listener) if line.startswith("acl ostia_allowed_cidr")]
     assert len(acls) == 3
     assert all(len(line.split()) <= 64 for line in acls)
 
@@ -291,10 +292,17 @@ def test_lb_without_vip_address_cannot_be_rendered():
 
 def test_insert_headers_on_http_listener():
     lb = make_lb()
-    listener = make_listener(lb, insert_headers={
-        "X-Forwarded-For": "true", "X-Forwarded-Port": "True", "X-Forwarded-Proto": "true",
-        "X-Real-IP": "true", "X-Client-IP": "false", "X-Forwarded-IP": "true",
-    })
+    listener = make_listener(
+        lb,
+        insert_headers={
+            "X-Forwarded-For": "true",
+            "X-Forwarded-Port": "True",
+            "X-Forwarded-Proto": "true",
+            "X-Real-IP": "true",
+            "X-Client-IP": "false",
+            "X-Forwarded-IP": "true",
+        },
+    )
     pool = make_pool(lb, listener=listener)
     lines = backend(render(lb), pool, listener)
     assert "option forwardfor" in lines
@@ -307,10 +315,8 @@ def test_insert_headers_on_http_listener():
 
 def test_ssl_client_headers_only_on_terminated_https():
     lb = make_lb()
-    headers = {"X-SSL-Client-CN": "true", "X-SSL-Client-Verify": "true",
-               "X-Forwarded-Proto": "true"}
-    tls = make_listener(lb, constants.TERMINATED_HTTPS, 443, tls_certificate_id="c1",
-                        insert_headers=headers)
+    headers = {"X-SSL-Client-CN": "true", "X-SSL-Client-Verify": "true", "X-Forwarded-Proto": "true"}
+    tls = make_listener(lb, constants.TERMINATED_HTTPS, 443, tls_certificate_id="c1", insert_headers=headers)
     http = make_listener(lb, constants.HTTP, 80, insert_headers=headers)
     pool_tls = make_pool(lb, listener=tls)
     pool_http = make_pool(lb, listener=http)
@@ -328,10 +334,16 @@ def test_ssl_client_headers_only_on_terminated_https():
 def test_terminated_https_bind_uses_crt_list_client_auth_and_versions():
     lb = make_lb()
     listener = make_listener(
-        lb, constants.TERMINATED_HTTPS, 443, tls_certificate_id="cert-a",
-        sni_container_refs=["cert-b"], client_ca_tls_certificate_id="ca-1",
-        client_authentication="MANDATORY", client_crl_container_id="crl-1",
-        tls_versions=["TLSv1.2", "TLSv1.3"], alpn_protocols=["h2", "http/1.1"],
+        lb,
+        constants.TERMINATED_HTTPS,
+        443,
+        tls_certificate_id="cert-a",
+        sni_container_refs=["cert-b"],
+        client_ca_tls_certificate_id="ca-1",
+        client_authentication="MANDATORY",
+        client_crl_container_id="crl-1",
+        tls_versions=["TLSv1.2", "TLSv1.3"],
+        alpn_protocols=["h2", "http/1.1"],
         tls_ciphers="TLS_AES_128_GCM_SHA256:ECDHE-RSA-AES128-GCM-SHA256",
     )
     text = render(lb, cert_dir="/c")
@@ -348,10 +360,17 @@ def test_terminated_https_bind_uses_crt_list_client_auth_and_versions():
 @pytest.mark.parametrize(("auth", "verify"), [("NONE", "none"), ("OPTIONAL", "optional")])
 def test_client_authentication_maps_to_verify(auth, verify):
     lb = make_lb()
-    listener = make_listener(lb, constants.TERMINATED_HTTPS, 443, tls_certificate_id="c",
-                             client_ca_tls_certificate_id="ca", client_authentication=auth)
+    listener = make_listener(
+        lb,
+        constants.TERMINATED_HTTPS,
+        443,
+        tls_certificate_id="c",
+        client_ca_tls_certificate_id="ca",
+        client_authentication=auth,
+    )
     assert f" verify {verify} " in next(
-        line for line in frontend(render(lb), listener) if line.startswith("bind"))
+        line for line in frontend(render(lb), listener) if line.startswith("bind")
+    )
 
 
 def test_terminated_https_defaults_come_from_api_settings():
@@ -372,17 +391,25 @@ def test_terminated_https_without_certificate_cannot_be_rendered():
 
 def test_hsts_header_on_terminated_https():
     lb = make_lb()
-    listener = make_listener(lb, constants.TERMINATED_HTTPS, 443, tls_certificate_id="c",
-                             hsts_max_age=31536000, hsts_include_subdomains=True,
-                             hsts_preload=True)
-    assert ("http-response set-header Strict-Transport-Security "
-            "'max-age=31536000; includeSubDomains; preload'") in frontend(render(lb), listener)
+    listener = make_listener(
+        lb,
+        constants.TERMINATED_HTTPS,
+        443,
+        tls_certificate_id="c",
+        hsts_max_age=31536000,
+        hsts_include_subdomains=True,
+        hsts_preload=True,
+    )
+    assert (
+        "http-response set-header Strict-Transport-Security 'max-age=31536000; includeSubDomains; preload'"
+    ) in frontend(render(lb), listener)
 
 
 def test_unknown_tls_version_is_unsafe():
     lb = make_lb()
-    make_listener(lb, constants.TERMINATED_HTTPS, 443, tls_certificate_id="c",
-                  tls_versions=["TLSv1.2 crt /etc/shadow"])
+    make_listener(
+        lb, constants.TERMINATED_HTTPS, 443, tls_certificate_id="c", tls_versions=["TLSv1.2 crt /etc/shadow"]
+    )
     with pytest.raises(UnsafeValue):
         render(lb)
 
@@ -396,15 +423,17 @@ def test_l7_actions_render_in_upstream_precedence_and_position_order():
     pool = make_pool(lb)
     to_pool = make_policy(listener, "REDIRECT_TO_POOL", 1, redirect_pool=pool)
     r1 = make_rule(to_pool, "PATH", "STARTS_WITH", "/api")
-    url = make_policy(listener, "REDIRECT_TO_URL", 2, redirect_url="https://e.com/x",
-                      redirect_http_code=301)
+    url = make_policy(listener, "REDIRECT_TO_URL", 2, redirect_url="https://e.com/x", redirect_http_code=301)
     r2 = make_rule(url, "HOST_NAME", "EQUAL_TO", "old.example.com")
     reject = make_policy(listener, "REJECT", 3)
     r3 = make_rule(reject, "PATH", "CONTAINS", "admin")
     prefix = make_policy(listener, "REDIRECT_PREFIX", 4, redirect_prefix="https://p.com")
     r4 = make_rule(prefix, "PATH", "ENDS_WITH", ".php", invert=True)
-    rules = [line for line in frontend(render(lb), listener)
-             if line.split()[0] in ("http-request", "redirect", "use_backend")]
+    rules = [
+        line
+        for line in frontend(render(lb), listener)
+        if line.split()[0] in ("http-request", "redirect", "use_backend")
+    ]
     assert rules == [
         f"http-request deny if {r3.id}",
         f"redirect code 301 location https://e.com/x if {r2.id}",
@@ -446,7 +475,8 @@ def test_disabled_rules_and_policies_and_empty_policies_are_skipped():
     make_rule(empty, "PATH", "STARTS_WITH", "/d", enabled=False)
     lines = frontend(render(lb), listener)
     assert [line for line in lines if line.startswith("http-request deny")] == [
-        f"http-request deny if {kept.id}"]
+        f"http-request deny if {kept.id}"
+    ]
     assert not any(off.id in line for line in lines)
 
 
@@ -480,23 +510,36 @@ def test_l7_policies_are_not_applied_to_tcp_listeners():
     assert "# L7 policies need an HTTP listener; not applied" in text
 
 
-@pytest.mark.parametrize(("rule_type", "compare", "value", "key", "acl"), [
-    ("HOST_NAME", "EQUAL_TO", "www.example.com", None,
-     "'req.hdr(host),host_only' -i -m str -- www.example.com"),
-    ("HOST_NAME", "ENDS_WITH", ".example.com", None,
-     "'req.hdr(host),host_only' -i -m end -- .example.com"),
-    ("PATH", "REGEX", "^/api/v[0-9]+$", None, "path -m reg -- '^/api/v[0-9]+$'"),
-    ("PATH", "STARTS_WITH", "/api", None, "path -m beg -- /api"),
-    ("PATH", "CONTAINS", "admin", None, "path -m sub -- admin"),
-    ("FILE_TYPE", "EQUAL_TO", "jpg", None, "'path,field(-1,.)' -m str -- jpg"),
-    ("FILE_TYPE", "EQUAL_TO", ".png", None, "'path,field(-1,.)' -m str -- png"),
-    ("FILE_TYPE", "REGEX", "^(jpe?g|png)$", None, "'path,field(-1,.)' -m reg -- '^(jpe?g|png)$'"),
-    ("HEADER", "EQUAL_TO", "abc", "X-Api-Key", "'req.fhdr(\"X-Api-Key\")' -m str -- abc"),
-    ("COOKIE", "STARTS_WITH", "v1", "session", "'req.cook(\"session\")' -m beg -- v1"),
-    ("SSL_CONN_HAS_CERT", "EQUAL_TO", "TRUE", None, "ssl_c_used"),
-    ("SSL_VERIFY_RESULT", "EQUAL_TO", "0", None, "ssl_c_verify -m int -- 0"),
-    ("SSL_DN_FIELD", "EQUAL_TO", "client1", "CN", "'ssl_c_s_dn(CN)' -m str -- client1"),
-])
+@pytest.mark.parametrize(
+    ("rule_type", "compare", "value", "key", "acl"),
+    [
+        (
+            "HOST_NAME",
+            "EQUAL_TO",
+            "www.example.com",
+            None,
+            "'req.hdr(host),host_only' -i -m str -- www.example.com",
+        ),
+        (
+            "HOST_NAME",
+            "ENDS_WITH",
+            ".example.com",
+            None,
+            "'req.hdr(host),host_only' -i -m end -- .example.com",
+        ),
+        ("PATH", "REGEX", "^/api/v[0-9]+$", None, "path -m reg -- '^/api/v[0-9]+$'"),
+        ("PATH", "STARTS_WITH", "/api", None, "path -m beg -- /api"),
+        ("PATH", "CONTAINS", "admin", None, "path -m sub -- admin"),
+        ("FILE_TYPE", "EQUAL_TO", "jpg", None, "'path,field(-1,.)' -m str -- jpg"),
+        ("FILE_TYPE", "EQUAL_TO", ".png", None, "'path,field(-1,.)' -m str -- png"),
+        ("FILE_TYPE", "REGEX", "^(jpe?g|png)$", None, "'path,field(-1,.)' -m reg -- '^(jpe?g|png)$'"),
+        ("HEADER", "EQUAL_TO", "abc", "X-Api-Key", "'req.fhdr(\"X-Api-Key\")' -m str -- abc"),
+        ("COOKIE", "STARTS_WITH", "v1", "session", "'req.cook(\"session\")' -m beg -- v1"),
+        ("SSL_CONN_HAS_CERT", "EQUAL_TO", "TRUE", None, "ssl_c_used"),
+        ("SSL_VERIFY_RESULT", "EQUAL_TO", "0", None, "ssl_c_verify -m int -- 0"),
+        ("SSL_DN_FIELD", "EQUAL_TO", "client1", "CN", "'ssl_c_s_dn(CN)' -m str -- client1"),
+    ],
+)
 def test_rule_types_become_acls(rule_type, compare, value, key, acl):
     lb = make_lb()
     listener = make_listener(lb, constants.TERMINATED_HTTPS, 443, tls_certificate_id="c")
@@ -524,8 +567,7 @@ def test_values_that_look_like_acl_flags_stay_patterns():
 def test_unknown_redirect_code_is_unsafe():
     lb = make_lb()
     listener = make_listener(lb)
-    policy = make_policy(listener, "REDIRECT_TO_URL", 1, redirect_url="http://x",
-                         redirect_http_code=200)
+    policy = make_policy(listener, "REDIRECT_TO_URL", 1, redirect_url="http://x", redirect_http_code=200)
     make_rule(policy, "PATH", "STARTS_WITH", "/")
     with pytest.raises(UnsafeValue):
         render(lb)
@@ -534,12 +576,15 @@ def test_unknown_redirect_code_is_unsafe():
 # --- backends ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("algorithm", "balance"), [
-    (constants.ROUND_ROBIN, "balance roundrobin"),
-    (constants.LEAST_CONNECTIONS, "balance leastconn"),
-    (constants.SOURCE_IP, "balance source"),
-    (constants.SOURCE_IP_PORT, "balance hash src,concat(:,txn.ostia_src_port)"),
-])
+@pytest.mark.parametrize(
+    ("algorithm", "balance"),
+    [
+        (constants.ROUND_ROBIN, "balance roundrobin"),
+        (constants.LEAST_CONNECTIONS, "balance leastconn"),
+        (constants.SOURCE_IP, "balance source"),
+        (constants.SOURCE_IP_PORT, "balance hash src,concat(:,txn.ostia_src_port)"),
+    ],
+)
 def test_lb_algorithm_maps_to_balance(algorithm, balance):
     lb = make_lb()
     listener = make_listener(lb, constants.TCP, 80)
@@ -550,14 +595,17 @@ def test_lb_algorithm_maps_to_balance(algorithm, balance):
     assert has_var == (algorithm == constants.SOURCE_IP_PORT)
 
 
-@pytest.mark.parametrize(("pool_protocol", "listener_protocol", "mode"), [
-    (constants.HTTP, constants.HTTP, "http"),
-    (constants.HTTP, constants.TCP, "http"),
-    (constants.PROXY, constants.HTTP, "http"),
-    (constants.PROXYV2, constants.TCP, "tcp"),
-    (constants.TCP, constants.TCP, "tcp"),
-    (constants.HTTPS, constants.HTTPS, "tcp"),
-])
+@pytest.mark.parametrize(
+    ("pool_protocol", "listener_protocol", "mode"),
+    [
+        (constants.HTTP, constants.HTTP, "http"),
+        (constants.HTTP, constants.TCP, "http"),
+        (constants.PROXY, constants.HTTP, "http"),
+        (constants.PROXYV2, constants.TCP, "tcp"),
+        (constants.TCP, constants.TCP, "tcp"),
+        (constants.HTTPS, constants.HTTPS, "tcp"),
+    ],
+)
 def test_backend_mode(pool_protocol, listener_protocol, mode):
     lb = make_lb()
     listener = make_listener(lb, listener_protocol, 80)
@@ -580,18 +628,17 @@ def test_server_lines_carry_weight_backup_disabled_and_monitor_address():
     pool = make_pool(lb, listener=listener)
     make_hm(pool, constants.TCP, delay=7, fall_threshold=4, rise_threshold=5)
     plain = make_member(pool, "10.0.0.1", 80, weight=3)
-    spare = make_member(pool, "10.0.0.2", 80, backup=True, monitor_address="10.0.1.2",
-                        monitor_port=9000)
+    spare = make_member(pool, "10.0.0.2", 80, backup=True, monitor_address="10.0.1.2", monitor_port=9000)
     down = make_member(pool, "fd00::3", 80, enabled=False)
     gone = make_member(pool, "10.0.0.4", 80, provisioning_status=constants.PENDING_DELETE)
     lines = backend(render(lb), pool, listener)
     assert server_line(lines, plain) == (
-        f"server {plain.id} 10.0.0.1:80 weight 3 check inter 7s fall 4 rise 5")
+        f"server {plain.id} 10.0.0.1:80 weight 3 check inter 7s fall 4 rise 5"
+    )
     assert server_line(lines, spare) == (
-        f"server {spare.id} 10.0.0.2:80 weight 1 check inter 7s fall 4 rise 5 "
-        "addr 10.0.1.2 port 9000 backup")
-    assert server_line(lines, down).endswith("fd00::3:80 weight 1 check inter 7s fall 4 rise 5 "
-                                             "disabled")
+        f"server {spare.id} 10.0.0.2:80 weight 1 check inter 7s fall 4 rise 5 addr 10.0.1.2 port 9000 backup"
+    )
+    assert server_line(lines, down).endswith("fd00::3:80 weight 1 check inter 7s fall 4 rise 5 disabled")
     assert not any(gone.id in line for line in lines)
 
 
@@ -612,8 +659,9 @@ def test_empty_pool_backend_has_no_servers():
     assert not any(line.startswith("server ") for line in lines)
 
 
-@pytest.mark.parametrize(("protocol", "word"), [
-    (constants.PROXY, "send-proxy"), (constants.PROXYV2, "send-proxy-v2")])
+@pytest.mark.parametrize(
+    ("protocol", "word"), [(constants.PROXY, "send-proxy"), (constants.PROXYV2, "send-proxy-v2")]
+)
 def test_proxy_protocol_pools(protocol, word):
     lb = make_lb()
     listener = make_listener(lb, constants.TCP, 80)
@@ -658,8 +706,7 @@ def test_http_cookie_persistence():
 def test_app_cookie_persistence():
     lb = make_lb()
     listener = make_listener(lb)
-    pool = make_pool(lb, listener=listener, persistence=constants.APP_COOKIE,
-                     cookie_name="JSESSIONID")
+    pool = make_pool(lb, listener=listener, persistence=constants.APP_COOKIE, cookie_name="JSESSIONID")
     lines = backend(render(lb), pool, listener)
     assert "stick-table type string len 64 size 10k" in lines
     assert "stick store-response 'res.cook(\"JSESSIONID\")'" in lines
@@ -683,8 +730,10 @@ def test_persistence_tables_are_shared_with_peers():
     text = render(lb, amphora_id=amp, peers=[(amp, "198.18.0.11"), (other, "198.18.0.12")])
     peers = lb.id.replace("-", "") + "_peers"
     assert f"stick-table type ipv6 size 10k peers {peers}" in backend(text, pool, listener)
-    assert section(text, f"peers {peers}") == [f"peer {amp} 198.18.0.11:1025",
-                                                f"peer {other} 198.18.0.12:1025"]
+    assert section(text, f"peers {peers}") == [
+        f"peer {amp} 198.18.0.11:1025",
+        f"peer {other} 198.18.0.12:1025",
+    ]
     assert f"localpeer {amp}" in section(text, "global")
 
 
@@ -702,8 +751,14 @@ def test_http_monitor():
     lb = make_lb()
     listener = make_listener(lb)
     pool = make_pool(lb, listener=listener)
-    make_hm(pool, constants.HTTP, http_method="HEAD", url_path="/health?full=1",
-            expected_codes="200, 202", timeout=4)
+    make_hm(
+        pool,
+        constants.HTTP,
+        http_method="HEAD",
+        url_path="/health?full=1",
+        expected_codes="200, 202",
+        timeout=4,
+    )
     member = make_member(pool)
     lines = backend(render(lb), pool, listener)
     assert "option httpchk HEAD '/health?full=1'" in lines
@@ -722,8 +777,10 @@ def test_http_11_monitor_sends_host_header():
     assert "http-check send hdr Host app.example.com" in lines
 
 
-@pytest.mark.parametrize(("codes", "regex"), [
-    ("200", "^(200)$"), ("200,201, 204", "^(200|201|204)$"), ("200-203", "^(200|201|202|203)$")])
+@pytest.mark.parametrize(
+    ("codes", "regex"),
+    [("200", "^(200)$"), ("200,201, 204", "^(200|201|204)$"), ("200-203", "^(200|201|202|203)$")],
+)
 def test_expected_codes(codes, regex):
     lb = make_lb()
     listener = make_listener(lb)
@@ -810,10 +867,17 @@ def test_disabled_monitor_renders_no_checks():
 def test_pool_tls_to_members():
     lb = make_lb()
     listener = make_listener(lb, constants.TERMINATED_HTTPS, 443, tls_certificate_id="c")
-    pool = make_pool(lb, listener=listener, tls_enabled=True, tls_certificate_id="pc",
-                     ca_tls_certificate_id="pca", crl_container_id="pcrl",
-                     tls_versions=["TLSv1.3"], alpn_protocols=["http/1.1"],
-                     tls_ciphers="TLS_AES_256_GCM_SHA384")
+    pool = make_pool(
+        lb,
+        listener=listener,
+        tls_enabled=True,
+        tls_certificate_id="pc",
+        ca_tls_certificate_id="pca",
+        crl_container_id="pcrl",
+        tls_versions=["TLSv1.3"],
+        alpn_protocols=["http/1.1"],
+        tls_ciphers="TLS_AES_256_GCM_SHA384",
+    )
     make_hm(pool, constants.HTTPS)
     member = make_member(pool)
     line = server_line(backend(render(lb, cert_dir="/c"), pool, listener), member)

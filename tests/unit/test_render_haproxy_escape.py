@@ -17,8 +17,7 @@ from ostia.controller.worker.haproxy.escape import (
 )
 
 # Text haproxy could read: no control characters (those are refused, not quoted).
-SAFE_TEXT = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=80)
+SAFE_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=80)
 
 
 def haproxy_words(line: str) -> list[str]:
@@ -71,11 +70,19 @@ def haproxy_words(line: str) -> list[str]:
 @given(SAFE_TEXT)
 def test_quoted_text_is_one_word_equal_to_itself(text):
     assert haproxy_words(f"acl x path -m str -- {quote(text, 'f')} # end") == [
-        "acl", "x", "path", "-m", "str", "--", text]
+        "acl",
+        "x",
+        "path",
+        "-m",
+        "str",
+        "--",
+        text,
+    ]
 
 
-@pytest.mark.parametrize("text", ["#", "a#b", '"', "'", "\\", "a b", "}", "{", "$HOME",
-                                  "'\\''", "", "-f", "%[src]"])
+@pytest.mark.parametrize(
+    "text", ["#", "a#b", '"', "'", "\\", "a b", "}", "{", "$HOME", "'\\''", "", "-f", "%[src]"]
+)
 def test_awkward_values_round_trip(text):
     assert haproxy_words("x " + quote(text, "f")) == ["x", text]
 

@@ -21,7 +21,14 @@ def new_id(prefix: str) -> str:
 
 
 LB, LISTENER, POOL, MEMBER, HM, POLICY, RULE = (
-    "10000000", "20000000", "30000000", "40000000", "50000000", "60000000", "70000000")
+    "10000000",
+    "20000000",
+    "30000000",
+    "40000000",
+    "50000000",
+    "60000000",
+    "70000000",
+)
 
 
 def conf(**haproxy: Any) -> Any:
@@ -31,25 +38,37 @@ def conf(**haproxy: Any) -> Any:
     return c
 
 
-def make_lb(vip: str = "127.0.100.10", *, additional: tuple[str, ...] = (),
-            project_id: str = "proj-1") -> models.LoadBalancer:
-    lb = models.LoadBalancer(id=new_id(LB), project_id=project_id, enabled=True,
-                             provisioning_status=constants.ACTIVE,
-                             operating_status=constants.ONLINE)
+def make_lb(
+    vip: str = "127.0.100.10", *, additional: tuple[str, ...] = (), project_id: str = "proj-1"
+) -> models.LoadBalancer:
+    lb = models.LoadBalancer(
+        id=new_id(LB),
+        project_id=project_id,
+        enabled=True,
+        provisioning_status=constants.ACTIVE,
+        operating_status=constants.ONLINE,
+    )
     lb.vip = models.Vip(ip_address=vip)
     for index, address in enumerate(additional):
-        lb.additional_vips.append(models.AdditionalVip(subnet_id=f"subnet-{index}",
-                                                       ip_address=address))
+        lb.additional_vips.append(models.AdditionalVip(subnet_id=f"subnet-{index}", ip_address=address))
     return lb
 
 
-def make_listener(lb: models.LoadBalancer, protocol: str = constants.HTTP, port: int = 80,
-                  **kw: Any) -> models.Listener:
+def make_listener(
+    lb: models.LoadBalancer, protocol: str = constants.HTTP, port: int = 80, **kw: Any
+) -> models.Listener:
     fields: dict[str, Any] = dict(
-        id=new_id(LISTENER), project_id=lb.project_id, protocol=protocol, protocol_port=port,
-        enabled=True, connection_limit=-1, provisioning_status=constants.ACTIVE,
-        operating_status=constants.ONLINE, client_authentication="NONE",
-        hsts_include_subdomains=False, hsts_preload=False,
+        id=new_id(LISTENER),
+        project_id=lb.project_id,
+        protocol=protocol,
+        protocol_port=port,
+        enabled=True,
+        connection_limit=-1,
+        provisioning_status=constants.ACTIVE,
+        operating_status=constants.ONLINE,
+        client_authentication="NONE",
+        hsts_include_subdomains=False,
+        hsts_preload=False,
     )
     fields.update(kw)
     listener = models.Listener(**fields)
@@ -57,31 +76,46 @@ def make_listener(lb: models.LoadBalancer, protocol: str = constants.HTTP, port:
     return listener
 
 
-def make_pool(lb: models.LoadBalancer, protocol: str = constants.HTTP,
-              algorithm: str = constants.ROUND_ROBIN, *, listener: models.Listener | None = None,
-              persistence: str | None = None, cookie_name: str | None = None,
-              **kw: Any) -> models.Pool:
+def make_pool(
+    lb: models.LoadBalancer,
+    protocol: str = constants.HTTP,
+    algorithm: str = constants.ROUND_ROBIN,
+    *,
+    listener: models.Listener | None = None,
+    persistence: str | None = None,
+    cookie_name: str | None = None,
+    **kw: Any,
+) -> models.Pool:
     fields: dict[str, Any] = dict(
-        id=new_id(POOL), project_id=lb.project_id, protocol=protocol, lb_algorithm=algorithm,
-        enabled=True, tls_enabled=False, provisioning_status=constants.ACTIVE,
+        id=new_id(POOL),
+        project_id=lb.project_id,
+        protocol=protocol,
+        lb_algorithm=algorithm,
+        enabled=True,
+        tls_enabled=False,
+        provisioning_status=constants.ACTIVE,
         operating_status=constants.ONLINE,
     )
     fields.update(kw)
     pool = models.Pool(**fields)
     lb.pools.append(pool)
     if persistence:
-        pool.session_persistence = models.SessionPersistence(type=persistence,
-                                                             cookie_name=cookie_name)
+        pool.session_persistence = models.SessionPersistence(type=persistence, cookie_name=cookie_name)
     if listener is not None:
         listener.default_pool = pool
     return pool
 
 
-def make_member(pool: models.Pool, address: str = "127.0.0.1", port: int = 8080,
-                **kw: Any) -> models.Member:
+def make_member(pool: models.Pool, address: str = "127.0.0.1", port: int = 8080, **kw: Any) -> models.Member:
     fields: dict[str, Any] = dict(
-        id=new_id(MEMBER), project_id=pool.project_id, ip_address=address, protocol_port=port,
-        weight=1, backup=False, enabled=True, provisioning_status=constants.ACTIVE,
+        id=new_id(MEMBER),
+        project_id=pool.project_id,
+        ip_address=address,
+        protocol_port=port,
+        weight=1,
+        backup=False,
+        enabled=True,
+        provisioning_status=constants.ACTIVE,
         operating_status=constants.NO_MONITOR,
     )
     fields.update(kw)
@@ -92,9 +126,16 @@ def make_member(pool: models.Pool, address: str = "127.0.0.1", port: int = 8080,
 
 def make_hm(pool: models.Pool, hm_type: str = constants.HTTP, **kw: Any) -> models.HealthMonitor:
     fields: dict[str, Any] = dict(
-        id=new_id(HM), project_id=pool.project_id, type=hm_type, delay=5, timeout=3,
-        fall_threshold=3, rise_threshold=2, enabled=True,
-        provisioning_status=constants.ACTIVE, operating_status=constants.ONLINE,
+        id=new_id(HM),
+        project_id=pool.project_id,
+        type=hm_type,
+        delay=5,
+        timeout=3,
+        fall_threshold=3,
+        rise_threshold=2,
+        enabled=True,
+        provisioning_status=constants.ACTIVE,
+        operating_status=constants.ONLINE,
     )
     if hm_type in (constants.HTTP, constants.HTTPS):
         fields.update(http_method="GET", url_path="/", expected_codes="200")
@@ -104,11 +145,20 @@ def make_hm(pool: models.Pool, hm_type: str = constants.HTTP, **kw: Any) -> mode
     return hm
 
 
-def make_policy(listener: models.Listener, action: str, position: int, **kw: Any,
-                ) -> models.L7Policy:
+def make_policy(
+    listener: models.Listener,
+    action: str,
+    position: int,
+    **kw: Any,
+) -> models.L7Policy:
     fields: dict[str, Any] = dict(
-        id=new_id(POLICY), project_id=listener.project_id, action=action, position=position,
-        enabled=True, provisioning_status=constants.ACTIVE, operating_status=constants.ONLINE,
+        id=new_id(POLICY),
+        project_id=listener.project_id,
+        action=action,
+        position=position,
+        enabled=True,
+        provisioning_status=constants.ACTIVE,
+        operating_status=constants.ONLINE,
     )
     if action in ("REDIRECT_TO_URL", "REDIRECT_PREFIX"):
         fields["redirect_http_code"] = 302
@@ -118,12 +168,26 @@ def make_policy(listener: models.Listener, action: str, position: int, **kw: Any
     return policy
 
 
-def make_rule(policy: models.L7Policy, rule_type: str, compare_type: str, value: str,
-              key: str | None = None, invert: bool = False, **kw: Any) -> models.L7Rule:
+def make_rule(
+    policy: models.L7Policy,
+    rule_type: str,
+    compare_type: str,
+    value: str,
+    key: str | None = None,
+    invert: bool = False,
+    **kw: Any,
+) -> models.L7Rule:
     fields: dict[str, Any] = dict(
-        id=new_id(RULE), project_id=policy.project_id, type=rule_type,
-        compare_type=compare_type, value=value, key=key, invert=invert, enabled=True,
-        provisioning_status=constants.ACTIVE, operating_status=constants.ONLINE,
+        id=new_id(RULE),
+        project_id=policy.project_id,
+        type=rule_type,
+        compare_type=compare_type,
+        value=value,
+        key=key,
+        invert=invert,
+        enabled=True,
+        provisioning_status=constants.ACTIVE,
+        operating_status=constants.ONLINE,
     )
     fields.update(kw)
     rule = models.L7Rule(**fields)
@@ -142,8 +206,7 @@ def render(lb: models.LoadBalancer, c: Any = None, **kw: Any) -> str:
 
 def directives(text: str) -> list[str]:
     """Non-blank, non-comment lines, stripped: what haproxy reads as directives."""
-    return [line.strip() for line in text.splitlines()
-            if line.strip() and not line.strip().startswith("#")]
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
 def section(text: str, header: str) -> list[str]:
@@ -151,7 +214,7 @@ def section(text: str, header: str) -> list[str]:
     lines = directives(text)
     start = lines.index(header)
     out = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if line.split()[0] in ("global", "defaults", "frontend", "backend", "peers", "listen"):
             break
         out.append(line)

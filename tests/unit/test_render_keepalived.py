@@ -27,13 +27,17 @@ def conf() -> cfg.ConfigOpts:
 
 
 def _me(role: str = c.ROLE_MASTER) -> VrrpPeerView:
-    return VrrpPeerView(amphora_id="a1", role=role, vrrp_ip="198.18.64.254", interface="eth1",
-                        check_script="/var/lib/octavia/vrrp/check_script.sh")
+    return VrrpPeerView(
+        amphora_id="a1",
+        role=role,
+        vrrp_ip="198.18.64.254",
+        interface="eth1",
+        check_script="/var/lib/octavia/vrrp/check_script.sh",
+    )
 
 
 def test_master_with_upstream_defaults_is_vrrp2_with_a_password(conf: cfg.ConfigOpts) -> None:
-    text = render_keepalived_config(conf, LB, ["198.18.64.10"], "198.18.64.0/24", _me(),
-                                    ["198.18.64.253"])
+    text = render_keepalived_config(conf, LB, ["198.18.64.10"], "198.18.64.0/24", _me(), ["198.18.64.253"])
     assert "vrrp_version 2" in text and "auth_type PASS" in text
     assert "priority 100" in text and "state BACKUP" in text and "nopreempt" in text
     assert "advert_int 1\n" in text
@@ -48,16 +52,16 @@ def test_master_with_upstream_defaults_is_vrrp2_with_a_password(conf: cfg.Config
 def test_sub_second_adverts_use_vrrp3_without_password(conf: cfg.ConfigOpts) -> None:
     conf.set_override("vrrp_advert_int", 0.1, "keepalived_vrrp")
     conf.set_override("vrrp_check_interval", 1, "keepalived_vrrp")
-    text = render_keepalived_config(conf, LB, ["198.18.64.10"], "198.18.64.0/24",
-                                    _me(c.ROLE_BACKUP), ["198.18.64.253"])
+    text = render_keepalived_config(
+        conf, LB, ["198.18.64.10"], "198.18.64.0/24", _me(c.ROLE_BACKUP), ["198.18.64.253"]
+    )
     assert "vrrp_version 3" in text and "authentication" not in text
     assert "advert_int 0.1\n" in text and "priority 90" in text and "interval 1" in text
 
 
 def test_a_standalone_amphora_or_a_bad_address_is_refused(conf: cfg.ConfigOpts) -> None:
     with pytest.raises(KeepalivedRenderError):
-        render_keepalived_config(conf, LB, ["198.18.64.10"], "198.18.64.0/24",
-                                 _me(c.ROLE_STANDALONE), [])
+        render_keepalived_config(conf, LB, ["198.18.64.10"], "198.18.64.0/24", _me(c.ROLE_STANDALONE), [])
     with pytest.raises(ValueError):
         render_keepalived_config(conf, LB, ["198.18.64.10\n}"], "198.18.64.0/24", _me(), [])
 
@@ -71,8 +75,7 @@ def test_mgmt_rules_allow_heartbeats_in_and_agent_ports_out_only() -> None:
     assert "nat" not in rules
 
 
-def test_port_addresses_come_from_the_top_quarter_and_vips_skip_them(
-        conf: cfg.ConfigOpts, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_port_addresses_come_from_the_top_quarter_and_vips_skip_them(conf: cfg.ConfigOpts, tmp_path) -> None:  # type: ignore[no-untyped-def]
     (subnet,) = parse_subnets(["tenant-subnet:198.18.64.0/24"])
     taken = {f"198.18.64.{n}" for n in range(192, 254)}
     assert NetnsNetworkDriver._free_port_address(subnet, taken) == "198.18.64.254"

@@ -43,8 +43,7 @@ def test_the_one_running_instance_is_found(tmp_path: Path):
     assert instances.running_state_dirs() == []
 
 
-def test_ostia_home_wins_over_a_running_instance(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch):
+def test_ostia_home_wins_over_a_running_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     _serving(tmp_path / "running", os.getpid())
     monkeypatch.setenv("OSTIA_HOME", str(tmp_path / "chosen"))
     assert instances.chosen_state_dir(None) == tmp_path / "chosen"

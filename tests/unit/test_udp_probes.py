@@ -11,8 +11,10 @@ from ostia.amphora.udp_probes import MemberHealth, probe
 
 
 def test_udp_connect_refused_port_is_down_silent_or_answering_is_up() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent, \
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed,
+    ):
         silent.bind(("127.0.0.1", 0))
         closed.bind(("127.0.0.1", 0))
         dead = closed.getsockname()
@@ -30,7 +32,9 @@ def test_tcp_probe_needs_a_listening_port() -> None:
         dead = closed.getsockname()
         closed.close()
         assert probe("TCP", [server.getsockname(), dead], timeout=0.5) == {
-            server.getsockname(): True, dead: False}
+            server.getsockname(): True,
+            dead: False,
+        }
 
 
 def test_member_health_counts_fall_and_rise() -> None:

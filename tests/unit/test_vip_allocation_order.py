@@ -19,12 +19,12 @@ class _Driver(NetworkDriver):
 
 def _subnet(cidr: str, gateway: str | None) -> Subnet:
     net = ipaddress.ip_network(cidr)
-    return Subnet(id="s", name="s", network_id="n", cidr=cidr, gateway_ip=gateway,
-                  ip_version=net.version)
+    return Subnet(id="s", name="s", network_id="n", cidr=cidr, gateway_ip=gateway, ip_version=net.version)
 
 
-@pytest.mark.parametrize("cidr", ["127.2.0.0/16", "192.0.2.0/29", "192.0.2.0/31",
-                                  "192.0.2.7/32", "fd00::/125"])
+@pytest.mark.parametrize(
+    "cidr", ["127.2.0.0/16", "192.0.2.0/29", "192.0.2.0/31", "192.0.2.7/32", "fd00::/125"]
+)
 def test_each_create_gets_the_next_free_address_in_order(cidr):
     network = ipaddress.ip_network(cidr)
     expected = [str(a) for a in network.hosts()][:40]

@@ -29,8 +29,11 @@ def worker_log(caplog):
 
 
 def _lines(caplog) -> list[tuple[str, str, str]]:
-    return [(r.levelname, r.request_id, r.getMessage()) for r in caplog.records
-            if r.name.startswith("ostia.controller.worker")]
+    return [
+        (r.levelname, r.request_id, r.getMessage())
+        for r in caplog.records
+        if r.name.startswith("ostia.controller.worker")
+    ]
 
 
 def test_each_object_going_active_is_logged_under_the_request_id(env: WorkerEnv, worker_log):
@@ -58,8 +61,9 @@ def test_going_to_error_is_logged_with_the_reason(env: WorkerEnv, worker_log):
         reconciler.reconcile(lb_id)
     assert env.lb(lb_id).provisioning_status == c.ERROR
     errors = [(ident, text) for level, ident, text in _lines(worker_log) if level == "ERROR"]
-    lb_line = [text for ident, text in errors
-               if text.startswith(f"load balancer {lb_id}: PENDING_CREATE -> ERROR")]
+    lb_line = [
+        text for ident, text in errors if text.startswith(f"load balancer {lb_id}: PENDING_CREATE -> ERROR")
+    ]
     assert lb_line and "compute build failed" in lb_line[0]
     assert all(ident == REQUEST for ident, _text in errors)
 
@@ -73,8 +77,7 @@ def test_the_request_id_is_unbound_after_the_attempt(env: WorkerEnv, worker_log)
     assert request_id.current() is None
 
 
-def test_a_failover_nobody_asked_for_over_http_gets_its_own_request_id(env: WorkerEnv,
-                                                                       worker_log):
+def test_a_failover_nobody_asked_for_over_http_gets_its_own_request_id(env: WorkerEnv, worker_log):
     from ostia.controller.worker import failover
 
     lb_id = env.store_lb(members=0)
@@ -88,5 +91,6 @@ def test_a_failover_nobody_asked_for_over_http_gets_its_own_request_id(env: Work
     requested = [r for r in worker_log.records if "failover of amphora" in r.getMessage()]
     assert [r.request_id for r in requested] == [fresh]
     env.reconciler().reconcile(lb_id)
-    assert {r.request_id for r in worker_log.records
-            if "PENDING_UPDATE -> ACTIVE" in r.getMessage()} == {fresh}
+    assert {r.request_id for r in worker_log.records if "PENDING_UPDATE -> ACTIVE" in r.getMessage()} == {
+        fresh
+    }

@@ -36,8 +36,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def create_app(agent: Agent) -> Starlette:
     # Certificate routes come before the haproxy upload route: both have three segments
     # after /loadbalancer/ and "certificates" is the more specific one.
-    routes = [*system.ROUTES, *certificates.ROUTES, *haproxy.ROUTES, *network.ROUTES,
-              *vrrp.ROUTES]
+    routes = [*system.ROUTES, *certificates.ROUTES, *haproxy.ROUTES, *network.ROUTES, *vrrp.ROUTES]
     app = Starlette(
         routes=routes,
         exception_handlers={

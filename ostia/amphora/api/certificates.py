@@ -69,11 +69,8 @@ async def upload_server_certificate(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/1.0/loadbalancer/{lb_id}/certificates/{filename}", upload_lb_certificate,
-          methods=["PUT"]),
-    Route("/1.0/loadbalancer/{lb_id}/certificates/{filename}", get_lb_certificate,
-          methods=["GET"]),
-    Route("/1.0/loadbalancer/{lb_id}/certificates/{filename}", delete_lb_certificate,
-          methods=["DELETE"]),
+    Route("/1.0/loadbalancer/{lb_id}/certificates/{filename}", upload_lb_certificate, methods=["PUT"]),
+    Route("/1.0/loadbalancer/{lb_id}/certificates/{filename}", get_lb_certificate, methods=["GET"]),
+    Route("/1.0/loadbalancer/{lb_id}/certificates/{filename}", delete_lb_certificate, methods=["DELETE"]),
     Route("/1.0/certificate", upload_server_certificate, methods=["PUT"]),
 ]

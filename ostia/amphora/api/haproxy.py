@@ -46,8 +46,7 @@ async def get_config(request: Request) -> Response:
     config = agent.configs.read(lb_id)
     if config is None:
         return lb_not_found(lb_id)
-    return Response(config, media_type="text/plain",
-                    headers={"ETag": hashlib.md5(config).hexdigest()})
+    return Response(config, media_type="text/plain", headers={"ETag": hashlib.md5(config).hexdigest()})
 
 
 async def loadbalancer_action(request: Request) -> Response:
@@ -98,8 +97,7 @@ async def list_listeners(request: Request) -> Response:
         for lb_id, entries in agent.configs.all_listeners().items():
             status = "ACTIVE" if agent.haproxy.is_running(lb_id) else "STOPPED"
             for entry in entries:
-                result.append({"status": status, "uuid": entry.listener_id,
-                               "type": entry.mode.upper()})
+                result.append({"status": status, "uuid": entry.listener_id, "type": entry.mode.upper()})
         return result + udp_listeners.list_entries(agent)
 
     return JSONResponse(await run_in_threadpool(collect))

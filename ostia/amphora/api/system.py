@@ -23,21 +23,25 @@ async def api_version(request: Request) -> Response:
 async def get_info(request: Request) -> Response:
     agent = _agent(request)
     version = await run_in_threadpool(agent.haproxy.version)
-    return JSONResponse(system_info.info(version, agent.paths.base_path,
-                                         agent.paths.base_cert_dir))
+    return JSONResponse(system_info.info(version, agent.paths.base_path, agent.paths.base_cert_dir))
 
 
 async def get_details(request: Request) -> Response:
     agent = _agent(request)
 
     def collect() -> dict[str, object]:
-        listeners = [entry.listener_id for entries in agent.configs.all_listeners().values()
-                     for entry in entries]
+        listeners = [
+            entry.listener_id for entries in agent.configs.all_listeners().values() for entry in entries
+        ]
         udp = agent.udp.ids()
         result = system_info.details(
-            agent.haproxy.version(), len(agent.haproxy.running()), listeners + udp,
+            agent.haproxy.version(),
+            len(agent.haproxy.running()),
+            listeners + udp,
             topology=agent.conf.controller_worker.loadbalancer_topology,
-            base_path=agent.paths.base_path, base_cert_dir=agent.paths.base_cert_dir)
+            base_path=agent.paths.base_path,
+            base_cert_dir=agent.paths.base_cert_dir,
+        )
         if udp:
             # Upstream's names for its LVS listeners; here each is an nginx process.
             result["lvs_listener_process_count"] = sum(map(agent.udp.is_running, udp))

@@ -55,12 +55,12 @@ async def get_config(request: Request) -> Response:
     config = agent.udp.read(listener_id)
     if config is None:
         return not_found(listener_id)
-    return Response(config, media_type="text/plain",
-                    headers={"ETag": hashlib.md5(config).hexdigest()})
+    return Response(config, media_type="text/plain", headers={"ETag": hashlib.md5(config).hexdigest()})
 
 
 async def listener_action(agent: Agent, listener_id: str, action: str) -> Response:
     """start/stop/reload of a UDP listener (the caller checked the action and the id)."""
+
     def act() -> None:
         with agent.lb_lock(listener_id):
             agent.udp.action(listener_id, action)
@@ -70,8 +70,7 @@ async def listener_action(agent: Agent, listener_id: str, action: str) -> Respon
     except NginxConfigError as exc:
         return message(400, f"Error {ACTION_ERRORS[action]} UDP listener", str(exc))
     except NginxError as exc:
-        return message(500, f"Error {ACTION_ERRORS[action]} UDP listener",
-                       exc.details or exc.message)
+        return message(500, f"Error {ACTION_ERRORS[action]} UDP listener", exc.details or exc.message)
     return message(202, "OK", f"UDP listener {listener_id} {ACTIONS[action]}")
 
 
@@ -89,12 +88,17 @@ async def delete_listener(agent: Agent, listener_id: str) -> Response:
 
 def list_entries(agent: Agent) -> list[dict[str, str]]:
     """`GET /1.0/listeners` entries of the UDP listeners."""
-    return [{"status": "ACTIVE" if agent.udp.is_running(listener_id) else "STOPPED",
-             "uuid": listener_id, "type": "UDP"} for listener_id in agent.udp.ids()]
+    return [
+        {
+            "status": "ACTIVE" if agent.udp.is_running(listener_id) else "STOPPED",
+            "uuid": listener_id,
+            "type": "UDP",
+        }
+        for listener_id in agent.udp.ids()
+    ]
 
 
 ROUTES = [
-    Route("/1.0/listeners/{amphora_id}/{listener_id}/udp_listener", upload_config,
-          methods=["PUT"]),
+    Route("/1.0/listeners/{amphora_id}/{listener_id}/udp_listener", upload_config, methods=["PUT"]),
     Route("/1.0/listeners/{listener_id}/udp_listener", get_config, methods=["GET"]),
 ]

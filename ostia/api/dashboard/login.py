@@ -28,18 +28,24 @@ class Credentials(BaseModel):
 
 
 def _fault(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"faultcode": "Client" if status < 500 else "Server",
-                         "faultstring": message, "debuginfo": None}, status_code=status)
+    return JSONResponse(
+        {"faultcode": "Client" if status < 500 else "Server", "faultstring": message, "debuginfo": None},
+        status_code=status,
+    )
 
 
 def password_request(creds: Credentials) -> dict[str, Any]:
     """Keystone v3's body for a password login scoped to a project, both in one domain."""
     domain = {"name": creds.domain}
-    return {"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": creds.username, "domain": domain, "password": creds.password}}},
-        "scope": {"project": {"name": creds.project, "domain": domain}},
-    }}
+    return {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"name": creds.username, "domain": domain, "password": creds.password}},
+            },
+            "scope": {"project": {"name": creds.project, "domain": domain}},
+        }
+    }
 
 
 @router.post("/login")
@@ -54,8 +60,8 @@ async def login(request: Request) -> JSONResponse:
     opts = conf.keystone_authtoken
     url = identity_v3_url(opts.www_authenticate_uri or opts.auth_url) + "/auth/tokens"
     verify: bool | ssl.SSLContext = (
-        False if opts.insecure
-        else ssl.create_default_context(cafile=opts.cafile) if opts.cafile else True)
+        False if opts.insecure else ssl.create_default_context(cafile=opts.cafile) if opts.cafile else True
+    )
     try:
         async with httpx.AsyncClient(verify=verify, timeout=opts.http_connect_timeout or 10) as client:
             answer = await client.post(url, json=password_request(creds))

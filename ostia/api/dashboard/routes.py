@@ -37,18 +37,24 @@ def _db(request: Request) -> Database:
 
 # Only the package's own files run or style the page, and no other site may frame it (its
 # buttons delete things). htmx evaluates its trigger filters, hence 'unsafe-eval'.
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-eval'; "
-                           "style-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-eval'; "
+    "style-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+)
 
 
 @router.get("", response_class=HTMLResponse)
 async def page(request: Request) -> HTMLResponse:
     conf = request.app.state.services.conf
-    response = templates.TemplateResponse(request, "dashboard.html", {
-        "root": request.scope.get("root_path", ""),
-        "auth_required": conf.api_settings.auth_strategy == "keystone",
-        "poll_seconds": POLL_SECONDS,
-    })
+    response = templates.TemplateResponse(
+        request,
+        "dashboard.html",
+        {
+            "root": request.scope.get("root_path", ""),
+            "auth_required": conf.api_settings.auth_strategy == "keystone",
+            "poll_seconds": POLL_SECONDS,
+        },
+    )
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     return response
 
@@ -61,26 +67,22 @@ async def page_with_slash(request: Request) -> RedirectResponse:
 @router.get("/fragments/loadbalancers", response_class=HTMLResponse)
 async def loadbalancers_fragment(request: Request) -> HTMLResponse:
     async with V2Client(request) as v2:
-        lbs, listeners, pools, monitors = await v2.get_all([
-            f"{LBAAS}/loadbalancers", f"{LBAAS}/listeners", f"{LBAAS}/pools",
-            f"{LBAAS}/healthmonitors"])
+        lbs, listeners, pools, monitors = await v2.get_all(
+            [f"{LBAAS}/loadbalancers", f"{LBAAS}/listeners", f"{LBAAS}/pools", f"{LBAAS}/healthmonitors"]
+        )
         if not lbs.ok:
             return _refused(request, lbs.status, lbs.body)
         lb_items, pool_items = lbs.items("loadbalancers"), pools.items("pools")
-        member_answers = await v2.get_all(
-            [f"{LBAAS}/pools/{p['id']}/members" for p in pool_items])
+        member_answers = await v2.get_all([f"{LBAAS}/pools/{p['id']}/members" for p in pool_items])
         # Statistics are the listeners': a load balancer without any has none to show.
         serving = [lb for lb in lb_items if lb.get("listeners")]
-        stats_answers = await v2.get_all(
-            [f"{LBAAS}/loadbalancers/{lb['id']}/stats" for lb in serving])
-    members = {p["id"]: a.items("members") for p, a in zip(pool_items, member_answers,
-                                                            strict=True)}
-    stats = {lb["id"]: a.body["stats"] for lb, a in zip(serving, stats_answers, strict=True)
-             if a.ok}
-    tree = build_tree(lb_items, listeners.items("listeners"), pool_items,
-                      monitors.items("healthmonitors"), members, stats)
-    return templates.TemplateResponse(request, "fragments/loadbalancers.html",
-                                      {"tree": tree})
+        stats_answers = await v2.get_all([f"{LBAAS}/loadbalancers/{lb['id']}/stats" for lb in serving])
+    members = {p["id"]: a.items("members") for p, a in zip(pool_items, member_answers, strict=True)}
+    stats = {lb["id"]: a.body["stats"] for lb, a in zip(serving, stats_answers, strict=True) if a.ok}
+    tree = build_tree(
+        lb_items, listeners.items("listeners"), pool_items, monitors.items("healthmonitors"), members, stats
+    )
+    return templates.TemplateResponse(request, "fragments/loadbalancers.html", {"tree": tree})
 
 
 @router.get("/fragments/amphorae", response_class=HTMLResponse)
@@ -88,18 +90,26 @@ async def amphorae_fragment(request: Request) -> HTMLResponse:
     async with V2Client(request) as v2:
         answer, lbs = await v2.get_all(["/v2/octavia/amphorae", f"{LBAAS}/loadbalancers"])
     if answer.status == 403:
-        return templates.TemplateResponse(request, "fragments/amphorae.html",
-                                          {"admin_only": True, "amphorae": []})
+        return templates.TemplateResponse(
+            request, "fragments/amphorae.html", {"admin_only": True, "amphorae": []}
+        )
     if not answer.ok:
         return _refused(request, answer.status, answer.body)
     amphorae = [a for a in answer.items("amphorae") if a.get("status") != c.DELETED]
     ages = await run_in_threadpool(_heartbeat_ages, _db(request), [a["id"] for a in amphorae])
     names = {lb["id"]: lb.get("name") or lb["id"] for lb in lbs.items("loadbalancers")}
-    amphorae.sort(key=lambda a: (names.get(a.get("loadbalancer_id") or "", ""),
-                                 a.get("role") or "", a["id"]))
-    return templates.TemplateResponse(request, "fragments/amphorae.html", {
-        "admin_only": False, "amphorae": amphorae, "ages": ages, "lb_names": names,
-        "stale_after": request.app.state.services.conf.health_manager.heartbeat_timeout})
+    amphorae.sort(key=lambda a: (names.get(a.get("loadbalancer_id") or "", ""), a.get("role") or "", a["id"]))
+    return templates.TemplateResponse(
+        request,
+        "fragments/amphorae.html",
+        {
+            "admin_only": False,
+            "amphorae": amphorae,
+            "ages": ages,
+            "lb_names": names,
+            "stale_after": request.app.state.services.conf.health_manager.heartbeat_timeout,
+        },
+    )
 
 
 @router.get("/fragments/subnet-options", response_class=HTMLResponse)
@@ -108,15 +118,15 @@ async def subnet_options(request: Request) -> HTMLResponse:
     async with V2Client(request) as v2:
         answer = await v2.get("/v2.0/subnets")
     subnets = sorted(answer.items("subnets"), key=lambda s: s.get("name") or s["id"])
-    return templates.TemplateResponse(request, "fragments/subnet_options.html",
-                                      {"subnets": subnets})
+    return templates.TemplateResponse(request, "fragments/subnet_options.html", {"subnets": subnets})
 
 
 def _refused(request: Request, status: int, body: Any) -> HTMLResponse:
     # Keep the status: the page reacts to 401 by asking for a token again.
     fault = body.get("faultstring") if isinstance(body, dict) else None
-    return templates.TemplateResponse(request, "fragments/refused.html",
-                                      {"status": status, "fault": fault}, status_code=status)
+    return templates.TemplateResponse(
+        request, "fragments/refused.html", {"status": status, "fault": fault}, status_code=status
+    )
 
 
 def _heartbeat_ages(db: Database, amphora_ids: list[str]) -> dict[str, float]:
@@ -126,7 +136,11 @@ def _heartbeat_ages(db: Database, amphora_ids: list[str]) -> dict[str, float]:
     health = models.AmphoraHealth
     now = models.utcnow()
     with db.transaction() as session:
-        rows = session.execute(select(health.amphora_id, health.last_update)
-                               .where(health.amphora_id.in_(amphora_ids)))
-        return {row.amphora_id: max(0.0, (now - row.last_update).total_seconds())
-                for row in rows if row.last_update is not None}
+        rows = session.execute(
+            select(health.amphora_id, health.last_update).where(health.amphora_id.in_(amphora_ids))
+        )
+        return {
+            row.amphora_id: max(0.0, (now - row.last_update).total_seconds())
+            for row in rows
+            if row.last_update is not None
+        }

@@ -30,13 +30,17 @@ class Node:
 
     @property
     def in_error(self) -> bool:
-        return c.ERROR in (self.item.get("provisioning_status"),
-                           self.item.get("operating_status"))
+        return c.ERROR in (self.item.get("provisioning_status"), self.item.get("operating_status"))
 
 
-def build_tree(lbs: list[Item], listeners: list[Item], pools: list[Item],
-               monitors: list[Item], members_by_pool: Mapping[str, list[Item]],
-               stats_by_lb: Mapping[str, Item]) -> list[Node]:
+def build_tree(
+    lbs: list[Item],
+    listeners: list[Item],
+    pools: list[Item],
+    monitors: list[Item],
+    members_by_pool: Mapping[str, list[Item]],
+    stats_by_lb: Mapping[str, Item],
+) -> list[Node]:
     """One Node per load balancer, sorted by name, with everything under it."""
     monitors_by_id = {m["id"]: m for m in monitors}
     listeners_by_lb: dict[str, list[Item]] = {}
@@ -52,23 +56,24 @@ def build_tree(lbs: list[Item], listeners: list[Item], pools: list[Item],
         node = Node("pool", pool, reason=_reason("pool", pool))
         monitor = monitors_by_id.get(pool.get("healthmonitor_id") or "")
         if monitor is not None:
-            node.children.append(Node("healthmonitor", monitor,
-                                      reason=_reason("healthmonitor", monitor)))
+            node.children.append(Node("healthmonitor", monitor, reason=_reason("healthmonitor", monitor)))
         for member in sorted(members_by_pool.get(pool["id"], []), key=_member_key):
-            node.children.append(Node("member", member, pool_id=pool["id"],
-                                      reason=_member_reason(member, monitor)))
+            node.children.append(
+                Node("member", member, pool_id=pool["id"], reason=_member_reason(member, monitor))
+            )
         return node
 
     tree = []
     for lb in sorted(lbs, key=lambda i: (i.get("name") or "", i["id"])):
-        lb_node = Node("loadbalancer", lb, stats=stats_by_lb.get(lb["id"]),
-                       reason=_reason("loadbalancer", lb))
+        lb_node = Node(
+            "loadbalancer", lb, stats=stats_by_lb.get(lb["id"]), reason=_reason("loadbalancer", lb)
+        )
         default_pools: set[str] = set()
         own_pools = {p["id"]: p for p in pools_by_lb.get(lb["id"], [])}
-        for listener in sorted(listeners_by_lb.get(lb["id"], []),
-                               key=lambda i: (i.get("protocol_port") or 0, i["id"])):
-            listener_node = Node("listener", listener,
-                                 reason=_reason("listener", listener))
+        for listener in sorted(
+            listeners_by_lb.get(lb["id"], []), key=lambda i: (i.get("protocol_port") or 0, i["id"])
+        ):
+            listener_node = Node("listener", listener, reason=_reason("listener", listener))
             default = own_pools.get(listener.get("default_pool_id") or "")
             if default is not None:
                 default_pools.add(default["id"])
@@ -106,6 +111,8 @@ def _member_reason(member: Item, monitor: Item | None) -> str | None:
         if monitor is None:
             return "the amphora reports this member down"
         check = monitor.get("type") or "health"
-        return (f"fails its {check} health check (checked every {monitor.get('delay')} s, "
-                f"marked down after {monitor.get('max_retries_down')} failed in a row)")
+        return (
+            f"fails its {check} health check (checked every {monitor.get('delay')} s, "
+            f"marked down after {monitor.get('max_retries_down')} failed in a row)"
+        )
     return _reason("member", member)

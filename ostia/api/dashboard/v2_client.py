@@ -43,8 +43,9 @@ class V2Client:
     """GETs on this application's v2 API, as the caller of `request`."""
 
     def __init__(self, request: Request) -> None:
-        self._headers = {name: request.headers[name] for name in CREDENTIAL_HEADERS
-                         if name in request.headers}
+        self._headers = {
+            name: request.headers[name] for name in CREDENTIAL_HEADERS if name in request.headers
+        }
         self._headers["accept"] = "application/json"
         # Each read gets its own access line; the fragment's request id ties them together.
         outer = request_id.current()
@@ -52,9 +53,9 @@ class V2Client:
             self._headers[request_id.HEADER] = outer
         self._transport = httpx.ASGITransport(app=request.app)
         # The host only shows in the `links` of answers, which the dashboard never follows.
-        self._client = httpx.AsyncClient(transport=self._transport,
-                                         base_url="http://dashboard.invalid",
-                                         headers=self._headers, timeout=30)
+        self._client = httpx.AsyncClient(
+            transport=self._transport, base_url="http://dashboard.invalid", headers=self._headers, timeout=30
+        )
 
     async def get(self, path: str) -> Answer:
         response = await self._client.get(path)

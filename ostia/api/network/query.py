@@ -61,21 +61,27 @@ def _tags_match(tags: Collection[str], groups: dict[str, list[str]]) -> bool:
     return not ((wanted := values("not-tags-any")) and wanted & have)
 
 
-def filtered(items: list[dict[str, Any]], params: Sequence[tuple[str, str]],
-             fields: Collection[str]) -> list[dict[str, Any]]:
+def filtered(
+    items: list[dict[str, Any]], params: Sequence[tuple[str, str]], fields: Collection[str]
+) -> list[dict[str, Any]]:
     groups = grouped(params)
-    filters = {k: v for k, v in groups.items()
-               if k not in PAGING_PARAMS and k not in TAG_PARAMS and k != "fields"}
+    filters = {
+        k: v for k, v in groups.items() if k not in PAGING_PARAMS and k not in TAG_PARAMS and k != "fields"
+    }
     unknown = sorted(set(filters) - set(fields))
     if unknown:
         raise BadQuery(f"[{', '.join(unknown)}] is invalid attribute for filtering")
-    return [item for item in items
-            if all(_matches(item.get(key), wanted) for key, wanted in filters.items())
-            and _tags_match(item.get("tags", []), groups)]
+    return [
+        item
+        for item in items
+        if all(_matches(item.get(key), wanted) for key, wanted in filters.items())
+        and _tags_match(item.get("tags", []), groups)
+    ]
 
 
-def _sorted(items: list[dict[str, Any]], groups: dict[str, list[str]],
-            fields: Collection[str]) -> list[dict[str, Any]]:
+def _sorted(
+    items: list[dict[str, Any]], groups: dict[str, list[str]], fields: Collection[str]
+) -> list[dict[str, Any]]:
     keys = groups.get("sort_key", [])
     dirs = groups.get("sort_dir", [])
     for key in keys:
@@ -83,8 +89,7 @@ def _sorted(items: list[dict[str, Any]], groups: dict[str, list[str]],
             raise BadQuery(f"{key} is an invalid attribute for sort_key")
     for direction in dirs:
         if direction not in ("asc", "desc"):
-            raise BadQuery(f"{direction} is an invalid value for sort_dir, "
-                           "valid values are 'asc' and 'desc'")
+            raise BadQuery(f"{direction} is an invalid value for sort_dir, valid values are 'asc' and 'desc'")
     ordered = list(items)
     # Stable sorts applied from the least significant key to the most significant.
     for index in reversed(range(len(keys))):
@@ -104,11 +109,9 @@ def _limit(groups: dict[str, list[str]]) -> int | None:
     try:
         limit = int(raw)
     except ValueError:
-        raise BadQuery(f"Bad limit request: Limit must be an integer 0 or greater and not "
-                       f"'{raw}'.") from None
+        raise BadQuery(f"Bad limit request: Limit must be an integer 0 or greater and not '{raw}'.") from None
     if limit < 0:
-        raise BadQuery(f"Bad limit request: Limit must be an integer 0 or greater and not "
-                       f"'{raw}'.")
+        raise BadQuery(f"Bad limit request: Limit must be an integer 0 or greater and not '{raw}'.")
     return limit or None
 
 
@@ -120,8 +123,9 @@ def _link(url: str, params: Sequence[tuple[str, str]], marker: str, reverse: boo
     return f"{url}?{urllib.parse.urlencode(kept)}"
 
 
-def paged(items: list[dict[str, Any]], params: Sequence[tuple[str, str]], url: str,
-          fields: Collection[str]) -> Page:
+def paged(
+    items: list[dict[str, Any]], params: Sequence[tuple[str, str]], url: str, fields: Collection[str]
+) -> Page:
     """Sort, then cut one page after (or, with page_reverse, before) the marker."""
     groups = grouped(params)
     ordered = _sorted(items, groups, fields)
@@ -133,7 +137,7 @@ def paged(items: list[dict[str, Any]], params: Sequence[tuple[str, str]], url: s
         if marker not in ids:
             raise BadQuery(f"Marker {marker} could not be found.")
         at = ids.index(marker)
-        ordered = ordered[:at] if reverse else ordered[at + 1:]
+        ordered = ordered[:at] if reverse else ordered[at + 1 :]
     if limit is None:
         return Page(ordered, [])
     page = ordered[-limit:] if reverse else ordered[:limit]

@@ -67,29 +67,63 @@ def _find_network(driver: NetworkDriver, ident: str) -> Item | None:
 
 RESOURCES = (
     NeutronResource(
-        "subnets", "subnets", "subnet", views.SUBNET_FIELDS, "SubnetNotFound",
+        "subnets",
+        "subnets",
+        "subnet",
+        views.SUBNET_FIELDS,
+        "SubnetNotFound",
         "Subnet {id} could not be found.",
-        lambda driver: [views.subnet_view(s) for s in driver.list_subnets()], _find_subnet),
+        lambda driver: [views.subnet_view(s) for s in driver.list_subnets()],
+        _find_subnet,
+    ),
     NeutronResource(
-        "networks", "networks", "network", views.NETWORK_FIELDS, "NetworkNotFound",
+        "networks",
+        "networks",
+        "network",
+        views.NETWORK_FIELDS,
+        "NetworkNotFound",
         "Network {id} could not be found.",
-        lambda driver: [views.network_view(n) for n in driver.list_networks()], _find_network),
+        lambda driver: [views.network_view(n) for n in driver.list_networks()],
+        _find_network,
+    ),
     NeutronResource(
-        "ports", "ports", "port", views.PORT_FIELDS, "PortNotFound",
-        "Port {id} could not be found.", _no_items, _no_item),
+        "ports",
+        "ports",
+        "port",
+        views.PORT_FIELDS,
+        "PortNotFound",
+        "Port {id} could not be found.",
+        _no_items,
+        _no_item,
+    ),
     NeutronResource(
-        "security-groups", "security_groups", "security_group", views.SECURITY_GROUP_FIELDS,
-        "SecurityGroupNotFound", "Security group {id} does not exist", _no_items, _no_item),
+        "security-groups",
+        "security_groups",
+        "security_group",
+        views.SECURITY_GROUP_FIELDS,
+        "SecurityGroupNotFound",
+        "Security group {id} does not exist",
+        _no_items,
+        _no_item,
+    ),
     NeutronResource(
-        "qos/policies", "policies", "policy", views.QOS_POLICY_FIELDS, "QosPolicyNotFound",
-        "QoS policy {id} could not be found.", _no_items, _no_item),
+        "qos/policies",
+        "policies",
+        "policy",
+        views.QOS_POLICY_FIELDS,
+        "QosPolicyNotFound",
+        "QoS policy {id} could not be found.",
+        _no_items,
+        _no_item,
+    ),
 )
 
 
 def neutron_error(status: int, kind: str, message: str) -> JSONResponse:
     """Neutron's error body (the SDK reads `NeutronError.message` into its exception)."""
-    return JSONResponse({"NeutronError": {"type": kind, "message": message, "detail": ""}},
-                        status_code=status)
+    return JSONResponse(
+        {"NeutronError": {"type": kind, "message": message, "detail": ""}}, status_code=status
+    )
 
 
 def _driver(request: Request) -> NetworkDriver:
@@ -97,8 +131,9 @@ def _driver(request: Request) -> NetworkDriver:
     return driver
 
 
-def _candidates(resource: NeutronResource, driver: NetworkDriver,
-                params: list[tuple[str, str]]) -> list[Item]:
+def _candidates(
+    resource: NeutronResource, driver: NetworkDriver, params: list[tuple[str, str]]
+) -> list[Item]:
     items = resource.list_items(driver)
     known = {item["id"] for item in items}
     for ident in query.filter_ids(params):
@@ -112,8 +147,7 @@ def list_resource(resource: NeutronResource, request: Request) -> JSONResponse:
     params = list(request.query_params.multi_items())
     url = str(request.url).split("?")[0]
     try:
-        items = query.filtered(_candidates(resource, _driver(request), params), params,
-                               resource.fields)
+        items = query.filtered(_candidates(resource, _driver(request), params), params, resource.fields)
         page = query.paged(items, params, url, resource.fields)
     except query.BadQuery as err:
         return neutron_error(400, "HTTPBadRequest", str(err))
@@ -126,8 +160,7 @@ def list_resource(resource: NeutronResource, request: Request) -> JSONResponse:
 def show_resource(resource: NeutronResource, request: Request, ident: str) -> JSONResponse:
     item = resource.find_item(_driver(request), ident)
     if item is None:
-        return neutron_error(404, resource.not_found_type,
-                             resource.not_found_message.format(id=ident))
+        return neutron_error(404, resource.not_found_type, resource.not_found_message.format(id=ident))
     params = list(request.query_params.multi_items())
     return JSONResponse({resource.singular: query.selected(item, params)})
 
@@ -141,8 +174,7 @@ def _add_routes(router: APIRouter, prefix: str, resource: NeutronResource) -> No
 
     base = f"{prefix}/{resource.path}"
     router.add_api_route(base, list_items, methods=["GET"], include_in_schema=False)
-    router.add_api_route(base + "/{ident}", show_item, methods=["GET"],
-                         include_in_schema=False)
+    router.add_api_route(base + "/{ident}", show_item, methods=["GET"], include_in_schema=False)
 
 
 def build_router() -> APIRouter:

@@ -27,8 +27,7 @@ from ostia.db.failover_marks import mark_for_failover
 DISPLAY = "Amphora"
 router = APIRouter()
 A = models.Amphora
-STAT_FIELDS = ("bytes_in", "bytes_out", "active_connections", "total_connections",
-               "request_errors")
+STAT_FIELDS = ("bytes_in", "bytes_out", "active_connections", "total_connections", "request_errors")
 
 
 def serialize(amp: models.Amphora) -> dict[str, Any]:
@@ -57,16 +56,32 @@ def serialize(amp: models.Amphora) -> dict[str, Any]:
 
 
 COLLECTION = Collection(
-    model=A, singular="amphora", plural="amphorae", display_name=DISPLAY,
-    serialize=serialize, tagged=False,
+    model=A,
+    singular="amphora",
+    plural="amphorae",
+    display_name=DISPLAY,
+    serialize=serialize,
+    tagged=False,
     columns={
-        "id": A.id, "loadbalancer_id": A.load_balancer_id, "compute_id": A.compute_id,
-        "lb_network_ip": A.lb_network_ip, "vrrp_ip": A.vrrp_ip, "ha_ip": A.ha_ip,
-        "vrrp_port_id": A.vrrp_port_id, "ha_port_id": A.ha_port_id,
-        "cert_expiration": A.cert_expiration, "cert_busy": A.cert_busy, "role": A.role,
-        "status": A.status, "vrrp_interface": A.vrrp_interface, "vrrp_id": A.vrrp_id,
-        "vrrp_priority": A.vrrp_priority, "cached_zone": A.cached_zone,
-        "created_at": A.created_at, "updated_at": A.updated_at, "image_id": A.image_id,
+        "id": A.id,
+        "loadbalancer_id": A.load_balancer_id,
+        "compute_id": A.compute_id,
+        "lb_network_ip": A.lb_network_ip,
+        "vrrp_ip": A.vrrp_ip,
+        "ha_ip": A.ha_ip,
+        "vrrp_port_id": A.vrrp_port_id,
+        "ha_port_id": A.ha_port_id,
+        "cert_expiration": A.cert_expiration,
+        "cert_busy": A.cert_busy,
+        "role": A.role,
+        "status": A.status,
+        "vrrp_interface": A.vrrp_interface,
+        "vrrp_id": A.vrrp_id,
+        "vrrp_priority": A.vrrp_priority,
+        "cached_zone": A.cached_zone,
+        "created_at": A.created_at,
+        "updated_at": A.updated_at,
+        "image_id": A.image_id,
         "compute_flavor": A.compute_flavor,
     },
     base_filter=lambda: A.status != c.DELETED,
@@ -82,6 +97,7 @@ def get_amphora(session: Session, amphora_id: str) -> models.Amphora:
 
 # ---- handlers ------------------------------------------------------------------------
 
+
 def list_all(call: Call) -> dict[str, Any]:
     require_admin(call)
     params = call.request.query_params
@@ -90,8 +106,9 @@ def list_all(call: Call) -> dict[str, Any]:
     if "project_id" in params:
         # Amphorae belong to a project through their load balancer.
         LB = models.LoadBalancer
-        scope.append(A.load_balancer_id.in_(select(LB.id).where(
-            LB.project_id.in_(params.getlist("project_id")))))
+        scope.append(
+            A.load_balancer_id.in_(select(LB.id).where(LB.project_id.in_(params.getlist("project_id"))))
+        )
         params = QueryParams([(k, v) for k, v in params.multi_items() if k != "project_id"])
     with call.db.transaction() as session:
         return list_page(session, COLLECTION, params, call.url, call.conf, scope)
@@ -112,23 +129,28 @@ def stats(call: Call, amphora_id: str) -> dict[str, Any]:
         rows = session.execute(
             select(stat, models.Listener.load_balancer_id)
             .outerjoin(models.Listener, models.Listener.id == stat.listener_id)
-            .where(stat.amphora_id == amp.id).order_by(stat.listener_id)).all()
+            .where(stat.amphora_id == amp.id)
+            .order_by(stat.listener_id)
+        ).all()
         if not rows:
             raise exc.NotFound("Amphora stats for", amphora_id)
-        return {"amphora_stats": [
-            {"id": amp.id, "listener_id": row.listener_id,
-             "loadbalancer_id": lb_id or amp.load_balancer_id,
-             **{field: int(getattr(row, field) or 0) for field in STAT_FIELDS}}
-            for row, lb_id in rows
-        ]}
+        return {
+            "amphora_stats": [
+                {
+                    "id": amp.id,
+                    "listener_id": row.listener_id,
+                    "loadbalancer_id": lb_id or amp.load_balancer_id,
+                    **{field: int(getattr(row, field) or 0) for field in STAT_FIELDS},
+                }
+                for row, lb_id in rows
+            ]
+        }
 
 
 def _owning_load_balancer(session: Session, amp: models.Amphora) -> models.LoadBalancer:
-    lb = session.get(models.LoadBalancer, amp.load_balancer_id) if amp.load_balancer_id \
-        else None
+    lb = session.get(models.LoadBalancer, amp.load_balancer_id) if amp.load_balancer_id else None
     if lb is None or lb.provisioning_status == c.DELETED:
-        raise exc.Conflict(f"Amphora {amp.id} does not serve a load balancer and cannot be "
-                           f"failed over.")
+        raise exc.Conflict(f"Amphora {amp.id} does not serve a load balancer and cannot be failed over.")
     return lb
 
 
@@ -149,10 +171,8 @@ def refresh_config(call: Call, amphora_id: str) -> None:
     require_admin(call)
     with call.db.transaction() as session:
         amp = get_amphora(session, amphora_id)
-        lb = session.get(models.LoadBalancer, amp.load_balancer_id) \
-            if amp.load_balancer_id else None
-        target = (lb.id, lb.provider) if lb is not None and \
-            lb.provisioning_status != c.DELETED else None
+        lb = session.get(models.LoadBalancer, amp.load_balancer_id) if amp.load_balancer_id else None
+        target = (lb.id, lb.provider) if lb is not None and lb.provisioning_status != c.DELETED else None
     if target is not None:
         call.services.providers.notify(*target)
 
@@ -165,20 +185,21 @@ def delete(call: Call, amphora_id: str) -> None:
         if amp.status != c.ERROR:
             raise exc.ImmutableObject(DISPLAY, amphora_id)
         amp.status = c.PENDING_DELETE
-        lb = session.get(models.LoadBalancer, amp.load_balancer_id) \
-            if amp.load_balancer_id else None
-        target = (lb.id, lb.provider) if lb is not None and \
-            lb.provisioning_status != c.DELETED else None
+        lb = session.get(models.LoadBalancer, amp.load_balancer_id) if amp.load_balancer_id else None
+        target = (lb.id, lb.provider) if lb is not None and lb.provisioning_status != c.DELETED else None
     if target is not None:
         call.services.providers.notify(*target)
 
 
 ONE = "/amphorae/{amphora_id}"
-add_routes(router, [
-    Route("GET", "/amphorae", list_all),
-    Route("GET", ONE, show),
-    Route("GET", ONE + "/stats", stats),
-    Route("PUT", ONE + "/failover", failover, status=202, empty=True),
-    Route("PUT", ONE + "/config", refresh_config, status=202, empty=True),
-    Route("DELETE", ONE, delete, status=204),
-])
+add_routes(
+    router,
+    [
+        Route("GET", "/amphorae", list_all),
+        Route("GET", ONE, show),
+        Route("GET", ONE + "/stats", stats),
+        Route("PUT", ONE + "/failover", failover, status=202, empty=True),
+        Route("PUT", ONE + "/config", refresh_config, status=202, empty=True),
+        Route("DELETE", ONE, delete, status=204),
+    ],
+)

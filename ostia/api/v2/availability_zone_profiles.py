@@ -14,9 +14,12 @@ from ostia.db import models
 router = APIRouter()
 
 KIND = profiles.ProfileKind(
-    model=models.AvailabilityZoneProfile, display="Availability Zone Profile",
-    singular="availability_zone_profile", plural="availability_zone_profiles",
-    links_key="availability_zone_profile_links", data_field="availability_zone_data",
+    model=models.AvailabilityZoneProfile,
+    display="Availability Zone Profile",
+    singular="availability_zone_profile",
+    plural="availability_zone_profiles",
+    links_key="availability_zone_profile_links",
+    data_field="availability_zone_data",
     validate=lambda driver, data: driver.validate_availability_zone(data),
     used_by=models.AvailabilityZone.availability_zone_profile_id,
 )
@@ -42,9 +45,16 @@ def update(call: Call, ident: str, raw: Any) -> dict[str, Any]:
     return profiles.update(call, KIND, ident, types.parse(AvailabilityZoneProfileUpdate, raw))
 
 
-add_routes(router, crud(
-    "/availabilityzoneprofiles", "/availabilityzoneprofiles/{ident}", KIND.singular,
-    create=create, update=update,
-    list_all=lambda call: profiles.list_all(call, KIND),
-    show=lambda call, ident: profiles.show(call, KIND, ident),
-    delete=lambda call, ident: profiles.delete(call, KIND, ident)))
+add_routes(
+    router,
+    crud(
+        "/availabilityzoneprofiles",
+        "/availabilityzoneprofiles/{ident}",
+        KIND.singular,
+        create=create,
+        update=update,
+        list_all=lambda call: profiles.list_all(call, KIND),
+        show=lambda call, ident: profiles.show(call, KIND, ident),
+        delete=lambda call, ident: profiles.delete(call, KIND, ident),
+    ),
+)

@@ -38,17 +38,29 @@ class AvailabilityZoneUpdate(types.Schema):
 
 
 def serialize(zone: models.AvailabilityZone) -> dict[str, Any]:
-    return {"name": zone.name, "description": zone.description, "enabled": zone.enabled,
-            "availability_zone_profile_id": zone.availability_zone_profile_id}
+    return {
+        "name": zone.name,
+        "description": zone.description,
+        "enabled": zone.enabled,
+        "availability_zone_profile_id": zone.availability_zone_profile_id,
+    }
 
 
 Z = models.AvailabilityZone
 COLLECTION = Collection(
-    model=Z, singular="availability_zone", plural="availability_zones",
-    display_name=DISPLAY, serialize=serialize,
-    columns={"name": Z.name, "description": Z.description, "enabled": Z.enabled,
-             "availability_zone_profile_id": Z.availability_zone_profile_id},
-    tagged=False, default_sort=("name",),
+    model=Z,
+    singular="availability_zone",
+    plural="availability_zones",
+    display_name=DISPLAY,
+    serialize=serialize,
+    columns={
+        "name": Z.name,
+        "description": Z.description,
+        "enabled": Z.enabled,
+        "availability_zone_profile_id": Z.availability_zone_profile_id,
+    },
+    tagged=False,
+    default_sort=("name",),
 )
 
 
@@ -68,15 +80,19 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
     body = types.parse(AvailabilityZoneCreate, raw)
     with call.db.transaction() as session:
         try:
-            profiles.get_profile(session, availability_zone_profiles.KIND,
-                                 body.availability_zone_profile_id)
+            profiles.get_profile(session, availability_zone_profiles.KIND, body.availability_zone_profile_id)
         except exc.NotFound:
-            raise exc.InvalidOption(body.availability_zone_profile_id,
-                                    "availability_zone_profile_id") from None
+            raise exc.InvalidOption(
+                body.availability_zone_profile_id, "availability_zone_profile_id"
+            ) from None
         if session.get(Z, body.name) is not None:
             raise _exists(body.name)
-        zone = Z(name=body.name, description=body.description, enabled=body.enabled,
-                 availability_zone_profile_id=body.availability_zone_profile_id)
+        zone = Z(
+            name=body.name,
+            description=body.description,
+            enabled=body.enabled,
+            availability_zone_profile_id=body.availability_zone_profile_id,
+        )
         session.add(zone)
         try:
             session.flush()
@@ -114,15 +130,27 @@ def delete(call: Call, name: str) -> None:
     LB = models.LoadBalancer
     with call.db.transaction() as session:
         zone = get_zone(session, name)
-        in_use = session.scalar(select(LB.id).where(
-            LB.availability_zone == zone.name, LB.provisioning_status != c.DELETED).limit(1))
+        in_use = session.scalar(
+            select(LB.id)
+            .where(LB.availability_zone == zone.name, LB.provisioning_status != c.DELETED)
+            .limit(1)
+        )
         if in_use is not None:
             raise exc.InUse(DISPLAY, name)
-        session.execute(update(LB).where(LB.availability_zone == zone.name)
-                        .values(availability_zone=None))
+        session.execute(update(LB).where(LB.availability_zone == zone.name).values(availability_zone=None))
         session.delete(zone)
 
 
-add_routes(router, crud("/availabilityzones", "/availabilityzones/{name}", "availability_zone",
-                        create=create, list_all=list_all, show=show, update=update_zone,
-                        delete=delete))
+add_routes(
+    router,
+    crud(
+        "/availabilityzones",
+        "/availabilityzones/{name}",
+        "availability_zone",
+        create=create,
+        list_all=list_all,
+        show=show,
+        update=update_zone,
+        delete=delete,
+    ),
+)

@@ -14,8 +14,12 @@ from ostia.db import models
 router = APIRouter()
 
 KIND = profiles.ProfileKind(
-    model=models.FlavorProfile, display="Flavor Profile", singular="flavorprofile",
-    plural="flavorprofiles", links_key="flavorprofile_links", data_field="flavor_data",
+    model=models.FlavorProfile,
+    display="Flavor Profile",
+    singular="flavorprofile",
+    plural="flavorprofiles",
+    links_key="flavorprofile_links",
+    data_field="flavor_data",
     validate=lambda driver, data: driver.validate_flavor(data),
     used_by=models.Flavor.flavor_profile_id,
 )
@@ -41,8 +45,16 @@ def update(call: Call, ident: str, raw: Any) -> dict[str, Any]:
     return profiles.update(call, KIND, ident, types.parse(FlavorProfileUpdate, raw))
 
 
-add_routes(router, crud(
-    "/flavorprofiles", "/flavorprofiles/{ident}", KIND.singular, create=create, update=update,
-    list_all=lambda call: profiles.list_all(call, KIND),
-    show=lambda call, ident: profiles.show(call, KIND, ident),
-    delete=lambda call, ident: profiles.delete(call, KIND, ident)))
+add_routes(
+    router,
+    crud(
+        "/flavorprofiles",
+        "/flavorprofiles/{ident}",
+        KIND.singular,
+        create=create,
+        update=update,
+        list_all=lambda call: profiles.list_all(call, KIND),
+        show=lambda call, ident: profiles.show(call, KIND, ident),
+        delete=lambda call, ident: profiles.delete(call, KIND, ident),
+    ),
+)

@@ -37,16 +37,31 @@ class FlavorUpdate(types.Schema):
 
 
 def serialize(flavor: models.Flavor) -> dict[str, Any]:
-    return {"id": flavor.id, "name": flavor.name, "description": flavor.description,
-            "enabled": flavor.enabled, "flavor_profile_id": flavor.flavor_profile_id}
+    return {
+        "id": flavor.id,
+        "name": flavor.name,
+        "description": flavor.description,
+        "enabled": flavor.enabled,
+        "flavor_profile_id": flavor.flavor_profile_id,
+    }
 
 
 F = models.Flavor
 COLLECTION = Collection(
-    model=F, singular="flavor", plural="flavors", display_name=DISPLAY, serialize=serialize,
-    columns={"id": F.id, "name": F.name, "description": F.description,
-             "enabled": F.enabled, "flavor_profile_id": F.flavor_profile_id},
-    tagged=False, default_sort=("id",),
+    model=F,
+    singular="flavor",
+    plural="flavors",
+    display_name=DISPLAY,
+    serialize=serialize,
+    columns={
+        "id": F.id,
+        "name": F.name,
+        "description": F.description,
+        "enabled": F.enabled,
+        "flavor_profile_id": F.flavor_profile_id,
+    },
+    tagged=False,
+    default_sort=("id",),
 )
 
 
@@ -81,8 +96,13 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
         except exc.NotFound:
             raise exc.InvalidOption(body.flavor_profile_id, "flavor_profile_id") from None
         _check_name_free(session, body.name)
-        flavor = F(id=models.new_id(), name=body.name, description=body.description,
-                   enabled=body.enabled, flavor_profile_id=body.flavor_profile_id)
+        flavor = F(
+            id=models.new_id(),
+            name=body.name,
+            description=body.description,
+            enabled=body.enabled,
+            flavor_profile_id=body.flavor_profile_id,
+        )
         session.add(flavor)
         _flush_unique(session, body.name)
         return {"flavor": serialize(flavor)}
@@ -123,13 +143,25 @@ def delete(call: Call, flavor_id: str) -> None:
     LB = models.LoadBalancer
     with call.db.transaction() as session:
         flavor = get_flavor(session, flavor_id)
-        in_use = session.scalar(select(LB.id).where(
-            LB.flavor_id == flavor.id, LB.provisioning_status != c.DELETED).limit(1))
+        in_use = session.scalar(
+            select(LB.id).where(LB.flavor_id == flavor.id, LB.provisioning_status != c.DELETED).limit(1)
+        )
         if in_use is not None:
             raise exc.InUse(DISPLAY, flavor_id)
         session.execute(update(LB).where(LB.flavor_id == flavor.id).values(flavor_id=None))
         session.delete(flavor)
 
 
-add_routes(router, crud("/flavors", "/flavors/{flavor_id}", "flavor", create=create,
-                        list_all=list_all, show=show, update=update_flavor, delete=delete))
+add_routes(
+    router,
+    crud(
+        "/flavors",
+        "/flavors/{flavor_id}",
+        "flavor",
+        create=create,
+        list_all=list_all,
+        show=show,
+        update=update_flavor,
+        delete=delete,
+    ),
+)

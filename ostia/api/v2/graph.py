@@ -69,6 +69,7 @@ class GraphPlan:
 
 # ---- reading the request -------------------------------------------------------------
 
+
 def _objects(value: Any, field: str) -> list[dict[str, Any]]:
     if value is None:
         return []
@@ -85,8 +86,7 @@ def _pool_reference(value: Any, field: str, hoisted: list[tuple[str, dict[str, A
         raise exc.InvalidInput(field, value, "Expected an object.")
     name = value.get("name")
     if not name:
-        raise exc.ValidationFailure(
-            "Pools must be named when creating a fully populated loadbalancer.")
+        raise exc.ValidationFailure("Pools must be named when creating a fully populated loadbalancer.")
     if set(value) - {"name"}:
         hoisted.append((field, dict(value)))
     return str(name)
@@ -97,34 +97,33 @@ def _parse_pool(field: str, raw: dict[str, Any]) -> PoolSpec:
     body = types.parse(pools.PoolSingleCreate, raw, field)
     monitor = None
     if body.healthmonitor is not None:
-        monitor = types.parse(healthmonitors.HealthMonitorSingleCreate, body.healthmonitor,
-                              f"{field}.healthmonitor")
-    children = [types.parse(members.MemberCreate, item, f"{field}.members.{i}")
-                for i, item in enumerate(_objects(body.members, f"{field}.members"))]
+        monitor = types.parse(
+            healthmonitors.HealthMonitorSingleCreate, body.healthmonitor, f"{field}.healthmonitor"
+        )
+    children = [
+        types.parse(members.MemberCreate, item, f"{field}.members.{i}")
+        for i, item in enumerate(_objects(body.members, f"{field}.members"))
+    ]
     return PoolSpec(body, monitor, children)
 
 
-def _parse_listener(lb: models.LoadBalancer, field: str, raw: dict[str, Any],
-                    hoisted: list[tuple[str, dict[str, Any]]]) -> ListenerSpec:
+def _parse_listener(
+    lb: models.LoadBalancer, field: str, raw: dict[str, Any], hoisted: list[tuple[str, dict[str, Any]]]
+) -> ListenerSpec:
 
     if "loadbalancer_id" in raw:
-        raise exc.InvalidInput(f"{field}.loadbalancer_id", raw["loadbalancer_id"],
-                               "Unknown attribute.")
-    default_pool = _pool_reference(raw.pop("default_pool", None), f"{field}.default_pool",
-                                   hoisted)
+        raise exc.InvalidInput(f"{field}.loadbalancer_id", raw["loadbalancer_id"], "Unknown attribute.")
+    default_pool = _pool_reference(raw.pop("default_pool", None), f"{field}.default_pool", hoisted)
     policies = []
     for i, policy in enumerate(_objects(raw.pop("l7policies", None), f"{field}.l7policies")):
         where = f"{field}.l7policies.{i}"
-        redirect = _pool_reference(policy.pop("redirect_pool", None), f"{where}.redirect_pool",
-                                   hoisted)
-        policies.append(PolicySpec(types.parse(l7policies.L7PolicyFields, policy, where),
-                                   redirect))
+        redirect = _pool_reference(policy.pop("redirect_pool", None), f"{where}.redirect_pool", hoisted)
+        policies.append(PolicySpec(types.parse(l7policies.L7PolicyFields, policy, where), redirect))
     body = types.parse(listeners.ListenerCreate, {**raw, "loadbalancer_id": lb.id}, field)
     return ListenerSpec(body, default_pool, policies)
 
 
-def plan_graph(lb: models.LoadBalancer, listener_raws: list[Any],
-               pool_raws: list[Any]) -> GraphPlan:
+def plan_graph(lb: models.LoadBalancer, listener_raws: list[Any], pool_raws: list[Any]) -> GraphPlan:
     """Parse and cross-check the whole graph before anything is created."""
     hoisted: list[tuple[str, dict[str, Any]]] = []
     plan = GraphPlan()
@@ -134,21 +133,22 @@ def plan_graph(lb: models.LoadBalancer, listener_raws: list[Any],
     plan.pools = [_parse_pool(field, raw) for field, raw in top_level + hoisted]
     names = [p.body.name for p in plan.pools]
     if len(set(names)) != len(names):
-        raise exc.ValidationFailure(
-            "Pool names must be unique when creating a fully populated loadbalancer.")
+        raise exc.ValidationFailure("Pool names must be unique when creating a fully populated loadbalancer.")
     referenced = [li.default_pool for li in plan.listeners] + [
-        p.redirect_pool for li in plan.listeners for p in li.policies]
+        p.redirect_pool for li in plan.listeners for p in li.policies
+    ]
     for name in referenced:
         if name is not None and name not in names:
-            raise exc.ValidationFailure(
-                f"Pool '{name}' was referenced but no full definition was found.")
+            raise exc.ValidationFailure(f"Pool '{name}' was referenced but no full definition was found.")
     return plan
 
 
 # ---- creating it ---------------------------------------------------------------------
 
-def _build_pools(call: Call, session: Session, lb: models.LoadBalancer,
-                 plan: GraphPlan) -> dict[str | None, models.Pool]:
+
+def _build_pools(
+    call: Call, session: Session, lb: models.LoadBalancer, plan: GraphPlan
+) -> dict[str | None, models.Pool]:
 
     created: dict[str | None, models.Pool] = {}
     for spec in plan.pools:
@@ -157,32 +157,39 @@ def _build_pools(call: Call, session: Session, lb: models.LoadBalancer,
         if spec.monitor is not None:
             healthmonitors.build(call, session, pool, spec.monitor)
         for member in spec.members:
-            members.build(call, session, pool, lb, member,
-                          members.resolve_subnet(call, member.subnet_id))
+            members.build(call, session, pool, lb, member, members.resolve_subnet(call, member.subnet_id))
         created[spec.body.name] = pool
     return created
 
 
-def _build_listeners(call: Call, session: Session, lb: models.LoadBalancer, plan: GraphPlan,
-                     pools_by_name: dict[str | None, models.Pool]) -> None:
+def _build_listeners(
+    call: Call,
+    session: Session,
+    lb: models.LoadBalancer,
+    plan: GraphPlan,
+    pools_by_name: dict[str | None, models.Pool],
+) -> None:
 
     project_id = lb.project_id or ""
     for spec in plan.listeners:
         body = spec.body
         if spec.default_pool is not None:
-            body = body.model_copy(
-                update={"default_pool_id": pools_by_name[spec.default_pool].id})
+            body = body.model_copy(update={"default_pool_id": pools_by_name[spec.default_pool].id})
         listener = listeners.build(call, session, lb, body, project_id)
         session.flush()
         for policy in spec.policies:
             redirect = pools_by_name[policy.redirect_pool] if policy.redirect_pool else None
-            l7policies.build(call, session, listener, policy.body, project_id,
-                             redirect_pool=redirect)
+            l7policies.build(call, session, listener, policy.body, project_id, redirect_pool=redirect)
 
 
-def create_children(call: Call, session: Session, lb: models.LoadBalancer,
-                    provider: ProviderDriver, listener_raws: list[Any],
-                    pool_raws: list[Any]) -> None:
+def create_children(
+    call: Call,
+    session: Session,
+    lb: models.LoadBalancer,
+    provider: ProviderDriver,
+    listener_raws: list[Any],
+    pool_raws: list[Any],
+) -> None:
     """Create the listeners and pools nested in a load balancer create, all or nothing.
 
     `provider` has already accepted the load balancer; pools ask it about their
@@ -202,6 +209,7 @@ def create_children(call: Call, session: Session, lb: models.LoadBalancer,
 
 # ---- the full reply of a single-call create ------------------------------------------
 
+
 def _live(objects: Any) -> list[Any]:
     return [o for o in objects if o.provisioning_status != c.DELETED]
 
@@ -214,8 +222,7 @@ def _full_listener(listener: models.Listener) -> dict[str, Any]:
 
     result = _without(listeners.serialize(listener), "loadbalancers")
     result["l7policies"] = [
-        {**l7policies.serialize(policy),
-         "rules": [l7rules.serialize(rule) for rule in _live(policy.rules)]}
+        {**l7policies.serialize(policy), "rules": [l7rules.serialize(rule) for rule in _live(policy.rules)]}
         for policy in _live(listener.l7policies)
     ]
     return result
@@ -225,8 +232,9 @@ def _full_pool(pool: models.Pool) -> dict[str, Any]:
 
     result = _without(pools.serialize(pool), "loadbalancers")
     monitor = pools.live_monitor(pool)
-    result["healthmonitor"] = (_without(healthmonitors.serialize(monitor), "pools")
-                               if monitor is not None else None)
+    result["healthmonitor"] = (
+        _without(healthmonitors.serialize(monitor), "pools") if monitor is not None else None
+    )
     result["members"] = [members.serialize(m) for m in _live(pool.members)]
     return result
 
@@ -234,11 +242,14 @@ def _full_pool(pool: models.Pool) -> dict[str, Any]:
 def full_children(lb: models.LoadBalancer) -> dict[str, Any]:
     """The load balancer's listeners and pools in full, as a single-call create answers
     them in place of their ids."""
-    return {"listeners": [_full_listener(li) for li in _live(lb.listeners)],
-            "pools": [_full_pool(p) for p in _live(lb.pools)]}
+    return {
+        "listeners": [_full_listener(li) for li in _live(lb.listeners)],
+        "pools": [_full_pool(p) for p in _live(lb.pools)],
+    }
 
 
 # ---- status tree ---------------------------------------------------------------------
+
 
 def _pools_of(listener: models.Listener) -> list[models.Pool]:
     found: dict[str, models.Pool] = {}
@@ -251,16 +262,22 @@ def _pools_of(listener: models.Listener) -> list[models.Pool]:
 
 
 def _status(obj: Any, **extra: Any) -> dict[str, Any]:
-    return {"id": obj.id, "name": obj.name or "",
-            "provisioning_status": obj.provisioning_status,
-            "operating_status": obj.operating_status, **extra}
+    return {
+        "id": obj.id,
+        "name": obj.name or "",
+        "provisioning_status": obj.provisioning_status,
+        "operating_status": obj.operating_status,
+        **extra,
+    }
 
 
 def _pool_status(pool: models.Pool) -> dict[str, Any]:
-    entry = _status(pool, members=[
-        _status(m, address=m.ip_address, protocol_port=m.protocol_port)
-        for m in _live(pool.members)
-    ])
+    entry = _status(
+        pool,
+        members=[
+            _status(m, address=m.ip_address, protocol_port=m.protocol_port) for m in _live(pool.members)
+        ],
+    )
     monitor = pool.health_monitor
     if monitor is not None and monitor.provisioning_status != c.DELETED:
         # Upstream's server names this key `health_monitor` (its status type); the api-ref
@@ -271,7 +288,10 @@ def _pool_status(pool: models.Pool) -> dict[str, Any]:
 
 def status_tree(lb: models.LoadBalancer) -> dict[str, Any]:
     """`{"id", "name", statuses..., "listeners": [{..., "pools": [{..., "members"}]}]}`."""
-    return _status(lb, listeners=[
-        _status(listener, pools=[_pool_status(p) for p in _pools_of(listener)])
-        for listener in _live(lb.listeners)
-    ])
+    return _status(
+        lb,
+        listeners=[
+            _status(listener, pools=[_pool_status(p) for p in _pools_of(listener)])
+            for listener in _live(lb.listeners)
+        ],
+    )

@@ -28,8 +28,7 @@ DISPLAY = "Health Monitor"
 router = APIRouter()
 
 MonitorType = Literal["HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP"]
-HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT",
-                     "PATCH"]
+HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"]
 HTTP_TYPES = (c.HTTP, c.HTTPS)
 HTTP_ONLY_FIELDS = ("http_method", "url_path", "expected_codes")
 HTTP_DEFAULTS = {"http_method": "GET", "url_path": "/", "expected_codes": "200"}
@@ -55,8 +54,7 @@ def _expected_codes(value: str) -> str:
 
 def _http_version(value: float) -> float:
     if value not in limits.HM_HTTP_VERSIONS:
-        raise ValueError(
-            f"Value should be one of: {', '.join(str(v) for v in limits.HM_HTTP_VERSIONS)}")
+        raise ValueError(f"Value should be one of: {', '.join(str(v) for v in limits.HM_HTTP_VERSIONS)}")
     return value
 
 
@@ -68,16 +66,18 @@ def _domain_name(value: str) -> str:
 
 Delay = Annotated[types.Int, Field(ge=limits.HM_DELAY.low, le=limits.HM_DELAY.high)]
 Timeout = Annotated[types.Int, Field(ge=limits.HM_TIMEOUT.low, le=limits.HM_TIMEOUT.high)]
-Retries = Annotated[types.Int, Field(ge=limits.HM_MAX_RETRIES.low,
-                                     le=limits.HM_MAX_RETRIES.high)]
-RetriesDown = Annotated[types.Int, Field(ge=limits.HM_MAX_RETRIES_DOWN.low,
-                                         le=limits.HM_MAX_RETRIES_DOWN.high)]
+Retries = Annotated[types.Int, Field(ge=limits.HM_MAX_RETRIES.low, le=limits.HM_MAX_RETRIES.high)]
+RetriesDown = Annotated[
+    types.Int, Field(ge=limits.HM_MAX_RETRIES_DOWN.low, le=limits.HM_MAX_RETRIES_DOWN.high)
+]
 UrlPath = Annotated[str, Field(max_length=limits.URL_PATH_MAX_LENGTH), AfterValidator(_url_path)]
-ExpectedCodes = Annotated[str, Field(max_length=limits.EXPECTED_CODES_MAX_LENGTH),
-                          AfterValidator(_expected_codes)]
+ExpectedCodes = Annotated[
+    str, Field(max_length=limits.EXPECTED_CODES_MAX_LENGTH), AfterValidator(_expected_codes)
+]
 HttpVersion = Annotated[types.Float, AfterValidator(_http_version)]
-DomainName = Annotated[str, Field(min_length=1, max_length=limits.DOMAIN_NAME_MAX_LENGTH),
-                       AfterValidator(_domain_name)]
+DomainName = Annotated[
+    str, Field(min_length=1, max_length=limits.DOMAIN_NAME_MAX_LENGTH), AfterValidator(_domain_name)
+]
 
 
 class HealthMonitorSingleCreate(types.Schema):
@@ -120,16 +120,29 @@ class HealthMonitorUpdate(types.Schema):
     tags: types.Tags | None = None
 
 
-DB_NAMES = {"admin_state_up": "enabled", "max_retries": "rise_threshold",
-            "max_retries_down": "fall_threshold"}
+DB_NAMES = {
+    "admin_state_up": "enabled",
+    "max_retries": "rise_threshold",
+    "max_retries_down": "fall_threshold",
+}
 # Attributes a monitor keeps from its create body (type and pool are fixed).
-STORED = ("name", "delay", "timeout", "max_retries", "max_retries_down", "http_method",
-          "url_path", "expected_codes", "admin_state_up", "http_version", "domain_name")
+STORED = (
+    "name",
+    "delay",
+    "timeout",
+    "max_retries",
+    "max_retries_down",
+    "http_method",
+    "url_path",
+    "expected_codes",
+    "admin_state_up",
+    "http_version",
+    "domain_name",
+)
 
 
 def serialize(monitor: models.HealthMonitor) -> dict[str, Any]:
-    reason = error_reason.of_child(
-        monitor, lambda: monitor.pool.load_balancer if monitor.pool else None)
+    reason = error_reason.of_child(monitor, lambda: monitor.pool.load_balancer if monitor.pool else None)
     return {
         **standard_fields(monitor, reason),
         "name": monitor.name,
@@ -149,13 +162,24 @@ def serialize(monitor: models.HealthMonitor) -> dict[str, Any]:
 
 H = models.HealthMonitor
 COLLECTION = Collection(
-    model=H, singular="healthmonitor", plural="healthmonitors", display_name=DISPLAY,
+    model=H,
+    singular="healthmonitor",
+    plural="healthmonitors",
+    display_name=DISPLAY,
     serialize=serialize,
     columns={
-        **standard_columns(H), "type": H.type, "delay": H.delay, "timeout": H.timeout,
-        "max_retries": H.rise_threshold, "max_retries_down": H.fall_threshold,
-        "http_method": H.http_method, "url_path": H.url_path, "expected_codes": H.expected_codes,
-        "pool_id": H.pool_id, "http_version": H.http_version, "domain_name": H.domain_name,
+        **standard_columns(H),
+        "type": H.type,
+        "delay": H.delay,
+        "timeout": H.timeout,
+        "max_retries": H.rise_threshold,
+        "max_retries_down": H.fall_threshold,
+        "http_method": H.http_method,
+        "url_path": H.url_path,
+        "expected_codes": H.expected_codes,
+        "pool_id": H.pool_id,
+        "http_version": H.http_version,
+        "domain_name": H.domain_name,
     },
 )
 
@@ -168,6 +192,7 @@ def get_monitor(session: Session, call: Call, monitor_id: str) -> models.HealthM
 
 # ---- validation ----------------------------------------------------------------------
 
+
 def _check_type_allowed(call: Call, kind: str) -> None:
     if kind == "PING" and not call.conf.api_settings.allow_ping_health_monitors:
         raise exc.DisabledOption("type", kind)
@@ -179,15 +204,16 @@ def _check_pool_protocol(call: Call, pool_protocol: str, kind: str, delay: int |
         if kind not in DATAGRAM_MONITORS:
             raise exc.ValidationFailure(
                 f"The associated pool protocol is {pool_protocol}, so only a "
-                f"{'/'.join(DATAGRAM_MONITORS)} health monitor is supported.")
+                f"{'/'.join(DATAGRAM_MONITORS)} health monitor is supported."
+            )
     elif kind in DATAGRAM_ONLY_MONITORS:
-        raise exc.ValidationFailure(
-            f"The {kind} type is only supported for pools of type UDP/SCTP.")
+        raise exc.ValidationFailure(f"The {kind} type is only supported for pools of type UDP/SCTP.")
     minimum = call.conf.api_settings.udp_connect_min_interval_health_monitor
     if kind == "UDP-CONNECT" and delay is not None and 0 <= minimum and delay < minimum:
         raise exc.ValidationFailure(
             f"The request delay value {delay} should be larger than {minimum} for "
-            f"UDP-CONNECT health monitor type.")
+            f"UDP-CONNECT health monitor type."
+        )
 
 
 def _check_http_fields(kind: str, sent: dict[str, Any]) -> None:
@@ -204,11 +230,11 @@ def _check_domain_name(values: dict[str, Any]) -> None:
         return
     version = values.get("http_version")
     if version is None:
-        raise exc.ValidationFailure(
-            "http_version must be specified when domain_name is provided.")
+        raise exc.ValidationFailure("http_version must be specified when domain_name is provided.")
     if version < 1.1:
-        raise exc.InvalidOption(f"http_version {version}",
-                                "health monitors HTTP 1.1 domain name health check")
+        raise exc.InvalidOption(
+            f"http_version {version}", "health monitors HTTP 1.1 domain name health check"
+        )
 
 
 def apply(monitor: models.HealthMonitor, values: dict[str, Any]) -> None:
@@ -221,8 +247,10 @@ def apply(monitor: models.HealthMonitor, values: dict[str, Any]) -> None:
 
 # ---- handlers ------------------------------------------------------------------------
 
-def build(call: Call, session: Session, pool: models.Pool,
-          body: HealthMonitorSingleCreate) -> models.HealthMonitor:
+
+def build(
+    call: Call, session: Session, pool: models.Pool, body: HealthMonitorSingleCreate
+) -> models.HealthMonitor:
     """Validate and add a monitor to `pool` (also used by single-call create).
 
     Quota and locks are the caller's.
@@ -237,8 +265,13 @@ def build(call: Call, session: Session, pool: models.Pool,
     _check_domain_name(values)
     if pools_api.live_monitor(pool) is not None:
         raise exc.Conflict("This pool already has a health monitor")
-    monitor = H(project_id=pool.project_id, pool_id=pool.id, type=body.type,
-                provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE)
+    monitor = H(
+        project_id=pool.project_id,
+        pool_id=pool.id,
+        type=body.type,
+        provisioning_status=c.PENDING_CREATE,
+        operating_status=c.OFFLINE,
+    )
     apply(monitor, values)
     monitor.tags = body.tags or []
     pool.health_monitor = monitor
@@ -263,14 +296,19 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
 
 def list_all(call: Call) -> dict[str, Any]:
     with call.db.transaction() as session:
-        return list_page(session, COLLECTION, call.request.query_params, call.url, call.conf,
-                         project_scope(call, H.project_id))
+        return list_page(
+            session,
+            COLLECTION,
+            call.request.query_params,
+            call.url,
+            call.conf,
+            project_scope(call, H.project_id),
+        )
 
 
 def show(call: Call, monitor_id: str) -> dict[str, Any]:
     with call.db.transaction() as session:
-        return {"healthmonitor": with_fields(call, serialize(get_monitor(session, call,
-                                                                         monitor_id)))}
+        return {"healthmonitor": with_fields(call, serialize(get_monitor(session, call, monitor_id)))}
 
 
 def _changes(monitor: models.HealthMonitor, sent: dict[str, Any]) -> dict[str, Any]:
@@ -282,8 +320,7 @@ def _changes(monitor: models.HealthMonitor, sent: dict[str, Any]) -> dict[str, A
     defaults: dict[str, Any] = {"max_retries_down": DEFAULT_MAX_RETRIES_DOWN}
     if monitor.type in HTTP_TYPES:
         defaults.update(HTTP_DEFAULTS)
-    changes = {key: (defaults.get(key) if value is None else value)
-               for key, value in sent.items()}
+    changes = {key: (defaults.get(key) if value is None else value) for key, value in sent.items()}
     if changes.get("admin_state_up", True) is None:
         changes.pop("admin_state_up")
     return changes
@@ -322,6 +359,16 @@ def delete(call: Call, monitor_id: str) -> None:
     call.services.providers.notify(lb.id, provider)
 
 
-add_routes(router, crud("/healthmonitors", "/healthmonitors/{monitor_id}", "healthmonitor",
-                        create=create, list_all=list_all, show=show, update=update,
-                        delete=delete))
+add_routes(
+    router,
+    crud(
+        "/healthmonitors",
+        "/healthmonitors/{monitor_id}",
+        "healthmonitor",
+        create=create,
+        list_all=list_all,
+        show=show,
+        update=update,
+        delete=delete,
+    ),
+)

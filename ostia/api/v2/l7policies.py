@@ -42,7 +42,10 @@ TO_POOL = "REDIRECT_TO_POOL"
 PREFIX = "REDIRECT_PREFIX"
 # The attribute each action redirects to.
 TARGET: dict[str, str | None] = {
-    REJECT: None, TO_URL: "redirect_url", TO_POOL: "redirect_pool_id", PREFIX: "redirect_prefix",
+    REJECT: None,
+    TO_URL: "redirect_url",
+    TO_POOL: "redirect_pool_id",
+    PREFIX: "redirect_prefix",
 }
 ACTION_OF = {field: action for action, field in TARGET.items() if field}
 REDIRECT_FIELDS = tuple(ACTION_OF)
@@ -60,8 +63,7 @@ def _action(value: str) -> str:
 
 def _redirect_code(value: int) -> int:
     if value not in c.REDIRECT_HTTP_CODES:
-        raise ValueError(
-            f"Value should be one of: {', '.join(str(v) for v in c.REDIRECT_HTTP_CODES)}")
+        raise ValueError(f"Value should be one of: {', '.join(str(v) for v in c.REDIRECT_HTTP_CODES)}")
     return value
 
 
@@ -82,8 +84,9 @@ def _url(value: str) -> str:
 Action = types.Annotated[str, types.AfterValidator(_action)]
 RedirectCode = types.Annotated[types.Int, types.AfterValidator(_redirect_code)]
 Url = types.Annotated[str, types.Field(max_length=c.NAME_LENGTH), types.AfterValidator(_url)]
-Position = types.Annotated[types.Int, types.Field(ge=limits.L7POLICY_POSITION.low,
-                                                  le=limits.L7POLICY_POSITION.high)]
+Position = types.Annotated[
+    types.Int, types.Field(ge=limits.L7POLICY_POSITION.low, le=limits.L7POLICY_POSITION.high)
+]
 
 
 class L7PolicyFields(types.Schema):
@@ -122,8 +125,7 @@ class L7PolicyUpdate(types.Schema):
 
 
 def serialize(policy: models.L7Policy) -> dict[str, Any]:
-    reason = error_reason.of_child(
-        policy, lambda: policy.listener.load_balancer if policy.listener else None)
+    reason = error_reason.of_child(policy, lambda: policy.listener.load_balancer if policy.listener else None)
     return {
         **standard_fields(policy, reason),
         "name": policy.name,
@@ -141,12 +143,19 @@ def serialize(policy: models.L7Policy) -> dict[str, Any]:
 
 P = models.L7Policy
 COLLECTION = Collection(
-    model=P, singular="l7policy", plural="l7policies", display_name=DISPLAY,
+    model=P,
+    singular="l7policy",
+    plural="l7policies",
+    display_name=DISPLAY,
     serialize=serialize,
     columns={
-        **standard_columns(P), "action": P.action, "listener_id": P.listener_id,
-        "redirect_pool_id": P.redirect_pool_id, "redirect_url": P.redirect_url,
-        "redirect_prefix": P.redirect_prefix, "redirect_http_code": P.redirect_http_code,
+        **standard_columns(P),
+        "action": P.action,
+        "listener_id": P.listener_id,
+        "redirect_pool_id": P.redirect_pool_id,
+        "redirect_url": P.redirect_url,
+        "redirect_prefix": P.redirect_prefix,
+        "redirect_http_code": P.redirect_http_code,
         "position": P.position,
     },
 )
@@ -159,6 +168,7 @@ def get_policy(session: Session, call: Call, policy_id: str) -> models.L7Policy:
 
 
 # ---- action and redirect target --------------------------------------------------------
+
 
 class InvalidPolicyArgs(exc.BadRequest):
     def __init__(self, reason: str) -> None:
@@ -174,13 +184,13 @@ def resolve_action(sent: dict[str, Any], current: dict[str, Any] | None) -> dict
     """
     given = {f for f in REDIRECT_FIELDS if sent.get(f) is not None}
     if "redirect_pool_id" in given and given & {"redirect_url", "redirect_prefix"}:
-        raise InvalidPolicyArgs("Cannot specify redirect_pool_id and redirect_url or "
-                                "redirect_prefix at the same time")
+        raise InvalidPolicyArgs(
+            "Cannot specify redirect_pool_id and redirect_url or redirect_prefix at the same time"
+        )
     action = sent.get("action")
     if action is None:
         if len(given) > 1:
-            raise InvalidPolicyArgs(
-                "Cannot specify redirect_url and redirect_prefix at the same time")
+            raise InvalidPolicyArgs("Cannot specify redirect_url and redirect_prefix at the same time")
         action = ACTION_OF[given.pop()] if given else (current or {}).get("action", REJECT)
     target = TARGET[str(action)]
     stray = sorted(given - {target})
@@ -193,8 +203,10 @@ def resolve_action(sent: dict[str, Any], current: dict[str, Any] | None) -> dict
     value = sent[target] if target in sent else (current or {}).get(target)
     if value is None:
         raise InvalidPolicyArgs(
-            "redirect_pool_id or redirect_pool must not be None" if action == TO_POOL
-            else f"{target} must not be None")
+            "redirect_pool_id or redirect_pool must not be None"
+            if action == TO_POOL
+            else f"{target} must not be None"
+        )
     result[target] = value
     if action in (TO_URL, PREFIX):
         result["redirect_http_code"] = _redirect_code_for(sent, current)
@@ -205,8 +217,12 @@ def _redirect_code_for(sent: dict[str, Any], current: dict[str, Any] | None) -> 
     """The sent code, else the stored one of a URL/prefix redirect, else 302."""
     if sent.get("redirect_http_code") is not None:
         return int(sent["redirect_http_code"])
-    if current and current.get("action") in (TO_URL, PREFIX) and \
-            current.get("redirect_http_code") and "redirect_http_code" not in sent:
+    if (
+        current
+        and current.get("action") in (TO_URL, PREFIX)
+        and current.get("redirect_http_code")
+        and "redirect_http_code" not in sent
+    ):
         return int(current["redirect_http_code"])
     return DEFAULT_REDIRECT_CODE
 
@@ -214,8 +230,11 @@ def _redirect_code_for(sent: dict[str, Any], current: dict[str, Any] | None) -> 
 def check_redirect_pool(session: Session, listener: models.Listener, pool_id: str) -> None:
     """The pool exists on the listener's load balancer and the listener can forward to it."""
     pool = session.get(models.Pool, pool_id)
-    if pool is None or pool.load_balancer_id != listener.load_balancer_id or \
-            pool.provisioning_status in (c.DELETED, c.PENDING_DELETE):
+    if (
+        pool is None
+        or pool.load_balancer_id != listener.load_balancer_id
+        or pool.provisioning_status in (c.DELETED, c.PENDING_DELETE)
+    ):
         raise exc.NotFound("Pool", pool_id)
     listeners.check_pool_protocol(listener.protocol, pool.protocol)
 
@@ -224,22 +243,27 @@ def _check_listener_accepts_policies(listener: models.Listener) -> None:
     if listener.protocol == c.PROMETHEUS:
         raise exc.ValidationFailure("Protocol PROMETHEUS listeners cannot have child objects.")
     if listener.protocol in (c.UDP, c.SCTP):
-        raise exc.ValidationFailure(
-            f"{listener.protocol} protocol listener does not support L7 policies.")
+        raise exc.ValidationFailure(f"{listener.protocol} protocol listener does not support L7 policies.")
 
 
 # ---- handlers ------------------------------------------------------------------------
 
-def build(call: Call, session: Session, listener: models.Listener, body: L7PolicyFields,
-          project_id: str, redirect_pool: models.Pool | None = None) -> models.L7Policy:
+
+def build(
+    call: Call,
+    session: Session,
+    listener: models.Listener,
+    body: L7PolicyFields,
+    project_id: str,
+    redirect_pool: models.Pool | None = None,
+) -> models.L7Policy:
     """Validate and add a new policy (with its inline rules) to `listener`.
 
     Also used by single-call create, which passes the `redirect_pool` object it created
     instead of a `redirect_pool_id`. Quota and the load balancer lock are the caller's.
     """
     _check_listener_accepts_policies(listener)
-    request = {key: getattr(body, key, None)
-               for key in ("action", "redirect_http_code", *REDIRECT_FIELDS)}
+    request = {key: getattr(body, key, None) for key in ("action", "redirect_http_code", *REDIRECT_FIELDS)}
     if redirect_pool is not None:
         if redirect_pool.id is None:
             session.flush()  # the graph's new pool needs its id before we point at it
@@ -247,9 +271,16 @@ def build(call: Call, session: Session, listener: models.Listener, body: L7Polic
     final = resolve_action(request, None)
     if final["redirect_pool_id"]:
         check_redirect_pool(session, listener, final["redirect_pool_id"])
-    policy = P(id=models.new_id(), project_id=project_id, name=body.name,
-               description=body.description, enabled=body.admin_state_up,
-               provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE, **final)
+    policy = P(
+        id=models.new_id(),
+        project_id=project_id,
+        name=body.name,
+        description=body.description,
+        enabled=body.admin_state_up,
+        provisioning_status=c.PENDING_CREATE,
+        operating_status=c.OFFLINE,
+        **final,
+    )
     rules = body.rules or []
     if len(rules) > c.MAX_L7_RULES_PER_POLICY:
         raise exc.Conflict(f"Too many rules on L7 policy {policy.id}")
@@ -266,8 +297,7 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
     with call.db.transaction() as session:
         listener = status.get_live(session, models.Listener, body.listener_id, "Listener")
         check_visible(call, listener, "Listener")
-        project_id = project_for_create(call, body.project_id or body.tenant_id or
-                                        listener.project_id)
+        project_id = project_for_create(call, body.project_id or body.tenant_id or listener.project_id)
         quota.check(session, call.conf, project_id, "l7policy")
         quota.check(session, call.conf, project_id, "l7rule", adding=len(body.rules or []))
         status.lock_for_child_change(session, listener.load_balancer_id)
@@ -283,14 +313,19 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
 
 def list_all(call: Call) -> dict[str, Any]:
     with call.db.transaction() as session:
-        return list_page(session, COLLECTION, call.request.query_params, call.url, call.conf,
-                         project_scope(call, P.project_id))
+        return list_page(
+            session,
+            COLLECTION,
+            call.request.query_params,
+            call.url,
+            call.conf,
+            project_scope(call, P.project_id),
+        )
 
 
 def show(call: Call, policy_id: str) -> dict[str, Any]:
     with call.db.transaction() as session:
-        return {"l7policy": with_fields(call, serialize(get_policy(session, call,
-                                                                   policy_id)))}
+        return {"l7policy": with_fields(call, serialize(get_policy(session, call, policy_id)))}
 
 
 def _changes_action(sent: dict[str, Any]) -> bool:
@@ -315,8 +350,7 @@ def update(call: Call, policy_id: str, raw: Any) -> dict[str, Any]:
         lifecycle.mark_pending_update(listener)
         _apply(policy, sent, final)
         if "position" in sent:
-            lifecycle.place_l7policy(listener, policy,
-                                     sent["position"] or limits.L7POLICY_POSITION.high)
+            lifecycle.place_l7policy(listener, policy, sent["position"] or limits.L7POLICY_POSITION.high)
         policy.provisioning_status = c.PENDING_UPDATE
         session.flush()
         result = serialize(policy)
@@ -352,5 +386,16 @@ def delete(call: Call, policy_id: str) -> None:
     call.services.providers.notify(lb_id, provider)
 
 
-add_routes(router, crud("/l7policies", "/l7policies/{policy_id}", "l7policy", create=create,
-                        list_all=list_all, show=show, update=update, delete=delete))
+add_routes(
+    router,
+    crud(
+        "/l7policies",
+        "/l7policies/{policy_id}",
+        "l7policy",
+        create=create,
+        list_all=list_all,
+        show=show,
+        update=update,
+        delete=delete,
+    ),
+)

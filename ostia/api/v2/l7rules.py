@@ -54,6 +54,7 @@ def _one_of(allowed: tuple[str, ...]) -> Any:
         if value not in allowed:
             raise ValueError(f"Value should be one of: {', '.join(allowed)}")
         return value
+
     return types.AfterValidator(check)
 
 
@@ -65,8 +66,7 @@ def _no_line_breaks(value: str) -> str:
 
 RuleType = types.Annotated[str, _one_of(c.L7_RULE_TYPES)]
 CompareType = types.Annotated[str, _one_of(c.L7_COMPARE_TYPES)]
-RuleText = types.Annotated[str, types.Field(max_length=c.NAME_LENGTH),
-                           types.AfterValidator(_no_line_breaks)]
+RuleText = types.Annotated[str, types.Field(max_length=c.NAME_LENGTH), types.AfterValidator(_no_line_breaks)]
 
 
 class L7RuleFields(types.Schema):
@@ -115,15 +115,24 @@ def serialize(rule: models.L7Rule) -> dict[str, Any]:
 
 R = models.L7Rule
 COLLECTION = Collection(
-    model=R, singular="rule", plural="rules", display_name=DISPLAY, serialize=serialize,
+    model=R,
+    singular="rule",
+    plural="rules",
+    display_name=DISPLAY,
+    serialize=serialize,
     columns={
-        **standard_columns(R), "type": R.type, "compare_type": R.compare_type, "key": R.key,
-        "value": R.value, "invert": R.invert,
+        **standard_columns(R),
+        "type": R.type,
+        "compare_type": R.compare_type,
+        "key": R.key,
+        "value": R.value,
+        "invert": R.invert,
     },
 )
 
 
 # ---- validation of a whole rule (create, and update after merging) -------------------
+
 
 class InvalidRule(exc.BadRequest):
     def __init__(self, reason: str) -> None:
@@ -190,8 +199,9 @@ def validate_rule(rule_type: str, compare_type: str, key: str | None, value: str
         raise InvalidRule("Invalid L7 Rule: L7 rule type requires a value")
     if rule_type in ("HEADER", "COOKIE"):
         _check_key(key)
-        _check_header_like(rule_type, compare_type, value,
-                           "header value" if rule_type == "HEADER" else "cookie value")
+        _check_header_like(
+            rule_type, compare_type, value, "header value" if rule_type == "HEADER" else "cookie value"
+        )
     elif rule_type in ("HOST_NAME", "PATH"):
         _check_header_like(rule_type, compare_type, value, "comparison value")
     elif rule_type == "FILE_TYPE":
@@ -203,6 +213,7 @@ def validate_rule(rule_type: str, compare_type: str, key: str | None, value: str
 
 
 # ---- lookups -------------------------------------------------------------------------
+
 
 def get_policy(session: Session, call: Call, policy_id: str) -> models.L7Policy:
     policy = status.get_live(session, models.L7Policy, policy_id, POLICY_DISPLAY)
@@ -220,8 +231,9 @@ def get_rule(session: Session, call: Call, policy_id: str, rule_id: str) -> mode
     return rule
 
 
-def _lock_policy_tree(session: Session, policy: models.L7Policy, *,
-                      repair: bool = False) -> models.LoadBalancer:
+def _lock_policy_tree(
+    session: Session, policy: models.L7Policy, *, repair: bool = False
+) -> models.LoadBalancer:
     """Rule changes: the policy must be ACTIVE (or ERROR for an update or delete:
     `repair`), then LB, listener and policy go pending."""
     status.require_active(policy, POLICY_DISPLAY, repair=repair)
@@ -233,16 +245,23 @@ def _lock_policy_tree(session: Session, policy: models.L7Policy, *,
 
 # ---- handlers ------------------------------------------------------------------------
 
-def build(session: Session, policy: models.L7Policy, body: L7RuleFields,
-          project_id: str) -> models.L7Rule:
+
+def build(session: Session, policy: models.L7Policy, body: L7RuleFields, project_id: str) -> models.L7Rule:
     """Validate and add a new rule to `policy` (also used for rules nested in a policy
     create and in a single-call load balancer create). Quota and the 50-rule limit are
     the caller's to check."""
     validate_rule(body.type, body.compare_type, body.key, body.value)
-    rule = R(project_id=project_id, type=body.type, compare_type=body.compare_type,
-             key=body.key, value=body.value, invert=body.invert,
-             enabled=body.admin_state_up, provisioning_status=c.PENDING_CREATE,
-             operating_status=c.OFFLINE)
+    rule = R(
+        project_id=project_id,
+        type=body.type,
+        compare_type=body.compare_type,
+        key=body.key,
+        value=body.value,
+        invert=body.invert,
+        enabled=body.admin_state_up,
+        provisioning_status=c.PENDING_CREATE,
+        operating_status=c.OFFLINE,
+    )
     rule.tags = body.tags or []
     policy.rules.append(rule)
     session.add(rule)
@@ -251,8 +270,14 @@ def build(session: Session, policy: models.L7Policy, body: L7RuleFields,
 
 def check_rule_limit(session: Session, policy: models.L7Policy, adding: int = 1) -> None:
     """409 when the policy would hold more than 50 rules."""
-    count = session.scalar(select(func.count()).select_from(R).where(
-        R.l7policy_id == policy.id, R.provisioning_status != c.DELETED)) or 0
+    count = (
+        session.scalar(
+            select(func.count())
+            .select_from(R)
+            .where(R.l7policy_id == policy.id, R.provisioning_status != c.DELETED)
+        )
+        or 0
+    )
     if count + adding > c.MAX_L7_RULES_PER_POLICY:
         raise exc.Conflict(f"Too many rules on L7 policy {policy.id}")
 
@@ -262,8 +287,7 @@ def create(call: Call, policy_id: str, raw: Any) -> dict[str, Any]:
     validate_rule(body.type, body.compare_type, body.key, body.value)
     with call.db.transaction() as session:
         policy = get_policy(session, call, policy_id)
-        project_id = project_for_create(call, body.project_id or body.tenant_id or
-                                        policy.project_id)
+        project_id = project_for_create(call, body.project_id or body.tenant_id or policy.project_id)
         quota.check(session, call.conf, project_id, "l7rule")
         check_rule_limit(session, policy)
         lb = _lock_policy_tree(session, policy)
@@ -279,14 +303,12 @@ def list_all(call: Call, policy_id: str) -> dict[str, Any]:
     with call.db.transaction() as session:
         get_policy(session, call, policy_id)
         scope = [R.l7policy_id == policy_id, *project_scope(call, R.project_id)]
-        return list_page(session, COLLECTION, call.request.query_params, call.url, call.conf,
-                         scope)
+        return list_page(session, COLLECTION, call.request.query_params, call.url, call.conf, scope)
 
 
 def show(call: Call, policy_id: str, rule_id: str) -> dict[str, Any]:
     with call.db.transaction() as session:
-        return {"rule": with_fields(call, serialize(get_rule(session, call, policy_id,
-                                                             rule_id)))}
+        return {"rule": with_fields(call, serialize(get_rule(session, call, policy_id, rule_id)))}
 
 
 def _merged(rule: models.L7Rule, sent: dict[str, Any]) -> dict[str, Any]:
@@ -295,8 +317,7 @@ def _merged(rule: models.L7Rule, sent: dict[str, Any]) -> dict[str, Any]:
     for key in ("type", "compare_type", "value"):
         if key in sent and sent[key] is None:
             raise exc.InvalidInput(key, None, "Mandatory field missing.")
-    merged = {"type": rule.type, "compare_type": rule.compare_type, "key": rule.key,
-              "value": rule.value}
+    merged = {"type": rule.type, "compare_type": rule.compare_type, "key": rule.key, "value": rule.value}
     merged.update({k: v for k, v in sent.items() if k in merged})
     return merged
 
@@ -334,6 +355,16 @@ def delete(call: Call, policy_id: str, rule_id: str) -> None:
     call.services.providers.notify(lb_id, provider)
 
 
-add_routes(router, crud("/l7policies/{policy_id}/rules", "/l7policies/{policy_id}/rules/{rule_id}",
-                        "rule", create=create, list_all=list_all, show=show, update=update,
-                        delete=delete))
+add_routes(
+    router,
+    crud(
+        "/l7policies/{policy_id}/rules",
+        "/l7policies/{policy_id}/rules/{rule_id}",
+        "rule",
+        create=create,
+        list_all=list_all,
+        show=show,
+        update=update,
+        delete=delete,
+    ),
+)

@@ -31,15 +31,12 @@ from ostia.drivers.certs import pem_checks
 
 DISPLAY = "Listener"
 router = APIRouter()
-Protocol = types.Annotated[str, types.AfterValidator(
-    lambda v: _enum(v, c.LISTENER_PROTOCOLS))]
-ClientAuth = types.Annotated[str, types.AfterValidator(
-    lambda v: _enum(v, c.CLIENT_AUTH_TYPES))]
+Protocol = types.Annotated[str, types.AfterValidator(lambda v: _enum(v, c.LISTENER_PROTOCOLS))]
+ClientAuth = types.Annotated[str, types.AfterValidator(lambda v: _enum(v, c.CLIENT_AUTH_TYPES))]
 TlsVersion = types.Annotated[str, types.AfterValidator(lambda v: _enum(v, c.TLS_VERSIONS))]
 Alpn = types.Annotated[str, types.AfterValidator(lambda v: _enum(v, c.ALPN_PROTOCOLS))]
 Ciphers = types.Annotated[str, types.Field(max_length=limits.TLS_CIPHERS_MAX_LENGTH)]
-HeaderValue = types.Annotated[str, types.Field(max_length=255),
-                              types.AfterValidator(types._no_control_chars)]
+HeaderValue = types.Annotated[str, types.Field(max_length=255), types.AfterValidator(types._no_control_chars)]
 
 
 def _enum(value: str, allowed: tuple[str, ...]) -> str:
@@ -52,8 +49,12 @@ class _ListenerFields(types.Schema):
     name: types.Name = None
     description: types.Name = None
     admin_state_up: bool = True
-    connection_limit: types.Annotated[types.Int, types.Field(
-        ge=limits.CONNECTION_LIMIT.low, le=limits.CONNECTION_LIMIT.high)] | None = None
+    connection_limit: (
+        types.Annotated[
+            types.Int, types.Field(ge=limits.CONNECTION_LIMIT.low, le=limits.CONNECTION_LIMIT.high)
+        ]
+        | None
+    ) = None
     default_pool_id: types.UUID | None = None
     default_tls_container_ref: types.Text255 | None = None
     sni_container_refs: list[types.Text255] | None = None
@@ -69,8 +70,10 @@ class _ListenerFields(types.Schema):
     tls_ciphers: Ciphers | None = None
     tls_versions: list[TlsVersion] | None = None
     alpn_protocols: list[Alpn] | None = None
-    hsts_max_age: types.Annotated[types.Int, types.Field(
-        ge=limits.HSTS_MAX_AGE.low, le=limits.HSTS_MAX_AGE.high)] | None = None
+    hsts_max_age: (
+        types.Annotated[types.Int, types.Field(ge=limits.HSTS_MAX_AGE.low, le=limits.HSTS_MAX_AGE.high)]
+        | None
+    ) = None
     hsts_include_subdomains: bool | None = None
     hsts_preload: bool | None = None
     tags: types.Tags | None = None
@@ -110,8 +113,7 @@ def serialize(listener: models.Listener) -> dict[str, Any]:
         "default_tls_container_ref": listener.tls_certificate_id,
         "sni_container_refs": listener.sni_container_refs or [],
         "default_pool_id": listener.default_pool_id,
-        "l7policies": ids([p for p in listener.l7policies
-                           if p.provisioning_status != c.DELETED]),
+        "l7policies": ids([p for p in listener.l7policies if p.provisioning_status != c.DELETED]),
         "insert_headers": listener.insert_headers or {},
         "loadbalancers": [{"id": listener.load_balancer_id}],
         "timeout_client_data": listener.timeout_client_data,
@@ -133,17 +135,26 @@ def serialize(listener: models.Listener) -> dict[str, Any]:
 
 L = models.Listener
 COLLECTION = Collection(
-    model=L, singular="listener", plural="listeners", display_name=DISPLAY,
+    model=L,
+    singular="listener",
+    plural="listeners",
+    display_name=DISPLAY,
     serialize=serialize,
     columns={
-        **standard_columns(L), "protocol": L.protocol, "protocol_port": L.protocol_port,
-        "connection_limit": L.connection_limit, "loadbalancer_id": L.load_balancer_id,
-        "default_pool_id": L.default_pool_id, "default_tls_container_ref": L.tls_certificate_id,
+        **standard_columns(L),
+        "protocol": L.protocol,
+        "protocol_port": L.protocol_port,
+        "connection_limit": L.connection_limit,
+        "loadbalancer_id": L.load_balancer_id,
+        "default_pool_id": L.default_pool_id,
+        "default_tls_container_ref": L.tls_certificate_id,
         "client_authentication": L.client_authentication,
         "timeout_client_data": L.timeout_client_data,
         "timeout_member_connect": L.timeout_member_connect,
-        "timeout_member_data": L.timeout_member_data, "timeout_tcp_inspect": L.timeout_tcp_inspect,
-        "tls_ciphers": L.tls_ciphers, "hsts_max_age": L.hsts_max_age,
+        "timeout_member_data": L.timeout_member_data,
+        "timeout_tcp_inspect": L.timeout_tcp_inspect,
+        "tls_ciphers": L.tls_ciphers,
+        "hsts_max_age": L.hsts_max_age,
     },
     load_options=lambda: (selectinload(L.l7policies),),
 )
@@ -156,6 +167,7 @@ def get_listener(session: Session, call: Call, listener_id: str) -> models.Liste
 
 
 # ---- validation of the final attribute set (create and update alike) -----------------
+
 
 def _defaults(call: Call, protocol: str) -> dict[str, Any]:
     haproxy = call.conf.haproxy_amphora
@@ -191,43 +203,59 @@ def _check_protocol_allowed(call: Call, protocol: str) -> None:
 
 
 def _check_tls(call: Call, protocol: str, values: dict[str, Any], project_id: str) -> None:
-    refs = [values.get("default_tls_container_ref"), *(values.get("sni_container_refs") or []),
-            values.get("client_ca_tls_container_ref"), values.get("client_crl_container_ref")]
+    refs = [
+        values.get("default_tls_container_ref"),
+        *(values.get("sni_container_refs") or []),
+        values.get("client_ca_tls_container_ref"),
+        values.get("client_crl_container_ref"),
+    ]
     has_refs = any(refs)
     if protocol in (c.UDP, c.SCTP):
         if has_refs or values.get("insert_headers"):
             raise exc.ValidationFailure(f"{protocol} protocol listener does not support TLS.")
     elif protocol != c.TERMINATED_HTTPS and has_refs:
         raise exc.ValidationFailure(
-            f"Certificate container references are not allowed on {protocol} protocol "
-            f"listeners.")
+            f"Certificate container references are not allowed on {protocol} protocol listeners."
+        )
     if protocol == c.TERMINATED_HTTPS and not (
-            values.get("default_tls_container_ref") or values.get("sni_container_refs")):
+        values.get("default_tls_container_ref") or values.get("sni_container_refs")
+    ):
         raise exc.ValidationFailure(
             "An SNI or default certificate container reference must be provided for "
-            "TERMINATED_HTTPS protocol listeners.")
+            "TERMINATED_HTTPS protocol listeners."
+        )
     if values.get("client_authentication", "NONE") != "NONE" and not values.get(
-            "client_ca_tls_container_ref"):
+        "client_ca_tls_container_ref"
+    ):
         raise exc.ValidationFailure(
             "Client authentication setting "
-            f"{values['client_authentication']} requires a client CA container reference.")
+            f"{values['client_authentication']} requires a client CA container reference."
+        )
     if values.get("client_crl_container_ref") and not values.get("client_ca_tls_container_ref"):
         raise exc.ValidationFailure(
             "A client authentication CA reference is required to specify a client "
-            "authentication revocation list.")
+            "authentication revocation list."
+        )
     if values.get("client_ca_tls_container_ref") and not (
-            values.get("default_tls_container_ref") or values.get("sni_container_refs")):
+        values.get("default_tls_container_ref") or values.get("sni_container_refs")
+    ):
         raise exc.ValidationFailure(
             "An SNI or default certificate container reference must be provided with a "
-            "client CA container reference.")
-    check_certificates(call, project_id, refs[:-2],
-                       ca_ref=values.get("client_ca_tls_container_ref"),
-                       crl_ref=values.get("client_crl_container_ref"))
+            "client CA container reference."
+        )
+    check_certificates(
+        call,
+        project_id,
+        refs[:-2],
+        ca_ref=values.get("client_ca_tls_container_ref"),
+        crl_ref=values.get("client_crl_container_ref"),
+    )
     check_tls_options(call, protocol, values)
 
 
-def check_certificates(call: Call, project_id: str, refs: list[str | None],
-                       ca_ref: str | None = None, crl_ref: str | None = None) -> None:
+def check_certificates(
+    call: Call, project_id: str, refs: list[str | None], ca_ref: str | None = None, crl_ref: str | None = None
+) -> None:
     """Every certificate container (cert + key) and secret (CA bundle, CRL) must be
     retrievable with the configured cert manager (listeners and pools), and parse as
     haproxy will load it: containers with a matching key, the CA as certificates, the
@@ -271,8 +299,8 @@ def check_tls_options(call: Call, protocol: str, values: dict[str, Any]) -> None
         bad = [cipher for cipher in ciphers.split(":") if cipher in prohibited]
         if bad:
             raise exc.ValidationFailure(
-                f"The following ciphers have been prohibited by an administrator: "
-                f"{', '.join(bad)}")
+                f"The following ciphers have been prohibited by an administrator: {', '.join(bad)}"
+            )
     for key in ("tls_versions", "alpn_protocols"):
         if values.get(key) is not None and len(values[key]) == 0:
             raise exc.ValidationFailure(f"{key} must not be an empty list.")
@@ -283,25 +311,28 @@ def check_tls_options(call: Call, protocol: str, values: dict[str, Any]) -> None
         if too_low:
             raise exc.ValidationFailure(
                 f"TLS version {', '.join(too_low)} is below the minimum TLS version "
-                f"{minimum} set by an administrator.")
-    hsts = [values.get("hsts_max_age") is not None, bool(values.get("hsts_include_subdomains")),
-            bool(values.get("hsts_preload"))]
+                f"{minimum} set by an administrator."
+            )
+    hsts = [
+        values.get("hsts_max_age") is not None,
+        bool(values.get("hsts_include_subdomains")),
+        bool(values.get("hsts_preload")),
+    ]
     if any(hsts) and protocol != c.TERMINATED_HTTPS:
         raise exc.ValidationFailure(
-            "The HSTS feature can only be used for listeners using the TERMINATED_HTTPS "
-            "protocol.")
+            "The HSTS feature can only be used for listeners using the TERMINATED_HTTPS protocol."
+        )
     if (hsts[1] or hsts[2]) and not hsts[0]:
         raise exc.ValidationFailure(
-            "HSTS configuration options hsts_include_subdomains and hsts_preload require "
-            "hsts_max_age.")
+            "HSTS configuration options hsts_include_subdomains and hsts_preload require hsts_max_age."
+        )
 
 
 def _check_insert_headers(protocol: str, headers: dict[str, str]) -> None:
     if not headers:
         return
     if protocol not in (c.HTTP, c.TERMINATED_HTTPS):
-        raise exc.InvalidOption(
-            "insert_headers", f"{protocol} protocol listener")
+        raise exc.InvalidOption("insert_headers", f"{protocol} protocol listener")
     allowed = set(c.INSERT_HEADERS_HTTP)
     if protocol == c.TERMINATED_HTTPS:
         allowed |= set(c.INSERT_HEADERS_TLS)
@@ -314,35 +345,38 @@ def _check_allowed_cidrs(lb: models.LoadBalancer, cidrs: list[str] | None) -> No
     if not cidrs:
         return
     if lb.vip is not None and lb.vip.sg_ids:
-        raise exc.ValidationFailure(
-            "Allowed CIDRs are not allowed when using custom VIP Security Groups.")
-    vip_versions = {ipaddress.ip_address(a).version for a in
-                    [lb.vip.ip_address if lb.vip else None,
-                     *[v.ip_address for v in lb.additional_vips]] if a}
+        raise exc.ValidationFailure("Allowed CIDRs are not allowed when using custom VIP Security Groups.")
+    vip_versions = {
+        ipaddress.ip_address(a).version
+        for a in [lb.vip.ip_address if lb.vip else None, *[v.ip_address for v in lb.additional_vips]]
+        if a
+    }
     for cidr in cidrs:
         if vip_versions and ipaddress.ip_network(cidr).version not in vip_versions:
             raise exc.ValidationFailure(
-                f"CIDR {cidr} IP version incompatible with all VIPs {sorted(vip_versions)} IP "
-                f"version.")
+                f"CIDR {cidr} IP version incompatible with all VIPs {sorted(vip_versions)} IP version."
+            )
 
 
 def check_pool_protocol(listener_protocol: str, pool_protocol: str) -> None:
     if pool_protocol not in c.LISTENER_POOL_COMPATIBILITY.get(listener_protocol, ()):
         raise exc.ValidationFailure(
             f"The pool protocol '{pool_protocol}' is invalid while the listener protocol is "
-            f"'{listener_protocol}'.")
+            f"'{listener_protocol}'."
+        )
 
 
-def _check_default_pool(session: Session, lb_id: str, protocol: str,
-                        pool_id: str | None) -> None:
+def _check_default_pool(session: Session, lb_id: str, protocol: str, pool_id: str | None) -> None:
     if pool_id is None:
         return
     if protocol == c.PROMETHEUS:
-        raise exc.ValidationFailure(
-            "Protocol PROMETHEUS listeners cannot have child objects.")
+        raise exc.ValidationFailure("Protocol PROMETHEUS listeners cannot have child objects.")
     pool = session.get(models.Pool, pool_id)
-    if pool is None or pool.load_balancer_id != lb_id or \
-            pool.provisioning_status in (c.DELETED, c.PENDING_DELETE):
+    if (
+        pool is None
+        or pool.load_balancer_id != lb_id
+        or pool.provisioning_status in (c.DELETED, c.PENDING_DELETE)
+    ):
         raise exc.NotFound("Pool", pool_id)
     check_pool_protocol(protocol, pool.protocol)
 
@@ -350,17 +384,29 @@ def _check_default_pool(session: Session, lb_id: str, protocol: str,
 def _check_port_free(session: Session, lb_id: str, protocol: str, port: int) -> None:
     family = c.L4_FAMILY[protocol]
     same_family = [p for p, f in c.L4_FAMILY.items() if f == family]
-    clash = session.scalar(select(L.id).where(
-        L.load_balancer_id == lb_id, L.protocol_port == port, L.protocol.in_(same_family),
-        L.provisioning_status != c.DELETED))
+    clash = session.scalar(
+        select(L.id).where(
+            L.load_balancer_id == lb_id,
+            L.protocol_port == port,
+            L.protocol.in_(same_family),
+            L.provisioning_status != c.DELETED,
+        )
+    )
     if clash:
         raise exc.Conflict(
             f"Another Listener on this Load Balancer is already using protocol {protocol} "
-            f"and protocol_port {port}")
+            f"and protocol_port {port}"
+        )
 
 
-def validate(call: Call, session: Session, lb: models.LoadBalancer, protocol: str,
-             values: dict[str, Any], project_id: str) -> None:
+def validate(
+    call: Call,
+    session: Session,
+    lb: models.LoadBalancer,
+    protocol: str,
+    values: dict[str, Any],
+    project_id: str,
+) -> None:
     """Every rule that depends on more than one field, on the listener's final values."""
     _check_tls(call, protocol, values, project_id)
     _check_insert_headers(protocol, values.get("insert_headers") or {})
@@ -372,15 +418,16 @@ def apply(listener: models.Listener, values: dict[str, Any]) -> None:
     for key, value in values.items():
         if key == "tags":
             listener.tags = value or []
-        elif key not in ("project_id", "tenant_id", "loadbalancer_id", "protocol",
-                         "protocol_port"):
+        elif key not in ("project_id", "tenant_id", "loadbalancer_id", "protocol", "protocol_port"):
             setattr(listener, DB_NAMES.get(key, key), value)
 
 
 # ---- handlers ------------------------------------------------------------------------
 
-def build(call: Call, session: Session, lb: models.LoadBalancer, body: ListenerCreate,
-          project_id: str) -> models.Listener:
+
+def build(
+    call: Call, session: Session, lb: models.LoadBalancer, body: ListenerCreate, project_id: str
+) -> models.Listener:
     """Validate and add a new listener to `lb` (also used by single-call create)."""
     _check_protocol_allowed(call, body.protocol)
     call.services.providers.get(lb.provider).check_protocol(body.protocol)
@@ -389,9 +436,14 @@ def build(call: Call, session: Session, lb: models.LoadBalancer, body: ListenerC
     values.update({k: v for k, v in body.sent().items() if v is not None})
     values.setdefault("admin_state_up", True)
     validate(call, session, lb, body.protocol, values, project_id)
-    listener = L(project_id=project_id, load_balancer_id=lb.id, protocol=body.protocol,
-                 protocol_port=body.protocol_port, provisioning_status=c.PENDING_CREATE,
-                 operating_status=c.OFFLINE)
+    listener = L(
+        project_id=project_id,
+        load_balancer_id=lb.id,
+        protocol=body.protocol,
+        protocol_port=body.protocol_port,
+        provisioning_status=c.PENDING_CREATE,
+        operating_status=c.OFFLINE,
+    )
     apply(listener, values)
     session.add(listener)
     return listener
@@ -400,11 +452,9 @@ def build(call: Call, session: Session, lb: models.LoadBalancer, body: ListenerC
 def create(call: Call, raw: Any) -> dict[str, Any]:
     body = types.parse(ListenerCreate, raw)
     with call.db.transaction() as session:
-        lb = status.get_live(session, models.LoadBalancer, body.loadbalancer_id,
-                             "Load Balancer")
+        lb = status.get_live(session, models.LoadBalancer, body.loadbalancer_id, "Load Balancer")
         check_visible(call, lb, "Load Balancer")
-        project_id = project_for_create(call, body.project_id or body.tenant_id or
-                                        lb.project_id)
+        project_id = project_for_create(call, body.project_id or body.tenant_id or lb.project_id)
         quota.check(session, call.conf, project_id, "listener")
         status.lock_for_child_change(session, lb.id)
         listener = build(call, session, lb, body, project_id)
@@ -417,14 +467,19 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
 
 def list_all(call: Call) -> dict[str, Any]:
     with call.db.transaction() as session:
-        return list_page(session, COLLECTION, call.request.query_params, call.url, call.conf,
-                         project_scope(call, L.project_id))
+        return list_page(
+            session,
+            COLLECTION,
+            call.request.query_params,
+            call.url,
+            call.conf,
+            project_scope(call, L.project_id),
+        )
 
 
 def show(call: Call, listener_id: str) -> dict[str, Any]:
     with call.db.transaction() as session:
-        return {"listener": with_fields(call, serialize(get_listener(session, call,
-                                                                     listener_id)))}
+        return {"listener": with_fields(call, serialize(get_listener(session, call, listener_id)))}
 
 
 def _current_values(listener: models.Listener) -> dict[str, Any]:
@@ -441,8 +496,7 @@ def update(call: Call, listener_id: str, raw: Any) -> dict[str, Any]:
         status.lock_for_child_change(session, lb.id, repair=True)
         defaults = _defaults(call, listener.protocol)
         # null on PUT restores the default where upstream has one.
-        changes = {k: (defaults.get(k) if v is None and k in defaults else v)
-                   for k, v in sent.items()}
+        changes = {k: (defaults.get(k) if v is None and k in defaults else v) for k, v in sent.items()}
         if changes.get("admin_state_up") is None:
             changes.pop("admin_state_up", None)
         values = {**_current_values(listener), **changes}
@@ -472,8 +526,19 @@ def stats(call: Call, listener_id: str) -> dict[str, Any]:
         return {"stats": sum_statistics(session, [listener.id])}
 
 
-add_routes(router, [
-    *crud("/listeners", "/listeners/{listener_id}", "listener", create=create,
-          list_all=list_all, show=show, update=update, delete=delete),
-    Route("GET", "/listeners/{listener_id}/stats", stats),
-])
+add_routes(
+    router,
+    [
+        *crud(
+            "/listeners",
+            "/listeners/{listener_id}",
+            "listener",
+            create=create,
+            list_all=list_all,
+            show=show,
+            update=update,
+            delete=delete,
+        ),
+        Route("GET", "/listeners/{listener_id}/stats", stats),
+    ],
+)

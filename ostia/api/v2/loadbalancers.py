@@ -99,13 +99,21 @@ def serialize(lb: models.LoadBalancer) -> dict[str, Any]:
 
 LB = models.LoadBalancer
 COLLECTION = Collection(
-    model=LB, singular="loadbalancer", plural="loadbalancers", display_name=DISPLAY,
+    model=LB,
+    singular="loadbalancer",
+    plural="loadbalancers",
+    display_name=DISPLAY,
     serialize=serialize,
     columns={
-        **standard_columns(LB), "provider": LB.provider, "flavor_id": LB.flavor_id,
-        "availability_zone": LB.availability_zone, "vip_address": models.Vip.ip_address,
-        "vip_port_id": models.Vip.port_id, "vip_subnet_id": models.Vip.subnet_id,
-        "vip_network_id": models.Vip.network_id, "vip_qos_policy_id": models.Vip.qos_policy_id,
+        **standard_columns(LB),
+        "provider": LB.provider,
+        "flavor_id": LB.flavor_id,
+        "availability_zone": LB.availability_zone,
+        "vip_address": models.Vip.ip_address,
+        "vip_port_id": models.Vip.port_id,
+        "vip_subnet_id": models.Vip.subnet_id,
+        "vip_network_id": models.Vip.network_id,
+        "vip_qos_policy_id": models.Vip.qos_policy_id,
     },
     load_options=lambda: _CHILD_IDS,
 )
@@ -115,7 +123,8 @@ COLLECTION = Collection(
 # all, when a write handler needs more).
 _CHILD_IDS: tuple[Any, ...] = tuple(
     selectinload(relation).load_only(child.id, child.provisioning_status).lazyload("*")
-    for relation, child in ((LB.listeners, models.Listener), (LB.pools, models.Pool)))
+    for relation, child in ((LB.listeners, models.Listener), (LB.pools, models.Pool))
+)
 
 
 def get_load_balancer(session: Session, call: Call, lb_id: str) -> models.LoadBalancer:
@@ -126,13 +135,15 @@ def get_load_balancer(session: Session, call: Call, lb_id: str) -> models.LoadBa
 
 # ---- VIP -----------------------------------------------------------------------------
 
+
 def _vips_in_use(session: Session, subnet_id: str) -> set[str]:
     live = LB.provisioning_status != c.DELETED
-    primary = select(models.Vip.ip_address).join(LB).where(
-        models.Vip.subnet_id == subnet_id, live)
-    extra = select(models.AdditionalVip.ip_address).join(
-        LB, LB.id == models.AdditionalVip.load_balancer_id).where(
-        models.AdditionalVip.subnet_id == subnet_id, live)
+    primary = select(models.Vip.ip_address).join(LB).where(models.Vip.subnet_id == subnet_id, live)
+    extra = (
+        select(models.AdditionalVip.ip_address)
+        .join(LB, LB.id == models.AdditionalVip.load_balancer_id)
+        .where(models.AdditionalVip.subnet_id == subnet_id, live)
+    )
     # Core rows, not ORM ones: this reads every VIP of the subnet on each create.
     return {a for (a,) in session.connection().execute(primary.union(extra)) if a}
 
@@ -143,12 +154,14 @@ def _choose_subnet(call: Call, body: LoadBalancerCreate) -> net.Subnet:
     if body.vip_port_id is not None:
         if not networking.allow_vip_port_id:
             raise exc.ValidationFailure(
-                "use of vip_port_id is disallowed by this deployment's configuration.")
+                "use of vip_port_id is disallowed by this deployment's configuration."
+            )
         raise exc.BadRequest(f"Port {body.vip_port_id} not found.")
     if body.vip_subnet_id is not None:
         if not networking.allow_vip_subnet_id:
             raise exc.ValidationFailure(
-                "use of vip_subnet_id is disallowed by this deployment's configuration.")
+                "use of vip_subnet_id is disallowed by this deployment's configuration."
+            )
         try:
             subnet = network_driver.get_subnet(body.vip_subnet_id)
         except net.SubnetNotFound:
@@ -159,13 +172,13 @@ def _choose_subnet(call: Call, body: LoadBalancerCreate) -> net.Subnet:
             except net.NetworkNotFound:
                 raise exc.BadRequest(f"Network {body.vip_network_id} not found.") from None
             if network.id != subnet.network_id:
-                raise exc.ValidationFailure(
-                    f"Subnet {subnet.id} is not on network {network.id}.")
+                raise exc.ValidationFailure(f"Subnet {subnet.id} is not on network {network.id}.")
         return subnet
     if body.vip_network_id is not None:
         if not networking.allow_vip_network_id:
             raise exc.ValidationFailure(
-                "use of vip_network_id is disallowed by this deployment's configuration.")
+                "use of vip_network_id is disallowed by this deployment's configuration."
+            )
         try:
             network = network_driver.get_network(body.vip_network_id)
         except net.NetworkNotFound:
@@ -176,41 +189,44 @@ def _choose_subnet(call: Call, body: LoadBalancerCreate) -> net.Subnet:
         subnets.sort(key=lambda s: s.ip_version)
         if not subnets:
             raise exc.ValidationFailure(
-                f"No subnet on network {network.id} can hold the requested VIP address.")
+                f"No subnet on network {network.id} can hold the requested VIP address."
+            )
         return subnets[0]
-    raise exc.ValidationFailure(
-        "VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id.")
+    raise exc.ValidationFailure("VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id.")
 
 
 def _check_network_allowed(call: Call, network_id: str) -> None:
     networking = call.conf.networking
     if networking.valid_vip_networks and network_id not in networking.valid_vip_networks:
         raise exc.ValidationFailure(
-            f"Supplied network {network_id} is not in the list of allowed VIP networks.")
+            f"Supplied network {network_id} is not in the list of allowed VIP networks."
+        )
     if network_id in (networking.denylist_vip_networks or []):
         raise exc.ValidationFailure(f"Supplied network {network_id} is not allowed for VIPs.")
 
 
-def _allocate(call: Call, session: Session, subnet: net.Subnet,
-              address: str | None) -> net.VipAllocation:
+def _allocate(call: Call, session: Session, subnet: net.Subnet, address: str | None) -> net.VipAllocation:
     try:
-        return call.services.network.allocate_vip(
-            subnet, address, _vips_in_use(session, subnet.id))
+        return call.services.network.allocate_vip(subnet, address, _vips_in_use(session, subnet.id))
     except net.AddressUnavailable as err:
         if "already in use" in str(err):
             raise exc.Conflict(str(err)) from None
         raise exc.ValidationFailure(str(err)) from None
 
 
-def _build_vips(call: Call, session: Session, body: LoadBalancerCreate,
-                lb: models.LoadBalancer) -> None:
+def _build_vips(call: Call, session: Session, body: LoadBalancerCreate, lb: models.LoadBalancer) -> None:
     subnet = _choose_subnet(call, body)
     _check_network_allowed(call, subnet.network_id)
     allocation = _allocate(call, session, subnet, body.vip_address)
-    lb.vip = models.Vip(ip_address=allocation.ip_address, subnet_id=subnet.id,
-                        network_id=subnet.network_id, port_id=allocation.port_id,
-                        qos_policy_id=body.vip_qos_policy_id, octavia_owned=True,
-                        sg_ids=body.vip_sg_ids or None)
+    lb.vip = models.Vip(
+        ip_address=allocation.ip_address,
+        subnet_id=subnet.id,
+        network_id=subnet.network_id,
+        port_id=allocation.port_id,
+        qos_policy_id=body.vip_qos_policy_id,
+        octavia_owned=True,
+        sg_ids=body.vip_sg_ids or None,
+    )
     seen = {subnet.id}
     for extra in body.additional_vips or []:
         try:
@@ -219,19 +235,24 @@ def _build_vips(call: Call, session: Session, body: LoadBalancerCreate,
             raise exc.BadRequest(f"Subnet {extra.subnet_id} not found.") from None
         if extra_subnet.id in seen:
             raise exc.ValidationFailure(
-                f"Duplicate VIP subnet(s) specified. Only one IP can be bound per subnet: "
-                f"{extra_subnet.id}")
+                f"Duplicate VIP subnet(s) specified. Only one IP can be bound per subnet: {extra_subnet.id}"
+            )
         if extra_subnet.network_id != subnet.network_id:
-            raise exc.ValidationFailure(
-                "All VIP subnets must belong to the same network.")
+            raise exc.ValidationFailure("All VIP subnets must belong to the same network.")
         seen.add(extra_subnet.id)
         extra_allocation = _allocate(call, session, extra_subnet, extra.ip_address)
-        lb.additional_vips.append(models.AdditionalVip(
-            subnet_id=extra_subnet.id, network_id=extra_subnet.network_id,
-            ip_address=extra_allocation.ip_address, port_id=extra.port_id))
+        lb.additional_vips.append(
+            models.AdditionalVip(
+                subnet_id=extra_subnet.id,
+                network_id=extra_subnet.network_id,
+                ip_address=extra_allocation.ip_address,
+                port_id=extra.port_id,
+            )
+        )
 
 
 # ---- flavor, availability zone, topology ---------------------------------------------
+
 
 def _flavor_profile(session: Session, flavor_id: str | None) -> models.FlavorProfile | None:
     """The profile of an existing, enabled flavor (400 otherwise)."""
@@ -265,19 +286,20 @@ def _zone_metadata(session: Session, name: str | None) -> dict[str, Any]:
     return _json_object(zone.availability_zone_profile.availability_zone_data)
 
 
-def _choose_provider(call: Call, body: LoadBalancerCreate,
-                     profile: models.FlavorProfile | None) -> tuple[str, ProviderDriver]:
+def _choose_provider(
+    call: Call, body: LoadBalancerCreate, profile: models.FlavorProfile | None
+) -> tuple[str, ProviderDriver]:
     """The requested provider, else the flavor's, else the default; checked against both."""
     providers = call.services.providers
     name = body.provider or (profile.provider_name if profile else providers.default)
     driver = providers.get(name)
     if profile is not None and profile.provider_name != name:
-        raise exc.ValidationFailure(
-            f"Flavor '{body.flavor_id}' is not compatible with provider '{name}'")
+        raise exc.ValidationFailure(f"Flavor '{body.flavor_id}' is not compatible with provider '{name}'")
     return name, driver
 
 
 # ---- handlers ----------------------------------------------------------------------
+
 
 def create(call: Call, raw: Any) -> dict[str, Any]:
     body = types.parse(LoadBalancerCreate, raw)
@@ -291,20 +313,23 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
         provider.validate_availability_zone(_zone_metadata(session, body.availability_zone))
         quota.check(session, call.conf, project_id, "load_balancer")
         lb = LB(
-            project_id=project_id, name=body.name, description=body.description,
-            enabled=body.admin_state_up, provider=provider_name, flavor_id=body.flavor_id,
+            project_id=project_id,
+            name=body.name,
+            description=body.description,
+            enabled=body.admin_state_up,
+            provider=provider_name,
+            flavor_id=body.flavor_id,
             availability_zone=body.availability_zone,
-            topology=flavor.get("loadbalancer_topology",
-                                call.conf.controller_worker.loadbalancer_topology),
-            provisioning_status=c.PENDING_CREATE, operating_status=c.OFFLINE,
+            topology=flavor.get("loadbalancer_topology", call.conf.controller_worker.loadbalancer_topology),
+            provisioning_status=c.PENDING_CREATE,
+            operating_status=c.OFFLINE,
             request_id=request_id.current(),
         )
         lb.tags = body.tags or []
         _build_vips(call, session, body, lb)
         session.add(lb)
         session.flush()
-        graph.create_children(call, session, lb, provider, body.listeners or [],
-                              body.pools or [])
+        graph.create_children(call, session, lb, provider, body.listeners or [], body.pools or [])
         session.flush()
         result = serialize(lb)
         if body.listeners or body.pools:
@@ -316,8 +341,14 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
 def list_all(call: Call) -> dict[str, Any]:
     with call.db.transaction() as session:
         # VIP attributes filter and sort like any other: the collection layer joins them.
-        return list_page(session, COLLECTION, call.request.query_params, call.url, call.conf,
-                         project_scope(call, LB.project_id))
+        return list_page(
+            session,
+            COLLECTION,
+            call.request.query_params,
+            call.url,
+            call.conf,
+            project_scope(call, LB.project_id),
+        )
 
 
 def show(call: Call, lb_id: str) -> dict[str, Any]:
@@ -356,14 +387,19 @@ def update(call: Call, lb_id: str, raw: Any) -> dict[str, Any]:
 
 def delete(call: Call, lb_id: str) -> None:
     cascade = call.request.query_params.get("cascade", "false").strip().lower() in (
-        "true", "1", "yes", "on", "y", "t")
+        "true",
+        "1",
+        "yes",
+        "on",
+        "y",
+        "t",
+    )
     with call.db.transaction() as session:
         lb = get_load_balancer(session, call, lb_id)
         children: list[Any] = [*lb.listeners, *lb.pools]
         live_children = [o for o in children if o.provisioning_status != c.DELETED]
         if live_children and not cascade:
-            raise exc.ValidationFailure(
-                f"Cannot delete Load Balancer {lb_id} - it has children")
+            raise exc.ValidationFailure(f"Cannot delete Load Balancer {lb_id} - it has children")
         status.lock_for_delete(session, lb)
         session.refresh(lb)
         for child in live_children:
@@ -394,11 +430,22 @@ def stats(call: Call, lb_id: str) -> dict[str, Any]:
 
 
 ONE = "/loadbalancers/{lb_id}"
-add_routes(router, [
-    *crud("/loadbalancers", ONE, "loadbalancer", create=create, list_all=list_all, show=show,
-          update=update, delete=delete),
-    Route("PUT", ONE + "/failover", failover, status=202, empty=True),
-    Route("GET", ONE + "/status", status_tree),
-    Route("GET", ONE + "/statuses", status_tree),
-    Route("GET", ONE + "/stats", stats),
-])
+add_routes(
+    router,
+    [
+        *crud(
+            "/loadbalancers",
+            ONE,
+            "loadbalancer",
+            create=create,
+            list_all=list_all,
+            show=show,
+            update=update,
+            delete=delete,
+        ),
+        Route("PUT", ONE + "/failover", failover, status=202, empty=True),
+        Route("GET", ONE + "/status", status_tree),
+        Route("GET", ONE + "/statuses", status_tree),
+        Route("GET", ONE + "/stats", stats),
+    ],
+)

@@ -65,15 +65,18 @@ class MemberUpdate(types.Schema):
 
 # What a PUT (single or batch) may change; null restores the default where one exists.
 UPDATABLE_DEFAULTS: dict[str, Any] = {
-    "name": None, "admin_state_up": True, "weight": DEFAULT_WEIGHT, "backup": False,
-    "monitor_address": None, "monitor_port": None,
+    "name": None,
+    "admin_state_up": True,
+    "weight": DEFAULT_WEIGHT,
+    "backup": False,
+    "monitor_address": None,
+    "monitor_port": None,
 }
 DB_NAMES = {"admin_state_up": "enabled", "address": "ip_address"}
 
 
 def serialize(member: models.Member) -> dict[str, Any]:
-    reason = error_reason.of_child(
-        member, lambda: member.pool.load_balancer if member.pool else None)
+    reason = error_reason.of_child(member, lambda: member.pool.load_balancer if member.pool else None)
     return {
         **standard_fields(member, reason),
         "name": member.name,
@@ -90,12 +93,20 @@ def serialize(member: models.Member) -> dict[str, Any]:
 
 M = models.Member
 COLLECTION = Collection(
-    model=M, singular="member", plural="members", display_name=DISPLAY,
+    model=M,
+    singular="member",
+    plural="members",
+    display_name=DISPLAY,
     serialize=serialize,
     columns={
-        **standard_columns(M), "address": M.ip_address, "protocol_port": M.protocol_port,
-        "weight": M.weight, "backup": M.backup, "subnet_id": M.subnet_id,
-        "monitor_address": M.monitor_address, "monitor_port": M.monitor_port,
+        **standard_columns(M),
+        "address": M.ip_address,
+        "protocol_port": M.protocol_port,
+        "weight": M.weight,
+        "backup": M.backup,
+        "subnet_id": M.subnet_id,
+        "monitor_address": M.monitor_address,
+        "monitor_port": M.monitor_port,
         "vnic_type": M.vnic_type,
     },
 )
@@ -110,13 +121,13 @@ def get_member(session: Session, call: Call, pool: models.Pool, member_id: str) 
     return member
 
 
-def _pool_and_lb(session: Session, call: Call,
-                 pool_id: str) -> tuple[models.Pool, models.LoadBalancer]:
+def _pool_and_lb(session: Session, call: Call, pool_id: str) -> tuple[models.Pool, models.LoadBalancer]:
     pool = pools_api.get_pool(session, call, pool_id)
     return pool, pools_api.load_balancer_of(pool)
 
 
 # ---- validation ----------------------------------------------------------------------
+
 
 def _check_address(call: Call, address: str) -> None:
     reserved = {ipaddress.ip_address(ip) for ip in call.conf.networking.reserved_ips}
@@ -148,17 +159,28 @@ def _flavor_allows_sriov(lb: models.LoadBalancer, session: Session) -> bool:
 
 
 def _check_not_taken(session: Session, pool: models.Pool, address: str, port: int) -> None:
-    clash = session.scalar(select(M.id).where(
-        M.pool_id == pool.id, M.ip_address == address, M.protocol_port == port,
-        M.provisioning_status != c.DELETED))
+    clash = session.scalar(
+        select(M.id).where(
+            M.pool_id == pool.id,
+            M.ip_address == address,
+            M.protocol_port == port,
+            M.provisioning_status != c.DELETED,
+        )
+    )
     if clash:
         raise exc.Conflict(
-            f"Another member on this pool is already using ip {address} on protocol_port "
-            f"{port}")
+            f"Another member on this pool is already using ip {address} on protocol_port {port}"
+        )
 
 
-def build(call: Call, session: Session, pool: models.Pool, lb: models.LoadBalancer,
-          body: MemberCreate, subnet_id: str | None) -> models.Member:
+def build(
+    call: Call,
+    session: Session,
+    pool: models.Pool,
+    lb: models.LoadBalancer,
+    body: MemberCreate,
+    subnet_id: str | None,
+) -> models.Member:
     """Validate and add a new member to `pool` (create, batch and single-call create).
 
     `subnet_id` is the resolved subnet (see `resolve_subnet`); quota and locks are the
@@ -166,15 +188,18 @@ def build(call: Call, session: Session, pool: models.Pool, lb: models.LoadBalanc
     """
     _check_address(call, body.address)
     if body.request_sriov and not _flavor_allows_sriov(lb, session):
-        raise exc.ValidationFailure(
-            "The load balancer flavor does not allow SR-IOV member ports.")
+        raise exc.ValidationFailure("The load balancer flavor does not allow SR-IOV member ports.")
     _check_not_taken(session, pool, body.address, body.protocol_port)
     has_monitor = pools_api.live_monitor(pool) is not None
-    member = M(project_id=pool.project_id, ip_address=body.address,
-               protocol_port=body.protocol_port, subnet_id=subnet_id,
-               vnic_type="direct" if body.request_sriov else "normal",
-               provisioning_status=c.PENDING_CREATE,
-               operating_status=c.OFFLINE if has_monitor else c.NO_MONITOR)
+    member = M(
+        project_id=pool.project_id,
+        ip_address=body.address,
+        protocol_port=body.protocol_port,
+        subnet_id=subnet_id,
+        vnic_type="direct" if body.request_sriov else "normal",
+        provisioning_status=c.PENDING_CREATE,
+        operating_status=c.OFFLINE if has_monitor else c.NO_MONITOR,
+    )
     apply(member, {key: getattr(body, key) for key in UPDATABLE_DEFAULTS})
     member.tags = body.tags or []
     pool.members.append(member)
@@ -191,6 +216,7 @@ def apply(member: models.Member, values: dict[str, Any]) -> None:
 
 
 # ---- handlers ------------------------------------------------------------------------
+
 
 def create(call: Call, pool_id: str, raw: Any) -> dict[str, Any]:
     body = types.parse(MemberCreate, raw)
@@ -210,21 +236,20 @@ def create(call: Call, pool_id: str, raw: Any) -> dict[str, Any]:
 def list_all(call: Call, pool_id: str) -> dict[str, Any]:
     with call.db.transaction() as session:
         pool = pools_api.get_pool(session, call, pool_id)
-        return list_page(session, COLLECTION, call.request.query_params, call.url, call.conf,
-                         (M.pool_id == pool.id,))
+        return list_page(
+            session, COLLECTION, call.request.query_params, call.url, call.conf, (M.pool_id == pool.id,)
+        )
 
 
 def show(call: Call, pool_id: str, member_id: str) -> dict[str, Any]:
     with call.db.transaction() as session:
         pool = pools_api.get_pool(session, call, pool_id)
-        return {"member": with_fields(call, serialize(get_member(session, call, pool,
-                                                                   member_id)))}
+        return {"member": with_fields(call, serialize(get_member(session, call, pool, member_id)))}
 
 
 def _changes(sent: dict[str, Any]) -> dict[str, Any]:
     """PUT values: null restores the default of weight, backup and admin_state_up."""
-    return {key: (UPDATABLE_DEFAULTS.get(key) if value is None else value)
-            for key, value in sent.items()}
+    return {key: (UPDATABLE_DEFAULTS.get(key) if value is None else value) for key, value in sent.items()}
 
 
 def update(call: Call, pool_id: str, member_id: str, raw: Any) -> dict[str, Any]:
@@ -254,6 +279,7 @@ def delete(call: Call, pool_id: str, member_id: str) -> None:
 
 # ---- batch update --------------------------------------------------------------------
 
+
 def _parse_batch(raw: Any) -> list[MemberCreate]:
     if not isinstance(raw, list):
         raise exc.InvalidInput("members", raw, "Expected a list.")
@@ -279,15 +305,12 @@ def batch_update(call: Call, pool_id: str, raw: Any) -> None:
         pool, lb = _pool_and_lb(session, call, pool_id)
         existing = {(m.ip_address, m.protocol_port): m for m in pools_api.live(pool.members)}
         new = [m for m in wanted if (m.address, m.protocol_port) not in existing]
-        matched = [(existing[key], m) for m in wanted
-                   if (key := (m.address, m.protocol_port)) in existing]
+        matched = [(existing[key], m) for m in wanted if (key := (m.address, m.protocol_port)) in existing]
         keep = {(m.address, m.protocol_port) for m in wanted}
-        gone = [] if _additive_only(call) else [
-            m for key, m in existing.items() if key not in keep]
+        gone = [] if _additive_only(call) else [m for key, m in existing.items() if key not in keep]
         if not (new or matched or gone):
             return
-        quota.check(session, call.conf, pool.project_id or "", "member",
-                    adding=len(new) - len(gone))
+        quota.check(session, call.conf, pool.project_id or "", "member", adding=len(new) - len(gone))
         pools_api.lock_for_pool_child(session, pool, lb)
         for body in new:
             build(call, session, pool, lb, body, subnets[body.subnet_id])
@@ -303,8 +326,19 @@ def batch_update(call: Call, pool_id: str, raw: Any) -> None:
 
 
 MEMBERS = "/pools/{pool_id}/members"
-add_routes(router, [
-    *crud(MEMBERS, MEMBERS + "/{member_id}", "member", create=create, list_all=list_all,
-          show=show, update=update, delete=delete),
-    Route("PUT", MEMBERS, batch_update, body_root="members", status=202, empty=True),
-])
+add_routes(
+    router,
+    [
+        *crud(
+            MEMBERS,
+            MEMBERS + "/{member_id}",
+            "member",
+            create=create,
+            list_all=list_all,
+            show=show,
+            update=update,
+            delete=delete,
+        ),
+        Route("PUT", MEMBERS, batch_update, body_root="members", status=202, empty=True),
+    ],
+)

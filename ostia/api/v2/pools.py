@@ -33,7 +33,7 @@ PoolProtocol = Literal["HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2", "UDP", "SCTP"
 LbAlgorithm = Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"]
 PersistenceType = Literal["SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"]
 # Characters a cookie name may not hold (RFC 6265 token: no CTLs, spaces or separators).
-BAD_COOKIE_NAME = re.compile(r'[\x00-\x20\x22\x28-\x29\x2c\x2f\x3a-\x40\x5b-\x5d\x7b\x7d\x7f]')
+BAD_COOKIE_NAME = re.compile(r"[\x00-\x20\x22\x28-\x29\x2c\x2f\x3a-\x40\x5b-\x5d\x7b\x7d\x7f]")
 DATAGRAM_PROTOCOLS = (c.UDP, c.SCTP)
 
 
@@ -41,8 +41,10 @@ class SessionPersistenceCreate(types.Schema):
     type: PersistenceType
     cookie_name: types.Text255 | None = None
     # Bounded by the integer column on every database we support.
-    persistence_timeout: Annotated[types.Int, Field(
-        ge=limits.PERSISTENCE_TIMEOUT.low, le=limits.PERSISTENCE_TIMEOUT.high)] | None = None
+    persistence_timeout: (
+        Annotated[types.Int, Field(ge=limits.PERSISTENCE_TIMEOUT.low, le=limits.PERSISTENCE_TIMEOUT.high)]
+        | None
+    ) = None
     persistence_granularity: types.IPAddress | None = None
 
 
@@ -136,9 +138,12 @@ def _persistence(pool: models.Pool) -> dict[str, Any] | None:
     sp = pool.session_persistence
     if sp is None:
         return None
-    return {"type": sp.type, "cookie_name": sp.cookie_name,
-            "persistence_timeout": sp.persistence_timeout,
-            "persistence_granularity": sp.persistence_granularity}
+    return {
+        "type": sp.type,
+        "cookie_name": sp.cookie_name,
+        "persistence_timeout": sp.persistence_timeout,
+        "persistence_granularity": sp.persistence_granularity,
+    }
 
 
 def serialize(pool: models.Pool) -> dict[str, Any]:
@@ -167,17 +172,28 @@ def serialize(pool: models.Pool) -> dict[str, Any]:
 
 P = models.Pool
 COLLECTION = Collection(
-    model=P, singular="pool", plural="pools", display_name=DISPLAY,
+    model=P,
+    singular="pool",
+    plural="pools",
+    display_name=DISPLAY,
     serialize=serialize,
     columns={
-        **standard_columns(P), "protocol": P.protocol, "lb_algorithm": P.lb_algorithm,
-        "loadbalancer_id": P.load_balancer_id, "tls_enabled": P.tls_enabled,
-        "tls_container_ref": P.tls_certificate_id, "ca_tls_container_ref": P.ca_tls_certificate_id,
-        "crl_container_ref": P.crl_container_id, "tls_ciphers": P.tls_ciphers,
+        **standard_columns(P),
+        "protocol": P.protocol,
+        "lb_algorithm": P.lb_algorithm,
+        "loadbalancer_id": P.load_balancer_id,
+        "tls_enabled": P.tls_enabled,
+        "tls_container_ref": P.tls_certificate_id,
+        "ca_tls_container_ref": P.ca_tls_certificate_id,
+        "crl_container_ref": P.crl_container_id,
+        "tls_ciphers": P.tls_ciphers,
     },
-    load_options=lambda: (selectinload(P.members), selectinload(P.health_monitor),
-                          selectinload(P.listeners),
-                          selectinload(P.l7policies).selectinload(models.L7Policy.listener)),
+    load_options=lambda: (
+        selectinload(P.members),
+        selectinload(P.health_monitor),
+        selectinload(P.listeners),
+        selectinload(P.l7policies).selectinload(models.L7Policy.listener),
+    ),
 )
 
 
@@ -194,8 +210,9 @@ def load_balancer_of(pool: models.Pool) -> models.LoadBalancer:
     return pool.load_balancer
 
 
-def lock_for_pool_child(session: Session, pool: models.Pool, lb: models.LoadBalancer, *,
-                        repair: bool = False) -> None:
+def lock_for_pool_child(
+    session: Session, pool: models.Pool, lb: models.LoadBalancer, *, repair: bool = False
+) -> None:
     """A member or health monitor change: the pool must be ACTIVE (or ERROR for an update
     or delete: `repair`); the LB, the pool and its listeners go PENDING_UPDATE."""
     status.require_active(pool, DISPLAY, repair=repair)
@@ -205,6 +222,7 @@ def lock_for_pool_child(session: Session, pool: models.Pool, lb: models.LoadBala
 
 # ---- validation of the final attribute set (create and update alike) -----------------
 
+
 def _check_persistence(protocol: str, sp: dict[str, Any] | None) -> None:
     if sp is None:
         return
@@ -213,40 +231,43 @@ def _check_persistence(protocol: str, sp: dict[str, Any] | None) -> None:
         if kind == c.SOURCE_IP and cookie:
             raise exc.ValidationFailure(
                 "session_persistence SOURCE_IP type for UDP and SCTP protocols only accepts: "
-                "type, persistence_timeout, persistence_granularity.")
+                "type, persistence_timeout, persistence_granularity."
+            )
         if cookie:
             raise exc.ValidationFailure("Cookie names are not supported for UDP/SCTP pools.")
         if kind in (c.HTTP_COOKIE, c.APP_COOKIE):
             raise exc.ValidationFailure(
-                f"Session persistence of type {kind} is not supported for UDP/SCTP protocol "
-                f"pools.")
-    elif sp.get("persistence_timeout") is not None or \
-            sp.get("persistence_granularity") is not None:
+                f"Session persistence of type {kind} is not supported for UDP/SCTP protocol pools."
+            )
+    elif sp.get("persistence_timeout") is not None or sp.get("persistence_granularity") is not None:
         raise exc.ValidationFailure(
-            "persistence_timeout and persistence_granularity is only for UDP and SCTP "
-            "protocol pools.")
+            "persistence_timeout and persistence_granularity is only for UDP and SCTP protocol pools."
+        )
     if cookie:
         if kind != c.APP_COOKIE:
             raise exc.ValidationFailure(
-                'Field "cookie_name" can only be specified with session persistence of type '
-                '"APP_COOKIE".')
+                'Field "cookie_name" can only be specified with session persistence of type "APP_COOKIE".'
+            )
         if BAD_COOKIE_NAME.search(cookie):
             raise exc.ValidationFailure('Supplied "cookie_name" is invalid.')
     elif kind == c.APP_COOKIE:
         raise exc.ValidationFailure(
-            'Field "cookie_name" must be specified when using the "APP_COOKIE" session '
-            'persistence type.')
+            'Field "cookie_name" must be specified when using the "APP_COOKIE" session persistence type.'
+        )
 
 
 def validate(call: Call, protocol: str, values: dict[str, Any], project_id: str) -> None:
     """Every rule that depends on more than one field, on the pool's final values."""
     _check_persistence(protocol, values.get("session_persistence"))
     if values.get("crl_container_ref") and not values.get("ca_tls_container_ref"):
-        raise exc.ValidationFailure(
-            "A CA certificate reference is required to specify a revocation list.")
+        raise exc.ValidationFailure("A CA certificate reference is required to specify a revocation list.")
     listeners_api.check_certificates(
-        call, project_id, [values.get("tls_container_ref")],
-        ca_ref=values.get("ca_tls_container_ref"), crl_ref=values.get("crl_container_ref"))
+        call,
+        project_id,
+        [values.get("tls_container_ref")],
+        ca_ref=values.get("ca_tls_container_ref"),
+        crl_ref=values.get("crl_container_ref"),
+    )
     listeners_api.check_tls_options(call, protocol, values)
 
 
@@ -294,8 +315,14 @@ def _apply_persistence(pool: models.Pool, sp: dict[str, Any] | None) -> None:
 
 # ---- handlers ------------------------------------------------------------------------
 
-def build(call: Call, session: Session, lb: models.LoadBalancer,
-          body: PoolCreate | PoolSingleCreate, project_id: str) -> models.Pool:
+
+def build(
+    call: Call,
+    session: Session,
+    lb: models.LoadBalancer,
+    body: PoolCreate | PoolSingleCreate,
+    project_id: str,
+) -> models.Pool:
     """Validate and add a new pool to `lb` (also used by single-call create)."""
     provider = call.services.providers.get(lb.provider)
     provider.check_protocol(body.protocol)
@@ -305,9 +332,14 @@ def build(call: Call, session: Session, lb: models.LoadBalancer,
         values["session_persistence"] = body.session_persistence.model_dump()
     values.update(tls_defaults(call, values))
     validate(call, body.protocol, values, project_id)
-    pool = P(project_id=project_id, load_balancer_id=lb.id, protocol=body.protocol,
-             lb_algorithm=body.lb_algorithm, provisioning_status=c.PENDING_CREATE,
-             operating_status=c.OFFLINE)
+    pool = P(
+        project_id=project_id,
+        load_balancer_id=lb.id,
+        protocol=body.protocol,
+        lb_algorithm=body.lb_algorithm,
+        provisioning_status=c.PENDING_CREATE,
+        operating_status=c.OFFLINE,
+    )
     apply(pool, values)
     session.add(pool)
     return pool
@@ -318,11 +350,9 @@ def _target_listener(session: Session, call: Call, body: PoolCreate) -> models.L
         return None
     listener = listeners_api.get_listener(session, call, body.listener_id)
     if body.loadbalancer_id is not None and listener.load_balancer_id != body.loadbalancer_id:
-        raise exc.ValidationFailure(
-            f"Listener {listener.id} is not on load balancer {body.loadbalancer_id}.")
+        raise exc.ValidationFailure(f"Listener {listener.id} is not on load balancer {body.loadbalancer_id}.")
     check_listener_accepts(listener, body.protocol)
-    if listener.default_pool is not None and \
-            listener.default_pool.provisioning_status != c.DELETED:
+    if listener.default_pool is not None and listener.default_pool.provisioning_status != c.DELETED:
         raise exc.Conflict("This listener already has a default pool")
     return listener
 
@@ -352,8 +382,14 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
 
 def list_all(call: Call) -> dict[str, Any]:
     with call.db.transaction() as session:
-        return list_page(session, COLLECTION, call.request.query_params, call.url, call.conf,
-                         project_scope(call, P.project_id))
+        return list_page(
+            session,
+            COLLECTION,
+            call.request.query_params,
+            call.url,
+            call.conf,
+            project_scope(call, P.project_id),
+        )
 
 
 def show(call: Call, pool_id: str) -> dict[str, Any]:
@@ -372,12 +408,16 @@ def _updated_persistence(pool: models.Pool, sent: SessionPersistenceUpdate) -> d
     return values
 
 
-def _check_ca_removal(pool: models.Pool, changes: dict[str, Any],
-                      values: dict[str, Any]) -> None:
-    if "ca_tls_container_ref" in changes and changes["ca_tls_container_ref"] is None and \
-            pool.ca_tls_certificate_id and values.get("crl_container_ref"):
+def _check_ca_removal(pool: models.Pool, changes: dict[str, Any], values: dict[str, Any]) -> None:
+    if (
+        "ca_tls_container_ref" in changes
+        and changes["ca_tls_container_ref"] is None
+        and pool.ca_tls_certificate_id
+        and values.get("crl_container_ref")
+    ):
         raise exc.ValidationFailure(
-            "A CA reference cannot be removed when a certificate revocation list is present.")
+            "A CA reference cannot be removed when a certificate revocation list is present."
+        )
 
 
 def _changes(pool: models.Pool, body: PoolUpdate) -> dict[str, Any]:
@@ -447,5 +487,16 @@ def delete(call: Call, pool_id: str) -> None:
     call.services.providers.notify(lb_id, provider)
 
 
-add_routes(router, crud("/pools", "/pools/{pool_id}", "pool", create=create, list_all=list_all,
-                        show=show, update=update, delete=delete))
+add_routes(
+    router,
+    crud(
+        "/pools",
+        "/pools/{pool_id}",
+        "pool",
+        create=create,
+        list_all=list_all,
+        show=show,
+        update=update,
+        delete=delete,
+    ),
+)

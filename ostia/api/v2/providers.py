@@ -39,13 +39,14 @@ def flavor_capabilities(call: Call, provider: str) -> dict[str, Any]:
 def availability_zone_capabilities(call: Call, provider: str) -> dict[str, Any]:
     require_admin(call)
     driver = call.services.providers.get(provider)
-    return {"availability_zone_capabilities": _entries(
-        call, list(driver.availability_zone_capabilities))}
+    return {"availability_zone_capabilities": _entries(call, list(driver.availability_zone_capabilities))}
 
 
-add_routes(router, [
-    Route("GET", "/providers", list_all),
-    Route("GET", "/providers/{provider}/flavor_capabilities", flavor_capabilities),
-    Route("GET", "/providers/{provider}/availability_zone_capabilities",
-          availability_zone_capabilities),
-])
+add_routes(
+    router,
+    [
+        Route("GET", "/providers", list_all),
+        Route("GET", "/providers/{provider}/flavor_capabilities", flavor_capabilities),
+        Route("GET", "/providers/{provider}/availability_zone_capabilities", availability_zone_capabilities),
+    ],
+)

@@ -61,24 +61,40 @@ def as_api(limits: Mapping[str, int | None]) -> dict[str, int | None]:
 
 def serialize(row: models.Quotas) -> dict[str, Any]:
     """A list entry: the project's stored values, null where it uses the default."""
-    return {"project_id": row.project_id,
-            **as_api({column: getattr(row, column) for column in quota.RESOURCES})}
+    return {
+        "project_id": row.project_id,
+        **as_api({column: getattr(row, column) for column in quota.RESOURCES}),
+    }
 
 
 Q = models.Quotas
 COLLECTION = Collection(
-    model=Q, singular="quota", plural="quotas", display_name=DISPLAY, serialize=serialize,
-    columns={"project_id": Q.project_id, "loadbalancer": Q.load_balancer,
-             "listener": Q.listener, "member": Q.member, "pool": Q.pool,
-             "healthmonitor": Q.health_monitor, "l7policy": Q.l7policy, "l7rule": Q.l7rule},
-    tagged=False, default_sort=("project_id",), key="project_id",
+    model=Q,
+    singular="quota",
+    plural="quotas",
+    display_name=DISPLAY,
+    serialize=serialize,
+    columns={
+        "project_id": Q.project_id,
+        "loadbalancer": Q.load_balancer,
+        "listener": Q.listener,
+        "member": Q.member,
+        "pool": Q.pool,
+        "healthmonitor": Q.health_monitor,
+        "l7policy": Q.l7policy,
+        "l7rule": Q.l7rule,
+    },
+    tagged=False,
+    default_sort=("project_id",),
+    key="project_id",
 )
 
 
 def _check_project_id(project_id: str) -> None:
     if not project_id or len(project_id) > 36 or any(ord(ch) < 0x20 for ch in project_id):
-        raise exc.InvalidInput("project_id", project_id,
-                               "Value should be a project ID of at most 36 characters.")
+        raise exc.InvalidInput(
+            "project_id", project_id, "Value should be a project ID of at most 36 characters."
+        )
 
 
 def _require_reader(call: Call, project_id: str) -> None:
@@ -104,10 +120,17 @@ def _effective(session: Session, call: Call, project_id: str) -> dict[str, Any]:
 
 # ---- handlers ------------------------------------------------------------------------
 
+
 def list_all(call: Call) -> dict[str, Any]:
     with call.db.transaction() as session:
-        return list_page(session, COLLECTION, call.request.query_params, call.url, call.conf,
-                         project_scope(call, Q.project_id))
+        return list_page(
+            session,
+            COLLECTION,
+            call.request.query_params,
+            call.url,
+            call.conf,
+            project_scope(call, Q.project_id),
+        )
 
 
 def show(call: Call, project_id: str) -> dict[str, Any]:
@@ -151,11 +174,14 @@ def delete(call: Call, project_id: str) -> None:
 
 
 ONE = "/quotas/{project_id}"
-add_routes(router, [
-    Route("GET", "/quotas", list_all),
-    Route("GET", "/quotas/defaults", defaults),
-    Route("GET", ONE, show),
-    Route("GET", ONE + "/default", defaults),
-    Route("PUT", ONE, update, body_root="quota", status=202),
-    Route("DELETE", ONE, delete, status=202, empty=True),
-])
+add_routes(
+    router,
+    [
+        Route("GET", "/quotas", list_all),
+        Route("GET", "/quotas/defaults", defaults),
+        Route("GET", ONE, show),
+        Route("GET", ONE + "/default", defaults),
+        Route("PUT", ONE, update, body_root="quota", status=202),
+        Route("DELETE", ONE, delete, status=202, empty=True),
+    ],
+)

@@ -27,12 +27,14 @@ def version_document(base_url: str) -> dict:
     href = base_url.rstrip("/") + "/v2"
     versions = []
     for minor in range(c.API_MINOR_VERSIONS + 1):
-        versions.append({
-            "id": f"v2.{minor}",
-            "status": "CURRENT" if minor == c.API_MINOR_VERSIONS else "SUPPORTED",
-            "updated": _version_date(minor),
-            "links": [{"href": href, "rel": "self"}],
-        })
+        versions.append(
+            {
+                "id": f"v2.{minor}",
+                "status": "CURRENT" if minor == c.API_MINOR_VERSIONS else "SUPPORTED",
+                "updated": _version_date(minor),
+                "links": [{"href": href, "rel": "self"}],
+            }
+        )
     return {"versions": versions}
 
 
@@ -43,8 +45,9 @@ async def versions(request: Request) -> Response:
     dashboard = request.scope.get("root_path", "") + "/dashboard"
     if "text/html" in request.headers.get("accept", ""):
         return RedirectResponse(dashboard, status_code=303)
-    return JSONResponse(version_document(str(request.base_url)),
-                        headers={"Link": f'<{dashboard}>; rel="dashboard"'})
+    return JSONResponse(
+        version_document(str(request.base_url)), headers={"Link": f'<{dashboard}>; rel="dashboard"'}
+    )
 
 
 @router.get("/v2")
@@ -62,12 +65,14 @@ async def version_v2(request: Request) -> JSONResponse:
 async def healthcheck(request: Request) -> Response:
     services = request.app.state.services
     if not services.conf.api_settings.healthcheck_enabled:
-        return JSONResponse({"faultcode": "Client", "faultstring": "Not Found",
-                             "debuginfo": None}, status_code=404)
+        return JSONResponse(
+            {"faultcode": "Client", "faultstring": "Not Found", "debuginfo": None}, status_code=404
+        )
     try:
         with services.db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as err:  # noqa: BLE001 - any DB failure means unhealthy
-        return Response(f"database unavailable: {type(err).__name__}", status_code=503,
-                        media_type="text/plain")
+        return Response(
+            f"database unavailable: {type(err).__name__}", status_code=503, media_type="text/plain"
+        )
     return Response("OK", media_type="text/plain")

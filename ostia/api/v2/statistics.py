@@ -7,8 +7,7 @@ from sqlalchemy.orm import Session
 
 from ostia.db import models
 
-FIELDS = ("bytes_in", "bytes_out", "active_connections", "total_connections",
-          "request_errors")
+FIELDS = ("bytes_in", "bytes_out", "active_connections", "total_connections", "request_errors")
 
 
 def sum_statistics(session: Session, listener_ids: list[str]) -> dict[str, int]:
@@ -18,7 +17,8 @@ def sum_statistics(session: Session, listener_ids: list[str]) -> dict[str, int]:
         return totals
     stat = models.ListenerStatistics
     row = session.execute(
-        select(*[func.coalesce(func.sum(getattr(stat, f)), 0) for f in FIELDS])
-        .where(stat.listener_id.in_(listener_ids))
+        select(*[func.coalesce(func.sum(getattr(stat, f)), 0) for f in FIELDS]).where(
+            stat.listener_id.in_(listener_ids)
+        )
     ).one()
     return {f: int(v) for f, v in zip(FIELDS, row, strict=True)}

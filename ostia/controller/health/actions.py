@@ -27,8 +27,13 @@ ORPHAN_RETRY_SECONDS = 60.0
 
 
 class HealthActions:
-    def __init__(self, conf: cfg.ConfigOpts, db: Database, drivers: WorkerDrivers | None,
-                 wake: Callable[[str], None] | None) -> None:
+    def __init__(
+        self,
+        conf: cfg.ConfigOpts,
+        db: Database,
+        drivers: WorkerDrivers | None,
+        wake: Callable[[str], None] | None,
+    ) -> None:
         self.conf = conf
         self.db = db
         self._drivers = drivers
@@ -55,13 +60,18 @@ class HealthActions:
         try:
             wake = self._wake or self._cast_wake()
             if wake is None:
-                LOG.info("no worker connection: a worker's sweep will pick up the failover "
-                         "of load balancer %s", lb_id)
+                LOG.info(
+                    "no worker connection: a worker's sweep will pick up the failover of load balancer %s",
+                    lb_id,
+                )
                 return
             wake(lb_id)
         except Exception:  # the request is stored; only the wake-up is lost
-            LOG.warning("could not wake a worker for load balancer %s; its sweep will find "
-                        "the failover", lb_id, exc_info=True)
+            LOG.warning(
+                "could not wake a worker for load balancer %s; its sweep will find the failover",
+                lb_id,
+                exc_info=True,
+            )
 
     def _cast_wake(self) -> Callable[[str], None] | None:
         if not self.conf.transport_url:
@@ -84,13 +94,11 @@ class HealthActions:
             return
         now = time.monotonic()
         with self._lock:
-            if now - self._orphans_deleted.get(compute_id, -ORPHAN_RETRY_SECONDS) \
-                    < ORPHAN_RETRY_SECONDS:
+            if now - self._orphans_deleted.get(compute_id, -ORPHAN_RETRY_SECONDS) < ORPHAN_RETRY_SECONDS:
                 return
             self._orphans_deleted[compute_id] = now
             if self._orphan_pool is None:
-                self._orphan_pool = ThreadPoolExecutor(max_workers=1,
-                                                       thread_name_prefix="health-orphans")
+                self._orphan_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-orphans")
             pool = self._orphan_pool
         pool.submit(self._delete_instance, amphora_id, compute_id)
 
@@ -99,8 +107,7 @@ class HealthActions:
             self.drivers.compute.delete(compute_id)
             LOG.warning("deleted instance %s of orphan amphora %s", compute_id, amphora_id)
         except Exception:
-            LOG.exception("could not delete instance %s of orphan amphora %s", compute_id,
-                          amphora_id)
+            LOG.exception("could not delete instance %s of orphan amphora %s", compute_id, amphora_id)
 
     def close(self) -> None:
         with self._lock:

@@ -48,15 +48,19 @@ class _Derived:
 def status_key(message: dict[str, Any]) -> tuple[Any, ...]:
     """What in a heartbeat decides statuses: listener statuses and the pools section."""
     listeners = message.get("listeners")
-    listener_status = (tuple((lid, entry.get("status") if isinstance(entry, dict) else None)
-                             for lid, entry in listeners.items())
-                       if isinstance(listeners, dict) else ())
+    listener_status = (
+        tuple(
+            (lid, entry.get("status") if isinstance(entry, dict) else None)
+            for lid, entry in listeners.items()
+        )
+        if isinstance(listeners, dict)
+        else ()
+    )
     return listener_status, message.get("pools")
 
 
 class GraphCache:
-    def __init__(self, ttl: float = GRAPH_TTL,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ttl: float = GRAPH_TTL, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self.clock = clock
         self._entries: dict[str, _Entry] = {}
@@ -87,15 +91,20 @@ class GraphCache:
                 if view is None:
                     self._entries.pop(lb_id, None)
                     continue
-                self._entries[lb_id] = _Entry(
-                    view, version, now + self.ttl * (0.5 + random.random()))
+                self._entries[lb_id] = _Entry(view, version, now + self.ttl * (0.5 + random.random()))
         result: dict[str, store.AmphoraView] = {}
         for stamp in stamps.values():
-            entry = (self._entries.get(stamp.load_balancer_id)
-                     if stamp.lb_version is not None and stamp.load_balancer_id else None)
+            entry = (
+                self._entries.get(stamp.load_balancer_id)
+                if stamp.lb_version is not None and stamp.load_balancer_id
+                else None
+            )
             result[stamp.id] = store.AmphoraView(
-                id=stamp.id, status=stamp.status, compute_id=stamp.compute_id,
-                load_balancer=entry.view if entry is not None else None)
+                id=stamp.id,
+                status=stamp.status,
+                compute_id=stamp.compute_id,
+                load_balancer=entry.view if entry is not None else None,
+            )
         return result
 
     def unchanged(self, amphora_id: str, view: LoadBalancerView, key: tuple[Any, ...]) -> bool:
@@ -103,8 +112,9 @@ class GraphCache:
         last = self._derived.get(amphora_id)
         return last is not None and last.view is view and last.key == key
 
-    def committed(self, derived: Iterable[tuple[str, LoadBalancerView, tuple[Any, ...],
-                                               StatusChanges]]) -> None:
+    def committed(
+        self, derived: Iterable[tuple[str, LoadBalancerView, tuple[Any, ...], StatusChanges]]
+    ) -> None:
         """After a successful commit: cached statuses take the written values."""
         for amphora_id, view, key, changes in derived:
             if changes:

@@ -5,9 +5,20 @@ from __future__ import annotations
 import collections
 import threading
 
-DROP_KINDS = ("bad_signature", "truncated", "bad_compression", "bad_payload", "oversized",
-              "replayed", "old_boot", "seq_jump", "no_boot_id", "late", "unknown_amphora",
-              "no_load_balancer")
+DROP_KINDS = (
+    "bad_signature",
+    "truncated",
+    "bad_compression",
+    "bad_payload",
+    "oversized",
+    "replayed",
+    "old_boot",
+    "seq_jump",
+    "no_boot_id",
+    "late",
+    "unknown_amphora",
+    "no_load_balancer",
+)
 
 
 class HealthMetrics:

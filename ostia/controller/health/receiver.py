@@ -38,9 +38,9 @@ from ostia.db.session import Database
 
 LOG = logging.getLogger(__name__)
 KEY_REFRESH_SECONDS = 1.0
-ID_LENGTH = 36                  # amphora ids are UUIDs (amphora_health.amphora_id)
-MAX_SEQ = 2**31 - 1             # amphora_health.last_seq is an INTEGER
-MAX_COUNTER = 2**62             # statistics deltas, with room to add them up
+ID_LENGTH = 36  # amphora ids are UUIDs (amphora_health.amphora_id)
+MAX_SEQ = 2**31 - 1  # amphora_health.last_seq is an INTEGER
+MAX_COUNTER = 2**62  # statistics deltas, with room to add them up
 STATS_KEYS = ("rx", "tx", "conns", "totconns", "ereq")
 # Amphorae without a load balancer that are expected to heartbeat: spares, and spares
 # still starting (their agent reports before the row says READY).
@@ -80,9 +80,13 @@ def _stats_of(message: dict[str, Any]) -> dict[str, dict[str, int]]:
 
 
 class HeartbeatProcessor:
-    def __init__(self, conf: cfg.ConfigOpts, db: Database,
-                 metrics: HealthMetrics | None = None,
-                 on_orphan: Callable[[str, str | None], None] | None = None) -> None:
+    def __init__(
+        self,
+        conf: cfg.ConfigOpts,
+        db: Database,
+        metrics: HealthMetrics | None = None,
+        on_orphan: Callable[[str, str | None], None] | None = None,
+    ) -> None:
         self.conf = conf
         self.db = db
         self.metrics = metrics or HealthMetrics()
@@ -93,8 +97,7 @@ class HeartbeatProcessor:
         self.graphs = GraphCache()
         # Statistics are written by their own thread, one batch after the other, while the
         # next flush already reads and derives: both wait on the database most of the time.
-        self._stats_writer = ThreadPoolExecutor(max_workers=1,
-                                                thread_name_prefix="health-stats")
+        self._stats_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-stats")
         # At most this many batches queued: a slower database slows flushes down instead
         # of growing memory.
         self._stats_slots = threading.BoundedSemaphore(2)
@@ -143,17 +146,22 @@ class HeartbeatProcessor:
         boot_id = message.get(heartbeat_format.BOOT_ID_FIELD)
         # Checked against the columns they go to: a value the database refuses would fail
         # the whole batch, again at every retry.
-        if (not isinstance(amphora_id, str) or not 0 < len(amphora_id) <= ID_LENGTH
-                or not isinstance(seq, int) or isinstance(seq, bool)
-                or not 0 <= seq <= MAX_SEQ
-                or not (boot_id is None or valid_boot_id(boot_id))):
+        if (
+            not isinstance(amphora_id, str)
+            or not 0 < len(amphora_id) <= ID_LENGTH
+            or not isinstance(seq, int)
+            or isinstance(seq, bool)
+            or not 0 <= seq <= MAX_SEQ
+            or not (boot_id is None or valid_boot_id(boot_id))
+        ):
             return self._drop("bad_payload")
         version = message.get("ver", 1)
         version = version if isinstance(version, int) else 1
         recv_time = recv_time or time.time()
         with self._lock:
-            verdict = judge(self._sequences.get(amphora_id), boot_id, seq, recv_time,
-                            self._seq_window, self._interval)
+            verdict = judge(
+                self._sequences.get(amphora_id), boot_id, seq, recv_time, self._seq_window, self._interval
+            )
             if isinstance(verdict, str):
                 return self._drop(verdict)
             self._sequences[amphora_id] = verdict
@@ -167,8 +175,14 @@ class HeartbeatProcessor:
                     for key in ("rx", "tx", "totconns", "ereq"):
                         merged[key] = merged.get(key, 0) + delta.get(key, 0)
             self._pending[amphora_id] = PendingHeartbeat(
-                message=message, seq=seq, recv_time=recv_time, version=version,
-                stats=stats, sequence=verdict, datagrams=datagrams)
+                message=message,
+                seq=seq,
+                recv_time=recv_time,
+                version=version,
+                stats=stats,
+                sequence=verdict,
+                datagrams=datagrams,
+            )
         return True
 
     def _drop(self, kind: str, amount: int = 1) -> bool:
@@ -190,18 +204,30 @@ class HeartbeatProcessor:
         health = models.AmphoraHealth
         with self.db.transaction() as session:
             rows = session.execute(
-                select(health.amphora_id, health.last_seq, health.last_update,
-                       health.boot_id, health.previous_boot_ids)
-                .where(health.last_seq.is_not(None),
-                       (health.last_update >= cutoff) | health.boot_id.is_not(None))).all()
+                select(
+                    health.amphora_id,
+                    health.last_seq,
+                    health.last_update,
+                    health.boot_id,
+                    health.previous_boot_ids,
+                ).where(
+                    health.last_seq.is_not(None), (health.last_update >= cutoff) | health.boot_id.is_not(None)
+                )
+            ).all()
         with self._lock:
             for amphora_id, seq, last_update, boot_id, previous in rows:
                 if seq is None:
                     continue
                 heard_at = last_update.replace(tzinfo=datetime.UTC).timestamp()
-                self._sequences.setdefault(amphora_id, SequenceState(
-                    seq, heard_at, boot_id if valid_boot_id(boot_id) else None,
-                    SequenceState.split_previous(previous)))
+                self._sequences.setdefault(
+                    amphora_id,
+                    SequenceState(
+                        seq,
+                        heard_at,
+                        boot_id if valid_boot_id(boot_id) else None,
+                        SequenceState.split_previous(previous),
+                    ),
+                )
         return len(rows)
 
     def heard_since(self, amphora_id: str, epoch: float) -> bool:
@@ -249,8 +275,11 @@ class HeartbeatProcessor:
         oldest = min(pending.recv_time for pending in batch.values())
         self.metrics.record_flush(finished - oldest, finished - started)
         for amphora_id, compute_id in outcome.orphans:
-            LOG.warning("heartbeat from amphora %s that serves no load balancer: deleting "
-                        "its instance %s", amphora_id, compute_id)
+            LOG.warning(
+                "heartbeat from amphora %s that serves no load balancer: deleting its instance %s",
+                amphora_id,
+                compute_id,
+            )
             if self.on_orphan is not None:
                 self.on_orphan(amphora_id, compute_id)
         return outcome.applied
@@ -281,8 +310,11 @@ class HeartbeatProcessor:
                 # Statistics count even when the status part is ignored (as upstream,
                 # where they take a separate path): traffic happened either way.
                 known = lb.listener_ids
-                rows = [_stats_row(listener_id, amphora_id, stats, pending.recv_time)
-                        for listener_id, stats in pending.stats.items() if listener_id in known]
+                rows = [
+                    _stats_row(listener_id, amphora_id, stats, pending.recv_time)
+                    for listener_id, stats in pending.stats.items()
+                    if listener_id in known
+                ]
                 stats_rows[pending.version].extend(rows)
                 outcome.stats_rows += len(rows)
                 if now - pending.recv_time >= interval:
@@ -333,8 +365,7 @@ class HeartbeatProcessor:
         period = float(self.conf.health_manager.stats_write_interval)
         if not force and time.monotonic() - self._stats_since < period:
             return
-        stats_rows = {version: list(rows.values())
-                      for version, rows in self._stats_buffer.items() if rows}
+        stats_rows = {version: list(rows.values()) for version, rows in self._stats_buffer.items() if rows}
         self._stats_buffer, self._stats_since = {}, None
         if not stats_rows:
             return
@@ -357,8 +388,9 @@ class HeartbeatProcessor:
                     store.write_statistics(session, rows, version)
             return
         except Exception:
-            LOG.warning("a batch of listener statistics was refused; writing its rows one "
-                        "by one", exc_info=True)
+            LOG.warning(
+                "a batch of listener statistics was refused; writing its rows one by one", exc_info=True
+            )
         # One bad row (a counter the column cannot hold) must not lose the others.
         for version, rows in stats_rows.items():
             for row in rows:
@@ -367,8 +399,11 @@ class HeartbeatProcessor:
                         store.write_statistics(session, [row], version)
                 except Exception:
                     self.metrics.count("stats_failed")
-                    LOG.exception("statistics of listener %s on amphora %s are lost",
-                                  row["listener_id"], row["amphora_id"])
+                    LOG.exception(
+                        "statistics of listener %s on amphora %s are lost",
+                        row["listener_id"],
+                        row["amphora_id"],
+                    )
 
     def _requeue(self, batch: dict[str, PendingHeartbeat]) -> None:
         with self._lock:
@@ -388,17 +423,21 @@ class HeartbeatProcessor:
 class FlushOutcome:
     applied: int = 0
     stats_rows: int = 0
-    changes: status_rules.StatusChanges = dataclasses.field(
-        default_factory=status_rules.StatusChanges)
-    derived: list[tuple[str, status_rules.LoadBalancerView, tuple[Any, ...],
-                        status_rules.StatusChanges]] = dataclasses.field(default_factory=list)
+    changes: status_rules.StatusChanges = dataclasses.field(default_factory=status_rules.StatusChanges)
+    derived: list[tuple[str, status_rules.LoadBalancerView, tuple[Any, ...], status_rules.StatusChanges]] = (
+        dataclasses.field(default_factory=list)
+    )
     orphans: list[tuple[str, str | None]] = dataclasses.field(default_factory=list)
 
 
-def _stats_row(listener_id: str, amphora_id: str, stats: dict[str, int],
-               recv_time: float) -> dict[str, Any]:
-    return {"listener_id": listener_id, "amphora_id": amphora_id,
-            "bytes_in": stats.get("rx", 0), "bytes_out": stats.get("tx", 0),
-            "active_connections": stats.get("conns", 0),
-            "total_connections": stats.get("totconns", 0),
-            "request_errors": stats.get("ereq", 0), "received_time": recv_time}
+def _stats_row(listener_id: str, amphora_id: str, stats: dict[str, int], recv_time: float) -> dict[str, Any]:
+    return {
+        "listener_id": listener_id,
+        "amphora_id": amphora_id,
+        "bytes_in": stats.get("rx", 0),
+        "bytes_out": stats.get("tx", 0),
+        "active_connections": stats.get("conns", 0),
+        "total_connections": stats.get("totconns", 0),
+        "request_errors": stats.get("ereq", 0),
+        "received_time": recv_time,
+    }

@@ -51,8 +51,8 @@ class SequenceState(NamedTuple):
     """
 
     seq: int
-    heard_at: float                      # epoch seconds of the last accepted heartbeat
-    boot_id: str | None = None           # None: an upstream amphora (or not yet known)
+    heard_at: float  # epoch seconds of the last accepted heartbeat
+    boot_id: str | None = None  # None: an upstream amphora (or not yet known)
     previous_boot_ids: tuple[str, ...] = ()  # boots it has left, newest first
 
     def joined_previous(self) -> str | None:
@@ -69,8 +69,9 @@ def ahead_bound(last: SequenceState, now: float, window: int, interval: float) -
     return window + 2 * (int(silence / max(interval, 0.1)) + 1)
 
 
-def judge(last: SequenceState | None, boot_id: str | None, seq: int, now: float,
-          window: int, interval: float) -> SequenceState | str:
+def judge(
+    last: SequenceState | None, boot_id: str | None, seq: int, now: float, window: int, interval: float
+) -> SequenceState | str:
     """The new state if the heartbeat is accepted, else the reason it is refused."""
     if last is None:
         return SequenceState(seq, now, boot_id)

@@ -41,21 +41,25 @@ class HealthManagerService(Service):
 
     name = "octavia-health-manager"
 
-    def __init__(self, conf: cfg.ConfigOpts, db: Database,
-                 request_failover: Callable[[str], bool] | None = None,
-                 on_orphan: Callable[[str, str | None], None] | None = None, *,
-                 drivers: WorkerDrivers | None = None,
-                 wake: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        conf: cfg.ConfigOpts,
+        db: Database,
+        request_failover: Callable[[str], bool] | None = None,
+        on_orphan: Callable[[str, str | None], None] | None = None,
+        *,
+        drivers: WorkerDrivers | None = None,
+        wake: Callable[[str], None] | None = None,
+    ) -> None:
         super().__init__()
         self.conf = conf
         self.db = db
         self.metrics = HealthMetrics()
         self.actions = HealthActions(conf, db, drivers, wake)
-        self.processor = HeartbeatProcessor(conf, db, self.metrics,
-                                            on_orphan or self.actions.delete_orphan)
-        self.detector = StaleAmphoraDetector(conf, db,
-                                             request_failover or self.actions.failover,
-                                             self.processor.heard_since)
+        self.processor = HeartbeatProcessor(conf, db, self.metrics, on_orphan or self.actions.delete_orphan)
+        self.detector = StaleAmphoraDetector(
+            conf, db, request_failover or self.actions.failover, self.processor.heard_since
+        )
         self.bound_address: tuple[str, int] | None = None
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -90,11 +94,10 @@ class HealthManagerService(Service):
             sock.bind((hm.bind_ip, hm.bind_port))
         except OSError as err:
             sock.close()
-            hint = (" (is another health manager running?)"
-                    if err.errno == errno.EADDRINUSE else "")
+            hint = " (is another health manager running?)" if err.errno == errno.EADDRINUSE else ""
             raise ServiceStartError(
-                f"cannot receive heartbeats on {hm.bind_ip}:{hm.bind_port}/udp: "
-                f"{err.strerror or err}{hint}") from err
+                f"cannot receive heartbeats on {hm.bind_ip}:{hm.bind_port}/udp: {err.strerror or err}{hint}"
+            ) from err
         sock.setblocking(False)
         return sock
 
@@ -111,9 +114,11 @@ class HealthManagerService(Service):
         loop.add_reader(sock.fileno(), reader.on_readable)
         self.bound_address = sock.getsockname()[:2]
         LOG.info("health manager listening on %s:%d/udp", *self.bound_address)
-        tasks = [asyncio.create_task(self._flush_loop(pool)),
-                 asyncio.create_task(self._stale_loop(pool)),
-                 asyncio.create_task(self._metrics_loop())]
+        tasks = [
+            asyncio.create_task(self._flush_loop(pool)),
+            asyncio.create_task(self._stale_loop(pool)),
+            asyncio.create_task(self._metrics_loop()),
+        ]
         try:
             while not self.stopping.is_set():
                 await asyncio.sleep(0.1)
@@ -128,8 +133,10 @@ class HealthManagerService(Service):
             self.actions.close()
             # What this manager heard, for the operator of several managers sharing the
             # fleet (each should have processed about its share).
-            LOG.info("health manager stopped; heartbeats: %s", ", ".join(
-                f"{k}={v}" for k, v in sorted(self.metrics.snapshot().items())) or "none")
+            LOG.info(
+                "health manager stopped; heartbeats: %s",
+                ", ".join(f"{k}={v}" for k, v in sorted(self.metrics.snapshot().items())) or "none",
+            )
 
     def flush_interval(self) -> float:
         return float(self.conf.health_manager.status_flush_interval)
@@ -166,8 +173,7 @@ class HealthManagerService(Service):
             await asyncio.sleep(METRICS_LOG_INTERVAL)
             snapshot = self.metrics.snapshot()
             if snapshot:
-                LOG.info("heartbeats: %s", ", ".join(f"{k}={v}" for k, v in
-                                                      sorted(snapshot.items())))
+                LOG.info("heartbeats: %s", ", ".join(f"{k}={v}" for k, v in sorted(snapshot.items())))
 
 
 def _set_receive_buffer(sock: socket.socket, size: int) -> None:
@@ -180,5 +186,6 @@ def _set_receive_buffer(sock: socket.socket, size: int) -> None:
         sock.setsockopt(socket.SOL_SOCKET, force, size)
     except PermissionError:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-    LOG.info("heartbeat socket receive buffer: %d bytes",
-             sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+    LOG.info(
+        "heartbeat socket receive buffer: %d bytes", sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    )

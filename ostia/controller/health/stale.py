@@ -37,9 +37,13 @@ class StaleAmphoraDetector:
     amphora of a load balancer that is being changed is tried again next round.
     """
 
-    def __init__(self, conf: cfg.ConfigOpts, db: Database,
-                 request_failover: Callable[[str], bool],
-                 heard_since: Callable[[str, float], bool] | None = None) -> None:
+    def __init__(
+        self,
+        conf: cfg.ConfigOpts,
+        db: Database,
+        request_failover: Callable[[str], bool],
+        heard_since: Callable[[str, float], bool] | None = None,
+    ) -> None:
         self.conf = conf
         self.db = db
         self.request_failover = request_failover
@@ -49,10 +53,11 @@ class StaleAmphoraDetector:
 
     def _stale_query(self, cutoff: datetime.datetime) -> Any:
         health, amp = models.AmphoraHealth, models.Amphora
-        return (select(health.amphora_id)
-                .join(amp, amp.id == health.amphora_id)
-                .where(health.busy.is_(False), health.last_update < cutoff,
-                       amp.status.in_(ELIGIBLE)))
+        return (
+            select(health.amphora_id)
+            .join(amp, amp.id == health.amphora_id)
+            .where(health.busy.is_(False), health.last_update < cutoff, amp.status.in_(ELIGIBLE))
+        )
 
     def check(self, now: datetime.datetime | None = None) -> list[str]:
         """One detection round; returns the amphorae whose failover was recorded."""
@@ -68,21 +73,27 @@ class StaleAmphoraDetector:
                 stale = [amp for amp in stale if not self.heard_since(amp, since)]
             threshold = hm.failover_threshold
             if threshold is not None and len(stale) > threshold:
-                session.execute(update(models.Amphora)
-                                .where(models.Amphora.id.in_(stale),
-                                       models.Amphora.status == c.AMPHORA_ALLOCATED)
-                                .values(status=c.FAILOVER_STOPPED))
-                LOG.error("%d amphorae are stale at once, more than failover_threshold = %d: "
-                          "not failing over any (the health manager or its network is the "
-                          "likely fault)", len(stale), threshold)
+                session.execute(
+                    update(models.Amphora)
+                    .where(models.Amphora.id.in_(stale), models.Amphora.status == c.AMPHORA_ALLOCATED)
+                    .values(status=c.FAILOVER_STOPPED)
+                )
+                LOG.error(
+                    "%d amphorae are stale at once, more than failover_threshold = %d: "
+                    "not failing over any (the health manager or its network is the "
+                    "likely fault)",
+                    len(stale),
+                    threshold,
+                )
                 return []
         # Random order, as upstream: a stale amphora that cannot be failed over now (its
         # load balancer is busy) must not keep the others waiting behind it.
         random.shuffle(stale)
         requested = []
         for amphora_id in stale[: hm.failover_threads]:
-            LOG.warning("amphora %s missed heartbeats for %d s: failing it over",
-                        amphora_id, hm.heartbeat_timeout)
+            LOG.warning(
+                "amphora %s missed heartbeats for %d s: failing it over", amphora_id, hm.heartbeat_timeout
+            )
             try:
                 recorded = self.request_failover(amphora_id)
             except Exception:
@@ -96,16 +107,21 @@ class StaleAmphoraDetector:
     def _mark_busy(self, amphora_id: str) -> None:
         """The amphora is being replaced: not stale any more, and its connections are gone."""
         with self.db.transaction() as session:
-            session.execute(update(models.AmphoraHealth)
-                            .where(models.AmphoraHealth.amphora_id == amphora_id)
-                            .values(busy=True))
-            session.execute(update(models.ListenerStatistics)
-                            .where(models.ListenerStatistics.amphora_id == amphora_id)
-                            .values(active_connections=0))
+            session.execute(
+                update(models.AmphoraHealth)
+                .where(models.AmphoraHealth.amphora_id == amphora_id)
+                .values(busy=True)
+            )
+            session.execute(
+                update(models.ListenerStatistics)
+                .where(models.ListenerStatistics.amphora_id == amphora_id)
+                .values(active_connections=0)
+            )
 
     def stale_count(self) -> int:
         hm = self.conf.health_manager
         cutoff = models.utcnow() - datetime.timedelta(seconds=hm.heartbeat_timeout)
         with self.db.transaction() as session:
-            return int(session.scalar(select(func.count()).select_from(
-                self._stale_query(cutoff).subquery())) or 0)
+            return int(
+                session.scalar(select(func.count()).select_from(self._stale_query(cutoff).subquery())) or 0
+            )

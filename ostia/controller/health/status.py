@@ -65,8 +65,7 @@ class StatusChanges:
             getattr(self, name).update(getattr(other, name))
 
     def __len__(self) -> int:
-        return (len(self.load_balancer) + len(self.listener) + len(self.pool)
-                + len(self.member))
+        return len(self.load_balancer) + len(self.listener) + len(self.pool) + len(self.member)
 
     def __bool__(self) -> bool:
         return bool(self.load_balancer or self.listener or self.pool or self.member)

@@ -28,19 +28,23 @@ def log_changes(view: LoadBalancerView, changes: StatusChanges) -> None:
         _line("load balancer", view.id, view.operating_status, changes.load_balancer[view.id])
     for listener in view.listeners:
         if listener.id in changes.listener:
-            _line("listener", listener.id, listener.operating_status,
-                  changes.listener[listener.id], view.id)
+            _line("listener", listener.id, listener.operating_status, changes.listener[listener.id], view.id)
     for pool in view.pools:
         if pool.id in changes.pool:
             _line("pool", pool.id, pool.operating_status, changes.pool[pool.id], view.id)
         for member in pool.members:
             if member.id in changes.member:
-                _line("member", member.id, member.operating_status, changes.member[member.id],
-                      view.id, f" of pool {pool.id}")
+                _line(
+                    "member",
+                    member.id,
+                    member.operating_status,
+                    changes.member[member.id],
+                    view.id,
+                    f" of pool {pool.id}",
+                )
 
 
-def _line(kind: str, ident: str, old: str, new: str, lb_id: str | None = None,
-          where: str = "") -> None:
+def _line(kind: str, ident: str, old: str, new: str, lb_id: str | None = None, where: str = "") -> None:
     owner = f"{where} of load balancer {lb_id}" if lb_id else where
     # A member or listener going down is what an operator looks for first.
     level = logging.WARNING if new in ("ERROR", "OFFLINE") and old == "ONLINE" else logging.INFO

@@ -32,8 +32,7 @@ from ostia.db import models
 IN_CHUNK = 5000
 # A chunk's pools and members are selected by IN lists of its LBs' pool ids too.
 LB_CHUNK = 1000
-STATS_FIELDS = ("bytes_in", "bytes_out", "active_connections", "total_connections",
-                "request_errors")
+STATS_FIELDS = ("bytes_in", "bytes_out", "active_connections", "total_connections", "request_errors")
 # What version 3 heartbeats report as deltas since the previous heartbeat.
 STATS_DELTAS = ("bytes_in", "bytes_out", "total_connections", "request_errors")
 
@@ -71,32 +70,36 @@ def _chunks(session: Session, ids: Iterable[str], size: int) -> Iterable[list[st
             yield items
         return
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _one_of(session: Session, column: Any, ids: list[str]) -> Any:
     """`column IN (...)`; on PostgreSQL `column = ANY(:array)`, one parameter whatever the
     count, instead of thousands rendered into the statement and parsed every flush."""
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("ids", ids, type_=postgresql.ARRAY(String),
-                                        unique=True))
+        return column == any_(bindparam("ids", ids, type_=postgresql.ARRAY(String), unique=True))
     return column.in_(ids)
 
 
 def amphora_stamps(session: Session, amphora_ids: Iterable[str]) -> dict[str, AmphoraStamp]:
     """The named amphorae (DELETED ones too: zombies) with their LB versions."""
     amp, lb = models.Amphora.__table__, models.LoadBalancer.__table__
-    base = (select(amp.c.id, amp.c.status, amp.c.compute_id, amp.c.load_balancer_id,
-                   lb.c.provisioning_status, lb.c.enabled, lb.c.updated_at)
-            .select_from(amp.outerjoin(lb, (lb.c.id == amp.c.load_balancer_id)
-                                       & (lb.c.provisioning_status != c.DELETED))))
+    base = select(
+        amp.c.id,
+        amp.c.status,
+        amp.c.compute_id,
+        amp.c.load_balancer_id,
+        lb.c.provisioning_status,
+        lb.c.enabled,
+        lb.c.updated_at,
+    ).select_from(
+        amp.outerjoin(lb, (lb.c.id == amp.c.load_balancer_id) & (lb.c.provisioning_status != c.DELETED))
+    )
     result = {}
     for ids in _chunks(session, amphora_ids, IN_CHUNK):
-        for row in session.connection().execute(
-                base.where(_one_of(session, amp.c.id, ids))).all():
+        for row in session.connection().execute(base.where(_one_of(session, amp.c.id, ids))).all():
             version = None if row[4] is None else (row[4], row[5], row[6])
-            result[row[0]] = AmphoraStamp(row[0], row[1], row[2], row[3],
-                                          version if row[3] else None)
+            result[row[0]] = AmphoraStamp(row[0], row[1], row[2], row[3], version if row[3] else None)
     return result
 
 
@@ -117,45 +120,66 @@ def _load_balancer_chunk(session: Session, lb_ids: list[str]) -> dict[str, LoadB
     lb = models.LoadBalancer.__table__
     li, pool, mem = models.Listener.__table__, models.Pool.__table__, models.Member.__table__
     views = {
-        row[0]: LoadBalancerView(id=row[0], enabled=row[1], provisioning_status=row[2],
-                                 operating_status=row[3], listeners=[], pools=[])
+        row[0]: LoadBalancerView(
+            id=row[0],
+            enabled=row[1],
+            provisioning_status=row[2],
+            operating_status=row[3],
+            listeners=[],
+            pools=[],
+        )
         for row in conn.execute(
-            select(lb.c.id, lb.c.enabled, lb.c.provisioning_status, lb.c.operating_status)
-            .where(_one_of(session, lb.c.id, lb_ids), lb.c.provisioning_status != c.DELETED)
+            select(lb.c.id, lb.c.enabled, lb.c.provisioning_status, lb.c.operating_status).where(
+                _one_of(session, lb.c.id, lb_ids), lb.c.provisioning_status != c.DELETED
+            )
         ).all()
     }
     if not views:
         return views
     for row in conn.execute(
-            select(li.c.id, li.c.load_balancer_id, li.c.enabled, li.c.operating_status,
-                   li.c.default_pool_id, li.c.protocol)
-            .where(_one_of(session, li.c.load_balancer_id, list(views)),
-                   li.c.provisioning_status != c.DELETED)).all():
+        select(
+            li.c.id,
+            li.c.load_balancer_id,
+            li.c.enabled,
+            li.c.operating_status,
+            li.c.default_pool_id,
+            li.c.protocol,
+        ).where(_one_of(session, li.c.load_balancer_id, list(views)), li.c.provisioning_status != c.DELETED)
+    ).all():
         if row[5] == c.SCTP:
             continue  # no amphora serves SCTP listeners: never in a heartbeat
-        views[row[1]].listeners.append(ListenerView(
-            id=row[0], enabled=row[2], operating_status=row[3],
-            pool_ids=[row[4]] if row[4] else []))
+        views[row[1]].listeners.append(
+            ListenerView(
+                id=row[0], enabled=row[2], operating_status=row[3], pool_ids=[row[4]] if row[4] else []
+            )
+        )
     pools: dict[str, PoolView] = {}
     for pool_row in conn.execute(
-            select(pool.c.id, pool.c.load_balancer_id, pool.c.operating_status)
-            .where(_one_of(session, pool.c.load_balancer_id, list(views)),
-                   pool.c.provisioning_status != c.DELETED)).all():
+        select(pool.c.id, pool.c.load_balancer_id, pool.c.operating_status).where(
+            _one_of(session, pool.c.load_balancer_id, list(views)), pool.c.provisioning_status != c.DELETED
+        )
+    ).all():
         pools[pool_row[0]] = PoolView(id=pool_row[0], operating_status=pool_row[2], members=[])
         views[pool_row[1]].pools.append(pools[pool_row[0]])
     if pools:
         for member_row in conn.execute(
-                select(mem.c.id, mem.c.pool_id, mem.c.operating_status)
-                .where(_one_of(session, mem.c.pool_id, list(pools)),
-                       mem.c.provisioning_status != c.DELETED)).all():
-            pools[member_row[1]].members.append(
-                MemberView(id=member_row[0], operating_status=member_row[2]))
+            select(mem.c.id, mem.c.pool_id, mem.c.operating_status).where(
+                _one_of(session, mem.c.pool_id, list(pools)), mem.c.provisioning_status != c.DELETED
+            )
+        ).all():
+            pools[member_row[1]].members.append(MemberView(id=member_row[0], operating_status=member_row[2]))
     return views
 
 
-def _upsert(session: Session, model: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str],
-            replace: Sequence[str], add: Sequence[str] = (),
-            newest: Sequence[str] = ()) -> None:
+def _upsert(
+    session: Session,
+    model: Any,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    replace: Sequence[str],
+    add: Sequence[str] = (),
+    newest: Sequence[str] = (),
+) -> None:
     """One bulk statement on SQLite and PostgreSQL; row by row elsewhere."""
     if not rows:
         return
@@ -175,8 +199,7 @@ def _upsert(session: Session, model: Any, rows: Sequence[dict[str, Any]], keys: 
             setattr(existing, name, max(getattr(existing, name), row[name]))
 
 
-def record_alive(session: Session, seen: dict[str, SequenceState],
-                 restored: Iterable[str] = ()) -> None:
+def record_alive(session: Session, seen: dict[str, SequenceState], restored: Iterable[str] = ()) -> None:
     """Refresh amphora health rows (busy untouched) with where their heartbeats stand;
     `restored` leave FAILOVER_STOPPED.
 
@@ -184,22 +207,36 @@ def record_alive(session: Session, seen: dict[str, SequenceState],
     the stale detector counts silence from it, and a flush that runs late must not make
     an amphora look silent for its lag.
     """
-    rows = [{"amphora_id": amp_id, "last_update": _naive_utc(state.heard_at), "busy": False,
-             "last_seq": state.seq, "boot_id": state.boot_id,
-             "previous_boot_ids": state.joined_previous()}
-            for amp_id, state in seen.items()]
+    rows = [
+        {
+            "amphora_id": amp_id,
+            "last_update": _naive_utc(state.heard_at),
+            "busy": False,
+            "last_seq": state.seq,
+            "boot_id": state.boot_id,
+            "previous_boot_ids": state.joined_previous(),
+        }
+        for amp_id, state in seen.items()
+    ]
     # `last_update` never moves back: with several managers, one that runs behind would
     # otherwise overwrite another's newer arrival time with its older one, and make a
     # live amphora look silent for its lag.
-    _upsert(session, models.AmphoraHealth, rows, ["amphora_id"],
-            ["last_seq", "boot_id", "previous_boot_ids"], newest=["last_update"])
+    _upsert(
+        session,
+        models.AmphoraHealth,
+        rows,
+        ["amphora_id"],
+        ["last_seq", "boot_id", "previous_boot_ids"],
+        newest=["last_update"],
+    )
     back = list(restored)
     if back:
         session.execute(
             update(models.Amphora)
             .where(models.Amphora.id.in_(back), models.Amphora.status == c.FAILOVER_STOPPED)
             .values(status=c.AMPHORA_ALLOCATED)
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _naive_utc(epoch: float) -> datetime.datetime:
@@ -207,22 +244,34 @@ def _naive_utc(epoch: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC).replace(tzinfo=None)
 
 
-def write_statuses(session: Session, changes: StatusChanges,
-                   now: datetime.datetime | None = None) -> None:
+def write_statuses(session: Session, changes: StatusChanges, now: datetime.datetime | None = None) -> None:
     """One bulk UPDATE per table with the rows whose operating status changed."""
     now = now or models.utcnow()
-    for model, values in ((models.LoadBalancer, changes.load_balancer),
-                          (models.Listener, changes.listener), (models.Pool, changes.pool),
-                          (models.Member, changes.member)):
+    for model, values in (
+        (models.LoadBalancer, changes.load_balancer),
+        (models.Listener, changes.listener),
+        (models.Pool, changes.pool),
+        (models.Member, changes.member),
+    ):
         bulk_sql.set_by_id(session, model.__table__, "operating_status", values, now)
 
 
 def write_statistics(session: Session, rows: Sequence[dict[str, Any]], version: int) -> None:
     """Version 3 heartbeats carry deltas: add them; older ones carry absolute values."""
     if version >= 3:
-        _upsert(session, models.ListenerStatistics, rows, ["listener_id", "amphora_id"],
-                replace=["active_connections", "received_time"],
-                add=list(STATS_DELTAS))
+        _upsert(
+            session,
+            models.ListenerStatistics,
+            rows,
+            ["listener_id", "amphora_id"],
+            replace=["active_connections", "received_time"],
+            add=list(STATS_DELTAS),
+        )
     else:
-        _upsert(session, models.ListenerStatistics, rows, ["listener_id", "amphora_id"],
-                replace=[*STATS_FIELDS, "received_time"])
+        _upsert(
+            session,
+            models.ListenerStatistics,
+            rows,
+            ["listener_id", "amphora_id"],
+            replace=[*STATS_FIELDS, "received_time"],
+        )

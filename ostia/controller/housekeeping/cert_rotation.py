@@ -28,18 +28,27 @@ Amp = models.Amphora
 def expiring(db: Database, conf: cfg.ConfigOpts, now: datetime.datetime) -> list[str]:
     horizon = now + datetime.timedelta(seconds=conf.house_keeping.cert_expiry_buffer)
     with db.transaction() as session:
-        return list(session.scalars(select(Amp.id).where(
-            Amp.status.notin_((c.DELETED, c.PENDING_DELETE)), Amp.cert_busy.is_(False),
-            Amp.cert_expiration.is_not(None), Amp.cert_expiration < horizon,
-            Amp.lb_network_ip.is_not(None))))
+        return list(
+            session.scalars(
+                select(Amp.id).where(
+                    Amp.status.notin_((c.DELETED, c.PENDING_DELETE)),
+                    Amp.cert_busy.is_(False),
+                    Amp.cert_expiration.is_not(None),
+                    Amp.cert_expiration < horizon,
+                    Amp.lb_network_ip.is_not(None),
+                )
+            )
+        )
 
 
 def _claim(db: Database, amphora_id: str) -> AmphoraState | None:
     with db.transaction() as session:
-        result: Any = session.execute(update(Amp).where(Amp.id == amphora_id,
-                                                        Amp.cert_busy.is_(False))
-                                      .values(cert_busy=True)
-                                      .execution_options(synchronize_session=False))
+        result: Any = session.execute(
+            update(Amp)
+            .where(Amp.id == amphora_id, Amp.cert_busy.is_(False))
+            .values(cert_busy=True)
+            .execution_options(synchronize_session=False)
+        )
         if not result.rowcount:
             return None
         row = session.get(Amp, amphora_id)
@@ -56,8 +65,7 @@ def rotate(db: Database, conf: cfg.ConfigOpts, drivers: WorkerDrivers, amphora_i
         certificate = drivers.cert_generator.generate_amphora_cert(amphora_id)
         drivers.amphora.upload_server_certificate(amphora_ref(conf, amp), certificate.pem)
         expiration = certificate.expiration
-        LOG.info("rotated the certificate of amphora %s (valid until %s)", amphora_id,
-                 expiration.isoformat())
+        LOG.info("rotated the certificate of amphora %s (valid until %s)", amphora_id, expiration.isoformat())
         return True
     except Exception:
         LOG.exception("certificate rotation of amphora %s failed; will retry", amphora_id)
@@ -70,8 +78,9 @@ def rotate(db: Database, conf: cfg.ConfigOpts, drivers: WorkerDrivers, amphora_i
             session.execute(update(Amp).where(Amp.id == amphora_id).values(**values))
 
 
-def run_rotation(db: Database, conf: cfg.ConfigOpts, drivers: WorkerDrivers,
-                 now: datetime.datetime | None = None) -> int:
+def run_rotation(
+    db: Database, conf: cfg.ConfigOpts, drivers: WorkerDrivers, now: datetime.datetime | None = None
+) -> int:
     rotated = 0
     for amphora_id in expiring(db, conf, now or models.utcnow()):
         rotated += rotate(db, conf, drivers, amphora_id)

@@ -20,8 +20,7 @@ LOG = logging.getLogger(__name__)
 class HousekeepingService(Service):
     name = "octavia-housekeeping"
 
-    def __init__(self, conf: cfg.ConfigOpts, db: Database,
-                 drivers: WorkerDrivers | None = None) -> None:
+    def __init__(self, conf: cfg.ConfigOpts, db: Database, drivers: WorkerDrivers | None = None) -> None:
         super().__init__()
         self.conf = conf
         self.db = db
@@ -37,12 +36,17 @@ class HousekeepingService(Service):
         """(name, interval in seconds, job) for each periodic job."""
         hk = self.conf.house_keeping
         return [
-            ("cleanup", lambda: hk.cleanup_interval,
-             lambda: cleanup.run_cleanup(self.db, self.conf)),
-            ("certificate rotation", lambda: hk.cert_interval,
-             lambda: cert_rotation.run_rotation(self.db, self.conf, self.drivers)),
-            ("spares pool", lambda: hk.spare_check_interval,
-             lambda: spares_pool.fill_pool(self.db, self.conf, self.drivers, self.stopping)),
+            ("cleanup", lambda: hk.cleanup_interval, lambda: cleanup.run_cleanup(self.db, self.conf)),
+            (
+                "certificate rotation",
+                lambda: hk.cert_interval,
+                lambda: cert_rotation.run_rotation(self.db, self.conf, self.drivers),
+            ),
+            (
+                "spares pool",
+                lambda: hk.spare_check_interval,
+                lambda: spares_pool.fill_pool(self.db, self.conf, self.drivers, self.stopping),
+            ),
         ]
 
     def run(self) -> None:

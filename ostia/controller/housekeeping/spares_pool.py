@@ -33,8 +33,9 @@ def _drop_dead_spares(db: Database, drivers: WorkerDrivers) -> int:
     return dropped
 
 
-def fill_pool(db: Database, conf: cfg.ConfigOpts, drivers: WorkerDrivers,
-              stopping: threading.Event | None = None) -> int:
+def fill_pool(
+    db: Database, conf: cfg.ConfigOpts, drivers: WorkerDrivers, stopping: threading.Event | None = None
+) -> int:
     """Build spares until the pool has its configured size; returns how many were built.
 
     One at a time, checking `stopping` between builds, so that a housekeeper asked to stop

@@ -47,16 +47,17 @@ def insert_row(db: Database, lb_id: str | None, role: str | None) -> AmphoraStat
         return AmphoraState.of(row)
 
 
-def update_row(db: Database, amphora_id: str, expect: tuple[str, ...] | None = None,
-               **values: Any) -> bool:
+def update_row(db: Database, amphora_id: str, expect: tuple[str, ...] | None = None, **values: Any) -> bool:
     """Write `values` into the row, if its status is still one of `expect` (when given)."""
     with db.transaction() as session:
         statement = update(models.Amphora).where(models.Amphora.id == amphora_id)
         if expect is not None:
             statement = statement.where(models.Amphora.status.in_(expect))
         result: Any = session.execute(
-            statement.values(**values, updated_at=models.utcnow())
-            .execution_options(synchronize_session=False))
+            statement.values(**values, updated_at=models.utcnow()).execution_options(
+                synchronize_session=False
+            )
+        )
         return bool(result.rowcount)
 
 
@@ -65,24 +66,35 @@ def _client_ca(conf: cfg.ConfigOpts) -> bytes:
         return handle.read()
 
 
-def build_instance(conf: cfg.ConfigOpts, db: Database, drivers: WorkerDrivers,
-                   amp: AmphoraState, topology: str) -> AmphoraState:
+def build_instance(
+    conf: cfg.ConfigOpts, db: Database, drivers: WorkerDrivers, amp: AmphoraState, topology: str
+) -> AmphoraState:
     """Start the instance of a PENDING_CREATE row and record it (BOOTING)."""
     cert = drivers.cert_generator.generate_amphora_cert(amp.id)
-    spec = AmphoraSpec(amphora_id=amp.id, server_pem=cert.pem, client_ca_pem=_client_ca(conf),
-                       agent_settings=agent_settings(conf, topology))
+    spec = AmphoraSpec(
+        amphora_id=amp.id,
+        server_pem=cert.pem,
+        client_ca_pem=_client_ca(conf),
+        agent_settings=agent_settings(conf, topology),
+    )
     instance = drivers.compute.build(spec)
     expiration = cert.expiration.replace(tzinfo=None)
-    if not update_row(db, amp.id, expect=BUILDING, status=c.AMPHORA_BOOTING,
-                      compute_id=instance.compute_id, lb_network_ip=instance.lb_network_ip,
-                      cert_expiration=expiration):
+    if not update_row(
+        db,
+        amp.id,
+        expect=BUILDING,
+        status=c.AMPHORA_BOOTING,
+        compute_id=instance.compute_id,
+        lb_network_ip=instance.lb_network_ip,
+        cert_expiration=expiration,
+    ):
         # The row moved on under us (a failover or a delete marked it): do not leak.
         drivers.compute.delete(instance.compute_id)
         raise RuntimeError(f"amphora {amp.id} changed state while it was being built")
-    LOG.info("amphora %s built as %s at %s", amp.id, instance.compute_id,
-             instance.lb_network_ip)
-    return _with(amp, status=c.AMPHORA_BOOTING, compute_id=instance.compute_id,
-                 lb_network_ip=instance.lb_network_ip)
+    LOG.info("amphora %s built as %s at %s", amp.id, instance.compute_id, instance.lb_network_ip)
+    return _with(
+        amp, status=c.AMPHORA_BOOTING, compute_id=instance.compute_id, lb_network_ip=instance.lb_network_ip
+    )
 
 
 def find_instance(drivers: WorkerDrivers, amp: AmphoraState) -> ComputeInstance | None:
@@ -98,9 +110,15 @@ def find_instance(drivers: WorkerDrivers, amp: AmphoraState) -> ComputeInstance 
     return None
 
 
-def ensure_instance(conf: cfg.ConfigOpts, db: Database, drivers: WorkerDrivers,
-                    amp: AmphoraState, topology: str, *,
-                    inserted_now: bool = False) -> AmphoraState:
+def ensure_instance(
+    conf: cfg.ConfigOpts,
+    db: Database,
+    drivers: WorkerDrivers,
+    amp: AmphoraState,
+    topology: str,
+    *,
+    inserted_now: bool = False,
+) -> AmphoraState:
     """A running instance for a PENDING_CREATE or BOOTING row: adopt it or (re)build it.
 
     `inserted_now` says the row was written by this attempt, so no instance can exist yet.
@@ -108,15 +126,26 @@ def ensure_instance(conf: cfg.ConfigOpts, db: Database, drivers: WorkerDrivers,
     instance = None if inserted_now else find_instance(drivers, amp)
     if instance is not None and instance.status == INSTANCE_ACTIVE:
         if instance.compute_id != amp.compute_id or amp.status != c.AMPHORA_BOOTING:
-            update_row(db, amp.id, expect=BUILDING, status=c.AMPHORA_BOOTING,
-                       compute_id=instance.compute_id, lb_network_ip=instance.lb_network_ip)
+            update_row(
+                db,
+                amp.id,
+                expect=BUILDING,
+                status=c.AMPHORA_BOOTING,
+                compute_id=instance.compute_id,
+                lb_network_ip=instance.lb_network_ip,
+            )
             LOG.info("adopted instance %s of amphora %s", instance.compute_id, amp.id)
-            amp = _with(amp, status=c.AMPHORA_BOOTING, compute_id=instance.compute_id,
-                        lb_network_ip=instance.lb_network_ip)
+            amp = _with(
+                amp,
+                status=c.AMPHORA_BOOTING,
+                compute_id=instance.compute_id,
+                lb_network_ip=instance.lb_network_ip,
+            )
         return amp
     if instance is not None:
-        LOG.info("instance %s of amphora %s is %s: building it again", instance.compute_id,
-                 amp.id, instance.status)
+        LOG.info(
+            "instance %s of amphora %s is %s: building it again", instance.compute_id, amp.id, instance.status
+        )
         drivers.compute.delete(instance.compute_id)
     if amp.status != c.PENDING_CREATE or amp.compute_id:
         update_row(db, amp.id, expect=BUILDING, status=c.PENDING_CREATE, compute_id=None)
@@ -152,10 +181,14 @@ def _with(amp: AmphoraState, **values: Any) -> AmphoraState:
 def _released_query(amphora_id: str | None = None) -> Any:
     amp = models.Amphora
     lb = models.LoadBalancer
-    query = (select(amp.id).outerjoin(lb, lb.id == amp.load_balancer_id)
-             .where(amp.status == c.PENDING_DELETE,
-                    or_(amp.load_balancer_id.is_(None),
-                        lb.provisioning_status.in_((c.ACTIVE, c.DELETED)))))
+    query = (
+        select(amp.id)
+        .outerjoin(lb, lb.id == amp.load_balancer_id)
+        .where(
+            amp.status == c.PENDING_DELETE,
+            or_(amp.load_balancer_id.is_(None), lb.provisioning_status.in_((c.ACTIVE, c.DELETED))),
+        )
+    )
     return query if amphora_id is None else query.where(amp.id == amphora_id)
 
 
@@ -180,4 +213,3 @@ def destroy_released(db: Database, drivers: WorkerDrivers, amphora_id: str) -> b
         state = AmphoraState.of(row)
     destroy(db, drivers, state)
     return True
-

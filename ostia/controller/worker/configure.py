@@ -40,8 +40,7 @@ class AmphoraPaths:
 def amphora_ref(conf: cfg.ConfigOpts, amp: AmphoraState) -> AmphoraRef:
     if not amp.lb_network_ip:
         raise exc.AmphoraUnreachable(f"amphora {amp.id} has no management address yet")
-    return AmphoraRef(id=amp.id, lb_network_ip=amp.lb_network_ip,
-                      api_port=conf.haproxy_amphora.bind_port)
+    return AmphoraRef(id=amp.id, lb_network_ip=amp.lb_network_ip, api_port=conf.haproxy_amphora.bind_port)
 
 
 def agent_wait_seconds(conf: cfg.ConfigOpts, booting: bool) -> float:
@@ -52,8 +51,9 @@ def agent_wait_seconds(conf: cfg.ConfigOpts, booting: bool) -> float:
     return float(options.active_connection_max_retries * options.active_connection_retry_interval)
 
 
-def amphora_paths(conf: cfg.ConfigOpts, drivers: WorkerDrivers, amp: AmphoraState,
-                  info: dict[str, Any]) -> AmphoraPaths:
+def amphora_paths(
+    conf: cfg.ConfigOpts, drivers: WorkerDrivers, amp: AmphoraState, info: dict[str, Any]
+) -> AmphoraPaths:
     """The amphora's base_path and base_cert_dir.
 
     Preference: what the agent reports, then what the compute driver knows about the
@@ -86,14 +86,18 @@ def vip_net_info(drivers: WorkerDrivers, lb: models.LoadBalancer) -> tuple[str, 
         if not extra.ip_address:
             continue
         extra_subnet = drivers.network.get_subnet(extra.subnet_id)
-        body["additional_vips"].append({
-            "ip_address": extra.ip_address, "subnet_cidr": extra_subnet.cidr,
-            "gateway": extra_subnet.gateway_ip, "host_routes": []})
+        body["additional_vips"].append(
+            {
+                "ip_address": extra.ip_address,
+                "subnet_cidr": extra_subnet.cidr,
+                "gateway": extra_subnet.gateway_ip,
+                "host_routes": [],
+            }
+        )
     return vip.ip_address, body
 
 
-def vip_port(drivers: WorkerDrivers, lb: models.LoadBalancer,
-             amp: AmphoraState) -> AmphoraPort | None:
+def vip_port(drivers: WorkerDrivers, lb: models.LoadBalancer, amp: AmphoraState) -> AmphoraPort | None:
     """The amphora's port on the VIP subnet, plugged now if it has none yet; None when the
     drivers have no ports (local amphorae bind VIPs on loopback)."""
     namespace = _port_namespace(drivers, amp)
@@ -109,27 +113,36 @@ def _port_namespace(drivers: WorkerDrivers, amp: AmphoraState) -> str | None:
     return drivers.compute.network_namespace(amp.compute_id)
 
 
-def plug_member_networks(drivers: WorkerDrivers, lb: models.LoadBalancer, amp: AmphoraState,
-                         ref: AmphoraRef, timeouts: RequestTimeouts) -> None:
+def plug_member_networks(
+    drivers: WorkerDrivers,
+    lb: models.LoadBalancer,
+    amp: AmphoraState,
+    ref: AmphoraRef,
+    timeouts: RequestTimeouts,
+) -> None:
     """A port on every member subnet other than the VIP's (upstream's plug/network)."""
     namespace = _port_namespace(drivers, amp)
     if namespace is None:
         return
-    named = {member.subnet_id for pool in lb.pools for member in pool.members
-             if member.subnet_id}
+    named = {member.subnet_id for pool in lb.pools for member in pool.members if member.subnet_id}
     if not named:
         return
-    vip_subnet = (drivers.network.get_subnet(lb.vip.subnet_id).id
-                  if lb.vip is not None and lb.vip.subnet_id else None)
+    vip_subnet = (
+        drivers.network.get_subnet(lb.vip.subnet_id).id if lb.vip is not None and lb.vip.subnet_id else None
+    )
     subnets = {s.id: s for s in map(drivers.network.get_subnet, sorted(named))}
     for subnet in subnets.values():
         if subnet.id == vip_subnet:
             continue
         port = drivers.network.plug_amphora_port(namespace, subnet, amp.id)
-        drivers.amphora.plug_network(ref, {
-            "mac_address": port.mac_address,
-            "fixed_ips": [{"ip_address": port.ip_address, "subnet_cidr": subnet.cidr}],
-        }, timeouts)
+        drivers.amphora.plug_network(
+            ref,
+            {
+                "mac_address": port.mac_address,
+                "fixed_ips": [{"ip_address": port.ip_address, "subnet_cidr": subnet.cidr}],
+            },
+            timeouts,
+        )
 
 
 def _mac_for(seed: str) -> str:
@@ -139,15 +152,23 @@ def _mac_for(seed: str) -> str:
     return "fa:16:3e:" + ":".join(f"{b:02x}" for b in digest[:3])
 
 
-def configure_amphora(conf: cfg.ConfigOpts, drivers: WorkerDrivers, lb: models.LoadBalancer,
-                      amp: AmphoraState, *, booting: bool, force_reload: bool,
-                      check: Any = None) -> bool:
+def configure_amphora(
+    conf: cfg.ConfigOpts,
+    drivers: WorkerDrivers,
+    lb: models.LoadBalancer,
+    amp: AmphoraState,
+    *,
+    booting: bool,
+    force_reload: bool,
+    check: Any = None,
+) -> bool:
     """Bring one amphora to serve `lb`; True if its haproxy or UDP listener configuration
     changed.
 
     `check` (no arguments) runs between calls: the reconciler passes its lease check so
     that a worker that lost the load balancer stops at the next call.
     """
+
     def between() -> None:
         if check is not None:
             check()
@@ -163,8 +184,7 @@ def configure_amphora(conf: cfg.ConfigOpts, drivers: WorkerDrivers, lb: models.L
         port = vip_port(drivers, lb, amp)
         if port is not None:
             net_info["mac_address"] = port.mac_address
-            if (lb.topology or conf.controller_worker.loadbalancer_topology) == \
-                    c.TOPOLOGY_ACTIVE_STANDBY:
+            if (lb.topology or conf.controller_worker.loadbalancer_topology) == c.TOPOLOGY_ACTIVE_STANDBY:
                 # With a vrrp_ip the agent leaves the VIP to keepalived (whatever topology
                 # the amphora was built for: a spare may serve either).
                 net_info["vrrp_ip"] = port.ip_address
@@ -173,19 +193,18 @@ def configure_amphora(conf: cfg.ConfigOpts, drivers: WorkerDrivers, lb: models.L
     plug_member_networks(drivers, lb, amp, ref, timeouts)
     paths = amphora_paths(conf, drivers, amp, info)
     # UDP listeners run in processes of their own (nginx), next to the LB's haproxy.
-    udp_changed = configure_udp_listeners(conf, drivers, lb, ref, timeouts,
-                                          force=force_reload)
+    udp_changed = configure_udp_listeners(conf, drivers, lb, ref, timeouts, force=force_reload)
     between()
     if not render_haproxy.haproxy_listeners(lb):
         # Nothing to bind (no listener, or the LB is admin-down): haproxy must not run.
         amphora.delete_listeners(ref, lb.id, timeouts)
         return udp_changed
-    for name, pem in render_haproxy.tls_files(lb, drivers.cert_manager,
-                                              cert_dir=paths.cert_dir).items():
+    for name, pem in render_haproxy.tls_files(lb, drivers.cert_manager, cert_dir=paths.cert_dir).items():
         amphora.ensure_lb_certificate(ref, lb.id, name, pem, timeouts)
     between()
     config = render_haproxy.render_haproxy_config(
-        lb, conf, amphora_id=amp.id, base_path=paths.base_path, cert_dir=paths.cert_dir)
+        lb, conf, amphora_id=amp.id, base_path=paths.base_path, cert_dir=paths.cert_dir
+    )
     wanted = hashlib.md5(config.encode()).hexdigest()
     if not force_reload and _current_md5(drivers, ref, lb.id, timeouts) == wanted:
         LOG.debug("amphora %s already runs this configuration of %s", amp.id, lb.id)
@@ -202,10 +221,15 @@ def configure_amphora(conf: cfg.ConfigOpts, drivers: WorkerDrivers, lb: models.L
     return True
 
 
-def _serve_without_refused_listeners(conf: cfg.ConfigOpts, drivers: WorkerDrivers,
-                                     lb: models.LoadBalancer, amp: AmphoraState,
-                                     ref: AmphoraRef, paths: AmphoraPaths,
-                                     timeouts: RequestTimeouts) -> None:
+def _serve_without_refused_listeners(
+    conf: cfg.ConfigOpts,
+    drivers: WorkerDrivers,
+    lb: models.LoadBalancer,
+    amp: AmphoraState,
+    ref: AmphoraRef,
+    paths: AmphoraPaths,
+    timeouts: RequestTimeouts,
+) -> None:
     """A new amphora refused the full configuration: run it without the listeners in ERROR.
 
     A running amphora keeps the last configuration that worked when it refuses one; a new
@@ -217,21 +241,27 @@ def _serve_without_refused_listeners(conf: cfg.ConfigOpts, drivers: WorkerDriver
     if not refused or not render_haproxy.haproxy_listeners(lb, refused):
         return
     config = render_haproxy.render_haproxy_config(
-        lb, conf, amphora_id=amp.id, base_path=paths.base_path, cert_dir=paths.cert_dir,
-        leave_out=refused)
+        lb, conf, amphora_id=amp.id, base_path=paths.base_path, cert_dir=paths.cert_dir, leave_out=refused
+    )
     try:
         drivers.amphora.upload_haproxy_config(ref, lb.id, config, timeouts)
         drivers.amphora.reload_loadbalancer(ref, lb.id, timeouts)
     except exc.DriverError as error:
-        LOG.warning("amphora %s refused load balancer %s without its listeners in ERROR "
-                    "too: %s", amp.id, lb.id, error)
+        LOG.warning(
+            "amphora %s refused load balancer %s without its listeners in ERROR too: %s", amp.id, lb.id, error
+        )
         return
-    LOG.warning("amphora %s serves load balancer %s without its listeners in ERROR (%s)",
-                amp.id, lb.id, ", ".join(sorted(refused)))
+    LOG.warning(
+        "amphora %s serves load balancer %s without its listeners in ERROR (%s)",
+        amp.id,
+        lb.id,
+        ", ".join(sorted(refused)),
+    )
 
 
-def _current_md5(drivers: WorkerDrivers, ref: AmphoraRef, lb_id: str,
-                 timeouts: RequestTimeouts) -> str | None:
+def _current_md5(
+    drivers: WorkerDrivers, ref: AmphoraRef, lb_id: str, timeouts: RequestTimeouts
+) -> str | None:
     try:
         current = drivers.amphora.get_haproxy_config(ref, lb_id, timeouts)
     except exc.AgentNotFound:

@@ -31,8 +31,9 @@ LOG = logging.getLogger(__name__)
 Amp = models.Amphora
 
 
-def failover_amphora(db: Database, drivers: WorkerDrivers, amphora_id: str,
-                     wake: Callable[[str], None]) -> bool:
+def failover_amphora(
+    db: Database, drivers: WorkerDrivers, amphora_id: str, wake: Callable[[str], None]
+) -> bool:
     """Replace one amphora (the health manager's call); False if it cannot happen now.
 
     An amphora that serves no load balancer (a spare, a leftover) is deleted outright.
@@ -41,8 +42,9 @@ def failover_amphora(db: Database, drivers: WorkerDrivers, amphora_id: str,
         return _failover_amphora(db, drivers, amphora_id, wake)
 
 
-def _failover_amphora(db: Database, drivers: WorkerDrivers, amphora_id: str,
-                      wake: Callable[[str], None]) -> bool:
+def _failover_amphora(
+    db: Database, drivers: WorkerDrivers, amphora_id: str, wake: Callable[[str], None]
+) -> bool:
     with db.transaction() as session:
         row = session.get(Amp, amphora_id)
         if row is None or row.status == c.DELETED:
@@ -51,8 +53,7 @@ def _failover_amphora(db: Database, drivers: WorkerDrivers, amphora_id: str,
         orphan = AmphoraState.of(row) if lb_id is None else None
         if lb_id is not None:
             if not lifecycle.request_failover(session, lb_id, amphora_id):
-                LOG.info("amphora %s: load balancer %s is busy; failover later", amphora_id,
-                         lb_id)
+                LOG.info("amphora %s: load balancer %s is busy; failover later", amphora_id, lb_id)
                 return False
     if orphan is not None:
         amphorae.destroy(db, drivers, orphan)
@@ -82,9 +83,11 @@ def settle_failed_failover(db: Database, drivers: WorkerDrivers, lb_id: str) -> 
       says why until an operator fails it over again.
     """
     with db.transaction() as session:
-        rows = session.scalars(select(Amp).where(
-            Amp.load_balancer_id == lb_id, Amp.status.in_(
-                (c.PENDING_DELETE, *amphorae.SERVING)))).all()
+        rows = session.scalars(
+            select(Amp).where(
+                Amp.load_balancer_id == lb_id, Amp.status.in_((c.PENDING_DELETE, *amphorae.SERVING))
+            )
+        ).all()
         states = [AmphoraState.of(row) for row in rows]
     by_role: dict[str | None, list[AmphoraState]] = {}
     for amp in states:
@@ -95,19 +98,31 @@ def settle_failed_failover(db: Database, drivers: WorkerDrivers, lb_id: str) -> 
         if not replaced and not building:
             continue  # settled already: one ALLOCATED amphora
         serving = [a for a in amps if a.status == c.AMPHORA_ALLOCATED]
-        keep = (serving[0] if serving else
-                next((a for a in replaced if amphorae.instance_alive(drivers, a)), None)
-                or next((a for a in building if amphorae.instance_alive(drivers, a)), None))
+        keep = (
+            serving[0]
+            if serving
+            else next((a for a in replaced if amphorae.instance_alive(drivers, a)), None)
+            or next((a for a in building if amphorae.instance_alive(drivers, a)), None)
+        )
         for amp in (*replaced, *building):
             if amp != keep:
                 amphorae.destroy(db, drivers, amp)
         if keep is None:
-            LOG.error("failover of load balancer %s failed and no amphora of role %s runs; "
-                      "a failover of the load balancer builds one", lb_id, role)
+            LOG.error(
+                "failover of load balancer %s failed and no amphora of role %s runs; "
+                "a failover of the load balancer builds one",
+                lb_id,
+                role,
+            )
         if keep is not None and keep.status != c.AMPHORA_ALLOCATED:
             _watch_again(db, keep.id)
-            LOG.warning("failover of load balancer %s failed: amphora %s (%s) keeps serving "
-                        "role %s", lb_id, keep.id, keep.status, role)
+            LOG.warning(
+                "failover of load balancer %s failed: amphora %s (%s) keeps serving role %s",
+                lb_id,
+                keep.id,
+                keep.status,
+                role,
+            )
 
 
 def _watch_again(db: Database, amphora_id: str) -> None:
@@ -116,13 +131,15 @@ def _watch_again(db: Database, amphora_id: str) -> None:
     heartbeated has no health row, and without one it would never be judged)."""
     now = models.utcnow()
     with db.transaction() as session:
-        session.execute(update(Amp).where(Amp.id == amphora_id).values(
-            status=c.AMPHORA_ALLOCATED, updated_at=now)
-            .execution_options(synchronize_session=False))
+        session.execute(
+            update(Amp)
+            .where(Amp.id == amphora_id)
+            .values(status=c.AMPHORA_ALLOCATED, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
         health = session.get(models.AmphoraHealth, amphora_id)
         if health is None:
-            session.add(models.AmphoraHealth(amphora_id=amphora_id, last_update=now,
-                                             busy=False))
+            session.add(models.AmphoraHealth(amphora_id=amphora_id, last_update=now, busy=False))
         else:
             health.busy = False
             health.last_update = now

@@ -32,9 +32,14 @@ class AmphoraState:
 
     @classmethod
     def of(cls, row: models.Amphora) -> AmphoraState:
-        return cls(id=row.id, status=row.status, compute_id=row.compute_id,
-                   lb_network_ip=row.lb_network_ip, role=row.role,
-                   load_balancer_id=row.load_balancer_id)
+        return cls(
+            id=row.id,
+            status=row.status,
+            compute_id=row.compute_id,
+            lb_network_ip=row.lb_network_ip,
+            role=row.role,
+            load_balancer_id=row.load_balancer_id,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,10 +59,8 @@ def _options() -> list:
     return [
         selectinload(LB.additional_vips),
         listener.selectinload(models.Listener.default_pool),
-        listener.selectinload(models.Listener.l7policies)
-        .selectinload(models.L7Policy.rules),
-        listener.selectinload(models.Listener.l7policies)
-        .selectinload(models.L7Policy.redirect_pool),
+        listener.selectinload(models.Listener.l7policies).selectinload(models.L7Policy.rules),
+        listener.selectinload(models.Listener.l7policies).selectinload(models.L7Policy.redirect_pool),
         pool.selectinload(models.Pool.members),
         pool.selectinload(models.Pool.health_monitor),
         pool.selectinload(models.Pool.listeners),
@@ -84,12 +87,13 @@ def _touch(lb: models.LoadBalancer) -> None:
 
 
 def live_amphorae(session: Session, lb_id: str) -> list[models.Amphora]:
-    return list(session.scalars(
-        select(models.Amphora)
-        .where(models.Amphora.load_balancer_id == lb_id,
-               models.Amphora.status != c.DELETED)
-        .order_by(models.Amphora.created_at, models.Amphora.id)
-    ))
+    return list(
+        session.scalars(
+            select(models.Amphora)
+            .where(models.Amphora.load_balancer_id == lb_id, models.Amphora.status != c.DELETED)
+            .order_by(models.Amphora.created_at, models.Amphora.id)
+        )
+    )
 
 
 def read_snapshot(db: Database, lb_id: str) -> Snapshot | None:

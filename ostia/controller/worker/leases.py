@@ -62,10 +62,12 @@ def claim(db: Database, lb_id: str, owner: str, seconds: float) -> bool:
     with db.transaction() as session:
         result: Any = session.execute(
             update(LB)
-            .where(LB.id == lb_id, LB.provisioning_status.in_(c.PENDING_STATUSES),
-                   or_(_free(now), LB.lease_owner == owner))
-            .values(lease_owner=owner, lease_expires=expires,
-                    reconcile_attempts=LB.reconcile_attempts + 1)
+            .where(
+                LB.id == lb_id,
+                LB.provisioning_status.in_(c.PENDING_STATUSES),
+                or_(_free(now), LB.lease_owner == owner),
+            )
+            .values(lease_owner=owner, lease_expires=expires, reconcile_attempts=LB.reconcile_attempts + 1)
             .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount)
@@ -76,8 +78,10 @@ def renew(db: Database, lb_id: str, owner: str, seconds: float) -> bool:
     _, expires = _after(seconds)
     with db.transaction() as session:
         result: Any = session.execute(
-            update(LB).where(LB.id == lb_id, LB.lease_owner == owner)
-            .values(lease_expires=expires).execution_options(synchronize_session=False)
+            update(LB)
+            .where(LB.id == lb_id, LB.lease_owner == owner)
+            .values(lease_expires=expires)
+            .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount)
 
@@ -85,7 +89,8 @@ def renew(db: Database, lb_id: str, owner: str, seconds: float) -> bool:
 def release(db: Database, lb_id: str, owner: str) -> bool:
     with db.transaction() as session:
         result: Any = session.execute(
-            update(LB).where(LB.id == lb_id, LB.lease_owner == owner)
+            update(LB)
+            .where(LB.id == lb_id, LB.lease_owner == owner)
             .values(lease_owner=None, lease_expires=None)
             .execution_options(synchronize_session=False)
         )
@@ -97,7 +102,8 @@ def defer(db: Database, lb_id: str, owner: str, delay: float, error: str) -> boo
     _, not_before = _after(delay)
     with db.transaction() as session:
         result: Any = session.execute(
-            update(LB).where(LB.id == lb_id, LB.lease_owner == owner)
+            update(LB)
+            .where(LB.id == lb_id, LB.lease_owner == owner)
             .values(lease_owner=None, lease_expires=not_before, last_error=error[:2000])
             .execution_options(synchronize_session=False)
         )

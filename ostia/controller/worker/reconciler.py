@@ -42,11 +42,11 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 class Outcome(enum.Enum):
-    SKIPPED = "skipped"    # not claimable: not pending, held by another worker, backing off
-    SETTLED = "settled"    # ACTIVE or DELETED
-    RETRY = "retry"        # failed; retry after `retry_in` seconds
-    FAILED = "failed"      # ERROR
-    LOST = "lost"          # another worker took the lease meanwhile
+    SKIPPED = "skipped"  # not claimable: not pending, held by another worker, backing off
+    SETTLED = "settled"  # ACTIVE or DELETED
+    RETRY = "retry"  # failed; retry after `retry_in` seconds
+    FAILED = "failed"  # ERROR
+    LOST = "lost"  # another worker took the lease meanwhile
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,8 +59,7 @@ class Result:
 def retry_delay(conf: cfg.ConfigOpts, attempt: int) -> float:
     """Exponential back-off from retry_initial_delay, capped at retry_max_delay."""
     options = conf.reconciler
-    return float(min(options.retry_initial_delay * 2 ** max(attempt - 1, 0),
-                     options.retry_max_delay))
+    return float(min(options.retry_initial_delay * 2 ** max(attempt - 1, 0), options.retry_max_delay))
 
 
 def describe(error: BaseException) -> str:
@@ -71,8 +70,9 @@ def describe(error: BaseException) -> str:
 class Reconciler:
     """Reconciles load balancers on behalf of one worker identity (the lease owner)."""
 
-    def __init__(self, conf: cfg.ConfigOpts, db: Database, drivers: WorkerDrivers,
-                 owner: str | None = None) -> None:
+    def __init__(
+        self, conf: cfg.ConfigOpts, db: Database, drivers: WorkerDrivers, owner: str | None = None
+    ) -> None:
         self.conf = conf
         self.db = db
         self.drivers = drivers
@@ -124,12 +124,13 @@ class Reconciler:
         lb_id = lease.lb_id
         max_attempts = self.conf.reconciler.max_attempts
         if snapshot.attempt > max_attempts:
-            reason = (f"gave up after {max_attempts} attempts; last error: "
-                      f"{snapshot.lb.last_error or 'attempt interrupted'}")
+            reason = (
+                f"gave up after {max_attempts} attempts; last error: "
+                f"{snapshot.lb.last_error or 'attempt interrupted'}"
+            )
             return self._fail(lease, reason)
         ctx = steps.StepContext(self.conf, self.db, self.drivers, snapshot, lease.check)
-        LOG.info("reconciling load balancer %s (%s, attempt %d)", lb_id, snapshot.status,
-                 snapshot.attempt)
+        LOG.info("reconciling load balancer %s (%s, attempt %d)", lb_id, snapshot.status, snapshot.attempt)
         try:
             if snapshot.status == c.PENDING_DELETE:
                 steps.tear_down(ctx)
@@ -148,8 +149,14 @@ class Reconciler:
             if snapshot.attempt >= max_attempts:
                 return self._fail(lease, f"after {snapshot.attempt} attempts: {reason}")
             delay = retry_delay(self.conf, snapshot.attempt)
-            LOG.warning("load balancer %s: attempt %d failed (%s); retrying in %.1f s",
-                        lb_id, snapshot.attempt, reason, delay, exc_info=LOG.isEnabledFor(10))
+            LOG.warning(
+                "load balancer %s: attempt %d failed (%s); retrying in %.1f s",
+                lb_id,
+                snapshot.attempt,
+                reason,
+                delay,
+                exc_info=LOG.isEnabledFor(10),
+            )
             lease.retire()
             leases.defer(self.db, lb_id, self.owner, delay, reason)
             return Result(Outcome.RETRY, retry_in=delay, error=reason)

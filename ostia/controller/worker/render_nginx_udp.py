@@ -64,19 +64,17 @@ def udp_listeners(lb: models.LoadBalancer) -> list[models.Listener]:
     return sorted(chosen, key=lambda li: (li.protocol_port, li.id))
 
 
-def render_udp_listener_config(lb: models.LoadBalancer, listener: models.Listener,
-                               conf: cfg.ConfigOpts) -> str:
+def render_udp_listener_config(
+    lb: models.LoadBalancer, listener: models.Listener, conf: cfg.ConfigOpts
+) -> str:
     """The stream configuration of one UDP listener. Raises UnsafeValue for a value that
     cannot be written safely, HaproxyRenderError when the graph cannot be served."""
     lb_id = ident(lb.id, "load_balancer.id")
     listener_id = ident(listener.id, "listener.id")
-    port = integer(listener.protocol_port, "listener.protocol_port", limits.PORT.low,
-                   limits.PORT.high)
-    lines = [f"# UDP listener {listener_id} of load balancer {lb_id}",
-             f"#ostia:listener {listener_id}"]
+    port = integer(listener.protocol_port, "listener.protocol_port", limits.PORT.low, limits.PORT.high)
+    lines = [f"# UDP listener {listener_id} of load balancer {lb_id}", f"#ostia:listener {listener_id}"]
     pool = listener.default_pool
-    if pool is not None and pool.provisioning_status in (constants.PENDING_DELETE,
-                                                         constants.DELETED):
+    if pool is not None and pool.provisioning_status in (constants.PENDING_DELETE, constants.DELETED):
         pool = None
     upstream = _NO_POOL_UPSTREAM
     if pool is None:
@@ -96,18 +94,22 @@ def render_udp_listener_config(lb: models.LoadBalancer, listener: models.Listene
     if listener.allowed_cidrs:
         lines.append("    deny all;")
     if listener.connection_limit not in (None, -1):
-        integer(listener.connection_limit, "listener.connection_limit",
-                limits.CONNECTION_LIMIT.low, limits.CONNECTION_LIMIT.high)
+        integer(
+            listener.connection_limit,
+            "listener.connection_limit",
+            limits.CONNECTION_LIMIT.low,
+            limits.CONNECTION_LIMIT.high,
+        )
         lines.append("    # connection_limit is not applied to UDP listeners")
     timeout = listener.timeout_client_data
     if timeout is None:
         timeout = conf.haproxy_amphora.timeout_client_data
-    timeout = integer(timeout, "listener.timeout_client_data", limits.TIMEOUT_MS.low,
-                      limits.TIMEOUT_MS.high)
+    timeout = integer(timeout, "listener.timeout_client_data", limits.TIMEOUT_MS.low, limits.TIMEOUT_MS.high)
     if timeout:  # 0: no idle limit of ours (nginx's own default, ten minutes)
         lines.append(f"    proxy_timeout {timeout}ms;")
-    responses = integer(conf.haproxy_amphora.udp_proxy_responses,
-                        "[haproxy_amphora] udp_proxy_responses", 0, limits.INT32_MAX)
+    responses = integer(
+        conf.haproxy_amphora.udp_proxy_responses, "[haproxy_amphora] udp_proxy_responses", 0, limits.INT32_MAX
+    )
     if responses:
         lines.append(f"    proxy_responses {responses};")
     lines.append(f"    proxy_pass {upstream};")
@@ -142,18 +144,27 @@ def _upstream(pool: models.Pool, name: str) -> list[str]:
     if hm is not None:
         if hm.type not in CHECK_TYPES:
             raise UnsafeValue("healthmonitor.type", hm.type, "not a UDP pool monitor")
-        delay = integer(hm.delay, "healthmonitor.delay", limits.HM_DELAY.low,
-                        limits.HM_DELAY.high)
-        timeout = integer(hm.timeout, "healthmonitor.timeout", limits.HM_TIMEOUT.low,
-                          limits.HM_TIMEOUT.high)
-        fall = integer(hm.fall_threshold or 3, "healthmonitor.max_retries_down",
-                       limits.HM_MAX_RETRIES_DOWN.low, limits.HM_MAX_RETRIES_DOWN.high)
-        rise = integer(hm.rise_threshold or 3, "healthmonitor.max_retries",
-                       limits.HM_MAX_RETRIES.low, limits.HM_MAX_RETRIES.high)
+        delay = integer(hm.delay, "healthmonitor.delay", limits.HM_DELAY.low, limits.HM_DELAY.high)
+        timeout = integer(hm.timeout, "healthmonitor.timeout", limits.HM_TIMEOUT.low, limits.HM_TIMEOUT.high)
+        fall = integer(
+            hm.fall_threshold or 3,
+            "healthmonitor.max_retries_down",
+            limits.HM_MAX_RETRIES_DOWN.low,
+            limits.HM_MAX_RETRIES_DOWN.high,
+        )
+        rise = integer(
+            hm.rise_threshold or 3,
+            "healthmonitor.max_retries",
+            limits.HM_MAX_RETRIES.low,
+            limits.HM_MAX_RETRIES.high,
+        )
         # The comment line is read by the agent, not by nginx.
-        lines.insert(0, f"#ostia:check type={hm.type} interval={max(delay, 1)} "
-                        f"timeout={max(timeout, 1)} rise={rise} fall={fall}"
-                        + (_http_check(hm) if hm.type == constants.HTTP else ""))
+        lines.insert(
+            0,
+            f"#ostia:check type={hm.type} interval={max(delay, 1)} "
+            f"timeout={max(timeout, 1)} rise={rise} fall={fall}"
+            + (_http_check(hm) if hm.type == constants.HTTP else ""),
+        )
         passive = f"max_fails={fall} fail_timeout={max(delay, 1)}s"
     servers = 0
     for member in pool.members:
@@ -178,22 +189,21 @@ def _http_check(hm: models.HealthMonitor) -> str:
         limits.expected_codes(codes)
     except ValueError as err:
         raise UnsafeValue("healthmonitor.expected_codes", codes, str(err)) from None
-    words = [f"method={method}", f"path={url_quote(path, safe=_URI_SAFE)}",
-             f"codes={codes.replace(' ', '')}"]
+    words = [f"method={method}", f"path={url_quote(path, safe=_URI_SAFE)}", f"codes={codes.replace(' ', '')}"]
     if hm.domain_name:
-        words.append("host=" + matching(hm.domain_name, "healthmonitor.domain_name",
-                                        limits.DOMAIN_NAME, "a host name"))
+        words.append(
+            "host=" + matching(hm.domain_name, "healthmonitor.domain_name", limits.DOMAIN_NAME, "a host name")
+        )
     return " " + " ".join(words)
 
 
-def _server(member: models.Member, pool: models.Pool, passive: str, hashed: bool,
-            checked: bool) -> str:
+def _server(member: models.Member, pool: models.Pool, passive: str, hashed: bool, checked: bool) -> str:
     member_id = ident(member.id, "member.id")
     address = ip_address(member.ip_address, "member.address")
-    port = integer(member.protocol_port, "member.protocol_port", limits.PORT.low,
-                   limits.PORT.high)
-    weight = integer(1 if member.weight is None else member.weight, "member.weight",
-                     limits.WEIGHT.low, limits.WEIGHT.high)
+    port = integer(member.protocol_port, "member.protocol_port", limits.PORT.low, limits.PORT.high)
+    weight = integer(
+        1 if member.weight is None else member.weight, "member.weight", limits.WEIGHT.low, limits.WEIGHT.high
+    )
     admin_down = member.enabled is False or pool.enabled is False
     words = ["server", f"{_host(address)}:{port}", f"weight={max(weight, 1)}", passive]
     if member.backup and not hashed:
@@ -211,8 +221,9 @@ def _server(member: models.Member, pool: models.Pool, passive: str, hashed: bool
             check_address = ip_address(member.monitor_address, "member.monitor_address")
         check_port = port
         if member.monitor_port:
-            check_port = integer(member.monitor_port, "member.monitor_port",
-                                 limits.PORT.low, limits.PORT.high)
+            check_port = integer(
+                member.monitor_port, "member.monitor_port", limits.PORT.low, limits.PORT.high
+            )
         marks.append(f"check={_host(check_address)}:{check_port}")
     return " ".join(words) + "; " + " ".join(marks)
 

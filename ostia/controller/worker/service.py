@@ -37,8 +37,13 @@ class WorkerService(Service):
     name = "octavia-worker"
     rpc_start_wait = RPC_START_WAIT
 
-    def __init__(self, conf: cfg.ConfigOpts, db: Database,
-                 drivers: WorkerDrivers | None = None, rpc: bool | None = None) -> None:
+    def __init__(
+        self,
+        conf: cfg.ConfigOpts,
+        db: Database,
+        drivers: WorkerDrivers | None = None,
+        rpc: bool | None = None,
+    ) -> None:
         """`rpc`: serve the oslo.messaging topic (default: when transport_url is set)."""
         super().__init__()
         self.conf = conf
@@ -66,16 +71,16 @@ class WorkerService(Service):
     def start(self) -> None:
         require_heartbeat_key(self.conf)
         for index in range(max(1, self.conf.task_flow.max_workers)):
-            thread = threading.Thread(target=self._reconcile_loop, name=f"reconcile-{index}",
-                                      daemon=True)
+            thread = threading.Thread(target=self._reconcile_loop, name=f"reconcile-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
         if self.use_rpc:
             # Connecting waits for the broker as long as it takes; the sweep must not.
             threading.Thread(target=self._serve_rpc, name="rpc-server", daemon=True).start()
             if not self._rpc_ready.wait(self.rpc_start_wait):
-                LOG.warning("message broker not reachable yet; wake-ups wait for it, the "
-                            "sweep works meanwhile")
+                LOG.warning(
+                    "message broker not reachable yet; wake-ups wait for it, the sweep works meanwhile"
+                )
         super().start()
         LOG.info("worker %s started with %d reconcile threads", self.owner, len(self._threads))
 

@@ -28,13 +28,18 @@ Amp = models.Amphora
 
 def ready_spares(db: Database) -> list[str]:
     with db.transaction() as session:
-        return list(session.scalars(
-            select(Amp.id).where(Amp.status == c.AMPHORA_READY, Amp.load_balancer_id.is_(None))
-            .order_by(Amp.created_at)))
+        return list(
+            session.scalars(
+                select(Amp.id)
+                .where(Amp.status == c.AMPHORA_READY, Amp.load_balancer_id.is_(None))
+                .order_by(Amp.created_at)
+            )
+        )
 
 
-def take_spare(conf: cfg.ConfigOpts, db: Database, drivers: WorkerDrivers, lb_id: str,
-               role: str) -> AmphoraState | None:
+def take_spare(
+    conf: cfg.ConfigOpts, db: Database, drivers: WorkerDrivers, lb_id: str, role: str
+) -> AmphoraState | None:
     """Assign a running spare to `lb_id` (as BOOTING); None when the pool is off or empty."""
     if conf.house_keeping.spare_amphora_pool_size <= 0:
         return None
@@ -42,11 +47,12 @@ def take_spare(conf: cfg.ConfigOpts, db: Database, drivers: WorkerDrivers, lb_id
         with db.transaction() as session:
             result: Any = session.execute(
                 update(Amp)
-                .where(Amp.id == spare_id, Amp.status == c.AMPHORA_READY,
-                       Amp.load_balancer_id.is_(None))
-                .values(status=c.AMPHORA_BOOTING, load_balancer_id=lb_id, role=role,
-                        updated_at=models.utcnow())
-                .execution_options(synchronize_session=False))
+                .where(Amp.id == spare_id, Amp.status == c.AMPHORA_READY, Amp.load_balancer_id.is_(None))
+                .values(
+                    status=c.AMPHORA_BOOTING, load_balancer_id=lb_id, role=role, updated_at=models.utcnow()
+                )
+                .execution_options(synchronize_session=False)
+            )
             if not result.rowcount:
                 continue  # another worker took it first
             row = session.get(Amp, spare_id)
@@ -56,8 +62,9 @@ def take_spare(conf: cfg.ConfigOpts, db: Database, drivers: WorkerDrivers, lb_id
             LOG.info("load balancer %s takes spare amphora %s", lb_id, spare_id)
             return taken
         LOG.warning("spare amphora %s is not running; rebuilding it for %s", spare_id, lb_id)
-        return amphorae.ensure_instance(conf, db, drivers, taken,
-                                        conf.controller_worker.loadbalancer_topology)
+        return amphorae.ensure_instance(
+            conf, db, drivers, taken, conf.controller_worker.loadbalancer_topology
+        )
     return None
 
 
@@ -65,9 +72,9 @@ def build_spare(conf: cfg.ConfigOpts, db: Database, drivers: WorkerDrivers) -> A
     """Start one spare amphora and wait for its agent; READY when it answered."""
     amp = amphorae.insert_row(db, None, None)
     try:
-        amp = amphorae.ensure_instance(conf, db, drivers, amp,
-                                       conf.controller_worker.loadbalancer_topology,
-                                       inserted_now=True)
+        amp = amphorae.ensure_instance(
+            conf, db, drivers, amp, conf.controller_worker.loadbalancer_topology, inserted_now=True
+        )
         drivers.amphora.wait_for_agent(amphora_ref(conf, amp), agent_wait_seconds(conf, True))
     except Exception:
         amphorae.destroy(db, drivers, amp)

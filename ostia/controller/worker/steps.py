@@ -68,12 +68,14 @@ def check_active_standby(conf: cfg.ConfigOpts, drivers: WorkerDrivers) -> None:
         raise PermanentError(
             "ACTIVE_STANDBY topology needs amphorae that can run keepalived "
             "(compute driver capability supports_active_standby, e.g. compute_netns_driver); "
-            f"the configured compute driver {worker.compute_driver} lacks it. Use SINGLE.")
+            f"the configured compute driver {worker.compute_driver} lacks it. Use SINGLE."
+        )
     if not drivers.network.plugs_amphora_ports:
         raise PermanentError(
             "ACTIVE_STANDBY topology needs a VIP that can move between amphorae "
             "(network driver capability plugs_amphora_ports, e.g. network_netns_driver); "
-            f"the configured network driver {worker.network_driver} lacks it. Use SINGLE.")
+            f"the configured network driver {worker.network_driver} lacks it. Use SINGLE."
+        )
 
 
 def converge(ctx: StepContext) -> Converged:
@@ -87,15 +89,16 @@ def converge(ctx: StepContext) -> Converged:
     fresh: set[str] = set()
     building: list[AmphoraState] = []
     for amp in ctx.snapshot.amphorae:
-        if amp.status == c.AMPHORA_ALLOCATED and amp.role in roles and \
-                amp.role not in {a.role for a in serving} and \
-                amphorae.instance_alive(ctx.drivers, amp):
+        if (
+            amp.status == c.AMPHORA_ALLOCATED
+            and amp.role in roles
+            and amp.role not in {a.role for a in serving}
+            and amphorae.instance_alive(ctx.drivers, amp)
+        ):
             serving.append(amp)
         elif amp.status == c.AMPHORA_ALLOCATED:
-            LOG.warning("amphora %s of load balancer %s is gone or not needed: replacing it",
-                        amp.id, lb.id)
-            amphorae.update_row(ctx.db, amp.id, expect=(c.AMPHORA_ALLOCATED,),
-                                status=c.PENDING_DELETE)
+            LOG.warning("amphora %s of load balancer %s is gone or not needed: replacing it", amp.id, lb.id)
+            amphorae.update_row(ctx.db, amp.id, expect=(c.AMPHORA_ALLOCATED,), status=c.PENDING_DELETE)
             retiring.append(dataclasses.replace(amp, status=c.PENDING_DELETE))
         elif amp.status in amphorae.BUILDING:
             building.append(amp)
@@ -115,8 +118,7 @@ def converge(ctx: StepContext) -> Converged:
     topology = topology_of(ctx)
     deferred: AmphoraState | None = None
     if topology == c.TOPOLOGY_ACTIVE_STANDBY and not serving:
-        running = [a for a in retiring
-                   if a.role in roles and amphorae.instance_alive(ctx.drivers, a)]
+        running = [a for a in retiring if a.role in roles and amphorae.instance_alive(ctx.drivers, a)]
         if running:
             # Both amphorae of a pair to replace (a load balancer failover): one at a time,
             # so that one of them serves throughout. The MASTER (holding the VIP) goes last.
@@ -155,8 +157,9 @@ def converge(ctx: StepContext) -> Converged:
     return Converged(serving=tuple(serving), changed=changed)
 
 
-def _serve_every_role(ctx: StepContext, roles: list[str], serving: list[AmphoraState],
-                      fresh: set[str], recovering: bool) -> bool:
+def _serve_every_role(
+    ctx: StepContext, roles: list[str], serving: list[AmphoraState], fresh: set[str], recovering: bool
+) -> bool:
     """Build (or take a spare for) every role nobody serves, configure every serving
     amphora, then VRRP for a pair; `serving` and `fresh` grow. True if a haproxy
     configuration changed."""
@@ -168,16 +171,22 @@ def _serve_every_role(ctx: StepContext, roles: list[str], serving: list[AmphoraS
         taken = take_spare(ctx.conf, ctx.db, ctx.drivers, lb.id, role)
         if taken is None:
             row = amphorae.insert_row(ctx.db, lb.id, role)
-            taken = amphorae.ensure_instance(ctx.conf, ctx.db, ctx.drivers, row, topology,
-                                             inserted_now=True)
+            taken = amphorae.ensure_instance(ctx.conf, ctx.db, ctx.drivers, row, topology, inserted_now=True)
         serving.append(taken)
         fresh.add(taken.id)
     changed = False
     for amp in serving:
         ctx.check()
         booting = amp.id in fresh
-        changed |= configure_amphora(ctx.conf, ctx.drivers, lb, amp, booting=booting,
-                                     force_reload=booting or recovering, check=ctx.check)
+        changed |= configure_amphora(
+            ctx.conf,
+            ctx.drivers,
+            lb,
+            amp,
+            booting=booting,
+            force_reload=booting or recovering,
+            check=ctx.check,
+        )
     if topology == c.TOPOLOGY_ACTIVE_STANDBY:
         configure_vrrp(ctx.conf, ctx.db, ctx.drivers, lb, serving, ctx.check, fresh)
     return changed
@@ -193,8 +202,7 @@ def _promote_backup(ctx: StepContext, serving: list[AmphoraState]) -> list[Ampho
     for amp in serving:
         if amp.role == c.ROLE_BACKUP:
             amphorae.update_row(ctx.db, amp.id, role=c.ROLE_MASTER)
-            LOG.info("amphora %s of load balancer %s is the MASTER now", amp.id,
-                     ctx.snapshot.lb.id)
+            LOG.info("amphora %s of load balancer %s is the MASTER now", amp.id, ctx.snapshot.lb.id)
             amp = dataclasses.replace(amp, role=c.ROLE_MASTER)
         promoted.append(amp)
     return promoted

@@ -22,15 +22,20 @@ from ostia.drivers.amphora.base import AmphoraRef, RequestTimeouts
 LOG = logging.getLogger(__name__)
 
 
-def configure_udp_listeners(conf: cfg.ConfigOpts, drivers: WorkerDrivers,
-                            lb: models.LoadBalancer, ref: AmphoraRef,
-                            timeouts: RequestTimeouts, *, force: bool) -> bool:
+def configure_udp_listeners(
+    conf: cfg.ConfigOpts,
+    drivers: WorkerDrivers,
+    lb: models.LoadBalancer,
+    ref: AmphoraRef,
+    timeouts: RequestTimeouts,
+    *,
+    force: bool,
+) -> bool:
     """True if any UDP listener's configuration on the amphora changed."""
     amphora = drivers.amphora
     wanted = render_nginx_udp.udp_listeners(lb)
     # Render all first: a graph that cannot be rendered changes nothing on the amphora.
-    configs = {li.id: render_nginx_udp.render_udp_listener_config(lb, li, conf)
-               for li in wanted}
+    configs = {li.id: render_nginx_udp.render_udp_listener_config(lb, li, conf) for li in wanted}
     changed = False
     refused: exc.AgentInvalidRequest | None = None
     for listener_id, config in configs.items():

@@ -32,16 +32,21 @@ LOG = logging.getLogger(__name__)
 VIP_INTERFACE = "eth1"
 
 
-def configure_vrrp(conf: cfg.ConfigOpts, db: Database, drivers: WorkerDrivers,
-                   lb: models.LoadBalancer, serving: Sequence[AmphoraState],
-                   check: Callable[[], None], fresh: Collection[str] = ()) -> None:
+def configure_vrrp(
+    conf: cfg.ConfigOpts,
+    db: Database,
+    drivers: WorkerDrivers,
+    lb: models.LoadBalancer,
+    serving: Sequence[AmphoraState],
+    check: Callable[[], None],
+    fresh: Collection[str] = (),
+) -> None:
     """Upload and start keepalived on every serving amphora of `lb` (`fresh`: the ids of
     amphorae built in this reconcile, whose keepalived starts now)."""
     if lb.vip is None or not lb.vip.ip_address or not lb.vip.subnet_id:
         raise ValueError(f"load balancer {lb.id} has no VIP to move")
     subnet = drivers.network.get_subnet(lb.vip.subnet_id)
-    vips = [lb.vip.ip_address, *(extra.ip_address for extra in lb.additional_vips
-                                 if extra.ip_address)]
+    vips = [lb.vip.ip_address, *(extra.ip_address for extra in lb.additional_vips if extra.ip_address)]
     ports = {}
     for amp in serving:
         port = vip_port(drivers, lb, amp)
@@ -54,18 +59,29 @@ def configure_vrrp(conf: cfg.ConfigOpts, db: Database, drivers: WorkerDrivers,
         check()
         assert amp.role is not None
         paths = amphora_paths(conf, drivers, amp, {})
-        me = VrrpPeerView(amphora_id=amp.id, role=amp.role, vrrp_ip=ports[amp.id].ip_address,
-                          interface=VIP_INTERFACE,
-                          check_script=f"{paths.base_path}/vrrp/check_script.sh")
+        me = VrrpPeerView(
+            amphora_id=amp.id,
+            role=amp.role,
+            vrrp_ip=ports[amp.id].ip_address,
+            interface=VIP_INTERFACE,
+            check_script=f"{paths.base_path}/vrrp/check_script.sh",
+        )
         peers = [ports[other.id].ip_address for other in serving if other.id != amp.id]
         config = render_keepalived_config(conf, lb.id, vips, subnet.cidr, me, peers)
         ref = amphora_ref(conf, amp)
         drivers.amphora.upload_vrrp_config(ref, config, timeouts)
         started |= amp.id in fresh
         drivers.amphora.vrrp_action(ref, "start", timeouts)
-        amphorae.update_row(db, amp.id, vrrp_ip=me.vrrp_ip, ha_ip=lb.vip.ip_address,
-                            vrrp_port_id=ports[amp.id].port_id, vrrp_interface=VIP_INTERFACE,
-                            vrrp_id=ROUTER_ID, vrrp_priority=PRIORITY[amp.role])
+        amphorae.update_row(
+            db,
+            amp.id,
+            vrrp_ip=me.vrrp_ip,
+            ha_ip=lb.vip.ip_address,
+            vrrp_port_id=ports[amp.id].port_id,
+            vrrp_interface=VIP_INTERFACE,
+            vrrp_id=ROUTER_ID,
+            vrrp_priority=PRIORITY[amp.role],
+        )
     if started:
         # A keepalived that just started is BACKUP only once it has heard its peer; before
         # that, taking the peer away (a failover's next step) would leave it to its timer.

@@ -40,11 +40,11 @@ WorkItem = ReconcileLoadBalancer | DestroyAmphora
 class WorkQueue(Generic[Item]):
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._due: dict[Item, float] = {}           # item -> earliest monotonic time to run
+        self._due: dict[Item, float] = {}  # item -> earliest monotonic time to run
         self._heap: list[tuple[float, int, Item]] = []
         self._order = itertools.count()
         self._in_flight: set[Item] = set()
-        self._again: dict[Item, float] = {}         # in flight, run again after done()
+        self._again: dict[Item, float] = {}  # in flight, run again after done()
         self._closed = False
 
     def put(self, item: Item, delay: float = 0.0) -> None:

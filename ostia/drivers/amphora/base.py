@@ -44,14 +44,15 @@ class RequestTimeouts:
     def active(cls, conf: cfg.ConfigOpts) -> RequestTimeouts:
         """For amphorae expected to be up (during an LB failover)."""
         options = conf.haproxy_amphora
-        return cls(max_retries=options.active_connection_max_retries,
-                   retry_interval=options.active_connection_retry_interval)
+        return cls(
+            max_retries=options.active_connection_max_retries,
+            retry_interval=options.active_connection_retry_interval,
+        )
 
     @classmethod
     def once(cls, conn_timeout: float = 2.0, read_timeout: float = 10.0) -> RequestTimeouts:
         """One attempt, no retry."""
-        return cls(conn_timeout=conn_timeout, read_timeout=read_timeout, max_retries=1,
-                   retry_interval=0)
+        return cls(conn_timeout=conn_timeout, read_timeout=read_timeout, max_retries=1, retry_interval=0)
 
 
 Timeouts = RequestTimeouts | None
@@ -78,36 +79,34 @@ class AmphoraDriver(abc.ABC):
     def get_details(self, amp: AmphoraRef, timeouts: Timeouts = None) -> dict[str, Any]: ...
 
     @abc.abstractmethod
-    def update_agent_config(self, amp: AmphoraRef, config: str | bytes,
-                            timeouts: Timeouts = None) -> None:
+    def update_agent_config(self, amp: AmphoraRef, config: str | bytes, timeouts: Timeouts = None) -> None:
         """Replace the agent's configuration file (`PUT /1.0/config`)."""
 
     @abc.abstractmethod
-    def upload_server_certificate(self, amp: AmphoraRef, pem: bytes,
-                                  timeouts: Timeouts = None) -> None:
+    def upload_server_certificate(self, amp: AmphoraRef, pem: bytes, timeouts: Timeouts = None) -> None:
         """Rotate the agent's own server certificate+key (`PUT /1.0/certificate`)."""
 
     # -- load balancers --------------------------------------------------------------------
 
     @abc.abstractmethod
-    def upload_haproxy_config(self, amp: AmphoraRef, lb_id: str, config: str | bytes,
-                              timeouts: Timeouts = None) -> str:
+    def upload_haproxy_config(
+        self, amp: AmphoraRef, lb_id: str, config: str | bytes, timeouts: Timeouts = None
+    ) -> str:
         """Install a configuration (checked by the agent); returns its md5 (ETag).
 
         Raises AgentInvalidRequest with haproxy's output in `details` when refused.
         """
 
     @abc.abstractmethod
-    def get_haproxy_config(self, amp: AmphoraRef, lb_id: str,
-                           timeouts: Timeouts = None) -> str: ...
+    def get_haproxy_config(self, amp: AmphoraRef, lb_id: str, timeouts: Timeouts = None) -> str: ...
 
     @abc.abstractmethod
-    def loadbalancer_action(self, amp: AmphoraRef, lb_id: str, action: str,
-                            timeouts: Timeouts = None) -> None:
+    def loadbalancer_action(
+        self, amp: AmphoraRef, lb_id: str, action: str, timeouts: Timeouts = None
+    ) -> None:
         """start, stop or reload (reload starts a stopped haproxy)."""
 
-    def reload_loadbalancer(self, amp: AmphoraRef, lb_id: str,
-                            timeouts: Timeouts = None) -> None:
+    def reload_loadbalancer(self, amp: AmphoraRef, lb_id: str, timeouts: Timeouts = None) -> None:
         self.loadbalancer_action(amp, lb_id, "reload", timeouts)
 
     @abc.abstractmethod
@@ -122,39 +121,44 @@ class AmphoraDriver(abc.ABC):
     # id where the calls above take the load balancer's) -----------------------------------
 
     @abc.abstractmethod
-    def upload_udp_listener_config(self, amp: AmphoraRef, listener_id: str,
-                                   config: str | bytes, timeouts: Timeouts = None) -> None:
+    def upload_udp_listener_config(
+        self, amp: AmphoraRef, listener_id: str, config: str | bytes, timeouts: Timeouts = None
+    ) -> None:
         """`PUT /1.0/listeners/{amp}/{listener_id}/udp_listener`; AgentInvalidRequest with
         the data plane's words when refused."""
 
     @abc.abstractmethod
-    def get_udp_listener_config(self, amp: AmphoraRef, listener_id: str,
-                                timeouts: Timeouts = None) -> str | None:
+    def get_udp_listener_config(
+        self, amp: AmphoraRef, listener_id: str, timeouts: Timeouts = None
+    ) -> str | None:
         """The listener's configuration on the amphora, None if it has none."""
 
     # -- certificates of listeners and pools -------------------------------------------------
 
     @abc.abstractmethod
-    def upload_lb_certificate(self, amp: AmphoraRef, lb_id: str, filename: str, pem: bytes,
-                              timeouts: Timeouts = None) -> str:
+    def upload_lb_certificate(
+        self, amp: AmphoraRef, lb_id: str, filename: str, pem: bytes, timeouts: Timeouts = None
+    ) -> str:
         """Store `<filename>` (`*.pem`) for the load balancer; returns its md5."""
 
     @abc.abstractmethod
-    def get_lb_certificate_md5(self, amp: AmphoraRef, lb_id: str, filename: str,
-                               timeouts: Timeouts = None) -> str | None:
+    def get_lb_certificate_md5(
+        self, amp: AmphoraRef, lb_id: str, filename: str, timeouts: Timeouts = None
+    ) -> str | None:
         """md5 of the stored file, None if there is none."""
 
     @abc.abstractmethod
-    def delete_lb_certificate(self, amp: AmphoraRef, lb_id: str, filename: str,
-                              timeouts: Timeouts = None) -> None: ...
+    def delete_lb_certificate(
+        self, amp: AmphoraRef, lb_id: str, filename: str, timeouts: Timeouts = None
+    ) -> None: ...
 
-    def ensure_lb_certificate(self, amp: AmphoraRef, lb_id: str, filename: str, pem: bytes,
-                              timeouts: Timeouts = None) -> bool:
+    def ensure_lb_certificate(
+        self, amp: AmphoraRef, lb_id: str, filename: str, pem: bytes, timeouts: Timeouts = None
+    ) -> bool:
         """Upload unless the amphora already has identical content; True if uploaded."""
         import hashlib
 
-        if self.get_lb_certificate_md5(amp, lb_id, filename, timeouts) == (
-                hashlib.md5(pem).hexdigest()):
+        if self.get_lb_certificate_md5(amp, lb_id, filename, timeouts) == (hashlib.md5(pem).hexdigest()):
             return False
         self.upload_lb_certificate(amp, lb_id, filename, pem, timeouts)
         return True
@@ -162,21 +166,20 @@ class AmphoraDriver(abc.ABC):
     # -- networking ---------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def plug_vip(self, amp: AmphoraRef, vip: str, net_info: dict[str, Any],
-                 timeouts: Timeouts = None) -> None:
+    def plug_vip(
+        self, amp: AmphoraRef, vip: str, net_info: dict[str, Any], timeouts: Timeouts = None
+    ) -> None:
         """`net_info`: subnet_cidr, gateway, mac_address (required), mtu, vrrp_ip,
         host_routes, additional_vips, is_sriov. "Already plugged" (409) is success."""
 
     @abc.abstractmethod
-    def plug_network(self, amp: AmphoraRef, port_info: dict[str, Any],
-                     timeouts: Timeouts = None) -> None:
+    def plug_network(self, amp: AmphoraRef, port_info: dict[str, Any], timeouts: Timeouts = None) -> None:
         """`port_info`: mac_address (required), fixed_ips, mtu, vip_net_info, is_sriov."""
 
     # -- VRRP ----------------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def upload_vrrp_config(self, amp: AmphoraRef, config: str | bytes,
-                           timeouts: Timeouts = None) -> None: ...
+    def upload_vrrp_config(self, amp: AmphoraRef, config: str | bytes, timeouts: Timeouts = None) -> None: ...
 
     @abc.abstractmethod
     def vrrp_action(self, amp: AmphoraRef, action: str, timeouts: Timeouts = None) -> None:

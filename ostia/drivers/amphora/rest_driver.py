@@ -69,8 +69,7 @@ def _retryable_404(response: httpx.Response) -> bool:
     if "json" not in response.headers.get("content-type", ""):
         return True
     body = _json(response)
-    return isinstance(body, dict) and "No suitable network interface found" in str(
-        body.get("details", ""))
+    return isinstance(body, dict) and "No suitable network interface found" in str(body.get("details", ""))
 
 
 def raise_for_agent_error(response: httpx.Response) -> None:
@@ -91,8 +90,7 @@ class HaproxyRestAmphoraDriver(AmphoraDriver):
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.conf = conf
         self._context: ssl.SSLContext | None = None
-        self._clients: collections.OrderedDict[tuple[str, str, int], httpx.Client] = (
-            collections.OrderedDict())
+        self._clients: collections.OrderedDict[tuple[str, str, int], httpx.Client] = collections.OrderedDict()
         self._lock = threading.Lock()
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -119,8 +117,7 @@ class HaproxyRestAmphoraDriver(AmphoraDriver):
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                client = httpx.Client(verify=self._ssl_context(),
-                                      headers={"User-Agent": USER_AGENT})
+                client = httpx.Client(verify=self._ssl_context(), headers={"User-Agent": USER_AGENT})
                 self._clients[key] = client
                 while len(self._clients) > CLIENT_CACHE_SIZE:
                     self._clients.popitem(last=False)[1].close()
@@ -135,8 +132,7 @@ class HaproxyRestAmphoraDriver(AmphoraDriver):
         except ValueError:
             address = None
         if isinstance(address, ipaddress.IPv6Address):
-            zone = (f"%25{self.conf.haproxy_amphora.lb_network_interface}"
-                    if address.is_link_local else "")
+            zone = f"%25{self.conf.haproxy_amphora.lb_network_interface}" if address.is_link_local else ""
             host = f"[{host}{zone}]"
         return f"https://{host}:{amp.api_port}"
 
@@ -153,29 +149,45 @@ class HaproxyRestAmphoraDriver(AmphoraDriver):
     ) -> httpx.Response:
         options = self.conf.haproxy_amphora
         overrides = timeouts or RequestTimeouts()
-        conn_timeout = (overrides.conn_timeout if overrides.conn_timeout is not None
-                        else options.rest_request_conn_timeout)
-        read_timeout = (overrides.read_timeout if overrides.read_timeout is not None
-                        else options.rest_request_read_timeout)
-        attempts = max(1, overrides.max_retries if overrides.max_retries is not None
-                       else options.connection_max_retries)
-        interval = (overrides.retry_interval if overrides.retry_interval is not None
-                    else options.connection_retry_interval)
+        conn_timeout = (
+            overrides.conn_timeout
+            if overrides.conn_timeout is not None
+            else options.rest_request_conn_timeout
+        )
+        read_timeout = (
+            overrides.read_timeout
+            if overrides.read_timeout is not None
+            else options.rest_request_read_timeout
+        )
+        attempts = max(
+            1, overrides.max_retries if overrides.max_retries is not None else options.connection_max_retries
+        )
+        interval = (
+            overrides.retry_interval
+            if overrides.retry_interval is not None
+            else options.connection_retry_interval
+        )
         url = self._base_url(amp) + path
         timeout = httpx.Timeout(read_timeout, connect=conn_timeout)
         client = self._client(amp)
         last: str = ""
         for attempt in range(1, attempts + 1):
             try:
-                response = client.request(method, url, content=content, json=json,
-                                          timeout=timeout,
-                                          extensions={"sni_hostname": amp.id})
+                response = client.request(
+                    method,
+                    url,
+                    content=content,
+                    json=json,
+                    timeout=timeout,
+                    extensions={"sni_hostname": amp.id},
+                )
             except _RETRYABLE as exc:
                 failure = _cert_verification_failed(exc)
                 if failure is not None:
                     raise exceptions.AgentCertificateRefused(
                         f"amphora {amp.id} at {url}: server certificate refused: "
-                        f"{failure.verify_message or failure}") from exc
+                        f"{failure.verify_message or failure}"
+                    ) from exc
                 last = f"{type(exc).__name__}: {exc}"
             else:
                 if not _retryable_404(response):
@@ -184,12 +196,20 @@ class HaproxyRestAmphoraDriver(AmphoraDriver):
                     return response
                 last = "agent not ready (404)"
             if attempt < attempts:
-                LOG.debug("amphora %s %s %s: %s; retry %d/%d in %ss", amp.id, method, path,
-                          last, attempt, attempts - 1, interval)
+                LOG.debug(
+                    "amphora %s %s %s: %s; retry %d/%d in %ss",
+                    amp.id,
+                    method,
+                    path,
+                    last,
+                    attempt,
+                    attempts - 1,
+                    interval,
+                )
                 time.sleep(interval)
         raise exceptions.AmphoraUnreachable(
-            f"amphora {amp.id} at {url} did not answer {method} {path} after "
-            f"{attempts} attempt(s): {last}")
+            f"amphora {amp.id} at {url} did not answer {method} {path} after {attempts} attempt(s): {last}"
+        )
 
     # -- amphora ---------------------------------------------------------------------------
 
@@ -205,24 +225,27 @@ class HaproxyRestAmphoraDriver(AmphoraDriver):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise exceptions.AmphoraUnreachable(
-                    f"amphora {amp.id} agent did not answer within {timeout} s: {last}")
-            once = RequestTimeouts(conn_timeout=min(max(remaining, 0.05), 2.0),
-                                   read_timeout=max(min(remaining, 10.0), 1.0),
-                                   max_retries=1, retry_interval=0)
+                    f"amphora {amp.id} agent did not answer within {timeout} s: {last}"
+                )
+            once = RequestTimeouts(
+                conn_timeout=min(max(remaining, 0.05), 2.0),
+                read_timeout=max(min(remaining, 10.0), 1.0),
+                max_retries=1,
+                retry_interval=0,
+            )
             try:
                 version = self.get_api_version(amp, once)
                 if version != API_VERSION:
                     raise exceptions.AgentError(
-                        f"amphora {amp.id} speaks agent API {version or 'unknown'}, "
-                        f"not {API_VERSION}")
+                        f"amphora {amp.id} speaks agent API {version or 'unknown'}, not {API_VERSION}"
+                    )
                 return self.get_info(amp, once)
             except exceptions.AgentCertificateRefused:
                 raise
             except exceptions.AmphoraUnreachable as exc:
                 last = exc
             time.sleep(min(delay, max(deadline - time.monotonic(), 0)))
-            delay = min(delay * 2, 0.5, float(self.conf.haproxy_amphora.connection_retry_interval)
-                        or 0.5)
+            delay = min(delay * 2, 0.5, float(self.conf.haproxy_amphora.connection_retry_interval) or 0.5)
 
     def get_info(self, amp: AmphoraRef, timeouts: Timeouts = None) -> dict[str, Any]:
         return self._request(amp, "GET", "/1.0/info", timeouts).json()
@@ -230,28 +253,28 @@ class HaproxyRestAmphoraDriver(AmphoraDriver):
     def get_details(self, amp: AmphoraRef, timeouts: Timeouts = None) -> dict[str, Any]:
         return self._request(amp, "GET", "/1.0/details", timeouts).json()
 
-    def update_agent_config(self, amp: AmphoraRef, config: str | bytes,
-                            timeouts: Timeouts = None) -> None:
+    def update_agent_config(self, amp: AmphoraRef, config: str | bytes, timeouts: Timeouts = None) -> None:
         self._request(amp, "PUT", "/1.0/config", timeouts, content=config)
 
-    def upload_server_certificate(self, amp: AmphoraRef, pem: bytes,
-                                  timeouts: Timeouts = None) -> None:
+    def upload_server_certificate(self, amp: AmphoraRef, pem: bytes, timeouts: Timeouts = None) -> None:
         self._request(amp, "PUT", "/1.0/certificate", timeouts, content=pem)
 
     # -- load balancers --------------------------------------------------------------------
 
-    def upload_haproxy_config(self, amp: AmphoraRef, lb_id: str, config: str | bytes,
-                              timeouts: Timeouts = None) -> str:
-        response = self._request(amp, "PUT", f"/1.0/loadbalancer/{amp.id}/{lb_id}/haproxy",
-                                 timeouts, content=config)
+    def upload_haproxy_config(
+        self, amp: AmphoraRef, lb_id: str, config: str | bytes, timeouts: Timeouts = None
+    ) -> str:
+        response = self._request(
+            amp, "PUT", f"/1.0/loadbalancer/{amp.id}/{lb_id}/haproxy", timeouts, content=config
+        )
         return response.headers.get("etag", "")
 
-    def get_haproxy_config(self, amp: AmphoraRef, lb_id: str,
-                           timeouts: Timeouts = None) -> str:
+    def get_haproxy_config(self, amp: AmphoraRef, lb_id: str, timeouts: Timeouts = None) -> str:
         return self._request(amp, "GET", f"/1.0/loadbalancer/{lb_id}/haproxy", timeouts).text
 
-    def loadbalancer_action(self, amp: AmphoraRef, lb_id: str, action: str,
-                            timeouts: Timeouts = None) -> None:
+    def loadbalancer_action(
+        self, amp: AmphoraRef, lb_id: str, action: str, timeouts: Timeouts = None
+    ) -> None:
         if action.lower() not in ACTIONS:
             raise ValueError(f"unknown load balancer action {action!r}")
         self._request(amp, "PUT", f"/1.0/loadbalancer/{lb_id}/{action.lower()}", timeouts)
@@ -262,53 +285,61 @@ class HaproxyRestAmphoraDriver(AmphoraDriver):
     def list_listeners(self, amp: AmphoraRef, timeouts: Timeouts = None) -> list[dict[str, Any]]:
         return self._request(amp, "GET", "/1.0/listeners", timeouts).json()
 
-    def upload_udp_listener_config(self, amp: AmphoraRef, listener_id: str,
-                                   config: str | bytes, timeouts: Timeouts = None) -> None:
-        self._request(amp, "PUT", f"/1.0/listeners/{amp.id}/{listener_id}/udp_listener",
-                      timeouts, content=config)
+    def upload_udp_listener_config(
+        self, amp: AmphoraRef, listener_id: str, config: str | bytes, timeouts: Timeouts = None
+    ) -> None:
+        self._request(
+            amp, "PUT", f"/1.0/listeners/{amp.id}/{listener_id}/udp_listener", timeouts, content=config
+        )
 
-    def get_udp_listener_config(self, amp: AmphoraRef, listener_id: str,
-                                timeouts: Timeouts = None) -> str | None:
-        response = self._request(amp, "GET", f"/1.0/listeners/{listener_id}/udp_listener",
-                                 timeouts, ignore=(404,))
+    def get_udp_listener_config(
+        self, amp: AmphoraRef, listener_id: str, timeouts: Timeouts = None
+    ) -> str | None:
+        response = self._request(
+            amp, "GET", f"/1.0/listeners/{listener_id}/udp_listener", timeouts, ignore=(404,)
+        )
         return None if response.status_code == 404 else response.text
 
     # -- certificates of listeners and pools -------------------------------------------------
 
-    def upload_lb_certificate(self, amp: AmphoraRef, lb_id: str, filename: str, pem: bytes,
-                              timeouts: Timeouts = None) -> str:
-        response = self._request(amp, "PUT", f"/1.0/loadbalancer/{lb_id}/certificates/{filename}",
-                                 timeouts, content=pem)
+    def upload_lb_certificate(
+        self, amp: AmphoraRef, lb_id: str, filename: str, pem: bytes, timeouts: Timeouts = None
+    ) -> str:
+        response = self._request(
+            amp, "PUT", f"/1.0/loadbalancer/{lb_id}/certificates/{filename}", timeouts, content=pem
+        )
         return response.headers.get("etag", "")
 
-    def get_lb_certificate_md5(self, amp: AmphoraRef, lb_id: str, filename: str,
-                               timeouts: Timeouts = None) -> str | None:
-        response = self._request(amp, "GET", f"/1.0/loadbalancer/{lb_id}/certificates/{filename}",
-                                 timeouts, ignore=(404,))
+    def get_lb_certificate_md5(
+        self, amp: AmphoraRef, lb_id: str, filename: str, timeouts: Timeouts = None
+    ) -> str | None:
+        response = self._request(
+            amp, "GET", f"/1.0/loadbalancer/{lb_id}/certificates/{filename}", timeouts, ignore=(404,)
+        )
         if response.status_code == 404:
             return None
         return str(response.json().get("md5sum"))
 
-    def delete_lb_certificate(self, amp: AmphoraRef, lb_id: str, filename: str,
-                              timeouts: Timeouts = None) -> None:
-        self._request(amp, "DELETE", f"/1.0/loadbalancer/{lb_id}/certificates/{filename}",
-                      timeouts, ignore=(404,))
+    def delete_lb_certificate(
+        self, amp: AmphoraRef, lb_id: str, filename: str, timeouts: Timeouts = None
+    ) -> None:
+        self._request(
+            amp, "DELETE", f"/1.0/loadbalancer/{lb_id}/certificates/{filename}", timeouts, ignore=(404,)
+        )
 
     # -- networking ---------------------------------------------------------------------------
 
-    def plug_vip(self, amp: AmphoraRef, vip: str, net_info: dict[str, Any],
-                 timeouts: Timeouts = None) -> None:
-        self._request(amp, "POST", f"/1.0/plug/vip/{vip}", timeouts, json=net_info,
-                      ignore=(409,))
+    def plug_vip(
+        self, amp: AmphoraRef, vip: str, net_info: dict[str, Any], timeouts: Timeouts = None
+    ) -> None:
+        self._request(amp, "POST", f"/1.0/plug/vip/{vip}", timeouts, json=net_info, ignore=(409,))
 
-    def plug_network(self, amp: AmphoraRef, port_info: dict[str, Any],
-                     timeouts: Timeouts = None) -> None:
+    def plug_network(self, amp: AmphoraRef, port_info: dict[str, Any], timeouts: Timeouts = None) -> None:
         self._request(amp, "POST", "/1.0/plug/network", timeouts, json=port_info, ignore=(409,))
 
     # -- VRRP ----------------------------------------------------------------------------------
 
-    def upload_vrrp_config(self, amp: AmphoraRef, config: str | bytes,
-                           timeouts: Timeouts = None) -> None:
+    def upload_vrrp_config(self, amp: AmphoraRef, config: str | bytes, timeouts: Timeouts = None) -> None:
         self._request(amp, "PUT", "/1.0/vrrp/upload", timeouts, content=config)
 
     def vrrp_action(self, amp: AmphoraRef, action: str, timeouts: Timeouts = None) -> None:

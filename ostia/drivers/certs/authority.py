@@ -56,8 +56,13 @@ class CertificateFiles:
         )
 
     def paths(self) -> list[str]:
-        return [self.server_ca_cert, self.server_ca_key, self.client_ca_cert,
-                self.client_ca_key, self.client_cert_and_key]
+        return [
+            self.server_ca_cert,
+            self.server_ca_key,
+            self.client_ca_cert,
+            self.client_ca_key,
+            self.client_cert_and_key,
+        ]
 
     def exist(self) -> bool:
         return all(os.path.exists(path) for path in self.paths())
@@ -80,9 +85,7 @@ class CertificateFiles:
         sections: dict[str, list[str]] = {}
         for (section, option), value in self.options().items():
             sections.setdefault(section, []).append(f"{option} = {value}")
-        return "\n\n".join(
-            f"[{section}]\n" + "\n".join(lines) for section, lines in sections.items()
-        ) + "\n"
+        return "\n\n".join(f"[{section}]\n" + "\n".join(lines) for section, lines in sections.items()) + "\n"
 
 
 def create_certificates(
@@ -120,8 +123,7 @@ def create_certificates(
     write_pem_file(files.server_ca_key, x509.key_to_pem(server_ca_key, files.passphrase))
     write_pem_file(files.client_ca_cert, x509.cert_to_pem(client_ca), mode=0o644)
     write_pem_file(files.client_ca_key, x509.key_to_pem(client_ca_key, files.passphrase))
-    write_pem_file(files.client_cert_and_key,
-                   x509.cert_to_pem(client_cert) + x509.key_to_pem(client_key))
+    write_pem_file(files.client_cert_and_key, x509.cert_to_pem(client_cert) + x509.key_to_pem(client_key))
     return files
 
 

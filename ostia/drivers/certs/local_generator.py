@@ -29,9 +29,7 @@ class LocalCertGenerator(CertGenerator):
         validity = datetime.timedelta(seconds=self.conf.certificates.cert_validity_time)
         return self.generate_cert_key_pair(amphora_id, validity)
 
-    def generate_cert_key_pair(
-        self, common_name: str, validity: datetime.timedelta
-    ) -> AmphoraCertificate:
+    def generate_cert_key_pair(self, common_name: str, validity: datetime.timedelta) -> AmphoraCertificate:
         """A new key and a server certificate with CN and DNS alt name `common_name`."""
         ca_cert, ca_key = self._load_ca()
         key = x509.new_private_key()
@@ -55,8 +53,12 @@ class LocalCertGenerator(CertGenerator):
     def _load_ca(self) -> tuple[cx509.Certificate, object]:
         opts = self.conf.certificates
         try:
-            stamp = (opts.ca_certificate, opts.ca_private_key,
-                     os.stat(opts.ca_certificate).st_mtime, os.stat(opts.ca_private_key).st_mtime)
+            stamp = (
+                opts.ca_certificate,
+                opts.ca_private_key,
+                os.stat(opts.ca_certificate).st_mtime,
+                os.stat(opts.ca_private_key).st_mtime,
+            )
         except OSError as exc:
             raise exceptions.CertificateError(f"server CA not readable: {exc}") from exc
         with self._lock:
@@ -69,8 +71,7 @@ class LocalCertGenerator(CertGenerator):
                     ca_key = x509.load_private_key(handle.read(), opts.ca_private_key_passphrase)
             except (OSError, ValueError, TypeError) as exc:
                 raise exceptions.CertificateError(
-                    f"cannot load the server CA ({opts.ca_certificate}, {opts.ca_private_key}): "
-                    f"{exc}"
+                    f"cannot load the server CA ({opts.ca_certificate}, {opts.ca_private_key}): {exc}"
                 ) from exc
             self._ca = (stamp, ca_cert, ca_key)
             return ca_cert, ca_key

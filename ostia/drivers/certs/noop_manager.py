@@ -72,9 +72,12 @@ class NoopCertManager(CertManager):
         key = x509.new_private_key()
         name = x509.name("noop.example.com")
         cert = x509.build_certificate(
-            subject=name, public_key=key.public_key(), issuer=name, issuer_key=key,
-            validity=datetime.timedelta(days=365), server=True,
+            subject=name,
+            public_key=key.public_key(),
+            issuer=name,
+            issuer_key=key,
+            validity=datetime.timedelta(days=365),
+            server=True,
             alt_names=["noop.example.com"],
         )
-        return TLSContainer(certificate=x509.cert_to_pem(cert), private_key=x509.key_to_pem(key),
-                            id=ref)
+        return TLSContainer(certificate=x509.cert_to_pem(cert), private_key=x509.key_to_pem(key), id=ref)

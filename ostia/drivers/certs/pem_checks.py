@@ -32,10 +32,12 @@ def validate_container(container: TLSContainer) -> None:
         key = ostia_x509.load_private_key(container.private_key, container.passphrase)
     except TypeError as exc:
         raise exceptions.InvalidCertificate(
-            f"{label}: private key passphrase missing or not needed: {exc}") from exc
+            f"{label}: private key passphrase missing or not needed: {exc}"
+        ) from exc
     except ValueError as exc:
         raise exceptions.InvalidCertificate(
-            f"{label}: private key does not load (wrong passphrase?): {exc}") from exc
+            f"{label}: private key does not load (wrong passphrase?): {exc}"
+        ) from exc
     fmt = serialization.PublicFormat.SubjectPublicKeyInfo
     pem = serialization.Encoding.PEM
     if key.public_key().public_bytes(pem, fmt) != cert.public_key().public_bytes(pem, fmt):
@@ -44,8 +46,7 @@ def validate_container(container: TLSContainer) -> None:
         try:
             x509.load_pem_x509_certificate(block)
         except ValueError as exc:
-            raise exceptions.InvalidCertificate(
-                f"{label}: intermediate does not load: {exc}") from exc
+            raise exceptions.InvalidCertificate(f"{label}: intermediate does not load: {exc}") from exc
 
 
 def ca_bundle(pem: bytes, label: str) -> list[x509.Certificate]:
@@ -59,8 +60,7 @@ def ca_bundle(pem: bytes, label: str) -> list[x509.Certificate]:
         try:
             certificates.append(x509.load_pem_x509_certificate(block))
         except ValueError as err:
-            raise exceptions.InvalidCertificate(
-                f"{label}: a certificate does not parse: {err}") from None
+            raise exceptions.InvalidCertificate(f"{label}: a certificate does not parse: {err}") from None
     return certificates
 
 
@@ -76,8 +76,7 @@ def crl(pem: bytes, label: str, issuers: list[x509.Certificate]) -> x509.Certifi
         raise exceptions.InvalidCertificate(f"{label}: the CRL does not parse: {err}") from None
     for revocation in revocations:
         if not any(_signed_by(revocation, issuer) for issuer in issuers):
-            raise exceptions.InvalidCertificate(
-                f"{label}: the CRL is not signed by the CA it is used with")
+            raise exceptions.InvalidCertificate(f"{label}: the CRL is not signed by the CA it is used with")
     return revocations[0]
 
 
@@ -85,7 +84,13 @@ def _signed_by(revocation: x509.CertificateRevocationList, issuer: x509.Certific
     if revocation.issuer != issuer.subject:
         return False
     key = issuer.public_key()
-    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | dsa.DSAPublicKey
-                      | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+    if not isinstance(
+        key,
+        rsa.RSAPublicKey
+        | ec.EllipticCurvePublicKey
+        | dsa.DSAPublicKey
+        | ed25519.Ed25519PublicKey
+        | ed448.Ed448PublicKey,
+    ):
         return False
     return revocation.is_signature_valid(key)

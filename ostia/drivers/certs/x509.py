@@ -41,9 +41,7 @@ def digest(name: str) -> SigningDigest:
     try:
         return DIGESTS[name.lower()]()
     except KeyError:
-        raise ValueError(
-            f"unsupported signing digest {name!r}; choose one of {', '.join(DIGESTS)}"
-        ) from None
+        raise ValueError(f"unsupported signing digest {name!r}; choose one of {', '.join(DIGESTS)}") from None
 
 
 def key_to_pem(key: PrivateKeyTypes, passphrase: str | bytes | None = None) -> bytes:
@@ -54,8 +52,7 @@ def key_to_pem(key: PrivateKeyTypes, passphrase: str | bytes | None = None) -> b
         encryption = serialization.BestAvailableEncryption(passphrase)
     else:
         encryption = serialization.NoEncryption()
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             encryption)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
 
 def load_private_key(pem: bytes, passphrase: str | bytes | None = None) -> PrivateKeyTypes:
@@ -69,10 +66,12 @@ def cert_to_pem(cert: x509.Certificate) -> bytes:
 
 
 def name(common_name: str, organization: str = "Ostia") -> x509.Name:
-    return x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-    ])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
 
 
 def _alt_names(names: Sequence[str]) -> list[x509.GeneralName]:
@@ -110,23 +109,39 @@ def build_certificate(
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + validity)
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key),  # type: ignore[arg-type]
-                       critical=False)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(public_key),  # type: ignore[arg-type]
+            critical=False,
+        )
     )
     if is_ca:
         builder = builder.add_extension(
-            x509.KeyUsage(digital_signature=True, content_commitment=False,
-                          key_encipherment=False, data_encipherment=False, key_agreement=False,
-                          key_cert_sign=True, crl_sign=True, encipher_only=False,
-                          decipher_only=False),
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
             critical=True,
         )
     else:
         builder = builder.add_extension(
-            x509.KeyUsage(digital_signature=True, content_commitment=False,
-                          key_encipherment=True, data_encipherment=False, key_agreement=True,
-                          key_cert_sign=False, crl_sign=False, encipher_only=False,
-                          decipher_only=False),
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=True,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
             critical=True,
         )
         usages = []
@@ -137,9 +152,7 @@ def build_certificate(
         if usages:
             builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     if alt_names:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(_alt_names(alt_names)), critical=False
-        )
+        builder = builder.add_extension(x509.SubjectAlternativeName(_alt_names(alt_names)), critical=False)
     if issuer_cert is not None:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(

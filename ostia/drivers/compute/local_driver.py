@@ -84,7 +84,8 @@ class LocalComputeDriver(ComputeDriver):
         """`agent_command` replaces `amphora-agent` (tests); `--config-file PATH` is appended."""
         self.conf = conf
         self.amphora_dir = os.path.abspath(
-            conf.local_compute.amphora_dir or os.path.join(conf.ostia.state_dir, "amphorae"))
+            conf.local_compute.amphora_dir or os.path.join(conf.ostia.state_dir, "amphorae")
+        )
         self.mgmt_network = ipaddress.ip_network(conf.local_compute.mgmt_cidr, strict=False)
         self.agent_command = list(agent_command or default_agent_command())
         self._children: dict[str, subprocess.Popen[bytes]] = {}
@@ -95,9 +96,11 @@ class LocalComputeDriver(ComputeDriver):
         except SocketPathError as err:
             raise ConfigError(str(err)) from None
         # Agents forked from a pre-loaded process (only the real agent, not a test's command).
-        self.zygote = (AgentZygote(self.amphora_dir, self.sockets.short_root)
-                       if conf.local_compute.share_agent_memory and agent_command is None
-                       else None)
+        self.zygote = (
+            AgentZygote(self.amphora_dir, self.sockets.short_root)
+            if conf.local_compute.share_agent_memory and agent_command is None
+            else None
+        )
 
     # -- ComputeDriver -----------------------------------------------------------------
 
@@ -116,8 +119,7 @@ class LocalComputeDriver(ComputeDriver):
             except ComputeDeleteError:
                 LOG.exception("cleaning up after the failed build of %s", record.compute_id)
             raise ComputeBuildError(f"amphora {spec.amphora_id} did not start: {exc}") from exc
-        LOG.info("amphora %s started as %s on %s", spec.amphora_id, record.compute_id,
-                 record.lb_network_ip)
+        LOG.info("amphora %s started as %s on %s", spec.amphora_id, record.compute_id, record.lb_network_ip)
         return self._instance(record, files)
 
     def get(self, compute_id: str) -> ComputeInstance | None:
@@ -146,8 +148,11 @@ class LocalComputeDriver(ComputeDriver):
             pids = {pid for root in roots for pid in procs.processes_in(root)}
             for pid_file in files.haproxy_pid_files():
                 pid = read_pid(pid_file)
-                if pid is not None and procs.is_running(pid) and any(
-                        procs.belongs_to(pid, root) for root in roots):
+                if (
+                    pid is not None
+                    and procs.is_running(pid)
+                    and any(procs.belongs_to(pid, root) for root in roots)
+                ):
                     pids.add(pid)
             if not pids:
                 break
@@ -238,11 +243,9 @@ class LocalComputeDriver(ComputeDriver):
             text = str(address)
             if text not in taken and _port_free(text, port):
                 return text
-        raise ComputeBuildError(
-            f"no free management address left in {self.mgmt_network} for port {port}")
+        raise ComputeBuildError(f"no free management address left in {self.mgmt_network} for port {port}")
 
-    def _write_files(self, files: InstanceFiles, spec: AmphoraSpec,
-                     record: InstanceRecord) -> None:
+    def _write_files(self, files: InstanceFiles, spec: AmphoraSpec, record: InstanceRecord) -> None:
         for directory in (files.etc_dir, files.base_path, files.base_cert_dir):
             os.makedirs(directory, mode=0o700, exist_ok=True)
         self.sockets.link(files.base_path, record.compute_id)
@@ -274,15 +277,19 @@ class LocalComputeDriver(ComputeDriver):
         if self.zygote is not None:
             with self._build_lock():
                 self.zygote.ensure_running()
-            pid = self.zygote.spawn(["--config-file", files.agent_conf], files.root,
-                                    files.agent_log)
+            pid = self.zygote.spawn(["--config-file", files.agent_conf], files.root, files.agent_log)
             _write(files.agent_pid, f"{pid}\n".encode(), 0o644)
             _raise_file_limit(pid)
             return
         with open(files.agent_log, "ab") as log:
             proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=files.root, env=env, close_fds=True,
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=files.root,
+                env=env,
+                close_fds=True,
                 # Its own session: a signal to the controller's group does not reach it.
                 start_new_session=True,
             )
@@ -300,10 +307,10 @@ class LocalComputeDriver(ComputeDriver):
 
     def _instance(self, record: InstanceRecord, files: InstanceFiles) -> ComputeInstance:
         agent = read_pid(files.agent_pid)
-        alive = (agent is not None and procs.is_running(agent)
-                 and procs.belongs_to(agent, files.root))
-        return ComputeInstance(record.compute_id, record.amphora_id, record.lb_network_ip,
-                               ACTIVE if alive else SHUTOFF)
+        alive = agent is not None and procs.is_running(agent) and procs.belongs_to(agent, files.root)
+        return ComputeInstance(
+            record.compute_id, record.amphora_id, record.lb_network_ip, ACTIVE if alive else SHUTOFF
+        )
 
 
 def _write(path: str, data: bytes, mode: int) -> None:

@@ -99,9 +99,11 @@ def read_record(files: InstanceFiles) -> InstanceRecord | None:
     try:
         with open(files.metadata) as handle:
             data = json.load(handle)
-        return InstanceRecord(compute_id=str(data["compute_id"]),
-                              amphora_id=str(data["amphora_id"]),
-                              lb_network_ip=str(data["lb_network_ip"]))
+        return InstanceRecord(
+            compute_id=str(data["compute_id"]),
+            amphora_id=str(data["amphora_id"]),
+            lb_network_ip=str(data["lb_network_ip"]),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

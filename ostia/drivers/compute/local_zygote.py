@@ -34,8 +34,7 @@ class ZygoteError(RuntimeError):
 
 
 class AgentZygote:
-    def __init__(self, amphora_dir: str, short_root: str | None = None,
-                 python: str = sys.executable) -> None:
+    def __init__(self, amphora_dir: str, short_root: str | None = None, python: str = sys.executable) -> None:
         """`short_root`: a private directory for the socket when amphora_dir is too deep
         for a unix socket path (socket_paths.SocketPaths.short_root)."""
         self.amphora_dir = amphora_dir
@@ -64,8 +63,12 @@ class AgentZygote:
         with open(os.path.join(self.amphora_dir, LOG_NAME), "ab") as log:
             process = subprocess.Popen(
                 [self.python, "-m", "ostia.cmd.agent_zygote", "--socket", self.socket_path],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.amphora_dir, env=agent_environment(), close_fds=True,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.amphora_dir,
+                env=agent_environment(),
+                close_fds=True,
                 start_new_session=True,
             )
         # Reaped as soon as it exits, so that no zombie of ours stays behind.

@@ -86,8 +86,7 @@ class NetnsComputeDriver(ComputeDriver):
     def __init__(self, conf: cfg.ConfigOpts, agent_command: Sequence[str] | None = None) -> None:
         self.conf = conf
         options = conf.netns_compute
-        self.amphora_dir = os.path.abspath(
-            options.amphora_dir or os.path.join(conf.ostia.state_dir, "nsamp"))
+        self.amphora_dir = os.path.abspath(options.amphora_dir or os.path.join(conf.ostia.state_dir, "nsamp"))
         self.mgmt_bridge = options.mgmt_bridge
         self.mgmt_network = ipaddress.ip_network(options.mgmt_cidr, strict=False)
         self.host_address = str(next(self.mgmt_network.hosts()))
@@ -102,8 +101,7 @@ class NetnsComputeDriver(ComputeDriver):
 
     def ensure_mgmt_network(self) -> None:
         """The lb-mgmt bridge with the host's address, and its firewall rules."""
-        iproute.ensure_bridge(self.mgmt_bridge,
-                              f"{self.host_address}/{self.mgmt_network.prefixlen}")
+        iproute.ensure_bridge(self.mgmt_bridge, f"{self.host_address}/{self.mgmt_network.prefixlen}")
         ports = [self.conf.haproxy_amphora.bind_port, *([22] if self.ssh_key_file else [])]
         netns_firewall.apply(self.mgmt_bridge, self.conf.health_manager.bind_port, ports)
 
@@ -118,11 +116,12 @@ class NetnsComputeDriver(ComputeDriver):
             raise ComputeBuildError(f"unusable amphora id {spec.amphora_id!r}")
         if len(os.path.join(self.amphora_dir, "0" * 10, "lb")) > HAPROXY_MAX_BASE_PATH:
             raise ComputeBuildError(
-                f"[netns_compute] amphora_dir {self.amphora_dir!r} is too long for haproxy's "
-                "unix sockets")
+                f"[netns_compute] amphora_dir {self.amphora_dir!r} is too long for haproxy's unix sockets"
+            )
         if self.ssh_key_file and not os.path.isfile(self.ssh_key_file):
             raise ComputeBuildError(
-                f"[controller_worker] amp_ssh_key_name {self.ssh_key_file!r} is not a file")
+                f"[controller_worker] amp_ssh_key_name {self.ssh_key_file!r} is not a file"
+            )
         try:
             self.ensure_mgmt_network()
         except (iproute.IpCommandError, OSError) as exc:
@@ -142,8 +141,12 @@ class NetnsComputeDriver(ComputeDriver):
             except ComputeDeleteError:
                 LOG.exception("cleaning up after the failed build of %s", record.compute_id)
             raise ComputeBuildError(f"amphora {spec.amphora_id} did not start: {exc}") from exc
-        LOG.info("namespace amphora %s started as %s on %s", spec.amphora_id,
-                 record.compute_id, record.lb_network_ip)
+        LOG.info(
+            "namespace amphora %s started as %s on %s",
+            spec.amphora_id,
+            record.compute_id,
+            record.lb_network_ip,
+        )
         return self._instance(record, files)
 
     def get(self, compute_id: str) -> ComputeInstance | None:
@@ -162,8 +165,7 @@ class NetnsComputeDriver(ComputeDriver):
             return
         namespaces = (amp_namespace(compute_id), vip_namespace(compute_id))
         stop_namespace_processes(namespaces)
-        left = [pid for ns in namespaces for pid in iproute.netns_pids(ns)
-                if procs.is_running(pid)]
+        left = [pid for ns in namespaces for pid in iproute.netns_pids(ns) if procs.is_running(pid)]
         if left:
             raise ComputeDeleteError(f"processes of amphora {compute_id} still run: {left}")
         for child in self._children.pop(compute_id, []):
@@ -181,8 +183,7 @@ class NetnsComputeDriver(ComputeDriver):
         if record is not None and record.lb_network_ip:
             # The next amphora may get this address with another MAC: the host must not
             # keep talking to the old one until its neighbour entry goes stale.
-            iproute.ip("neigh", "flush", "to", record.lb_network_ip, "dev", self.mgmt_bridge,
-                       check=False)
+            iproute.ip("neigh", "flush", "to", record.lb_network_ip, "dev", self.mgmt_bridge, check=False)
         for ns in namespaces:
             iproute.delete_netns(ns)
         files = self._files(compute_id)
@@ -239,11 +240,9 @@ class NetnsComputeDriver(ComputeDriver):
         with self._build_lock():
             taken = {instance.lb_network_ip for instance in self.list_instances()}
             taken.add(self.host_address)
-            address = next((str(a) for a in self.mgmt_network.hosts() if str(a) not in taken),
-                           None)
+            address = next((str(a) for a in self.mgmt_network.hosts() if str(a) not in taken), None)
             if address is None:
-                raise ComputeBuildError(f"no free management address left in "
-                                        f"{self.mgmt_network}")
+                raise ComputeBuildError(f"no free management address left in {self.mgmt_network}")
             while True:
                 compute_id = uuid.uuid4().hex[:10]
                 try:
@@ -262,14 +261,18 @@ class NetnsComputeDriver(ComputeDriver):
         iproute.add_netns(vip_ns)
         iproute.sysctl(vip_ns, "net.ipv4.ip_nonlocal_bind", "1")
         iproute.sysctl(vip_ns, "net.ipv6.ip_nonlocal_bind", "1")
-        iproute.add_veth(MGMT_PORT_PREFIX + record.compute_id, "eth0", amp_ns,
-                         self.mgmt_bridge)
-        iproute.ip("addr", "add", f"{record.lb_network_ip}/{self.mgmt_network.prefixlen}",
-                   "dev", "eth0", netns=amp_ns)
+        iproute.add_veth(MGMT_PORT_PREFIX + record.compute_id, "eth0", amp_ns, self.mgmt_bridge)
+        iproute.ip(
+            "addr",
+            "add",
+            f"{record.lb_network_ip}/{self.mgmt_network.prefixlen}",
+            "dev",
+            "eth0",
+            netns=amp_ns,
+        )
         iproute.ip("link", "set", "eth0", "up", netns=amp_ns)
 
-    def _write_files(self, files: InstanceFiles, spec: AmphoraSpec,
-                     record: InstanceRecord) -> None:
+    def _write_files(self, files: InstanceFiles, spec: AmphoraSpec, record: InstanceRecord) -> None:
         for directory in (files.etc_dir, files.base_path, files.base_cert_dir):
             os.makedirs(directory, mode=0o700, exist_ok=True)
         # keepalived runs its check script only from directories no one else may write.
@@ -296,8 +299,15 @@ class NetnsComputeDriver(ComputeDriver):
         _write(files.agent_conf, render_agent_config(settings).encode(), 0o600)
 
     def _start_agent(self, files: InstanceFiles, compute_id: str) -> None:
-        argv = ["ip", "netns", "exec", amp_namespace(compute_id), *self.agent_command,
-                "--config-file", files.agent_conf]
+        argv = [
+            "ip",
+            "netns",
+            "exec",
+            amp_namespace(compute_id),
+            *self.agent_command,
+            "--config-file",
+            files.agent_conf,
+        ]
         proc = self._spawn(argv, files.agent_log, files.root, compute_id)
         # `ip netns exec` execs the command: the pid is the agent's, once it has entered
         # the namespace (a few milliseconds; until then it is `ip` in the host's).
@@ -306,8 +316,10 @@ class NetnsComputeDriver(ComputeDriver):
         deadline = time.monotonic() + 5.0
         while iproute.process_netns_inode(proc.pid) != inode:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise ComputeBuildError(f"the agent of {compute_id} did not start "
-                                        f"(exit status {proc.poll()}); see {files.agent_log}")
+                raise ComputeBuildError(
+                    f"the agent of {compute_id} did not start "
+                    f"(exit status {proc.poll()}); see {files.agent_log}"
+                )
             time.sleep(0.005)
 
     def _start_sshd(self, files: InstanceFiles, record: InstanceRecord) -> None:
@@ -318,35 +330,41 @@ class NetnsComputeDriver(ComputeDriver):
             iproute.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key])
         with open(self.ssh_key_file, "rb") as handle:
             _write(os.path.join(ssh_dir, "authorized_keys"), handle.read(), 0o600)
-        config = "\n".join([
-            f"ListenAddress {record.lb_network_ip}",
-            f"HostKey {host_key}",
-            f"AuthorizedKeysFile {ssh_dir}/authorized_keys",
-            f"PidFile {ssh_dir}/sshd.pid",
-            "PermitRootLogin prohibit-password",
-            # The files are the driver's own (0600 in a 0700 directory), wherever amphora_dir is.
-            "StrictModes no",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "UsePAM no",
-            "X11Forwarding no",
-            "AllowTcpForwarding no",
-            "",
-        ])
+        config = "\n".join(
+            [
+                f"ListenAddress {record.lb_network_ip}",
+                f"HostKey {host_key}",
+                f"AuthorizedKeysFile {ssh_dir}/authorized_keys",
+                f"PidFile {ssh_dir}/sshd.pid",
+                "PermitRootLogin prohibit-password",
+                # The files are the driver's own (0600 in a 0700 directory), wherever amphora_dir is.
+                "StrictModes no",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                "X11Forwarding no",
+                "AllowTcpForwarding no",
+                "",
+            ]
+        )
         config_path = os.path.join(ssh_dir, "sshd_config")
         _write(config_path, config.encode(), 0o600)
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-        argv = ["ip", "netns", "exec", amp_namespace(record.compute_id), SSHD, "-D", "-e",
-                "-f", config_path]
+        argv = ["ip", "netns", "exec", amp_namespace(record.compute_id), SSHD, "-D", "-e", "-f", config_path]
         self._spawn(argv, os.path.join(ssh_dir, "sshd.log"), files.root, record.compute_id)
 
-    def _spawn(self, argv: list[str], log_path: str, cwd: str,
-               compute_id: str) -> subprocess.Popen[bytes]:
+    def _spawn(self, argv: list[str], log_path: str, cwd: str, compute_id: str) -> subprocess.Popen[bytes]:
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
-                env=agent_environment(), close_fds=True,
-                start_new_session=True)
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env=agent_environment(),
+                close_fds=True,
+                start_new_session=True,
+            )
         self._children.setdefault(compute_id, []).append(proc)
         threading.Thread(target=proc.wait, name=f"reap-{compute_id}", daemon=True).start()
         return proc
@@ -354,17 +372,21 @@ class NetnsComputeDriver(ComputeDriver):
     def _instance(self, record: InstanceRecord, files: InstanceFiles) -> ComputeInstance:
         agent = read_pid(files.agent_pid)
         inode = iproute.netns_inode(amp_namespace(record.compute_id))
-        alive = (agent is not None and inode is not None and procs.is_running(agent)
-                 and iproute.process_netns_inode(agent) == inode)
-        return ComputeInstance(record.compute_id, record.amphora_id, record.lb_network_ip,
-                               ACTIVE if alive else SHUTOFF)
+        alive = (
+            agent is not None
+            and inode is not None
+            and procs.is_running(agent)
+            and iproute.process_netns_inode(agent) == inode
+        )
+        return ComputeInstance(
+            record.compute_id, record.amphora_id, record.lb_network_ip, ACTIVE if alive else SHUTOFF
+        )
 
 
 def stop_namespace_processes(namespaces: Sequence[str], timeout: float = STOP_TIMEOUT) -> None:
     """SIGTERM every process in `namespaces`, SIGKILL what is left after `timeout`."""
     for signum, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
-        pids = [pid for ns in namespaces for pid in iproute.netns_pids(ns)
-                if procs.is_running(pid)]
+        pids = [pid for ns in namespaces for pid in iproute.netns_pids(ns) if procs.is_running(pid)]
         if not pids:
             return
         for pid in pids:

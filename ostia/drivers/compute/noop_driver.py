@@ -28,8 +28,12 @@ class NoopComputeDriver(ComputeDriver):
         with self._lock:
             address = str(_FIRST_ADDRESS + self._next_address)
             self._next_address += 1
-            instance = ComputeInstance(compute_id=str(uuid.uuid4()), amphora_id=spec.amphora_id,
-                                       lb_network_ip=address, status="ACTIVE")
+            instance = ComputeInstance(
+                compute_id=str(uuid.uuid4()),
+                amphora_id=spec.amphora_id,
+                lb_network_ip=address,
+                status="ACTIVE",
+            )
             self._instances[instance.compute_id] = instance
         return instance
 

@@ -45,7 +45,8 @@ class SocketPaths:
         if len(self._link(self.short_root, "0" * COMPUTE_ID_LENGTH)) > HAPROXY_MAX_BASE_PATH:
             raise SocketPathError(
                 f"[local_compute] amphora_dir {self.amphora_dir!r} is too long for haproxy's "
-                f"unix sockets and so is the short directory {self.short_root!r}")
+                f"unix sockets and so is the short directory {self.short_root!r}"
+            )
         _private_directory(self.short_root)
 
     def base_path(self, real_base_path: str, compute_id: str) -> str:
@@ -80,10 +81,8 @@ def _private_directory(path: str) -> None:
         os.makedirs(path, mode=0o700, exist_ok=True)
         info = os.lstat(path)
     except OSError as err:
-        raise SocketPathError(f"cannot create {path} for haproxy's unix sockets: "
-                              f"{err.strerror}") from None
+        raise SocketPathError(f"cannot create {path} for haproxy's unix sockets: {err.strerror}") from None
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
-        raise SocketPathError(f"{path} (for haproxy's unix sockets) is not a directory "
-                              f"owned by this user")
+        raise SocketPathError(f"{path} (for haproxy's unix sockets) is not a directory owned by this user")
     if info.st_mode & 0o077:
         os.chmod(path, 0o700)

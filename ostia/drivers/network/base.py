@@ -104,8 +104,7 @@ class NetworkDriver(abc.ABC):
                 return network
         raise NetworkNotFound(ident)
 
-    def allocate_vip(self, subnet: Subnet, requested: str | None,
-                     in_use: Collection[str]) -> VipAllocation:
+    def allocate_vip(self, subnet: Subnet, requested: str | None, in_use: Collection[str]) -> VipAllocation:
         """Pick a free address of `subnet` (or check `requested`), never one in `in_use`."""
         network = ipaddress.ip_network(subnet.cidr)
         taken = set(in_use) | ({subnet.gateway_ip} if subnet.gateway_ip else set())

@@ -33,11 +33,16 @@ class LocalNetworkDriver(NetworkDriver):
             net = ipaddress.ip_network(cidr.strip(), strict=False)
             gateway = str(next(net.hosts()))
             net_name = network_name(name.strip())
-            self._subnets.append(Subnet(
-                id=stable_id("subnet", name.strip()), name=name.strip(),
-                network_id=stable_id("network", net_name), cidr=str(net),
-                gateway_ip=gateway, ip_version=net.version,
-            ))
+            self._subnets.append(
+                Subnet(
+                    id=stable_id("subnet", name.strip()),
+                    name=name.strip(),
+                    network_id=stable_id("network", net_name),
+                    cidr=str(net),
+                    gateway_ip=gateway,
+                    ip_version=net.version,
+                )
+            )
 
     def list_subnets(self) -> list[Subnet]:
         return list(self._subnets)
@@ -47,7 +52,6 @@ class LocalNetworkDriver(NetworkDriver):
         for subnet in self._subnets:
             networks.setdefault(subnet.network_id, []).append(subnet)
         return [
-            Network(id=net_id, name=network_name(subnets[0].name),
-                    subnet_ids=tuple(s.id for s in subnets))
+            Network(id=net_id, name=network_name(subnets[0].name), subnet_ids=tuple(s.id for s in subnets))
             for net_id, subnets in networks.items()
         ]

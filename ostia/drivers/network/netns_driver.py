@@ -55,9 +55,13 @@ class PortRecord:
     interface: str
 
     def port(self) -> AmphoraPort:
-        return AmphoraPort(port_id=self.port_id, subnet_id=self.subnet_id,
-                           mac_address=self.mac_address, ip_address=self.ip_address,
-                           interface=self.interface)
+        return AmphoraPort(
+            port_id=self.port_id,
+            subnet_id=self.subnet_id,
+            mac_address=self.mac_address,
+            ip_address=self.ip_address,
+            interface=self.interface,
+        )
 
 
 def parse_subnets(entries: Collection[str]) -> list[Subnet]:
@@ -66,11 +70,17 @@ def parse_subnets(entries: Collection[str]) -> list[Subnet]:
         name, _, cidr = entry.partition(":")
         name = name.strip()
         net = ipaddress.ip_network(cidr.strip(), strict=False)
-        subnets.append(Subnet(
-            id=stable_id("subnet", name), name=name,
-            network_id=stable_id("network", network_name(name)), cidr=str(net),
-            # No router on these networks: a gateway would be an address nobody answers.
-            gateway_ip=None, ip_version=net.version))
+        subnets.append(
+            Subnet(
+                id=stable_id("subnet", name),
+                name=name,
+                network_id=stable_id("network", network_name(name)),
+                cidr=str(net),
+                # No router on these networks: a gateway would be an address nobody answers.
+                gateway_ip=None,
+                ip_version=net.version,
+            )
+        )
     return subnets
 
 
@@ -97,14 +107,13 @@ class NetnsNetworkDriver(NetworkDriver):
         networks: dict[str, list[Subnet]] = {}
         for subnet in self._subnets:
             networks.setdefault(subnet.network_id, []).append(subnet)
-        return [Network(id=net_id, name=network_name(subnets[0].name),
-                        subnet_ids=tuple(s.id for s in subnets))
-                for net_id, subnets in networks.items()]
+        return [
+            Network(id=net_id, name=network_name(subnets[0].name), subnet_ids=tuple(s.id for s in subnets))
+            for net_id, subnets in networks.items()
+        ]
 
-    def allocate_vip(self, subnet: Subnet, requested: str | None,
-                     in_use: Collection[str]) -> VipAllocation:
-        ports = {record.ip_address for record in self._records()
-                 if record.subnet_id == subnet.id}
+    def allocate_vip(self, subnet: Subnet, requested: str | None, in_use: Collection[str]) -> VipAllocation:
+        ports = {record.ip_address for record in self._records() if record.subnet_id == subnet.id}
         return super().allocate_vip(subnet, requested, set(in_use) | ports)
 
     def plug_amphora_port(self, namespace: str, subnet: Subnet, amphora_id: str) -> AmphoraPort:
@@ -117,12 +126,19 @@ class NetnsNetworkDriver(NetworkDriver):
             address = self._free_port_address(subnet, taken)
             port_id = uuid.uuid4().hex[:10]
             record = PortRecord(
-                port_id=port_id, namespace=namespace, amphora_id=amphora_id,
-                subnet_id=subnet.id, mac_address=port_mac(port_id), ip_address=address,
-                host_interface=PORT_PREFIX + port_id, interface="p" + port_id)
+                port_id=port_id,
+                namespace=namespace,
+                amphora_id=amphora_id,
+                subnet_id=subnet.id,
+                mac_address=port_mac(port_id),
+                ip_address=address,
+                host_interface=PORT_PREFIX + port_id,
+                interface="p" + port_id,
+            )
             bridge = self.ensure_subnet_bridge(subnet)
-            iproute.add_veth(record.host_interface, record.interface, namespace, bridge,
-                             peer_mac=record.mac_address)
+            iproute.add_veth(
+                record.host_interface, record.interface, namespace, bridge, peer_mac=record.mac_address
+            )
             self._write(record)
             return record.port()
 
@@ -207,9 +223,11 @@ class NetnsNetworkDriver(NetworkDriver):
         # random free one, so that a replaced amphora's address (still in its peer's and
         # clients' neighbour caches with the old MAC) is seldom handed out again at once.
         first = int(network.network_address) + network.num_addresses * 3 // 4
-        free = [str(ipaddress.ip_address(value)) for value in range(first, last + 1)
-                if str(ipaddress.ip_address(value)) not in taken]
+        free = [
+            str(ipaddress.ip_address(value))
+            for value in range(first, last + 1)
+            if str(ipaddress.ip_address(value)) not in taken
+        ]
         if free:
             return random.choice(free)
-        raise AddressUnavailable(f"no free port address left in subnet {subnet.name} "
-                                 f"({subnet.cidr})")
+        raise AddressUnavailable(f"no free port address left in subnet {subnet.name} ({subnet.cidr})")

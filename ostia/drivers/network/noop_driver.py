@@ -32,8 +32,14 @@ class NoopNetworkDriver(NetworkDriver):
             uuid.UUID(ident)
         except ValueError:
             raise SubnetNotFound(ident) from None
-        return Subnet(id=ident, name="", network_id=str(uuid.uuid5(uuid.NAMESPACE_OID, ident)),
-                      cidr=NOOP_CIDR, gateway_ip="198.51.100.1", ip_version=4)
+        return Subnet(
+            id=ident,
+            name="",
+            network_id=str(uuid.uuid5(uuid.NAMESPACE_OID, ident)),
+            cidr=NOOP_CIDR,
+            gateway_ip="198.51.100.1",
+            ip_version=4,
+        )
 
     def get_network(self, ident: str) -> Network:
         try:

@@ -53,23 +53,22 @@ class ProviderDriver(abc.ABC):
         """Listener and pool protocols this provider can serve (501 otherwise)."""
         if protocol not in self.supported_protocols:
             raise exc.ProviderUnsupported(
-                self.name, f"{self.name} provider does not support {protocol} protocol."
-                           f"{self.unsupported_protocol_reason}")
-
+                self.name,
+                f"{self.name} provider does not support {protocol} protocol."
+                f"{self.unsupported_protocol_reason}",
+            )
 
     def validate_flavor(self, metadata: dict[str, Any]) -> None:
         _check_capabilities(self.name, metadata, self.flavor_capabilities, "flavor")
 
     def validate_availability_zone(self, metadata: dict[str, Any]) -> None:
-        _check_capabilities(self.name, metadata, self.availability_zone_capabilities,
-                            "availability zone")
+        _check_capabilities(self.name, metadata, self.availability_zone_capabilities, "availability zone")
 
 
-def _check_capabilities(provider: str, metadata: dict[str, Any],
-                        capabilities: tuple[tuple[str, str], ...], what: str) -> None:
+def _check_capabilities(
+    provider: str, metadata: dict[str, Any], capabilities: tuple[tuple[str, str], ...], what: str
+) -> None:
     known = {name for name, _ in capabilities}
     unknown = sorted(set(metadata) - known)
     if unknown:
-        raise exc.ProviderUnsupported(
-            provider, f"Unsupported {what} metadata keys: {', '.join(unknown)}"
-        )
+        raise exc.ProviderUnsupported(provider, f"Unsupported {what} metadata keys: {', '.join(unknown)}")

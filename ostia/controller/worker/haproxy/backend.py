@@ -119,10 +119,12 @@ def build_backend(pool: models.Pool, ctx: BackendContext) -> BackendView:
         listener_id=listener.id,
         mode=mode,
         balance=balance,
-        timeout_connect=_timeout(listener.timeout_member_connect,
-                                 haproxy_conf.timeout_member_connect, "timeout_member_connect"),
-        timeout_server=_timeout(listener.timeout_member_data,
-                                haproxy_conf.timeout_member_data, "timeout_member_data"),
+        timeout_connect=_timeout(
+            listener.timeout_member_connect, haproxy_conf.timeout_member_connect, "timeout_member_connect"
+        ),
+        timeout_server=_timeout(
+            listener.timeout_member_data, haproxy_conf.timeout_member_data, "timeout_member_data"
+        ),
     )
     if pool.lb_algorithm == constants.SOURCE_IP_PORT:
         view.tcp_requests.append("content set-var(txn.ostia_src_port) src_port")
@@ -136,9 +138,14 @@ def build_backend(pool: models.Pool, ctx: BackendContext) -> BackendView:
     tls = haproxy_tls.pool_tls(pool)
     tls_words = (
         haproxy_tls.server_tls_options(
-            pool, tls, ctx.lb_cert_dir, ctx.conf.api_settings,
-            sni=listener.protocol == constants.TERMINATED_HTTPS)
-        if tls else []
+            pool,
+            tls,
+            ctx.lb_cert_dir,
+            ctx.conf.api_settings,
+            sni=listener.protocol == constants.TERMINATED_HTTPS,
+        )
+        if tls
+        else []
     )
     for member in pool.members:
         if not live_member(member):
@@ -154,22 +161,25 @@ def live_member(member: models.Member) -> bool:
     return member.provisioning_status not in (constants.PENDING_DELETE, constants.DELETED)
 
 
-def _server(member: models.Member, pool: models.Pool, check_words: list[str],
-            cookie: bool, tls_words: list[str]) -> str:
+def _server(
+    member: models.Member, pool: models.Pool, check_words: list[str], cookie: bool, tls_words: list[str]
+) -> str:
     name = ident(member.id, "member.id")
     address = ip_address(member.ip_address, "member.address")
-    port = integer(member.protocol_port, "member.protocol_port", limits.PORT.low,
-                   limits.PORT.high)
-    weight = integer(1 if member.weight is None else member.weight, "member.weight",
-                     limits.WEIGHT.low, limits.WEIGHT.high)
+    port = integer(member.protocol_port, "member.protocol_port", limits.PORT.low, limits.PORT.high)
+    weight = integer(
+        1 if member.weight is None else member.weight, "member.weight", limits.WEIGHT.low, limits.WEIGHT.high
+    )
     words = [name, f"{address}:{port}", "weight", str(weight)]
     if check_words:
         words += check_words
         if member.monitor_address:
             words += ["addr", ip_address(member.monitor_address, "member.monitor_address")]
         if member.monitor_port:
-            words += ["port", str(integer(member.monitor_port, "member.monitor_port",
-                                          limits.PORT.low, limits.PORT.high))]
+            words += [
+                "port",
+                str(integer(member.monitor_port, "member.monitor_port", limits.PORT.low, limits.PORT.high)),
+            ]
     if cookie:
         words += ["cookie", name]
     if pool.protocol == constants.PROXY:
@@ -185,9 +195,11 @@ def _server(member: models.Member, pool: models.Pool, check_words: list[str],
 
 
 def _insert_headers(view: BackendView, listener: models.Listener) -> None:
-    wanted = {check_text(key, "listener.insert_headers") for key, value
-              in (listener.insert_headers or {}).items()
-              if _truthy(value, "listener.insert_headers")}
+    wanted = {
+        check_text(key, "listener.insert_headers")
+        for key, value in (listener.insert_headers or {}).items()
+        if _truthy(value, "listener.insert_headers")
+    }
     if "X-Forwarded-For" in wanted:
         view.options.append("forwardfor")
     if "X-Forwarded-Port" in wanted:
@@ -217,8 +229,12 @@ def _persistence(view: BackendView, pool: models.Pool, ctx: BackendContext) -> b
         return False
     if sp.type not in constants.SESSION_PERSISTENCE_TYPES:  # it is written in a comment below
         raise UnsafeValue("session_persistence.type", sp.type, "unknown persistence type")
-    size = matching(ctx.conf.haproxy_amphora.haproxy_stick_size,
-                    "[haproxy_amphora] haproxy_stick_size", _STICK_SIZE, "a table size")
+    size = matching(
+        ctx.conf.haproxy_amphora.haproxy_stick_size,
+        "[haproxy_amphora] haproxy_stick_size",
+        _STICK_SIZE,
+        "a table size",
+    )
     peers = f" peers {ctx.peers_section}" if ctx.peers_section else ""
     if sp.type == constants.SOURCE_IP:
         view.directives += [f"stick-table type ipv6 size {size}{peers}", "stick on src"]
@@ -249,20 +265,26 @@ def _health_monitor(view: BackendView, pool: models.Pool, ctx: BackendContext) -
     if hm is None or not live(hm):
         return []
     delay = integer(hm.delay, "healthmonitor.delay", limits.HM_DELAY.low, limits.HM_DELAY.high)
-    timeout = integer(hm.timeout, "healthmonitor.timeout", limits.HM_TIMEOUT.low,
-                      limits.HM_TIMEOUT.high)
-    fall = integer(hm.fall_threshold or 3, "healthmonitor.max_retries_down",
-                   limits.HM_MAX_RETRIES_DOWN.low, limits.HM_MAX_RETRIES_DOWN.high)
-    rise = integer(hm.rise_threshold or 3, "healthmonitor.max_retries",
-                   limits.HM_MAX_RETRIES.low, limits.HM_MAX_RETRIES.high)
+    timeout = integer(hm.timeout, "healthmonitor.timeout", limits.HM_TIMEOUT.low, limits.HM_TIMEOUT.high)
+    fall = integer(
+        hm.fall_threshold or 3,
+        "healthmonitor.max_retries_down",
+        limits.HM_MAX_RETRIES_DOWN.low,
+        limits.HM_MAX_RETRIES_DOWN.high,
+    )
+    rise = integer(
+        hm.rise_threshold or 3,
+        "healthmonitor.max_retries",
+        limits.HM_MAX_RETRIES.low,
+        limits.HM_MAX_RETRIES.high,
+    )
     view.directives.append(f"timeout check {timeout}s")
     # haproxy refuses `inter 0`; a zero delay means "as often as allowed", one second here.
     words = ["check", "inter", f"{max(delay, 1)}s", "fall", str(fall), "rise", str(rise)]
     if hm.type in (constants.HTTP, constants.HTTPS):
         view.options.append(_httpchk(hm))
         if hm.http_version == 1.1 and hm.domain_name:
-            domain = matching(hm.domain_name, "healthmonitor.domain_name", limits.DOMAIN_NAME,
-                              "a host name")
+            domain = matching(hm.domain_name, "healthmonitor.domain_name", limits.DOMAIN_NAME, "a host name")
             view.directives.append(
                 f"http-check send hdr Host {quote(log_format_text(domain, 'domain'), 'domain')}"
             )
@@ -310,5 +332,6 @@ def status_regex(hm: models.HealthMonitor) -> str:
 
 
 def _timeout(value: int | None, default: int, name: str) -> int:
-    return integer(default if value is None else value, f"listener.{name}",
-                   limits.TIMEOUT_MS.low, limits.TIMEOUT_MS.high)
+    return integer(
+        default if value is None else value, f"listener.{name}", limits.TIMEOUT_MS.low, limits.TIMEOUT_MS.high
+    )

@@ -58,8 +58,9 @@ def active_policies(listener: models.Listener) -> list[models.L7Policy]:
     return sorted(policies, key=lambda p: p.position or 0)
 
 
-def frontend_rules(listener: models.Listener,
-                   backend_for: Callable[[models.Pool], str | None]) -> FrontendRules:
+def frontend_rules(
+    listener: models.Listener, backend_for: Callable[[models.Pool], str | None]
+) -> FrontendRules:
     """ACLs and rules for the listener's policies; `backend_for` names a pool's backend
     (None when the pool is not rendered, which drops the policy)."""
     out = FrontendRules()
@@ -74,8 +75,11 @@ def frontend_rules(listener: models.Listener,
         elif action == "REJECT":
             out.denies.append(f"if {_condition(policy, out.acls)}")
         elif action in ("REDIRECT_TO_URL", "REDIRECT_PREFIX"):
-            kind, target = (("location", policy.redirect_url) if action == "REDIRECT_TO_URL"
-                            else ("prefix", policy.redirect_prefix))
+            kind, target = (
+                ("location", policy.redirect_url)
+                if action == "REDIRECT_TO_URL"
+                else ("prefix", policy.redirect_prefix)
+            )
             if not target:
                 raise UnsafeValue(f"l7policy.redirect_{kind}", target, "missing")
             code = policy.redirect_http_code or 302

@@ -66,8 +66,13 @@ __all__ = [
 
 PEER_PORT = 1025
 MAX_GLOBAL_MAXCONN = limits.MAX_CONNECTIONS
-HAPROXY_PROTOCOLS = (constants.HTTP, constants.HTTPS, constants.TCP,
-                     constants.TERMINATED_HTTPS, constants.PROMETHEUS)
+HAPROXY_PROTOCOLS = (
+    constants.HTTP,
+    constants.HTTPS,
+    constants.TCP,
+    constants.TERMINATED_HTTPS,
+    constants.PROMETHEUS,
+)
 _HTTP_MODE = (constants.HTTP, constants.TERMINATED_HTTPS, constants.PROMETHEUS)
 _HTTP_ONLY_LOG_TAGS = re.compile(r"%(\{[^}]*\})?(HPO|HM|HP|HQ|HU|HV|CC|CS|Tq|TR|Ta|Ti|Tr|r)(?![A-Za-z])")
 _CIDRS_PER_LINE = 50  # haproxy reads at most 64 words a line
@@ -113,8 +118,9 @@ class FrontendView:
     comments: list[str] = field(default_factory=list)
 
 
-def haproxy_listeners(lb: models.LoadBalancer,
-                      leave_out: frozenset[str] = frozenset()) -> list[models.Listener]:
+def haproxy_listeners(
+    lb: models.LoadBalancer, leave_out: frozenset[str] = frozenset()
+) -> list[models.Listener]:
     """The listeners this load balancer's haproxy serves (enabled, TCP family, not leaving,
     not in `leave_out`).
 
@@ -123,8 +129,9 @@ def haproxy_listeners(lb: models.LoadBalancer,
     """
     if not live(lb):
         return []
-    chosen = [li for li in lb.listeners if live(li) and li.protocol in HAPROXY_PROTOCOLS
-              and li.id not in leave_out]
+    chosen = [
+        li for li in lb.listeners if live(li) and li.protocol in HAPROXY_PROTOCOLS and li.id not in leave_out
+    ]
     return sorted(chosen, key=lambda li: (li.protocol_port, li.id))
 
 
@@ -169,8 +176,14 @@ def render_haproxy_config(
     backends: list[BackendView] = []
     for listener in listeners:
         frontend, listener_backends = _listener(
-            listener, lb, conf, base_path=base_path, lb_cert_dir=lb_cert_dir,
-            peers_section=section, logging=logging)
+            listener,
+            lb,
+            conf,
+            base_path=base_path,
+            lb_cert_dir=lb_cert_dir,
+            peers_section=section,
+            logging=logging,
+        )
         frontends.append(frontend)
         backends.extend(listener_backends)
 
@@ -182,8 +195,9 @@ def render_haproxy_config(
         stats_socket=quote(f"{base_path}/{lb_id}.sock", "base_path"),
         maxconn=min(total, MAX_GLOBAL_MAXCONN),
         hard_stop_after=integer(hard_stop_after, "hard_stop_after", 1, 86400 * 365),
-        server_state_file=(quote(f"{base_path}/{lb_id}/servers-state", "base_path")
-                           if server_state else None),
+        server_state_file=(
+            quote(f"{base_path}/{lb_id}/servers-state", "base_path") if server_state else None
+        ),
         external_check=external_check,
         logs=_log_lines(conf, log_targets),
         connection_logging=logging,
@@ -193,14 +207,17 @@ def render_haproxy_config(
         timeout_client=haproxy_conf.timeout_client_data,
         timeout_connect=haproxy_conf.timeout_member_connect,
         timeout_server=haproxy_conf.timeout_member_data,
-        skipped=[f"listener {ident(li.id, 'listener.id')} ({_protocol(li)}) is not served by "
-                 "haproxy" for li in lb.listeners
-                 if li.protocol not in HAPROXY_PROTOCOLS and live(li)],
+        skipped=[
+            f"listener {ident(li.id, 'listener.id')} ({_protocol(li)}) is not served by haproxy"
+            for li in lb.listeners
+            if li.protocol not in HAPROXY_PROTOCOLS and live(li)
+        ],
     )
     if len(f"{base_path}/{lb_id}.sock") > constants.HAPROXY_MAX_SOCKET_PATH:
         raise HaproxyRenderError(
             f"stats socket path under {base_path!r} is longer than haproxy's limit of "
-            f"{constants.HAPROXY_MAX_SOCKET_PATH} characters; use a shorter base_path")
+            f"{constants.HAPROXY_MAX_SOCKET_PATH} characters; use a shorter base_path"
+        )
     template = _template(haproxy_conf.haproxy_template or None)
     text = template.render(g=global_view, frontends=frontends, backends=backends)
     # Defence in depth: whatever slipped through, no control character may leave here.
@@ -209,8 +226,9 @@ def render_haproxy_config(
     return text
 
 
-def tls_files(lb: models.LoadBalancer, cert_manager: haproxy_tls.CertSource, *,
-              cert_dir: str) -> dict[str, bytes]:
+def tls_files(
+    lb: models.LoadBalancer, cert_manager: haproxy_tls.CertSource, *, cert_dir: str
+) -> dict[str, bytes]:
     """File name -> content of every TLS file the configuration of `lb` reads.
 
     The worker uploads each to `<cert_dir>/<lb_id>/<name>` before pushing the configuration.
@@ -220,8 +238,9 @@ def tls_files(lb: models.LoadBalancer, cert_manager: haproxy_tls.CertSource, *,
     """
     listeners = haproxy_listeners(lb)
     pools = {pool.id: pool for li in listeners for pool in _listener_pools(li)}
-    return haproxy_tls.collect_tls_files(lb, cert_manager, cert_dir=cert_dir,
-                                         listeners=listeners, pools=pools.values())
+    return haproxy_tls.collect_tls_files(
+        lb, cert_manager, cert_dir=cert_dir, listeners=listeners, pools=pools.values()
+    )
 
 
 def _listener_pools(listener: models.Listener) -> list[models.Pool]:
@@ -232,8 +251,7 @@ def _listener_pools(listener: models.Listener) -> list[models.Pool]:
     if listener.protocol in _HTTP_MODE:
         for policy in listener.l7policies:
             pool = policy.redirect_pool
-            if (policy.action == "REDIRECT_TO_POOL" and live(policy) and pool is not None
-                    and live_pool(pool)):
+            if policy.action == "REDIRECT_TO_POOL" and live(policy) and pool is not None and live_pool(pool):
                 pools.setdefault(pool.id, pool)
     return list(pools.values())
 
@@ -243,32 +261,39 @@ def live_pool(pool: models.Pool) -> bool:
     return pool.provisioning_status not in (constants.PENDING_DELETE, constants.DELETED)
 
 
-def _listener(listener: models.Listener, lb: models.LoadBalancer, conf: cfg.ConfigOpts, *,
-              base_path: str, lb_cert_dir: str,
-              peers_section: str | None, logging: bool,
-              ) -> tuple[FrontendView, list[BackendView]]:
+def _listener(
+    listener: models.Listener,
+    lb: models.LoadBalancer,
+    conf: cfg.ConfigOpts,
+    *,
+    base_path: str,
+    lb_cert_dir: str,
+    peers_section: str | None,
+    logging: bool,
+) -> tuple[FrontendView, list[BackendView]]:
     haproxy_conf = conf.haproxy_amphora
     listener_id = ident(listener.id, "listener.id")
     mode = "http" if listener.protocol in _HTTP_MODE else "tcp"
     limit = listener.connection_limit
-    maxconn = (haproxy_conf.default_connection_limit if limit is None or limit < 0
-               else integer(limit, "listener.connection_limit", 0, limits.CONNECTION_LIMIT.high))
-    port = integer(listener.protocol_port, "listener.protocol_port", limits.PORT.low,
-                   limits.PORT.high)
+    maxconn = (
+        haproxy_conf.default_connection_limit
+        if limit is None or limit < 0
+        else integer(limit, "listener.connection_limit", 0, limits.CONNECTION_LIMIT.high)
+    )
+    port = integer(listener.protocol_port, "listener.protocol_port", limits.PORT.low, limits.PORT.high)
     tls = haproxy_tls.listener_tls(listener)
-    tls_words = (haproxy_tls.bind_options(listener, tls, lb_cert_dir, conf.api_settings)
-                 if tls else [])
+    tls_words = haproxy_tls.bind_options(listener, tls, lb_cert_dir, conf.api_settings) if tls else []
     frontend = FrontendView(
         name=listener_id,
         protocol=listener.protocol,
         mode=mode,
         maxconn=maxconn,
-        timeout_client=_ms(listener.timeout_client_data, haproxy_conf.timeout_client_data,
-                           "timeout_client_data"),
+        timeout_client=_ms(
+            listener.timeout_client_data, haproxy_conf.timeout_client_data, "timeout_client_data"
+        ),
         binds=[" ".join([f"{address}:{port}", *tls_words]) for address in _vips(lb)],
     )
-    inspect = _ms(listener.timeout_tcp_inspect, haproxy_conf.timeout_tcp_inspect,
-                  "timeout_tcp_inspect")
+    inspect = _ms(listener.timeout_tcp_inspect, haproxy_conf.timeout_tcp_inspect, "timeout_tcp_inspect")
     frontend.inspect_delay = inspect or None
     _allowed_cidrs(frontend, listener)
     if mode == "http":
@@ -278,18 +303,26 @@ def _listener(listener: models.Listener, lb: models.LoadBalancer, conf: cfg.Conf
     if listener.protocol == constants.TERMINATED_HTTPS and listener.hsts_max_age is not None:
         frontend.http_responses.append(_hsts(listener))
     if listener.protocol == constants.PROMETHEUS:
-        frontend.http_requests += ["use-service prometheus-exporter if { path /metrics }",
-                                   "return status 404"]
+        frontend.http_requests += [
+            "use-service prometheus-exporter if { path /metrics }",
+            "return status 404",
+        ]
     if logging:
         frontend.log_format = _log_format(conf, lb, mode)
 
-    ctx = BackendContext(listener=listener, listener_mode=mode, conf=conf,
-                         base_path=base_path, lb_cert_dir=lb_cert_dir,
-                         peers_section=peers_section)
+    ctx = BackendContext(
+        listener=listener,
+        listener_mode=mode,
+        conf=conf,
+        base_path=base_path,
+        lb_cert_dir=lb_cert_dir,
+        peers_section=peers_section,
+    )
     backends = {pool.id: build_backend(pool, ctx) for pool in _listener_pools(listener)}
     if mode == "http":
         frontend.rules = frontend_rules(
-            listener, lambda pool: backends[pool.id].name if pool.id in backends else None)
+            listener, lambda pool: backends[pool.id].name if pool.id in backends else None
+        )
     elif any(live(p) for p in listener.l7policies):
         frontend.comments.append("L7 policies need an HTTP listener; not applied")
     default_pool = listener.default_pool
@@ -317,7 +350,7 @@ def _allowed_cidrs(frontend: FrontendView, listener: models.Listener) -> None:
     if not cidrs:
         return
     for start in range(0, len(cidrs), _CIDRS_PER_LINE):
-        chunk = " ".join(cidrs[start:start + _CIDRS_PER_LINE])
+        chunk = " ".join(cidrs[start : start + _CIDRS_PER_LINE])
         frontend.acls.append(f"ostia_allowed_cidr src {chunk}")
     frontend.tcp_requests.append("connection reject unless ostia_allowed_cidr")
 
@@ -330,8 +363,9 @@ def _protocol(listener: models.Listener) -> str:
 
 
 def _hsts(listener: models.Listener) -> str:
-    max_age = integer(listener.hsts_max_age, "listener.hsts_max_age", limits.HSTS_MAX_AGE.low,
-                      limits.HSTS_MAX_AGE.high)
+    max_age = integer(
+        listener.hsts_max_age, "listener.hsts_max_age", limits.HSTS_MAX_AGE.low, limits.HSTS_MAX_AGE.high
+    )
     value = f"max-age={max_age}"
     if listener.hsts_include_subdomains:
         value += "; includeSubDomains"
@@ -363,16 +397,16 @@ def _log_format(conf: cfg.ConfigOpts, lb: models.LoadBalancer, mode: str) -> str
 def _peer_lines(peers: Sequence[tuple[str, str]], amphora_id: str) -> list[str]:
     lines = []
     for peer_id, address in peers:
-        lines.append(f"{ident(peer_id, 'peer id')} "
-                     f"{ip_address(address, 'peer address')}:{PEER_PORT}")
+        lines.append(f"{ident(peer_id, 'peer id')} {ip_address(address, 'peer address')}:{PEER_PORT}")
     if peers and amphora_id not in {peer_id for peer_id, _ in peers}:
         raise HaproxyRenderError(f"amphora {amphora_id} is not among the peers")
     return lines
 
 
 def _ms(value: int | None, default: int, name: str) -> int:
-    return integer(default if value is None else value, f"listener.{name}",
-                   limits.TIMEOUT_MS.low, limits.TIMEOUT_MS.high)
+    return integer(
+        default if value is None else value, f"listener.{name}", limits.TIMEOUT_MS.low, limits.TIMEOUT_MS.high
+    )
 
 
 @functools.cache

@@ -141,8 +141,7 @@ def alpn_option(protocols: Sequence[str], field: str) -> list[str]:
     return ["alpn", ",".join(protocols)] if protocols else []
 
 
-def bind_options(listener: models.Listener, tls: ListenerTls, directory: str,
-                 defaults: Any) -> list[str]:
+def bind_options(listener: models.Listener, tls: ListenerTls, directory: str, defaults: Any) -> list[str]:
     """The words after `bind <addr>:<port>` that terminate TLS for `listener`.
 
     `defaults` is the `[api_settings]` group (default ciphers, versions, ALPN).
@@ -152,8 +151,7 @@ def bind_options(listener: models.Listener, tls: ListenerTls, directory: str,
         raise UnsafeValue("client_authentication", listener.client_authentication, "unknown")
     options = ["ssl", "crt-list", quote(posixpath.join(directory, tls.crt_list), "cert_dir")]
     if tls.ca:
-        options += ["ca-file", quote(posixpath.join(directory, tls.ca), "cert_dir"),
-                    "verify", mode]
+        options += ["ca-file", quote(posixpath.join(directory, tls.ca), "cert_dir"), "verify", mode]
         if tls.crl:
             options += ["crl-file", quote(posixpath.join(directory, tls.crl), "cert_dir")]
     elif mode != "none":
@@ -167,15 +165,15 @@ def bind_options(listener: models.Listener, tls: ListenerTls, directory: str,
     return options
 
 
-def server_tls_options(pool: models.Pool, tls: PoolTls, directory: str, defaults: Any,
-                       sni: bool) -> list[str]:
+def server_tls_options(
+    pool: models.Pool, tls: PoolTls, directory: str, defaults: Any, sni: bool
+) -> list[str]:
     """The words of a `server` line that re-encrypt traffic to a member."""
     options = ["ssl"]
     if tls.crt:
         options += ["crt", quote(posixpath.join(directory, tls.crt[1]), "cert_dir")]
     if tls.ca:
-        options += ["ca-file", quote(posixpath.join(directory, tls.ca), "cert_dir"),
-                    "verify", "required"]
+        options += ["ca-file", quote(posixpath.join(directory, tls.ca), "cert_dir"), "verify", "required"]
         if tls.crl:
             options += ["crl-file", quote(posixpath.join(directory, tls.crl), "cert_dir")]
     else:
@@ -191,9 +189,14 @@ def server_tls_options(pool: models.Pool, tls: PoolTls, directory: str, defaults
     return options
 
 
-def collect_tls_files(lb: models.LoadBalancer, cert_manager: CertSource, *,
-                      cert_dir: str, listeners: Iterable[models.Listener],
-                      pools: Iterable[models.Pool]) -> dict[str, bytes]:
+def collect_tls_files(
+    lb: models.LoadBalancer,
+    cert_manager: CertSource,
+    *,
+    cert_dir: str,
+    listeners: Iterable[models.Listener],
+    pools: Iterable[models.Pool],
+) -> dict[str, bytes]:
     """File name -> content of every TLS file that `listeners` and `pools` read."""
     project = lb.project_id or ""
     directory = lb_cert_dir(cert_dir, lb.id)
@@ -241,9 +244,9 @@ def haproxy_pem(container: Any) -> bytes:
     passphrase = getattr(container, "passphrase", None)
     if passphrase:
         loaded = serialization.load_pem_private_key(key, password=_as_bytes(passphrase))
-        key = loaded.private_bytes(serialization.Encoding.PEM,
-                                   serialization.PrivateFormat.PKCS8,
-                                   serialization.NoEncryption())
+        key = loaded.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     intermediates = getattr(container, "intermediates", None) or ()
     if isinstance(intermediates, str | bytes):
         intermediates = [intermediates]
