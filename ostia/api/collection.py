@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from oslo_config import cfg
-from sqlalchemy import BigInteger, ColumnElement, Select, SmallInteger, and_, func, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Select, SmallInteger, and_, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from starlette.datastructures import QueryParams
 
@@ -439,9 +439,12 @@ def _after_marker(
         value = marker[key]
         if value is None:
             value = _stand_in(collection.columns[key])
-        beyond = expr > value if asc else expr < value
+        # A bound literal: SQLAlchemy refuses `>` against a bare True/False (boolean keys
+        # such as admin_state_up order false before true on both databases).
+        bound = literal(value, type_=expr.type)
+        beyond = expr > bound if asc else expr < bound
         clauses.append(and_(*equal_so_far, beyond) if equal_so_far else beyond)
-        equal_so_far.append(expr == value)
+        equal_so_far.append(expr == bound)
     return or_(*clauses)
 
 

@@ -520,3 +520,19 @@ def test_policy_layer_reads_hostile_bodies_safely(tmp_path):
         ):
             fault(_raw(member, "POST", "/v2/lbaas/loadbalancers", body), 400)
         assert check(member.get("/v2/lbaas/loadbalancers"), 200)["loadbalancers"] == []
+
+
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+def test_paging_on_a_boolean_attribute_follows_the_marker(client, direction):
+    """A marker on a boolean sort key (admin_state_up) pages on, false before true."""
+    tag = f"bools-{uuid.uuid4().hex[:8]}"
+    for i, up in enumerate([True, False, True, False, True]):
+        create_lb(client, name=f"{tag}-{i}", tags=[tag], admin_state_up=up)
+    whole = _names(client, f"tags={tag}&sort_key=admin_state_up&sort_dir={direction}")
+    assert len(whole) == 5
+    downs = {f"{tag}-1", f"{tag}-3"}
+    assert set(whole[:2] if direction == "asc" else whole[3:]) == downs
+    pages = _pages(
+        client, f"/v2/lbaas/loadbalancers?tags={tag}&sort_key=admin_state_up&sort_dir={direction}&limit=2"
+    )
+    assert sum(pages, []) == whole
