@@ -19,6 +19,7 @@ import time
 from ostia.amphora import bind_check, haproxy_limits, haproxy_runtime
 from ostia.amphora.haproxy_socket import HaproxySocketError, send_command
 from ostia.amphora.paths import AgentPaths
+from ostia.amphora.program_error import ProgramError
 from ostia.common.process_env import amphora_environment
 
 LOG = logging.getLogger(__name__)
@@ -26,13 +27,8 @@ LOG = logging.getLogger(__name__)
 CHECK_TIMEOUT = 30.0
 
 
-class HaproxyError(Exception):
+class HaproxyError(ProgramError):
     """haproxy did not do what was asked; `details` holds its own words."""
-
-    def __init__(self, message: str, details: str = "") -> None:
-        super().__init__(f"{message}: {details}" if details else message)
-        self.message = message
-        self.details = details
 
 
 class HaproxyConfigError(HaproxyError):

@@ -17,6 +17,7 @@ import threading
 import time
 
 from ostia.amphora.haproxy_process import process_alive
+from ostia.amphora.program_error import ProgramError
 from ostia.common.process_env import amphora_environment
 
 LOG = logging.getLogger(__name__)
@@ -24,13 +25,8 @@ LOG = logging.getLogger(__name__)
 CHECK_TIMEOUT = 30.0
 
 
-class NginxError(Exception):
+class NginxError(ProgramError):
     """nginx did not do what was asked; `details` holds its own words."""
-
-    def __init__(self, message: str, details: str = "") -> None:
-        super().__init__(f"{message}: {details}" if details else message)
-        self.message = message
-        self.details = details
 
 
 class NginxConfigError(NginxError):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import abc
 
+from ostia.amphora.program_error import ProgramError
+
 ACTIONS = ("start", "stop", "reload")
 
 
@@ -15,11 +17,8 @@ class VrrpUnsupported(Exception):
     pass
 
 
-class VrrpError(Exception):
-    def __init__(self, message: str, details: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
+class VrrpError(ProgramError):
+    """keepalived did not do what was asked; `details` holds its own words."""
 
 
 class VrrpBackend(abc.ABC):
