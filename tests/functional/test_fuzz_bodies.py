@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ostia.api.collection import Collection
@@ -966,6 +966,9 @@ def test_random_queries_never_break_the_lists(live, world, path):
         )
         @given(query=queries(world, sorted(collection.columns)))
         def property_holds(query: str) -> None:
+            # httpx itself refuses URLs past 64 KiB before sending: such a query never
+            # reaches the server from this client, so it tests nothing of ours.
+            assume(len(f"{url}?{query}") <= 65_536)
             response = client.get(f"{url}?{query}")
             assert response.status_code < 500, (query, response.text)
             if response.status_code >= 400:
