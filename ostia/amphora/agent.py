@@ -27,7 +27,7 @@ from ostia.amphora.plug import LocalPlugger, NetworkPlugger
 from ostia.amphora.supervisor import HaproxySupervisor
 from ostia.amphora.udp_listeners import UdpListeners
 from ostia.amphora.vrrp import LocalVrrp, VrrpBackend
-from ostia.common import tls
+from ostia.common import haproxy_peers, tls
 from ostia.common.config import SECTIONS, ConfigError, load_config
 
 LOG = logging.getLogger(__name__)
@@ -46,7 +46,9 @@ class Agent:
         options = conf.haproxy_amphora
         self.paths = AgentPaths(options.base_path, options.base_cert_dir)
         vip_namespace = conf.netns_amphora.vip_namespace
-        self.haproxy = HaproxyController(self.paths, options.haproxy_cmd, namespace=vip_namespace)
+        self.haproxy = HaproxyController(
+            self.paths, options.haproxy_cmd, namespace=vip_namespace, local_peer=self._peer_name()
+        )
         self.configs = ConfigStore(self.paths, self.haproxy)
         self.certificates = CertificateStore(self.paths)
         self.plugger: NetworkPlugger
@@ -76,6 +78,16 @@ class Agent:
     @property
     def amphora_id(self) -> str:
         return self.conf.amphora_agent.amphora_id or ""
+
+    def _peer_name(self) -> str:
+        """This amphora's name in the `peers` section of an ACTIVE_STANDBY pair; "" when the
+        id is missing (prepare() refuses that) or gives no peer name (persistence is then
+        not shared, which haproxy's check output says)."""
+        try:
+            return haproxy_peers.peer_name(self.amphora_id) if self.amphora_id else ""
+        except ValueError as exc:
+            LOG.warning("%s; haproxy runs without -L", exc)
+            return ""
 
     def prepare(self) -> None:
         """Check the configuration and create the directories; ValueError if unusable."""

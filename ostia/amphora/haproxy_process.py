@@ -106,9 +106,14 @@ class HaproxyController:
         start_timeout: float = 10.0,
         stop_timeout: float = 10.0,
         namespace: str = "",
+        local_peer: str = "",
     ) -> None:
         self.paths = paths
         self.haproxy_cmd = haproxy_cmd
+        # `-L <name>`: which line of a `peers` section is this amphora (it listens there and
+        # replicates stick tables to the others; a reload hands the tables over through it).
+        # Without a matching line haproxy drops the section, and persistence is not shared.
+        self.peer_arguments = ["-L", local_peer] if local_peer else []
         # haproxy reads variables (`"$NAME"`, `env()`): it gets a fixed minimal set, never
         # the agent's own environment.
         self.env = amphora_environment()
@@ -129,7 +134,7 @@ class HaproxyController:
         """Run `haproxy -c`; (passed, its output)."""
         try:
             result = subprocess.run(
-                [self.haproxy_cmd, "-c", "-f", config_path],
+                [self.haproxy_cmd, "-c", *self.peer_arguments, "-f", config_path],
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 timeout=CHECK_TIMEOUT,
@@ -231,6 +236,7 @@ class HaproxyController:
             self.paths.master_socket(lb_id),
             "-p",
             self.paths.pid_file(lb_id),
+            *self.peer_arguments,
             *haproxy_limits.maxconn_arguments(self._read_text(config) or ""),
         ]
         log_path = self.paths.log_file(lb_id)

@@ -24,12 +24,14 @@ One haproxy process serves one load balancer. Under `[haproxy_amphora] base_path
     <base_cert_dir>/<lb_id>/<name>.pem   listener and pool certificates (mode 0600)
 
 The agent starts haproxy itself in master-worker mode:
-`haproxy -W -f <cfg> -S <lb_dir>/cli -p <pid>` (absolute paths, because the master
+`haproxy -W -f <cfg> -S <lb_dir>/cli -p <pid> -L <peer name>` (absolute paths, because the master
 re-executes itself with the same arguments on reload). No `-D`: the master stays the agent's
 child (its output goes to haproxy.log) in a session of its own, so it outlives the agent.
-A `daemon` line in the configuration still works. No `-L`: with peers the configuration
-names itself with `localpeer`. The renderer may emit `master-worker` and a `pidfile` equal
-to the one above; it should emit `hard-stop-after` in `global` and
+A `daemon` line in the configuration still works. The agent adds `-L <peer name>` (its
+amphora id without dashes, `ostia.common.haproxy_peers`) to the start and to `haproxy -c`:
+with peers (ACTIVE_STANDBY) the configuration lists both amphorae and `-L` says which one
+this is, so the renderer writes no `localpeer`. The renderer may emit `master-worker` and a
+`pidfile` equal to the one above; it should emit `hard-stop-after` in `global` and
 `option idle-close-on-response` in `defaults` so reloads drop nothing.
 
 haproxy refuses unix socket paths longer than 97 characters, so `base_path` may be at most

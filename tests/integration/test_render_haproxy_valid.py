@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ostia.common import constants
+from ostia.common.haproxy_peers import peer_name
 from ostia.controller.worker.haproxy.render import UnsafeValue, tls_files
 from tests.unit.test_render_haproxy_escape import haproxy_words
 from tests.unit.test_render_haproxy_fixtures import (
@@ -150,9 +151,11 @@ def write_config(lb: Any, text: str, tmp: Path, pki: Pki) -> Path:
     return cfg
 
 
-def haproxy_check(cfg: Path) -> str:
-    """Run `haproxy -c`; fail on an error or on any warning. Returns haproxy's output."""
-    proc = subprocess.run([HAPROXY, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=30)
+def haproxy_check(cfg: Path, local_peer: str | None = None) -> str:
+    """Run `haproxy -c` (as the agent does: `-L <local_peer>` when given); fail on an error
+    or on any warning. Returns haproxy's output."""
+    peer = ["-L", local_peer] if local_peer else []
+    proc = subprocess.run([HAPROXY, "-c", *peer, "-f", str(cfg)], capture_output=True, text=True, timeout=30)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "WARNING" not in output and "ALERT" not in output, output
@@ -285,7 +288,8 @@ def test_every_feature_renders_a_valid_configuration(tmp_path, pki):
     text = render_in(
         lb, tmp_path, log_targets=["127.0.0.1:514"], peers=[(AMP, "127.0.0.1"), (PEER, "127.0.0.2")]
     )
-    assert "Configuration file is valid" in haproxy_check(write_config(lb, text, tmp_path, pki))
+    cfg = write_config(lb, text, tmp_path, pki)
+    assert "Configuration file is valid" in haproxy_check(cfg, peer_name(AMP))
     for word in (
         "ssl crt-list",
         "send-proxy-v2",
@@ -303,6 +307,32 @@ def test_every_feature_renders_a_valid_configuration(tmp_path, pki):
         "peers ",
     ):
         assert word in text
+
+
+def test_active_standby_pair_passes_the_check_as_either_amphora(tmp_path, pki):
+    """Both amphorae of a pair run the same peers section; each names itself with -L (as
+    the agent does) and haproxy accepts it without a warning. A name that is not in the
+    section makes haproxy drop the section: the tables would not be shared."""
+    lb = every_feature_lb()
+    peers = [(AMP, "198.18.64.11"), (PEER, "198.18.64.12")]
+    section = f"peers {lb.id.replace('-', '')}_peers"
+    for amphora_id in (AMP, PEER):
+        text = render_in(lb, tmp_path, amphora_id=amphora_id, peers=peers)
+        tables = [line for line in directives(text) if line.startswith("stick-table")]
+        assert section in directives(text)
+        assert len(tables) == 3 and all(line.endswith(section) for line in tables), tables
+        haproxy_check(write_config(lb, text, tmp_path, pki), peer_name(amphora_id))
+    cfg = write_config(lb, render_in(lb, tmp_path, peers=peers), tmp_path, pki)
+    with pytest.raises(AssertionError, match="Removing incomplete section"):
+        haproxy_check(cfg, "someoneelse")
+
+
+def test_single_topology_has_no_peers_and_passes_with_the_agents_local_peer(tmp_path, pki):
+    """The agent always passes -L; without a peers section it changes nothing."""
+    lb = every_feature_lb()
+    text = render_in(lb, tmp_path)
+    assert "peers" not in text and "peer " not in text
+    haproxy_check(write_config(lb, text, tmp_path, pki), peer_name(AMP))
 
 
 def test_every_feature_with_http_reuse_always_is_valid(tmp_path, pki):

@@ -721,20 +721,81 @@ def test_cookie_persistence_is_not_applied_in_tcp_mode():
     assert not any(line.startswith("cookie") for line in lines)
 
 
+AMP = "a0000000-0000-0000-0000-000000000001"
+OTHER = "a0000000-0000-0000-0000-000000000002"
+
+
 def test_persistence_tables_are_shared_with_peers():
     lb = make_lb()
     listener = make_listener(lb, constants.TCP, 80)
     pool = make_pool(lb, constants.TCP, listener=listener, persistence=constants.SOURCE_IP)
-    amp = "a0000000-0000-0000-0000-000000000001"
-    other = "a0000000-0000-0000-0000-000000000002"
-    text = render(lb, amphora_id=amp, peers=[(amp, "198.18.0.11"), (other, "198.18.0.12")])
+    text = render(lb, amphora_id=AMP, peers=[(AMP, "198.18.0.11"), (OTHER, "198.18.0.12")])
     peers = lb.id.replace("-", "") + "_peers"
     assert f"stick-table type ipv6 size 10k peers {peers}" in backend(text, pool, listener)
+    # Peer names are the amphora ids without dashes: the agent passes its own as -L.
     assert section(text, f"peers {peers}") == [
-        f"peer {amp} 198.18.0.11:1025",
-        f"peer {other} 198.18.0.12:1025",
+        "peer a0000000000000000000000000000001 198.18.0.11:1025",
+        "peer a0000000000000000000000000000002 198.18.0.12:1025",
     ]
-    assert f"localpeer {amp}" in section(text, "global")
+    # -L names the local peer; a `localpeer` line too would only draw a warning.
+    assert not any(line.startswith("localpeer") for line in directives(text))
+
+
+def test_app_cookie_table_is_shared_with_peers():
+    lb = make_lb()
+    listener = make_listener(lb)
+    pool = make_pool(lb, listener=listener, persistence=constants.APP_COOKIE, cookie_name="SID")
+    text = render(lb, amphora_id=OTHER, peers=[(AMP, "198.18.0.11"), (OTHER, "198.18.0.12")])
+    peers = lb.id.replace("-", "") + "_peers"
+    assert f"stick-table type string len 64 size 10k peers {peers}" in backend(text, pool, listener)
+
+
+def test_both_amphorae_of_a_pair_render_the_same_sections():
+    lb = make_lb()
+    make_pool(lb, listener=make_listener(lb), persistence=constants.SOURCE_IP)
+    peers = [(AMP, "198.18.0.11"), (OTHER, "198.18.0.12")]
+    assert directives(render(lb, amphora_id=AMP, peers=peers)) == directives(
+        render(lb, amphora_id=OTHER, peers=peers)
+    )
+
+
+def test_single_topology_has_no_peers():
+    lb = make_lb()
+    listener = make_listener(lb)
+    pool = make_pool(lb, listener=listener, persistence=constants.SOURCE_IP)
+    text = render(lb)
+    assert "stick-table type ipv6 size 10k" in backend(text, pool, listener)
+    assert not any(line.startswith(("peers", "peer ", "localpeer")) for line in directives(text))
+    assert " peers " not in text
+
+
+def test_ipv6_peer_addresses_are_written_canonical():
+    lb = make_lb()
+    make_listener(lb)
+    text = render(lb, amphora_id=AMP, peers=[(AMP, "2001:DB8:0::11"), (OTHER, "2001:db8::12")])
+    peers = lb.id.replace("-", "") + "_peers"
+    assert section(text, f"peers {peers}") == [
+        "peer a0000000000000000000000000000001 2001:db8::11:1025",
+        "peer a0000000000000000000000000000002 2001:db8::12:1025",
+    ]
+
+
+@pytest.mark.parametrize(
+    "peers",
+    [
+        [(AMP, "198.18.0.11 bind :80"), (OTHER, "198.18.0.12")],
+        [(AMP, "198.18.0.11\nfrontend x"), (OTHER, "198.18.0.12")],
+        [(AMP, "fe80::1%eth0"), (OTHER, "198.18.0.12")],
+        [(AMP + " x", "198.18.0.11"), (OTHER, "198.18.0.12")],
+        [(AMP, "198.18.0.11"), (OTHER, "198.18.0.11")],
+        [(AMP, "198.18.0.11"), (AMP, "198.18.0.12")],
+    ],
+)
+def test_unsafe_or_repeated_peers_are_refused(peers):
+    lb = make_lb()
+    make_listener(lb)
+    with pytest.raises(HaproxyRenderError):
+        render(lb, amphora_id=AMP, peers=peers)
 
 
 def test_amphora_must_be_among_its_peers():

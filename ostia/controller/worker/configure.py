@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from oslo_config import cfg
@@ -113,6 +114,21 @@ def _port_namespace(drivers: WorkerDrivers, amp: AmphoraState) -> str | None:
     return drivers.compute.network_namespace(amp.compute_id)
 
 
+def haproxy_peers(
+    drivers: WorkerDrivers, lb: models.LoadBalancer, serving: Sequence[AmphoraState]
+) -> list[tuple[str, str]]:
+    """(amphora id, vrrp_ip) of each amphora of a pair, for the haproxy `peers` section
+    that shares persistence tables between them (plugging the VIP port of an amphora that
+    has none yet, as configure_amphora would)."""
+    peers = []
+    for amp in serving:
+        port = vip_port(drivers, lb, amp)
+        if port is None:
+            raise ValueError(f"amphora {amp.id} has no port on the VIP subnet")
+        peers.append((amp.id, port.ip_address))
+    return peers
+
+
 def plug_member_networks(
     drivers: WorkerDrivers,
     lb: models.LoadBalancer,
@@ -161,9 +177,10 @@ def configure_amphora(
     booting: bool,
     force_reload: bool,
     check: Any = None,
+    peers: Sequence[tuple[str, str]] = (),
 ) -> bool:
     """Bring one amphora to serve `lb`; True if its haproxy or UDP listener configuration
-    changed.
+    changed. `peers` (haproxy_peers) for an ACTIVE_STANDBY pair, none for SINGLE.
 
     `check` (no arguments) runs between calls: the reconciler passes its lease check so
     that a worker that lost the load balancer stops at the next call.
@@ -203,7 +220,7 @@ def configure_amphora(
         amphora.ensure_lb_certificate(ref, lb.id, name, pem, timeouts)
     between()
     config = render_haproxy.render_haproxy_config(
-        lb, conf, amphora_id=amp.id, base_path=paths.base_path, cert_dir=paths.cert_dir
+        lb, conf, amphora_id=amp.id, base_path=paths.base_path, cert_dir=paths.cert_dir, peers=peers
     )
     wanted = hashlib.md5(config.encode()).hexdigest()
     if not force_reload and _current_md5(drivers, ref, lb.id, timeouts) == wanted:
@@ -215,7 +232,7 @@ def configure_amphora(
         amphora.reload_loadbalancer(ref, lb.id, timeouts)
     except exc.AgentInvalidRequest:
         if booting:
-            _serve_without_refused_listeners(conf, drivers, lb, amp, ref, paths, timeouts)
+            _serve_without_refused_listeners(conf, drivers, lb, amp, ref, paths, timeouts, peers)
         raise
     LOG.info("amphora %s serves load balancer %s (config %s)", amp.id, lb.id, wanted[:8])
     return True
@@ -229,6 +246,7 @@ def _serve_without_refused_listeners(
     ref: AmphoraRef,
     paths: AmphoraPaths,
     timeouts: RequestTimeouts,
+    peers: Sequence[tuple[str, str]],
 ) -> None:
     """A new amphora refused the full configuration: run it without the listeners in ERROR.
 
@@ -241,7 +259,13 @@ def _serve_without_refused_listeners(
     if not refused or not render_haproxy.haproxy_listeners(lb, refused):
         return
     config = render_haproxy.render_haproxy_config(
-        lb, conf, amphora_id=amp.id, base_path=paths.base_path, cert_dir=paths.cert_dir, leave_out=refused
+        lb,
+        conf,
+        amphora_id=amp.id,
+        base_path=paths.base_path,
+        cert_dir=paths.cert_dir,
+        peers=peers,
+        leave_out=refused,
     )
     try:
         drivers.amphora.upload_haproxy_config(ref, lb.id, config, timeouts)

@@ -17,7 +17,7 @@ from oslo_config import cfg
 
 from ostia.common import constants as c
 from ostia.controller.worker import amphorae
-from ostia.controller.worker.configure import configure_amphora
+from ostia.controller.worker.configure import configure_amphora, haproxy_peers
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.controller.worker.graph import AmphoraState, Snapshot
 from ostia.controller.worker.spares import take_spare
@@ -175,6 +175,8 @@ def _serve_every_role(
         serving.append(taken)
         fresh.add(taken.id)
     changed = False
+    # A pair shares its persistence tables (haproxy peers) over the VIP subnet.
+    peers = haproxy_peers(ctx.drivers, lb, serving) if topology == c.TOPOLOGY_ACTIVE_STANDBY else []
     for amp in serving:
         ctx.check()
         booting = amp.id in fresh
@@ -186,6 +188,7 @@ def _serve_every_role(
             booting=booting,
             force_reload=booting or recovering,
             check=ctx.check,
+            peers=peers,
         )
     if topology == c.TOPOLOGY_ACTIVE_STANDBY:
         configure_vrrp(ctx.conf, ctx.db, ctx.drivers, lb, serving, ctx.check, fresh)

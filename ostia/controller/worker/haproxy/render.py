@@ -12,9 +12,11 @@ Paths on the amphora, relative to `[haproxy_amphora] base_path` (`base_path`) an
 | PING health check script | `<base_path>/ping-wrapper.sh` (installed by the agent) |
 | TLS files | `<cert_dir>/<lb_id>/<name>.pem` (`tls_files()`, see tls.py) |
 
-The agent starts haproxy as `haproxy -W -f <cfg> -S <base_path>/<lb_id>/cli -p <pid file>` and
-reloads it with `haproxy -c -f <cfg>` then `reload` on the master socket (or SIGUSR2).
-With peers (ACTIVE_STANDBY) the configuration names its own peer with `localpeer`, so no `-L`.
+The agent starts haproxy as `haproxy -W -f <cfg> -S <base_path>/<lb_id>/cli -p <pid file>
+-L <peer name>` and reloads it with `haproxy -c -L <peer name> -f <cfg>` then `reload` on the
+master socket. With peers (ACTIVE_STANDBY) the configuration has a `peers` section with one
+line per amphora (`ostia.common.haproxy_peers`); `-L` tells haproxy which line is its own,
+so both amphorae run the same sections and the configuration writes no `localpeer`.
 
 Listener frontends are named by listener id, backends `<pool_id>:<listener_id>`; UDP
 listeners (served by nginx, render_nginx_udp) and SCTP ones are only mentioned in a
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 import jinja2
 from oslo_config import cfg
 
-from ostia.common import constants, limits
+from ostia.common import constants, haproxy_peers, limits
 from ostia.controller.worker.haproxy import tls as haproxy_tls
 from ostia.controller.worker.haproxy.backend import (
     BackendContext,
@@ -64,7 +66,7 @@ __all__ = [
     "tls_files",
 ]
 
-PEER_PORT = 1025
+PEER_PORT = haproxy_peers.PEER_PORT
 MAX_GLOBAL_MAXCONN = limits.MAX_CONNECTIONS
 HAPROXY_PROTOCOLS = (
     constants.HTTP,
@@ -89,6 +91,8 @@ class GlobalView:
     external_check: bool
     logs: list[str]
     connection_logging: bool
+    # This amphora's peer name. Not written by the packaged template: the agent passes it
+    # as `-L`, which a `localpeer` line would only repeat (with a warning).
     localpeer: str | None
     peers_section: str | None
     peers: list[str]
@@ -154,8 +158,9 @@ def render_haproxy_config(
 ) -> str:
     """The haproxy configuration of `lb` as served by amphora `amphora_id`.
 
-    `peers` are (amphora id, address) pairs of every amphora of an ACTIVE_STANDBY load
-    balancer, this one included; they share stick tables on port 1025. `log_targets` are
+    `peers` are (amphora id, vrrp_ip) pairs of every amphora of an ACTIVE_STANDBY load
+    balancer, this one included: they share stick tables (persistence) over a `peers`
+    section on port 1025; without any (SINGLE) there is no such section. `log_targets` are
     syslog targets (`ip:port`, a socket path); without any, nothing is logged (this machine
     has no /dev/log). `hard_stop_after` (seconds) bounds how long a worker left by a reload
     may keep serving old connections. Listeners whose ids are in `leave_out` are not
@@ -201,7 +206,7 @@ def render_haproxy_config(
         external_check=external_check,
         logs=_log_lines(conf, log_targets),
         connection_logging=logging,
-        localpeer=amphora_id if peers else None,
+        localpeer=haproxy_peers.peer_name(amphora_id) if peers else None,
         peers_section=section,
         peers=_peer_lines(peers, amphora_id),
         timeout_client=haproxy_conf.timeout_client_data,
@@ -395,11 +400,17 @@ def _log_format(conf: cfg.ConfigOpts, lb: models.LoadBalancer, mode: str) -> str
 
 
 def _peer_lines(peers: Sequence[tuple[str, str]], amphora_id: str) -> list[str]:
+    """`<name> <address>:<port>` of each peer; an IPv6 address needs no brackets here
+    (haproxy splits the port off at the last colon)."""
     lines = []
     for peer_id, address in peers:
-        lines.append(f"{ident(peer_id, 'peer id')} {ip_address(address, 'peer address')}:{PEER_PORT}")
+        name = haproxy_peers.peer_name(ident(peer_id, "peer id"))
+        lines.append(f"{name} {ip_address(address, 'peer address')}:{PEER_PORT}")
     if peers and amphora_id not in {peer_id for peer_id, _ in peers}:
         raise HaproxyRenderError(f"amphora {amphora_id} is not among the peers")
+    for words in ([line.split()[0] for line in lines], [line.split()[1] for line in lines]):
+        if len(set(words)) != len(words):
+            raise HaproxyRenderError(f"peers of amphora {amphora_id} repeat a name or address: {peers}")
     return lines
 
 
