@@ -2,7 +2,8 @@
 
 `--netns` switches the all-in-one to compute_netns_driver and network_netns_driver, makes
 the lb-mgmt bridge (with its nftables rules) before any service starts, and points the
-health manager at the host's address on it, where amphorae send their heartbeats.
+health manager at the host's address on it (IPv4 or IPv6, as `[netns_compute] mgmt_cidr`),
+where amphorae send their heartbeats.
 
 `cleanup` removes everything the namespace drivers ever made on this host, whoever made it:
 every process in an `ost-*` namespace, the namespaces, every `ost-*` link (bridges, veths)
@@ -12,7 +13,6 @@ and every `ostia_*` nftables table.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import sys
 
@@ -23,15 +23,15 @@ NETNS_DRIVERS = {"compute_driver": "compute_netns_driver", "network_driver": "ne
 
 def apply_netns_mode(conf: cfg.ConfigOpts) -> None:
     """Namespace drivers, and a health manager on the host's lb-mgmt address."""
-    from ostia.drivers.compute.netns_driver import NetnsComputeDriver
+    from ostia.common.addresses import format_host_port
+    from ostia.drivers.compute.netns_driver import NetnsComputeDriver, mgmt_host_address, mgmt_network
 
     for option, driver in NETNS_DRIVERS.items():
         conf.set_override(option, driver, "controller_worker")
-    network = ipaddress.ip_network(conf.netns_compute.mgmt_cidr, strict=False)
-    host = str(next(network.hosts()))
+    host = mgmt_host_address(mgmt_network(conf))
     port = conf.health_manager.bind_port
     conf.set_override("bind_ip", host, "health_manager")
-    conf.set_override("controller_ip_port_list", [f"{host}:{port}"], "health_manager")
+    conf.set_override("controller_ip_port_list", [format_host_port(host, port)], "health_manager")
     NetnsComputeDriver(conf).ensure_mgmt_network()
 
 

@@ -80,3 +80,9 @@ def canonical_address(value: object) -> str:
 def canonical_cidr(value: object) -> str:
     """The canonical `network/prefix` of a CIDR (or of a single address, as /32 or /128)."""
     return format_network(parse_network(value))
+
+
+def format_host_port(address: str, port: int) -> str:
+    """`address:port`, an IPv6 address in brackets (`[fd00::1]:5555`), as heartbeat
+    destinations and URLs write it."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"

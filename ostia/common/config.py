@@ -627,8 +627,9 @@ NETNS_COMPUTE_OPTS = [
     cfg.StrOpt(
         "mgmt_cidr",
         default="198.18.0.0/22",
-        help="lb-mgmt subnet; the host takes its first address (the health "
-        "manager's bind_ip), amphorae the others. Never routed outside.",
+        help="lb-mgmt subnet, IPv4 or IPv6 (for example a ULA such as fd00:ab::/64); "
+        "the host takes its first address (the health manager's bind_ip), amphorae "
+        "the others. Never routed outside.",
     ),
     cfg.StrOpt(
         "amphora_dir",

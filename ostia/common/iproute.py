@@ -131,17 +131,34 @@ def disable_ipv6(interface: str) -> None:
             handle.write("1")
 
 
+def enable_ipv6_without_dad(interface: str, netns: str | None = None) -> None:
+    """IPv6 on, and no duplicate address detection: its addresses (the link-local one
+    too) are usable at once, and nothing else on our bridges can hold them."""
+    if netns is not None:
+        keys = [f"net.ipv6.conf.{interface}.{key}=0" for key in ("accept_dad", "disable_ipv6")]
+        run(["ip", "netns", "exec", netns, "sysctl", "-qw", *keys])
+        return
+    for key, value in (("accept_dad", "0"), ("disable_ipv6", "0")):
+        with open(f"/proc/sys/net/ipv6/conf/{interface}/{key}", "w") as handle:
+            handle.write(value)
+
+
 def ensure_bridge(name: str, address: str | None = None) -> None:
-    """A bridge that is up, without IPv6, with `address` (CIDR) on it when given."""
+    """A bridge that is up with `address` (CIDR) on it when given; without IPv6 unless
+    that address is an IPv6 one."""
     check_ifname(name)
     if not link_exists(name):
         # Two builds may race to make it: whoever loses finds it there.
         ip("link", "add", "name", name, "type", "bridge", "stp_state", "0", "forward_delay", "0", check=False)
         if not link_exists(name):
             raise IpCommandError(f"bridge {name} could not be created")
-    disable_ipv6(name)
+    ipv6 = bool(address) and ":" in str(address)
+    if ipv6:
+        enable_ipv6_without_dad(name)
+    else:
+        disable_ipv6(name)
     if address:
-        ip("addr", "replace", address, "dev", name)
+        ip("addr", "replace", address, "dev", name, *(["nodad"] if ipv6 else []))
     ip("link", "set", name, "up")
 
 

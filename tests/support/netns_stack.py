@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import pytest
 
 from ostia.common import iproute
+from ostia.common.addresses import format_host_port
 from ostia.controller.health.service import HealthManagerService
 from ostia.drivers.compute import netns_driver
 from ostia.drivers.compute.netns_driver import NetnsComputeDriver
@@ -322,7 +323,7 @@ def netns_health_manager(stack: NetnsWorkerStack) -> Iterator[HealthManagerServi
         **TEST_HEALTH,
         "bind_ip": host,
         "bind_port": port,
-        "controller_ip_port_list": [f"{host}:{port}"],
+        "controller_ip_port_list": [format_host_port(host, port)],
     }.items():
         stack.conf.set_override(name, value, "health_manager")
     stack.netns.netns_compute.ensure_mgmt_network()  # the firewall opens the new port

@@ -14,14 +14,16 @@ namespaces (`ip netns pids`), then removes the namespaces: that takes their inte
 any VIP a killed keepalived left behind, with them.
 
 The lb-mgmt bridge, its host address and its nftables rules are (re)made on every build and
-by `ensure_mgmt_network`; `ostia netns cleanup` removes everything named `ost-*`.
+by `ensure_mgmt_network`; `ostia netns cleanup` removes everything named `ost-*`. The lb-mgmt
+subnet (`[netns_compute] mgmt_cidr`) is IPv4 or IPv6: with IPv6 the bridge and each `eth0`
+keep IPv6 on without duplicate address detection, so that the health manager can bind the
+host's address and the controller reach an agent the moment they exist.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import ipaddress
 import logging
 import os
 import re
@@ -32,10 +34,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from typing import cast
 
 from oslo_config import cfg
 
-from ostia.common import iproute
+from ostia.common import addresses, iproute
+from ostia.common.config import ConfigError
 from ostia.common.constants import HAPROXY_MAX_BASE_PATH
 from ostia.common.process_env import agent_environment
 from ostia.drivers.compute import local_processes as procs
@@ -72,6 +76,34 @@ STOP_TIMEOUT = 1.0
 SSHD = "/usr/sbin/sshd"
 
 
+def mgmt_network(conf: cfg.ConfigOpts) -> addresses.IPNetwork:
+    """`[netns_compute] mgmt_cidr`: an IPv4 or IPv6 subnet with room for the host and
+    amphorae; ConfigError for anything else."""
+    value = conf.netns_compute.mgmt_cidr
+    try:
+        network = addresses.parse_network(value)
+    except addresses.InvalidAddress as exc:
+        raise ConfigError(f"[netns_compute] mgmt_cidr: {exc}") from None
+    # A link-local subnet would need a zone (%<bridge>) in every address the controller
+    # and the agents write; multicast and loopback are no subnet to put hosts on.
+    if network.is_link_local or network.is_multicast or network.is_loopback:
+        raise ConfigError(f"[netns_compute] mgmt_cidr = {value!r} is not a subnet hosts can use")
+    if network.num_addresses < 4:
+        raise ConfigError(f"[netns_compute] mgmt_cidr = {value!r} leaves no address for an amphora")
+    return network
+
+
+def mgmt_addresses(network: addresses.IPNetwork) -> Iterator[str]:
+    """The subnet's host addresses in canonical form, lowest first (lazily: a /64 is big)."""
+    for address in network.hosts():
+        yield addresses.format_address(cast(addresses.IPAddress, address))
+
+
+def mgmt_host_address(network: addresses.IPNetwork) -> str:
+    """The host's address on the lb-mgmt bridge: the first of the subnet."""
+    return next(mgmt_addresses(network))
+
+
 def amp_namespace(compute_id: str) -> str:
     return AMP_NS_PREFIX + compute_id
 
@@ -88,8 +120,8 @@ class NetnsComputeDriver(ComputeDriver):
         options = conf.netns_compute
         self.amphora_dir = os.path.abspath(options.amphora_dir or os.path.join(conf.ostia.state_dir, "nsamp"))
         self.mgmt_bridge = options.mgmt_bridge
-        self.mgmt_network = ipaddress.ip_network(options.mgmt_cidr, strict=False)
-        self.host_address = str(next(self.mgmt_network.hosts()))
+        self.mgmt_network = mgmt_network(conf)
+        self.host_address = mgmt_host_address(self.mgmt_network)
         self.agent_command = list(agent_command or default_agent_command())
         self._children: dict[str, list[subprocess.Popen[bytes]]] = {}
 
@@ -240,7 +272,8 @@ class NetnsComputeDriver(ComputeDriver):
         with self._build_lock():
             taken = {instance.lb_network_ip for instance in self.list_instances()}
             taken.add(self.host_address)
-            address = next((str(a) for a in self.mgmt_network.hosts() if str(a) not in taken), None)
+            free = (a for a in mgmt_addresses(self.mgmt_network) if a not in taken)
+            address = next(free, None)
             if address is None:
                 raise ComputeBuildError(f"no free management address left in {self.mgmt_network}")
             while True:
@@ -262,14 +295,13 @@ class NetnsComputeDriver(ComputeDriver):
         iproute.sysctl(vip_ns, "net.ipv4.ip_nonlocal_bind", "1")
         iproute.sysctl(vip_ns, "net.ipv6.ip_nonlocal_bind", "1")
         iproute.add_veth(MGMT_PORT_PREFIX + record.compute_id, "eth0", amp_ns, self.mgmt_bridge)
-        iproute.ip(
-            "addr",
-            "add",
-            f"{record.lb_network_ip}/{self.mgmt_network.prefixlen}",
-            "dev",
-            "eth0",
-            netns=amp_ns,
-        )
+        address = f"{record.lb_network_ip}/{self.mgmt_network.prefixlen}"
+        if self.mgmt_network.version == 6:
+            # Usable at once: the agent binds it as soon as it starts.
+            iproute.enable_ipv6_without_dad("eth0", netns=amp_ns)
+            iproute.ip("addr", "add", address, "dev", "eth0", "nodad", netns=amp_ns)
+        else:
+            iproute.ip("addr", "add", address, "dev", "eth0", netns=amp_ns)
         iproute.ip("link", "set", "eth0", "up", netns=amp_ns)
 
     def _write_files(self, files: InstanceFiles, spec: AmphoraSpec, record: InstanceRecord) -> None:

@@ -5,6 +5,11 @@ TCP on the agent's port (and 22 when SSH is on) from the controller host; nothin
 even to another amphora. Nothing is ever forwarded between an `ost-` interface and any other
 interface of the host (ip_forward is usually off anyway; this holds when it is on).
 
+The rules hold for an IPv4 and an IPv6 lb-mgmt subnet alike (`inet` covers both families).
+Neighbour discovery is let through as ARP is: with IPv6 the host and an amphora find each
+other's MAC with ICMPv6 neighbour solicitations and advertisements, which connection
+tracking does not count as part of any connection.
+
 One pair of tables per management bridge (`inet` for the host's own traffic, `bridge` for
 traffic between ports of the bridge), replaced atomically by one `nft -f` transaction.
 """
@@ -16,6 +21,7 @@ from collections.abc import Sequence
 from ostia.common import iproute
 
 MGMT_PORT_PREFIX = iproute.PREFIX + "m"
+NEIGHBOUR_DISCOVERY = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert }"
 
 
 def table_name(mgmt_bridge: str) -> str:
@@ -37,12 +43,14 @@ table inet {table} {{
     chain input {{
         type filter hook input priority 0; policy accept;
         iifname {bridge} ct state established,related accept
+        iifname {bridge} {NEIGHBOUR_DISCOVERY} accept
         iifname {bridge} udp dport {heartbeat_port} accept
         iifname {bridge} drop
     }}
     chain output {{
         type filter hook output priority 0; policy accept;
         oifname {bridge} ct state established,related accept
+        oifname {bridge} {NEIGHBOUR_DISCOVERY} accept
         oifname {bridge} tcp dport {{ {ports} }} accept
         oifname {bridge} drop
     }}
@@ -58,6 +66,7 @@ table bridge {table} {{
     chain forward {{
         type filter hook forward priority 0; policy accept;
         iifname {mgmt_ports} ether type arp accept
+        iifname {mgmt_ports} {NEIGHBOUR_DISCOVERY} accept
         iifname {mgmt_ports} drop
     }}
 }}
