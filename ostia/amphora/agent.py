@@ -134,6 +134,8 @@ class Agent:
                 raise
             if action != "stop":
                 self.configs.keep_running(lb_id)
+            # The supervisor sleeps on the masters it knows: show it the one running now.
+            self.supervisor.wake()
 
     # -- TLS -------------------------------------------------------------------------------
 

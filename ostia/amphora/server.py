@@ -9,7 +9,7 @@ import uvicorn
 
 from ostia.amphora.agent import Agent
 from ostia.amphora.api.app import create_app
-from ostia.amphora.quiet_server import QuietServer
+from ostia.amphora.quiet_server import DatedApp, QuietServer
 
 LOG = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def build_server(agent: Agent) -> uvicorn.Server:
 
     options = agent.conf.haproxy_amphora
     config = uvicorn.Config(
-        create_app(agent),
+        DatedApp(create_app(agent)),
         host=options.bind_host,
         port=options.bind_port,
         ssl_context_factory=use_agent_context,
@@ -32,6 +32,8 @@ def build_server(agent: Agent) -> uvicorn.Server:
         log_config=None,
         access_log=bool(agent.conf.debug),
         server_header=False,
+        # uvicorn refreshes its Date header on a timer; DatedApp writes it per response.
+        date_header=False,
         proxy_headers=False,
         timeout_graceful_shutdown=5,
     )

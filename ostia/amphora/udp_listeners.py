@@ -16,7 +16,9 @@ Files, under `[haproxy_amphora] base_path`:
 
 A background thread restarts an nginx that died without a `stop` (upstream: systemd), and
 runs each listener's health check every `interval` seconds; a member that changes state
-rewrites stream.conf and reloads nginx, so a down member gets no new sessions. nginx's own
+rewrites stream.conf and reloads nginx, so a down member gets no new sessions. It and the
+statistics receiver run only on an amphora that has a UDP listener: most amphorae have
+none, and a thousand idle agents waking five times a second would spend a core's share. nginx's own
 passive check (`max_fails`/`fail_timeout`, rendered by the controller) takes a member that
 refuses datagrams out before the next round.
 """
@@ -102,6 +104,8 @@ class UdpListeners:
         self._failed_at: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._thread_guard = threading.Lock()
+        self._started = False
 
     # -- files ---------------------------------------------------------------------------
 
@@ -144,6 +148,8 @@ class UdpListeners:
             raise NginxConfigError("Invalid request", str(exc)) from None
         directory = self.paths.dir(listener_id)
         os.makedirs(directory, mode=0o755, exist_ok=True)
+        if self._started:
+            self._receive_stats()  # nginx.conf names its port
         down = self._down_members(listener_id, spec)
         staged_stream = self.paths.stream(listener_id) + ".new"
         staged_main = self.paths.main(listener_id) + ".new"
@@ -164,6 +170,7 @@ class UdpListeners:
         os.replace(self.paths.uploaded(listener_id) + ".new", self.paths.uploaded(listener_id))
         if spec.check is None:
             self._checks.pop(listener_id, None)
+        self._supervise_in_background()
         return hashlib.md5(body).hexdigest()
 
     def _main(self, listener_id: str, stream_path: str) -> str:
@@ -317,18 +324,47 @@ class UdpListeners:
     # -- background ------------------------------------------------------------------------
 
     def start(self) -> None:
+        """At the agent's start: supervise the listeners there are (none: nothing runs
+        until the first one is installed)."""
         os.makedirs(self.paths.root, mode=0o755, exist_ok=True)
-        self.stats.start(self._enter_namespace)
-        for listener_id in self.ids():
+        self._started = True
+        ids = self.ids()
+        if not ids:
+            return
+        self._receive_stats()
+        for listener_id in ids:
             self._refresh_main(listener_id)
-        self._thread = threading.Thread(target=self._run, name="udp-listeners", daemon=True)
-        self._thread.start()
+        self._supervise_in_background()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        with self._thread_guard:
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=5)
         self.stats.stop()
+
+    def _receive_stats(self) -> None:
+        if not self.stats.started:
+            self.stats.start(self._enter_namespace)
+
+    def _supervise_in_background(self) -> None:
+        """Run the supervision thread unless it runs (only once the agent has started)."""
+        with self._thread_guard:
+            if not self._started or self._stop.is_set():
+                return
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="udp-listeners", daemon=True)
+                self._thread.start()
+
+    def _none_left(self) -> bool:
+        """True (and the thread may end) when no UDP listener is left; under the guard,
+        so that an install that comes at the same time starts a new thread."""
+        with self._thread_guard:
+            if self.ids():
+                return False
+            self._thread = None
+            return True
 
     def _enter_namespace(self) -> None:
         if self.namespace:
@@ -362,6 +398,8 @@ class UdpListeners:
         try:
             while not self._stop.wait(self.interval):
                 ids = self.ids()
+                if not ids and self._none_left():
+                    return
                 for gone in set(checking) - set(ids):
                     del checking[gone]
                 for listener_id in ids:

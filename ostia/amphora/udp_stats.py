@@ -58,9 +58,15 @@ class UdpStatsReceiver:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
     def start(self, enter_namespace: Callable[[], None] = lambda: None) -> int:
         """Listen (in the thread's namespace after `enter_namespace`); returns the port,
         which differs from the previous run's only if that one was taken."""
+        if self._thread is not None:
+            return self.port
         ready = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(enter_namespace, ready), name="udp-stats", daemon=True
@@ -82,13 +88,18 @@ class UdpStatsReceiver:
         with open(self.port_file + ".tmp", "w") as handle:
             handle.write(str(self.port))
         os.replace(self.port_file + ".tmp", self.port_file)
-        sock.settimeout(0.5)
         return sock
 
     def stop(self) -> None:
         sock, self._sock = self._sock, None
+        if sock is not None:
+            # The thread blocks in recv without a timeout (no wake-ups at rest): an empty
+            # datagram to itself lets it see that it should end.
+            with contextlib.suppress(OSError):
+                sock.sendto(b"", sock.getsockname())
         if self._thread is not None:
             self._thread.join(timeout=2)
+            self._thread = None
         if sock is not None:
             sock.close()
 
@@ -98,11 +109,10 @@ class UdpStatsReceiver:
             self._sock = self._bind()
         finally:
             ready.set()
-        while self._sock is not None:
+        sock = self._sock
+        while sock is not None and self._sock is sock:
             try:
-                datagram = self._sock.recv(4096)
-            except TimeoutError:
-                continue
+                datagram = sock.recv(4096)
             except OSError:
                 return
             self.record(datagram)

@@ -12,14 +12,23 @@ import contextlib
 import ipaddress
 import random
 import socket
+import uuid
 
+from ostia.cmd.netns import apply_netns_mode
+from ostia.common import config as config_mod
 from ostia.common import constants as c
 from ostia.common import iproute
 from ostia.db import models
-from ostia.drivers.compute.netns_driver import amp_namespace
+from ostia.drivers.compute.netns_driver import NetnsComputeDriver, amp_namespace
 from ostia.drivers.network import netns_firewall
 from tests.support.health_stack import wait_until
-from tests.support.netns_stack import in_namespace, leftovers, netns_health_manager, netns_worker_stack
+from tests.support.netns_stack import (
+    in_namespace,
+    leftovers,
+    netns_health_manager,
+    netns_worker_stack,
+    require_namespaces,
+)
 from tests.support.objects import check
 
 SUBNET = "tenant-a-subnet"
@@ -136,3 +145,27 @@ def test_lb_on_namespace_amphorae_with_an_ipv6_lb_mgmt_network() -> None:
         assert not iproute.link_exists(bridge)
     table = netns_firewall.table_name(mgmt_bridge)
     assert [t for t in netns_firewall.list_tables() if t[1] == table] == []
+
+
+def test_ostia_up_netns_points_the_health_manager_at_the_ipv6_bridge_address() -> None:
+    """What `ostia up --netns` does before any service starts, with an IPv6 mgmt_cidr."""
+    require_namespaces()
+    conf = config_mod.new_config()
+    bridge = f"ost-tm{uuid.uuid4().hex[:6]}"
+    conf.set_override("mgmt_bridge", bridge, "netns_compute")
+    conf.set_override("mgmt_cidr", f"fd00:ab:{random.randint(1, 0xFFFF):x}::/64", "netns_compute")
+    host = str(ipaddress.ip_network(conf.netns_compute.mgmt_cidr)[1])
+    try:
+        apply_netns_mode(conf)
+        assert conf.health_manager.bind_ip == host
+        assert conf.health_manager.controller_ip_port_list == [f"[{host}]:{conf.health_manager.bind_port}"]
+        (link,) = iproute.ip_json("-6", "addr", "show", "dev", bridge)
+        (info,) = [i for i in link["addr_info"] if i.get("scope") == "global"]
+        # Bindable at once, although no amphora (no carrier) is on the bridge yet.
+        assert info["local"] == host and not info.get("tentative")
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as receiver:
+            receiver.bind((host, 0))
+    finally:
+        NetnsComputeDriver(conf).remove_mgmt_network()
+    assert not iproute.link_exists(bridge)
+    assert [t for t in netns_firewall.list_tables() if t[1] == netns_firewall.table_name(bridge)] == []

@@ -5,8 +5,10 @@ root@<lb_network_ip>` from the controller host opens a shell inside the amphora.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -47,17 +49,23 @@ def _keypair(directory: str, name: str) -> str:
     return path
 
 
-def test_ssh_with_the_configured_key_gets_a_shell_inside_the_amphora() -> None:
+# The lb-mgmt subnet: the stack's random IPv4 one, or an IPv6 ULA of its own.
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_ssh_with_the_configured_key_gets_a_shell_inside_the_amphora(family: str) -> None:
     require_namespaces()
     if shutil.which("ssh") is None or not os.path.exists("/usr/sbin/sshd"):
         pytest.skip("openssh-server is not installed")
     with short_tempdir("ostssh-") as keys, short_tempdir("ostns-") as state:
         key = _keypair(keys, "operator")
         other = _keypair(keys, "stranger")
-        stack = NetnsAmphoraStack(state, overrides={"controller_worker": {"amp_ssh_key_name": key + ".pub"}})
+        overrides: dict[str, dict[str, Any]] = {"controller_worker": {"amp_ssh_key_name": key + ".pub"}}
+        if family == "ipv6":
+            overrides["netns_compute"] = {"mgmt_cidr": f"fd00:ab:{random.randint(1, 0xFFFF):x}::/64"}
+        stack = NetnsAmphoraStack(state, overrides=overrides)
         try:
             amp = stack.build_amphora()
             address = amp.instance.lb_network_ip
+            assert (":" in address) == (family == "ipv6"), address
             deadline_output = ""
             for _ in range(50):
                 result = _ssh(key, address, "ip -br addr show eth0; echo $USER")
