@@ -14,7 +14,7 @@ import time
 from email.utils import formatdate
 
 import uvicorn
-from uvicorn._types import ASGIApplication, ASGIReceiveCallable, ASGISendCallable, ASGISendEvent, Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class QuietServer(uvicorn.Server):
@@ -48,7 +48,7 @@ class DatedApp:
     """Adds the Date header (RFC 7231) to every HTTP response of `app`; run it with
     uvicorn's `date_header=False`, whose own header is refreshed only by the timer."""
 
-    def __init__(self, app: ASGIApplication) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._second = -1
         self._date = b""
@@ -60,16 +60,16 @@ class DatedApp:
             self._date = formatdate(second, usegmt=True).encode()
         return self._date
 
-    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)  # type: ignore[call-arg, arg-type]
+            await self.app(scope, receive, send)
             return
 
-        async def send_dated(message: ASGISendEvent) -> None:
+        async def send_dated(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers.append((b"date", self._now()))
-                message = {**message, "headers": headers}  # type: ignore[misc]
+                message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_dated)  # type: ignore[call-arg, arg-type]
+        await self.app(scope, receive, send_dated)
