@@ -45,6 +45,7 @@ def serve(agent: Agent) -> None:
     server = build_server(agent)
     agent.heartbeat.start()
     agent.supervisor.start()
+    agent.vrrp.supervise()
     agent.udp.start()
     try:
         server.run()

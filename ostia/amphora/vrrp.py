@@ -35,6 +35,9 @@ class VrrpBackend(abc.ABC):
         so the controller fails the amphora over)."""
         return False
 
+    def supervise(self) -> None:
+        """Called once at the agent's start: watch what runs (nothing to do by default)."""
+
 
 class LocalVrrp(VrrpBackend):
     reason = (

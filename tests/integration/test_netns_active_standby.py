@@ -166,34 +166,60 @@ def _programs(compute_id: str, program: str) -> list[int]:
 
 
 # kill -9 of keepalived alone: the BACKUP hears no advert and takes over (sub-second, as for
-# a dead amphora). kill -9 of haproxy alone: whichever comes first, the agent restarting
-# haproxy or the check script failing `vrrp_fail_count` times and the VIP moving, ends the
-# interruption; both are bounded by the check interval times the fail count.
+# a dead amphora), and the old MASTER's agent removes the VIP the killed keepalived could not
+# remove, so that only the BACKUP answers ARP for it. kill -9 of haproxy alone: whichever
+# comes first, the agent restarting haproxy or the check script failing `vrrp_fail_count`
+# times and the VIP moving, ends the interruption; both are bounded by the check interval
+# times the fail count.
+VIP_RELEASE_BOUND = 2.0
+
+
 @pytest.mark.parametrize(("program", "bound"), [("keepalived", GAP_GOAL), ("haproxy", 2.5)])
 def test_kill_9_of_the_masters_haproxy_or_keepalived_keeps_the_vip_served(program: str, bound: float) -> None:
     with netns_worker_stack(OVERRIDES) as stack, stack.api.client() as http:
         client, lb = _serving_pair(stack, http)
         roles = _roles(stack, lb["id"])
         master = next(a for a, role in roles.items() if role == c.ROLE_MASTER)
+        backup = next(a for a, role in roles.items() if role == c.ROLE_BACKUP)
         wait_until(lambda: _vip_holders(stack) == [master], 10, "the VIP on the MASTER")
         instances = {i.amphora_id: i for i in stack.amphorae.compute.list_instances()}
         pids = _programs(instances[master].compute_id, program)
         assert pids, f"no {program} runs in the MASTER"
+        released = None
         with RequestLoop(client.namespace, VIP, 80, interval=0.02, duration=20, timeout=0.15) as loop:
             time.sleep(0.5)
             killed_at = time.monotonic()
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            time.sleep(6.0)
+            if program == "keepalived":
+                # The BACKUP heard no advert and took the VIP over; the old MASTER's VIP
+                # namespace no longer holds it (no duplicate VIP on the tenant bridge).
+                wait_until(
+                    lambda: _vip_holders(stack) == [backup],
+                    VIP_RELEASE_BOUND,
+                    "the VIP on the BACKUP only",
+                    interval=0.01,
+                )
+                released = time.monotonic() - killed_at
+            time.sleep(6.0 - (time.monotonic() - killed_at))
         gap = loop.longest_gap(killed_at)
         holders = _vip_holders(stack)
-        print(f"kill -9 of the MASTER's {program}: longest gap {gap:.3f} s, VIP on {holders}")
+        failed = [(round(t - killed_at, 2), why) for t, ok, why in loop.results if not ok and t > killed_at]
+        print(
+            f"kill -9 of the MASTER's {program}: longest gap {gap:.3f} s, VIP on {holders}, failed {failed}"
+            + (f", only on the BACKUP {released:.3f} s after the kill" if released is not None else "")
+        )
         assert gap <= bound, gap
         if program == "keepalived":
-            # The BACKUP heard no advert and took the VIP over.
-            backup = next(a for a, role in roles.items() if role == c.ROLE_BACKUP)
-            assert backup in holders, holders
+            # The old MASTER's haproxy served the VIP until the BACKUP had taken it over, and
+            # only then did its agent remove it. One request may still fail: a connection
+            # opened to the old MASTER just before the BACKUP's gratuitous ARP sends its next
+            # packets to the BACKUP, which resets it (VRRP's own takeover; 1 run in 17 here).
+            assert len(failed) <= 1, failed
+            assert holders == [backup], holders
+            # The client's ARP, asked afresh, finds the BACKUP alone.
+            iproute.ip("neigh", "flush", "all", netns=client.namespace)
         assert {client.get(VIP, 80)[1] for _ in range(4)} == {"b1", "b2"}
         compute_ids = [i.compute_id for i in stack.amphorae.compute.list_instances()]
         check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true"), 204)
