@@ -215,7 +215,7 @@ def test_kill_9_of_the_masters_haproxy_or_keepalived_keeps_the_vip_served(progra
             # The old MASTER's haproxy served the VIP until the BACKUP had taken it over, and
             # only then did its agent remove it. One request may still fail: a connection
             # opened to the old MASTER just before the BACKUP's gratuitous ARP sends its next
-            # packets to the BACKUP, which resets it (VRRP's own takeover; 1 run in 17 here).
+            # packets to the BACKUP, which resets it (VRRP's own takeover; 1 run in 15 here).
             assert len(failed) <= 1, failed
             assert holders == [backup], holders
             # The client's ARP, asked afresh, finds the BACKUP alone.
