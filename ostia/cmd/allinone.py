@@ -154,6 +154,8 @@ def up(args: argparse.Namespace) -> int:
     if getattr(args, "netns", False):
         from ostia.cmd import netns
 
+        # Before anything is made: `ostia down --purge` removes what the drivers make here.
+        netns.remember_netns_mode(conf, state)
         try:
             netns.apply_netns_mode(conf)
         except Exception as err:  # noqa: BLE001 - one line for a person, not a traceback
@@ -265,6 +267,7 @@ def _purge(state: Path) -> None:
         ),
     )
     print(f"removed {count} amphora{'e' if count != 1 else ''}")
+    _purge_namespace_amphorae(conf, state)
     database = _sqlite_file(conf.database.connection)
     if database is not None:
         for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
@@ -284,6 +287,21 @@ def _purge(state: Path) -> None:
         f"kept {config_path} and the CAs in {state / 'certs'}: the next `ostia up` "
         f"starts empty with the same settings"
     )
+
+
+def _purge_namespace_amphorae(conf: cfg.ConfigOpts, state: Path) -> None:
+    """After `ostia up --netns` (or with the namespace drivers configured): namespace
+    amphorae, ports, bridges and nftables tables of this state directory."""
+    from ostia.cmd import netns
+
+    if not netns.used_netns(conf, state):
+        return
+    if os.geteuid() != 0:
+        runtime.fail("namespace amphorae were made here: run `ostia down --purge` as root")
+    try:
+        netns.purge(conf, state, say=lambda line: print(line, flush=True))
+    except Exception as err:  # noqa: BLE001 - one line for a person, not a traceback
+        runtime.fail(f"cannot remove the namespace amphorae: {type(err).__name__}: {err}")
 
 
 def _sqlite_file(url: str | None) -> Path | None:

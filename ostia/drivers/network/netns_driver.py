@@ -164,6 +164,17 @@ class NetnsNetworkDriver(NetworkDriver):
     def ports_of(self, namespace: str) -> list[AmphoraPort]:
         return [r.port() for r in self._records() if r.namespace == namespace]
 
+    def remove_ports(self) -> int:
+        """Delete every port this driver recorded (host ends an amphora's deletion left)
+        with its record; returns how many records there were."""
+        with self._lock():
+            records = self._records()
+            for record in records:
+                iproute.delete_link(record.host_interface)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.port_dir, f"{record.port_id}.json"))
+        return len(records)
+
     def remove_bridges(self) -> None:
         """Delete the subnet bridges (they must have no ports left to be useful again)."""
         for name in self.bridges():
