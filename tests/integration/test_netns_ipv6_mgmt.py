@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import random
 import socket
+import time
 import uuid
 
 from ostia.cmd.netns import apply_netns_mode
@@ -50,6 +51,15 @@ def _eth0_address(namespace: str, address: str) -> dict:
     return next(info for info in link["addr_info"] if info.get("local") == address)
 
 
+def _host_ipv6_addresses() -> list[str]:
+    """Global IPv6 addresses of the host's own interfaces that are not ours."""
+    found = []
+    for link in iproute.ip_json("-6", "addr", "show", "scope", "global"):
+        if not str(link.get("ifname", "")).startswith((iproute.PREFIX, "lo")):
+            found += [str(info["local"]) for info in link.get("addr_info", []) if "local" in info]
+    return found
+
+
 def test_lb_on_namespace_amphorae_with_an_ipv6_lb_mgmt_network() -> None:
     # A random ULA /64 of our own (not fd00::/64, which the host's eth0 may use).
     cidr = f"fd00:ab:{random.randint(1, 0xFFFF):x}::/64"
@@ -78,8 +88,10 @@ def test_lb_on_namespace_amphorae_with_an_ipv6_lb_mgmt_network() -> None:
             "vip_subnet_id": SUBNET,
             "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}],
         }
+        started = time.monotonic()
         lb = check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body}), 201)["loadbalancer"]
         lb = stack.wait_lb(http, lb["id"], timeout=60)
+        print(f"LB creation on namespace amphorae, IPv6 lb-mgmt: {time.monotonic() - started:.2f} s")
         # Traffic through the IPv4 VIP, from a client namespace to a member namespace.
         assert client.get(lb["vip_address"], 80) == (200, "b1")
 
@@ -117,6 +129,8 @@ def test_lb_on_namespace_amphorae_with_an_ipv6_lb_mgmt_network() -> None:
         info = _eth0_address(namespace, lb_network_ip)
         assert not info.get("tentative") and info.get("prefixlen") == 64
         assert iproute.ip_json("-6", "route", "show", "default", netns=namespace) == []
+        for address in _host_ipv6_addresses():
+            assert not _connects(namespace, address, 22, timeout=0.2)
         # The agent listens on its management address only, not on every address.
         listening = iproute.run(["ip", "netns", "exec", namespace, "ss", "-Htln"])
         agent_port = stack.conf.haproxy_amphora.bind_port
