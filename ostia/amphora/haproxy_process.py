@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import signal
 import subprocess
 import threading
 import time
 
-from ostia.amphora import bind_check, haproxy_limits, haproxy_runtime
+from ostia.amphora import bind_check, haproxy_limits, haproxy_peers_state, haproxy_runtime
 from ostia.amphora.haproxy_socket import HaproxySocketError, send_command
 from ostia.amphora.paths import AgentPaths
 from ostia.amphora.program_error import ProgramError
@@ -300,6 +301,7 @@ class HaproxyController:
             raise HaproxyConfigError(
                 "Reload refused; the previous configuration keeps serving", bind_check.describe(conflicts)
             )
+        self._let_tables_move(lb_id)
         self.save_server_state(lb_id)
         log_path = self.paths.log_file(lb_id)
         offset = os.path.getsize(log_path) if os.path.exists(log_path) else 0
@@ -328,6 +330,16 @@ class HaproxyController:
                     return
             time.sleep(0.01)
         raise HaproxyError("haproxy did not reload in time", self._log_since(log_path, offset))
+
+    def _let_tables_move(self, lb_id: str) -> None:
+        """With peers, wait until the running worker can hand its stick tables to the next
+        one (see haproxy_peers_state): a reload soon after a start would drop them."""
+        running = self._read_text(self.paths.running_config(lb_id)) or ""
+        if not self.peer_arguments or not re.search(r"^peers\s", running, re.MULTILINE):
+            return
+        waited = haproxy_peers_state.wait_until_tables_can_move(self.paths.stats_socket(lb_id))
+        if waited > 0.5:
+            LOG.info("haproxy for %s: waited %.1f s for its peers to resync before reloading", lb_id, waited)
 
     def changes_only_members(self, lb_id: str, config: bytes) -> bool:
         """True if `config` differs from the one haproxy runs only in what the runtime API
