@@ -49,6 +49,8 @@ class ConfigStore:
     def __init__(self, paths: AgentPaths, haproxy: HaproxyController) -> None:
         self.paths = paths
         self.haproxy = haproxy
+        # lb_id -> ((inode, mtime, size) of its configuration, the listeners parsed from it)
+        self._parsed: dict[str, tuple[tuple[int, int, int], list[ListenerEntry]]] = {}
 
     def install(self, lb_id: str, config: bytes) -> str:
         """Check `config` with haproxy and make it the load balancer's configuration.
@@ -112,8 +114,19 @@ class ConfigStore:
         return os.path.isfile(self.paths.config(lb_id))
 
     def listeners(self, lb_id: str) -> list[ListenerEntry]:
+        # Asked at every heartbeat: parsed again only when the file changed.
+        try:
+            stat = os.stat(self.paths.config(lb_id))
+        except FileNotFoundError:
+            return []
+        version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        cached = self._parsed.get(lb_id)
+        if cached is not None and cached[0] == version:
+            return list(cached[1])
         config = self.read(lb_id)
-        return parse_listeners(config.decode(errors="replace")) if config else []
+        entries = parse_listeners(config.decode(errors="replace")) if config else []
+        self._parsed[lb_id] = (version, entries)
+        return list(entries)
 
     def all_listeners(self) -> dict[str, list[ListenerEntry]]:
         return {lb_id: self.listeners(lb_id) for lb_id in self.paths.lb_ids()}
@@ -121,6 +134,7 @@ class ConfigStore:
     def remove(self, lb_id: str) -> None:
         """Delete the load balancer's directory, stats socket and certificates."""
         self.haproxy.forget(lb_id)
+        self._parsed.pop(lb_id, None)
         shutil.rmtree(self.paths.lb_dir(lb_id), ignore_errors=True)
         shutil.rmtree(self.paths.cert_dir(lb_id), ignore_errors=True)
         try:

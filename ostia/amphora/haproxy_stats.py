@@ -108,8 +108,15 @@ def summarize(rows: list[dict[str, str]], worker_pid: int | None = None) -> Load
 
 
 def read_stats(stats_socket: str, timeout: float = 2.0) -> LoadBalancerStats:
-    """Query one haproxy. Raises HaproxySocketError when it does not answer."""
-    info = parse_show_info(send_command(stats_socket, "show info", timeout))
-    rows = parse_show_stat(send_command(stats_socket, "show stat", timeout))
+    """Query one haproxy. Raises HaproxySocketError when it does not answer.
+
+    Both commands go in one connection (haproxy runs `;`-separated commands in turn): an
+    idle agent asks every haproxy at every heartbeat, a thousand of them on one host."""
+    answer = send_command(stats_socket, "show info;show stat", timeout)
+    # show stat's CSV starts with its `# pxname,...` header line.
+    at = answer.find("# pxname")
+    info_text, stat_text = (answer, "") if at < 0 else (answer[:at], answer[at:])
+    info = parse_show_info(info_text)
+    rows = parse_show_stat(stat_text)
     pid = info.get("Pid")
     return summarize(rows, int(pid) if pid and pid.isdigit() else None)

@@ -27,6 +27,9 @@ class StatsCounters:
     def __init__(self, path: str) -> None:
         self.path = path
         self._last: dict[str, dict[str, int]] = self._load()
+        # Written only when a counter moved: an idle amphora does not rewrite the file
+        # at every heartbeat.
+        self._changed = False
 
     def _load(self) -> dict[str, dict[str, int]]:
         try:
@@ -49,7 +52,10 @@ class StatsCounters:
             value = absolute.get(name, 0)
             change = value - (last.get(name, 0) if last and same_worker else 0)
             result[name] = value if change < 0 else change
-        self._last[listener_id] = {"pid": pid, **absolute}
+        current = {"pid": pid, **absolute}
+        if last != current:
+            self._last[listener_id] = current
+            self._changed = True
         return result
 
     def forget_others(self, keep: Iterable[str]) -> None:
@@ -58,14 +64,19 @@ class StatsCounters:
         for listener_id in list(self._last):
             if listener_id not in wanted:
                 del self._last[listener_id]
+                self._changed = True
 
     def save(self) -> None:
+        """Write the counters if they changed since the last save."""
+        if not self._changed:
+            return
         directory = os.path.dirname(self.path)
         os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".stats-")
         with os.fdopen(fd, "w") as handle:
             json.dump(self._last, handle)
         os.replace(tmp, self.path)
+        self._changed = False
 
 
 def build_message(

@@ -122,6 +122,22 @@ def test_counters_are_deltas_that_survive_a_restart_of_the_agent(tmp_path):
     assert message["listeners"]["L1"]["stats"]["rx"] == 0
 
 
+def test_counters_are_written_only_when_they_moved(tmp_path):
+    path = tmp_path / "stats_counters.json"
+    counters = StatsCounters(str(path))
+    build_message("a", 0, [_lb(10, 100)], counters)
+    counters.save()
+    path.write_text("{}")  # a rewrite would put the counters back
+
+    build_message("a", 1, [_lb(10, 100)], counters)  # idle: nothing moved
+    counters.save()
+    assert path.read_text() == "{}"
+
+    build_message("a", 2, [_lb(11, 100)], counters)
+    counters.save()
+    assert StatsCounters(str(path))._last["L1"]["stot"] == 11
+
+
 def test_a_new_haproxy_worker_or_a_counter_reset_sends_absolute_values(tmp_path):
     counters = StatsCounters(str(tmp_path / "c.json"))
     build_message("a", 0, [_lb(10, 100)], counters)
