@@ -20,6 +20,7 @@ from sqlalchemy import BigInteger, ColumnElement, Select, SmallInteger, and_, fu
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from starlette.datastructures import QueryParams
 
+from ostia.api import row_objects
 from ostia.common import addresses, constants
 from ostia.common import config as config_mod
 from ostia.common import exceptions as exc
@@ -70,9 +71,9 @@ class Collection:
     # Extra WHERE clauses every query of this collection carries (e.g. hide DELETED).
     base_filter: Callable[[], ColumnElement[bool]] | None = None
     default_sort: Sequence[str] = ("created_at", "id")
-    # Loader options (selectinload of what `serialize` reads) so a page costs a few
-    # queries, not a few per row.
-    load_options: Callable[[], Sequence[Any]] | None = None
+    # Relationship path -> the only columns `serialize` reads of the objects it leads
+    # to (row_objects.Page); a relationship not named here loads whole rows.
+    related_columns: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
     # API attribute naming a row in markers and tag filters, for models with neither
     # `id` nor `name` as their key (quotas: `project_id`).
     key: str = ""
@@ -123,9 +124,10 @@ def list_page(
 ) -> dict[str, Any]:
     """Answer a list call: `{"<plural>": [...], "<plural>_links": [...]}`."""
     settings = conf.api_settings
-    query = _joined(select(collection.model), collection)
-    if collection.load_options is not None:
-        query = query.options(*collection.load_options())
+    query = _joined(
+        select(*row_objects.labelled(row_objects.columns_of(collection.model))).select_from(collection.model),
+        collection,
+    )
     provisioning_status = getattr(collection.model, "provisioning_status", None)
     if provisioning_status is not None:
         # Octavia treats DELETED objects as gone: never listed, 404 when asked for.
@@ -157,7 +159,7 @@ def list_page(
         query = query.order_by(expression.asc() if asc else expression.desc())
     if limit is not None:
         query = query.limit(limit)
-    rows = list(session.scalars(query).unique())
+    rows = read_rows(session, collection, query)
     if page_reverse:
         rows.reverse()
 
@@ -165,6 +167,14 @@ def list_page(
     items = [select_fields(collection.serialize(row), fields) for row in rows]
     links = _links(url, params, rows, limit, marker_id, collection)
     return {collection.plural: items, collection.envelope_links: links}
+
+
+def read_rows(session: Session, collection: Collection, query: Select) -> list[Any]:
+    """The objects of one page, in the query's order: plain objects read with Core,
+    not ORM objects (row_objects says why), that `collection.serialize` turns into the
+    same answer."""
+    page = row_objects.Page(session.connection(), collection.model, collection.related_columns)
+    return page.read(query)
 
 
 def requested_fields(params: QueryParams, conf: cfg.ConfigOpts) -> list[str]:

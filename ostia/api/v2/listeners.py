@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from ostia.api import error_reason, quota, status, types
 from ostia.api.collection import Collection, list_page, standard_columns
@@ -156,7 +156,7 @@ COLLECTION = Collection(
         "tls_ciphers": L.tls_ciphers,
         "hsts_max_age": L.hsts_max_age,
     },
-    load_options=lambda: (selectinload(L.l7policies),),
+    related_columns={"l7policies": ("id", "provisioning_status")},
 )
 
 

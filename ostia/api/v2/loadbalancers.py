@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from ostia.api import error_reason, quota, status, types
 from ostia.api.collection import Collection, list_page, standard_columns
@@ -98,6 +98,7 @@ def serialize(lb: models.LoadBalancer) -> dict[str, Any]:
 
 
 LB = models.LoadBalancer
+_ID_AND_STATUS = ("id", "provisioning_status")
 COLLECTION = Collection(
     model=LB,
     singular="loadbalancer",
@@ -115,15 +116,8 @@ COLLECTION = Collection(
         "vip_network_id": models.Vip.network_id,
         "vip_qos_policy_id": models.Vip.qos_policy_id,
     },
-    load_options=lambda: _CHILD_IDS,
-)
-
-# A load balancer's answer names its listeners and pools by id only: load those two columns
-# of each, not every child with its own tags, certificates and policies (each lazily, if at
-# all, when a write handler needs more).
-_CHILD_IDS: tuple[Any, ...] = tuple(
-    selectinload(relation).load_only(child.id, child.provisioning_status).lazyload("*")
-    for relation, child in ((LB.listeners, models.Listener), (LB.pools, models.Pool))
+    # A load balancer's answer names its listeners and pools by id only.
+    related_columns={"listeners": _ID_AND_STATUS, "pools": _ID_AND_STATUS},
 )
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from pydantic import Field
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from ostia.api import error_reason, quota, status, types
 from ostia.api.collection import Collection, list_page, standard_columns
@@ -188,12 +188,11 @@ COLLECTION = Collection(
         "crl_container_ref": P.crl_container_id,
         "tls_ciphers": P.tls_ciphers,
     },
-    load_options=lambda: (
-        selectinload(P.members),
-        selectinload(P.health_monitor),
-        selectinload(P.listeners),
-        selectinload(P.l7policies).selectinload(models.L7Policy.listener),
-    ),
+    # The answer names members, monitor and listeners by id and skips DELETED ones.
+    related_columns={
+        path: ("id", "provisioning_status")
+        for path in ("members", "health_monitor", "listeners", "l7policies", "l7policies.listener")
+    },
 )
 
 
