@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from oslo_config import cfg
+from sqlalchemy.orm import Session
 
 from ostia.common import exceptions as exc
 from ostia.db import lifecycle, models
@@ -40,10 +41,47 @@ class ProviderRegistry:
             raise exc.ProviderNotEnabled(name)
         return driver
 
+    def stored(self, session: Session, lb: models.LoadBalancer | str, provider: str | None) -> None:
+        """Before commit, once the change under `lb` is in `session`: a provider whose
+        changes are complete once stored (noop) has the graph settled in this same
+        transaction, one transaction per write where there used to be two. The answer is
+        made before, so it shows PENDING_* as upstream's does; a read after it sees ACTIVE.
+
+        `lb` is the load balancer object when its loaded graph is current (its own
+        handlers), else its id: the graph is then settled as the separate transaction did,
+        loaded afresh (a child created in `session` may be missing from a list it loaded
+        before), but on the same connection and transaction.
+        """
+        if not self.get(provider).complete_on_store:
+            return
+        if isinstance(lb, str):
+            self._settle_afresh(session, lb)
+            return
+        created = lb in session.new
+        lifecycle.settle_load_balancer(session, lb)
+        if created:
+            # Settled before its INSERT, so no UPDATE stamps the time as the separate
+            # settle transaction's did; a read still shows when it became ACTIVE.
+            lb.updated_at = models.utcnow()
+
+    @staticmethod
+    def _settle_afresh(session: Session, lb_id: str) -> None:
+        session.flush()
+        # A session of its own on the same connection: it sees what `session` wrote, and
+        # the transaction stays the caller's to commit.
+        with Session(bind=session.connection(), join_transaction_mode="rollback_only") as fresh:
+            lb = fresh.get(models.LoadBalancer, lb_id)
+            if lb is not None:
+                lifecycle.settle_load_balancer(fresh, lb)
+                fresh.flush()
+
     def notify(self, lb_id: str, provider: str | None) -> None:
-        """Tell the LB's provider that its graph changed (after commit)."""
+        """Tell the LB's provider that its graph changed (after commit); nothing for a
+        provider whose change `stored` settled."""
         try:
-            self.get(provider).load_balancer_changed(lb_id)
+            driver = self.get(provider)
+            if not driver.complete_on_store:
+                driver.load_balancer_changed(lb_id)
         except exc.APIError:
             raise
         except Exception:  # the change is stored; the worker's sweep will pick it up

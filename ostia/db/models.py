@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -134,6 +135,8 @@ class Vip(Base):
     vnic_type: Mapped[str] = mapped_column(String(64), default="normal")
     sg_ids: Mapped[list[str] | None] = mapped_column(JSON)
     load_balancer: Mapped[LoadBalancer] = relationship(back_populates="vip")
+    # "Does a load balancer hold this address?" is asked on every create (vip_allocation).
+    __table_args__ = (Index("ix_vip_subnet_id_ip_address", "subnet_id", "ip_address"),)
 
 
 class AdditionalVip(Base):
@@ -145,6 +148,17 @@ class AdditionalVip(Base):
     network_id: Mapped[str | None] = mapped_column(String(36))
     port_id: Mapped[str | None] = mapped_column(String(36))
     ip_address: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (Index("ix_additional_vip_subnet_id_ip_address", "subnet_id", "ip_address"),)
+
+
+class VipAllocationCursor(Base):
+    """Where the search for a subnet's next free VIP address starts (Ostia). Its row is
+    locked while a VIP of the subnet is chosen, so concurrent creates take turns."""
+
+    __tablename__ = "vip_allocation_cursor"
+    subnet_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # None: from the subnet's lowest address.
+    next_address: Mapped[str | None] = mapped_column(String(64))
 
 
 class VrrpGroup(Base):

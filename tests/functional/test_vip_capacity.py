@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import uuid
+
+from sqlalchemy import event
 
 from ostia.common import constants as c
 from ostia.db import models
@@ -52,3 +55,25 @@ def test_default_subnets_stay_clear_of_the_management_range_and_the_api_address(
         assert cidr.prefixlen <= 16 and not cidr.overlaps(management)
         assert ipaddress.ip_address("127.0.0.1") not in cidr
     assert not cidrs[0].overlaps(cidrs[1])
+
+
+def test_a_create_looks_up_a_few_addresses_not_every_vip_of_the_subnet(api, client):
+    subnet = check(client.get("/v2.0/subnets", params={"name": "private-subnet"}), 200)["subnets"][0]
+    network = ipaddress.ip_network(subnet["cidr"])
+    _store_lbs_with_vips(api, subnet["id"], [str(network.network_address + n) for n in range(2, 1002)])
+    first = create_lb(client)  # the subnet's first create since: it reads them all once
+    assert first["vip_address"] == str(network.network_address + 1002)
+    vip_queries: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if re.search(r"FROM vip\b(?!_)", statement):
+            vip_queries.append(" ".join(statement.split()))
+
+    event.listen(api.db.engine, "before_cursor_execute", note)
+    try:
+        second = create_lb(client)
+    finally:
+        event.remove(api.db.engine, "before_cursor_execute", note)
+    assert second["vip_address"] == str(network.network_address + 1003)
+    # One lookup of the address it hands out, none of the whole subnet.
+    assert len(vip_queries) == 1 and "vip.ip_address = " in vip_queries[0], vip_queries

@@ -163,6 +163,7 @@ def failover(call: Call, amphora_id: str) -> None:
         status.lock_for_child_change(session, lb.id)
         mark_for_failover(session, lb.id, amp.id)  # the worker replaces what is marked
         lb_id, provider = lb.id, lb.provider
+        call.services.providers.stored(session, lb_id, provider)
     call.services.providers.notify(lb_id, provider)
 
 
@@ -173,6 +174,8 @@ def refresh_config(call: Call, amphora_id: str) -> None:
         amp = get_amphora(session, amphora_id)
         lb = session.get(models.LoadBalancer, amp.load_balancer_id) if amp.load_balancer_id else None
         target = (lb.id, lb.provider) if lb is not None and lb.provisioning_status != c.DELETED else None
+        if target is not None:
+            call.services.providers.stored(session, *target)
     if target is not None:
         call.services.providers.notify(*target)
 
@@ -187,6 +190,8 @@ def delete(call: Call, amphora_id: str) -> None:
         amp.status = c.PENDING_DELETE
         lb = session.get(models.LoadBalancer, amp.load_balancer_id) if amp.load_balancer_id else None
         target = (lb.id, lb.provider) if lb is not None and lb.provisioning_status != c.DELETED else None
+        if target is not None:
+            call.services.providers.stored(session, *target)
     if target is not None:
         call.services.providers.notify(*target)
 

@@ -290,6 +290,7 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
         session.flush()
         result = serialize(monitor)
         provider = lb.provider
+        call.services.providers.stored(session, lb.id, provider)
     call.services.providers.notify(lb.id, provider)
     return {"healthmonitor": result}
 
@@ -344,6 +345,7 @@ def update(call: Call, monitor_id: str, raw: Any) -> dict[str, Any]:
         session.flush()
         result = serialize(monitor)
         provider = lb.provider
+        call.services.providers.stored(session, lb.id, provider)
     call.services.providers.notify(lb.id, provider)
     return {"healthmonitor": result}
 
@@ -356,6 +358,7 @@ def delete(call: Call, monitor_id: str) -> None:
         pools_api.lock_for_pool_child(session, pool, lb, repair=True)
         monitor.provisioning_status = c.PENDING_DELETE
         provider = lb.provider
+        call.services.providers.stored(session, lb.id, provider)
     call.services.providers.notify(lb.id, provider)
 
 

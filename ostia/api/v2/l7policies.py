@@ -307,6 +307,7 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
         result = serialize(policy)
         lb = listener.load_balancer
         lb_id, provider = lb.id, lb.provider
+        call.services.providers.stored(session, lb_id, provider)
     call.services.providers.notify(lb_id, provider)
     return {"l7policy": result}
 
@@ -356,6 +357,7 @@ def update(call: Call, policy_id: str, raw: Any) -> dict[str, Any]:
         result = serialize(policy)
         lb = listener.load_balancer
         lb_id, provider = lb.id, lb.provider
+        call.services.providers.stored(session, lb_id, provider)
     call.services.providers.notify(lb_id, provider)
     return {"l7policy": result}
 
@@ -383,6 +385,7 @@ def delete(call: Call, policy_id: str) -> None:
         lifecycle.renumber_l7policies(listener)
         lb = listener.load_balancer
         lb_id, provider = lb.id, lb.provider
+        call.services.providers.stored(session, lb_id, provider)
     call.services.providers.notify(lb_id, provider)
 
 

@@ -295,6 +295,7 @@ def create(call: Call, policy_id: str, raw: Any) -> dict[str, Any]:
         session.flush()
         result = serialize(rule)
         lb_id, provider = lb.id, lb.provider
+        call.services.providers.stored(session, lb_id, provider)
     call.services.providers.notify(lb_id, provider)
     return {"rule": result}
 
@@ -342,6 +343,7 @@ def update(call: Call, policy_id: str, rule_id: str, raw: Any) -> dict[str, Any]
         session.flush()
         result = serialize(rule)
         lb_id, provider = lb.id, lb.provider
+        call.services.providers.stored(session, lb_id, provider)
     call.services.providers.notify(lb_id, provider)
     return {"rule": result}
 
@@ -352,6 +354,7 @@ def delete(call: Call, policy_id: str, rule_id: str) -> None:
         lb = _lock_policy_tree(session, rule.l7policy, repair=True)
         rule.provisioning_status = c.PENDING_DELETE
         lb_id, provider = lb.id, lb.provider
+        call.services.providers.stored(session, lb_id, provider)
     call.services.providers.notify(lb_id, provider)
 
 

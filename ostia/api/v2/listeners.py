@@ -461,6 +461,7 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
         session.flush()
         result = serialize(listener)
         provider = lb.provider
+        call.services.providers.stored(session, body.loadbalancer_id, provider)
     call.services.providers.notify(body.loadbalancer_id, provider)
     return {"listener": result}
 
@@ -506,6 +507,7 @@ def update(call: Call, listener_id: str, raw: Any) -> dict[str, Any]:
         session.flush()
         result = serialize(listener)
         lb_id, provider = lb.id, lb.provider
+        call.services.providers.stored(session, lb_id, provider)
     call.services.providers.notify(lb_id, provider)
     return {"listener": result}
 
@@ -517,6 +519,7 @@ def delete(call: Call, listener_id: str) -> None:
         status.lock_for_child_change(session, lb.id, repair=True)
         listener.provisioning_status = c.PENDING_DELETE
         lb_id, provider = lb.id, lb.provider
+        call.services.providers.stored(session, lb_id, provider)
     call.services.providers.notify(lb_id, provider)
 
 

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ostia.api import error_reason, quota, status, types
@@ -24,6 +23,7 @@ from ostia.api.v2 import graph
 from ostia.api.v2.loadbalancer_view import read_load_balancer
 from ostia.api.v2.standard_fields import standard_fields
 from ostia.api.v2.statistics import sum_statistics
+from ostia.api.vip_allocation import VipAllocator
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.common import request_id
@@ -121,6 +121,11 @@ COLLECTION = Collection(
 )
 
 
+def _load_children(lb: models.LoadBalancer) -> None:
+    """Load the listener and pool lists (one query each) now."""
+    _ = lb.listeners, lb.pools
+
+
 def get_load_balancer(session: Session, call: Call, lb_id: str) -> models.LoadBalancer:
     lb = status.get_live(session, LB, lb_id, DISPLAY)
     check_visible(call, lb, DISPLAY)
@@ -128,18 +133,6 @@ def get_load_balancer(session: Session, call: Call, lb_id: str) -> models.LoadBa
 
 
 # ---- VIP -----------------------------------------------------------------------------
-
-
-def _vips_in_use(session: Session, subnet_id: str) -> set[str]:
-    live = LB.provisioning_status != c.DELETED
-    primary = select(models.Vip.ip_address).join(LB).where(models.Vip.subnet_id == subnet_id, live)
-    extra = (
-        select(models.AdditionalVip.ip_address)
-        .join(LB, LB.id == models.AdditionalVip.load_balancer_id)
-        .where(models.AdditionalVip.subnet_id == subnet_id, live)
-    )
-    # Core rows, not ORM ones: this reads every VIP of the subnet on each create.
-    return {a for (a,) in session.connection().execute(primary.union(extra)) if a}
 
 
 def _choose_subnet(call: Call, body: LoadBalancerCreate) -> net.Subnet:
@@ -199,19 +192,32 @@ def _check_network_allowed(call: Call, network_id: str) -> None:
         raise exc.ValidationFailure(f"Supplied network {network_id} is not allowed for VIPs.")
 
 
-def _allocate(call: Call, session: Session, subnet: net.Subnet, address: str | None) -> net.VipAllocation:
+def _allocate(allocator: VipAllocator, subnet: net.Subnet, address: str | None) -> net.VipAllocation:
     try:
-        return call.services.network.allocate_vip(subnet, address, _vips_in_use(session, subnet.id))
+        return allocator.allocate(subnet, address)
     except net.AddressUnavailable as err:
         if "already in use" in str(err):
             raise exc.Conflict(str(err)) from None
         raise exc.ValidationFailure(str(err)) from None
 
 
+def _known_subnet_ids(call: Call, subnet: net.Subnet, body: LoadBalancerCreate) -> list[str]:
+    """The subnets whose VIP cursors a create locks, all at once and before any allocation:
+    the VIP's and each existing one of the additional VIPs' (the others are refused later)."""
+    found = [subnet.id]
+    for extra in body.additional_vips or []:
+        try:
+            found.append(call.services.network.get_subnet(extra.subnet_id).id)
+        except net.SubnetNotFound:
+            pass
+    return found
+
+
 def _build_vips(call: Call, session: Session, body: LoadBalancerCreate, lb: models.LoadBalancer) -> None:
     subnet = _choose_subnet(call, body)
     _check_network_allowed(call, subnet.network_id)
-    allocation = _allocate(call, session, subnet, body.vip_address)
+    allocator = VipAllocator(session, call.services.network, _known_subnet_ids(call, subnet, body))
+    allocation = _allocate(allocator, subnet, body.vip_address)
     lb.vip = models.Vip(
         ip_address=allocation.ip_address,
         subnet_id=subnet.id,
@@ -219,6 +225,7 @@ def _build_vips(call: Call, session: Session, body: LoadBalancerCreate, lb: mode
         port_id=allocation.port_id,
         qos_policy_id=body.vip_qos_policy_id,
         octavia_owned=True,
+        vnic_type="normal",
         sg_ids=body.vip_sg_ids or None,
     )
     seen = {subnet.id}
@@ -234,7 +241,7 @@ def _build_vips(call: Call, session: Session, body: LoadBalancerCreate, lb: mode
         if extra_subnet.network_id != subnet.network_id:
             raise exc.ValidationFailure("All VIP subnets must belong to the same network.")
         seen.add(extra_subnet.id)
-        extra_allocation = _allocate(call, session, extra_subnet, extra.ip_address)
+        extra_allocation = _allocate(allocator, extra_subnet, extra.ip_address)
         lb.additional_vips.append(
             models.AdditionalVip(
                 subnet_id=extra_subnet.id,
@@ -306,7 +313,11 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
         provider.validate_flavor(flavor)
         provider.validate_availability_zone(_zone_metadata(session, body.availability_zone))
         quota.check(session, call.conf, project_id, "load_balancer")
+        # Id, time and empty child lists set here: the answer is made from this object
+        # as it stands, without a flush and a reload first.
         lb = LB(
+            id=models.new_id(),
+            created_at=models.utcnow(),
             project_id=project_id,
             name=body.name,
             description=body.description,
@@ -318,16 +329,23 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
             provisioning_status=c.PENDING_CREATE,
             operating_status=c.OFFLINE,
             request_id=request_id.current(),
+            reconcile_attempts=0,
+            listeners=[],
+            pools=[],
+            additional_vips=[],
         )
         lb.tags = body.tags or []
         _build_vips(call, session, body, lb)
         session.add(lb)
-        session.flush()
-        graph.create_children(call, session, lb, provider, body.listeners or [], body.pools or [])
-        session.flush()
+        with_children = bool(body.listeners or body.pools)
+        if with_children:
+            session.flush()
+            graph.create_children(call, session, lb, provider, body.listeners or [], body.pools or [])
+            session.flush()
         result = serialize(lb)
-        if body.listeners or body.pools:
+        if with_children:
             result.update(graph.full_children(lb))
+        call.services.providers.stored(session, lb, provider_name)
     call.services.providers.notify(lb.id, provider_name)
     return {"loadbalancer": result}
 
@@ -359,6 +377,9 @@ def update(call: Call, lb_id: str, raw: Any) -> dict[str, Any]:
     sent = body.sent()
     with call.db.transaction() as session:
         lb = get_load_balancer(session, call, lb_id)
+        # Children first: loading them later would flush the changes below in an UPDATE
+        # of their own, before the settle's.
+        _load_children(lb)
         status.lock_for_update(session, lb)
         for key in ("name", "description"):
             if key in sent:
@@ -371,10 +392,11 @@ def update(call: Call, lb_id: str, raw: Any) -> dict[str, Any]:
             lb.vip.sg_ids = sent["vip_sg_ids"] or None
         if "tags" in sent:
             lb.tags = sent["tags"] or []
-        session.flush()
-        session.refresh(lb)
+        # The lock's UPDATE set status and time on this object too (lifecycle synchronizes
+        # the session): the answer is made from it without a flush and a reload.
         result = serialize(lb)
         provider = lb.provider
+        call.services.providers.stored(session, lb, provider)
     call.services.providers.notify(lb_id, provider)
     return {"loadbalancer": result}
 
@@ -395,10 +417,10 @@ def delete(call: Call, lb_id: str) -> None:
         if live_children and not cascade:
             raise exc.ValidationFailure(f"Cannot delete Load Balancer {lb_id} - it has children")
         status.lock_for_delete(session, lb)
-        session.refresh(lb)
         for child in live_children:
             child.provisioning_status = c.PENDING_DELETE
         provider = lb.provider
+        call.services.providers.stored(session, lb, provider)
     call.services.providers.notify(lb_id, provider)
 
 
@@ -407,6 +429,7 @@ def failover(call: Call, lb_id: str) -> None:
         lb = get_load_balancer(session, call, lb_id)
         status.request_failover(session, lb)  # the worker replaces what is marked
         provider = lb.provider
+        call.services.providers.stored(session, lb, provider)
     call.services.providers.notify(lb_id, provider)
 
 

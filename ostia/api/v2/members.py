@@ -229,6 +229,7 @@ def create(call: Call, pool_id: str, raw: Any) -> dict[str, Any]:
         session.flush()
         result = serialize(member)
         provider = lb.provider
+        call.services.providers.stored(session, lb.id, provider)
     call.services.providers.notify(lb.id, provider)
     return {"member": result}
 
@@ -263,6 +264,7 @@ def update(call: Call, pool_id: str, member_id: str, raw: Any) -> dict[str, Any]
         session.flush()
         result = serialize(member)
         provider = lb.provider
+        call.services.providers.stored(session, lb.id, provider)
     call.services.providers.notify(lb.id, provider)
     return {"member": result}
 
@@ -274,6 +276,7 @@ def delete(call: Call, pool_id: str, member_id: str) -> None:
         pools_api.lock_for_pool_child(session, pool, lb, repair=True)
         member.provisioning_status = c.PENDING_DELETE
         provider = lb.provider
+        call.services.providers.stored(session, lb.id, provider)
     call.services.providers.notify(lb.id, provider)
 
 
@@ -322,6 +325,7 @@ def batch_update(call: Call, pool_id: str, raw: Any) -> None:
         for member in gone:
             member.provisioning_status = c.PENDING_DELETE
         provider = lb.provider
+        call.services.providers.stored(session, lb.id, provider)
     call.services.providers.notify(lb.id, provider)
 
 

@@ -375,6 +375,7 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
         session.flush()
         result = serialize(pool)
         provider = lb.provider
+        call.services.providers.stored(session, lb.id, provider)
     call.services.providers.notify(lb.id, provider)
     return {"pool": result}
 
@@ -467,6 +468,7 @@ def update(call: Call, pool_id: str, raw: Any) -> dict[str, Any]:
         session.flush()
         result = serialize(pool)
         lb_id, provider = lb.id, lb.provider
+        call.services.providers.stored(session, lb_id, provider)
     call.services.providers.notify(lb_id, provider)
     return {"pool": result}
 
@@ -483,6 +485,7 @@ def delete(call: Call, pool_id: str) -> None:
         pool.provisioning_status = c.PENDING_DELETE
         lifecycle.mark_pending_update(*listeners_of(pool))
         lb_id, provider = lb.id, lb.provider
+        call.services.providers.stored(session, lb_id, provider)
     call.services.providers.notify(lb_id, provider)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import abc
 import dataclasses
 import ipaddress
-from collections.abc import Collection, Iterator
+from collections.abc import Container, Iterator
+from itertools import chain
 from typing import Any
 
 
@@ -104,34 +105,73 @@ class NetworkDriver(abc.ABC):
                 return network
         raise NetworkNotFound(ident)
 
-    def allocate_vip(self, subnet: Subnet, requested: str | None, in_use: Collection[str]) -> VipAllocation:
-        """Pick a free address of `subnet` (or check `requested`), never one in `in_use`."""
+    def allocate_vip(
+        self, subnet: Subnet, requested: str | None, in_use: Container[str], start: str | None = None
+    ) -> VipAllocation:
+        """Pick a free address of `subnet` (or check `requested`), never one in `in_use`.
+
+        The first free address from `start` on, wrapping around past the subnet's last
+        address; the lowest free one without `start`. `in_use` is only asked about single
+        addresses, so it may look each one up where it is stored."""
         network = ipaddress.ip_network(subnet.cidr)
-        taken = set(in_use) | ({subnet.gateway_ip} if subnet.gateway_ip else set())
+
+        def taken(address: str) -> bool:
+            return address == subnet.gateway_ip or address in in_use
+
         if requested is not None:
             if not subnet.contains(requested):
                 raise AddressUnavailable(
                     f"The VIP address {requested} is not in subnet {subnet.id} ({subnet.cidr})."
                 )
-            if requested in taken:
+            if taken(requested):
                 raise AddressUnavailable(f"The VIP IP address is already in use: {requested}")
             return VipAllocation(requested, subnet.id, subnet.network_id)
-        for address in _host_strings(network):
-            if address not in taken:
+        for address in _host_strings(network, start):
+            if not taken(address):
                 return VipAllocation(address, subnet.id, subnet.network_id)
         raise AddressUnavailable(f"No free address left in subnet {subnet.id} ({subnet.cidr}).")
 
 
-def _host_strings(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Iterator[str]:
-    """The usable addresses of `network` in order, as strings.
+def _host_bounds(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, int]:
+    """The first and last usable address of `network` as integers, as `hosts()` counts
+    them: IPv4 without network and broadcast address (except /31 and /32), IPv6 without
+    the subnet-router anycast address (except /127 and /128)."""
+    first, last = int(network.network_address), int(network.broadcast_address)
+    if network.prefixlen >= network.max_prefixlen - 1:
+        return first, last
+    return first + 1, (last - 1 if network.version == 4 else last)
 
-    Lowest free first means one create walks past every VIP already taken: in a /16 with
-    thousands of load balancers, formatting IPv4 addresses from integers instead of building
-    an `IPv4Address` for each keeps that walk well under a millisecond.
+
+def _host_strings(
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network, start: str | None = None
+) -> Iterator[str]:
+    """The usable addresses of `network` in order from `start` (from the first without it,
+    or when `start` is outside them), wrapping around to the first, as strings.
+
+    Formatting IPv4 addresses from integers instead of building an `IPv4Address` for each
+    keeps a walk past thousands of taken addresses well under a millisecond.
     """
-    if network.version == 6 or network.prefixlen >= 31:
-        yield from (str(a) for a in network.hosts())
-        return
-    first, last = int(network.network_address) + 1, int(network.broadcast_address) - 1
-    for value in range(first, last + 1):
-        yield f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+    first, last = _host_bounds(network)
+    begin = first
+    if start is not None:
+        try:
+            value = int(ipaddress.ip_address(start))
+        except ValueError:
+            value = first
+        if first <= value <= last:
+            begin = value
+    for value in chain(range(begin, last + 1), range(first, begin)):
+        if network.version == 4:
+            yield f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+        else:
+            yield str(ipaddress.IPv6Address(value))
+
+
+def next_address(address: str) -> str:
+    """The address after `address` (where the next search of its subnet starts); the
+    same address at the top of the address space, where a search wraps around anyway."""
+    parsed = ipaddress.ip_address(address)
+    try:
+        return str(parsed + 1)
+    except ipaddress.AddressValueError:
+        return address

@@ -24,7 +24,7 @@ import json
 import os
 import random
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Container, Iterator
 
 from oslo_config import cfg
 
@@ -112,9 +112,11 @@ class NetnsNetworkDriver(NetworkDriver):
             for net_id, subnets in networks.items()
         ]
 
-    def allocate_vip(self, subnet: Subnet, requested: str | None, in_use: Collection[str]) -> VipAllocation:
+    def allocate_vip(
+        self, subnet: Subnet, requested: str | None, in_use: Container[str], start: str | None = None
+    ) -> VipAllocation:
         ports = {record.ip_address for record in self._records() if record.subnet_id == subnet.id}
-        return super().allocate_vip(subnet, requested, set(in_use) | ports)
+        return super().allocate_vip(subnet, requested, _TakenByEither(in_use, ports), start)
 
     def plug_amphora_port(self, namespace: str, subnet: Subnet, amphora_id: str) -> AmphoraPort:
         with self._lock():
@@ -242,3 +244,15 @@ class NetnsNetworkDriver(NetworkDriver):
         if free:
             return random.choice(free)
         raise AddressUnavailable(f"no free port address left in subnet {subnet.name} ({subnet.cidr})")
+
+
+class _TakenByEither:
+    """Addresses held by load balancers (`in_use`, possibly looked up one at a time in the
+    database) or by amphora ports (this driver's records)."""
+
+    def __init__(self, in_use: Container[str], ports: set[str]) -> None:
+        self.in_use = in_use
+        self.ports = ports
+
+    def __contains__(self, address: object) -> bool:
+        return address in self.ports or address in self.in_use

@@ -1,7 +1,8 @@
 """The provider door: what the API asks of a provider after it stored a change.
 
 The API owns the database; a provider only hears "load balancer X changed" after the
-API's transaction committed, and answers validation questions before it. Providers
+API's transaction committed (or, `complete_on_store`, has the API settle the graph inside
+that transaction), and answers validation questions before it. Providers
 reach back through `ProviderHooks`, never through the database, so that drivers keep
 depending on `common` only.
 """
@@ -34,6 +35,10 @@ class ProviderDriver(abc.ABC):
     unsupported_protocol_reason = ""
     flavor_capabilities: tuple[tuple[str, str], ...] = ()
     availability_zone_capabilities: tuple[tuple[str, str], ...] = ()
+    # A provider without a data plane: a change is complete as soon as it is stored, so
+    # the API settles the graph in the transaction that stores the change and never calls
+    # `load_balancer_changed`.
+    complete_on_store: bool = False
 
     def __init__(self, name: str, hooks: ProviderHooks) -> None:
         self.name = name
