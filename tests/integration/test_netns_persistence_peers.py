@@ -28,6 +28,7 @@ from tests.support.netns_stack import (
     NetnsWorkerStack,
     kill_amphora,
     leftovers,
+    netns_health_manager,
     netns_worker_stack,
 )
 from tests.support.objects import check
@@ -93,8 +94,27 @@ def _create(http: Any) -> dict[str, Any]:
     return check(http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": body}), 201)["loadbalancer"]
 
 
-def test_source_ip_persistence_survives_kill_9_of_the_master() -> None:
-    with netns_worker_stack(OVERRIDES) as stack, stack.api.client() as http:
+def _pinned_then_drained(stack: NetnsWorkerStack, http: Any, client: Any, pool: str) -> str:
+    """Pin the client to a member (the one it reaches), then drain that member: from now on
+    only a table that knows the client sends it there. Returns the member's name."""
+    answers = {client.get(VIP, 80)[1] for _ in range(4)}
+    assert len(answers) == 1, answers
+    pinned = answers.pop()
+    members = check(http.get(f"/v2/lbaas/pools/{pool}/members"), 200)["members"]
+    drained = next(m["id"] for m in members if MEMBERS[m["address"]] == pinned)
+    check(http.put(f"/v2/lbaas/pools/{pool}/members/{drained}", json={"member": {"weight": 0}}), 200)
+    return pinned
+
+
+def _kill_and_take_over(dead: str, survivor: str) -> None:
+    killed_at = time.monotonic()
+    kill_amphora(dead)
+    wait_until(lambda: _holds_vip(survivor), 10, "the VIP on the surviving amphora")
+    print(f"VIP taken over {time.monotonic() - killed_at:.2f} s after kill -9 of the MASTER")
+
+
+def test_source_ip_persistence_survives_a_reload_and_two_master_failures() -> None:
+    with netns_worker_stack(OVERRIDES) as stack, netns_health_manager(stack), stack.api.client() as http:
         client = stack.host("client", SUBNET, CLIENT)
         for address, name in MEMBERS.items():
             stack.backend(name, SUBNET, address)
@@ -106,44 +126,60 @@ def test_source_ip_persistence_survives_kill_9_of_the_master() -> None:
         master, backup = amphorae[c.ROLE_MASTER][1], amphorae[c.ROLE_BACKUP][1]
         wait_until(lambda: _holds_vip(master), 10, "the VIP on the MASTER")
 
-        answers = {client.get(VIP, 80)[1] for _ in range(4)}
-        assert len(answers) == 1, answers
-        pinned = answers.pop()
+        pinned = _pinned_then_drained(stack, http, client, pool)
+        stack.wait_lb(http, lb["id"], timeout=30)
         # The MASTER pushed the client's entry to the BACKUP over the peers connection.
         wait_until(
             lambda: f"key=::ffff:{CLIENT} " in _stick_table(stack, backup, lb["id"], backend),
             10,
             "the client's entry in the BACKUP's table",
         )
-
-        # Drain the pinned member: from now on only a table that knows the client sends
-        # it there.
-        members = check(http.get(f"/v2/lbaas/pools/{pool}/members"), 200)["members"]
-        drained = next(m["id"] for m in members if MEMBERS[m["address"]] == pinned)
-        check(http.put(f"/v2/lbaas/pools/{pool}/members/{drained}", json={"member": {"weight": 0}}), 200)
-        stack.wait_lb(http, lb["id"], timeout=30)
         assert client.get(VIP, 80)[1] == pinned
-        # A listener change reloads both haproxy: the old worker hands its table to the new
-        # one through the local peer (the master re-executes with the same -L).
-        # Seconds after the start of haproxy, before the workers have resynced: the agent
-        # waits for the resync before reloading (haproxy_peers_state).
+
+        # A listener change reloads both haproxy seconds after their start, before their
+        # peers have resynced: the agent waits for that (haproxy_peers_state), then the old
+        # worker hands its table to the new one through the local peer (same -L).
         update = {"listener": {"timeout_client_data": 40000}}
         asked_at = time.monotonic()
         check(http.put(f"/v2/lbaas/listeners/{listener}", json=update), 200)
         stack.wait_lb(http, lb["id"], timeout=30)
-        print(f"listener update with pinned clients applied in {time.monotonic() - asked_at:.1f} s")
+        print(f"listener update with a pinned client applied in {time.monotonic() - asked_at:.1f} s")
         for compute in (master, backup):
             assert _reloads(stack, compute, lb["id"]) >= 1
         assert [client.get(VIP, 80)[1] for _ in range(4)] == [pinned] * 4
 
-        killed_at = time.monotonic()
-        kill_amphora(master)
-        wait_until(lambda: _holds_vip(backup), 10, "the VIP on the BACKUP")
-        print(f"VIP on the BACKUP {time.monotonic() - killed_at:.2f} s after kill -9 of the MASTER")
+        _kill_and_take_over(master, backup)
         after = [client.get(VIP, 80)[1] for _ in range(4)]
         assert after == [pinned] * 4, (pinned, after)
 
+        # The health manager replaces the dead amphora; the replacement learns the table
+        # from the survivor (a full resync) and keeps the client pinned when the survivor
+        # dies in turn.
+        rebuilt_from = time.monotonic()
+        wait_until(
+            lambda: (
+                len(found := _amphorae(stack, lb["id"])) == 2
+                and master not in {compute for _, compute in found.values()}
+            ),
+            60,
+            "a replacement",
+        )
+        stack.wait_lb(http, lb["id"], timeout=60)
+        amphorae = _amphorae(stack, lb["id"])
+        assert amphorae[c.ROLE_MASTER][1] == backup
+        replacement = amphorae[c.ROLE_BACKUP][1]
+        wait_until(
+            lambda: f"key=::ffff:{CLIENT} " in _stick_table(stack, replacement, lb["id"], backend),
+            15,
+            "the client's entry in the replacement's table",
+        )
+        print(f"replacement built and taught the table {time.monotonic() - rebuilt_from:.1f} s after")
+        _kill_and_take_over(backup, replacement)
+        after = [client.get(VIP, 80)[1] for _ in range(4)]
+        assert after == [pinned] * 4, (pinned, after)
+
+        compute_ids = [master, backup, replacement]
         check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true"), 204)
-        stack.wait_lb(http, lb["id"], c.DELETED)
+        stack.wait_lb(http, lb["id"], c.DELETED, timeout=60)
         bridges = stack.netns.netns_network.bridges()
-        assert leftovers(stack.netns.tag, [master, backup], stack.netns.mgmt_bridge, bridges) == []
+        assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge, bridges) == []
