@@ -5,6 +5,7 @@ and nothing of a deleted amphora is left (namespace, veth, port, process)."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -13,15 +14,15 @@ from ostia.controller.housekeeping.service import HousekeepingService
 from ostia.controller.worker.spares import ready_spares
 from ostia.db import models
 from tests.support.health_stack import wait_until
-from tests.support.netns_stack import kill_amphora, leftovers, netns_worker_stack
+from tests.support.netns_stack import NetnsWorkerStack, kill_amphora, leftovers, netns_worker_stack
 from tests.support.objects import check
 
 SUBNET = "tenant-a-subnet"
 VIP = "198.18.64.20"
 
 
-def _compute_id(stack: object, amphora_id: str) -> str:
-    with stack.db.transaction() as session:  # type: ignore[attr-defined]
+def _compute_id(stack: NetnsWorkerStack, amphora_id: str) -> str:
+    with stack.db.transaction() as session:
         row = session.get(models.Amphora, amphora_id)
         assert row is not None and row.compute_id
         return str(row.compute_id)
@@ -29,7 +30,7 @@ def _compute_id(stack: object, amphora_id: str) -> str:
 
 @pytest.mark.parametrize("topology", [c.TOPOLOGY_SINGLE, c.TOPOLOGY_ACTIVE_STANDBY])
 def test_pool_of_one_gives_a_new_lb_a_namespace_spare_that_serves_and_refills(topology: str) -> None:
-    overrides = {
+    overrides: dict[str, dict[str, Any]] = {
         "house_keeping": {"spare_amphora_pool_size": 1, "spare_check_interval": 1},
         "controller_worker": {"loadbalancer_topology": topology},
         "keepalived_vrrp": {"vrrp_advert_int": 0.1, "vrrp_check_interval": 1},
