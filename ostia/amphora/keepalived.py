@@ -16,8 +16,9 @@ over: two amphorae would answer ARP for the VIP on the tenant network. So when k
 dies without being asked to stop, the agent ends its VRRP child and, once the peer has had
 time to take the VIPs over (four advert intervals and a margin: until then this amphora's
 haproxy still serves them), removes every address of the configuration's
-`virtual_ipaddress` blocks from the VIP namespace. It does not start keepalived again: as upstream, an amphora whose keepalived is configured but not running
-sends no heartbeat, and the health manager replaces it (the new one joins as BACKUP).
+`virtual_ipaddress` blocks from the VIP namespace. It does not start keepalived again: as
+upstream, an amphora whose keepalived is configured but not running sends no heartbeat,
+and the health manager replaces it (the new one joins as BACKUP).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ostia.amphora.paths import AgentPaths
 from ostia.amphora.process_exit import wait_for_exit
 from ostia.amphora.vrrp import VrrpBackend, VrrpError
 from ostia.common import iproute
+from ostia.common.pid_file import read_pid
 
 LOG = logging.getLogger(__name__)
 
@@ -154,7 +156,7 @@ class KeepalivedVrrp(VrrpBackend):
     # -- process -------------------------------------------------------------------------
 
     def running_pid(self) -> int | None:
-        pid = _read_pid(self.pid_file)
+        pid = read_pid(self.pid_file)
         return pid if pid is not None and process_alive(pid, "keepalived") else None
 
     def _start(self) -> None:
@@ -271,7 +273,7 @@ class KeepalivedVrrp(VrrpBackend):
     def _end_vrrp_child(self) -> None:
         """The VRRP child of a dead keepalived gets SIGTERM from the kernel (keepalived asks
         for it) and gives its VIPs up; make sure it is gone all the same."""
-        pid = _read_pid(self.vrrp_pid_file)
+        pid = read_pid(self.vrrp_pid_file)
         if pid is None or not process_alive(pid, "keepalived"):
             return
         os.kill(pid, signal.SIGTERM)
@@ -326,15 +328,6 @@ def advert_interval(config: str) -> float:
         return float(found.group(1)) if found else 1.0
     except ValueError:
         return 1.0
-
-
-def _read_pid(path: str) -> int | None:
-    try:
-        with open(path) as handle:
-            text = handle.read().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
 
 
 def _md5(path: str) -> str | None:

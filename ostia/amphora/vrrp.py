@@ -37,6 +37,7 @@ class VrrpBackend(abc.ABC):
 
     def supervise(self) -> None:
         """Called once at the agent's start: watch what runs (nothing to do by default)."""
+        return None
 
 
 class LocalVrrp(VrrpBackend):

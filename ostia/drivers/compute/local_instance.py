@@ -22,6 +22,9 @@ import json
 import os
 from collections.abc import Mapping
 
+# The drivers read their agents' pid files through this module.
+from ostia.common.pid_file import read_pid as read_pid
+
 METADATA = "instance.json"
 
 
@@ -106,15 +109,6 @@ def read_record(files: InstanceFiles) -> InstanceRecord | None:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def read_pid(path: str) -> int | None:
-    try:
-        with open(path) as handle:
-            text = handle.read().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
 
 
 def merge_settings(
