@@ -124,10 +124,8 @@ def list_page(
 ) -> dict[str, Any]:
     """Answer a list call: `{"<plural>": [...], "<plural>_links": [...]}`."""
     settings = conf.api_settings
-    query = _joined(
-        select(*row_objects.labelled(row_objects.columns_of(collection.model))).select_from(collection.model),
-        collection,
-    )
+    columns = row_objects.page_columns(collection.model, _foreign_tables(collection))
+    query = _joined(select(*columns).select_from(collection.model), collection)
     provisioning_status = getattr(collection.model, "provisioning_status", None)
     if provisioning_status is not None:
         # Octavia treats DELETED objects as gone: never listed, 404 when asked for.

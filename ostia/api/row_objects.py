@@ -67,6 +67,19 @@ def labelled(columns: Iterable[tuple[str, ColumnElement[Any]]]) -> list[Any]:
     return [column.label(key) for key, column in columns]
 
 
+def page_columns(model: type[models.Base], joined: Iterable[Any]) -> list[Any]:
+    """The select list of a page of `model`: its columns and, for each table in `joined`
+    (outer-joined by the page query, at most one row per object) that a relationship
+    leads to, that table's columns as "<relationship>.<attribute>", read into the
+    relationship's object in the same row instead of one more query."""
+    items = labelled(columns_of(model))
+    for relation in inspect(model).relationships:
+        if not relation.uselist and relation.mapper.class_ in joined:
+            columns = columns_of(relation.mapper.class_)
+            items += labelled((f"{relation.key}.{key}", column) for key, column in columns)
+    return items
+
+
 class Page:
     """Objects of one model read together: what loads a relationship for all of them.
 
@@ -93,8 +106,35 @@ class Page:
         """Run `query` (its columns labelled by attribute name) into objects of this page."""
         result = self.connection.execute(query, parameters)
         keys = list(result.keys())
-        self.objects = [RowObject(**dict(zip(keys, row, strict=True)), _page=self) for row in result]
+        rows = result.all()
+        if any("." in key for key in keys):
+            self.objects = self._with_joined(keys, rows)
+        else:
+            self.objects = [RowObject(**dict(zip(keys, row, strict=True)), _page=self) for row in rows]
         return self.objects
+
+    def _with_joined(self, keys: list[str], rows: Sequence[Any]) -> list[RowObject]:
+        """Objects from rows that carry a one-to-one relationship's columns too (see
+        `page_columns`): the relationship is None where the outer join found no row."""
+        own = [i for i, key in enumerate(keys) if "." not in key]
+        nested: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            if "." in key:
+                nested.setdefault(key.split(".", 1)[0], []).append(i)
+        objects = [RowObject(**{keys[i]: row[i] for i in own}, _page=self) for row in rows]
+        for name, positions in nested.items():
+            relation = self.mapper.relationships[name]
+            names = [keys[i].split(".", 1)[1] for i in positions]
+            # The joined table's key: NULL only where there is no row.
+            remote_key = relation.mapper.get_property_by_column(relation.local_remote_pairs[0][1]).key
+            page = Page(self.connection, relation.mapper.class_, self.hints, f"{self.path}{name}.")
+            for obj, row in zip(objects, rows, strict=True):
+                values = dict(zip(names, (row[i] for i in positions), strict=True))
+                child = RowObject(**values, _page=page) if values[remote_key] is not None else None
+                obj.__dict__[name] = child
+                if child is not None:
+                    page.objects.append(child)
+        return objects
 
     def load(self, name: str) -> None:
         if name == "tags" and issubclass(self.model, models.TaggedMixin):
