@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from oslo_config import cfg
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ostia.api import auth, compute, dashboard, errors, identity
+from ostia.api import auth, compute, dashboard, errors, identity, routes
 from ostia.api.access_log import AccessLog
 from ostia.api.network import routes as network_routes
-from ostia.api.policy import enforce_route_policy
+from ostia.api.route_table import RouteTable
 from ostia.api.services import Services
 from ostia.api.v2 import ROUTERS, root
 from ostia.common import exceptions as exc
@@ -86,6 +86,11 @@ def _accepts_json(accept: str) -> bool:
     return False
 
 
+def resource_routes() -> RouteTable[routes.Route]:
+    """Every v2 resource route under each of its prefixes (/v2 and /v2.0)."""
+    return routes.table((router, ADMIN_PREFIXES if admin else PREFIXES) for router, admin in ROUTERS)
+
+
 def create_app(
     conf: cfg.ConfigOpts,
     db: Database,
@@ -103,10 +108,9 @@ def create_app(
     app.include_router(identity.router)
     # Nova look-ups: `openstack server list|show` lists amphorae as servers.
     app.include_router(compute.router)
-    for router, admin in ROUTERS:
-        for prefix in ADMIN_PREFIXES if admin else PREFIXES:
-            # Every v2 route passes the central policy check (ostia.api.policy).
-            app.include_router(router, prefix=prefix, dependencies=[Depends(enforce_route_policy)])
+    # The v2 resources, innermost: every route passes the central policy check
+    # (ostia.api.policy) with the context the authentication layer found.
+    app.add_middleware(routes.ResourceRoutes, routes=resource_routes())
     auth.install(app, conf)  # inside RequestLimits: oversized bodies never reach Keystone
     app.add_middleware(
         RequestLimits, max_body=lambda: app.state.services.conf.api_settings.max_request_body_size

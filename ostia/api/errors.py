@@ -90,9 +90,14 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
     )
 
 
-async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+def unexpected(request: Request) -> JSONResponse:
+    """The 500 for the exception being handled: its traceback goes to the log only."""
     LOG.exception("unexpected error answering %s %s", request.method, request.url.path)
     return fault(500, "An unexpected error occurred; the operator's log has the details.")
+
+
+async def _unexpected(request: Request, _error: Exception) -> JSONResponse:
+    return unexpected(request)
 
 
 def install_error_handlers(app: FastAPI) -> None:

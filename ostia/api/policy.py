@@ -21,7 +21,7 @@ from oslo_config import cfg
 from oslo_policy import policy
 
 from ostia.api import safe_json
-from ostia.api.context import RequestContext, get_context
+from ostia.api.context import RequestContext
 from ostia.common import exceptions as exc
 from ostia.policies import list_rules
 from ostia.policies.base import PREFIX
@@ -245,21 +245,18 @@ def _true(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on", "y", "t")
 
 
-async def enforce_route_policy(request: Request) -> None:
-    """FastAPI dependency on every v2 route: check the route's policy, narrow the context.
-
-    Does nothing with `auth_strategy = noauth` (no Authorizer on the app).
-    """
-    authorizer: Authorizer | None = getattr(request.app.state, "authorizer", None)
-    if authorizer is None:
-        return
-    route = request.scope.get("route")
-    path = getattr(route, "path", request.url.path)
-    policy_route = authorizer.route(request.method, path)
+async def authorize_route(
+    authorizer: Authorizer,
+    request: Request,
+    template: str,
+    path_params: Mapping[str, Any],
+    context: RequestContext,
+) -> RequestContext:
+    """The caller's context for a v2 call on the route `template` (its path with `{name}`
+    parameters), narrowed by the route's policy, or PolicyForbidden."""
+    policy_route = authorizer.route(request.method, template)
     fields = await _body_fields(request, policy_route.obj) if policy_route and policy_route.fields else ()
-    request.state.context = authorizer.authorize(
-        request.method, path, request.path_params, request.query_params, get_context(request), fields
-    )
+    return authorizer.authorize(request.method, template, path_params, request.query_params, context, fields)
 
 
 async def _body_fields(request: Request, root: str) -> list[str]:

@@ -1,23 +1,42 @@
-"""Route registration shared by every resource: one endpoint shape for all handlers.
+"""How a v2 call reaches its handler: one route table and one endpoint shape for every resource.
 
-A handler is a blocking function `handler(call, *path_params[, body])`; the endpoint runs
-it in the thread pool, passes the path parameters in the order the path names them and,
-for writes, the object under the body's root key. Routes marked `empty` (every 204, and the
-202s of actions such as failover) answer with no body.
+A handler is a blocking function `handler(call, *path_params[, body])`; it runs in the
+thread pool with the path parameters in the order the path names them and, for writes,
+the object under the body's root key. Routes marked `empty` (every 204, and the 202s of
+actions such as failover) answer with no body.
+
+`ResourceRoutes` serves these routes as plain ASGI, in front of FastAPI's router: a path
+is found in a segment tree (ostia.api.route_table) rather than by trying each route's
+regular expression, the policy check is a call rather than a dependency FastAPI solves per
+request, and errors become Octavia's fault body here. FastAPI still serves everything else
+(version documents, the dashboard, the Neutron/Keystone/Nova look-ups, 404s).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 from fastapi.encoders import jsonable_encoder
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import URL
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ostia.api import errors
+from ostia.api.context import get_context
+from ostia.api.policy import authorize_route
 from ostia.api.resource import json_body
-from ostia.api.services import in_thread
+from ostia.api.route_table import Match, RouteTable, WrongMethod
+from ostia.api.services import call_of
+from ostia.common import exceptions as exc
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,18 +49,29 @@ class Route:
     empty: bool = False
 
 
-def _endpoint(route: Route) -> Callable[[Request], Any]:
-    async def endpoint(request: Request) -> Any:
-        args: list[Any] = list(request.path_params.values())
-        if route.body_root is not None:
-            args.append(await json_body(request, route.body_root))
-        result = await in_thread(request, route.handler, *args)
-        if route.empty or route.status == 204:
-            return Response(status_code=route.status)
-        return JSONResponse(result, status_code=route.status)
+# The routes each resource module declared for its router (see `add_routes`).
+_declared: dict[int, tuple[APIRouter, list[Route]]] = {}
 
-    endpoint.__name__ = f"{route.handler.__name__}_route"
-    return endpoint
+
+def add_routes(router: APIRouter, routes: Sequence[Route]) -> None:
+    """Declare `routes` for `router`, the resource module's group of routes; `table`
+    serves them under the prefixes the app gives the group. Order matters where two
+    paths overlap: the first one added wins (a literal path before a templated sibling)."""
+    _declared.setdefault(id(router), (router, []))[1].extend(routes)
+
+
+def declared_routes(router: APIRouter) -> list[Route]:
+    return list(_declared.get(id(router), (router, []))[1])
+
+
+def table(groups: Iterable[tuple[APIRouter, Sequence[str]]]) -> RouteTable[Route]:
+    """Every declared route of each group under each of its prefixes."""
+    routes: RouteTable[Route] = RouteTable()
+    for router, prefixes in groups:
+        for prefix in prefixes:
+            for route in declared_routes(router):
+                routes.add(route.method, prefix + route.path, route)
+    return routes
 
 
 class JSONResponse(Response):
@@ -57,16 +87,65 @@ class JSONResponse(Response):
         ).encode("utf-8")
 
 
-def add_routes(router: APIRouter, routes: Sequence[Route]) -> None:
-    """Register `routes` in order (a literal path must come before a templated sibling)."""
-    for route in routes:
-        router.add_api_route(
-            route.path,
-            _endpoint(route),
-            methods=[route.method],
-            status_code=route.status,
-            response_model=None,
-        )
+class ResourceRoutes:
+    """ASGI middleware: answers every route of `routes`, passes anything else to `app`."""
+
+    def __init__(self, app: ASGIApp, routes: RouteTable[Route]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        found = self.routes.match(scope["method"], scope["path"])
+        if isinstance(found, Match):
+            response = await _answer(Request(scope, receive), found)
+        elif isinstance(found, WrongMethod):
+            response = _wrong_method(Request(scope, receive), found)
+        else:
+            redirect = self._slash_redirect(scope)
+            if redirect is None:
+                await self.app(scope, receive, send)  # FastAPI's routes, else its 404
+                return
+            response = redirect
+        await response(scope, receive, send)
+
+    def _slash_redirect(self, scope: Scope) -> Response | None:
+        """As Starlette's router: `/loadbalancers/` answers 307 to `/loadbalancers`."""
+        path: str = scope["path"]
+        if not path.endswith("/") or path == "/":
+            return None
+        if self.routes.match(scope["method"], path.rstrip("/")) is None:
+            return None
+        return RedirectResponse(str(URL(scope=dict(scope, path=path.rstrip("/")))))
+
+
+async def _answer(request: Request, found: Match[Route]) -> Response:
+    route = found.entry.target
+    try:
+        context = get_context(request)
+        authorizer = request.app.state.authorizer
+        if authorizer is not None:
+            context = await authorize_route(authorizer, request, found.entry.template, found.params, context)
+            request.state.context = context
+        args: list[Any] = list(found.values)
+        if route.body_root is not None:
+            args.append(await json_body(request, route.body_root))
+        result = await run_in_threadpool(route.handler, call_of(request, context), *args)
+    except exc.APIError as error:
+        return errors.response_for(error)
+    except Exception:  # noqa: BLE001 - any other failure is a 500 in the fault format
+        return errors.unexpected(request)
+    if route.empty or route.status == 204:
+        return Response(status_code=route.status)
+    return JSONResponse(result, status_code=route.status)
+
+
+def _wrong_method(request: Request, found: WrongMethod) -> Response:
+    response = errors.fault(405, f"The method {request.method} is not allowed for {request.url.path}.")
+    response.headers["Allow"] = ", ".join(found.allowed)
+    return response
 
 
 def crud(

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, TypeVar
 
 from fastapi import Request
 from oslo_config import cfg
-from starlette.concurrency import run_in_threadpool
 
-from ostia.api.context import RequestContext, get_context
+from ostia.api.context import RequestContext
 from ostia.api.providers import ProviderRegistry
 from ostia.db.session import Database
 from ostia.drivers.certs.base import CertManager
 from ostia.drivers.loader import load_driver
 from ostia.drivers.network.base import NetworkDriver
-
-T = TypeVar("T")
 
 
 @dataclasses.dataclass
@@ -61,23 +57,16 @@ class Call:
         return self.services.db.read_only() if self.read_only else self.services.db
 
 
-def call_of(request: Request) -> Call:
+def call_of(request: Request, context: RequestContext) -> Call:
+    """The call `request` makes as `context` (its caller, after the policy check)."""
     services: Services = request.app.state.services
     base = services.conf.api_settings.api_base_uri
-    url = (
-        (base.rstrip("/") + request.url.path)
-        if base
-        else str(request.url.remove_query_params(list(request.query_params.keys())))
-    )
+    # The URL without its query string: the base of the answer's links.
+    url = (base.rstrip("/") + request.url.path) if base else str(request.url).split("?")[0]
     return Call(
         services=services,
-        context=get_context(request),
-        url=url.split("?")[0],
+        context=context,
+        url=url,
         request=request,
         read_only=request.method in ("GET", "HEAD"),
     )
-
-
-async def in_thread(request: Request, fn: Callable[..., T], *args: Any) -> T:
-    """Run a blocking handler (database work) off the event loop."""
-    return await run_in_threadpool(fn, call_of(request), *args)
