@@ -47,15 +47,18 @@ class ProviderRegistry:
         transaction, one transaction per write where there used to be two. The answer is
         made before, so it shows PENDING_* as upstream's does; a read after it sees ACTIVE.
 
-        `lb` is the load balancer object when its loaded graph is current (its own
-        handlers), else its id: the graph is then settled as the separate transaction did,
-        loaded afresh (a child created in `session` may be missing from a list it loaded
-        before), but on the same connection and transaction.
+        `lb` is the load balancer object when its loaded graph is current (a create), else
+        its id: one UPDATE settles a load balancer without listeners and pools; a graph is
+        settled as the separate transaction did, loaded afresh (a child created in
+        `session` may be missing from a list it loaded before), but on the same connection
+        and transaction.
         """
         if not self.get(provider).complete_on_store:
             return
         if isinstance(lb, str):
-            self._settle_afresh(session, lb)
+            session.flush()
+            if not lifecycle.settle_childless_load_balancer(session, lb):
+                self._settle_afresh(session, lb)
             return
         created = lb in session.new
         lifecycle.settle_load_balancer(session, lb)
@@ -66,7 +69,6 @@ class ProviderRegistry:
 
     @staticmethod
     def _settle_afresh(session: Session, lb_id: str) -> None:
-        session.flush()
         # A session of its own on the same connection: it sees what `session` wrote, and
         # the transaction stays the caller's to commit.
         with Session(bind=session.connection(), join_transaction_mode="rollback_only") as fresh:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ostia.common import constants as c
@@ -45,6 +46,28 @@ def lock_for_delete(session: Session, lb: models.LoadBalancer) -> None:
     if not lifecycle.begin_delete(session, lb.id):
         session.refresh(lb)
         raise exc.InvalidState(lb.provisioning_status, lb.id)
+
+
+def lock_row_for_update(session: Session, lb_id: str) -> None:
+    """`lock_for_update` for a caller that works on rows, with no object loaded."""
+    if not lifecycle.begin_update(session, lb_id, synchronize=False):
+        _refuse(session, lb_id)
+
+
+def lock_row_for_delete(session: Session, lb_id: str) -> None:
+    """`lock_for_delete` for a caller that works on rows, with no object loaded."""
+    if not lifecycle.begin_delete(session, lb_id, synchronize=False):
+        _refuse(session, lb_id)
+
+
+def _refuse(session: Session, lb_id: str) -> None:
+    """409 with the status as it is now (a concurrent writer may have changed it since
+    the caller read it), 404 if the load balancer is gone meanwhile."""
+    LB = models.LoadBalancer
+    now = session.connection().execute(select(LB.provisioning_status).where(LB.id == lb_id)).scalar()
+    if now is None or now == c.DELETED:
+        raise exc.NotFound("Load Balancer", lb_id)
+    raise exc.InvalidState(now, lb_id)
 
 
 def request_failover(session: Session, lb: models.LoadBalancer) -> None:

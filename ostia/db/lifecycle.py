@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, case, exists, null, update
 from sqlalchemy.orm import Session
 
 from ostia.common import constants as c
@@ -35,10 +35,14 @@ DELETE_FROM = (c.ACTIVE, c.ERROR)
 FAILOVER_FROM = (c.ACTIVE, c.ERROR)
 
 
-def move_load_balancer(session: Session, lb_id: str, allowed: tuple[str, ...], target: str) -> bool:
+def move_load_balancer(
+    session: Session, lb_id: str, allowed: tuple[str, ...], target: str, *, synchronize: bool = True
+) -> bool:
     """`allowed` -> `target` in one conditional UPDATE; False when the LB was in no
     `allowed` status (busy, or gone). The attempt counter and last error start afresh,
-    and the worker's lines for the change carry the current request id."""
+    and the worker's lines for the change carry the current request id. `synchronize`:
+    bring a load balancer object the session holds up to date (a caller working on rows
+    only, with no object loaded, saves that lookup)."""
     result: Any = session.execute(
         update(models.LoadBalancer)
         .where(models.LoadBalancer.id == lb_id, models.LoadBalancer.provisioning_status.in_(allowed))
@@ -49,7 +53,7 @@ def move_load_balancer(session: Session, lb_id: str, allowed: tuple[str, ...], t
             last_error=None,
             request_id=request_id.current(),
         )
-        .execution_options(synchronize_session="fetch")
+        .execution_options(synchronize_session="fetch" if synchronize else False)
     )
     return bool(result.rowcount)
 
@@ -61,14 +65,14 @@ def begin_child_change(session: Session, lb_id: str, *, repair: bool = False) ->
     return move_load_balancer(session, lb_id, allowed, c.PENDING_UPDATE)
 
 
-def begin_update(session: Session, lb_id: str) -> bool:
+def begin_update(session: Session, lb_id: str, *, synchronize: bool = True) -> bool:
     """LB update: ACTIVE -> PENDING_UPDATE."""
-    return move_load_balancer(session, lb_id, UPDATE_FROM, c.PENDING_UPDATE)
+    return move_load_balancer(session, lb_id, UPDATE_FROM, c.PENDING_UPDATE, synchronize=synchronize)
 
 
-def begin_delete(session: Session, lb_id: str) -> bool:
+def begin_delete(session: Session, lb_id: str, *, synchronize: bool = True) -> bool:
     """LB delete: ACTIVE or ERROR -> PENDING_DELETE."""
-    return move_load_balancer(session, lb_id, DELETE_FROM, c.PENDING_DELETE)
+    return move_load_balancer(session, lb_id, DELETE_FROM, c.PENDING_DELETE, synchronize=synchronize)
 
 
 def request_failover(session: Session, lb_id: str, amphora_id: str | None = None) -> bool:
@@ -200,6 +204,57 @@ def settle_load_balancer(session: Session, lb: models.LoadBalancer) -> list[Tran
         lb.reconcile_attempts = 0
         lb.last_error = None
     return changes
+
+
+_LB = models.LoadBalancer
+_STATUS = _LB.provisioning_status
+_DELETING = _STATUS == c.PENDING_DELETE
+_ACTIVATING = _STATUS.in_([*_SETTLED, c.ACTIVE])
+
+
+def _when_deleting(value: Any, column: Any) -> Any:
+    return case((_DELETING, value), else_=column)
+
+
+def _when_activating(value: Any, column: Any) -> Any:
+    return case((_ACTIVATING, value), else_=column)
+
+
+# Built once: a load balancer without listeners and pools settled in one UPDATE. Every
+# value is computed from the row as it was; provisioning_status is assigned last, in case
+# a database assigns left to right (MySQL does).
+_SETTLE_CHILDLESS = (
+    update(_LB)
+    .where(
+        _LB.id == bindparam("lb_id"),
+        ~exists().where(models.Listener.load_balancer_id == _LB.id),
+        ~exists().where(models.Pool.load_balancer_id == _LB.id),
+    )
+    .ordered_values(
+        (_LB.operating_status, _when_deleting(c.OFFLINE, _LB.operating_status)),
+        (_LB.lease_owner, _when_deleting(null(), _LB.lease_owner)),
+        (_LB.lease_expires, _when_deleting(null(), _LB.lease_expires)),
+        (_LB.reconcile_attempts, _when_activating(0, _LB.reconcile_attempts)),
+        (_LB.last_error, _when_activating(null(), _LB.last_error)),
+        (
+            _LB.updated_at,
+            case((_STATUS.in_([*_SETTLED, c.PENDING_DELETE]), bindparam("now")), else_=_LB.updated_at),
+        ),
+        (_STATUS, case((_DELETING, c.DELETED), (_STATUS.in_(list(_SETTLED)), c.ACTIVE), else_=_STATUS)),
+    )
+)
+
+
+def settle_childless_load_balancer(session: Session, lb_id: str) -> bool:
+    """`settle_load_balancer` in one UPDATE for a load balancer without listeners and
+    pools, on rows (objects the session holds are not brought up to date); False, and
+    nothing done, when it has any (or is gone).
+
+    What the API's noop provider settles after most writes; it must stay the same as
+    `settle_load_balancer` on a load balancer alone (a test compares them).
+    """
+    result: Any = session.connection().execute(_SETTLE_CHILDLESS, {"lb_id": lb_id, "now": models.utcnow()})
+    return bool(result.rowcount)
 
 
 def renumber_l7policies(listener: models.Listener) -> None:

@@ -156,6 +156,60 @@ def test_deleting_a_load_balancer_tree_removes_children_and_keeps_a_deleted_row(
             assert session.scalars(select(model)).all() == []
 
 
+_SETTLED_COLUMNS = (
+    "provisioning_status",
+    "operating_status",
+    "lease_owner",
+    "lease_expires",
+    "reconcile_attempts",
+    "last_error",
+)
+
+
+@pytest.mark.parametrize(
+    "status_value", ["PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE", "ERROR", "ACTIVE", "DELETED"]
+)
+def test_settling_a_childless_lb_in_one_update_is_the_same_as_settling_its_objects(db, status_value):
+    import datetime
+
+    def worn_lb(session):  # type: ignore[no-untyped-def]
+        lb = _lb(session, status_value, lease_owner="worker-1", reconcile_attempts=3, last_error="refused")
+        lb.operating_status, lb.lease_expires = "ONLINE", datetime.datetime(2030, 1, 1)
+        session.flush()
+        return lb.id
+
+    with db.transaction() as session:
+        by_objects, by_row = worn_lb(session), worn_lb(session)
+    with db.transaction() as session:
+        lifecycle.settle_load_balancer(session, session.get(models.LoadBalancer, by_objects))
+        assert lifecycle.settle_childless_load_balancer(session, by_row)
+    with db.transaction() as session:
+        settled = [session.get(models.LoadBalancer, ident) for ident in (by_objects, by_row)]
+        assert [[getattr(lb, name) for name in _SETTLED_COLUMNS] for lb in settled] == [
+            [getattr(settled[0], name) for name in _SETTLED_COLUMNS]
+        ] * 2
+        assert (settled[0].updated_at is None) == (settled[1].updated_at is None)
+
+
+def test_a_lb_with_a_listener_is_not_settled_in_one_update(db):
+    with db.transaction() as session:
+        lb = _lb(session, "PENDING_UPDATE")
+        session.add(
+            models.Listener(
+                protocol="HTTP",
+                protocol_port=80,
+                load_balancer_id=lb.id,
+                provisioning_status="PENDING_CREATE",
+                operating_status="OFFLINE",
+            )
+        )
+        lb_id = lb.id
+    with db.transaction() as session:
+        assert not lifecycle.settle_childless_load_balancer(session, lb_id)
+    with db.transaction() as session:
+        assert session.get(models.LoadBalancer, lb_id).provisioning_status == "PENDING_UPDATE"
+
+
 def test_statistics_counters_hold_more_than_32_bits(db):
     big = 5 * 2**31
     with db.transaction() as session:

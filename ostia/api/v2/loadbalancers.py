@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
@@ -119,11 +120,6 @@ COLLECTION = Collection(
     # A load balancer's answer names its listeners and pools by id only.
     related_columns={"listeners": _ID_AND_STATUS, "pools": _ID_AND_STATUS},
 )
-
-
-def _load_children(lb: models.LoadBalancer) -> None:
-    """Load the listener and pool lists (one query each) now."""
-    _ = lb.listeners, lb.pools
 
 
 def get_load_balancer(session: Session, call: Call, lb_id: str) -> models.LoadBalancer:
@@ -372,32 +368,63 @@ def show(call: Call, lb_id: str) -> dict[str, Any]:
         return {"loadbalancer": with_fields(call, serialize(lb))}
 
 
+def _read_live(call: Call, session: Session, lb_id: str) -> Any:
+    """The load balancer's row, VIP and child ids as a plain object (404 if missing,
+    DELETED or another project's)."""
+    lb = read_load_balancer(session.connection(), lb_id)
+    if lb is None or lb.provisioning_status == c.DELETED:
+        raise exc.NotFound(DISPLAY, lb_id)
+    check_visible(call, lb, DISPLAY)
+    return lb
+
+
+def _store_update(session: Session, lb: Any, sent: dict[str, Any]) -> None:
+    """Write the sent fields to the rows and to `lb`, the plain object the answer is
+    made from."""
+    conn = session.connection()
+    now = models.utcnow()
+    values: dict[str, Any] = {key: sent[key] for key in ("name", "description") if key in sent}
+    if sent.get("admin_state_up") is not None:
+        values["enabled"] = sent["admin_state_up"]
+    conn.execute(sa.update(LB).where(LB.id == lb.id).values(**values, updated_at=now))
+    vip_values: dict[str, Any] = {}
+    if "vip_qos_policy_id" in sent:
+        vip_values["qos_policy_id"] = sent["vip_qos_policy_id"]
+    if "vip_sg_ids" in sent:
+        vip_values["sg_ids"] = sent["vip_sg_ids"] or None
+    if vip_values and lb.vip is not None:
+        conn.execute(sa.update(models.Vip).where(models.Vip.load_balancer_id == lb.id).values(**vip_values))
+        for key, value in vip_values.items():
+            setattr(lb.vip, key, value)
+    if "tags" in sent:
+        lb.tags = sorted(_replace_tags(conn, lb.id, sent["tags"] or []))
+    for key, value in values.items():
+        setattr(lb, key, value)
+    # As the lock's UPDATE left the row.
+    lb.provisioning_status, lb.last_error, lb.updated_at = c.PENDING_UPDATE, None, now
+
+
+def _replace_tags(conn: sa.Connection, resource_id: str, tags: list[str]) -> list[str]:
+    """The resource's tags become `tags` (each once), as `TaggedMixin.tags` sets them."""
+    wanted = list(dict.fromkeys(tags))
+    conn.execute(sa.delete(models.Tag).where(models.Tag.resource_id == resource_id))
+    if wanted:
+        conn.execute(sa.insert(models.Tag), [{"resource_id": resource_id, "tag": tag} for tag in wanted])
+    return wanted
+
+
 def update(call: Call, lb_id: str, raw: Any) -> dict[str, Any]:
     body = types.parse(LoadBalancerUpdate, raw)
     sent = body.sent()
+    # On rows, not ORM objects: the same one query as a GET, the lock's UPDATE, the
+    # change's, and the settle's (noop provider).
     with call.db.transaction() as session:
-        lb = get_load_balancer(session, call, lb_id)
-        # Children first: loading them later would flush the changes below in an UPDATE
-        # of their own, before the settle's.
-        _load_children(lb)
-        status.lock_for_update(session, lb)
-        for key in ("name", "description"):
-            if key in sent:
-                setattr(lb, key, sent[key])
-        if sent.get("admin_state_up") is not None:
-            lb.enabled = sent["admin_state_up"]
-        if "vip_qos_policy_id" in sent:
-            lb.vip.qos_policy_id = sent["vip_qos_policy_id"]
-        if "vip_sg_ids" in sent:
-            lb.vip.sg_ids = sent["vip_sg_ids"] or None
-        if "tags" in sent:
-            lb.tags = sent["tags"] or []
-        # The lock's UPDATE set status and time on this object too (lifecycle synchronizes
-        # the session): the answer is made from it without a flush and a reload.
+        lb = _read_live(call, session, lb_id)
+        status.lock_row_for_update(session, lb_id)
+        _store_update(session, lb, sent)
         result = serialize(lb)
-        provider = lb.provider
-        call.services.providers.stored(session, lb, provider)
-    call.services.providers.notify(lb_id, provider)
+        call.services.providers.stored(session, lb_id, lb.provider)
+    call.services.providers.notify(lb_id, lb.provider)
     return {"loadbalancer": result}
 
 
@@ -411,17 +438,26 @@ def delete(call: Call, lb_id: str) -> None:
         "t",
     )
     with call.db.transaction() as session:
-        lb = get_load_balancer(session, call, lb_id)
-        children: list[Any] = [*lb.listeners, *lb.pools]
-        live_children = [o for o in children if o.provisioning_status != c.DELETED]
+        lb = _read_live(call, session, lb_id)
+        live_children = [o for o in [*lb.listeners, *lb.pools] if o.provisioning_status != c.DELETED]
         if live_children and not cascade:
             raise exc.ValidationFailure(f"Cannot delete Load Balancer {lb_id} - it has children")
-        status.lock_for_delete(session, lb)
-        for child in live_children:
-            child.provisioning_status = c.PENDING_DELETE
-        provider = lb.provider
-        call.services.providers.stored(session, lb, provider)
-    call.services.providers.notify(lb_id, provider)
+        status.lock_row_for_delete(session, lb_id)
+        if live_children:
+            _mark_children_for_deletion(session, lb_id)
+        call.services.providers.stored(session, lb_id, lb.provider)
+    call.services.providers.notify(lb_id, lb.provider)
+
+
+def _mark_children_for_deletion(session: Session, lb_id: str) -> None:
+    """A cascade delete: the live listeners and pools go PENDING_DELETE with the LB."""
+    conn = session.connection()
+    for child in (models.Listener, models.Pool):
+        conn.execute(
+            sa.update(child)
+            .where(child.load_balancer_id == lb_id, child.provisioning_status != c.DELETED)
+            .values(provisioning_status=c.PENDING_DELETE, updated_at=models.utcnow())
+        )
 
 
 def failover(call: Call, lb_id: str) -> None:
