@@ -29,32 +29,81 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import traceback
 from collections.abc import Sequence
 
 MAX_REQUEST = 65536
 
 
+# Imported by an agent after it starts (its first request runs in anyio's thread pool,
+# uvicorn picks its loop and protocols, the bind address goes through the idna codec): a
+# module imported after the fork is a private copy in every agent.
+LATE_IMPORTS = (
+    "uvloop",
+    "uvicorn.loops.auto",
+    "uvicorn.loops.uvloop",
+    "uvicorn.loops.asyncio",
+    "uvicorn.protocols.http.auto",
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.protocols.http.h11_impl",
+    "uvicorn.protocols.websockets.auto",
+    "uvicorn.lifespan.off",
+    "anyio._backends._asyncio",
+    "anyio.streams.memory",
+    "anyio.streams.stapled",
+    "anyio.streams.tls",
+    "encodings.idna",
+    "importlib.readers",
+    "importlib.resources.readers",
+)
+
+
 def preload() -> None:
-    """Import what an agent imports, including what uvicorn picks at run time."""
+    """Import what an agent imports, run what every agent runs first, and freeze it all.
+
+    The garbage collector stays off from here to the freeze: a collection frees objects
+    between the preloaded ones, and an agent that allocates into those holes copies the
+    whole shared page. Python 3.11 also writes into
+    the bytecode of every function it runs (the specializing interpreter), so what each
+    agent runs at start is run here once, and the agents inherit it specialized.
+    """
+    gc.disable()
     import ostia.amphora.api.app  # noqa: F401
     import ostia.amphora.server  # noqa: F401
     import ostia.cmd.agent  # noqa: F401
 
-    for optional in (
-        "uvloop",
-        "uvicorn.loops.uvloop",
-        "uvicorn.loops.asyncio",
-        "uvicorn.protocols.http.httptools_impl",
-        "uvicorn.protocols.http.h11_impl",
-        "uvicorn.lifespan.off",
-    ):
+    for optional in LATE_IMPORTS:
         with contextlib.suppress(ImportError):
             __import__(optional)
-    gc.collect()
+    warm_up()
     # Objects alive now are never scanned again: the collector would otherwise write to
     # every shared page it visits and undo the sharing.
     gc.freeze()
+    gc.enable()
+
+
+def warm_up() -> None:
+    """Read a configuration, build an agent and its application, and one heartbeat
+    message, as an agent does at start; in a directory removed afterwards."""
+    from ostia.amphora.agent import Agent
+    from ostia.amphora.api.app import create_app
+    from ostia.amphora.heartbeat_payload import StatsCounters, build_message
+    from ostia.amphora.quiet_server import DatedApp
+    from ostia.common.config import load_config
+
+    with tempfile.TemporaryDirectory(prefix="agent-zygote-") as scratch:
+        path = os.path.join(scratch, "amphora-agent.conf")
+        with open(path, "w") as handle:
+            handle.write(
+                f"[haproxy_amphora]\nbase_path = {scratch}/lb\nbase_cert_dir = {scratch}/certs\n"
+                "[amphora_agent]\namphora_id = zygote\n"
+            )
+        for _ in range(3):  # enough runs for the interpreter to specialize the code
+            conf = load_config([], args=["--config-file", path], prog="amphora-agent")
+            agent = Agent(conf, [path])
+            DatedApp(create_app(agent))
+            build_message("zygote", 0, [], StatsCounters(os.path.join(scratch, "counters.json")))
 
 
 def run_child(request: dict[str, object], listener: socket.socket, connection: socket.socket) -> int:
@@ -120,6 +169,9 @@ def serve(path: str) -> None:
                 with contextlib.suppress(OSError):
                     connection.sendall(json.dumps({"error": str(exc)}).encode() + b"\n")
                 continue
+            # What the zygote allocated since the last fork joins the frozen objects, so
+            # that this agent's collector does not visit (and write) those pages either.
+            gc.freeze()
             pid = os.fork()
             if pid == 0:
                 code = 1
