@@ -4,10 +4,13 @@
     .venv/bin/python -m bench.bench_scale -n 200        # 100 one after another, 100 10 at a time
     .venv/bin/python -m bench.bench_scale -n 200 --idle-window 30
     .venv/bin/python -m bench.bench_scale -n 100 --private-agents   # no shared agent memory
+    .venv/bin/python -m bench.bench_scale -n 100 --heartbeat-interval 2  # `ostia up`'s own
 
 Runs the all-in-one service as a user does (`ostia up`: API, worker, health manager and
-housekeeping in one process, SQLite, local amphorae, heartbeats every 2 s) in a state
-directory of its own, with two HTTP backends in this process. It creates N load balancers
+housekeeping in one process, SQLite, local amphorae) in a state directory of its own, with
+two HTTP backends in this process. Amphorae heartbeat every 10 s, upstream Octavia's
+default (`ostia up` itself uses 2 s, which costs the controller five times the CPU at rest),
+with upstream's 60 s timeout. It creates N load balancers
 (an HTTP listener, a pool, two members each, in one call): the first half one after another,
 the rest 10 at a time. Then, with everything at rest and every amphora heartbeating:
 
@@ -18,6 +21,9 @@ the rest 10 at a time. Then, with everything at rest and every amphora heartbeat
 * CPU of the controller process and of all agents together (and their haproxy) over an
   idle window, in % of one core;
 * that every VIP serves.
+
+Creation stops early, and the figures are those of the load balancers made so far, when
+the host's MemAvailable falls under `--min-available-mib` (2 GiB): the machine is shared.
 
 Everything is deleted at the end (cascade delete through the API, then the service stopped
 and its state directory removed), pass or fail. Prints a Markdown table for
@@ -209,7 +215,7 @@ def processes_under(top: Path) -> list[int]:
 
 
 @contextlib.contextmanager
-def all_in_one(private_agents: bool = False) -> Iterator[Service]:
+def all_in_one(private_agents: bool = False, heartbeat_interval: float = 10.0) -> Iterator[Service]:
     top = Path(tempfile.mkdtemp(prefix="ostia-scale-", dir="/tmp"))
     state = top / "state"
     api_port, hm_port = free_port(), free_port()
@@ -217,6 +223,9 @@ def all_in_one(private_agents: bool = False) -> Iterator[Service]:
     extra.write_text(
         f"[health_manager]\nbind_port = {hm_port}\n"
         f"controller_ip_port_list = 127.0.0.1:{hm_port}\n"
+        f"heartbeat_interval = {heartbeat_interval:g}\n"
+        # Upstream's ratio (10 s / 60 s): a failover only for an amphora really gone.
+        f"heartbeat_timeout = {max(8.0, heartbeat_interval * 6):g}\n"
         + ("[local_compute]\nshare_agent_memory = false\n" if private_agents else "")
     )
     log = open(top / "ostia.log", "wb")  # noqa: SIM115 (closed below)
@@ -353,6 +362,11 @@ def mib(kib: float) -> str:
     return f"{kib / 1024:.1f} MiB"
 
 
+def room_left(min_available_kib: int) -> bool:
+    """True while the host keeps more than the floor of memory available."""
+    return mem_available_kib() > min_available_kib
+
+
 def run(
     count: int,
     batch: int,
@@ -361,6 +375,8 @@ def run(
     timeout: float,
     private_agents: bool = False,
     ratios: list[str] | None = None,
+    heartbeat_interval: float = 10.0,
+    min_available_mib: int = 2048,
 ) -> dict[str, str]:
     """Create, measure, delete; the table's rows (and bench/run_all's ratio lines added to
     `ratios`)."""
@@ -369,20 +385,35 @@ def run(
     load_before = os.getloadavg()
     available_before = mem_available_kib()
     results: dict[str, str] = {}
-    with all_in_one(private_agents) as service, http_backends("m1", "m2") as members:
+    floor = min_available_mib * 1024
+    stopped = ""
+    with (
+        all_in_one(private_agents, heartbeat_interval) as service,
+        http_backends("m1", "m2") as members,
+    ):
         lbs: list[CreatedLB] = []
         one_by_one = max(1, count // 2)
         started = time.monotonic()
         for index in range(one_by_one):
+            if not room_left(floor):
+                stopped = f"stopped at {len(lbs)}: MemAvailable under {min_available_mib} MiB"
+                break
             lbs.append(create_lb(service.url, port, members, index, timeout))
+        one_by_one = len(lbs)
         sequential_wall = time.monotonic() - started
-        rest = list(range(one_by_one, count))
+        rest = list(range(one_by_one, count)) if not stopped else []
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=batch) as pool:
             for offset in range(0, len(rest), batch):
+                if not room_left(floor + batch * 32 * 1024):  # room for this batch too
+                    stopped = f"stopped at {len(lbs)}: MemAvailable under {min_available_mib} MiB"
+                    break
                 chunk = rest[offset : offset + batch]
                 lbs += pool.map(lambda i: create_lb(service.url, port, members, i, timeout), chunk)
         concurrent_wall = time.monotonic() - started
+        made = len(lbs)
+        if not made:
+            raise RuntimeError(f"no load balancer made: {stopped}")
 
         # At rest: let the last reconciles and first heartbeats settle, then measure.
         time.sleep(min(5.0, idle_window))
@@ -414,7 +445,10 @@ def run(
 
         seq = [lb.seconds for lb in lbs[:one_by_one]]
         conc = [lb.seconds for lb in lbs[one_by_one:]]
-        results["load balancers (amphorae)"] = f"{count} ({len(amps)})"
+        results["load balancers (amphorae)"] = f"{made} ({len(amps)})" + (
+            f" of {count} asked; {stopped}" if stopped else ""
+        )
+        results["heartbeat interval"] = f"{heartbeat_interval:g} s"
         results["one after another: POST -> serving, median / max"] = (
             f"{statistics.median(seq) * 1000:.0f} ms / {max(seq) * 1000:.0f} ms"
             f" ({one_by_one} LBs, {sequential_wall / one_by_one * 1000:.0f} ms each)"
@@ -425,6 +459,7 @@ def run(
                 f" ({len(conc)} LBs, {concurrent_wall / len(conc) * 1000:.0f} ms of wall"
                 " time each)"
             )
+        results["MemAvailable before / at rest"] = f"{mib(available_before)} / {mib(available_loaded)}"
         results["PSS per amphora, median (agent + haproxy master + workers)"] = (
             f"{mib(statistics.median(per_amp))} ({mib(statistics.median(agent_pss))} + "
             f"{mib(statistics.median(master_pss))} + {mib(statistics.median(worker_pss))})"
@@ -442,7 +477,7 @@ def run(
             f" ({replaced} agents gone during the window)" if replaced else ""
         )
         results["haproxy CPU at rest, together"] = f"{cpu_used[2] / window * 100:.1f} % of one core"
-        results["VIPs serving"] = f"{count - len(not_serving)} / {count}"
+        results["VIPs serving"] = f"{made - len(not_serving)} / {made}"
         ratios.append(f"ratio: PSS per amphora, MiB = {statistics.median(per_amp) / 1024:.1f} (goal <= 20)")
         ratios.append(
             f"ratio: controller CPU at rest, % of a core with {len(amps)} amphorae = "
@@ -478,13 +513,33 @@ def main(argv: list[str] | None = None) -> int:
         "Python process started on its own (default: forked from one "
         "pre-loaded process)",
     )
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        default=10.0,
+        help="seconds between an amphora's heartbeats (upstream's default 10; `ostia up` uses 2)",
+    )
+    parser.add_argument(
+        "--min-available-mib",
+        type=int,
+        default=2048,
+        help="stop creating load balancers when the host's MemAvailable falls under this",
+    )
     parser.add_argument("--quick", action="store_true", help="3 LBs, 3 s idle window")
     args = parser.parse_args(argv)
     if args.quick:
         args.count, args.idle_window = 3, 3.0
     ratios: list[str] = []
     results = run(
-        args.count, args.batch, args.idle_window, args.port, args.timeout, args.private_agents, ratios
+        args.count,
+        args.batch,
+        args.idle_window,
+        args.port,
+        args.timeout,
+        args.private_agents,
+        ratios,
+        args.heartbeat_interval,
+        args.min_available_mib,
     )
     private = ", private agents" if args.private_agents else ""
     print(f"| measure (bench_scale, N={args.count}{private}) | value |")
