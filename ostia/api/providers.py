@@ -47,7 +47,7 @@ class ProviderRegistry:
         transaction, one transaction per write where there used to be two. The answer is
         made before, so it shows PENDING_* as upstream's does; a read after it sees ACTIVE.
 
-        `lb` is the load balancer object when its loaded graph is current (a create), else
+        `lb` is the load balancer object when its loaded graph is current, else
         its id: one UPDATE settles a load balancer without listeners and pools; a graph is
         settled as the separate transaction did, loaded afresh (a child created in
         `session` may be missing from a list it loaded before), but on the same connection
@@ -60,12 +60,7 @@ class ProviderRegistry:
             if not lifecycle.settle_childless_load_balancer(session, lb):
                 self._settle_afresh(session, lb)
             return
-        created = lb in session.new
         lifecycle.settle_load_balancer(session, lb)
-        if created:
-            # Settled before its INSERT, so no UPDATE stamps the time as the separate
-            # settle transaction's did; a read still shows when it became ACTIVE.
-            lb.updated_at = models.utcnow()
 
     @staticmethod
     def _settle_afresh(session: Session, lb_id: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from oslo_config import cfg
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ostia.common import constants as c
@@ -24,6 +24,12 @@ RESOURCES: dict[str, tuple[Any, str, str]] = {
 }
 
 
+_QUOTAS = models.Quotas
+_QUOTA_ROW = select(*(getattr(_QUOTAS, name) for name in RESOURCES)).where(
+    _QUOTAS.project_id == bindparam("project_id")
+)
+
+
 def default_limits(conf: cfg.ConfigOpts) -> dict[str, int]:
     """The configured `[quotas] default_<resource>_quota` values by quota column."""
     return {name: getattr(conf.quotas, option) for name, (_model, _display, option) in RESOURCES.items()}
@@ -31,7 +37,8 @@ def default_limits(conf: cfg.ConfigOpts) -> dict[str, int]:
 
 def effective_limits(session: Session, conf: cfg.ConfigOpts, project_id: str) -> dict[str, int]:
     """The project's own limits where it has them, the defaults elsewhere."""
-    row = session.get(models.Quotas, project_id)
+    # A row, not an ORM object: this runs on every create.
+    row = session.connection().execute(_QUOTA_ROW, {"project_id": project_id}).first()
     limits = default_limits(conf)
     for name in RESOURCES:
         value = getattr(row, name) if row is not None else None

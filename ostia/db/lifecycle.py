@@ -35,26 +35,55 @@ DELETE_FROM = (c.ACTIVE, c.ERROR)
 FAILOVER_FROM = (c.ACTIVE, c.ERROR)
 
 
+def _moved(target: Any, now: Any, change_request_id: Any) -> dict[str, Any]:
+    """What a move into PENDING_* sets besides the status."""
+    return {
+        "provisioning_status": target,
+        "updated_at": now,
+        "reconcile_attempts": 0,
+        "last_error": None,
+        "request_id": change_request_id,
+    }
+
+
+# Built once; `allowed` expands to the statuses of each call.
+_MOVE = (
+    update(models.LoadBalancer)
+    .where(
+        models.LoadBalancer.id == bindparam("lb_id"),
+        models.LoadBalancer.provisioning_status.in_(bindparam("allowed", expanding=True)),
+    )
+    .values(_moved(bindparam("target"), bindparam("now"), bindparam("change_request_id")))
+)
+
+
 def move_load_balancer(
     session: Session, lb_id: str, allowed: tuple[str, ...], target: str, *, synchronize: bool = True
 ) -> bool:
     """`allowed` -> `target` in one conditional UPDATE; False when the LB was in no
     `allowed` status (busy, or gone). The attempt counter and last error start afresh,
     and the worker's lines for the change carry the current request id. `synchronize`:
-    bring a load balancer object the session holds up to date (a caller working on rows
-    only, with no object loaded, saves that lookup)."""
-    result: Any = session.execute(
+    bring a load balancer object the session holds up to date; a caller working on rows
+    only, with no object loaded, runs the bare statement instead."""
+    params = {
+        "lb_id": lb_id,
+        "allowed": list(allowed),
+        "target": target,
+        "now": models.utcnow(),
+        "change_request_id": request_id.current(),
+    }
+    result: Any
+    if not synchronize:
+        result = session.connection().execute(_MOVE, params)
+        return bool(result.rowcount)
+    # The values themselves, not bound parameters: the session copies them onto the object.
+    statement = (
         update(models.LoadBalancer)
         .where(models.LoadBalancer.id == lb_id, models.LoadBalancer.provisioning_status.in_(allowed))
-        .values(
-            provisioning_status=target,
-            updated_at=models.utcnow(),
-            reconcile_attempts=0,
-            last_error=None,
-            request_id=request_id.current(),
-        )
-        .execution_options(synchronize_session="fetch" if synchronize else False)
+        .values(_moved(target, params["now"], params["change_request_id"]))
+        .execution_options(synchronize_session="fetch")
     )
+    result = session.execute(statement)
     return bool(result.rowcount)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -209,21 +210,26 @@ def _known_subnet_ids(call: Call, subnet: net.Subnet, body: LoadBalancerCreate) 
     return found
 
 
-def _build_vips(call: Call, session: Session, body: LoadBalancerCreate, lb: models.LoadBalancer) -> None:
+def _build_vips(
+    call: Call, session: Session, body: LoadBalancerCreate, lb_id: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The rows of the new load balancer's VIP and additional VIPs, addresses allocated."""
     subnet = _choose_subnet(call, body)
     _check_network_allowed(call, subnet.network_id)
     allocator = VipAllocator(session, call.services.network, _known_subnet_ids(call, subnet, body))
     allocation = _allocate(allocator, subnet, body.vip_address)
-    lb.vip = models.Vip(
-        ip_address=allocation.ip_address,
-        subnet_id=subnet.id,
-        network_id=subnet.network_id,
-        port_id=allocation.port_id,
-        qos_policy_id=body.vip_qos_policy_id,
-        octavia_owned=True,
-        vnic_type="normal",
-        sg_ids=body.vip_sg_ids or None,
-    )
+    vip = {
+        "load_balancer_id": lb_id,
+        "ip_address": allocation.ip_address,
+        "subnet_id": subnet.id,
+        "network_id": subnet.network_id,
+        "port_id": allocation.port_id,
+        "qos_policy_id": body.vip_qos_policy_id,
+        "octavia_owned": True,
+        "vnic_type": "normal",
+        "sg_ids": body.vip_sg_ids or None,
+    }
+    extras: list[dict[str, Any]] = []
     seen = {subnet.id}
     for extra in body.additional_vips or []:
         try:
@@ -238,14 +244,16 @@ def _build_vips(call: Call, session: Session, body: LoadBalancerCreate, lb: mode
             raise exc.ValidationFailure("All VIP subnets must belong to the same network.")
         seen.add(extra_subnet.id)
         extra_allocation = _allocate(allocator, extra_subnet, extra.ip_address)
-        lb.additional_vips.append(
-            models.AdditionalVip(
-                subnet_id=extra_subnet.id,
-                network_id=extra_subnet.network_id,
-                ip_address=extra_allocation.ip_address,
-                port_id=extra.port_id,
-            )
+        extras.append(
+            {
+                "load_balancer_id": lb_id,
+                "subnet_id": extra_subnet.id,
+                "network_id": extra_subnet.network_id,
+                "ip_address": extra_allocation.ip_address,
+                "port_id": extra.port_id,
+            }
         )
+    return vip, extras
 
 
 # ---- flavor, availability zone, topology ---------------------------------------------
@@ -298,6 +306,52 @@ def _choose_provider(
 # ---- handlers ----------------------------------------------------------------------
 
 
+def _insert_load_balancer(
+    call: Call, session: Session, body: LoadBalancerCreate, project_id: str, provider: str, topology: str
+) -> Any:
+    """Store the new load balancer, its VIPs and tags as rows (no ORM unit of work); return
+    them as the plain object its answer is made from, as a GET reads one."""
+    lb_id = models.new_id()
+    row: dict[str, Any] = {
+        "id": lb_id,
+        "created_at": models.utcnow(),
+        "updated_at": None,
+        "project_id": project_id,
+        "name": body.name,
+        "description": body.description,
+        "enabled": body.admin_state_up,
+        "topology": topology,
+        "server_group_id": None,
+        "provider": provider,
+        "flavor_id": body.flavor_id,
+        "availability_zone": body.availability_zone,
+        "lease_owner": None,
+        "lease_expires": None,
+        "reconcile_attempts": 0,
+        "last_error": None,
+        "request_id": request_id.current(),
+        "provisioning_status": c.PENDING_CREATE,
+        "operating_status": c.OFFLINE,
+    }
+    vip, extras = _build_vips(call, session, body, lb_id)
+    tags = list(dict.fromkeys(body.tags or []))
+    conn = session.connection()
+    conn.execute(sa.insert(LB), row)
+    conn.execute(sa.insert(models.Vip), vip)
+    if extras:
+        conn.execute(sa.insert(models.AdditionalVip), extras)
+    if tags:
+        conn.execute(sa.insert(models.Tag), [{"resource_id": lb_id, "tag": tag} for tag in tags])
+    return SimpleNamespace(
+        **row,
+        vip=SimpleNamespace(**vip),
+        additional_vips=[SimpleNamespace(**extra) for extra in extras],
+        tags=sorted(tags),
+        listeners=[],
+        pools=[],
+    )
+
+
 def create(call: Call, raw: Any) -> dict[str, Any]:
     body = types.parse(LoadBalancerCreate, raw)
     project_id = project_for_create(call, body.project_id or body.tenant_id)
@@ -309,40 +363,20 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
         provider.validate_flavor(flavor)
         provider.validate_availability_zone(_zone_metadata(session, body.availability_zone))
         quota.check(session, call.conf, project_id, "load_balancer")
-        # Id, time and empty child lists set here: the answer is made from this object
-        # as it stands, without a flush and a reload first.
-        lb = LB(
-            id=models.new_id(),
-            created_at=models.utcnow(),
-            project_id=project_id,
-            name=body.name,
-            description=body.description,
-            enabled=body.admin_state_up,
-            provider=provider_name,
-            flavor_id=body.flavor_id,
-            availability_zone=body.availability_zone,
-            topology=flavor.get("loadbalancer_topology", call.conf.controller_worker.loadbalancer_topology),
-            provisioning_status=c.PENDING_CREATE,
-            operating_status=c.OFFLINE,
-            request_id=request_id.current(),
-            reconcile_attempts=0,
-            listeners=[],
-            pools=[],
-            additional_vips=[],
-        )
-        lb.tags = body.tags or []
-        _build_vips(call, session, body, lb)
-        session.add(lb)
-        with_children = bool(body.listeners or body.pools)
-        if with_children:
-            session.flush()
+        topology = flavor.get("loadbalancer_topology", call.conf.controller_worker.loadbalancer_topology)
+        stored = _insert_load_balancer(call, session, body, project_id, provider_name, topology)
+        if body.listeners or body.pools:
+            # A single-call create: its children are built on the load balancer's object.
+            lb = session.get(LB, stored.id)
+            assert lb is not None
             graph.create_children(call, session, lb, provider, body.listeners or [], body.pools or [])
             session.flush()
-        result = serialize(lb)
-        if with_children:
-            result.update(graph.full_children(lb))
-        call.services.providers.stored(session, lb, provider_name)
-    call.services.providers.notify(lb.id, provider_name)
+            result = {**serialize(lb), **graph.full_children(lb)}
+            call.services.providers.stored(session, lb, provider_name)
+        else:
+            result = serialize(stored)
+            call.services.providers.stored(session, stored.id, provider_name)
+    call.services.providers.notify(result["id"], provider_name)
     return {"loadbalancer": result}
 
 
@@ -378,30 +412,55 @@ def _read_live(call: Call, session: Session, lb_id: str) -> Any:
     return lb
 
 
+# Built once. The fields a PUT did not send are written back as they were read: the lock
+# taken before (PENDING_UPDATE) keeps every other API writer off the row meanwhile.
+_UPDATE_FIELDS = (
+    sa.update(LB)
+    .where(LB.id == sa.bindparam("lb_id"))
+    .values(
+        name=sa.bindparam("new_name"),
+        description=sa.bindparam("new_description"),
+        enabled=sa.bindparam("new_enabled"),
+        updated_at=sa.bindparam("now"),
+    )
+)
+_UPDATE_VIP = (
+    sa.update(models.Vip)
+    .where(models.Vip.load_balancer_id == sa.bindparam("lb_id"))
+    .values(qos_policy_id=sa.bindparam("new_qos_policy_id"), sg_ids=sa.bindparam("new_sg_ids"))
+)
+
+
 def _store_update(session: Session, lb: Any, sent: dict[str, Any]) -> None:
     """Write the sent fields to the rows and to `lb`, the plain object the answer is
     made from."""
     conn = session.connection()
-    now = models.utcnow()
-    values: dict[str, Any] = {key: sent[key] for key in ("name", "description") if key in sent}
+    for key in ("name", "description"):
+        if key in sent:
+            setattr(lb, key, sent[key])
     if sent.get("admin_state_up") is not None:
-        values["enabled"] = sent["admin_state_up"]
-    conn.execute(sa.update(LB).where(LB.id == lb.id).values(**values, updated_at=now))
-    vip_values: dict[str, Any] = {}
-    if "vip_qos_policy_id" in sent:
-        vip_values["qos_policy_id"] = sent["vip_qos_policy_id"]
-    if "vip_sg_ids" in sent:
-        vip_values["sg_ids"] = sent["vip_sg_ids"] or None
-    if vip_values and lb.vip is not None:
-        conn.execute(sa.update(models.Vip).where(models.Vip.load_balancer_id == lb.id).values(**vip_values))
-        for key, value in vip_values.items():
-            setattr(lb.vip, key, value)
+        lb.enabled = sent["admin_state_up"]
+    # As the lock's UPDATE left the row.
+    lb.provisioning_status, lb.last_error, lb.updated_at = c.PENDING_UPDATE, None, models.utcnow()
+    conn.execute(
+        _UPDATE_FIELDS,
+        {
+            "lb_id": lb.id,
+            "new_name": lb.name,
+            "new_description": lb.description,
+            "new_enabled": lb.enabled,
+            "now": lb.updated_at,
+        },
+    )
+    if lb.vip is not None and ("vip_qos_policy_id" in sent or "vip_sg_ids" in sent):
+        if "vip_qos_policy_id" in sent:
+            lb.vip.qos_policy_id = sent["vip_qos_policy_id"]
+        if "vip_sg_ids" in sent:
+            lb.vip.sg_ids = sent["vip_sg_ids"] or None
+        params = {"lb_id": lb.id, "new_qos_policy_id": lb.vip.qos_policy_id, "new_sg_ids": lb.vip.sg_ids}
+        conn.execute(_UPDATE_VIP, params)
     if "tags" in sent:
         lb.tags = sorted(_replace_tags(conn, lb.id, sent["tags"] or []))
-    for key, value in values.items():
-        setattr(lb, key, value)
-    # As the lock's UPDATE left the row.
-    lb.provisioning_status, lb.last_error, lb.updated_at = c.PENDING_UPDATE, None, now
 
 
 def _replace_tags(conn: sa.Connection, resource_id: str, tags: list[str]) -> list[str]:
