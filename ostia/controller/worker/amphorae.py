@@ -171,6 +171,7 @@ def destroy(db: Database, drivers: WorkerDrivers, amp: AmphoraState) -> None:
             if instance.amphora_id == amp.id and instance.compute_id not in seen:
                 drivers.compute.delete(instance.compute_id)
     update_row(db, amp.id, status=c.DELETED)
+    drivers.memo.forget(amp.id)
     LOG.info("amphora %s deleted", amp.id)
 
 

@@ -192,7 +192,7 @@ def configure_amphora(
 
     amphora = drivers.amphora
     ref = amphora_ref(conf, amp)
-    info = amphora.wait_for_agent(ref, agent_wait_seconds(conf, booting))
+    paths = _agent_paths(conf, drivers, amp, ref, booting=booting, ask=booting or force_reload)
     timeouts = RequestTimeouts.active(conf)
     between()
     if booting or force_reload:
@@ -208,12 +208,12 @@ def configure_amphora(
         amphora.plug_vip(ref, vip, net_info, timeouts)
         between()
     plug_member_networks(drivers, lb, amp, ref, timeouts)
-    paths = amphora_paths(conf, drivers, amp, info)
     # UDP listeners run in processes of their own (nginx), next to the LB's haproxy.
     udp_changed = configure_udp_listeners(conf, drivers, lb, ref, timeouts, force=force_reload)
     between()
     if not render_haproxy.haproxy_listeners(lb):
         # Nothing to bind (no listener, or the LB is admin-down): haproxy must not run.
+        drivers.memo.learn_config(amp.id, lb.id, None)
         amphora.delete_listeners(ref, lb.id, timeouts)
         return udp_changed
     for name, pem in render_haproxy.tls_files(lb, drivers.cert_manager, cert_dir=paths.cert_dir).items():
@@ -223,9 +223,13 @@ def configure_amphora(
         lb, conf, amphora_id=amp.id, base_path=paths.base_path, cert_dir=paths.cert_dir, peers=peers
     )
     wanted = hashlib.md5(config.encode()).hexdigest()
-    if not force_reload and _current_md5(drivers, ref, lb.id, timeouts) == wanted:
-        LOG.debug("amphora %s already runs this configuration of %s", amp.id, lb.id)
-        return udp_changed
+    if not force_reload and _may_run_already(drivers, amp, lb.id, wanted):
+        if _current_md5(drivers, ref, lb.id, timeouts) == wanted:
+            drivers.memo.learn_config(amp.id, lb.id, wanted)
+            LOG.debug("amphora %s already runs this configuration of %s", amp.id, lb.id)
+            return udp_changed
+    # Unknown until the reload says so (a refused one leaves the previous configuration).
+    drivers.memo.learn_config(amp.id, lb.id, None)
     try:
         amphora.upload_haproxy_config(ref, lb.id, config, timeouts)
         between()
@@ -234,8 +238,36 @@ def configure_amphora(
         if booting:
             _serve_without_refused_listeners(conf, drivers, lb, amp, ref, paths, timeouts, peers)
         raise
+    drivers.memo.learn_config(amp.id, lb.id, wanted)
     LOG.info("amphora %s serves load balancer %s (config %s)", amp.id, lb.id, wanted[:8])
     return True
+
+
+def _agent_paths(
+    conf: cfg.ConfigOpts,
+    drivers: WorkerDrivers,
+    amp: AmphoraState,
+    ref: AmphoraRef,
+    *,
+    booting: bool,
+    ask: bool,
+) -> AmphoraPaths:
+    """The amphora's paths, once its agent answers. A running amphora met before is not
+    asked again (see amphora_memo) unless `ask` (booting, adopted or recovering)."""
+    known = None if ask else drivers.memo.paths(amp.id)
+    if known is not None:
+        return known
+    info = drivers.amphora.wait_for_agent(ref, agent_wait_seconds(conf, booting))
+    paths = amphora_paths(conf, drivers, amp, info)
+    drivers.memo.learn_paths(amp.id, paths)
+    return paths
+
+
+def _may_run_already(drivers: WorkerDrivers, amp: AmphoraState, lb_id: str, wanted: str) -> bool:
+    """False when this worker knows the amphora runs another configuration (it pushed or
+    read that one last): then the current one need not be read back before the push."""
+    known = drivers.memo.config_md5(amp.id, lb_id)
+    return known is None or known == wanted
 
 
 def _serve_without_refused_listeners(

@@ -1,4 +1,5 @@
-"""The drivers a worker uses, loaded once from `[controller_worker]` and `[certificates]`."""
+"""The drivers a worker uses, loaded once from `[controller_worker]` and `[certificates]`,
+with what the worker last learnt from the amphorae through them (amphora_memo)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import dataclasses
 
 from oslo_config import cfg
 
+from ostia.controller.worker.amphora_memo import AmphoraMemo
 from ostia.drivers.amphora.base import AmphoraDriver
 from ostia.drivers.certs.base import CertGenerator, CertManager
 from ostia.drivers.compute.base import ComputeDriver
@@ -20,6 +22,7 @@ class WorkerDrivers:
     amphora: AmphoraDriver
     cert_generator: CertGenerator
     cert_manager: CertManager
+    memo: AmphoraMemo = dataclasses.field(default_factory=AmphoraMemo)
 
     @classmethod
     def from_config(cls, conf: cfg.ConfigOpts) -> WorkerDrivers:
