@@ -10,6 +10,7 @@ import uvicorn
 from ostia.amphora.agent import Agent
 from ostia.amphora.api.app import create_app
 from ostia.amphora.quiet_server import DatedApp, QuietServer
+from ostia.common import constants
 
 LOG = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ def build_server(agent: Agent) -> uvicorn.Server:
         # uvicorn refreshes its Date header on a timer; DatedApp writes it per response.
         date_header=False,
         proxy_headers=False,
+        timeout_keep_alive=constants.AGENT_KEEPALIVE_SECONDS,
         timeout_graceful_shutdown=5,
     )
     return QuietServer(config)

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from oslo_config import cfg
 
-from ostia.common import exceptions, tls
+from ostia.common import constants, exceptions, tls
 from ostia.drivers.amphora.base import ACTIONS, AmphoraDriver, AmphoraRef, RequestTimeouts, Timeouts
 
 LOG = logging.getLogger(__name__)
@@ -117,7 +117,11 @@ class HaproxyRestAmphoraDriver(AmphoraDriver):
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                client = httpx.Client(verify=self._ssl_context(), headers={"User-Agent": USER_AGENT})
+                client = httpx.Client(
+                    verify=self._ssl_context(),
+                    headers={"User-Agent": USER_AGENT},
+                    limits=httpx.Limits(keepalive_expiry=constants.AGENT_CLIENT_KEEPALIVE_SECONDS),
+                )
                 self._clients[key] = client
                 while len(self._clients) > CLIENT_CACHE_SIZE:
                     self._clients.popitem(last=False)[1].close()
