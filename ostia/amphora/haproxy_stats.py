@@ -10,10 +10,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import re
 
 from ostia.amphora.haproxy_socket import send_command
 
 INTERNAL_PREFIX = "prometheus-exporter"
+WORKER_PID = re.compile(r"^Pid: *(\d+) *$", re.M)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,15 +43,21 @@ class LoadBalancerStats:
     backends: list[BackendStats]
 
 
-def parse_show_stat(text: str) -> list[dict[str, str]]:
-    """`show stat` CSV as one dict per row, keyed by haproxy's field names."""
+# The fields `summarize` reads (of about ninety per row).
+SUMMARY_FIELDS = ("pxname", "svname", "status", "weight", "bin", "bout", "scur", "stot", "ereq")
+
+
+def parse_show_stat(text: str, fields: tuple[str, ...] | None = None) -> list[dict[str, str]]:
+    """`show stat` CSV as one dict per row, keyed by haproxy's field names (only `fields`
+    when given)."""
     lines = text.splitlines()
     if not lines or not lines[0].startswith("#"):
         return []
     header = lines[0].lstrip("# ").rstrip(",").split(",")
+    wanted = [(i, name) for i, name in enumerate(header) if fields is None or name in fields]
     rows = []
     for record in csv.reader(io.StringIO("\n".join(line for line in lines[1:] if line))):
-        rows.append({name: value for name, value in zip(header, record, strict=False)})
+        rows.append({name: record[i] for i, name in wanted if i < len(record)})
     return rows
 
 
@@ -116,7 +124,5 @@ def read_stats(stats_socket: str, timeout: float = 2.0) -> LoadBalancerStats:
     # show stat's CSV starts with its `# pxname,...` header line.
     at = answer.find("# pxname")
     info_text, stat_text = (answer, "") if at < 0 else (answer[:at], answer[at:])
-    info = parse_show_info(info_text)
-    rows = parse_show_stat(stat_text)
-    pid = info.get("Pid")
-    return summarize(rows, int(pid) if pid and pid.isdigit() else None)
+    pid = WORKER_PID.search(info_text)
+    return summarize(parse_show_stat(stat_text, SUMMARY_FIELDS), int(pid.group(1)) if pid else None)
