@@ -223,20 +223,42 @@ def test_a_crashed_haproxy_is_started_again_but_a_stopped_one_is_not(agent, lb):
         crashed = _master_pid(agent, lb.lb_id)
 
         os.kill(crashed, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if (
-                os.path.exists(_pid_path(agent, lb.lb_id))
-                and _master_pid(agent, lb.lb_id) != crashed
-                and agent.haproxy_processes(lb.lb_id)
-            ):
-                break
-            time.sleep(0.1)
+        _wait_for_new_master(agent, lb, crashed)
         assert get(lb.url) == (200, "one")
 
         agent.driver.loadbalancer_action(agent.amp, lb.lb_id, "stop")
         time.sleep(1.5)  # longer than the supervisor's period
         assert agent.haproxy_processes(lb.lb_id) == []
+
+
+def test_a_haproxy_of_the_previous_agent_that_crashes_is_started_again(agent, lb):  # noqa: F811
+    # After a restart of the agent the master is not its child: the supervisor watches
+    # it all the same (a pidfd), without looking every second.
+    with backends("one") as (one,):
+        agent.driver.upload_haproxy_config(
+            agent.amp, lb.lb_id, lb.config(agent.base_path, {one.member_id: one.port})
+        )
+        agent.driver.reload_loadbalancer(agent.amp, lb.lb_id)
+        agent.kill()
+        agent.start()
+        inherited = _master_pid(agent, lb.lb_id)
+
+        os.kill(inherited, signal.SIGKILL)
+        _wait_for_new_master(agent, lb, inherited)
+        assert get(lb.url) == (200, "one")
+
+
+def _wait_for_new_master(agent: LocalAgent, lb: HttpLoadBalancer, crashed: int) -> None:  # noqa: F811
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if (
+            os.path.exists(_pid_path(agent, lb.lb_id))
+            and _master_pid(agent, lb.lb_id) != crashed
+            and agent.haproxy_processes(lb.lb_id)
+        ):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"haproxy of {lb.lb_id} was not started again after {crashed} died")
 
 
 def test_unknown_load_balancer_and_unknown_action_are_refused(agent):  # noqa: F811
