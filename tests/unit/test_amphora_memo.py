@@ -1,5 +1,5 @@
-"""What the worker remembers of each amphora saves calls, never a needed push (noop drivers,
-SQLite and PostgreSQL)."""
+"""Calls a member change spares a running amphora (what the worker remembers of it, the UDP
+listing), never a needed push or stop (noop drivers, SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -118,3 +118,56 @@ def test_the_memo_keeps_the_most_recently_used_entries():
     memo.forget("a")
     assert memo.paths("a") is None
     assert memo.config_md5("a", "lb1") is None and memo.config_md5("a", "lb2") is None
+
+
+def add_udp_listener(env: WorkerEnv, lb_id: str, port: int) -> str:
+    with env.db.transaction() as session:
+        listener = models.Listener(
+            project_id="p1",
+            protocol=c.UDP,
+            protocol_port=port,
+            load_balancer_id=lb_id,
+            provisioning_status=c.PENDING_CREATE,
+            operating_status=c.OFFLINE,
+            connection_limit=-1,
+            enabled=True,
+        )
+        session.add(listener)
+        session.flush()
+        listener_id = listener.id
+    env.set_status(lb_id, c.PENDING_UPDATE)
+    return listener_id
+
+
+def set_listener_status(env: WorkerEnv, listener_id: str, status: str) -> None:
+    with env.db.transaction() as session:
+        listener = session.get(models.Listener, listener_id)
+        assert listener is not None
+        listener.provisioning_status = status
+
+
+def test_a_member_change_without_udp_listeners_does_not_list_the_amphoras(env: WorkerEnv):
+    lb_id = env.store_lb(members=1)
+    env.reconciler().reconcile(lb_id)
+    add_member(env, lb_id, 9100)
+    env.reset_counts()
+    assert env.reconciler().reconcile(lb_id).outcome is Outcome.SETTLED
+    assert env.amphora_calls("list_listeners") == 0
+
+
+def test_a_deleted_udp_listener_is_still_stopped_on_the_amphora(env: WorkerEnv):
+    lb_id = env.store_lb(members=1)
+    env.reconciler().reconcile(lb_id)
+    udp_id = add_udp_listener(env, lb_id, 5353)
+    assert env.reconciler().reconcile(lb_id).outcome is Outcome.SETTLED
+    (amp,) = env.amphorae(lb_id)
+    assert (amp.id, udp_id) in env.amphora._udp_configs
+    set_listener_status(env, udp_id, c.PENDING_DELETE)
+    env.set_status(lb_id, c.PENDING_UPDATE)
+    env.reset_counts()
+    assert env.reconciler().reconcile(lb_id).outcome is Outcome.SETTLED
+    # The listener's row was there until the settle: the amphora was asked, and stopped it.
+    assert env.amphora_calls("list_listeners") == 1
+    assert [call.args for call in env.amphora.calls_named("delete_listeners")] == [(udp_id,)]
+    assert (amp.id, udp_id) not in env.amphora._udp_configs
+    assert all(li.id != udp_id for li in env.lb(lb_id).listeners)

@@ -2,7 +2,9 @@
 
 For each UDP listener: render its stream configuration, and unless the amphora holds the
 same text already (or the caller forces it), upload it and `reload` the listener (which
-starts it). UDP listeners the amphora runs that the graph no longer has are deleted.
+starts it). UDP listeners the amphora runs that the graph no longer has are deleted (looked
+for when the graph has UDP listener rows, or when the caller forces it: a new, adopted or
+recovering amphora).
 A listener the amphora refuses (nginx could not bind its port, say) does not keep the
 others from being configured; the refusal is raised once they are.
 """
@@ -50,6 +52,8 @@ def configure_udp_listeners(
             continue
         LOG.info("amphora %s serves UDP listener %s of %s", ref.id, listener_id, lb.id)
         changed = True
+    if not force and not may_run_udp(lb):
+        return changed
     for entry in amphora.list_listeners(ref, timeouts):
         listener_id = str(entry.get("uuid", ""))
         if entry.get("type") == "UDP" and listener_id not in configs:
@@ -59,3 +63,11 @@ def configure_udp_listeners(
     if refused is not None:
         raise refused
     return changed
+
+
+def may_run_udp(lb: models.LoadBalancer) -> bool:
+    """Whether an amphora of `lb` may run UDP listeners: one of its listener rows, in any
+    status, is UDP. A UDP listener's row leaves the database only when a reconcile settles
+    its deletion, after the amphorae stopped it; so without such a row there is nothing
+    to look for (the listing costs a call to the agent on every member change)."""
+    return any(li.protocol in render_nginx_udp.UDP_PROTOCOLS for li in lb.listeners)
