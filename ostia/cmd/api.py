@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -33,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         app = create_app(conf, db, wake=wake)
     except ConfigError as err:  # e.g. auth_strategy = keystone without [keystone_authtoken]
         runtime.fail(str(err))
+    # The ~200,000 objects of the loaded modules and the app live as long as the process:
+    # out of the collector's sight, a full collection no longer walks them each time
+    # answers pile up young objects (a 1,000-load-balancer list: 51 -> 36 ms of CPU).
+    gc.freeze()
     try:
         http_server.serve(
             app,
