@@ -585,9 +585,9 @@ def main(argv: list[str] | None = None) -> int:
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     if args.quick:
         kinds = ["sqlite"]
-    # The list call reads 1,000; PUT and DELETE need a fresh id per request.
-    # PUT and DELETE take a fresh id per request: four runs of up to ~200 req/s each here.
-    seed_count = args.seed or (1500 if args.quick else max(6000, int(1200 * duration)))
+    # The list call reads 1,000; PUT and DELETE take a fresh id per request, two runs each
+    # of `duration`: room for about 1,000 writes a second (Ostia's SQLite writes reach ~800/s).
+    seed_count = args.seed or max(6000 if not args.quick else 5000, int(4000 * duration))
     # Quick mode lists 200: sixteen 1,000-item lists in flight outlast a 1 s run on a busy host.
     list_limit = 200 if args.quick else 1000
     upstream = None if (args.quick or args.no_upstream) else ensure_upstream()
