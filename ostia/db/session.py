@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 
 from oslo_config import cfg
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -93,8 +93,8 @@ class Database:
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self.engine = engine
         self.is_read_only = read_only
-        bind = engine.execution_options(**{READ_ONLY_OPTION: True}) if read_only else engine
-        self.sessionmaker = sessionmaker(bind=bind, expire_on_commit=False)
+        self._bind = engine.execution_options(**{READ_ONLY_OPTION: True}) if read_only else engine
+        self.sessionmaker = sessionmaker(bind=self._bind, expire_on_commit=False)
         self._reader: Database | None = self if read_only else None
         # Only for SQLite files: in-process writers hand the write lock over without
         # SQLite's sleeping busy handler (see the module docstring).
@@ -133,6 +133,13 @@ class Database:
             if locked:
                 assert self._write_lock is not None
                 self._write_lock.release()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A Core connection in a read-only transaction, for answers built from rows rather
+        than ORM objects: no Session to set up and tear down (about 50 µs of a GET)."""
+        with self.read_only()._bind.connect() as connection, connection.begin():
+            yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()

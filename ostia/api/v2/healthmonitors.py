@@ -13,6 +13,7 @@ from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
     project_scope,
+    read_visible,
     with_fields,
 )
 from ostia.api.routes import add_routes, crud
@@ -308,8 +309,9 @@ def list_all(call: Call) -> dict[str, Any]:
 
 
 def show(call: Call, monitor_id: str) -> dict[str, Any]:
-    with call.db.transaction() as session:
-        return {"healthmonitor": with_fields(call, serialize(get_monitor(session, call, monitor_id)))}
+    with call.db.reading() as connection:
+        monitor = read_visible(call, connection, COLLECTION, monitor_id)
+        return {"healthmonitor": with_fields(call, serialize(monitor))}
 
 
 def _changes(monitor: models.HealthMonitor, sent: dict[str, Any]) -> dict[str, Any]:

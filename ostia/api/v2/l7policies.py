@@ -22,6 +22,7 @@ from ostia.api.resource import (
     ids,
     project_for_create,
     project_scope,
+    read_visible,
     with_fields,
 )
 from ostia.api.routes import add_routes, crud
@@ -325,8 +326,10 @@ def list_all(call: Call) -> dict[str, Any]:
 
 
 def show(call: Call, policy_id: str) -> dict[str, Any]:
-    with call.db.transaction() as session:
-        return {"l7policy": with_fields(call, serialize(get_policy(session, call, policy_id)))}
+    with call.db.reading() as connection:
+        return {
+            "l7policy": with_fields(call, serialize(read_visible(call, connection, COLLECTION, policy_id)))
+        }
 
 
 def _changes_action(sent: dict[str, Any]) -> bool:

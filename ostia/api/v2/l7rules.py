@@ -21,6 +21,7 @@ from ostia.api.resource import (
     check_visible,
     project_for_create,
     project_scope,
+    read_live,
     with_fields,
 )
 from ostia.api.routes import add_routes, crud
@@ -308,8 +309,14 @@ def list_all(call: Call, policy_id: str) -> dict[str, Any]:
 
 
 def show(call: Call, policy_id: str, rule_id: str) -> dict[str, Any]:
-    with call.db.transaction() as session:
-        return {"rule": with_fields(call, serialize(get_rule(session, call, policy_id, rule_id)))}
+    with call.db.reading() as connection:
+        policy = read_live(connection, models.L7Policy, policy_id, POLICY_DISPLAY)
+        check_visible(call, policy, POLICY_DISPLAY)
+        rule = read_live(connection, R, rule_id, DISPLAY)
+        if rule.l7policy_id != policy_id:  # a rule of another policy is missing
+            raise exc.NotFound(DISPLAY, rule_id)
+        check_visible(call, rule, DISPLAY)
+        return {"rule": with_fields(call, serialize(rule))}
 
 
 def _merged(rule: models.L7Rule, sent: dict[str, Any]) -> dict[str, Any]:

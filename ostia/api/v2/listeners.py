@@ -17,6 +17,7 @@ from ostia.api.resource import (
     ids,
     project_for_create,
     project_scope,
+    read_visible,
     with_fields,
 )
 from ostia.api.routes import Route, add_routes, crud
@@ -479,8 +480,10 @@ def list_all(call: Call) -> dict[str, Any]:
 
 
 def show(call: Call, listener_id: str) -> dict[str, Any]:
-    with call.db.transaction() as session:
-        return {"listener": with_fields(call, serialize(get_listener(session, call, listener_id)))}
+    with call.db.reading() as connection:
+        return {
+            "listener": with_fields(call, serialize(read_visible(call, connection, COLLECTION, listener_id)))
+        }
 
 
 def _current_values(listener: models.Listener) -> dict[str, Any]:

@@ -394,8 +394,8 @@ def list_all(call: Call) -> dict[str, Any]:
 
 
 def show(call: Call, lb_id: str) -> dict[str, Any]:
-    with call.db.transaction() as session:
-        lb = read_load_balancer(session.connection(), lb_id)
+    with call.db.reading() as connection:
+        lb = read_load_balancer(connection, lb_id)
         if lb is None or lb.provisioning_status == c.DELETED:
             raise exc.NotFound(DISPLAY, lb_id)
         check_visible(call, lb, DISPLAY)

@@ -15,6 +15,8 @@ from ostia.api import error_reason, quota, status, types
 from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
+    read_live,
+    read_visible,
     with_fields,
 )
 from ostia.api.routes import Route, add_routes, crud
@@ -243,9 +245,13 @@ def list_all(call: Call, pool_id: str) -> dict[str, Any]:
 
 
 def show(call: Call, pool_id: str, member_id: str) -> dict[str, Any]:
-    with call.db.transaction() as session:
-        pool = pools_api.get_pool(session, call, pool_id)
-        return {"member": with_fields(call, serialize(get_member(session, call, pool, member_id)))}
+    with call.db.reading() as connection:
+        pool = read_visible(call, connection, pools_api.COLLECTION, pool_id)
+        member = read_live(connection, M, member_id, DISPLAY)
+        if member.pool_id != pool.id:  # a member of another pool is not found
+            raise exc.NotFound(DISPLAY, member_id)
+        check_visible(call, member, DISPLAY)
+        return {"member": with_fields(call, serialize(member))}
 
 
 def _changes(sent: dict[str, Any]) -> dict[str, Any]:

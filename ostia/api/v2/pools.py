@@ -15,6 +15,7 @@ from ostia.api.resource import (
     check_visible,
     ids,
     project_scope,
+    read_visible,
     with_fields,
 )
 from ostia.api.routes import add_routes, crud
@@ -393,8 +394,8 @@ def list_all(call: Call) -> dict[str, Any]:
 
 
 def show(call: Call, pool_id: str) -> dict[str, Any]:
-    with call.db.transaction() as session:
-        return {"pool": with_fields(call, serialize(get_pool(session, call, pool_id)))}
+    with call.db.reading() as connection:
+        return {"pool": with_fields(call, serialize(read_visible(call, connection, COLLECTION, pool_id)))}
 
 
 def _updated_persistence(pool: models.Pool, sent: SessionPersistenceUpdate) -> dict[str, Any]:
