@@ -9,7 +9,7 @@ object.
 
 A relationship `serialize` reads (and a tagged model's `tags`) is not declared anywhere:
 the first time any object of a page reads it, it is loaded for every object of the page
-at once, in one query per 500 objects, as the ORM's selectin loader does. An object in
+at once, in one query (the ORM's selectin loader takes one per 500 objects). An object in
 ERROR that looks up its load balancer through two relationships costs two queries for the
 page, not two per object. The objects loaded for a relationship form a page of their own,
 so their relationships load the same way.
@@ -18,17 +18,19 @@ so their relationships load the same way.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, bindparam, inspect, select
+from sqlalchemy import ColumnElement, Connection, Select, String, any_, bindparam, func, inspect, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapper, RelationshipProperty
 
 from ostia.db import models
 
-# Objects per IN list: bound parameters stay far below SQLite's limit (32766) whatever
-# the page length (limit=infinite).
+# Keys per IN list where each key is a bound parameter (see _KEYS): far below any
+# database's limit whatever the page length (limit=infinite).
 CHUNK = 500
 _PARENT = "ostia_parent_key"
 
@@ -147,8 +149,9 @@ class Page:
 
     def _load_tags(self) -> None:
         found: dict[str, list[str]] = {}
-        for chunk in _chunks(_distinct(obj.id for obj in self.objects)):
-            for resource_id, value in self.connection.execute(_TAGS, {_KEYS: chunk}):
+        dialect = self.connection.dialect.name
+        for keys in _bound_keys(_distinct(obj.id for obj in self.objects), dialect):
+            for resource_id, value in self.connection.execute(_tags_query(dialect), keys):
                 found.setdefault(resource_id, []).append(value)
         for obj in self.objects:
             # What TaggedMixin.tags answers: the tags sorted.
@@ -162,10 +165,11 @@ class Page:
         local_key = self.mapper.get_property_by_column(local).key
         path = f"{self.path}{name}"
         target = Page(self.connection, relation.mapper.class_, self.hints, f"{path}.")
-        query = _related_query(relation, tuple(self.hints.get(path, ())))
+        dialect = self.connection.dialect.name
+        query = _related_query(relation, tuple(self.hints.get(path, ())), dialect)
         children: list[RowObject] = []
-        for chunk in _chunks(_distinct(obj.__dict__[local_key] for obj in self.objects)):
-            children.extend(target.read(query, {_KEYS: chunk}))
+        for keys in _bound_keys(_distinct(obj.__dict__[local_key] for obj in self.objects), dialect):
+            children.extend(target.read(query, keys))
         target.objects = children
         by_parent: dict[Any, list[RowObject]] = {}
         for child in children:
@@ -175,28 +179,51 @@ class Page:
             obj.__dict__[name] = list(found) if relation.uselist else (found[0] if found else None)
 
 
-# The keys of one chunk, bound as one expanding parameter: building `in_(values)` anew
-# coerced each of 500 values into a literal, several times the cost of the query itself.
+# The parents' keys a relationship is loaded for go to the database in one parameter where
+# it takes a list in one: a JSON array that SQLite's json_each reads, a PostgreSQL array.
+# An expanding IN renders and binds one parameter per key, which cost twice the query
+# (1,000 keys on SQLite: 0.79 -> 0.37 ms); other databases get it, 500 keys at a time.
 _KEYS = "ostia_keys"
-_TAGS = select(models.Tag.resource_id, models.Tag.tag).where(
-    models.Tag.resource_id.in_(bindparam(_KEYS, expanding=True))
-)
+
+
+def _among_keys(column: Any, dialect: str) -> ColumnElement[bool]:
+    """`column` is one of the keys bound as _KEYS."""
+    if dialect == "sqlite":
+        keys = func.json_each(bindparam(_KEYS, type_=String)).table_valued("value")
+        return column.in_(select(keys.c.value))
+    if dialect == "postgresql":
+        return column == any_(bindparam(_KEYS, type_=postgresql.ARRAY(column.type)))
+    return column.in_(bindparam(_KEYS, expanding=True))  # type: ignore[no-any-return]
+
+
+def _bound_keys(keys: list[Any], dialect: str) -> Iterable[dict[str, Any]]:
+    """Parameters for the queries that together cover `keys`."""
+    if not keys:
+        return
+    if dialect == "sqlite":
+        yield {_KEYS: json.dumps(keys)}
+    elif dialect == "postgresql":
+        yield {_KEYS: keys}
+    else:
+        for start in range(0, len(keys), CHUNK):
+            yield {_KEYS: keys[start : start + CHUNK]}
 
 
 @functools.cache
-def _related_query(relation: RelationshipProperty[Any], only: tuple[str, ...]) -> Select[Any]:
+def _tags_query(dialect: str) -> Select[str, str]:
+    tag = models.Tag
+    return select(tag.resource_id, tag.tag).where(_among_keys(tag.resource_id, dialect))
+
+
+@functools.cache
+def _related_query(relation: RelationshipProperty[Any], only: tuple[str, ...], dialect: str) -> Select[Any]:
     """The objects `relation` leads to from the parents whose keys are bound as _KEYS."""
     remote = relation.local_remote_pairs[0][1]
     query = select(remote.label(_PARENT), *labelled(columns_of(relation.mapper.class_, only))).where(
-        remote.in_(bindparam(_KEYS, expanding=True))
+        _among_keys(remote, dialect)
     )
     return query.order_by(*relation.order_by) if relation.order_by else query
 
 
 def _distinct(values: Iterable[Any]) -> list[Any]:
     return [value for value in dict.fromkeys(values) if value is not None]
-
-
-def _chunks(values: list[Any]) -> Iterable[list[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
