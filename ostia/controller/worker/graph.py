@@ -13,7 +13,7 @@ import dataclasses
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, noload, selectinload
+from sqlalchemy.orm import Session, joinedload, noload, selectinload
 
 from ostia.common import constants as c
 from ostia.db import models
@@ -59,23 +59,25 @@ class Snapshot:
 def _options() -> list:
     listener = selectinload(LB.listeners)
     pool = selectinload(LB.pools)
-    policies = listener.selectinload(models.Listener.l7policies)
+    policies = listener.joinedload(models.Listener.l7policies)
     rules = policies.selectinload(models.L7Policy.rules)
     # A listener's default pool and a policy's redirect pool are pools of this load
     # balancer, loaded with LB.pools: _touch finds them in the session, with no query.
     paths: list[tuple[Any, type[models.TaggedMixin]]] = [
         (rules, models.L7Rule),
         (pool.selectinload(models.Pool.members), models.Member),
-        (pool.selectinload(models.Pool.health_monitor), models.HealthMonitor),
-        (pool.selectinload(models.Pool.listeners), models.Listener),
-        (pool.selectinload(models.Pool.l7policies), models.L7Policy),
+        (pool.joinedload(models.Pool.health_monitor), models.HealthMonitor),
         (listener, models.Listener),
         (pool, models.Pool),
         (policies, models.L7Policy),
     ]
-    # Each path to a tagged class leaves its tags out (an option covers its own path only).
     return [
-        selectinload(LB.additional_vips),
+        joinedload(LB.additional_vips),
+        # Nothing the worker does goes from a pool to the listeners or policies that use it
+        # (the renderer starts from the listeners): a use would raise, not find nothing.
+        pool.raiseload(models.Pool.listeners),
+        pool.raiseload(models.Pool.l7policies),
+        # Each path to a tagged class leaves its tags out (an option covers its own path only).
         noload(LB._tags),
         *(path.noload(model._tags) for path, model in paths),
     ]
@@ -89,7 +91,7 @@ def _touch(lb: models.LoadBalancer) -> None:
         for policy in listener.l7policies:
             _ = policy.redirect_pool, policy.rules
     for pool in lb.pools:
-        _ = pool.health_monitor, pool.session_persistence, pool.listeners, pool.l7policies, pool.members
+        _ = pool.health_monitor, pool.session_persistence, pool.members
 
 
 def live_amphorae(session: Session, lb_id: str) -> list[models.Amphora]:
@@ -105,7 +107,8 @@ def live_amphorae(session: Session, lb_id: str) -> list[models.Amphora]:
 def read_snapshot(db: Database, lb_id: str) -> Snapshot | None:
     """The LB's graph and its amphorae that are not DELETED, or None if the LB is gone."""
     with db.read_only().transaction() as session:
-        lb = session.scalar(select(LB).where(LB.id == lb_id).options(*_options()))
+        # unique(): the VIP's additional addresses come joined to the load balancer's row.
+        lb = session.scalars(select(LB).where(LB.id == lb_id).options(*_options())).unique().first()
         if lb is None:
             return None
         _touch(lb)
