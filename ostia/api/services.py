@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 from fastapi import Request
@@ -39,13 +40,19 @@ class Services:
 
 @dataclasses.dataclass(frozen=True)
 class Call:
-    """One API call's view: the services, the caller and the request URL."""
+    """One API call's view: the services, the caller and the request."""
 
     services: Services
     context: RequestContext
-    url: str
     request: Request
     read_only: bool = False
+
+    @functools.cached_property
+    def url(self) -> str:
+        """The request's URL without its query string: the base of a list's links (worked
+        out only for the calls that answer links)."""
+        base = self.conf.api_settings.api_base_uri
+        return (base.rstrip("/") + self.request.url.path) if base else str(self.request.url).split("?")[0]
 
     @property
     def conf(self) -> cfg.ConfigOpts:
@@ -59,14 +66,9 @@ class Call:
 
 def call_of(request: Request, context: RequestContext) -> Call:
     """The call `request` makes as `context` (its caller, after the policy check)."""
-    services: Services = request.app.state.services
-    base = services.conf.api_settings.api_base_uri
-    # The URL without its query string: the base of the answer's links.
-    url = (base.rstrip("/") + request.url.path) if base else str(request.url).split("?")[0]
     return Call(
-        services=services,
+        services=request.app.state.services,
         context=context,
-        url=url,
         request=request,
         read_only=request.method in ("GET", "HEAD"),
     )
