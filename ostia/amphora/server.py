@@ -9,8 +9,8 @@ import uvicorn
 
 from ostia.amphora.agent import Agent
 from ostia.amphora.api.app import create_app
-from ostia.amphora.quiet_server import DatedApp, QuietServer
 from ostia.common import constants
+from ostia.common.quiet_server import DatedApp, QuietServer
 
 LOG = logging.getLogger(__name__)
 

@@ -89,8 +89,8 @@ def warm_up() -> None:
     from ostia.amphora.agent import Agent
     from ostia.amphora.api.app import create_app
     from ostia.amphora.heartbeat_payload import StatsCounters, build_message
-    from ostia.amphora.quiet_server import DatedApp
     from ostia.common.config import load_config
+    from ostia.common.quiet_server import DatedApp
 
     with tempfile.TemporaryDirectory(prefix="agent-zygote-") as scratch:
         path = os.path.join(scratch, "amphora-agent.conf")

@@ -15,6 +15,8 @@ from collections.abc import Callable, Generator
 
 import uvicorn
 
+from ostia.common.quiet_server import DatedApp, QuietServer
+
 LOG = logging.getLogger(__name__)
 
 
@@ -22,7 +24,7 @@ class PortUnavailable(Exception):
     """The API's address cannot be bound (taken, not local, not allowed)."""
 
 
-class Server(uvicorn.Server):
+class Server(QuietServer):
     def __init__(self, config: uvicorn.Config, on_started: Callable[[], None] | None = None) -> None:
         super().__init__(config)
         self.on_started = on_started
@@ -92,10 +94,12 @@ def serve(
 
     server = Server(
         uvicorn.Config(
-            app,  # type: ignore[arg-type]
+            DatedApp(app),  # type: ignore[arg-type]
             host=host,
             port=port,
             log_level="warning",
+            # QuietServer does not tick: DatedApp dates each response instead.
+            date_header=False,
             timeout_graceful_shutdown=2,
             ssl_certfile=certfile,
             ssl_keyfile=keyfile,

@@ -10,7 +10,7 @@ from email.utils import parsedate_to_datetime
 
 import uvicorn
 
-from ostia.amphora.quiet_server import DatedApp, QuietServer
+from ostia.common.quiet_server import DatedApp, QuietServer
 
 
 async def _app(scope: object, receive: object, send: object) -> None:

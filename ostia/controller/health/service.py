@@ -120,8 +120,8 @@ class HealthManagerService(Service):
             asyncio.create_task(self._metrics_loop()),
         ]
         try:
-            while not self.stopping.is_set():
-                await asyncio.sleep(0.1)
+            # A thread of the default executor waits for the stop (no wake-ups at rest).
+            await loop.run_in_executor(None, self.stopping.wait)
         finally:
             loop.remove_reader(sock.fileno())
             sock.close()

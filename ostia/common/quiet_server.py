@@ -1,10 +1,11 @@
-"""uvicorn's server, asleep at rest until a request or a signal wakes it.
+"""uvicorn's server, asleep at rest until a request or a signal wakes it (the amphora agents
+and the API).
 
 uvicorn's main loop wakes ten times a second to check for a shutdown request and to refresh
 its Date header. One agent does not notice; a thousand idle agents on one host spend a
-share of a core on it. This server's main loop waits for the signal that asks it to stop
-(stopping is as quick as before), and the Date header is written with each response
-instead of refreshed on a timer.
+share of a core on it, and an idle controller a share of its own. This server's main loop
+waits for the signal that asks it to stop (stopping is as quick as before), and the Date
+header is written with each response instead of refreshed on a timer.
 """
 
 from __future__ import annotations
