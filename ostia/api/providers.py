@@ -41,6 +41,11 @@ class ProviderRegistry:
             raise exc.ProviderNotEnabled(name)
         return driver
 
+    def completes_on_store(self, provider: str | None) -> bool:
+        """The provider's changes are complete once stored (noop): a create may store its
+        load balancer settled at once (`lifecycle.settle_new_load_balancer`)."""
+        return self.get(provider).complete_on_store
+
     def stored(self, session: Session, lb: models.LoadBalancer | str, provider: str | None) -> None:
         """Before commit, once the change under `lb` is in `session`: a provider whose
         changes are complete once stored (noop) has the graph settled in this same

@@ -13,8 +13,9 @@ when the search wraps around past the end of the subnet.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, literal, select, union_all, update
+from sqlalchemy import Connection, bindparam, exists, insert, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,24 +30,21 @@ Cursor = models.VipAllocationCursor
 MAX_LOOKUPS = 16
 
 _LIVE = LB.provisioning_status != c.DELETED
-_HOLDS_ADDRESS = union_all(
-    select(literal(1))
-    .select_from(models.Vip)
-    .join(LB, LB.id == models.Vip.load_balancer_id)
-    .where(
-        models.Vip.subnet_id == bindparam("subnet"),
-        models.Vip.ip_address == bindparam("address"),
-        _LIVE,
-    ),
-    select(literal(1))
-    .select_from(models.AdditionalVip)
-    .join(LB, LB.id == models.AdditionalVip.load_balancer_id)
-    .where(
-        models.AdditionalVip.subnet_id == bindparam("subnet"),
-        models.AdditionalVip.ip_address == bindparam("address"),
-        _LIVE,
-    ),
-).limit(1)
+
+
+def _held(subnet: Any, address: Any) -> Any:
+    """EXISTS: a live load balancer holds `address` in `subnet` (as VIP or additional VIP)."""
+    return or_(
+        *(
+            exists()
+            .where(table.subnet_id == subnet, table.ip_address == address)
+            .where(LB.id == table.load_balancer_id, _LIVE)
+            for table in (models.Vip, models.AdditionalVip)
+        )
+    )
+
+
+_HOLDS_ADDRESS = select(_held(bindparam("subnet"), bindparam("address")))
 _ALL_HELD = union_all(
     select(models.Vip.ip_address)
     .join(LB, LB.id == models.Vip.load_balancer_id)
@@ -55,23 +53,32 @@ _ALL_HELD = union_all(
     .join(LB, LB.id == models.AdditionalVip.load_balancer_id)
     .where(models.AdditionalVip.subnet_id == bindparam("subnet"), _LIVE),
 )
-_LOCK_CURSOR = select(Cursor.next_address).where(Cursor.subnet_id == bindparam("subnet")).with_for_update()
+# The cursor, locked, and whether its address is taken: most creates ask about no other.
+_LOCK_CURSOR = (
+    select(Cursor.next_address, _held(Cursor.subnet_id, Cursor.next_address))
+    .where(Cursor.subnet_id == bindparam("subnet"))
+    .with_for_update(of=Cursor)
+)
 _MOVE_CURSOR = (
     update(Cursor).where(Cursor.subnet_id == bindparam("subnet")).values(next_address=bindparam("following"))
 )
 
 
 class LiveAddresses:
-    """The addresses live load balancers hold in one subnet, looked up one at a time; after
-    `MAX_LOOKUPS` lookups it reads them all and answers from memory."""
+    """The addresses live load balancers hold in one subnet, looked up one at a time
+    (`known` answers some already); after `MAX_LOOKUPS` lookups it reads them all and
+    answers from memory."""
 
-    def __init__(self, conn: Connection, subnet_id: str) -> None:
+    def __init__(self, conn: Connection, subnet_id: str, known: dict[str, bool]) -> None:
         self.conn = conn
         self.subnet_id = subnet_id
+        self.known = known
         self.lookups = 0
         self._all: set[str] | None = None
 
     def __contains__(self, address: object) -> bool:
+        if isinstance(address, str) and address in self.known:
+            return self.known[address]
         if self._all is None and self.lookups >= MAX_LOOKUPS:
             rows = self.conn.execute(_ALL_HELD, {"subnet": self.subnet_id})
             self._all = {a for (a,) in rows if a}
@@ -79,7 +86,7 @@ class LiveAddresses:
             return address in self._all
         self.lookups += 1
         found = self.conn.execute(_HOLDS_ADDRESS, {"subnet": self.subnet_id, "address": address})
-        return found.first() is not None
+        return bool(found.scalar())
 
 
 class VipAllocator:
@@ -90,26 +97,28 @@ class VipAllocator:
         self.session = session
         self.network = network
         # Always in the same order, so two creates that share subnets cannot deadlock.
-        self.starts = {subnet_id: _lock_cursor(session, subnet_id) for subnet_id in sorted(set(subnet_ids))}
+        self.cursors = {subnet_id: _lock_cursor(session, subnet_id) for subnet_id in sorted(set(subnet_ids))}
 
     def allocate(self, subnet: net.Subnet, requested: str | None) -> net.VipAllocation:
         """`requested`, when given, if no live load balancer holds it; else the first free
         address from the cursor on (`net.AddressUnavailable` when there is none)."""
-        if subnet.id not in self.starts:
-            self.starts[subnet.id] = _lock_cursor(self.session, subnet.id)
+        if subnet.id not in self.cursors:
+            self.cursors[subnet.id] = _lock_cursor(self.session, subnet.id)
+        start, start_held = self.cursors[subnet.id]
         conn = self.session.connection()
-        held = LiveAddresses(conn, subnet.id)
-        allocation = self.network.allocate_vip(subnet, requested, held, self.starts[subnet.id])
+        known = {start: start_held} if start is not None else {}
+        held = LiveAddresses(conn, subnet.id, known)
+        allocation = self.network.allocate_vip(subnet, requested, held, start)
         if requested is None:
             following = net.next_address(allocation.ip_address)
             conn.execute(_MOVE_CURSOR, {"subnet": subnet.id, "following": following})
-            self.starts[subnet.id] = following
+            self.cursors[subnet.id] = (following, False)  # a second VIP in one subnet is refused
         return allocation
 
 
-def _lock_cursor(session: Session, subnet_id: str) -> str | None:
-    """Lock the subnet's cursor row (made on the subnet's first create) and return where
-    its search starts (None: from the lowest address)."""
+def _lock_cursor(session: Session, subnet_id: str) -> tuple[str | None, bool]:
+    """Lock the subnet's cursor row (made on the subnet's first create); return where its
+    search starts (None: from the lowest address) and whether a load balancer holds that."""
     conn = session.connection()
     row = conn.execute(_LOCK_CURSOR, {"subnet": subnet_id}).first()
     if row is None:
@@ -120,4 +129,4 @@ def _lock_cursor(session: Session, subnet_id: str) -> str | None:
         except IntegrityError:
             pass
         row = conn.execute(_LOCK_CURSOR, {"subnet": subnet_id}).first()
-    return row[0] if row is not None else None
+    return (row[0], bool(row[1])) if row is not None else (None, False)

@@ -274,6 +274,15 @@ _SETTLE_CHILDLESS = (
 )
 
 
+def settle_new_load_balancer(row: dict[str, Any]) -> None:
+    """`settle_load_balancer` for a load balancer about to be inserted without children
+    (`row`: its column values), so that it is stored settled, with no UPDATE after."""
+    if row["provisioning_status"] in _SETTLED:
+        row.update(provisioning_status=c.ACTIVE, updated_at=models.utcnow())
+    if row["provisioning_status"] == c.ACTIVE:
+        row.update(reconcile_attempts=0, last_error=None)
+
+
 def settle_childless_load_balancer(session: Session, lb_id: str) -> bool:
     """`settle_load_balancer` in one UPDATE for a load balancer without listeners and
     pools, on rows (objects the session holds are not brought up to date); False, and

@@ -189,6 +189,20 @@ def test_settling_a_childless_lb_in_one_update_is_the_same_as_settling_its_objec
             [getattr(settled[0], name) for name in _SETTLED_COLUMNS]
         ] * 2
         assert (settled[0].updated_at is None) == (settled[1].updated_at is None)
+    if status_value == "PENDING_DELETE":
+        return  # a load balancer being inserted is never being deleted
+    # A load balancer stored settled at once by a create: the same columns.
+    row = {
+        "provisioning_status": status_value,
+        "operating_status": "ONLINE",
+        "lease_owner": "worker-1",
+        "lease_expires": datetime.datetime(2030, 1, 1),
+        "reconcile_attempts": 3,
+        "last_error": "refused",
+    }
+    lifecycle.settle_new_load_balancer(row)
+    expected = [getattr(settled[0], name) for name in _SETTLED_COLUMNS]
+    assert [row[name] for name in _SETTLED_COLUMNS] == expected
 
 
 def test_a_lb_with_a_listener_is_not_settled_in_one_update(db):

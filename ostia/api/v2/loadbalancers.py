@@ -29,7 +29,7 @@ from ostia.api.vip_allocation import VipAllocator
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.common import request_id
-from ostia.db import models
+from ostia.db import lifecycle, models
 from ostia.drivers.network import base as net
 from ostia.drivers.provider.base import ProviderDriver
 
@@ -307,10 +307,17 @@ def _choose_provider(
 
 
 def _insert_load_balancer(
-    call: Call, session: Session, body: LoadBalancerCreate, project_id: str, provider: str, topology: str
+    call: Call,
+    session: Session,
+    body: LoadBalancerCreate,
+    project_id: str,
+    provider: str,
+    topology: str,
+    settled: bool,
 ) -> Any:
-    """Store the new load balancer, its VIPs and tags as rows (no ORM unit of work); return
-    them as the plain object its answer is made from, as a GET reads one."""
+    """Store the new load balancer, its VIPs and tags as rows (no ORM unit of work), the
+    load balancer already settled if `settled`; return them as the plain object its answer
+    is made from, as a GET reads one, PENDING_CREATE."""
     lb_id = models.new_id()
     row: dict[str, Any] = {
         "id": lb_id,
@@ -336,6 +343,9 @@ def _insert_load_balancer(
     vip, extras = _build_vips(call, session, body, lb_id)
     tags = list(dict.fromkeys(body.tags or []))
     conn = session.connection()
+    answer = dict(row)
+    if settled:
+        lifecycle.settle_new_load_balancer(row)
     conn.execute(sa.insert(LB), row)
     conn.execute(sa.insert(models.Vip), vip)
     if extras:
@@ -343,7 +353,7 @@ def _insert_load_balancer(
     if tags:
         conn.execute(sa.insert(models.Tag), [{"resource_id": lb_id, "tag": tag} for tag in tags])
     return SimpleNamespace(
-        **row,
+        **answer,
         vip=SimpleNamespace(**vip),
         additional_vips=[SimpleNamespace(**extra) for extra in extras],
         tags=sorted(tags),
@@ -364,8 +374,12 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
         provider.validate_availability_zone(_zone_metadata(session, body.availability_zone))
         quota.check(session, call.conf, project_id, "load_balancer")
         topology = flavor.get("loadbalancer_topology", call.conf.controller_worker.loadbalancer_topology)
-        stored = _insert_load_balancer(call, session, body, project_id, provider_name, topology)
-        if body.listeners or body.pools:
+        with_children = bool(body.listeners or body.pools)
+        # A provider whose changes are complete once stored (noop): a plain load balancer
+        # is inserted settled, ACTIVE, with no UPDATE after; its answer shows PENDING_CREATE.
+        settled = not with_children and call.services.providers.completes_on_store(provider_name)
+        stored = _insert_load_balancer(call, session, body, project_id, provider_name, topology, settled)
+        if with_children:
             # A single-call create: its children are built on the load balancer's object.
             lb = session.get(LB, stored.id)
             assert lb is not None
@@ -375,7 +389,6 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
             call.services.providers.stored(session, lb, provider_name)
         else:
             result = serialize(stored)
-            call.services.providers.stored(session, stored.id, provider_name)
     call.services.providers.notify(result["id"], provider_name)
     return {"loadbalancer": result}
 
