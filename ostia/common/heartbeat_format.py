@@ -12,6 +12,8 @@ import zlib
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 VERSION = 3
 # Ostia's agents add a random id per agent start (replay protection); upstream's do not.
 BOOT_ID_FIELD = "boot_id"
@@ -71,13 +73,36 @@ def decode(datagram: bytes, keys: str | bytes | Iterable[str | bytes]) -> dict[s
         raw = zlib.decompress(compressed)
     except zlib.error as exc:
         raise BadCompression(f"payload does not decompress: {exc}") from exc
-    try:
-        message = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadPayload(f"payload is not JSON: {exc}") from exc
+    message = loads(raw)
     if not isinstance(message, dict):
         raise BadPayload("payload is not a JSON object")
     return message
+
+
+def loads(raw: bytes) -> Any:
+    """JSON from UTF-8 bytes; BadPayload if it is not.
+
+    orjson first: a third of the cost of json.loads, which was a third of the health
+    manager's receive path. What orjson refuses and json accepts (NaN, integers beyond
+    64 bits) still parses, through json: the same messages are accepted as before.
+    """
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise BadPayload(f"payload is not JSON: {exc}") from exc
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON bytes of `value` (a part of a decoded message), which `loads` reads
+    back equal; through json where orjson cannot (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode("utf-8")
 
 
 def _verified_payload(datagram: bytes, keys: list[str | bytes]) -> bytes:
@@ -90,8 +115,10 @@ def _verified_payload(datagram: bytes, keys: list[str | bytes]) -> bytes:
     )
     if hex_form:
         body = datagram[:-HEX_DIGEST_LENGTH]
+        # Compared as binary digests: no hex string per key and datagram.
+        expected_digest = bytes.fromhex(tail.decode("ascii"))
         for key in keys:
-            if hmac.compare_digest(sign(body, key), tail):
+            if hmac.compare_digest(hmac.digest(_key_bytes(key), body, "sha256"), expected_digest):
                 return body
     body, digest = datagram[:-BINARY_DIGEST_LENGTH], datagram[-BINARY_DIGEST_LENGTH:]
     for key in keys:

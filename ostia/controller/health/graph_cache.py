@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ostia.common import heartbeat_format
 from ostia.controller.health import store
 from ostia.controller.health.status import LoadBalancerView, StatusChanges
 
@@ -42,21 +43,25 @@ class _Entry:
 @dataclasses.dataclass(frozen=True)
 class _Derived:
     view: LoadBalancerView
-    key: tuple[Any, ...]
+    key: bytes
 
 
-def status_key(message: dict[str, Any]) -> tuple[Any, ...]:
-    """What in a heartbeat decides statuses: listener statuses and the pools section."""
+def status_part(message: dict[str, Any]) -> bytes:
+    """What in a heartbeat decides statuses, as JSON bytes: each listener's status and the
+    pools section (a message `status.derive` reads as it reads the whole heartbeat).
+
+    Bytes rather than the parsed parts: the flush compares them with the last derived
+    ones without walking nested dicts, and a batch of them waiting for a flush adds
+    nothing for the garbage collector to traverse (a batch of parsed messages was tens of
+    thousands of dicts, promoted to the oldest generation every flush).
+    """
     listeners = message.get("listeners")
-    listener_status = (
-        tuple(
-            (lid, entry.get("status") if isinstance(entry, dict) else None)
-            for lid, entry in listeners.items()
-        )
+    statuses = (
+        {lid: {"status": entry.get("status")} for lid, entry in listeners.items() if isinstance(entry, dict)}
         if isinstance(listeners, dict)
-        else ()
+        else {}
     )
-    return listener_status, message.get("pools")
+    return heartbeat_format.dumps({"listeners": statuses, "pools": message.get("pools")})
 
 
 class GraphCache:
@@ -76,13 +81,16 @@ class GraphCache:
         stamps = store.amphora_stamps(session, amphora_ids)
         now = self.clock()
         self._sweep(now)
+        entries = self._entries
         wanted: dict[str, tuple[Any, ...]] = {}
-        for stamp in stamps.values():
-            if stamp.lb_version is None or stamp.load_balancer_id is None:
+        for stamp in stamps:
+            lb_id = stamp[3]
+            if not lb_id or stamp[4] is None:
                 continue
-            entry = self._entries.get(stamp.load_balancer_id)
-            if entry is None or entry.version != stamp.lb_version or entry.expires <= now:
-                wanted[stamp.load_balancer_id] = stamp.lb_version
+            version = stamp[4:]
+            entry = entries.get(lb_id)
+            if entry is None or entry.version != version or entry.expires <= now:
+                wanted[lb_id] = version
         if wanted:
             loaded = store.load_balancer_views(session, wanted)
             self.graph_loads += len(loaded)
@@ -93,28 +101,20 @@ class GraphCache:
                     continue
                 self._entries[lb_id] = _Entry(view, version, now + self.ttl * (0.5 + random.random()))
         result: dict[str, store.AmphoraView] = {}
-        for stamp in stamps.values():
-            entry = (
-                self._entries.get(stamp.load_balancer_id)
-                if stamp.lb_version is not None and stamp.load_balancer_id
-                else None
-            )
-            result[stamp.id] = store.AmphoraView(
-                id=stamp.id,
-                status=stamp.status,
-                compute_id=stamp.compute_id,
-                load_balancer=entry.view if entry is not None else None,
+        view_of = store.AmphoraView
+        for amphora_id, status, compute_id, lb_id, lb_status, _, _ in stamps:
+            entry = entries.get(lb_id) if lb_id and lb_status is not None else None
+            result[amphora_id] = view_of(
+                amphora_id, status, compute_id, entry.view if entry is not None else None
             )
         return result
 
-    def unchanged(self, amphora_id: str, view: LoadBalancerView, key: tuple[Any, ...]) -> bool:
+    def unchanged(self, amphora_id: str, view: LoadBalancerView, key: bytes) -> bool:
         """True if this heartbeat's statuses were already derived against this graph."""
         last = self._derived.get(amphora_id)
         return last is not None and last.view is view and last.key == key
 
-    def committed(
-        self, derived: Iterable[tuple[str, LoadBalancerView, tuple[Any, ...], StatusChanges]]
-    ) -> None:
+    def committed(self, derived: Iterable[tuple[str, LoadBalancerView, bytes, StatusChanges]]) -> None:
         """After a successful commit: cached statuses take the written values."""
         for amphora_id, view, key, changes in derived:
             if changes:
