@@ -9,6 +9,7 @@ import pytest
 
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
+from ostia.controller.worker import spares
 from ostia.controller.worker.amphora_memo import AmphoraMemo
 from ostia.controller.worker.configure import AmphoraPaths
 from ostia.controller.worker.reconciler import Outcome
@@ -171,3 +172,31 @@ def test_a_deleted_udp_listener_is_still_stopped_on_the_amphora(env: WorkerEnv):
     assert [call.args for call in env.amphora.calls_named("delete_listeners")] == [(udp_id,)]
     assert (amp.id, udp_id) not in env.amphora._udp_configs
     assert all(li.id != udp_id for li in env.lb(lb_id).listeners)
+
+
+def test_a_spare_this_process_started_is_configured_without_asking_its_agent_again(db_url: str):
+    with worker_env(db_url, {"house_keeping": {"spare_amphora_pool_size": 1}}) as env:
+        spare = spares.build_spare(env.conf, env.db, env.drivers)  # the housekeeper's call
+        assert [call.amphora_id for call in env.amphora.calls_named("wait_for_agent")] == [spare.id]
+        lb_id = env.store_lb()
+        env.reset_counts()
+        assert env.reconciler().reconcile(lb_id).outcome is Outcome.SETTLED
+        assert env.amphora_calls("wait_for_agent") == 0
+        # Adopted: its VIP plugged and its configuration pushed and loaded all the same.
+        assert [call.amphora_id for call in env.amphora.calls_named("plug_vip")] == [spare.id]
+        assert env.amphora_calls("upload_haproxy_config") == 1
+        assert env.amphora_calls("loadbalancer_action") == 1
+
+
+def test_an_instance_built_again_is_waited_for(env: WorkerEnv):
+    lb_id = env.store_lb()
+    env.reconciler().reconcile(lb_id)
+    (amp,) = env.amphorae(lb_id)
+    # Its instance dies mid-update and the row goes back to building (as a crash leaves it).
+    env.compute.kill(amp.compute_id)
+    env.update(models.Amphora, amp.id, status=c.AMPHORA_BOOTING)
+    env.set_status(lb_id, c.PENDING_UPDATE)
+    env.reset_counts()
+    assert env.reconciler().reconcile(lb_id).outcome is Outcome.SETTLED
+    assert env.compute.calls["build"] == 1
+    assert [call.amphora_id for call in env.amphora.calls_named("wait_for_agent")] == [amp.id]

@@ -2,9 +2,11 @@
 
 Two facts, both safe to act on when stale:
 
-* an amphora's file locations (`GET /1.0/info`): fixed for the amphora's life, so a running
-  amphora met before is configured without `GET /` and `GET /1.0/info` first (a call that
-  finds its agent down fails with the same retries the wait would have had);
+* an amphora's file locations (`GET /1.0/info`): fixed for the life of its instance, so an
+  amphora whose agent answered since its instance was built (forgotten at every build) is
+  configured without `GET /` and `GET /1.0/info` first: a running one met before, or a spare
+  this process's housekeeper started (a call that finds its agent down fails with the
+  retries of a running amphora, and the next attempt rebuilds a dead instance);
 * the md5 of the haproxy configuration this worker last saw an amphora run for a load
   balancer. When the configuration to push differs from it, the push follows without
   reading the current one back first; when it equals it, the current one is read as before

@@ -70,6 +70,7 @@ def build_instance(
     conf: cfg.ConfigOpts, db: Database, drivers: WorkerDrivers, amp: AmphoraState, topology: str
 ) -> AmphoraState:
     """Start the instance of a PENDING_CREATE row and record it (BOOTING)."""
+    drivers.memo.forget(amp.id)  # a new instance: its agent has answered nobody yet
     cert = drivers.cert_generator.generate_amphora_cert(amp.id)
     spec = AmphoraSpec(
         amphora_id=amp.id,

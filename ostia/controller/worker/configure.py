@@ -192,7 +192,7 @@ def configure_amphora(
 
     amphora = drivers.amphora
     ref = amphora_ref(conf, amp)
-    paths = _agent_paths(conf, drivers, amp, ref, booting=booting, ask=booting or force_reload)
+    paths = _agent_paths(conf, drivers, amp, ref, booting=booting)
     timeouts = RequestTimeouts.active(conf)
     between()
     if booting or force_reload:
@@ -244,17 +244,12 @@ def configure_amphora(
 
 
 def _agent_paths(
-    conf: cfg.ConfigOpts,
-    drivers: WorkerDrivers,
-    amp: AmphoraState,
-    ref: AmphoraRef,
-    *,
-    booting: bool,
-    ask: bool,
+    conf: cfg.ConfigOpts, drivers: WorkerDrivers, amp: AmphoraState, ref: AmphoraRef, *, booting: bool
 ) -> AmphoraPaths:
-    """The amphora's paths, once its agent answers. A running amphora met before is not
-    asked again (see amphora_memo) unless `ask` (booting, adopted or recovering)."""
-    known = None if ask else drivers.memo.paths(amp.id)
+    """The amphora's paths, once its agent answers. An amphora whose agent answered this
+    process since its instance was built (a running one, or a spare the housekeeper of an
+    all-in-one process started) is not asked again: see amphora_memo."""
+    known = drivers.memo.paths(amp.id)
     if known is not None:
         return known
     info = drivers.amphora.wait_for_agent(ref, agent_wait_seconds(conf, booting))

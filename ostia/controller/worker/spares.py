@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from ostia.common import constants as c
 from ostia.controller.worker import amphorae
-from ostia.controller.worker.configure import agent_wait_seconds, amphora_ref
+from ostia.controller.worker.configure import agent_wait_seconds, amphora_paths, amphora_ref
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.controller.worker.graph import AmphoraState
 from ostia.db import models
@@ -75,7 +75,9 @@ def build_spare(conf: cfg.ConfigOpts, db: Database, drivers: WorkerDrivers) -> A
         amp = amphorae.ensure_instance(
             conf, db, drivers, amp, conf.controller_worker.loadbalancer_topology, inserted_now=True
         )
-        drivers.amphora.wait_for_agent(amphora_ref(conf, amp), agent_wait_seconds(conf, True))
+        info = drivers.amphora.wait_for_agent(amphora_ref(conf, amp), agent_wait_seconds(conf, True))
+        # A worker sharing these drivers (all-in-one) then configures it without asking again.
+        drivers.memo.learn_paths(amp.id, amphora_paths(conf, drivers, amp, info))
     except Exception:
         amphorae.destroy(db, drivers, amp)
         raise
