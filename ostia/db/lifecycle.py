@@ -12,6 +12,7 @@ after the amphorae run the configuration), or goes to ERROR when retries ran out
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, case, exists, null, update
@@ -274,13 +275,52 @@ _SETTLE_CHILDLESS = (
 )
 
 
-def settle_new_load_balancer(row: dict[str, Any]) -> None:
-    """`settle_load_balancer` for a load balancer about to be inserted without children
-    (`row`: its column values), so that it is stored settled, with no UPDATE after."""
-    if row["provisioning_status"] in _SETTLED:
-        row.update(provisioning_status=c.ACTIVE, updated_at=models.utcnow())
+def settle_row(row: dict[str, Any], now: Any = None) -> None:
+    """`settle_load_balancer` on the column values of a load balancer without children
+    (`row`, changed in place; `now`: the time stamped on a change, the current one by
+    default): a load balancer inserted settled, or moved and settled in one UPDATE."""
+    status = row["provisioning_status"]
+    if status == c.PENDING_DELETE:
+        row.update(provisioning_status=c.DELETED, operating_status=c.OFFLINE)
+        row.update(lease_owner=None, lease_expires=None)
+    elif status in _SETTLED:
+        row.update(provisioning_status=c.ACTIVE, updated_at=models.utcnow() if now is None else now)
     if row["provisioning_status"] == c.ACTIVE:
         row.update(reconcile_attempts=0, last_error=None)
+
+
+def settle_new_load_balancer(row: dict[str, Any]) -> None:
+    """A load balancer about to be inserted without children (`row`: its column values)
+    is stored settled, with no UPDATE after."""
+    settle_row(row)
+
+
+@functools.cache
+def _move_and_settle(allowed: tuple[str, ...], target: str) -> Any:
+    """The UPDATE of `begin_and_settle`, built once per kind of move."""
+    values = _moved(target, bindparam("now"), bindparam("change_request_id"))
+    settle_row(values, bindparam("now"))
+    return (
+        update(_LB)
+        .where(
+            _LB.id == bindparam("lb_id"),
+            _STATUS.in_(allowed),
+            ~exists().where(models.Listener.load_balancer_id == _LB.id),
+            ~exists().where(models.Pool.load_balancer_id == _LB.id),
+        )
+        .values(values)
+    )
+
+
+def begin_and_settle(session: Session, lb_id: str, allowed: tuple[str, ...], target: str) -> bool:
+    """`move_load_balancer` into `target` and `settle_load_balancer` after it in one
+    UPDATE, on rows, for a load balancer without listeners and pools whose provider
+    completes a change once it is stored (noop): no one could see the pending status
+    between the two. False, and nothing done, when the load balancer is in no `allowed`
+    status, has children, or is gone: the caller then takes the two steps."""
+    params = {"lb_id": lb_id, "now": models.utcnow(), "change_request_id": request_id.current()}
+    result: Any = session.connection().execute(_move_and_settle(allowed, target), params)
+    return bool(result.rowcount)
 
 
 def settle_childless_load_balancer(session: Session, lb_id: str) -> bool:

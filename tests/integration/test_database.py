@@ -205,6 +205,31 @@ def test_settling_a_childless_lb_in_one_update_is_the_same_as_settling_its_objec
     assert [row[name] for name in _SETTLED_COLUMNS] == expected
 
 
+@pytest.mark.parametrize("status_value", ["ACTIVE", "ERROR", "PENDING_UPDATE", "PENDING_CREATE", "DELETED"])
+@pytest.mark.parametrize(
+    ("allowed", "target"),
+    [(lifecycle.UPDATE_FROM, "PENDING_UPDATE"), (lifecycle.DELETE_FROM, "PENDING_DELETE")],
+)
+def test_a_move_and_its_settle_in_one_update_are_the_two_steps(db, status_value, allowed, target):
+    with db.transaction() as session:
+        lb = _lb(session, status_value, lease_owner="worker-1", reconcile_attempts=3, last_error="refused")
+        two_steps = lb.id
+        one_step = _lb(session, status_value, lease_owner="worker-1", reconcile_attempts=3, last_error="x").id
+    with db.transaction() as session:
+        moved = lifecycle.move_load_balancer(session, two_steps, allowed, target)
+        if moved:
+            lifecycle.settle_load_balancer(session, session.get(models.LoadBalancer, two_steps))
+        # Refused (busy or gone) exactly when the move alone is refused, and then untouched.
+        assert lifecycle.begin_and_settle(session, one_step, allowed, target) == moved
+    with db.transaction() as session:
+        results = [session.get(models.LoadBalancer, ident) for ident in (two_steps, one_step)]
+        columns = [[getattr(lb, name) for name in _SETTLED_COLUMNS] for lb in results]
+        if moved:
+            assert columns[0] == columns[1]
+        else:
+            assert columns[1][0] == status_value and columns[1][4] == 3
+
+
 def test_a_lb_with_a_listener_is_not_settled_in_one_update(db):
     with db.transaction() as session:
         lb = _lb(session, "PENDING_UPDATE")

@@ -485,17 +485,30 @@ def _replace_tags(conn: sa.Connection, resource_id: str, tags: list[str]) -> lis
     return wanted
 
 
+def _begin_and_settle(call: Call, session: Session, lb: Any, allowed: tuple[str, ...], target: str) -> bool:
+    """With a provider whose changes are complete once stored (noop), the lock and the
+    settle of a load balancer without listeners and pools in one UPDATE
+    (`lifecycle.begin_and_settle`); False when that does not apply or is refused, and the
+    caller then locks (409 if busy) and settles as usual."""
+    if lb.listeners or lb.pools or not call.services.providers.completes_on_store(lb.provider):
+        return False
+    return lifecycle.begin_and_settle(session, lb.id, allowed, target)
+
+
 def update(call: Call, lb_id: str, raw: Any) -> dict[str, Any]:
     body = types.parse(LoadBalancerUpdate, raw)
     sent = body.sent()
-    # On rows, not ORM objects: the same one query as a GET, the lock's UPDATE, the
-    # change's, and the settle's (noop provider).
+    # On rows, not ORM objects: the same one query as a GET, the lock's UPDATE (with the
+    # noop provider's settle in it when there are no children) and the change's.
     with call.db.transaction() as session:
         lb = _read_live(call, session, lb_id)
-        status.lock_row_for_update(session, lb_id)
+        settled = _begin_and_settle(call, session, lb, lifecycle.UPDATE_FROM, c.PENDING_UPDATE)
+        if not settled:
+            status.lock_row_for_update(session, lb_id)
         _store_update(session, lb, sent)
         result = serialize(lb)
-        call.services.providers.stored(session, lb_id, lb.provider)
+        if not settled:
+            call.services.providers.stored(session, lb_id, lb.provider)
     call.services.providers.notify(lb_id, lb.provider)
     return {"loadbalancer": result}
 
@@ -514,10 +527,11 @@ def delete(call: Call, lb_id: str) -> None:
         live_children = [o for o in [*lb.listeners, *lb.pools] if o.provisioning_status != c.DELETED]
         if live_children and not cascade:
             raise exc.ValidationFailure(f"Cannot delete Load Balancer {lb_id} - it has children")
-        status.lock_row_for_delete(session, lb_id)
-        if live_children:
-            _mark_children_for_deletion(session, lb_id)
-        call.services.providers.stored(session, lb_id, lb.provider)
+        if not _begin_and_settle(call, session, lb, lifecycle.DELETE_FROM, c.PENDING_DELETE):
+            status.lock_row_for_delete(session, lb_id)
+            if live_children:
+                _mark_children_for_deletion(session, lb_id)
+            call.services.providers.stored(session, lb_id, lb.provider)
     call.services.providers.notify(lb_id, lb.provider)
 
 
