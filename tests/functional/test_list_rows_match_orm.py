@@ -12,7 +12,6 @@ comes from their load balancer.
 
 from __future__ import annotations
 
-import itertools
 import json
 import urllib.parse
 from collections.abc import Iterator
@@ -25,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from ostia.api import collection as collection_mod
 from ostia.db import models
-from tests.support.live_api import LiveAPI, migrated_sqlite, running_api
+from tests.support.databases import BOTH_DATABASES, fresh_database
+from tests.support.live_api import LiveAPI, running_api
 from tests.support.objects import (
     check,
     create_healthmonitor,
@@ -38,19 +38,15 @@ from tests.support.objects import (
     insert_amphora,
 )
 
-_databases = itertools.count()
 LBAAS = "/v2/lbaas"
 V2 = "/v2"
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BOTH_DATABASES)
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
-    if request.param == "sqlite":
-        url = migrated_sqlite(str(tmp_path_factory.mktemp("rows") / "octavia.db"))
-    else:
-        url = request.getfixturevalue("postgres").create_database(f"rows_{next(_databases)}")
     # A second subnet on the private network, for an additional VIP.
     subnets = ["private-subnet:127.2.0.0/16", "public-subnet:127.3.0.0/16", "private:fd00:db8::/64"]
+    url = fresh_database(request, tmp_path_factory, "rows")
     with running_api(url, {"local_network": {"subnets": subnets}}) as api:
         yield api
 
