@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from oslo_config import cfg
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from ostia.common import constants as c
@@ -55,6 +55,20 @@ def in_use(session: Session, resource: str, project_id: str) -> int:
     return int(session.scalar(query) or 0)
 
 
+def _take_turns(session: Session, project_id: str, resource: str) -> None:
+    """Concurrent creates of one resource in one project count and insert one after the
+    other, so that together they cannot pass the limit. On SQLite the write lock already
+    orders writers; on PostgreSQL a lock on the (project, resource) pair, held until the
+    transaction ends, does (each count is a new statement, so it sees the creates that
+    committed before it got the lock)."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_ADVISORY_LOCK, {"key": f"ostia-quota:{project_id}:{resource}"})
+
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
+
+
 def check(session: Session, conf: cfg.ConfigOpts, project_id: str, resource: str, adding: int = 1) -> None:
     """Raise QuotaExceeded (403) if adding `adding` objects would pass the limit."""
     if adding <= 0:
@@ -62,5 +76,6 @@ def check(session: Session, conf: cfg.ConfigOpts, project_id: str, resource: str
     limit = effective_limits(session, conf, project_id)[resource]
     if limit < 0:
         return
+    _take_turns(session, project_id, resource)
     if in_use(session, resource, project_id) + adding > limit:
         raise exc.QuotaExceeded(RESOURCES[resource][1])

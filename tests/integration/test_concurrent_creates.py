@@ -43,3 +43,14 @@ def test_of_concurrent_creates_asking_for_one_address_exactly_one_gets_it(db_url
         assert codes == [201] + [409] * (THREADS - 1), [a.text for a in answers]
         refused = next(a for a in answers if a.status_code == 409).json()
         assert refused["faultstring"] == "The VIP IP address is already in use: 127.2.9.9"
+
+
+def test_concurrent_creates_stop_at_the_project_quota(db_url):
+    with running_api(db_url) as api:
+        with api.client() as http:
+            quota = {"quota": {"load_balancer": 5}}
+            assert http.put("/v2/lbaas/quotas/racing", json=quota).status_code == 202
+        body = {"vip_subnet_id": "private-subnet", "project_id": "racing"}
+        answers = _create_all(api, [dict(body, name=f"lb{i}") for i in range(THREADS)])
+        codes = sorted(a.status_code for a in answers)
+        assert codes == [201] * 5 + [403] * (THREADS - 5), [a.text for a in answers]
