@@ -51,12 +51,12 @@ def columns_of(model: type[models.Base], only: Sequence[str] = ()) -> list[tuple
     """(attribute name, column) of `model`'s columns: all, or `only` these plus the key
     and the columns the model's relationships join on (so that they can still load)."""
     mapper: Mapper[Any] = inspect(model)
-    wanted: set[str | None] = set(only)
+    wanted = set(only)
     if wanted:
-        wanted.update(column.key for column in mapper.primary_key)
+        needed = list(mapper.primary_key)
         for relation in mapper.relationships:
-            pairs = relation.local_remote_pairs
-            wanted.update(local.key for local, _ in pairs if local.table is mapper.local_table)
+            needed += [local for local, _ in relation.local_remote_pairs if local.table is mapper.local_table]
+        wanted.update(mapper.get_property_by_column(column).key for column in needed)
     return [
         (attribute.key, attribute.columns[0])
         for attribute in mapper.column_attrs
