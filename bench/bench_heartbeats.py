@@ -72,6 +72,13 @@ class RunResult:
     window_received: int = 0
     # PostgreSQL's CPU per processed heartbeat (server and backends), 0 on SQLite.
     db_cpu_us: float = 0.0
+    # The managers' own CPU (from /proc) per datagram they received in the window: what
+    # the neighbours' load changes least.
+    hm_cpu_us: float = 0.0
+    # Lag p99 over the first and the last third of the window's flushes: a lag that grows
+    # shows as a last third above the first.
+    lag_p99_first_ms: float = 0.0
+    lag_p99_last_ms: float = 0.0
 
     def line(self) -> str:
         drops = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items()) if v) or "none"
@@ -81,8 +88,10 @@ class RunResult:
             f"{self.offered:7.0f}/s: first round {self.cold_seconds:.1f} s; in "
             f"{self.seconds:.0f} s received {self.window_received / self.seconds:7.0f}/s, "
             f"processed {self.per_second:7.0f}/s "
-            f"({self.per_cpu_second:7.0f} per CPU-s), lag p50 {self.lag_p50_ms:.0f} ms "
-            f"p99 {self.lag_p99_ms:.0f} ms max {self.lag_max_ms:.0f} ms, flush p50 "
+            f"({self.per_cpu_second:7.0f} per CPU-s, {self.hm_cpu_us:.1f} us manager CPU per "
+            f"datagram), lag p50 {self.lag_p50_ms:.0f} ms "
+            f"p99 {self.lag_p99_ms:.0f} ms max {self.lag_max_ms:.0f} ms (p99 first third "
+            f"{self.lag_p99_first_ms:.0f} ms, last third {self.lag_p99_last_ms:.0f} ms), flush p50 "
             f"{self.flush_p50_ms:.0f} ms, sent {self.sent} received {self.received} "
             f"socket-lost {self.socket_lost}, drops: {drops}; statements: {writes}; "
             f"status writes {self.status_writes}; failovers {self.failovers}; "
@@ -165,6 +174,19 @@ class StatementCounter:
         self.counts[verb] = self.counts.get(verb, 0) + 1
 
 
+def process_cpu(pid: int | None = None) -> float:
+    """CPU seconds (user + system) of a process so far, from /proc/PID/stat."""
+    with open(f"/proc/{pid or os.getpid()}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def lag_thirds(lags: list[float]) -> tuple[float, float]:
+    """Lag p99 (ms) of the first and of the last third of a window's flushes."""
+    third = max(1, len(lags) // 3)
+    return 1000 * _percentile(lags[:third], 0.99), 1000 * _percentile(lags[-third:], 0.99)
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     if not values:
         return 0.0
@@ -240,11 +262,11 @@ def run_once(
         result.cold_seconds = time.monotonic() - started
         counter.enabled = True
         before = service.metrics.snapshot()
-        cpu_before, wall_before = time.process_time(), time.monotonic()
+        cpu_before, wall_before = process_cpu(), time.monotonic()
         db_before = db_server_cpu(db)
         lags_before = len(service.metrics.lags)
         time.sleep(window)
-        cpu_after, wall_after = time.process_time(), time.monotonic()
+        cpu_after, wall_after = process_cpu(), time.monotonic()
         db_after = db_server_cpu(db)
         after = service.metrics.snapshot()
         lags_after = len(service.metrics.lags)
@@ -277,6 +299,7 @@ def run_once(
     result.lag_p50_ms = 1000 * _percentile(lags, 0.5)
     result.lag_p99_ms = 1000 * _percentile(lags, 0.99)
     result.lag_max_ms = 1000 * max(lags, default=0.0)
+    result.lag_p99_first_ms, result.lag_p99_last_ms = lag_thirds(lags)
     result.flush_p50_ms = 1000 * _percentile(flushes, 0.5)
     result.socket_lost = result.sent - result.received
     result.dropped = {
@@ -284,6 +307,7 @@ def run_once(
         for kind in ("late", "unknown_amphora", "incomplete", "replayed", "bad_signature")
     }
     result.window_received = after.get("received", 0) - before.get("received", 0)
+    result.hm_cpu_us = 1e6 * (cpu_after - cpu_before) / max(result.window_received, 1)
     result.statements = counter.counts
     result.status_writes = final.get("status_writes", 0)
     result.failovers = len(set(failovers))  # amphorae (the detector retries every round)
@@ -331,6 +355,11 @@ def run_scaled(
     result.lag_p50_ms = 1000 * _percentile(lags, 0.5)
     result.lag_p99_ms = 1000 * _percentile(lags, 0.99)
     result.lag_max_ms = 1000 * max(lags, default=0.0)
+    # Each manager's thirds, the worse of them.
+    thirds = [lag_thirds(f["lags"]) for f in figures]
+    result.lag_p99_first_ms = max((t[0] for t in thirds), default=0.0)
+    result.lag_p99_last_ms = max((t[1] for t in thirds), default=0.0)
+    result.hm_cpu_us = 1e6 * sum(f["cpu"] for f in figures) / max(result.window_received, 1)
     result.socket_lost = result.sent - result.received
     for f in figures:
         for name, count in f["dropped"].items():
@@ -377,17 +406,17 @@ def _wait_idle(service: HealthManagerService, quiet: float = 1.5, limit: float =
 def table(results: list[RunResult]) -> str:
     lines = [
         "| database | amphorae | mode | offered/s | processed/s | per HM CPU-s | "
-        "DB CPU us per heartbeat | lag p50 / p99 / max (ms) | lost or dropped | "
-        "spurious failovers |",
-        "|---|---:|---|---:|---:|---:|---:|---|---|---:|",
+        "HM CPU us per datagram | DB CPU us per heartbeat | lag p50 / p99 / max (ms) | "
+        "lag p99 first / last third (ms) | lost or dropped | spurious failovers |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---|---|---|---:|",
     ]
     for r in results:
         lost = r.socket_lost + sum(r.dropped.values())
         lines.append(
             f"| {r.database} | {r.amphorae:,} | {r.mode} | {r.offered:,.0f} | "
-            f"{r.per_second:,.0f} | {r.per_cpu_second:,.0f} | {r.db_cpu_us:.0f} | "
-            f"{r.lag_p50_ms:.0f} / "
-            f"{r.lag_p99_ms:.0f} / {r.lag_max_ms:.0f} | {lost:,} | {r.failovers} |"
+            f"{r.per_second:,.0f} | {r.per_cpu_second:,.0f} | {r.hm_cpu_us:.1f} | {r.db_cpu_us:.0f} | "
+            f"{r.lag_p50_ms:.0f} / {r.lag_p99_ms:.0f} / {r.lag_max_ms:.0f} | "
+            f"{r.lag_p99_first_ms:.0f} / {r.lag_p99_last_ms:.0f} | {lost:,} | {r.failovers} |"
         )
     return "\n".join(lines)
 

@@ -31,7 +31,7 @@ def manager_process(
     results: Any,
 ) -> None:
     """Child process: one health manager until `control["stop"]`; puts its figures."""
-    from bench.bench_heartbeats import _config
+    from bench.bench_heartbeats import _config, process_cpu
     from ostia.controller.health.service import HealthManagerService
     from ostia.db.session import Database, create_db_engine
 
@@ -59,7 +59,7 @@ def manager_process(
             processed.value = service.metrics.snapshot().get("processed", 0)
             for name in ("start", "end"):
                 if name not in marks and control[name].is_set():
-                    marks[name] = (service.metrics.snapshot(), time.process_time(), len(service.metrics.lags))
+                    marks[name] = (service.metrics.snapshot(), process_cpu(), len(service.metrics.lags))
             time.sleep(POLL)
     finally:
         service.stop()
