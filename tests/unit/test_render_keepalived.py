@@ -85,4 +85,10 @@ def test_port_addresses_come_from_the_top_quarter_and_vips_skip_them(conf: cfg.C
     found: Subnet = driver.get_subnet("tenant-subnet")
     assert found.gateway_ip is None
     assert driver.allocate_vip(found, None, []).ip_address == "198.18.64.1"
+    # A search that starts past the bottom three quarters (the cursor of a subnet with much
+    # churn) wraps around to the bottom before it takes a port's address.
+    assert driver.allocate_vip(found, None, ["198.18.64.1"], "198.18.64.200").ip_address == "198.18.64.2"
+    bottom_full = [f"198.18.64.{n}" for n in range(1, 192)]
+    assert driver.allocate_vip(found, None, bottom_full, "198.18.64.5").ip_address == "198.18.64.192"
+    assert driver.allocate_vip(found, "198.18.64.250", []).ip_address == "198.18.64.250"
     assert driver.bridge_name(found).startswith("ost-t") and len(driver.bridge_name(found)) <= 15

@@ -116,7 +116,17 @@ class NetnsNetworkDriver(NetworkDriver):
         self, subnet: Subnet, requested: str | None, in_use: Container[str], start: str | None = None
     ) -> VipAllocation:
         ports = {record.ip_address for record in self._records() if record.subnet_id == subnet.id}
-        return super().allocate_vip(subnet, requested, _TakenByEither(in_use, ports), start)
+        taken = _TakenByEither(in_use, ports)
+        if requested is not None:
+            return super().allocate_vip(subnet, requested, taken, start)
+        # VIPs from the bottom three quarters first, the search wrapping around there, so
+        # that the ports' quarter stays free for ports; only a full bottom spills over.
+        try:
+            return super().allocate_vip(
+                subnet, None, _TakenByEither(in_use, ports, _port_range_start(subnet)), start
+            )
+        except AddressUnavailable:
+            return super().allocate_vip(subnet, None, taken, start)
 
     def plug_amphora_port(self, namespace: str, subnet: Subnet, amphora_id: str) -> AmphoraPort:
         with self._lock():
@@ -235,7 +245,7 @@ class NetnsNetworkDriver(NetworkDriver):
         # The top quarter of the subnet holds amphora ports; VIPs come from the bottom. A
         # random free one, so that a replaced amphora's address (still in its peer's and
         # clients' neighbour caches with the old MAC) is seldom handed out again at once.
-        first = int(network.network_address) + network.num_addresses * 3 // 4
+        first = _port_range_start(subnet)
         free = [
             str(ipaddress.ip_address(value))
             for value in range(first, last + 1)
@@ -246,13 +256,23 @@ class NetnsNetworkDriver(NetworkDriver):
         raise AddressUnavailable(f"no free port address left in subnet {subnet.name} ({subnet.cidr})")
 
 
+def _port_range_start(subnet: Subnet) -> int:
+    """The first address of the subnet's top quarter, where amphora ports come from."""
+    network = ipaddress.ip_network(subnet.cidr)
+    return int(network.network_address) + network.num_addresses * 3 // 4
+
+
 class _TakenByEither:
     """Addresses held by load balancers (`in_use`, possibly looked up one at a time in the
-    database) or by amphora ports (this driver's records)."""
+    database) or by amphora ports (this driver's records), and with `reserved_from`, every
+    address from that one on."""
 
-    def __init__(self, in_use: Container[str], ports: set[str]) -> None:
+    def __init__(self, in_use: Container[str], ports: set[str], reserved_from: int | None = None) -> None:
         self.in_use = in_use
         self.ports = ports
+        self.reserved_from = reserved_from
 
     def __contains__(self, address: object) -> bool:
+        if self.reserved_from is not None and int(ipaddress.ip_address(str(address))) >= self.reserved_from:
+            return True
         return address in self.ports or address in self.in_use
