@@ -23,8 +23,8 @@ BENCHES: list[tuple[str, list[str], list[str] | None]] = [
     ("bench.bench_control_plane", [], ["--quick"]),
     ("bench.bench_scale", [], ["--quick"]),
     ("bench.bench_dataplane", [], ["--quick"]),
-    ("bench.bench_worker", [], None),
-    ("bench.bench_lb_create", [], None),
+    ("bench.bench_worker", ["--rounds", "20"], ["--quick"]),
+    ("bench.bench_lb_create", ["--count", "20"], ["--quick"]),
     # Issue 16's goal: 10,000 amphorae heartbeating every second on PostgreSQL.
     (
         "bench.bench_heartbeats",

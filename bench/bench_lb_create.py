@@ -1,6 +1,7 @@
 """Load balancer creation time with and without a spare amphora pool.
 
     .venv/bin/python -m bench.bench_lb_create [--count 20]
+    .venv/bin/python -m bench.bench_lb_create --quick    # one create each way (a test runs it)
 
 API + worker on SQLite with real local amphorae (tests/support/worker_stack.py). Each
 sample is one single-call create of the full stack (an HTTP listener, its pool and two
@@ -62,7 +63,10 @@ def _summary(label: str, samples: list[tuple[float, float]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="one create each way, to see that it works")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.count = 1
     with worker_stack() as stack, stack.api.client() as http, outside_client("a", "b") as outside:
         members = outside.backends
         without = [create_once(stack, http, outside, members) for _ in range(args.count)]

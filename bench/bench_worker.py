@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.bench_worker              # 10 rounds (~1 min)
     .venv/bin/python -m bench.bench_worker --rounds 30
+    .venv/bin/python -m bench.bench_worker --quick      # one round (a test runs it)
 
 The control plane runs as `ostia up` runs it: API, in-process worker (wake-ups are calls),
 SQLite, local amphorae (an amphora-agent process each) and the REST driver over mutual TLS.
@@ -133,7 +134,10 @@ def p95(values: list[float]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="one round, to see that it works")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds = 1
     logging.basicConfig(level=logging.WARNING)
     results: dict[str, list[float]] = {}
     with worker_stack() as stack, stack.api.client() as http, outside_client("a", "b", "new") as outside:
