@@ -8,12 +8,15 @@ relationship per object would make a page of twelve cost more queries than a pag
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import event, update
 
 from ostia.db import models
+from tests.support.live_api import LiveAPI, migrated_sqlite, running_api
 from tests.support.objects import (
     check,
     create_healthmonitor,
@@ -28,8 +31,20 @@ LBAAS = "/v2/lbaas"
 COUNT = 12
 
 
-@pytest.fixture
-def graph(api: Any, client: Any) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
+    with running_api(migrated_sqlite(str(tmp_path_factory.mktemp("count") / "octavia.db"))) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def client(live: LiveAPI) -> Iterator[httpx.Client]:
+    with live.client() as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def graph(live: LiveAPI, client: httpx.Client) -> dict[str, Any]:
     """Twelve load balancers, each with a listener, a pool, a monitor and an L7 redirect
     to the pool; the first pool has twelve members; tags on all; members and listeners
     in ERROR (their reason comes from the load balancer)."""
@@ -45,7 +60,7 @@ def graph(api: Any, client: Any) -> dict[str, Any]:
         pools.append(pool["id"])
     for i in range(COUNT):
         create_member(client, pools[0], address=f"192.0.2.{10 + i}", tags=["all"])
-    with api.db.transaction() as session:
+    with live.db.transaction() as session:
         session.execute(update(models.LoadBalancer).values(last_error="HaproxyRenderError: bad"))
         for model in (models.Member, models.Listener):
             session.execute(update(model).values(provisioning_status="ERROR"))
@@ -72,9 +87,9 @@ class _Statements:
         event.remove(self.engine, "before_cursor_execute", self._seen)
 
 
-def _statements(api: Any, client: Any, url: str, expected_items: int) -> int:
+def _statements(live: LiveAPI, client: httpx.Client, url: str, expected_items: int) -> int:
     """How many SELECTs the list at `url` runs; it must list `expected_items`."""
-    with _Statements(api.db.engine) as statements:
+    with _Statements(live.db.engine) as statements:
         body = check(client.get(url), 200)
     listed = next(value for key, value in body.items() if not key.endswith("_links"))
     assert len(listed) == expected_items, url
@@ -85,8 +100,8 @@ def _statements(api: Any, client: Any, url: str, expected_items: int) -> int:
     "path",
     ["loadbalancers", "listeners", "pools", "pools/{pool}/members", "healthmonitors", "l7policies"],
 )
-def test_a_page_of_twelve_costs_the_queries_of_a_page_of_two(api, client, graph, path):
+def test_a_page_of_twelve_costs_the_queries_of_a_page_of_two(live, client, graph, path):
     url = f"{LBAAS}/{path.format(**graph)}?tags=all"
-    short = _statements(api, client, f"{url}&limit=2", 2)
-    long = _statements(api, client, f"{url}&limit={COUNT}", COUNT)
+    short = _statements(live, client, f"{url}&limit=2", 2)
+    long = _statements(live, client, f"{url}&limit={COUNT}", COUNT)
     assert long == short, (path, short, long)
