@@ -109,6 +109,10 @@ class GraphCache:
             )
         return result
 
+    def __len__(self) -> int:
+        """Load balancer graphs cached."""
+        return len(self._entries)
+
     def unchanged(self, amphora_id: str, view: LoadBalancerView, key: bytes) -> bool:
         """True if this heartbeat's statuses were already derived against this graph."""
         last = self._derived.get(amphora_id)

@@ -31,9 +31,10 @@ METRICS_LOG_INTERVAL = 60.0
 # Seconds between two freezes of what is alive into the collector's permanent generation
 # (`freeze_long_lived`); about the graph cache's lifetime, which replaces its entries.
 GC_FREEZE_INTERVAL = 60.0
-# ... and sooner after a flush that loaded at least this many graphs (a start, a fleet
-# that grew): those are what full collections would traverse.
-GC_FREEZE_AFTER_LOADS = 1000
+# ... and sooner once the graph cache holds this many more load balancers than at the
+# last freeze (a start, a fleet that grew): those are what full collections traverse.
+# Not on reloads of cached graphs: they replace as many as they add.
+GC_FREEZE_AFTER_GROWTH = 1000
 
 
 def freeze_long_lived() -> None:
@@ -169,16 +170,16 @@ class HealthManagerService(Service):
     async def _flush_loop(self, pool: ThreadPoolExecutor) -> None:
         loop = asyncio.get_running_loop()
         graphs = self.processor.graphs
-        next_freeze, loads_frozen = loop.time() + GC_FREEZE_INTERVAL, 0
+        next_freeze, size_frozen = loop.time() + GC_FREEZE_INTERVAL, 0
         while True:
             started = loop.time()
             try:
                 applied = await loop.run_in_executor(pool, self.processor.flush)
                 # Only while heartbeats arrive: an idle manager has nothing new to freeze.
                 if applied and (
-                    started >= next_freeze or graphs.graph_loads - loads_frozen >= GC_FREEZE_AFTER_LOADS
+                    started >= next_freeze or len(graphs) - size_frozen >= GC_FREEZE_AFTER_GROWTH
                 ):
-                    next_freeze, loads_frozen = started + GC_FREEZE_INTERVAL, graphs.graph_loads
+                    next_freeze, size_frozen = started + GC_FREEZE_INTERVAL, len(graphs)
                     await loop.run_in_executor(pool, freeze_long_lived)
             except Exception:
                 LOG.exception("could not write heartbeat results; retrying next flush")
