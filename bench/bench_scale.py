@@ -349,8 +349,8 @@ def delete_all(url: str, lbs: list[CreatedLB], timeout: float) -> None:
             http.delete(f"/v2/lbaas/loadbalancers/{lb.id}", params={"cascade": "true"})
         for lb in lbs:
             wait_for(
-                lambda lb=lb: lb_status(http, lb.id) == "DELETED",
-                timeout,  # type: ignore[misc]
+                lambda lb=lb: lb_status(http, lb.id) == "DELETED",  # type: ignore[misc]
+                timeout,
                 f"LB {lb.id} deleted",
             )
 
