@@ -101,9 +101,13 @@ def _holds_vip(namespace: str) -> bool:
 
 
 def _kill_9(namespace: str) -> None:
-    for pid in iproute.netns_pids(namespace):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    # Stop every process first: keepalived's VRRP child gets SIGTERM when its parent dies
+    # (a parent-death signal) and would remove the VIP itself if the parent went first.
+    pids = iproute.netns_pids(namespace)
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
 
 
 @pytest.mark.parametrize("when", ["after the agent restarted", "while no agent ran"])
