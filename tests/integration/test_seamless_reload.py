@@ -137,5 +137,15 @@ def test_ten_member_changes_under_load_fail_no_request(
         # Reloads really happened under open connections: clients had to reconnect.
         assert sum(client.connections for client in clients) > CLIENTS
     else:
-        # No reload: every client kept its first connection.
-        assert sum(client.connections for client in clients) == CLIENTS
+        # No reload: every client kept its first connection. One exception is haproxy 2.6's:
+        # `del server` is refused while the removed server still has an idle connection in
+        # its reuse pool (purged only every pool-purge-delay, 5 s), and the agent then falls
+        # back to a reload (it says so in its log). That may happen, rarely; it must stay the
+        # exception, and only a reload may make clients reconnect.
+        with open(amphora.files.agent_log, errors="replace") as handle:
+            log = handle.read()
+        runtime_changes = log.count("updated without a reload")
+        fallbacks = log.count("Server still has connections attached to it")
+        assert runtime_changes >= len(CHANGES) - 2, log[-2000:]
+        assert runtime_changes + fallbacks >= len(CHANGES), log[-2000:]
+        assert sum(client.connections for client in clients) <= CLIENTS * (1 + fallbacks)
