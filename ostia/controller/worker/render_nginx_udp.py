@@ -33,7 +33,6 @@ from oslo_config import cfg
 
 from ostia.common import constants, limits
 from ostia.controller.worker.haproxy.escape import (
-    HaproxyRenderError,
     UnsafeValue,
     check_text,
     cidr,
@@ -42,6 +41,7 @@ from ostia.controller.worker.haproxy.escape import (
     ip_address,
     matching,
 )
+from ostia.controller.worker.haproxy.graph_values import monitor_timing, vip_addresses
 from ostia.controller.worker.haproxy.l7 import live
 from ostia.db import models
 
@@ -87,7 +87,7 @@ def render_udp_listener_config(
         lines.append(f"#ostia:pool {pool_id}")
         lines += _upstream(pool, upstream)
     lines.append("server {")
-    for address in _vips(lb):
+    for address in vip_addresses(lb):
         lines.append(f"    listen {_host(address)}:{port} udp;")
     for value in listener.allowed_cidrs or []:
         lines.append(f"    allow {cidr(value, 'listener.allowed_cidrs')};")
@@ -144,28 +144,15 @@ def _upstream(pool: models.Pool, name: str) -> list[str]:
     if hm is not None:
         if hm.type not in CHECK_TYPES:
             raise UnsafeValue("healthmonitor.type", hm.type, "not a UDP pool monitor")
-        delay = integer(hm.delay, "healthmonitor.delay", limits.HM_DELAY.low, limits.HM_DELAY.high)
-        timeout = integer(hm.timeout, "healthmonitor.timeout", limits.HM_TIMEOUT.low, limits.HM_TIMEOUT.high)
-        fall = integer(
-            hm.fall_threshold or 3,
-            "healthmonitor.max_retries_down",
-            limits.HM_MAX_RETRIES_DOWN.low,
-            limits.HM_MAX_RETRIES_DOWN.high,
-        )
-        rise = integer(
-            hm.rise_threshold or 3,
-            "healthmonitor.max_retries",
-            limits.HM_MAX_RETRIES.low,
-            limits.HM_MAX_RETRIES.high,
-        )
+        timing = monitor_timing(hm)
         # The comment line is read by the agent, not by nginx.
         lines.insert(
             0,
-            f"#ostia:check type={hm.type} interval={max(delay, 1)} "
-            f"timeout={max(timeout, 1)} rise={rise} fall={fall}"
+            f"#ostia:check type={hm.type} interval={max(timing.delay, 1)} "
+            f"timeout={max(timing.timeout, 1)} rise={timing.rise} fall={timing.fall}"
             + (_http_check(hm) if hm.type == constants.HTTP else ""),
         )
-        passive = f"max_fails={fall} fail_timeout={max(delay, 1)}s"
+        passive = f"max_fails={timing.fall} fail_timeout={max(timing.delay, 1)}s"
     servers = 0
     for member in pool.members:
         if member.provisioning_status in (constants.PENDING_DELETE, constants.DELETED):
@@ -226,18 +213,6 @@ def _server(member: models.Member, pool: models.Pool, passive: str, hashed: bool
             )
         marks.append(f"check={_host(check_address)}:{check_port}")
     return " ".join(words) + "; " + " ".join(marks)
-
-
-def _vips(lb: models.LoadBalancer) -> list[str]:
-    addresses = []
-    if lb.vip is not None and lb.vip.ip_address:
-        addresses.append(ip_address(lb.vip.ip_address, "vip.ip_address"))
-    for extra in lb.additional_vips:
-        if extra.ip_address:
-            addresses.append(ip_address(extra.ip_address, "additional_vip.ip_address"))
-    if not addresses:
-        raise HaproxyRenderError(f"load balancer {lb.id} has no VIP address")
-    return list(dict.fromkeys(addresses))
 
 
 def _host(address: str) -> str:

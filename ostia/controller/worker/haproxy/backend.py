@@ -36,6 +36,7 @@ from ostia.controller.worker.haproxy.escape import (
     matching,
     quote,
 )
+from ostia.controller.worker.haproxy.graph_values import monitor_timing
 from ostia.controller.worker.haproxy.l7 import live
 from ostia.db import models
 
@@ -264,23 +265,10 @@ def _health_monitor(view: BackendView, pool: models.Pool, ctx: BackendContext) -
     hm = pool.health_monitor
     if hm is None or not live(hm):
         return []
-    delay = integer(hm.delay, "healthmonitor.delay", limits.HM_DELAY.low, limits.HM_DELAY.high)
-    timeout = integer(hm.timeout, "healthmonitor.timeout", limits.HM_TIMEOUT.low, limits.HM_TIMEOUT.high)
-    fall = integer(
-        hm.fall_threshold or 3,
-        "healthmonitor.max_retries_down",
-        limits.HM_MAX_RETRIES_DOWN.low,
-        limits.HM_MAX_RETRIES_DOWN.high,
-    )
-    rise = integer(
-        hm.rise_threshold or 3,
-        "healthmonitor.max_retries",
-        limits.HM_MAX_RETRIES.low,
-        limits.HM_MAX_RETRIES.high,
-    )
-    view.directives.append(f"timeout check {timeout}s")
+    timing = monitor_timing(hm)
+    view.directives.append(f"timeout check {timing.timeout}s")
     # haproxy refuses `inter 0`; a zero delay means "as often as allowed", one second here.
-    words = ["check", "inter", f"{max(delay, 1)}s", "fall", str(fall), "rise", str(rise)]
+    words = ["check", "inter", f"{max(timing.delay, 1)}s", "fall", str(timing.fall), "rise", str(timing.rise)]
     if hm.type in (constants.HTTP, constants.HTTPS):
         view.options.append(_httpchk(hm))
         if hm.http_version == 1.1 and hm.domain_name:

@@ -54,6 +54,7 @@ from ostia.controller.worker.haproxy.escape import (
     log_format_text,
     quote,
 )
+from ostia.controller.worker.haproxy.graph_values import vip_addresses
 from ostia.controller.worker.haproxy.l7 import FrontendRules, frontend_rules, live
 from ostia.db import models
 
@@ -296,7 +297,7 @@ def _listener(
         timeout_client=_ms(
             listener.timeout_client_data, haproxy_conf.timeout_client_data, "timeout_client_data"
         ),
-        binds=[" ".join([f"{address}:{port}", *tls_words]) for address in _vips(lb)],
+        binds=[" ".join([f"{address}:{port}", *tls_words]) for address in vip_addresses(lb)],
     )
     inspect = _ms(listener.timeout_tcp_inspect, haproxy_conf.timeout_tcp_inspect, "timeout_tcp_inspect")
     frontend.inspect_delay = inspect or None
@@ -336,18 +337,6 @@ def _listener(
     elif listener.protocol != constants.PROMETHEUS:
         frontend.comments.append("no default pool: unmatched requests answer 503")
     return frontend, list(backends.values())
-
-
-def _vips(lb: models.LoadBalancer) -> list[str]:
-    addresses = []
-    if lb.vip is not None and lb.vip.ip_address:
-        addresses.append(ip_address(lb.vip.ip_address, "vip.ip_address"))
-    for extra in lb.additional_vips:
-        if extra.ip_address:
-            addresses.append(ip_address(extra.ip_address, "additional_vip.ip_address"))
-    if not addresses:
-        raise HaproxyRenderError(f"load balancer {lb.id} has no VIP address")
-    return list(dict.fromkeys(addresses))
 
 
 def _allowed_cidrs(frontend: FrontendView, listener: models.Listener) -> None:
