@@ -38,10 +38,14 @@ from ostia.controller.worker.haproxy.escape import (
     cidr,
     ident,
     integer,
-    ip_address,
     matching,
 )
-from ostia.controller.worker.haproxy.graph_values import monitor_timing, vip_addresses
+from ostia.controller.worker.haproxy.graph_values import (
+    MemberServer,
+    member_servers,
+    monitor_timing,
+    vip_addresses,
+)
 from ostia.controller.worker.haproxy.l7 import live
 from ostia.db import models
 
@@ -154,10 +158,8 @@ def _upstream(pool: models.Pool, name: str) -> list[str]:
         )
         passive = f"max_fails={timing.fall} fail_timeout={max(timing.delay, 1)}s"
     servers = 0
-    for member in pool.members:
-        if member.provisioning_status in (constants.PENDING_DELETE, constants.DELETED):
-            continue
-        lines.append("    " + _server(member, pool, passive, hashed, hm is not None))
+    for server in member_servers(pool):
+        lines.append("    " + _server(server, passive, hashed, hm is not None))
         servers += 1
     if not servers:
         lines.append(f"    {_NO_SERVER} # no members")
@@ -184,33 +186,20 @@ def _http_check(hm: models.HealthMonitor) -> str:
     return " " + " ".join(words)
 
 
-def _server(member: models.Member, pool: models.Pool, passive: str, hashed: bool, checked: bool) -> str:
-    member_id = ident(member.id, "member.id")
-    address = ip_address(member.ip_address, "member.address")
-    port = integer(member.protocol_port, "member.protocol_port", limits.PORT.low, limits.PORT.high)
-    weight = integer(
-        1 if member.weight is None else member.weight, "member.weight", limits.WEIGHT.low, limits.WEIGHT.high
-    )
-    admin_down = member.enabled is False or pool.enabled is False
-    words = ["server", f"{_host(address)}:{port}", f"weight={max(weight, 1)}", passive]
-    if member.backup and not hashed:
+def _server(server: MemberServer, passive: str, hashed: bool, checked: bool) -> str:
+    words = ["server", f"{_host(server.address)}:{server.port}", f"weight={max(server.weight, 1)}", passive]
+    if server.member.backup and not hashed:
         words.append("backup")
-    if admin_down or weight == 0:
+    if server.admin_down or server.weight == 0:
         words.append("down")
-    marks = [f"#ostia:member {member_id}"]
-    if admin_down:
+    marks = [f"#ostia:member {server.id}"]
+    if server.admin_down:
         marks.append("admin-down")
-    elif weight == 0:
+    elif server.weight == 0:
         marks.append("drain")
-    if checked and not admin_down:
-        check_address = address
-        if member.monitor_address:
-            check_address = ip_address(member.monitor_address, "member.monitor_address")
-        check_port = port
-        if member.monitor_port:
-            check_port = integer(
-                member.monitor_port, "member.monitor_port", limits.PORT.low, limits.PORT.high
-            )
+    if checked and not server.admin_down:
+        check_address = server.monitor_address() or server.address
+        check_port = server.monitor_port() or server.port
         marks.append(f"check={_host(check_address)}:{check_port}")
     return " ".join(words) + "; " + " ".join(marks)
 

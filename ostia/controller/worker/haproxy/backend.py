@@ -31,12 +31,11 @@ from ostia.controller.worker.haproxy.escape import (
     fetch_arg,
     ident,
     integer,
-    ip_address,
     log_format_text,
     matching,
     quote,
 )
-from ostia.controller.worker.haproxy.graph_values import monitor_timing
+from ostia.controller.worker.haproxy.graph_values import MemberServer, member_servers, monitor_timing
 from ostia.controller.worker.haproxy.l7 import live
 from ostia.db import models
 
@@ -148,49 +147,35 @@ def build_backend(pool: models.Pool, ctx: BackendContext) -> BackendView:
         if tls
         else []
     )
-    for member in pool.members:
-        if not live_member(member):
-            continue
-        view.servers.append(_server(member, pool, check_words, cookie_servers, tls_words))
+    for server in member_servers(pool):
+        view.servers.append(_server(server, pool, check_words, cookie_servers, tls_words))
     if not view.servers:
         view.comments.append("no members: requests routed here answer 503")
     return view
 
 
-def live_member(member: models.Member) -> bool:
-    """Members that appear as `server` lines (admin-down ones too, as `disabled`)."""
-    return member.provisioning_status not in (constants.PENDING_DELETE, constants.DELETED)
-
-
 def _server(
-    member: models.Member, pool: models.Pool, check_words: list[str], cookie: bool, tls_words: list[str]
+    server: MemberServer, pool: models.Pool, check_words: list[str], cookie: bool, tls_words: list[str]
 ) -> str:
-    name = ident(member.id, "member.id")
-    address = ip_address(member.ip_address, "member.address")
-    port = integer(member.protocol_port, "member.protocol_port", limits.PORT.low, limits.PORT.high)
-    weight = integer(
-        1 if member.weight is None else member.weight, "member.weight", limits.WEIGHT.low, limits.WEIGHT.high
-    )
-    words = [name, f"{address}:{port}", "weight", str(weight)]
+    words = [server.id, f"{server.address}:{server.port}", "weight", str(server.weight)]
     if check_words:
         words += check_words
-        if member.monitor_address:
-            words += ["addr", ip_address(member.monitor_address, "member.monitor_address")]
-        if member.monitor_port:
-            words += [
-                "port",
-                str(integer(member.monitor_port, "member.monitor_port", limits.PORT.low, limits.PORT.high)),
-            ]
+        monitor_address = server.monitor_address()
+        if monitor_address is not None:
+            words += ["addr", monitor_address]
+        monitor_port = server.monitor_port()
+        if monitor_port is not None:
+            words += ["port", str(monitor_port)]
     if cookie:
-        words += ["cookie", name]
+        words += ["cookie", server.id]
     if pool.protocol == constants.PROXY:
         words.append("send-proxy")
     elif pool.protocol == constants.PROXYV2:
         words.append("send-proxy-v2")
     words += tls_words
-    if member.backup:
+    if server.member.backup:
         words.append("backup")
-    if member.enabled is False or pool.enabled is False:
+    if server.admin_down:
         words.append("disabled")
     return " ".join(words)
 

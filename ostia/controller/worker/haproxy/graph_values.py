@@ -1,15 +1,17 @@
 """Values both renderers (haproxy and nginx's UDP stream) read from the graph, checked.
 
-One place for the VIP addresses a listener binds and for a health monitor's timing, so the
-TCP/HTTP and UDP data planes accept and refuse exactly the same stored values.
+One place for the VIP addresses a listener binds, a health monitor's timing and the members a
+pool serves with (which ones, and each one's address, port and weight), so the TCP/HTTP and UDP
+data planes accept and refuse exactly the same stored values.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ostia.common import limits
-from ostia.controller.worker.haproxy.escape import HaproxyRenderError, integer, ip_address
+from ostia.common import constants, limits
+from ostia.controller.worker.haproxy.escape import HaproxyRenderError, ident, integer, ip_address
 from ostia.db import models
 
 
@@ -19,6 +21,57 @@ class MonitorTiming:
     timeout: int  # seconds
     fall: int  # failed checks before a member is down (max_retries_down)
     rise: int  # passed checks before it is up again (max_retries)
+
+
+@dataclass(frozen=True)
+class MemberServer:
+    """One member as a `server` line sees it: its checked id, address, port and weight."""
+
+    member: models.Member
+    id: str
+    address: str
+    port: int
+    weight: int  # 0: drained (no new connections)
+    admin_down: bool  # the member or its whole pool is disabled
+
+    def monitor_address(self) -> str | None:
+        """Where checks go instead of the member's address, if set. Checked only when a
+        renderer asks (with a health monitor): without one the stored value is not used."""
+        if not self.member.monitor_address:
+            return None
+        return ip_address(self.member.monitor_address, "member.monitor_address")
+
+    def monitor_port(self) -> int | None:
+        """The port checks go to instead of the member's port, if set (checked when asked)."""
+        if not self.member.monitor_port:
+            return None
+        return integer(self.member.monitor_port, "member.monitor_port", limits.PORT.low, limits.PORT.high)
+
+
+def live_member(member: models.Member) -> bool:
+    """Members that appear as `server` lines (admin-down ones too, marked down)."""
+    return member.provisioning_status not in (constants.PENDING_DELETE, constants.DELETED)
+
+
+def member_servers(pool: models.Pool) -> Iterator[MemberServer]:
+    """The pool's live members in stored order, each checked as it is reached (so the first
+    bad value met is the one reported)."""
+    for member in pool.members:
+        if not live_member(member):
+            continue
+        yield MemberServer(
+            member=member,
+            id=ident(member.id, "member.id"),
+            address=ip_address(member.ip_address, "member.address"),
+            port=integer(member.protocol_port, "member.protocol_port", limits.PORT.low, limits.PORT.high),
+            weight=integer(
+                1 if member.weight is None else member.weight,
+                "member.weight",
+                limits.WEIGHT.low,
+                limits.WEIGHT.high,
+            ),
+            admin_down=member.enabled is False or pool.enabled is False,
+        )
 
 
 def vip_addresses(lb: models.LoadBalancer) -> list[str]:
