@@ -22,8 +22,11 @@ import json
 import os
 from collections.abc import Mapping
 
+from oslo_config import cfg
+
 # The drivers read their agents' pid files through this module.
 from ostia.common.pid_file import read_pid as read_pid
+from ostia.drivers.compute.base import AmphoraSpec
 
 METADATA = "instance.json"
 
@@ -134,3 +137,50 @@ def render_agent_config(settings: Mapping[str, Mapping[str, str]]) -> str:
             lines.append(f"{option} = {value}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
+
+
+def write_agent_files(
+    files: InstanceFiles,
+    spec: AmphoraSpec,
+    record: InstanceRecord,
+    conf: cfg.ConfigOpts,
+    *,
+    base_path: str,
+    more_settings: Mapping[str, Mapping[str, str]] | None = None,
+) -> None:
+    """Make the instance's directories and write the agent's certificates and configuration.
+
+    `base_path` is the [haproxy_amphora] base_path the agent is told (a short link to
+    files.base_path where socket paths need one); `more_settings` adds sections only the
+    driver knows.
+    """
+    for directory in (files.etc_dir, files.base_path, files.base_cert_dir):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    write_file(files.server_pem, spec.server_pem, 0o600)
+    write_file(files.client_ca_pem, spec.client_ca_pem, 0o644)
+    driver_settings = {
+        "haproxy_amphora": {
+            "bind_host": record.lb_network_ip,
+            "bind_port": str(conf.haproxy_amphora.bind_port),
+            "base_path": base_path,
+            "base_cert_dir": files.base_cert_dir,
+            "haproxy_cmd": conf.haproxy_amphora.haproxy_cmd,
+        },
+        "amphora_agent": {
+            "agent_server_cert": files.server_pem,
+            "agent_server_ca": files.client_ca_pem,
+            "amphora_id": record.amphora_id,
+        },
+        **(more_settings or {}),
+    }
+    # What only the driver knows wins over the controller's choices.
+    settings = merge_settings(spec.agent_settings, driver_settings)
+    write_file(files.agent_conf, render_agent_config(settings).encode(), 0o600)
+
+
+def write_file(path: str, data: bytes, mode: int) -> None:
+    """Write `data` to `path` with permissions `mode` (also when the file existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(path, mode)

@@ -23,16 +23,12 @@ host's address and the controller reach an agent the moment they exist.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
-import re
 import shutil
 import signal
 import subprocess
-import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from typing import cast
 
@@ -41,7 +37,6 @@ from oslo_config import cfg
 from ostia.common import addresses, iproute
 from ostia.common.config import ConfigError
 from ostia.common.constants import HAPROXY_MAX_BASE_PATH
-from ostia.common.process_env import agent_environment
 from ostia.drivers.compute import local_processes as procs
 from ostia.drivers.compute.base import (
     AmphoraSpec,
@@ -50,27 +45,31 @@ from ostia.drivers.compute.base import (
     ComputeDriver,
     ComputeInstance,
 )
+from ostia.drivers.compute.instance_directory import (
+    ACTIVE,
+    SHUTOFF,
+    InstanceDirectory,
+    check_amphora_id,
+    instance_of,
+    removed_if_build_fails,
+)
 from ostia.drivers.compute.local_driver import default_agent_command
 from ostia.drivers.compute.local_instance import (
     InstanceFiles,
     InstanceRecord,
-    merge_settings,
     read_pid,
     read_record,
-    render_agent_config,
-    write_record,
+    write_agent_files,
+    write_file,
 )
 from ostia.drivers.network import netns_firewall
 from ostia.drivers.network.netns_firewall import MGMT_PORT_PREFIX
 
 LOG = logging.getLogger(__name__)
 
-ACTIVE = "ACTIVE"
-SHUTOFF = "SHUTOFF"
-ERROR = "ERROR"
 AMP_NS_PREFIX = iproute.PREFIX + "amp-"
 VIP_NS_PREFIX = iproute.PREFIX + "vip-"
-_COMPUTE_ID = re.compile(r"[0-9a-f]{10}")
+_COMPUTE_ID_LENGTH = 10
 # Deleting an amphora is pulling a VM's plug: a moment to exit on SIGTERM, then SIGKILL.
 STOP_TIMEOUT = 1.0
 SSHD = "/usr/sbin/sshd"
@@ -119,6 +118,7 @@ class NetnsComputeDriver(ComputeDriver):
         self.conf = conf
         options = conf.netns_compute
         self.amphora_dir = os.path.abspath(options.amphora_dir or os.path.join(conf.ostia.state_dir, "nsamp"))
+        self.directory = InstanceDirectory(self.amphora_dir, _COMPUTE_ID_LENGTH)
         self.mgmt_bridge = options.mgmt_bridge
         self.mgmt_network = mgmt_network(conf)
         self.host_address = mgmt_host_address(self.mgmt_network)
@@ -144,9 +144,8 @@ class NetnsComputeDriver(ComputeDriver):
     # -- ComputeDriver -------------------------------------------------------------------
 
     def build(self, spec: AmphoraSpec) -> ComputeInstance:
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", spec.amphora_id):
-            raise ComputeBuildError(f"unusable amphora id {spec.amphora_id!r}")
-        if len(os.path.join(self.amphora_dir, "0" * 10, "lb")) > HAPROXY_MAX_BASE_PATH:
+        check_amphora_id(spec.amphora_id)
+        if len(os.path.join(self.amphora_dir, "0" * _COMPUTE_ID_LENGTH, "lb")) > HAPROXY_MAX_BASE_PATH:
             raise ComputeBuildError(
                 f"[netns_compute] amphora_dir {self.amphora_dir!r} is too long for haproxy's unix sockets"
             )
@@ -158,42 +157,27 @@ class NetnsComputeDriver(ComputeDriver):
             self.ensure_mgmt_network()
         except (iproute.IpCommandError, OSError) as exc:
             raise ComputeBuildError(f"lb-mgmt network {self.mgmt_bridge}: {exc}") from exc
-        record = self._reserve(spec.amphora_id)
-        files = self._files(record.compute_id)
-        try:
+        record = self.directory.reserve(spec.amphora_id, self._free_address)
+        files = self.directory.files(record.compute_id)
+        with removed_if_build_fails(self, spec.amphora_id, record.compute_id):
             self._make_namespaces(record)
             self._write_files(files, spec, record)
             self._start_agent(files, record.compute_id)
             if self.ssh_key_file:
                 self._start_sshd(files, record)
-        except Exception as exc:
-            LOG.exception("building amphora %s failed", spec.amphora_id)
-            try:
-                self.delete(record.compute_id)
-            except ComputeDeleteError:
-                LOG.exception("cleaning up after the failed build of %s", record.compute_id)
-            raise ComputeBuildError(f"amphora {spec.amphora_id} did not start: {exc}") from exc
         LOG.info(
             "namespace amphora %s started as %s on %s",
             spec.amphora_id,
             record.compute_id,
             record.lb_network_ip,
         )
-        return self._instance(record, files)
+        return instance_of(record, self._state(record, files))
 
     def get(self, compute_id: str) -> ComputeInstance | None:
-        if not _COMPUTE_ID.fullmatch(compute_id):
-            return None
-        files = self._files(compute_id)
-        if not os.path.isdir(files.root):
-            return None
-        record = read_record(files)
-        if record is None:
-            return ComputeInstance(compute_id, "", "", ERROR)
-        return self._instance(record, files)
+        return self.directory.instance(compute_id, self._state)
 
     def delete(self, compute_id: str) -> None:
-        if not _COMPUTE_ID.fullmatch(compute_id):
+        if not self.directory.is_compute_id(compute_id):
             return
         namespaces = (amp_namespace(compute_id), vip_namespace(compute_id))
         stop_namespace_processes(namespaces)
@@ -211,14 +195,14 @@ class NetnsComputeDriver(ComputeDriver):
                 name = str(link.get("ifname", ""))
                 if name and name != "lo":
                     iproute.delete_link(name, netns=ns)
-        record = read_record(self._files(compute_id))
+        record = read_record(self.directory.files(compute_id))
         if record is not None and record.lb_network_ip:
             # The next amphora may get this address with another MAC: the host must not
             # keep talking to the old one until its neighbour entry goes stale.
             iproute.ip("neigh", "flush", "to", record.lb_network_ip, "dev", self.mgmt_bridge, check=False)
         for ns in namespaces:
             iproute.delete_netns(ns)
-        files = self._files(compute_id)
+        files = self.directory.files(compute_id)
         try:
             shutil.rmtree(files.root)
         except FileNotFoundError:
@@ -228,64 +212,32 @@ class NetnsComputeDriver(ComputeDriver):
         LOG.info("namespace amphora instance %s deleted", compute_id)
 
     def list_instances(self) -> list[ComputeInstance]:
-        try:
-            names = sorted(os.listdir(self.amphora_dir))
-        except FileNotFoundError:
-            return []
-        found = [self.get(name) for name in names]
-        return [instance for instance in found if instance is not None]
+        return self.directory.instances(self._state)
 
     def instance_paths(self, compute_id: str) -> tuple[str, str] | None:
-        if not _COMPUTE_ID.fullmatch(compute_id):
-            return None
-        files = self._files(compute_id)
-        if not os.path.isdir(files.root):
+        files = self.directory.existing(compute_id)
+        if files is None:
             return None
         return files.base_path, files.base_cert_dir
 
     def network_namespace(self, compute_id: str) -> str | None:
-        return amp_namespace(compute_id) if _COMPUTE_ID.fullmatch(compute_id) else None
+        return amp_namespace(compute_id) if self.directory.is_compute_id(compute_id) else None
 
     # -- namespace amphorae only ---------------------------------------------------------
 
     def instance_files(self, compute_id: str) -> InstanceFiles:
-        if not _COMPUTE_ID.fullmatch(compute_id):
+        if not self.directory.is_compute_id(compute_id):
             raise ValueError(f"not a netns compute id: {compute_id!r}")
-        return self._files(compute_id)
+        return self.directory.files(compute_id)
 
     # -- building ------------------------------------------------------------------------
 
-    def _files(self, compute_id: str) -> InstanceFiles:
-        return InstanceFiles(os.path.join(self.amphora_dir, compute_id))
-
-    @contextlib.contextmanager
-    def _build_lock(self) -> Iterator[None]:
-        os.makedirs(self.amphora_dir, mode=0o700, exist_ok=True)
-        with open(os.path.join(self.amphora_dir, ".build.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def _reserve(self, amphora_id: str) -> InstanceRecord:
-        with self._build_lock():
-            taken = {instance.lb_network_ip for instance in self.list_instances()}
-            taken.add(self.host_address)
-            free = (a for a in mgmt_addresses(self.mgmt_network) if a not in taken)
-            address = next(free, None)
-            if address is None:
-                raise ComputeBuildError(f"no free management address left in {self.mgmt_network}")
-            while True:
-                compute_id = uuid.uuid4().hex[:10]
-                try:
-                    os.mkdir(os.path.join(self.amphora_dir, compute_id), 0o700)
-                    break
-                except FileExistsError:
-                    continue
-            record = InstanceRecord(compute_id, amphora_id, address)
-            write_record(self._files(compute_id), record)
-        return record
+    def _free_address(self, taken: set[str]) -> str:
+        taken = taken | {self.host_address}
+        address = next((a for a in mgmt_addresses(self.mgmt_network) if a not in taken), None)
+        if address is None:
+            raise ComputeBuildError(f"no free management address left in {self.mgmt_network}")
+        return address
 
     def _make_namespaces(self, record: InstanceRecord) -> None:
         amp_ns = amp_namespace(record.compute_id)
@@ -305,30 +257,13 @@ class NetnsComputeDriver(ComputeDriver):
         iproute.ip("link", "set", "eth0", "up", netns=amp_ns)
 
     def _write_files(self, files: InstanceFiles, spec: AmphoraSpec, record: InstanceRecord) -> None:
-        for directory in (files.etc_dir, files.base_path, files.base_cert_dir):
-            os.makedirs(directory, mode=0o700, exist_ok=True)
+        more_settings = {"netns_amphora": {"vip_namespace": vip_namespace(record.compute_id)}}
+        write_agent_files(
+            files, spec, record, self.conf, base_path=files.base_path, more_settings=more_settings
+        )
         # keepalived runs its check script only from directories no one else may write.
         os.chmod(files.root, 0o755)
         os.chmod(files.base_path, 0o755)
-        _write(files.server_pem, spec.server_pem, 0o600)
-        _write(files.client_ca_pem, spec.client_ca_pem, 0o644)
-        driver_settings = {
-            "haproxy_amphora": {
-                "bind_host": record.lb_network_ip,
-                "bind_port": str(self.conf.haproxy_amphora.bind_port),
-                "base_path": files.base_path,
-                "base_cert_dir": files.base_cert_dir,
-                "haproxy_cmd": self.conf.haproxy_amphora.haproxy_cmd,
-            },
-            "amphora_agent": {
-                "agent_server_cert": files.server_pem,
-                "agent_server_ca": files.client_ca_pem,
-                "amphora_id": record.amphora_id,
-            },
-            "netns_amphora": {"vip_namespace": vip_namespace(record.compute_id)},
-        }
-        settings = merge_settings(spec.agent_settings, driver_settings)
-        _write(files.agent_conf, render_agent_config(settings).encode(), 0o600)
 
     def _start_agent(self, files: InstanceFiles, compute_id: str) -> None:
         argv = [
@@ -343,7 +278,7 @@ class NetnsComputeDriver(ComputeDriver):
         proc = self._spawn(argv, files.agent_log, files.root, compute_id)
         # `ip netns exec` execs the command: the pid is the agent's, once it has entered
         # the namespace (a few milliseconds; until then it is `ip` in the host's).
-        _write(files.agent_pid, f"{proc.pid}\n".encode(), 0o644)
+        write_file(files.agent_pid, f"{proc.pid}\n".encode(), 0o644)
         inode = iproute.netns_inode(amp_namespace(compute_id))
         deadline = time.monotonic() + 5.0
         while iproute.process_netns_inode(proc.pid) != inode:
@@ -361,7 +296,7 @@ class NetnsComputeDriver(ComputeDriver):
         if not os.path.exists(host_key):
             iproute.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key])
         with open(self.ssh_key_file, "rb") as handle:
-            _write(os.path.join(ssh_dir, "authorized_keys"), handle.read(), 0o600)
+            write_file(os.path.join(ssh_dir, "authorized_keys"), handle.read(), 0o600)
         config = "\n".join(
             [
                 f"ListenAddress {record.lb_network_ip}",
@@ -380,28 +315,18 @@ class NetnsComputeDriver(ComputeDriver):
             ]
         )
         config_path = os.path.join(ssh_dir, "sshd_config")
-        _write(config_path, config.encode(), 0o600)
+        write_file(config_path, config.encode(), 0o600)
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         argv = ["ip", "netns", "exec", amp_namespace(record.compute_id), SSHD, "-D", "-e", "-f", config_path]
         self._spawn(argv, os.path.join(ssh_dir, "sshd.log"), files.root, record.compute_id)
 
     def _spawn(self, argv: list[str], log_path: str, cwd: str, compute_id: str) -> subprocess.Popen[bytes]:
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=cwd,
-                env=agent_environment(),
-                close_fds=True,
-                start_new_session=True,
-            )
+        proc = procs.start_detached(argv, log_path, cwd)
         self._children.setdefault(compute_id, []).append(proc)
-        threading.Thread(target=proc.wait, name=f"reap-{compute_id}", daemon=True).start()
         return proc
 
-    def _instance(self, record: InstanceRecord, files: InstanceFiles) -> ComputeInstance:
+    def _state(self, record: InstanceRecord, files: InstanceFiles) -> str:
+        """ACTIVE while the instance's agent runs inside its namespace."""
         agent = read_pid(files.agent_pid)
         inode = iproute.netns_inode(amp_namespace(record.compute_id))
         alive = (
@@ -410,9 +335,7 @@ class NetnsComputeDriver(ComputeDriver):
             and procs.is_running(agent)
             and iproute.process_netns_inode(agent) == inode
         )
-        return ComputeInstance(
-            record.compute_id, record.amphora_id, record.lb_network_ip, ACTIVE if alive else SHUTOFF
-        )
+        return ACTIVE if alive else SHUTOFF
 
 
 def stop_namespace_processes(namespaces: Sequence[str], timeout: float = STOP_TIMEOUT) -> None:
@@ -426,10 +349,3 @@ def stop_namespace_processes(namespaces: Sequence[str], timeout: float = STOP_TI
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and any(procs.is_running(p) for p in pids):
             time.sleep(0.02)
-
-
-def _write(path: str, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.chmod(path, mode)
