@@ -40,7 +40,8 @@ from ostia.api.v2 import (
     pools,
     quotas,
 )
-from tests.support.live_api import LiveAPI, migrated_sqlite, running_api
+from tests.support.databases import BOTH_DATABASES, fresh_database
+from tests.support.live_api import LiveAPI, running_api
 from tests.support.objects import (
     check,
     create_l7policy,
@@ -53,12 +54,9 @@ from tests.support.objects import (
 # ---- a small world every request can refer to ----------------------------------------
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BOTH_DATABASES)
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
-    if request.param == "sqlite":
-        url = migrated_sqlite(str(tmp_path_factory.mktemp("fuzz") / "octavia.db"))
-    else:
-        url = request.getfixturevalue("postgres").create_database(f"fuzz_{uuid.uuid4().hex[:12]}")
+    url = fresh_database(request, tmp_path_factory, "fuzz")
     with running_api(url) as api:
         yield api
 

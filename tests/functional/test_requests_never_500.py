@@ -8,7 +8,6 @@ long tag lists, and the list parameters around them (limit, marker, fields, sort
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 import urllib.parse
@@ -19,18 +18,14 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.databases import BOTH_DATABASES, fresh_database
 from tests.support.live_api import LiveAPI, migrated_sqlite, running_api, test_config
 from tests.support.objects import check, create_lb, create_listener, fault
 
-_databases = itertools.count()
 
-
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BOTH_DATABASES)
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
-    if request.param == "sqlite":
-        url = migrated_sqlite(str(tmp_path_factory.mktemp("never500") / "octavia.db"))
-    else:
-        url = request.getfixturevalue("postgres").create_database(f"never500_{next(_databases)}")
+    url = fresh_database(request, tmp_path_factory, "never500")
     with running_api(url) as api:
         yield api
 
