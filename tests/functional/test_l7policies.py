@@ -35,6 +35,10 @@ def _positions(client, listener_id):
     return [(p["name"], p["position"]) for p in policies]
 
 
+def _post(client, listener_id, **fields):
+    return client.post(URL, json={"l7policy": {"listener_id": listener_id, **fields}})
+
+
 def _put(client, policy_id, **fields):
     return client.put(f"{URL}/{policy_id}", json={"l7policy": fields})
 
@@ -115,9 +119,7 @@ def test_list_show_update_delete(client, listener):
 
 def test_unknown_listener_or_policy_is_404(client):
     missing = str(uuid.uuid4())
-    assert f"Listener {missing} not found." in fault(
-        client.post(URL, json={"l7policy": {"listener_id": missing, "action": "REJECT"}}), 404
-    )
+    assert f"Listener {missing} not found." in fault(_post(client, missing, action="REJECT"), 404)
     assert f"L7 Policy {missing} not found." in fault(client.get(f"{URL}/{missing}"), 404)
     fault(_put(client, missing, name="x"), 404)
     fault(client.delete(f"{URL}/{missing}"), 404)
@@ -126,9 +128,7 @@ def test_unknown_listener_or_policy_is_404(client):
 def test_policy_on_a_prometheus_listener_is_400(client):
     lb = create_lb(client)
     prometheus = create_listener(client, lb["id"], "PROMETHEUS", 9100)
-    text = fault(
-        client.post(URL, json={"l7policy": {"listener_id": prometheus["id"], "action": "REJECT"}}), 400
-    )
+    text = fault(_post(client, prometheus["id"], action="REJECT"), 400)
     assert "Protocol PROMETHEUS listeners cannot have child objects." in text
 
 
@@ -137,9 +137,7 @@ def test_changes_while_the_load_balancer_is_pending_are_409(api, client, listene
     lb_id = listener["loadbalancers"][0]["id"]
     with api.db.transaction() as session:
         session.get(models.LoadBalancer, lb_id).provisioning_status = "PENDING_UPDATE"
-    assert "is immutable" in fault(
-        client.post(URL, json={"l7policy": {"listener_id": listener["id"], "action": "REJECT"}}), 409
-    )
+    assert "is immutable" in fault(_post(client, listener["id"], action="REJECT"), 409)
     fault(_put(client, policy["id"], name="x"), 409)
     fault(client.delete(f"{URL}/{policy['id']}"), 409)
 
@@ -168,7 +166,7 @@ def test_changes_while_the_load_balancer_is_pending_are_409(api, client, listene
     ],
 )
 def test_invalid_fields_answer_400_naming_the_field(client, listener, body, field):
-    text = fault(client.post(URL, json={"l7policy": {"listener_id": listener["id"], **body}}), 400)
+    text = fault(_post(client, listener["id"], **body), 400)
     assert f"field/attribute {field}" in text
 
 
@@ -186,9 +184,7 @@ def test_reject_clears_every_redirect_field(client, listener):
 
 
 def test_redirect_to_url_requires_url_and_defaults_to_302(client, listener):
-    text = fault(
-        client.post(URL, json={"l7policy": {"listener_id": listener["id"], "action": "REDIRECT_TO_URL"}}), 400
-    )
+    text = fault(_post(client, listener["id"], action="REDIRECT_TO_URL"), 400)
     assert text == "Invalid L7 Policy arguments: redirect_url must not be None"
     policy = create_l7policy(
         client, listener["id"], "REDIRECT_TO_URL", redirect_url="https://example.com/x?y=1"
@@ -215,18 +211,13 @@ def test_redirect_prefix_takes_every_redirect_code(client, listener, code):
 
 
 def test_redirect_prefix_requires_prefix(client, listener):
-    text = fault(
-        client.post(URL, json={"l7policy": {"listener_id": listener["id"], "action": "REDIRECT_PREFIX"}}), 400
-    )
+    text = fault(_post(client, listener["id"], action="REDIRECT_PREFIX"), 400)
     assert "redirect_prefix must not be None" in text
 
 
 def test_redirect_to_pool_requires_a_compatible_pool_on_the_same_lb(api, client, listener):
     lb_id = listener["loadbalancers"][0]["id"]
-    text = fault(
-        client.post(URL, json={"l7policy": {"listener_id": listener["id"], "action": "REDIRECT_TO_POOL"}}),
-        400,
-    )
+    text = fault(_post(client, listener["id"], action="REDIRECT_TO_POOL"), 400)
     assert "redirect_pool_id or redirect_pool must not be None" in text
     pool_id = insert_pool(api, lb_id, "HTTP")
     policy = create_l7policy(
@@ -236,46 +227,19 @@ def test_redirect_to_pool_requires_a_compatible_pool_on_the_same_lb(api, client,
     assert policy["redirect_http_code"] is None
     tcp_pool = insert_pool(api, lb_id, "TCP")
     text = fault(
-        client.post(
-            URL,
-            json={
-                "l7policy": {
-                    "listener_id": listener["id"],
-                    "action": "REDIRECT_TO_POOL",
-                    "redirect_pool_id": tcp_pool,
-                }
-            },
-        ),
+        _post(client, listener["id"], action="REDIRECT_TO_POOL", redirect_pool_id=tcp_pool),
         400,
     )
     assert "The pool protocol 'TCP' is invalid while the listener protocol is 'HTTP'." in text
     other_lb = create_lb(client)
     foreign = insert_pool(api, other_lb["id"], "HTTP")
     assert f"Pool {foreign} not found." in fault(
-        client.post(
-            URL,
-            json={
-                "l7policy": {
-                    "listener_id": listener["id"],
-                    "action": "REDIRECT_TO_POOL",
-                    "redirect_pool_id": foreign,
-                }
-            },
-        ),
+        _post(client, listener["id"], action="REDIRECT_TO_POOL", redirect_pool_id=foreign),
         404,
     )
     missing = str(uuid.uuid4())
     fault(
-        client.post(
-            URL,
-            json={
-                "l7policy": {
-                    "listener_id": listener["id"],
-                    "action": "REDIRECT_TO_POOL",
-                    "redirect_pool_id": missing,
-                }
-            },
-        ),
+        _post(client, listener["id"], action="REDIRECT_TO_POOL", redirect_pool_id=missing),
         404,
     )
 
@@ -284,32 +248,13 @@ def test_pool_together_with_url_or_prefix_is_400(api, client, listener):
     pool_id = insert_pool(api, listener["loadbalancers"][0]["id"])
     for other in ({"redirect_url": "http://a"}, {"redirect_prefix": "http://a"}):
         text = fault(
-            client.post(
-                URL,
-                json={
-                    "l7policy": {
-                        "listener_id": listener["id"],
-                        "action": "REDIRECT_TO_POOL",
-                        "redirect_pool_id": pool_id,
-                        **other,
-                    }
-                },
-            ),
-            400,
+            _post(client, listener["id"], action="REDIRECT_TO_POOL", redirect_pool_id=pool_id, **other), 400
         )
         assert "Cannot specify redirect_pool_id and redirect_url or redirect_prefix" in text
 
 
 def test_redirect_field_of_another_action_is_400(client, listener):
-    text = fault(
-        client.post(
-            URL,
-            json={
-                "l7policy": {"listener_id": listener["id"], "action": "REJECT", "redirect_url": "http://a"}
-            },
-        ),
-        400,
-    )
+    text = fault(_post(client, listener["id"], action="REJECT", redirect_url="http://a"), 400)
     assert "redirect_url cannot be used with action REJECT" in text
 
 
@@ -427,31 +372,15 @@ def test_inline_rules_are_created_with_the_policy(client, listener):
 
 
 def test_invalid_inline_rule_creates_nothing(client, listener):
-    text = fault(
-        client.post(
-            URL,
-            json={
-                "l7policy": {
-                    "listener_id": listener["id"],
-                    "action": "REJECT",
-                    "rules": [{"type": "HEADER", "compare_type": "EQUAL_TO", "value": "x"}],
-                }
-            },
-        ),
-        400,
-    )
+    bad_rule = {"type": "HEADER", "compare_type": "EQUAL_TO", "value": "x"}
+    text = fault(_post(client, listener["id"], action="REJECT", rules=[bad_rule]), 400)
     assert "requires a key" in text
     assert check(client.get(URL), 200)["l7policies"] == []
 
 
 def test_more_than_fifty_inline_rules_is_409(client, listener):
     rules = [{"type": "PATH", "compare_type": "EQUAL_TO", "value": f"/p{i}"} for i in range(51)]
-    text = fault(
-        client.post(
-            URL, json={"l7policy": {"listener_id": listener["id"], "action": "REJECT", "rules": rules}}
-        ),
-        409,
-    )
+    text = fault(_post(client, listener["id"], action="REJECT", rules=rules), 409)
     assert text.startswith("Too many rules on L7 policy")
 
 
