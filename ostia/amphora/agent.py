@@ -13,9 +13,10 @@ from typing import Any
 from oslo_config import cfg
 
 from ostia.amphora.haproxy_configs import ConfigStore
+from ostia.amphora.haproxy_lingering import LingeringServers
 from ostia.amphora.haproxy_process import HaproxyConfigError, HaproxyController
 from ostia.amphora.haproxy_socket import HaproxySocketError
-from ostia.amphora.haproxy_stats import LoadBalancerStats, read_stats
+from ostia.amphora.haproxy_stats import LoadBalancerStats, only_configured, read_stats
 from ostia.amphora.heartbeat_payload import StatsCounters, build_message
 from ostia.amphora.heartbeat_sender import HeartbeatSender
 from ostia.amphora.keepalived import KeepalivedVrrp
@@ -45,9 +46,15 @@ class Agent:
         self.config_files = list(config_files)
         options = conf.haproxy_amphora
         self.paths = AgentPaths(options.base_path, options.base_cert_dir)
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
         vip_namespace = conf.netns_amphora.vip_namespace
         self.haproxy = HaproxyController(
-            self.paths, options.haproxy_cmd, namespace=vip_namespace, local_peer=self._peer_name()
+            self.paths,
+            options.haproxy_cmd,
+            namespace=vip_namespace,
+            local_peer=self._peer_name(),
+            lingering=LingeringServers(self.paths, self.lb_lock),
         )
         self.configs = ConfigStore(self.paths, self.haproxy)
         self.certificates = CertificateStore(self.paths)
@@ -72,8 +79,6 @@ class Agent:
             namespace=vip_namespace,
         )
         self.ssl_context: ssl.SSLContext | None = None
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
 
     @property
     def amphora_id(self) -> str:
@@ -205,12 +210,17 @@ class Agent:
     # -- heartbeats ------------------------------------------------------------------------
 
     def collect_stats(self) -> list[LoadBalancerStats]:
+        """What each haproxy reports, limited to the servers of the configuration it runs: a
+        removed member haproxy still keeps (see haproxy_lingering) is not reported."""
         result = []
         for lb_id in self.paths.lb_ids():
             try:
-                result.append(read_stats(self.paths.stats_socket(lb_id), timeout=1.0))
+                stats = read_stats(self.paths.stats_socket(lb_id), timeout=1.0)
             except HaproxySocketError:
                 LOG.debug("no stats from %s (not running)", lb_id)
+                continue
+            servers = self.configs.running_servers(lb_id)
+            result.append(stats if servers is None else only_configured(stats, servers))
         return result
 
     def build_heartbeat(self, seq: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 
+from ostia.amphora import haproxy_runtime
 from ostia.amphora.haproxy_process import HaproxyConfigError, HaproxyController
 from ostia.amphora.paths import AgentPaths
 
@@ -51,6 +52,8 @@ class ConfigStore:
         self.haproxy = haproxy
         # lb_id -> ((inode, mtime, size) of its configuration, the listeners parsed from it)
         self._parsed: dict[str, tuple[tuple[int, int, int], list[ListenerEntry]]] = {}
+        # lb_id -> (version of its running configuration, backend -> server names in it)
+        self._running_servers: dict[str, tuple[tuple[int, int, int], dict[str, frozenset[str]]]] = {}
 
     def install(self, lb_id: str, config: bytes) -> str:
         """Check `config` with haproxy and make it the load balancer's configuration.
@@ -128,6 +131,25 @@ class ConfigStore:
         self._parsed[lb_id] = (version, entries)
         return list(entries)
 
+    def running_servers(self, lb_id: str) -> dict[str, frozenset[str]] | None:
+        """backend -> server names of the configuration haproxy runs (None before it ran one).
+        Asked at every heartbeat: parsed again only when the file changed."""
+        try:
+            stat = os.stat(self.paths.running_config(lb_id))
+        except FileNotFoundError:
+            return None
+        version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        cached = self._running_servers.get(lb_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        try:
+            with open(self.paths.running_config(lb_id), errors="replace") as handle:
+                servers = haproxy_runtime.server_names(handle.read())
+        except FileNotFoundError:
+            return None
+        self._running_servers[lb_id] = (version, servers)
+        return servers
+
     def all_listeners(self) -> dict[str, list[ListenerEntry]]:
         return {lb_id: self.listeners(lb_id) for lb_id in self.paths.lb_ids()}
 
@@ -135,6 +157,7 @@ class ConfigStore:
         """Delete the load balancer's directory, stats socket and certificates."""
         self.haproxy.forget(lb_id)
         self._parsed.pop(lb_id, None)
+        self._running_servers.pop(lb_id, None)
         shutil.rmtree(self.paths.lb_dir(lb_id), ignore_errors=True)
         shutil.rmtree(self.paths.cert_dir(lb_id), ignore_errors=True)
         try:

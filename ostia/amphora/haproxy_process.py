@@ -18,6 +18,7 @@ import threading
 import time
 
 from ostia.amphora import bind_check, haproxy_limits, haproxy_peers_state, haproxy_runtime
+from ostia.amphora.haproxy_lingering import LingeringServers
 from ostia.amphora.haproxy_socket import HaproxySocketError, send_command
 from ostia.amphora.paths import AgentPaths
 from ostia.amphora.program_error import ProgramError
@@ -108,8 +109,11 @@ class HaproxyController:
         stop_timeout: float = 10.0,
         namespace: str = "",
         local_peer: str = "",
+        lingering: LingeringServers | None = None,
     ) -> None:
         self.paths = paths
+        # Removed servers haproxy keeps for a while (idle connections), see haproxy_lingering.
+        self.lingering = lingering or LingeringServers(paths)
         self.haproxy_cmd = haproxy_cmd
         # `-L <name>`: which line of a `peers` section is this amphora (it listens there and
         # replicates stick tables to the others; a reload hands the tables over through it).
@@ -327,6 +331,7 @@ class HaproxyController:
                     )
                 if status.workers:
                     LOG.info("haproxy for %s reloaded", lb_id)
+                    self.lingering.forget(lb_id)
                     return
             time.sleep(0.01)
         raise HaproxyError("haproxy did not reload in time", self._log_since(log_path, offset))
@@ -355,17 +360,23 @@ class HaproxyController:
         True if haproxy now runs the configuration in place without a reload."""
         running = self._read_text(self.paths.running_config(lb_id))
         wanted = self._read_text(self.paths.config(lb_id))
-        commands = (
-            haproxy_runtime.plan(running, wanted) if running is not None and wanted is not None else None
-        )
+        if running is None or wanted is None:
+            return False
+        commands = haproxy_runtime.plan(running, wanted, self.lingering.servers(lb_id))
         if commands is None:
             return False
         try:
-            haproxy_runtime.apply(self.paths.stats_socket(lb_id), commands)
+            left = haproxy_runtime.apply(self.paths.stats_socket(lb_id), commands)
         except haproxy_runtime.RuntimeRefused as exc:
             LOG.info("haproxy of %s refused a runtime change (%s); reloading", lb_id, exc)
             return False
-        LOG.info("haproxy for %s updated without a reload (%d commands)", lb_id, len(commands))
+        self.lingering.settle(lb_id, left, wanted)
+        LOG.info(
+            "haproxy for %s updated without a reload (%d commands%s)",
+            lb_id,
+            len(commands),
+            f"; {len(left)} removed server(s) in maintenance until haproxy lets them go" if left else "",
+        )
         return True
 
     def stop(self, lb_id: str) -> None:

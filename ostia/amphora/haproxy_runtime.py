@@ -13,6 +13,13 @@ Anything else (a frontend, a backend option, a member's address, backup flag or 
 monitor words, a keyword `add server` does not take such as `cookie`) asks for a reload, and
 so does any command haproxy refuses: the reload then makes the running state match the file,
 whatever part of the plan was applied.
+
+One refusal is not one: haproxy 2.6 will not `del server` while the server still has a
+connection, and that includes an idle one in its reuse pool, which it closes only at a later
+`pool-purge-delay` round (5 s each, two or three of them). Such a server is left in
+maintenance, takes no new request, and counts as removed: `apply` returns it, and
+haproxy_lingering deletes it in the background. Adding it back meanwhile (same backend and
+name, same address and words) puts it back in service instead of adding it twice.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import dataclasses
 import ipaddress
 import logging
 import time
+from collections.abc import Mapping
 
 from ostia.amphora.haproxy_socket import HaproxySocketError, send_command
 
@@ -107,9 +115,13 @@ MAX_WEIGHT = 256
 # Words of a server line that `set server` changes in place.
 _STATE_WORDS = ("disabled", "enabled")
 
-# `del server` refuses a server that still has connections; a disabled server loses its
-# last ones when their requests end. Past this, the reload drains them instead.
-DRAIN_WAIT = 0.5
+# `del server` refuses a server that still has connections. Right after `disable server`
+# haproxy closes the idle ones of its reuse pool on each thread's next turn, so a few retries
+# help; a request still running, or its connection pooled once it ends, keeps the server past
+# this, and it lingers in maintenance instead (see haproxy_lingering).
+DRAIN_WAIT = 0.1
+# haproxy 2.6's answer when connections (active, idle or queued) keep a server from `del server`.
+STILL_CONNECTED = "still has connections"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +177,24 @@ def parse(config: str) -> ParsedConfig | None:
     return ParsedConfig(tuple(skeleton), servers)
 
 
+def server_names(config: str) -> dict[str, frozenset[str]]:
+    """backend -> the names of its `server` lines, read from any configuration (unlike
+    `parse`, whatever words follow the name)."""
+    names: dict[str, set[str]] = {}
+    backend: str | None = None
+    for raw in config.splitlines():
+        words = raw.split()
+        if not words or words[0].startswith("#"):
+            continue
+        if not raw[:1].isspace():
+            backend = words[1] if words[0] == "backend" and len(words) > 1 else None
+            if backend is not None:
+                names.setdefault(backend, set())
+        elif backend is not None and words[0] == "server" and len(words) > 1:
+            names[backend].add(words[1])
+    return {backend: frozenset(servers) for backend, servers in names.items()}
+
+
 def _parse_server(line: str) -> tuple[str, Server] | None:
     if any(char in line for char in "\"'\\#"):
         return None
@@ -211,10 +241,17 @@ class Command:
     success: str  # what haproxy answers when it did it ("" for commands that answer nothing)
     # What puts haproxy back as it was before this command (sent in order).
     undo: tuple[Command, ...] = ()
+    # For `del server`: the server it removes, which may linger if haproxy keeps it.
+    removes: Server | None = None
 
 
-def plan(running: str, wanted: str) -> list[Command] | None:
-    """The runtime commands that turn `running` into `wanted`, or None if a reload must."""
+def plan(running: str, wanted: str, lingering: Mapping[str, Server] | None = None) -> list[Command] | None:
+    """The runtime commands that turn `running` into `wanted`, or None if a reload must.
+
+    `lingering`: servers haproxy still runs in maintenance although `running` removed them
+    (`backend/name` -> server). One that `wanted` adds again is put back in service.
+    """
+    lingering = lingering or {}
     old, new = parse(running), parse(wanted)
     if old is None or new is None or old.skeleton != new.skeleton:
         return None
@@ -227,12 +264,18 @@ def plan(running: str, wanted: str) -> list[Command] | None:
         before = old.servers.get(backend, {})
         for name, server in servers.items():
             current = before.get(name)
-            if current is None:
-                additions += _add(f"{backend}/{name}", server)
+            target = f"{backend}/{name}"
+            if current is None and target in lingering:
+                back = _revive(target, lingering[target], server)
+                if back is None:
+                    return None
+                additions += back
+            elif current is None:
+                additions += _add(target, server)
             elif (current.address, current.other) != (server.address, server.other):
                 return None
             else:
-                updates += _update(f"{backend}/{name}", current, server)
+                updates += _update(target, current, server)
         deletions += [
             command
             for name, server in before.items()
@@ -280,12 +323,21 @@ def _update(target: str, current: Server, server: Server) -> list[Command]:
     return commands
 
 
+def _revive(target: str, lingering: Server, server: Server) -> list[Command] | None:
+    """Commands that put a lingering server back as `server`; None when it differs in what
+    only a new server can change (its address or other words): a reload then."""
+    if (lingering.address, lingering.other) != (server.address, server.other):
+        return None
+    maintenance = dataclasses.replace(lingering, disabled=True)
+    return _update(target, maintenance, server)
+
+
 def _delete(target: str, server: Server) -> list[Command]:
     return [
         Command(
             f"disable server {target}", "", (Command(f"set server {target} state {_state(server)}", ""),)
         ),
-        Command(f"del server {target}", "Server deleted.", tuple(_add(target, server))),
+        Command(f"del server {target}", "Server deleted.", tuple(_add(target, server)), server),
     ]
 
 
@@ -298,27 +350,48 @@ class RuntimeRefused(Exception):
     reload has to apply the file."""
 
 
-def apply(socket_path: str, commands: list[Command], drain_wait: float = DRAIN_WAIT) -> None:
-    """Send `commands` in order on the stats socket.
+class StillConnected(RuntimeRefused):
+    """`del server` refused because the server still has connections."""
+
+
+def apply(socket_path: str, commands: list[Command], drain_wait: float = DRAIN_WAIT) -> dict[str, Server]:
+    """Send `commands` in order on the stats socket; return the removed servers haproxy
+    keeps for now (`backend/name` -> server), each in maintenance.
 
     At the first refusal, undo the commands already applied (newest first) and raise
     RuntimeRefused: haproxy then runs exactly what it ran before, so that a check refusing
     the new file leaves it consistent with the configuration put back. A `del server`
-    refused because connections remain is retried until `drain_wait`.
+    refused because connections remain is retried until `drain_wait`, then counts as done:
+    the server, disabled just before, takes no new request (its `disable` is still undone
+    if a later command is refused).
     """
     applied: list[Command] = []
+    lingering: dict[str, Server] = {}
     for command in commands:
         try:
             _send(socket_path, command, drain_wait)
+        except StillConnected:
+            if command.removes is None:
+                _undo(socket_path, applied, drain_wait)
+                raise
+            target = command.text.split()[-1]
+            lingering[target] = command.removes
+            LOG.info("haproxy runtime: %s has connections left; it stays in maintenance", target)
+            continue
         except RuntimeRefused:
-            for done in reversed(applied):
-                for undo in done.undo:
-                    try:
-                        _send(socket_path, undo, drain_wait)
-                    except RuntimeRefused as exc:
-                        LOG.warning("haproxy runtime: could not undo %r: %s", done.text, exc)
+            _undo(socket_path, applied, drain_wait)
             raise
         applied.append(command)
+    return lingering
+
+
+def _undo(socket_path: str, applied: list[Command], drain_wait: float) -> None:
+    for done in reversed(applied):
+        for undo in done.undo:
+            try:
+                _send(socket_path, undo, drain_wait)
+            except RuntimeRefused as exc:
+                LOG.warning("haproxy runtime: could not undo %r: %s", done.text, exc)
 
 
 def _send(socket_path: str, command: Command, drain_wait: float) -> None:
@@ -331,7 +404,9 @@ def _send(socket_path: str, command: Command, drain_wait: float) -> None:
         if answer == command.success:
             LOG.debug("haproxy runtime: %s", command.text)
             return
-        if command.text.startswith("del server") and time.monotonic() < deadline:
-            time.sleep(0.02)
-            continue
+        if command.text.startswith("del server") and STILL_CONNECTED in answer:
+            if time.monotonic() < deadline:
+                time.sleep(0.02)
+                continue
+            raise StillConnected(f"{command.text!r}: {answer}")
         raise RuntimeRefused(f"{command.text!r}: {answer or 'no answer'}")

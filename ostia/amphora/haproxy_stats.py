@@ -115,6 +115,20 @@ def summarize(rows: list[dict[str, str]], worker_pid: int | None = None) -> Load
     return LoadBalancerStats(worker_pid, frontends, list(backends.values()))
 
 
+def only_configured(stats: LoadBalancerStats, servers: dict[str, frozenset[str]]) -> LoadBalancerStats:
+    """`stats` without the servers that the backends of the configuration haproxy runs do not
+    name (`servers`: backend -> names): a removed member haproxy still keeps in maintenance
+    until it can delete it (haproxy_lingering) is gone for everyone else."""
+    backends = []
+    for backend in stats.backends:
+        named = servers.get(backend.name)
+        if named is not None:
+            members = {name: status for name, status in backend.members.items() if name in named}
+            backend = dataclasses.replace(backend, members=members)
+        backends.append(backend)
+    return dataclasses.replace(stats, backends=backends)
+
+
 def read_stats(stats_socket: str, timeout: float = 2.0) -> LoadBalancerStats:
     """Query one haproxy. Raises HaproxySocketError when it does not answer.
 

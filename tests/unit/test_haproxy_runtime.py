@@ -3,7 +3,8 @@ configurations rendered by the real renderer."""
 
 from __future__ import annotations
 
-from ostia.amphora.haproxy_runtime import parse, plan
+from ostia.amphora.haproxy_runtime import Server, parse, plan, server_names
+from ostia.amphora.haproxy_stats import BackendStats, LoadBalancerStats, only_configured
 from ostia.common import constants
 from ostia.db import models
 from tests.unit.test_render_haproxy_fixtures import (
@@ -156,3 +157,72 @@ def test_server_lines_haproxy_would_refuse_are_left_to_the_check():
     assert parse(config.replace("127.0.0.1:80", "127.0.0.1:0")) is None
     assert parse(config.replace("127.0.0.1:80", "example.com:80")) is None
     assert parse(config.replace("127.0.0.1:80", "[2001:db8::1]:80")) is not None
+
+
+def _lingering(before: str, target: str) -> dict[str, Server]:
+    """`target` of `before`, as it lingers once removed."""
+    parsed = parse(before)
+    assert parsed is not None
+    backend, _, name = target.partition("/")
+    return {target: parsed.servers[backend][name]}
+
+
+def test_a_lingering_member_added_back_is_put_back_in_service_not_added_twice():
+    lb, pool = _lb()
+    with_it = render(lb)
+    gone = pool.members.pop()
+    target = f"{pool.id}:{lb.listeners[0].id}/{gone.id}"
+    without = render(lb)
+    lingering = _lingering(with_it, target)
+
+    back = plan(without, with_it, lingering)
+    assert back is not None and [command.text for command in back] == [f"set server {target} state ready"]
+    # Refused later in the same change, it goes back to maintenance.
+    assert [undo.text for undo in back[0].undo] == [f"set server {target} state maint"]
+
+    gone.weight = 9
+    assert _commands_with(without, _render_with(lb, gone), lingering) == [
+        f"set server {target} weight 9",
+        f"set server {target} state ready",
+    ]
+    gone.enabled = False
+    assert _commands_with(without, _render_with(lb, gone), lingering) == [f"set server {target} weight 9"]
+    # Another address under the same name is a new server: only a reload can do that.
+    gone.enabled, gone.protocol_port = True, 9100
+    assert _commands_with(without, _render_with(lb, gone), lingering) is None
+
+
+def _render_with(lb: models.LoadBalancer, member: models.Member) -> str:
+    pool = lb.listeners[0].default_pool
+    pool.members.append(member)
+    try:
+        return render(lb)
+    finally:
+        pool.members.remove(member)
+
+
+def _commands_with(before: str, after: str, lingering: dict[str, Server]) -> list[str] | None:
+    commands = plan(before, after, lingering)
+    return None if commands is None else [command.text for command in commands]
+
+
+def test_server_names_reads_any_server_line():
+    config = (
+        "global\n    maxconn 10\nfrontend f\n    bind :80\n    default_backend b\n"
+        "backend b\n    balance roundrobin\n    server s1 127.0.0.1:80 cookie s1\n"
+        "    server s2 example.com:80\nbackend empty\n    balance roundrobin\n"
+    )
+    assert server_names(config) == {"b": frozenset({"s1", "s2"}), "empty": frozenset()}
+
+
+def test_stats_keep_only_the_servers_of_the_running_configuration():
+    stats = LoadBalancerStats(
+        123,
+        [],
+        [BackendStats("b", "UP", {"s1": "UP", "gone": "MAINT"}), BackendStats("other", "UP", {"x": "UP"})],
+    )
+    kept = only_configured(stats, {"b": frozenset({"s1"})})
+    assert [(backend.name, backend.members) for backend in kept.backends] == [
+        ("b", {"s1": "UP"}),
+        ("other", {"x": "UP"}),
+    ]
