@@ -10,6 +10,7 @@ deleting the bad listener brings the load balancer back to ACTIVE.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import socket
 import time
@@ -24,6 +25,7 @@ from ostia.db import models
 from tests.support.backends import fetch, free_port, http_backends
 from tests.support.health_stack import (
     TEST_HEALTH,
+    HealthManagerHandle,
     RequestLoop,
     create_lb,
     health_manager,
@@ -47,8 +49,48 @@ def port_taken(address: str) -> Iterator[int]:
         yield int(holder.getsockname()[1])
 
 
+@dataclasses.dataclass(frozen=True)
+class ServingLB:
+    """A load balancer on one local amphora, serving HTTP on `good_port`, with a health
+    manager watching it."""
+
+    stack: WorkerStack
+    health: HealthManagerHandle
+    http: httpx.Client
+    lb: dict[str, Any]
+    vip: str
+    good_port: int
+
+
+@contextlib.contextmanager
+def serving_lb() -> Iterator[ServingLB]:
+    with (
+        worker_stack() as stack,
+        health_manager(stack) as health,
+        stack.api.client() as http,
+        http_backends("a") as backends,
+    ):
+        vip = stack.allocate_vip()
+        good_port = free_port(vip)
+        lb = create_lb(stack, http, serving_lb_body(vip, good_port, backends))
+        yield ServingLB(stack, health, http, lb, vip, good_port)
+
+
+def _create_listener(http: httpx.Client, lb_id: str, protocol: str, port: int) -> dict[str, Any]:
+    body = {"listener": {"loadbalancer_id": lb_id, "protocol": protocol, "protocol_port": port}}
+    return check(http.post("/v2/lbaas/listeners", json=body), 201)["listener"]
+
+
 def _listener(http: httpx.Client, listener_id: str) -> dict[str, Any]:
     return check(http.get(f"/v2/lbaas/listeners/{listener_id}"), 200)["listener"]
+
+
+def _load_balancer(http: httpx.Client, lb_id: str) -> dict[str, Any]:
+    return check(http.get(f"/v2/lbaas/loadbalancers/{lb_id}"), 200)["loadbalancer"]
+
+
+def _wait_online(http: httpx.Client, lb_id: str, what: str) -> None:
+    wait_until(lambda: status_tree(http, lb_id)["operating_status"] == c.ONLINE, 10, what)
 
 
 def _instances(stack: WorkerStack) -> list[tuple[str, str]]:
@@ -65,15 +107,9 @@ def _amphora_rows(stack: WorkerStack, lb_id: str) -> list[tuple[str, str]]:
         )
 
 
-def _bad_listener_lifecycle(
-    stack: WorkerStack,
-    http: httpx.Client,
-    lb: dict[str, Any],
-    good_port: int,
-    bad_listener: dict[str, Any],
-    expect_in_reason: str,
-) -> None:
+def _bad_listener_lifecycle(serving: ServingLB, bad_listener: dict[str, Any], expect_in_reason: str) -> None:
     """Everything the user notices once `bad_listener` was created: see the module doc."""
+    stack, http, lb, good_port = serving.stack, serving.http, serving.lb, serving.good_port
     vip = lb["vip_address"]
     amphorae_before = _instances(stack)
     rows_before = _amphora_rows(stack, lb["id"])
@@ -114,41 +150,17 @@ def _bad_listener_lifecycle(
     assert check(http.get(f"/v2/lbaas/listeners/{bad_listener['id']}"), 404)
     assert fetch(vip, good_port)[0] == 200
     assert _instances(stack) == amphorae_before
-    wait_until(
-        lambda: status_tree(http, lb["id"])["operating_status"] == c.ONLINE,
-        10,
-        "the load balancer ONLINE again",
-    )
+    _wait_online(http, lb["id"], "the load balancer ONLINE again")
 
 
 def test_listener_on_a_port_taken_on_the_vip_fails_alone_and_nothing_fails_over() -> None:
-    with (
-        worker_stack() as stack,
-        health_manager(stack) as hm,
-        stack.api.client() as http,
-        http_backends("a") as backends,
-    ):
-        vip = stack.allocate_vip()
-        good_port = free_port(vip)
-        lb = create_lb(stack, http, serving_lb_body(vip, good_port, backends))
-        wait_until(
-            lambda: status_tree(http, lb["id"])["operating_status"] == c.ONLINE,
-            10,
-            "LB ONLINE from heartbeats",
-        )
-        with port_taken(vip) as taken:
-            bad = check(
-                http.post(
-                    "/v2/lbaas/listeners",
-                    json={
-                        "listener": {"loadbalancer_id": lb["id"], "protocol": "TCP", "protocol_port": taken}
-                    },
-                ),
-                201,
-            )["listener"]
-            _bad_listener_lifecycle(stack, http, lb, good_port, bad, "cannot bind")
-        assert hm.service is not None
-        assert hm.service.metrics.snapshot().get("processed", 0) > 3 * TIMEOUT
+    with serving_lb() as serving:
+        _wait_online(serving.http, serving.lb["id"], "LB ONLINE from heartbeats")
+        with port_taken(serving.vip) as taken:
+            bad = _create_listener(serving.http, serving.lb["id"], "TCP", taken)
+            _bad_listener_lifecycle(serving, bad, "cannot bind")
+        assert serving.health.service is not None
+        assert serving.health.service.metrics.snapshot().get("processed", 0) > 3 * TIMEOUT
 
 
 def _lease(stack: WorkerStack, lb_id: str, owner: str | None) -> None:
@@ -163,37 +175,14 @@ def _lease(stack: WorkerStack, lb_id: str, owner: str | None) -> None:
 
 
 def test_listener_whose_configuration_haproxy_refuses_fails_alone() -> None:
-    with (
-        worker_stack() as stack,
-        health_manager(stack),
-        stack.api.client() as http,
-        http_backends("a") as backends,
-    ):
-        vip = stack.allocate_vip()
-        good_port = free_port(vip)
-        lb = create_lb(stack, http, serving_lb_body(vip, good_port, backends))
-        wait_until(
-            lambda: status_tree(http, lb["id"])["operating_status"] == c.ONLINE,
-            10,
-            "LB ONLINE from heartbeats",
-        )
+    with serving_lb() as serving:
+        stack, lb = serving.stack, serving.lb
+        _wait_online(serving.http, lb["id"], "LB ONLINE from heartbeats")
         # A regex that Python's `re` accepts and haproxy's PCRE2 refuses (`\u`). The API
         # checks regexes with PCRE2 since issue 12, so the rule is written into the
         # database, as an older API could have left it, while the test holds the lease.
         _lease(stack, lb["id"], "test-holds-the-lease")
-        bad = check(
-            http.post(
-                "/v2/lbaas/listeners",
-                json={
-                    "listener": {
-                        "loadbalancer_id": lb["id"],
-                        "protocol": "HTTP",
-                        "protocol_port": free_port(vip),
-                    }
-                },
-            ),
-            201,
-        )["listener"]
+        bad = _create_listener(serving.http, lb["id"], "HTTP", free_port(serving.vip))
         with stack.db.transaction() as session:
             policy = models.L7Policy(
                 listener_id=bad["id"],
@@ -220,53 +209,34 @@ def test_listener_whose_configuration_haproxy_refuses_fails_alone() -> None:
         _lease(stack, lb["id"], None)
         assert stack.worker is not None
         stack.worker.wake(lb["id"])
-        _bad_listener_lifecycle(stack, http, lb, good_port, bad, "PCRE2")
+        _bad_listener_lifecycle(serving, bad, "PCRE2")
 
 
 def test_a_failover_whose_replacement_cannot_run_the_configuration_keeps_the_old_amphora() -> None:
     """The replacement cannot bind the taken port either: the working amphora stays, alone."""
-    with (
-        worker_stack() as stack,
-        health_manager(stack),
-        stack.api.client() as http,
-        http_backends("a") as backends,
-    ):
-        vip = stack.allocate_vip()
-        good_port = free_port(vip)
-        lb = create_lb(stack, http, serving_lb_body(vip, good_port, backends))
+    with serving_lb() as serving:
+        stack, http, lb, vip, good_port = (
+            serving.stack,
+            serving.http,
+            serving.lb,
+            serving.vip,
+            serving.good_port,
+        )
         with port_taken(vip) as taken:
-            bad = check(
-                http.post(
-                    "/v2/lbaas/listeners",
-                    json={
-                        "listener": {"loadbalancer_id": lb["id"], "protocol": "TCP", "protocol_port": taken}
-                    },
-                ),
-                201,
-            )["listener"]
+            bad = _create_listener(http, lb["id"], "TCP", taken)
             stack.wait_lb(http, lb["id"], status=c.ERROR)
             (old,) = _instances(stack)
             with RequestLoop(vip, good_port, period=0.05) as loop:
                 check(http.put(f"/v2/lbaas/loadbalancers/{lb['id']}/failover"), 202)
                 wait_until(
-                    lambda: (
-                        check(http.get(f"/v2/lbaas/loadbalancers/{lb['id']}"), 200)["loadbalancer"][
-                            "provisioning_status"
-                        ]
-                        == c.ERROR
-                    ),
+                    lambda: _load_balancer(http, lb["id"])["provisioning_status"] == c.ERROR,
                     30,
                     "the failover to fail",
                 )
                 # One amphora, the old one, ALLOCATED; the replacement is gone.
                 assert _instances(stack) == [old]
                 assert _amphora_rows(stack, lb["id"]) == [(old[0], c.AMPHORA_ALLOCATED)]
-                reason = (
-                    check(http.get(f"/v2/lbaas/loadbalancers/{lb['id']}"), 200)["loadbalancer"].get(
-                        "provisioning_status_reason"
-                    )
-                    or ""
-                )
+                reason = _load_balancer(http, lb["id"]).get("provisioning_status_reason") or ""
                 assert "cannot bind socket" in reason, reason
                 # And it stays so: alive, watched, not failed over again.
                 time.sleep(2 * TIMEOUT)
@@ -281,25 +251,16 @@ def test_a_failover_whose_replacement_cannot_run_the_configuration_keeps_the_old
 def test_a_dead_amphora_is_replaced_by_one_that_serves_the_listeners_not_in_error() -> None:
     """A replacement has no earlier configuration to keep: it runs the others without the
     broken listener, rather than nothing at all."""
-    with (
-        worker_stack() as stack,
-        health_manager(stack),
-        stack.api.client() as http,
-        http_backends("a") as backends,
-    ):
-        vip = stack.allocate_vip()
-        good_port = free_port(vip)
-        lb = create_lb(stack, http, serving_lb_body(vip, good_port, backends))
+    with serving_lb() as serving:
+        stack, http, lb, vip, good_port = (
+            serving.stack,
+            serving.http,
+            serving.lb,
+            serving.vip,
+            serving.good_port,
+        )
         with port_taken(vip) as taken:
-            bad = check(
-                http.post(
-                    "/v2/lbaas/listeners",
-                    json={
-                        "listener": {"loadbalancer_id": lb["id"], "protocol": "TCP", "protocol_port": taken}
-                    },
-                ),
-                201,
-            )["listener"]
+            bad = _create_listener(http, lb["id"], "TCP", taken)
             stack.wait_lb(http, lb["id"], status=c.ERROR)
             ((old_amphora, old_compute),) = _instances(stack)
             kill_amphora(stack, old_compute)
@@ -310,10 +271,7 @@ def test_a_dead_amphora_is_replaced_by_one_that_serves_the_listeners_not_in_erro
                     len(rows) == 1
                     and rows[0][0] != old_amphora
                     and rows[0][1] == c.AMPHORA_ALLOCATED
-                    and check(http.get(f"/v2/lbaas/loadbalancers/{lb['id']}"), 200)["loadbalancer"][
-                        "provisioning_status"
-                    ]
-                    == c.ERROR
+                    and _load_balancer(http, lb["id"])["provisioning_status"] == c.ERROR
                 )
 
             wait_until(replaced, 30, "one new ALLOCATED amphora and the LB in ERROR")
