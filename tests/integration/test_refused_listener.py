@@ -10,12 +10,11 @@ deleting the bad listener brings the load balancer back to ACTIVE.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime
 import socket
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 from sqlalchemy import update
@@ -49,8 +48,7 @@ def port_taken(address: str) -> Iterator[int]:
         yield int(holder.getsockname()[1])
 
 
-@dataclasses.dataclass(frozen=True)
-class ServingLB:
+class ServingLB(NamedTuple):
     """A load balancer on one local amphora, serving HTTP on `good_port`, with a health
     manager watching it."""
 
@@ -214,14 +212,7 @@ def test_listener_whose_configuration_haproxy_refuses_fails_alone() -> None:
 
 def test_a_failover_whose_replacement_cannot_run_the_configuration_keeps_the_old_amphora() -> None:
     """The replacement cannot bind the taken port either: the working amphora stays, alone."""
-    with serving_lb() as serving:
-        stack, http, lb, vip, good_port = (
-            serving.stack,
-            serving.http,
-            serving.lb,
-            serving.vip,
-            serving.good_port,
-        )
+    with serving_lb() as (stack, _, http, lb, vip, good_port):
         with port_taken(vip) as taken:
             bad = _create_listener(http, lb["id"], "TCP", taken)
             stack.wait_lb(http, lb["id"], status=c.ERROR)
@@ -251,14 +242,7 @@ def test_a_failover_whose_replacement_cannot_run_the_configuration_keeps_the_old
 def test_a_dead_amphora_is_replaced_by_one_that_serves_the_listeners_not_in_error() -> None:
     """A replacement has no earlier configuration to keep: it runs the others without the
     broken listener, rather than nothing at all."""
-    with serving_lb() as serving:
-        stack, http, lb, vip, good_port = (
-            serving.stack,
-            serving.http,
-            serving.lb,
-            serving.vip,
-            serving.good_port,
-        )
+    with serving_lb() as (stack, _, http, lb, vip, good_port):
         with port_taken(vip) as taken:
             bad = _create_listener(http, lb["id"], "TCP", taken)
             stack.wait_lb(http, lb["id"], status=c.ERROR)
