@@ -35,12 +35,15 @@ from collections.abc import Callable
 import httpx
 
 from bench.outside_client import OutsideClient, outside_client
+from bench.worker_trace import StepTrace
 from ostia.common import constants as c
 from tests.support.backends import free_port
 from tests.support.objects import check
 from tests.support.worker_stack import WorkerStack, worker_stack
 
 POLL = 0.005
+ANSWERED = "client: POST answered"
+SEEN = "outside client: the new member answers through the VIP"
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -61,7 +64,10 @@ def lb_status(http: httpx.Client, lb_id: str) -> str:
     return status
 
 
-def one_round(stack: WorkerStack, http: httpx.Client, outside: OutsideClient) -> dict[str, float]:
+def one_round(
+    stack: WorkerStack, http: httpx.Client, outside: OutsideClient, trace: StepTrace | None = None
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The round's timings, and the member add's step trace (empty without `trace`)."""
     timings: dict[str, float] = {}
     a, b, extra = outside.backends
 
@@ -107,6 +113,8 @@ def one_round(stack: WorkerStack, http: httpx.Client, outside: OutsideClient) ->
     pool_id = lb["pools"][0]["id"]
     outside.watch(vip, port, extra.name)
     started = time.monotonic()
+    if trace is not None:
+        trace.start(started)
     check(
         http.post(
             f"/v2/lbaas/pools/{pool_id}/members",
@@ -114,16 +122,23 @@ def one_round(stack: WorkerStack, http: httpx.Client, outside: OutsideClient) ->
         ),
         201,
     )
-    timings["member -> traffic"] = outside.seen() - started
+    if trace is not None:
+        trace.mark(ANSWERED)
+    seen = outside.seen()
+    timings["member -> traffic"] = seen - started
     wait_for(lambda: lb_status(http, lb["id"]) == c.ACTIVE)
     timings["member -> ACTIVE"] = time.monotonic() - started
+    steps: dict[str, float] = {}
+    if trace is not None:
+        trace.mark(SEEN, seen)
+        steps = trace.stop()
 
     started = time.monotonic()
     for lb_id in (empty["id"], lb["id"]):
         check(http.delete(f"/v2/lbaas/loadbalancers/{lb_id}", params={"cascade": "true"}), 204)
     wait_for(lambda: all(lb_status(http, i) == c.DELETED for i in (empty["id"], lb["id"])))
     timings["delete 2 LBs (cascade) -> DELETED"] = time.monotonic() - started
-    return timings
+    return timings, steps
 
 
 def p95(values: list[float]) -> float:
@@ -131,20 +146,34 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
 
 
+def print_trace(traces: dict[str, list[float]]) -> None:
+    print()
+    print("| member add: step | ends at, median | range |")
+    print("|---|---|---|")
+    for name, values in sorted(traces.items(), key=lambda item: statistics.median(item[1])):
+        low, high = min(values) * 1000, max(values) * 1000
+        print(f"| {name} | {statistics.median(values) * 1000:.1f} ms | {low:.0f}-{high:.0f} ms |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="one round, to see that it works")
+    parser.add_argument("--trace", action="store_true", help="also time each step of the member add")
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds = 1
     logging.basicConfig(level=logging.WARNING)
     results: dict[str, list[float]] = {}
+    traces: dict[str, list[float]] = {}
+    trace = StepTrace.install() if args.trace else None
     with worker_stack() as stack, stack.api.client() as http, outside_client("a", "b", "new") as outside:
         for index in range(args.rounds):
-            timings = one_round(stack, http, outside)
+            timings, steps = one_round(stack, http, outside, trace)
             for name, seconds in timings.items():
                 results.setdefault(name, []).append(seconds)
+            for name, seconds in steps.items():
+                traces.setdefault(name, []).append(seconds)
             print(
                 f"round {index + 1}: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items()),
                 flush=True,
@@ -154,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|")
     for name, values in results.items():
         print(f"| {name} | {statistics.median(values) * 1000:.0f} ms | {p95(values) * 1000:.0f} ms |")
+    if traces:
+        print_trace(traces)
     # For bench/run_all (issue 16 goal: a member serves within 50 ms, median).
     print(
         f"ratio: member -> traffic, median ms = "

@@ -21,6 +21,7 @@ from ostia.api.resource import (
 )
 from ostia.api.routes import Route, add_routes, crud
 from ostia.api.services import Call
+from ostia.api.v2 import member_rows
 from ostia.api.v2 import pools as pools_api
 from ostia.api.v2.standard_fields import standard_fields
 from ostia.common import constants as c
@@ -149,10 +150,10 @@ def resolve_subnet(call: Call, subnet_id: str | None) -> str | None:
         raise exc.NotFound("Subnet", subnet_id) from None
 
 
-def _flavor_allows_sriov(lb: models.LoadBalancer, session: Session) -> bool:
-    if lb.flavor_id is None:
+def _flavor_allows_sriov(session: Session, flavor_id: str | None) -> bool:
+    if flavor_id is None:
         return False
-    flavor = session.get(models.Flavor, lb.flavor_id)
+    flavor = session.get(models.Flavor, flavor_id)
     try:
         data = json.loads(flavor.flavor_profile.flavor_data) if flavor else {}
     except ValueError:
@@ -160,10 +161,10 @@ def _flavor_allows_sriov(lb: models.LoadBalancer, session: Session) -> bool:
     return isinstance(data, dict) and bool(data.get("allow_member_sriov"))
 
 
-def _check_not_taken(session: Session, pool: models.Pool, address: str, port: int) -> None:
+def _check_not_taken(session: Session, pool_id: str, address: str, port: int) -> None:
     clash = session.scalar(
         select(M.id).where(
-            M.pool_id == pool.id,
+            M.pool_id == pool_id,
             M.ip_address == address,
             M.protocol_port == port,
             M.provisioning_status != c.DELETED,
@@ -175,6 +176,33 @@ def _check_not_taken(session: Session, pool: models.Pool, address: str, port: in
         )
 
 
+def _check_new(call: Call, session: Session, pool_id: str, flavor_id: str | None, body: MemberCreate) -> None:
+    """What a new member must pass beyond its own fields: address, SR-IOV, uniqueness."""
+    _check_address(call, body.address)
+    if body.request_sriov and not _flavor_allows_sriov(session, flavor_id):
+        raise exc.ValidationFailure("The load balancer flavor does not allow SR-IOV member ports.")
+    _check_not_taken(session, pool_id, body.address, body.protocol_port)
+
+
+def _new_values(
+    body: MemberCreate, project_id: str | None, pool_id: str, subnet_id: str | None, has_monitor: bool
+) -> dict[str, Any]:
+    """The columns of a new member (without id, timestamps and tags)."""
+    values: dict[str, Any] = {
+        "project_id": project_id,
+        "pool_id": pool_id,
+        "ip_address": body.address,
+        "protocol_port": body.protocol_port,
+        "subnet_id": subnet_id,
+        "vnic_type": "direct" if body.request_sriov else "normal",
+        "provisioning_status": c.PENDING_CREATE,
+        "operating_status": c.OFFLINE if has_monitor else c.NO_MONITOR,
+    }
+    for key in UPDATABLE_DEFAULTS:
+        values[DB_NAMES.get(key, key)] = getattr(body, key)
+    return values
+
+
 def build(
     call: Call,
     session: Session,
@@ -183,26 +211,17 @@ def build(
     body: MemberCreate,
     subnet_id: str | None,
 ) -> models.Member:
-    """Validate and add a new member to `pool` (create, batch and single-call create).
+    """Validate and add a new member to `pool` as an ORM object (batch update and
+    single-call create; a create alone goes through member_rows).
 
     `subnet_id` is the resolved subnet (see `resolve_subnet`); quota and locks are the
     caller's.
     """
-    _check_address(call, body.address)
-    if body.request_sriov and not _flavor_allows_sriov(lb, session):
-        raise exc.ValidationFailure("The load balancer flavor does not allow SR-IOV member ports.")
-    _check_not_taken(session, pool, body.address, body.protocol_port)
+    _check_new(call, session, pool.id, lb.flavor_id, body)
     has_monitor = pools_api.live_monitor(pool) is not None
-    member = M(
-        project_id=pool.project_id,
-        ip_address=body.address,
-        protocol_port=body.protocol_port,
-        subnet_id=subnet_id,
-        vnic_type="direct" if body.request_sriov else "normal",
-        provisioning_status=c.PENDING_CREATE,
-        operating_status=c.OFFLINE if has_monitor else c.NO_MONITOR,
-    )
-    apply(member, {key: getattr(body, key) for key in UPDATABLE_DEFAULTS})
+    values = _new_values(body, pool.project_id, pool.id, subnet_id, has_monitor)
+    del values["pool_id"]  # set by the append below
+    member = M(**values)
     member.tags = body.tags or []
     pool.members.append(member)
     session.add(member)
@@ -221,18 +240,21 @@ def apply(member: models.Member, values: dict[str, Any]) -> None:
 
 
 def create(call: Call, pool_id: str, raw: Any) -> dict[str, Any]:
+    """On rows (member_rows): the checks, locks and rows of `build`, with no ORM object."""
     body = types.parse(MemberCreate, raw)
     subnet_id = resolve_subnet(call, body.subnet_id)
     with call.db.transaction() as session:
-        pool, lb = _pool_and_lb(session, call, pool_id)
+        pool = member_rows.read_pool(session.connection(), pool_id)
+        check_visible(call, pool, pools_api.DISPLAY)
+        lb_id = member_rows.require_load_balancer(pool)
         quota.check(session, call.conf, pool.project_id or "", "member")
-        pools_api.lock_for_pool_child(session, pool, lb)
-        member = build(call, session, pool, lb, body, subnet_id)
-        session.flush()
-        result = serialize(member)
-        provider = lb.provider
-        call.services.providers.stored(session, lb.id, provider)
-    call.services.providers.notify(lb.id, provider)
+        member_rows.lock_for_member(session, pool)
+        _check_new(call, session, pool.id, pool.flavor_id, body)
+        values = _new_values(body, pool.project_id, pool.id, subnet_id, pool.has_monitor)
+        result = serialize(member_rows.insert_member(session, values, body.tags))
+        provider = pool.provider
+        call.services.providers.stored(session, lb_id, provider)
+    call.services.providers.notify(lb_id, provider)
     return {"member": result}
 
 

@@ -1,0 +1,215 @@
+"""A member POST on rows (ostia/api/v2/member_rows.py) stores and answers what the ORM
+path stored and answered.
+
+The ORM path (members.build after pools.lock_for_pool_child, as the create ran before and
+a batch update still does) is run here beside the POST, each from the same statuses, on
+a graph where the pool is a listener's default pool and another listener's L7 redirect
+(that listener in ERROR), has a monitor, and a third listener and pool stand apart; on
+SQLite and PostgreSQL. Compared: the answer field for field (but id and created_at), the
+member's row and tags, and every status and updated_at the change moves or leaves.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from ostia.api import types
+from ostia.api.routes import JSONResponse
+from ostia.api.v2 import members, pools
+from ostia.common import constants as c
+from ostia.db import models
+from tests.support.live_api import LiveAPI, migrated_sqlite, running_api
+from tests.support.objects import (
+    check,
+    create_healthmonitor,
+    create_held_lb,
+    create_l7policy,
+    create_listener,
+    create_pool,
+    fault,
+    settle,
+)
+
+_databases = itertools.count()
+MOVED = (models.LoadBalancer, models.Listener, models.Pool)
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
+    if request.param == "sqlite":
+        url = migrated_sqlite(str(tmp_path_factory.mktemp("members") / "octavia.db"))
+    else:
+        url = request.getfixturevalue("postgres").create_database(f"members_{next(_databases)}")
+    with running_api(url) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def graph(live: LiveAPI) -> dict[str, str]:
+    with live.client() as client:
+        lb = create_held_lb(live, client)["id"]
+        web = create_listener(client, lb, port=80)["id"]
+        settle(live, lb)
+        pool = create_pool(client, listener_id=web)["id"]
+        settle(live, lb)
+        redirecting = create_listener(client, lb, port=81)["id"]
+        settle(live, lb)
+        create_l7policy(client, redirecting, action="REDIRECT_TO_POOL", redirect_pool_id=pool)
+        settle(live, lb)
+        apart = create_listener(client, lb, port=82)["id"]
+        settle(live, lb)
+        other_pool = create_pool(client, listener_id=apart)["id"]
+        settle(live, lb)
+        create_healthmonitor(client, pool)
+        settle(live, lb)
+    return {"lb": lb, "pool": pool, "redirecting": redirecting, "other_pool": other_pool}
+
+
+def _reset(live: LiveAPI, graph: dict[str, str]) -> None:
+    """Everything ACTIVE with no updated_at, but the redirecting listener in ERROR."""
+    with live.db.transaction() as session:
+        for model in MOVED:
+            session.execute(update(model).values(provisioning_status=c.ACTIVE, updated_at=None))
+        session.execute(
+            update(models.Listener)
+            .where(models.Listener.id == graph["redirecting"])
+            .values(provisioning_status=c.ERROR, updated_at=None)
+        )
+
+
+def _state(live: LiveAPI, member_id: str) -> dict[str, Any]:
+    """Statuses (and whether updated_at was set) of everything, the member's row and tags."""
+    with live.db.transaction() as session:
+        moved = {
+            row.id: (row.provisioning_status, row.updated_at is not None)
+            for model in MOVED
+            for row in session.execute(select(model.id, model.provisioning_status, model.updated_at))
+        }
+        member = session.get(models.Member, member_id)
+        assert member is not None
+        columns = {
+            column.key: getattr(member, column.key)
+            for column in models.Member.__table__.columns
+            if column.key not in ("id", "created_at", "ip_address")
+        }
+        return {"moved": moved, "member": columns, "tags": member.tags}
+
+
+def _orm_create(live: LiveAPI, pool_id: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """The create as it ran before member_rows: ORM objects throughout."""
+    call = SimpleNamespace(conf=live.conf, services=live.app.state.services)
+    body = types.parse(members.MemberCreate, raw)
+    subnet_id = members.resolve_subnet(call, body.subnet_id)  # type: ignore[arg-type]
+    with live.db.transaction() as session:
+        pool = session.get(models.Pool, pool_id)
+        assert pool is not None
+        lb = pools.load_balancer_of(pool)
+        pools.lock_for_pool_child(session, pool, lb)
+        member = members.build(call, session, pool, lb, body, subnet_id)  # type: ignore[arg-type]
+        session.flush()
+        return dict(json.loads(JSONResponse(members.serialize(member)).body))
+
+
+BODIES = {
+    "minimal": {"protocol_port": 80},
+    "every field": {
+        "protocol_port": 8080,
+        "name": "web-1",
+        "admin_state_up": False,
+        "weight": 7,
+        "backup": True,
+        "subnet_id": "private-subnet",
+        "monitor_address": "192.0.2.200",
+        "monitor_port": 9000,
+        "tags": ["z", "a", "z"],
+        "project_id": "ignored",
+    },
+    "null weight and no tags": {"protocol_port": 81, "weight": None, "tags": []},
+}
+_addresses = (f"198.51.100.{n}" for n in itertools.count(1))
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_post_stores_and_answers_what_the_orm_path_did(live, graph, body):
+    raw = BODIES[body]
+    _reset(live, graph)
+    with live.client() as client:
+        response = client.post(
+            f"/v2/lbaas/pools/{graph['pool']}/members", json={"member": {**raw, "address": next(_addresses)}}
+        )
+    if raw.get("weight", 1) is None:
+        # Refused before any row is touched, by both paths alike (the body's parse).
+        fault(response, 400)
+        with pytest.raises(Exception, match="weight"):
+            _orm_create(live, graph["pool"], {**raw, "address": next(_addresses)})
+        return
+    rows_answer = check(response, 201)["member"]
+    rows_state = _state(live, rows_answer["id"])
+    _reset(live, graph)
+    orm_answer = _orm_create(live, graph["pool"], {**raw, "address": next(_addresses)})
+    orm_state = _state(live, orm_answer["id"])
+
+    def same(answer: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in answer.items() if k not in ("id", "created_at", "address")}
+
+    assert same(rows_answer) == same(orm_answer)
+    assert rows_answer["created_at"] is not None
+    assert rows_state == orm_state
+    moved = rows_state["moved"]
+    assert moved[graph["lb"]] == (c.PENDING_UPDATE, True)
+    assert moved[graph["pool"]] == (c.PENDING_UPDATE, True)
+    assert moved[graph["redirecting"]] == (c.PENDING_UPDATE, True)
+    assert moved[graph["other_pool"]] == (c.ACTIVE, False)
+
+
+def test_refusals_leave_every_row_as_it_was(live, graph):
+    _reset(live, graph)
+    url = f"/v2/lbaas/pools/{graph['pool']}/members"
+    with live.client() as client:
+        taken = check(client.post(url, json={"member": {"address": "203.0.113.1", "protocol_port": 80}}), 201)
+        _reset(live, graph)
+        before = _state(live, taken["member"]["id"])
+        assert fault(
+            client.post(url, json={"member": {"address": "203.0.113.1", "protocol_port": 80}}), 409
+        ) == ("Another member on this pool is already using ip 203.0.113.1 on protocol_port 80")
+        assert fault(
+            client.post(
+                url, json={"member": {"address": "203.0.113.2", "protocol_port": 80, "request_sriov": True}}
+            ),
+            400,
+        )
+        assert _state(live, taken["member"]["id"]) == before
+        with live.db.transaction() as session:
+            session.execute(
+                update(models.Pool).where(models.Pool.id == graph["pool"]).values(provisioning_status=c.ERROR)
+            )
+        assert fault(
+            client.post(url, json={"member": {"address": "203.0.113.3", "protocol_port": 80}}), 409
+        ) == (f"Pool {graph['pool']} is immutable and cannot be updated.")
+        _reset(live, graph)
+        with live.db.transaction() as session:
+            session.execute(update(models.LoadBalancer).values(provisioning_status=c.PENDING_UPDATE))
+        assert fault(
+            client.post(url, json={"member": {"address": "203.0.113.4", "protocol_port": 80}}), 409
+        ) == (f"Load Balancer {graph['lb']} is immutable and cannot be updated.")
+        other = {"X-Project-Id": "p2", "X-Roles": "member"}
+        _reset(live, graph)
+        fault(
+            client.post(url, headers=other, json={"member": {"address": "203.0.113.5", "protocol_port": 80}}),
+            404,
+        )
+        fault(
+            client.post(
+                "/v2/lbaas/pools/nope/members",
+                json={"member": {"address": "203.0.113.6", "protocol_port": 80}},
+            ),
+            404,
+        )
+        assert _state(live, taken["member"]["id"])["moved"] == before["moved"]
