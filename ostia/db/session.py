@@ -1,5 +1,10 @@
 """Engines and sessions: SQLite in WAL mode with a busy timeout, PostgreSQL/MySQL pooled.
 
+On PostgreSQL (psycopg2) a transaction's BEGIN goes with its first statement, a reader's
+statements run without a transaction, and a connection the server closed is replaced when
+a transaction's first statement finds it dead instead of by a ping at every checkout
+(ostia.db.postgres_transactions): a GET of one load balancer is one round trip.
+
 On SQLite, readers and writers begin differently. A writer takes the write lock at BEGIN
 (BEGIN IMMEDIATE) and, inside one process, queues on a Python lock first: SQLite's own busy
 handler sleeps in growing steps (up to 100 ms) while it waits, so sixteen writers waiting on
@@ -20,6 +25,9 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+
+READ_ONLY_OPTION = "ostia_read_only"
+WRITE_LOCK_TIMEOUT = 30.0  # seconds, the default [database] sqlite_busy_timeout
 
 
 def create_db_engine(
@@ -42,9 +50,12 @@ def create_db_engine(
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine, busy_timeout_ms, in_memory)
         return engine
-    return create_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout, pool_pre_ping=True
-    )
+    pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg2":
+        from ostia.db.postgres_transactions import create_postgres_engine  # psycopg2 only here
+
+        return create_postgres_engine(url, READ_ONLY_OPTION, **pool)
+    return create_engine(url, **pool, pool_pre_ping=True)
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int, in_memory: bool) -> None:
@@ -70,10 +81,6 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int, in_memory: bool) -> 
         # Writers queue on the database lock at BEGIN instead of failing on upgrade
         # from a read lock ("database is locked") halfway through a transaction.
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-
-READ_ONLY_OPTION = "ostia_read_only"
-WRITE_LOCK_TIMEOUT = 30.0  # seconds, the default [database] sqlite_busy_timeout
 
 
 def engine_from_config(conf: cfg.ConfigOpts) -> Engine:

@@ -48,6 +48,11 @@ class PostgresServer:
         self._as_user(
             os.path.join(self.bin, "initdb"), "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync"
         )
+        self.start_server()
+        return self
+
+    def start_server(self) -> None:
+        """Start the server on its data directory (after stop_server: a restart)."""
         self._as_user(
             os.path.join(self.bin, "pg_ctl"),
             "-D",
@@ -62,7 +67,11 @@ class PostgresServer:
             f"-c fsync=off -c max_connections=200",
             "start",
         )
-        return self
+
+    def stop_server(self) -> None:
+        """Stop the server as an operator would (fast shutdown: clients are disconnected),
+        keeping its data for start_server."""
+        self._as_user(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-m", "fast", "-w", "stop")
 
     def create_database(self, name: str) -> str:
         deadline = time.monotonic() + 30

@@ -1,0 +1,193 @@
+"""PostgreSQL transactions in as few round trips as the work needs (psycopg2).
+
+Left to itself, psycopg2 sends BEGIN as a message of its own before a transaction's first
+statement, and the pool's pre-ping sent a SELECT 1 at every checkout: a GET of one load
+balancer was four round trips to the server (ping, BEGIN, query, COMMIT), a PUT six, each
+one a wake-up of a backend that competes with the API for the same cores. Here:
+
+- A transaction's BEGIN travels with its first statement, in one message
+  ("BEGIN;<statement>": psycopg2 fills parameters in on the client and uses the simple
+  query protocol, which runs both and answers with the last one's result). Underneath, the
+  connection is in psycopg2's autocommit mode; `TransactionConnection` keeps the DB-API's
+  promise (a transaction begins with the first statement and lasts until commit() or
+  rollback()) from the server's transaction status, which libpq tracks without asking.
+- A reader (`Database.read_only()`) sends no BEGIN at all: each of its statements is a
+  transaction of its own. At READ COMMITTED, PostgreSQL's default and Ostia's, every
+  statement of a transaction takes its own snapshot anyway, so a reader sees what it saw
+  before. A reader refuses INSERT, UPDATE, DELETE and DDL, which would commit at once (on
+  SQLite `query_only` refuses them).
+- No pre-ping. A pooled connection that the server closed (a restart, a terminated
+  backend) shows itself when the first statement of a transaction fails with a disconnect
+  error. Nothing had been sent in that transaction yet, so the statement is sent once more
+  on a new connection and the caller never sees the restart, as with the pre-ping; the
+  other pooled connections opened before the failure are replaced at their next checkout.
+  A reader's statements are retried the same way. Not retried: a transaction whose first
+  statement is a multi-row INSERT, which SQLAlchemy sends in batches on a cursor it keeps.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import psycopg2
+import psycopg2.errors
+from psycopg2 import extensions
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine.default import DefaultExecutionContext
+from sqlalchemy.engine.interfaces import DBAPICursor, ExecuteStyle
+
+LOG = logging.getLogger(__name__)
+
+_IDLE = extensions.TRANSACTION_STATUS_IDLE
+# psycopg2's own flag, kept on: psycopg2 then sends no BEGIN and its commit() sends nothing.
+_DRIVER_AUTOCOMMIT = extensions.connection.autocommit
+_LEVEL_NAMES = {
+    extensions.ISOLATION_LEVEL_READ_UNCOMMITTED: "READ UNCOMMITTED",
+    extensions.ISOLATION_LEVEL_READ_COMMITTED: "READ COMMITTED",
+    extensions.ISOLATION_LEVEL_REPEATABLE_READ: "REPEATABLE READ",
+    extensions.ISOLATION_LEVEL_SERIALIZABLE: "SERIALIZABLE",
+}
+
+
+class TransactionCursor(extensions.cursor):
+    """A cursor that puts BEGIN in front of a transaction's first statement."""
+
+    # The last statement opened its connection's transaction: if the connection turns
+    # out dead, that transaction held nothing else and can be sent again.
+    began = False
+
+    def execute(self, query: Any, vars: Any = None) -> None:  # noqa: A002 (DB-API's name)
+        begin = self.connection.pending_begin()
+        self.began = begin is not None
+        if begin is not None:
+            if isinstance(query, str):
+                query = f"{begin};{query}"
+            else:
+                super().execute(begin)
+        super().execute(query, vars)
+
+    def executemany(self, query: Any, vars_list: Any) -> None:
+        begin = self.connection.pending_begin()
+        self.began = begin is not None
+        if begin is not None:
+            super().execute(begin)
+        super().executemany(query, vars_list)
+
+    def execute_alone(self, query: Any, vars: Any = None) -> None:  # noqa: A002
+        """Run `query` as a transaction of its own (a reader's statement): no BEGIN."""
+        self.began = False
+        super().execute(query, vars)
+
+
+class TransactionConnection(extensions.connection):
+    """A psycopg2 connection that opens transactions with their first statement."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _DRIVER_AUTOCOMMIT.__set__(self, True)
+        self.cursor_factory = TransactionCursor
+        # What opens a transaction; None in true autocommit (isolation level AUTOCOMMIT).
+        self._begin: str | None = "BEGIN"
+
+    def pending_begin(self) -> str | None:
+        """The BEGIN the next statement must carry, or None (a transaction is open, or
+        the connection is in autocommit)."""
+        if self._begin is None or self.get_transaction_status() != _IDLE:
+            return None
+        return self._begin
+
+    def commit(self) -> None:
+        if self.get_transaction_status() != _IDLE:
+            self._send("COMMIT")
+
+    def rollback(self) -> None:
+        if self.get_transaction_status() != _IDLE:
+            self._send("ROLLBACK")
+
+    def _send(self, statement: str) -> None:
+        with extensions.cursor(self) as cursor:
+            cursor.execute(statement)
+
+    # psycopg2's autocommit and isolation level, as SQLAlchemy sets them (execution option
+    # isolation_level) and as psycopg2.extras reads them: about what this class emulates.
+    @property  # type: ignore[override]
+    def autocommit(self) -> bool:
+        return self._begin is None
+
+    @autocommit.setter
+    def autocommit(self, value: bool) -> None:
+        self._begin = None if value else "BEGIN"
+
+    def set_isolation_level(self, level: int | None) -> None:
+        if level == extensions.ISOLATION_LEVEL_AUTOCOMMIT:
+            self._begin = None
+        elif level is None:
+            self._begin = "BEGIN"
+        else:
+            self._begin = f"BEGIN ISOLATION LEVEL {_LEVEL_NAMES[level]}"
+
+
+def create_postgres_engine(url: str, read_only_option: str, **pool_options: Any) -> Engine:
+    """An engine on `url` whose connections are `TransactionConnection`s, with no pre-ping:
+    a disconnect on a transaction's first statement is retried on a new connection.
+    Statements run with the execution option `read_only_option` run without a transaction
+    and may only read."""
+    engine = create_engine(url, connect_args={"connection_factory": TransactionConnection}, **pool_options)
+    dialect = engine.dialect
+
+    def run(context: DefaultExecutionContext, cursor: DBAPICursor, send: Callable[[Any, bool], None]) -> bool:
+        read_only = bool(context.execution_options.get(read_only_option))
+        if read_only and (context.isinsert or context.isupdate or context.isdelete or context.isddl):
+            raise psycopg2.errors.ReadOnlySqlTransaction("cannot write through a read-only connection")
+        try:
+            send(cursor, read_only)
+        except psycopg2.Error as error:
+            retry = (read_only or getattr(cursor, "began", False)) and context.execute_style is not (
+                ExecuteStyle.INSERTMANYVALUES
+            )
+            if not retry or not dialect.is_disconnect(error, cursor.connection, cursor):
+                raise
+            send(_reconnect(context, error), read_only)
+        return True
+
+    @event.listens_for(engine, "do_execute")
+    def _execute(cursor, statement, parameters, context):  # type: ignore[no-untyped-def]
+        def send(cur: Any, read_only: bool) -> None:
+            (cur.execute_alone if read_only else cur.execute)(statement, parameters)
+
+        return run(context, cursor, send)
+
+    @event.listens_for(engine, "do_execute_no_params")
+    def _execute_no_params(cursor, statement, context):  # type: ignore[no-untyped-def]
+        def send(cur: Any, read_only: bool) -> None:
+            (cur.execute_alone if read_only else cur.execute)(statement)
+
+        return run(context, cursor, send)
+
+    @event.listens_for(engine, "do_executemany")
+    def _executemany(cursor, statement, parameters, context):  # type: ignore[no-untyped-def]
+        return run(
+            context,
+            cursor,
+            lambda cur, _read_only: dialect.do_executemany(cur, statement, parameters, context),
+        )
+
+    return engine
+
+
+def _reconnect(context: DefaultExecutionContext, error: BaseException) -> Any:
+    """Put a new DB-API connection under the statement's pooled connection, in place (as
+    SQLAlchemy's own pre-ping does on a failed ping: the Connection and its transaction
+    object stay the caller's), mark every older pooled connection for replacement at its
+    next checkout, and give the statement a cursor on the new connection."""
+    LOG.warning("Database connection lost (%s); sending the statement again on a new connection", error)
+    connection = context.root_connection
+    pooled = connection.connection
+    record = pooled._connection_record  # type: ignore[attr-defined]
+    record.invalidate(error)
+    connection.engine.pool._invalidate(pooled, error, _checkin=False)
+    pooled.dbapi_connection = record.get_connection()  # type: ignore[misc]
+    context.cursor = context.create_cursor()
+    return context.cursor
