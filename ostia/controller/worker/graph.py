@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload, noload, selectinload
 
 from ostia.common import constants as c
@@ -94,21 +94,25 @@ def _touch(lb: models.LoadBalancer) -> None:
         _ = pool.health_monitor, pool.session_persistence, pool.members
 
 
+# Built once: a statement object keeps its cache key, which SQLAlchemy otherwise derives
+# from the statement and its eleven loader options at every read (a fifth of its CPU).
+_GRAPH = select(LB).where(LB.id == bindparam("lb_id")).options(*_options())
+_LIVE_AMPHORAE = (
+    select(models.Amphora)
+    .where(models.Amphora.load_balancer_id == bindparam("lb_id"), models.Amphora.status != c.DELETED)
+    .order_by(models.Amphora.created_at, models.Amphora.id)
+)
+
+
 def live_amphorae(session: Session, lb_id: str) -> list[models.Amphora]:
-    return list(
-        session.scalars(
-            select(models.Amphora)
-            .where(models.Amphora.load_balancer_id == lb_id, models.Amphora.status != c.DELETED)
-            .order_by(models.Amphora.created_at, models.Amphora.id)
-        )
-    )
+    return list(session.scalars(_LIVE_AMPHORAE, {"lb_id": lb_id}))
 
 
 def read_snapshot(db: Database, lb_id: str) -> Snapshot | None:
     """The LB's graph and its amphorae that are not DELETED, or None if the LB is gone."""
     with db.read_only().transaction() as session:
         # unique(): the VIP's additional addresses come joined to the load balancer's row.
-        lb = session.scalars(select(LB).where(LB.id == lb_id).options(*_options())).unique().first()
+        lb = session.scalars(_GRAPH, {"lb_id": lb_id}).unique().first()
         if lb is None:
             return None
         _touch(lb)
