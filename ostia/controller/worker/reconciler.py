@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.common import request_id
-from ostia.controller.worker import failover, leases, steps
+from ostia.controller.worker import failover, leases, settle_rows, steps
 from ostia.controller.worker.drivers import WorkerDrivers
 from ostia.controller.worker.graph import AmphoraState, Snapshot, read_snapshot
 from ostia.controller.worker.haproxy.render import HaproxyRenderError
@@ -138,7 +138,7 @@ class Reconciler:
             else:
                 serving = steps.converge(ctx).serving
             lease.check()
-            self._settle(lease, serving)
+            self._settle(lease, serving, snapshot.lb)
         except LeaseLost:
             LOG.warning("lost the lease on load balancer %s; leaving it to its new owner", lb_id)
             return Result(Outcome.LOST)
@@ -163,9 +163,15 @@ class Reconciler:
         LOG.info("load balancer %s settled", lb_id)
         return Result(Outcome.SETTLED)
 
-    def _settle(self, lease: Lease, serving: tuple[AmphoraState, ...]) -> None:
-        """Statuses out of PENDING_*, amphorae ALLOCATED, lease cleared: one transaction."""
+    def _settle(self, lease: Lease, serving: tuple[AmphoraState, ...], graph: models.LoadBalancer) -> None:
+        """Statuses out of PENDING_*, amphorae ALLOCATED, lease cleared: one transaction,
+        on rows when the snapshot's `graph` has nothing to remove (settle_rows)."""
         lease.retire()
+        if settle_rows.applies(graph):
+            with self.db.transaction() as session:
+                transitions = settle_rows.settle(session, graph, self.owner, [amp.id for amp in serving])
+            _log_transitions(transitions)
+            return
         with self.db.transaction() as session:
             lb = self._locked_lb(session, lease)
             for amp in serving:
