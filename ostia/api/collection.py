@@ -414,6 +414,8 @@ def _order_expression(collection: Collection, key: str) -> Any:
     joined = getattr(column, "class_", collection.model) is not collection.model
     if not joined and not getattr(getattr(column, "expression", None), "nullable", True):
         return column
+    if key == "created_at" and not joined:
+        return models.default_order(column)  # the expression the indexes of 0006 serve
     stand_in = _stand_in(column)
     return column if stand_in is None else func.coalesce(column, stand_in)
 

@@ -22,6 +22,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    literal,
+    literal_column,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -46,6 +49,30 @@ class IdMixin:
 class TimestampMixin:
     created_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+
+
+# What a NULL created_at sorts as in a list's default order (ostia/api/collection.py).
+EARLIEST = datetime.datetime(1, 1, 1)
+
+
+def default_order(column: Any) -> Any:
+    """A list's default order key: `column` (created_at) with NULL as EARLIEST. The time is
+    written into the SQL as each database spells it (SQLite compares the text), not bound:
+    an index on the expression serves only the same expression, and holds no parameter."""
+    return func.coalesce(column, literal(EARLIEST, DateTime(), literal_execute=True))
+
+
+def default_order_indexes(table: str, parent: str = "") -> tuple[Index, ...]:
+    """Indexes on a list's default order, (default_order(created_at), id): for a top-level
+    resource one across projects and one per project, for a child one per `parent`
+    (migration 0006). Without them each list sorted the whole table before its LIMIT."""
+    order = default_order(literal_column("created_at"))
+    if parent:
+        return (Index(f"ix_{table}_{parent}_default_order", parent, order, "id"),)
+    return (
+        Index(f"ix_{table}_default_order", order, "id"),
+        Index(f"ix_{table}_project_default_order", "project_id", order, "id"),
+    )
 
 
 class StatusMixin:
@@ -89,6 +116,7 @@ class TaggedMixin:
 
 class LoadBalancer(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
     __tablename__ = "load_balancer"
+    __table_args__ = default_order_indexes("load_balancer")
     project_id: Mapped[str | None] = mapped_column(String(36), index=True)
     name: Mapped[str | None] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(String(255))
@@ -178,6 +206,7 @@ class Listener(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
         UniqueConstraint(
             "load_balancer_id", "protocol", "protocol_port", name="uq_listener_load_balancer_id_protocol_port"
         ),
+        *default_order_indexes("listener"),
     )
     project_id: Mapped[str | None] = mapped_column(String(36), index=True)
     name: Mapped[str | None] = mapped_column(String(255))
@@ -229,6 +258,7 @@ class Listener(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
 
 class Pool(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
     __tablename__ = "pool"
+    __table_args__ = default_order_indexes("pool")
     project_id: Mapped[str | None] = mapped_column(String(36), index=True)
     name: Mapped[str | None] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(String(255))
@@ -280,6 +310,7 @@ class Member(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
         UniqueConstraint(
             "pool_id", "ip_address", "protocol_port", name="uq_member_pool_id_address_protocol_port"
         ),
+        *default_order_indexes("member", "pool_id"),
     )
     project_id: Mapped[str | None] = mapped_column(String(36), index=True)
     pool_id: Mapped[str] = mapped_column(ForeignKey("pool.id", ondelete="CASCADE"), index=True)
@@ -300,6 +331,7 @@ class Member(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
 
 class HealthMonitor(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
     __tablename__ = "health_monitor"
+    __table_args__ = default_order_indexes("health_monitor")
     project_id: Mapped[str | None] = mapped_column(String(36), index=True)
     pool_id: Mapped[str] = mapped_column(ForeignKey("pool.id", ondelete="CASCADE"), unique=True)
     type: Mapped[str] = mapped_column(String(36))
@@ -321,6 +353,7 @@ class HealthMonitor(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
 
 class L7Policy(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
     __tablename__ = "l7policy"
+    __table_args__ = default_order_indexes("l7policy")
     project_id: Mapped[str | None] = mapped_column(String(36), index=True)
     name: Mapped[str | None] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(String(255))
@@ -345,6 +378,7 @@ class L7Policy(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
 
 class L7Rule(IdMixin, TimestampMixin, StatusMixin, TaggedMixin, Base):
     __tablename__ = "l7rule"
+    __table_args__ = default_order_indexes("l7rule", "l7policy_id")
     project_id: Mapped[str | None] = mapped_column(String(36), index=True)
     l7policy_id: Mapped[str] = mapped_column(ForeignKey("l7policy.id", ondelete="CASCADE"), index=True)
     type: Mapped[str] = mapped_column(String(36))
