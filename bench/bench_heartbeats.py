@@ -47,6 +47,20 @@ KEY = "bench-heartbeat-key"
 HM_CPU, SENDER_CPU = 0, 1
 
 
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+    """One measurement: the database, the fleet and the load it is sent."""
+
+    database: str  # "sqlite" or "postgresql"
+    amphorae: int
+    mode: str  # "steady" or "capacity"
+    rate: float  # heartbeats offered per second
+    window: float  # seconds measured once the first round is processed
+    interval: int  # the simulated amphorae's heartbeat_interval
+    flapping: float  # fraction of heartbeats that flip a member's state
+    timeout: int  # heartbeat_timeout
+
+
 @dataclasses.dataclass
 class RunResult:
     database: str
@@ -79,6 +93,16 @@ class RunResult:
     # shows as a last third above the first.
     lag_p99_first_ms: float = 0.0
     lag_p99_last_ms: float = 0.0
+
+    @classmethod
+    def of(cls, plan: RunPlan, mode: str | None = None) -> RunResult:
+        return cls(plan.database, plan.amphorae, mode or plan.mode, plan.rate, plan.window)
+
+    def set_lags(self, lags: list[float]) -> None:
+        """Lag p50, p99 and max (ms) from flush lags in seconds."""
+        self.lag_p50_ms = 1000 * _percentile(lags, 0.5)
+        self.lag_p99_ms = 1000 * _percentile(lags, 0.99)
+        self.lag_max_ms = 1000 * max(lags, default=0.0)
 
     def line(self) -> str:
         drops = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items()) if v) or "none"
@@ -174,11 +198,15 @@ class StatementCounter:
         self.counts[verb] = self.counts.get(verb, 0) + 1
 
 
-def process_cpu(pid: int | None = None) -> float:
-    """CPU seconds (user + system) of a process so far, from /proc/PID/stat."""
+def process_cpu(pid: int | None = None, with_reaped_children: bool = False) -> float:
+    """CPU seconds (user + system) of a process so far, from /proc/PID/stat; with the
+    children it reaped when asked."""
     with open(f"/proc/{pid or os.getpid()}/stat") as handle:
+        # The command name in parentheses may itself contain spaces.
         fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    # utime, stime, then the reaped children's cutime, cstime
+    ticks = fields[11:15] if with_reaped_children else fields[11:13]
+    return sum(int(value) for value in ticks) / os.sysconf("SC_CLK_TCK")
 
 
 def lag_thirds(lags: list[float]) -> tuple[float, float]:
@@ -194,26 +222,16 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def run_once(
-    db: Database,
-    kind: str,
-    amphorae: int,
-    mode: str,
-    rate: float,
-    window: float,
-    interval: int,
-    flapping: float,
-    timeout: int | None = None,
-) -> RunResult:
+def run_once(db: Database, plan: RunPlan) -> RunResult:
     """Populate, start the health manager and the sender; measure over `window` seconds.
 
     The window opens once every amphora was processed once (its graph is cached): a
     health manager runs for days, its first round after a start is not its steady state.
     The first round's duration is reported apart (`cold_seconds`).
     """
+    amphorae, rate, window = plan.amphorae, plan.rate, plan.window
     fleet = populate(db, amphorae)
-    timeout = timeout or 2 * interval
-    conf = _config(str(db.engine.url.render_as_string(hide_password=False)), interval, timeout)
+    conf = _config(str(db.engine.url.render_as_string(hide_password=False)), plan.interval, plan.timeout)
     failovers: list[str] = []
 
     sending = threading.Event()  # failovers count while the fleet heartbeats
@@ -226,19 +244,19 @@ def run_once(
     service = HealthManagerService(conf, db, request_failover=request_failover)
     counter = StatementCounter(db)
     cold_budget = 4 * amphorae / rate + 60
-    plan = SendPlan(
+    sending_plan = SendPlan(
         port=conf.health_manager.bind_port,
         key=KEY,
         rate=rate,
         duration=cold_budget + window,
-        flapping=flapping,
+        flapping=plan.flapping,
         cpu=SENDER_CPU,
     )
     context = multiprocessing.get_context("spawn")
     stop, results = context.Event(), context.Queue()
     ready, go = context.Event(), context.Event()
-    sender = context.Process(target=sender_process, args=(fleet, plan, stop, results, ready, go))
-    result = RunResult(kind, amphorae, mode, rate, window)
+    sender = context.Process(target=sender_process, args=(fleet, sending_plan, stop, results, ready, go))
+    result = RunResult.of(plan)
     sender.start()
     try:
         if not ready.wait(120):
@@ -296,9 +314,7 @@ def run_once(
     result.processed = final.get("processed", 0)
     result.per_second = processed / wall
     result.per_cpu_second = processed / max(cpu_after - cpu_before, 1e-9)
-    result.lag_p50_ms = 1000 * _percentile(lags, 0.5)
-    result.lag_p99_ms = 1000 * _percentile(lags, 0.99)
-    result.lag_max_ms = 1000 * max(lags, default=0.0)
+    result.set_lags(lags)
     result.lag_p99_first_ms, result.lag_p99_last_ms = lag_thirds(lags)
     result.flush_p50_ms = 1000 * _percentile(flushes, 0.5)
     result.socket_lost = result.sent - result.received
@@ -321,28 +337,27 @@ def run_once(
     return result
 
 
-def run_scaled(
-    db: Database,
-    kind: str,
-    amphorae: int,
-    mode: str,
-    rate: float,
-    window: float,
-    interval: int,
-    flapping: float,
-    timeout: int,
-    managers: int,
-) -> RunResult:
+def run_scaled(db: Database, plan: RunPlan, managers: int) -> RunResult:
     """`run_once` with several health managers, each its own process, on one database."""
     from bench.heartbeat_managers import run_managers
 
-    fleet = populate(db, amphorae)
+    window = plan.window
+    fleet = populate(db, plan.amphorae)
     url = str(db.engine.url.render_as_string(hide_password=False))
     outcome = run_managers(
-        url, fleet, managers, rate, window, interval, timeout, flapping, KEY, lambda: db_server_cpu(db)
+        url,
+        fleet,
+        managers,
+        plan.rate,
+        window,
+        plan.interval,
+        plan.timeout,
+        plan.flapping,
+        KEY,
+        lambda: db_server_cpu(db),
     )
     figures = outcome["managers"]
-    result = RunResult(kind, amphorae, f"{mode} x{managers} HMs", rate, window)
+    result = RunResult.of(plan, f"{plan.mode} x{managers} HMs")
     processed = sum(f["processed"] for f in figures)
     lags = [lag for f in figures for lag in f["lags"]]
     result.cold_seconds = outcome["cold_seconds"]
@@ -352,9 +367,7 @@ def run_scaled(
     result.processed = processed
     result.per_second = processed / window
     result.per_cpu_second = processed / max(sum(f["cpu"] for f in figures), 1e-9)
-    result.lag_p50_ms = 1000 * _percentile(lags, 0.5)
-    result.lag_p99_ms = 1000 * _percentile(lags, 0.99)
-    result.lag_max_ms = 1000 * max(lags, default=0.0)
+    result.set_lags(lags)
     # Each manager's thirds, the worse of them.
     thirds = [lag_thirds(f["lags"]) for f in figures]
     result.lag_p99_first_ms = max((t[0] for t in thirds), default=0.0)
@@ -380,14 +393,10 @@ def db_server_cpu(db: Database) -> float:
     with db.engine.connect() as conn:
         data_dir = conn.exec_driver_sql("SHOW data_directory").scalar()
     total = 0.0
-    ticks = os.sysconf("SC_CLK_TCK")
     for index, pid in enumerate(_server_pids(str(data_dir))):
         with contextlib.suppress(OSError):
-            with open(f"/proc/{pid}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            # utime, stime; for the postmaster also its reaped children's cutime, cstime
-            wanted = fields[11:15] if index == 0 else fields[11:13]
-            total += sum(int(value) for value in wanted) / ticks
+            # The postmaster (first) with the backends it reaped; the live ones apart.
+            total += process_cpu(pid, with_reaped_children=index == 0)
     return total
 
 
@@ -503,31 +512,20 @@ def _run(args: argparse.Namespace) -> int:
                         seconds = max(2.0 * args.interval, args.seconds)
                     else:
                         rate, seconds = args.rate, args.seconds
+                    plan = RunPlan(
+                        kind,
+                        amphorae,
+                        mode,
+                        rate,
+                        seconds,
+                        args.interval,
+                        args.flapping,
+                        args.timeout or 2 * args.interval,
+                    )
                     if args.managers > 1:
-                        result = run_scaled(
-                            next(fresh),
-                            kind,
-                            amphorae,
-                            mode,
-                            rate,
-                            seconds,
-                            args.interval,
-                            args.flapping,
-                            args.timeout or 2 * args.interval,
-                            args.managers,
-                        )
+                        result = run_scaled(next(fresh), plan, args.managers)
                     else:
-                        result = run_once(
-                            next(fresh),
-                            kind,
-                            amphorae,
-                            mode,
-                            rate,
-                            seconds,
-                            args.interval,
-                            args.flapping,
-                            args.timeout or None,
-                        )
+                        result = run_once(next(fresh), plan)
                     print(result.line(), flush=True)
                     results.append(result)
     print()
