@@ -17,8 +17,6 @@ import statistics
 import time
 
 from ostia.common import constants as c
-from ostia.common import iproute
-from ostia.drivers.compute.netns_driver import vip_namespace
 from tests.support.health_stack import wait_until
 from tests.support.netns_stack import (
     RequestLoop,
@@ -26,19 +24,17 @@ from tests.support.netns_stack import (
     kill_amphora,
     netns_health_manager,
     netns_worker_stack,
+    serving_pair,
+    vip_holders,
 )
-from tests.support.objects import check
 
 SUBNET = "tenant-a-subnet"
 VIP = "198.18.64.10"
 
 
 def _holder(stack) -> str | None:  # type: ignore[no-untyped-def]
-    for instance in stack.amphorae.compute.list_instances():
-        for link in iproute.ip_json("addr", "show", netns=vip_namespace(instance.compute_id)):
-            if any(info.get("local") == VIP for info in link.get("addr_info", [])):
-                return str(instance.compute_id)
-    return None
+    holders = vip_holders(stack, VIP)
+    return holders[0].compute_id if holders else None
 
 
 def _replaced(stack, dead: str) -> bool:  # type: ignore[no-untyped-def]
@@ -57,31 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     gaps: list[float] = []
     with netns_worker_stack(overrides) as stack, netns_health_manager(stack), stack.api.client() as http:
-        client = stack.host("client", SUBNET, "198.18.64.100")
-        stack.backend("b1", SUBNET, "198.18.64.101")
-        stack.backend("b2", SUBNET, "198.18.64.102")
-        pool = {
-            "name": "pool",
-            "protocol": "HTTP",
-            "lb_algorithm": "ROUND_ROBIN",
-            "members": [{"address": a, "protocol_port": 80} for a in ("198.18.64.101", "198.18.64.102")],
-        }
-        started = time.monotonic()
-        lb = check(
-            http.post(
-                "/v2/lbaas/loadbalancers",
-                json={
-                    "loadbalancer": {
-                        "vip_subnet_id": SUBNET,
-                        "vip_address": VIP,
-                        "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}],
-                    }
-                },
-            ),
-            201,
-        )["loadbalancer"]
-        stack.wait_lb(http, lb["id"], timeout=90)
-        print(f"ACTIVE_STANDBY load balancer ACTIVE in {time.monotonic() - started:.2f} s")
+        client, lb, seconds_to_active = serving_pair(stack, http, SUBNET, VIP)
+        print(f"ACTIVE_STANDBY load balancer ACTIVE in {seconds_to_active:.2f} s")
         for instance in stack.amphorae.compute.list_instances():
             print(
                 f"amphora {instance.compute_id}: "

@@ -31,6 +31,8 @@ from tests.support.netns_stack import (
     leftovers,
     netns_health_manager,
     netns_worker_stack,
+    serving_pair,
+    vip_holders,
 )
 from tests.support.objects import check
 
@@ -47,12 +49,7 @@ VRRP = {
 
 
 def _vip_holders(stack: NetnsWorkerStack) -> list[str]:
-    holders = []
-    for instance in stack.amphorae.compute.list_instances():
-        for link in iproute.ip_json("addr", "show", netns=vip_namespace(instance.compute_id)):
-            if any(info.get("local") == VIP for info in link.get("addr_info", [])):
-                holders.append(instance.amphora_id)
-    return holders
+    return [instance.amphora_id for instance in vip_holders(stack, VIP)]
 
 
 def _roles(stack: NetnsWorkerStack, lb_id: str) -> dict[str, str]:
@@ -67,32 +64,9 @@ def _roles(stack: NetnsWorkerStack, lb_id: str) -> dict[str, str]:
 
 def _serving_pair(stack: NetnsWorkerStack, http: Any) -> tuple[NamespaceHost, dict[str, Any]]:
     """A client, two members and an ACTIVE_STANDBY load balancer serving them."""
-    client = stack.host("client", SUBNET, "198.18.64.100")
-    stack.backend("b1", SUBNET, "198.18.64.101")
-    stack.backend("b2", SUBNET, "198.18.64.102")
-    pool = {
-        "name": "pool",
-        "protocol": "HTTP",
-        "lb_algorithm": "ROUND_ROBIN",
-        "members": [{"address": a, "protocol_port": 80} for a in ("198.18.64.101", "198.18.64.102")],
-    }
-    started = time.monotonic()
-    lb = check(
-        http.post(
-            "/v2/lbaas/loadbalancers",
-            json={
-                "loadbalancer": {
-                    "vip_subnet_id": SUBNET,
-                    "vip_address": VIP,
-                    "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}],
-                }
-            },
-        ),
-        201,
-    )["loadbalancer"]
-    lb = stack.wait_lb(http, lb["id"], timeout=90)
-    print(f"ACTIVE_STANDBY LB ACTIVE after {time.monotonic() - started:.2f} s")
-    return client, lb
+    pair = serving_pair(stack, http, SUBNET, VIP)
+    print(f"ACTIVE_STANDBY LB ACTIVE after {pair.seconds_to_active:.2f} s")
+    return pair.client, pair.lb
 
 
 OVERRIDES = {

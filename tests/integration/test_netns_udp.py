@@ -20,6 +20,7 @@ from tests.support.netns_stack import (
     leftovers,
     netns_health_manager,
     netns_worker_stack,
+    vip_holders,
 )
 from tests.support.objects import check
 from tests.support.udp_backends import UdpBackend, ask
@@ -166,15 +167,7 @@ def test_udp_listener_moves_with_the_vip_of_an_active_standby_pair() -> None:
         wait_until(lambda: answer() == "u1", 10, "the VIP answering")
         # Both amphorae run nginx on the VIP (the BACKUP binds it without holding it); kill
         # -9 of everything the one holding the VIP runs hands the datagrams to the other.
-        holder = next(
-            i
-            for i in stack.amphorae.compute.list_instances()
-            if any(
-                info.get("local") == vip
-                for link in iproute.ip_json("addr", "show", netns=netns_driver.vip_namespace(i.compute_id))
-                for info in link.get("addr_info", [])
-            )
-        )
+        holder = vip_holders(stack, vip)[0]
         kill_amphora(holder.compute_id)
         killed = time.monotonic()
         wait_until(lambda: answer() == "u1", 10, "the other amphora answering")

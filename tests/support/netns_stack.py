@@ -27,20 +27,23 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
+import httpx
 import pytest
 
 from ostia.common import iproute
 from ostia.common.addresses import format_host_port
 from ostia.controller.health.service import HealthManagerService
 from ostia.drivers.compute import netns_driver
+from ostia.drivers.compute.base import ComputeInstance
 from ostia.drivers.compute.netns_driver import NetnsComputeDriver
 from ostia.drivers.network import netns_firewall
 from ostia.drivers.network.netns_driver import NetnsNetworkDriver
 from tests.support.amphora import short_tempdir
 from tests.support.amphora_stack import LocalAmphoraStack
 from tests.support.health_stack import TEST_HEALTH
+from tests.support.objects import create_lb
 from tests.support.worker_stack import AGENT_RETRIES, WorkerStack
 
 T = TypeVar("T")
@@ -347,6 +350,51 @@ def kill_amphora(compute_id: str) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def vip_holders(stack: NetnsWorkerStack, vip: str) -> list[ComputeInstance]:
+    """The amphorae whose VIP namespace holds `vip` now: one in a whole ACTIVE_STANDBY pair,
+    none while VRRP moves it, two while a dead MASTER's namespace still has it."""
+    return [
+        instance
+        for instance in stack.amphorae.compute.list_instances()
+        if any(
+            info.get("local") == vip
+            for link in iproute.ip_json("addr", "show", netns=netns_driver.vip_namespace(instance.compute_id))
+            for info in link.get("addr_info", [])
+        )
+    ]
+
+
+class ServingPair(NamedTuple):
+    client: NamespaceHost
+    lb: dict[str, Any]
+    seconds_to_active: float  # from the create call to ACTIVE
+
+
+def serving_pair(stack: NetnsWorkerStack, http: httpx.Client, subnet: str, vip: str) -> ServingPair:
+    """A client namespace (198.18.64.100), two members answering their names b1 and b2 on
+    port 80 (.101, .102) and a load balancer on `vip` serving them over HTTP on port 80,
+    ACTIVE (its topology is the stack's)."""
+    members = ("198.18.64.101", "198.18.64.102")
+    client = stack.host("client", subnet, "198.18.64.100")
+    for name, address in zip(("b1", "b2"), members, strict=True):
+        stack.backend(name, subnet, address)
+    pool = {
+        "name": "pool",
+        "protocol": "HTTP",
+        "lb_algorithm": "ROUND_ROBIN",
+        "members": [{"address": address, "protocol_port": 80} for address in members],
+    }
+    started = time.monotonic()
+    lb = create_lb(
+        http,
+        vip_subnet_id=subnet,
+        vip_address=vip,
+        listeners=[{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}],
+    )
+    lb = stack.wait_lb(http, lb["id"], timeout=90)
+    return ServingPair(client, lb, time.monotonic() - started)
 
 
 def amphora_memory_kib(compute_id: str) -> int:
