@@ -30,6 +30,7 @@ import collections
 import contextlib
 import dataclasses
 import fcntl
+import ipaddress
 import os
 import re
 import signal
@@ -62,6 +63,7 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 CONCURRENCY = (1, 16)
 CALLS = ("GET one LB", "list LBs", "POST LB", "PUT LB", "DELETE LB")
+SEED_VIP_BASE = ipaddress.IPv4Address("10.128.0.0")  # room for 8 million seeds
 LIST_DURATION_FACTOR = 6  # list runs last this many times `--duration`
 # Upstream Octavia 19 measured on this machine when the issue was written (gunicorn 1x4,
 # noop, SQLite): used for a ratio when upstream cannot run here.
@@ -250,8 +252,10 @@ def seed(server: Server, count: int) -> list[str]:
         lb_rows, vip_rows = [], []
         for index, ident in enumerate(ids):
             lb_rows.append({**lb_row, "id": ident, "name": f"seed-{index}"})
-            # Distinct addresses high in Ostia's private subnet (only strings for upstream).
-            address = f"127.2.{200 + index // 256}.{index % 256}"
+            # Distinct, valid addresses outside the subnet POSTs allocate from, so no POST
+            # collides with a seed. (127.2.{200 + index // 256} ran past .255 from 14,000
+            # seeds on, and upstream answered every list with 400 for the invalid VIP.)
+            address = str(SEED_VIP_BASE + index)
             vip_rows.append(
                 {
                     **vip_row,
