@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -77,6 +78,16 @@ class Collection:
     # API attribute naming a row in markers and tag filters, for models with neither
     # `id` nor `name` as their key (quotas: `project_id`).
     key: str = ""
+    # The only columns of `model` that `serialize` reads (all when empty): a page reads
+    # these, the key and the join columns, not the worker's bookkeeping.
+    shown_columns: Sequence[str] = ()
+
+    @functools.cached_property
+    def page_columns(self) -> list[Any]:
+        """What a page selects (row_objects.page_columns), worked out once."""
+        return row_objects.page_columns(
+            self.model, _foreign_tables(self), self.related_columns, self.shown_columns
+        )
 
     @property
     def envelope_links(self) -> str:
@@ -124,8 +135,7 @@ def list_page(
 ) -> dict[str, Any]:
     """Answer a list call: `{"<plural>": [...], "<plural>_links": [...]}`."""
     settings = conf.api_settings
-    columns = row_objects.page_columns(collection.model, _foreign_tables(collection))
-    query = _joined(select(*columns).select_from(collection.model), collection)
+    query = _joined(select(*collection.page_columns).select_from(collection.model), collection)
     provisioning_status = getattr(collection.model, "provisioning_status", None)
     if provisioning_status is not None:
         # Octavia treats DELETED objects as gone: never listed, 404 when asked for.

@@ -118,8 +118,28 @@ COLLECTION = Collection(
         "vip_network_id": models.Vip.network_id,
         "vip_qos_policy_id": models.Vip.qos_policy_id,
     },
-    # A load balancer's answer names its listeners and pools by id only.
-    related_columns={"listeners": _ID_AND_STATUS, "pools": _ID_AND_STATUS},
+    # What `serialize` reads: a load balancer's answer names its listeners and pools by
+    # id only, and shows none of the worker's bookkeeping (lease, attempts, request id).
+    related_columns={
+        "vip": ("ip_address", "port_id", "subnet_id", "network_id", "qos_policy_id", "sg_ids", "vnic_type"),
+        "additional_vips": ("subnet_id", "ip_address", "port_id"),
+        "listeners": _ID_AND_STATUS,
+        "pools": _ID_AND_STATUS,
+    },
+    shown_columns=(
+        "name",
+        "description",
+        "provisioning_status",
+        "operating_status",
+        "enabled",
+        "created_at",
+        "updated_at",
+        "project_id",
+        "provider",
+        "flavor_id",
+        "availability_zone",
+        "last_error",
+    ),
 )
 
 
