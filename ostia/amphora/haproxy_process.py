@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import time
 
 from ostia.amphora import bind_check, haproxy_limits, haproxy_peers_state, haproxy_runtime
@@ -22,6 +21,15 @@ from ostia.amphora.haproxy_lingering import LingeringServers
 from ostia.amphora.haproxy_socket import HaproxySocketError, send_command
 from ostia.amphora.paths import AgentPaths
 from ostia.amphora.program_error import ProgramError
+from ostia.amphora.program_process import (
+    log_since,
+    log_size,
+    process_alive,
+    reap,
+    signal_quietly,
+    start_detached,
+    stop_processes,
+)
 from ostia.common.process_env import amphora_environment
 
 LOG = logging.getLogger(__name__)
@@ -79,25 +87,6 @@ def parse_show_proc(text: str) -> MasterStatus | None:
     if master is None:
         return None
     return MasterStatus(master[0], master[1], master[2], tuple(workers), tuple(old_workers))
-
-
-def process_alive(pid: int, needle: str | None = None) -> bool:
-    """True if `pid` runs and is not a zombie (and its command line contains `needle`)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    state = stat.rsplit(b")", 1)[-1].split()[0:1]
-    if state in ([b"Z"], [b"X"]):
-        return False
-    if needle is None:
-        return True
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return needle.encode() in handle.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
 
 
 class HaproxyController:
@@ -246,25 +235,16 @@ class HaproxyController:
         ]
         log_path = self.paths.log_file(lb_id)
         self._trim_log(log_path)
-        with open(log_path, "ab") as log:
-            offset = log.tell()
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-                cwd=self.paths.lb_dir(lb_id),
-                env=self.env,
-            )
+        offset = log_size(log_path)
+        proc = start_detached(
+            argv, log_path, self.paths.lb_dir(lb_id), self.env, name=f"reap-haproxy-{lb_id[:8]}"
+        )
         self._children[lb_id] = proc
-        threading.Thread(target=proc.wait, name=f"reap-haproxy-{lb_id[:8]}", daemon=True).start()
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             code = proc.poll()
             if code not in (None, 0):
-                raise HaproxyConfigError("haproxy failed to start", self._log_since(log_path, offset))
+                raise HaproxyConfigError("haproxy failed to start", log_since(log_path, offset))
             try:
                 status = parse_show_proc(
                     send_command(self.paths.master_socket(lb_id), "show proc", timeout=1.0)
@@ -275,8 +255,8 @@ class HaproxyController:
                 LOG.info("haproxy for %s started (master %s)", lb_id, status.master_pid)
                 return
             time.sleep(0.01)
-        self._kill(proc.pid)
-        raise HaproxyError("haproxy did not start in time", self._log_since(log_path, offset))
+        signal_quietly(proc.pid, signal.SIGKILL)
+        raise HaproxyError("haproxy did not start in time", log_since(log_path, offset))
 
     def reload(self, lb_id: str) -> None:
         """Check the configuration, then reload through the master CLI (start if stopped).
@@ -308,7 +288,7 @@ class HaproxyController:
         self._let_tables_move(lb_id)
         self.save_server_state(lb_id)
         log_path = self.paths.log_file(lb_id)
-        offset = os.path.getsize(log_path) if os.path.exists(log_path) else 0
+        offset = log_size(log_path)
         deadline = time.monotonic() + self.start_timeout
         sent = False
         while time.monotonic() < deadline:
@@ -327,14 +307,14 @@ class HaproxyController:
                     # before this reload that this one cured reads 0 here.
                     raise HaproxyConfigError(
                         "Reload failed; the previous configuration keeps serving",
-                        self._log_since(log_path, offset),
+                        log_since(log_path, offset),
                     )
                 if status.workers:
                     LOG.info("haproxy for %s reloaded", lb_id)
                     self.lingering.forget(lb_id)
                     return
             time.sleep(0.01)
-        raise HaproxyError("haproxy did not reload in time", self._log_since(log_path, offset))
+        raise HaproxyError("haproxy did not reload in time", log_since(log_path, offset))
 
     def _let_tables_move(self, lb_id: str) -> None:
         """With peers, wait until the running worker can hand its stick tables to the next
@@ -397,17 +377,9 @@ class HaproxyController:
                 pids = [pid]
         if not pids:
             return
-        self._signal(pids[0], signal.SIGTERM)
-        if not self._wait_gone(pids, self.stop_timeout):
-            for pid in pids:
-                self._signal(pid, signal.SIGKILL)
-            self._wait_gone(pids, 2.0)
-        child = self._children.pop(lb_id, None)
-        if child is not None:
-            try:
-                child.wait(timeout=1.0)
-            except subprocess.TimeoutExpired:
-                pass
+        # The master stops its workers; SIGKILL goes to each one left.
+        stop_processes(pids, self.stop_timeout, terminate=pids[:1])
+        reap(self._children.pop(lb_id, None))
         LOG.info("haproxy for %s stopped", lb_id)
 
     def stopped_on_purpose(self, lb_id: str) -> bool:
@@ -442,31 +414,3 @@ class HaproxyController:
                 return handle.read().strip()
         except OSError:
             return None
-
-    @staticmethod
-    def _log_since(path: str, offset: int) -> str:
-        try:
-            with open(path, "rb") as handle:
-                handle.seek(offset)
-                return handle.read()[-8000:].decode(errors="replace").strip()
-        except OSError:
-            return ""
-
-    @staticmethod
-    def _signal(pid: int, signum: int) -> None:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    def _kill(self, pid: int) -> None:
-        self._signal(pid, signal.SIGKILL)
-
-    @staticmethod
-    def _wait_gone(pids: list[int], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not any(process_alive(pid) for pid in pids):
-                return True
-            time.sleep(0.01)
-        return not any(process_alive(pid) for pid in pids)

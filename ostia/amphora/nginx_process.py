@@ -13,11 +13,18 @@ import logging
 import os
 import signal
 import subprocess
-import threading
 import time
 
-from ostia.amphora.haproxy_process import process_alive
 from ostia.amphora.program_error import ProgramError
+from ostia.amphora.program_process import (
+    log_since,
+    log_size,
+    process_alive,
+    reap,
+    signal_quietly,
+    start_detached,
+    stop_processes,
+)
 from ostia.common.process_env import amphora_environment
 
 LOG = logging.getLogger(__name__)
@@ -126,38 +133,27 @@ class NginxController:
             return
         # Workers of a master that was killed keep serving the old configuration on the
         # same port (UDP sockets may share it): they go first.
-        _stop_all(processes_in(directory), self.stop_timeout)
+        stop_processes(processes_in(directory), self.stop_timeout)
         try:
             os.unlink(pid_file)
         except FileNotFoundError:
             pass
-        offset = os.path.getsize(error_log) if os.path.exists(error_log) else 0
+        offset = log_size(error_log)
         argv = [*self.launcher, *self._argv(directory, config, error_log), "-g", "daemon off;"]
-        with open(error_log, "ab") as log:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-                cwd=directory,
-                env=self.env,
-            )
+        proc = start_detached(argv, error_log, directory, self.env, name=f"reap-nginx-{key[:8]}")
         self._children[key] = proc
-        threading.Thread(target=proc.wait, name=f"reap-nginx-{key[:8]}", daemon=True).start()
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             code = proc.poll()
             if code is not None:
-                raise NginxConfigError("nginx failed to start", _tail(error_log, offset))
+                raise NginxConfigError("nginx failed to start", log_since(error_log, offset))
             # nginx writes its pid file once the listening sockets are bound.
             if self.master_pid(pid_file, config) is not None:
                 LOG.info("nginx for UDP listener %s started (master %s)", key, proc.pid)
                 return
             time.sleep(0.01)
-        _signal(proc.pid, signal.SIGKILL)
-        raise NginxError("nginx did not start in time", _tail(error_log, offset))
+        signal_quietly(proc.pid, signal.SIGKILL)
+        raise NginxError("nginx did not start in time", log_since(error_log, offset))
 
     def reload(self, key: str, directory: str, config: str, pid_file: str, error_log: str) -> None:
         """Load the configuration now in place (start nginx if it does not run)."""
@@ -171,8 +167,8 @@ class NginxController:
         # The master re-reads its configuration, starts new workers and lets the old ones
         # finish their sessions; the listening socket stays open throughout.
         old = set(_children_of(pid))
-        offset = os.path.getsize(error_log) if os.path.exists(error_log) else 0
-        _signal(pid, signal.SIGHUP)
+        offset = log_size(error_log)
+        signal_quietly(pid, signal.SIGHUP)
         # Done when a new worker runs and no old one takes new datagrams any more: an old
         # worker renames itself "... is shutting down" as it closes its listening sockets.
         deadline = time.monotonic() + self.start_timeout
@@ -183,7 +179,7 @@ class NginxController:
                 return
             time.sleep(0.005)
         raise NginxConfigError(
-            "Reload failed; the previous configuration keeps serving", _tail(error_log, offset)
+            "Reload failed; the previous configuration keeps serving", log_since(error_log, offset)
         )
 
     def stop(self, key: str, pid_file: str, config: str) -> None:
@@ -192,18 +188,10 @@ class NginxController:
         pid = self.master_pid(pid_file, config)
         child = self._children.pop(key, None)
         if pid is not None:
-            pids = [pid, *_children_of(pid)]
-            _signal(pid, signal.SIGTERM)
-            if not _wait_gone(pids, self.stop_timeout):
-                for each in pids:
-                    _signal(each, signal.SIGKILL)
-                _wait_gone(pids, 2.0)
-        _stop_all(processes_in(os.path.dirname(config)), self.stop_timeout)
-        if child is not None:
-            try:
-                child.wait(timeout=1.0)
-            except subprocess.TimeoutExpired:
-                pass
+            # The master stops its workers; SIGKILL goes to each one left.
+            stop_processes([pid, *_children_of(pid)], self.stop_timeout, terminate=[pid])
+        stop_processes(processes_in(os.path.dirname(config)), self.stop_timeout)
+        reap(child)
         LOG.info("nginx for UDP listener %s stopped", key)
 
 
@@ -241,45 +229,9 @@ def processes_in(directory: str) -> list[int]:
     return found
 
 
-def _stop_all(pids: list[int], timeout: float) -> None:
-    if not pids:
-        return
-    for pid in pids:
-        _signal(pid, signal.SIGTERM)
-    if not _wait_gone(pids, timeout):
-        for pid in pids:
-            _signal(pid, signal.SIGKILL)
-        _wait_gone(pids, 2.0)
-
-
 def _shutting_down(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             return b"shutting down" in handle.read() or not process_alive(pid)
     except OSError:
         return True
-
-
-def _signal(pid: int, signum: int) -> None:
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_gone(pids: list[int], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not any(process_alive(pid) for pid in pids):
-            return True
-        time.sleep(0.01)
-    return not any(process_alive(pid) for pid in pids)
-
-
-def _tail(path: str, offset: int) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            return handle.read()[-8000:].decode(errors="replace").strip()
-    except OSError:
-        return ""
