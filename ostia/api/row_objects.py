@@ -142,6 +142,7 @@ class Page:
         self.hints = hints or {}
         self.path = path
         self.objects: list[RowObject] = []
+        self._keys: dict[str, list[dict[str, Any]]] = {}
 
     def read(self, query: Select[Any], parameters: Mapping[str, Any] | None = None) -> list[RowObject]:
         """Run `query` (its columns labelled by attribute name, the model's own before
@@ -194,15 +195,27 @@ class Page:
             raise AttributeError(f"{self.model.__name__} has no attribute {name!r}")
         self._load_relationship(name, relation)
 
+    def _bound(self, attribute: str) -> list[dict[str, Any]]:
+        """The parameters binding the page's distinct values of `attribute` as _KEYS,
+        worked out once per page: a load balancer's tags, additional VIPs, listeners and
+        pools are all loaded by the page's ids (serializing 1,000 ids cost ~0.25 ms)."""
+        found = self._keys.get(attribute)
+        if found is None:
+            values = _distinct(obj.__dict__[attribute] for obj in self.objects)
+            found = self._keys[attribute] = list(_bound_keys(values, self.connection.dialect.name))
+        return found
+
     def _load_tags(self) -> None:
         found: dict[str, list[str]] = {}
-        dialect = self.connection.dialect.name
-        for keys in _bound_keys(_distinct(obj.id for obj in self.objects), dialect):
-            for resource_id, value in self.connection.execute(_tags_query(dialect), keys):
+        query = _tags_query(self.connection.dialect.name)
+        for keys in self._bound("id"):
+            for resource_id, value in self.connection.execute(query, keys):
                 found.setdefault(resource_id, []).append(value)
+        get = found.get
         for obj in self.objects:
             # What TaggedMixin.tags answers: the tags sorted.
-            obj.__dict__["tags"] = sorted(found.get(obj.id, ()))
+            tags = get(obj.__dict__["id"])
+            obj.__dict__["tags"] = sorted(tags) if tags else []
 
     def _load_relationship(self, name: str, relation: RelationshipProperty[Any]) -> None:
         pairs = relation.local_remote_pairs
@@ -212,18 +225,21 @@ class Page:
         local_key = self.mapper.get_property_by_column(local).key
         path = f"{self.path}{name}"
         target = Page(self.connection, relation.mapper.class_, self.hints, f"{path}.")
-        dialect = self.connection.dialect.name
-        query = _related_query(relation, tuple(self.hints.get(path, ())), dialect)
+        query = _related_query(relation, tuple(self.hints.get(path, ())), self.connection.dialect.name)
         children: list[RowObject] = []
-        for keys in _bound_keys(_distinct(obj.__dict__[local_key] for obj in self.objects), dialect):
+        for keys in self._bound(local_key):
             children.extend(target.read(query, keys))
         target.objects = children
         by_parent: dict[Any, list[RowObject]] = {}
         for child in children:
             by_parent.setdefault(child.__dict__.pop(_PARENT), []).append(child)
+        get = by_parent.get
         for obj in self.objects:
-            found = by_parent.get(obj.__dict__[local_key], [])
-            obj.__dict__[name] = list(found) if relation.uselist else (found[0] if found else None)
+            found = get(obj.__dict__[local_key])
+            if relation.uselist:
+                obj.__dict__[name] = list(found) if found else []
+            else:
+                obj.__dict__[name] = found[0] if found else None
 
 
 # The parents' keys a relationship is loaded for go to the database in one parameter where
