@@ -27,9 +27,9 @@ from ostia.amphora.program_process import (
     process_alive,
     reap,
     signal_quietly,
-    start_detached,
     stop_processes,
 )
+from ostia.common.detached_process import start_detached
 from ostia.common.process_env import amphora_environment
 
 LOG = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ class HaproxyController:
         self._trim_log(log_path)
         offset = log_size(log_path)
         proc = start_detached(
-            argv, log_path, self.paths.lb_dir(lb_id), self.env, name=f"reap-haproxy-{lb_id[:8]}"
+            argv, log_path, self.paths.lb_dir(lb_id), self.env, reaper_name=f"reap-haproxy-{lb_id[:8]}"
         )
         self._children[lb_id] = proc
         deadline = time.monotonic() + self.start_timeout

@@ -22,9 +22,9 @@ from ostia.amphora.program_process import (
     process_alive,
     reap,
     signal_quietly,
-    start_detached,
     stop_processes,
 )
+from ostia.common.detached_process import start_detached
 from ostia.common.process_env import amphora_environment
 
 LOG = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class NginxController:
             pass
         offset = log_size(error_log)
         argv = [*self.launcher, *self._argv(directory, config, error_log), "-g", "daemon off;"]
-        proc = start_detached(argv, error_log, directory, self.env, name=f"reap-nginx-{key[:8]}")
+        proc = start_detached(argv, error_log, directory, self.env, reaper_name=f"reap-nginx-{key[:8]}")
         self._children[key] = proc
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:

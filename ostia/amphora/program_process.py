@@ -1,9 +1,8 @@
-"""The processes of the data-plane programs the agent runs (haproxy, nginx): starting one
-detached, telling whether one runs, stopping them, and reading what a start logged.
+"""The processes of the data-plane programs the agent runs (haproxy, nginx): telling
+whether one runs, stopping them, and reading what a start logged. They are started with
+ostia.common.detached_process, so that they outlive the agent.
 
-A program starts in a session of its own with its output appended to its log, so that it
-outlives the agent; the agent reaps its own children at once so that no zombie of ours
-lingers. Liveness reads /proc, never `kill -0`: a killed process whose parent is init stays a
+Liveness reads /proc, never `kill -0`: a killed process whose parent is init stays a
 zombie for a second or two, and a zombie answers `kill -0`.
 """
 
@@ -13,7 +12,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Sequence
 
@@ -40,26 +38,6 @@ def process_alive(pid: int, needle: str | None = None) -> bool:
             return needle.encode() in handle.read()
     except (FileNotFoundError, ProcessLookupError):
         return False
-
-
-def start_detached(
-    argv: list[str], log_path: str, cwd: str, env: dict[str, str], name: str
-) -> subprocess.Popen[bytes]:
-    """Start `argv` in its own session, output appended to `log_path`, and reap it (thread
-    `name`) when it exits."""
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            cwd=cwd,
-            env=env,
-        )
-    threading.Thread(target=proc.wait, name=name, daemon=True).start()
-    return proc
 
 
 def reap(child: subprocess.Popen[bytes] | None) -> None:

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from oslo_config import cfg
 
 from ostia.common.config import ConfigError
+from ostia.common.detached_process import start_detached
+from ostia.common.process_env import agent_environment
 from ostia.drivers.compute import local_processes as procs
 from ostia.drivers.compute.base import (
     AmphoraSpec,
@@ -198,7 +200,9 @@ class LocalComputeDriver(ComputeDriver):
             _raise_file_limit(pid)
             return
         argv = [*self.agent_command, "--config-file", files.agent_conf]
-        proc = procs.start_detached(argv, files.agent_log, files.root)
+        # An explicit environment: nothing of the controller's (credentials, transport
+        # URLs) may be readable from inside an amphora.
+        proc = start_detached(argv, files.agent_log, files.root, agent_environment())
         write_file(files.agent_pid, f"{proc.pid}\n".encode(), 0o644)
         _raise_file_limit(proc.pid)
         self._children[compute_id] = proc

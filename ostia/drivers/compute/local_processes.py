@@ -6,9 +6,6 @@ together once the agent is gone. What they all share is their files: each one's 
 line (`--config-file <dir>/...`, `-f <dir>/.../haproxy.cfg`) or working directory points
 into the amphora's directory. That survives restarts of the controller and of the agent.
 
-The drivers start an amphora's processes detached (`start_detached`): in their own session,
-with the amphora's environment, so that they outlive the controller.
-
 Liveness reads the process state, never `kill -0`: a killed process whose parent is init
 stays a zombie for one or two seconds on this kind of host, and a zombie answers `kill -0`.
 """
@@ -17,12 +14,8 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import threading
 import time
 from collections.abc import Iterable
-
-from ostia.common.process_env import agent_environment
 
 
 def process_state(pid: int) -> str | None:
@@ -109,24 +102,3 @@ def stop_processes(pids: Iterable[int], timeout: float) -> bool:
         if is_running(pid):
             signal_quietly(pid, signal.SIGKILL)
     return wait_gone(targets, 2.0)
-
-
-def start_detached(argv: list[str], log_path: str, cwd: str) -> subprocess.Popen[bytes]:
-    """Start `argv` in its own session with its output appended to `log_path`, and reap it
-    when it exits so that no zombie of ours lingers while the controller runs."""
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            # An explicit environment: nothing of the controller's (credentials, transport
-            # URLs) may be readable from inside an amphora.
-            env=agent_environment(),
-            close_fds=True,
-            # Its own session: a signal to the controller's group does not reach it.
-            start_new_session=True,
-        )
-    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
-    return proc

@@ -37,6 +37,8 @@ from oslo_config import cfg
 from ostia.common import addresses, iproute
 from ostia.common.config import ConfigError
 from ostia.common.constants import HAPROXY_MAX_BASE_PATH
+from ostia.common.detached_process import start_detached
+from ostia.common.process_env import agent_environment
 from ostia.drivers.compute import local_processes as procs
 from ostia.drivers.compute.base import (
     AmphoraSpec,
@@ -321,7 +323,7 @@ class NetnsComputeDriver(ComputeDriver):
         self._spawn(argv, os.path.join(ssh_dir, "sshd.log"), files.root, record.compute_id)
 
     def _spawn(self, argv: list[str], log_path: str, cwd: str, compute_id: str) -> subprocess.Popen[bytes]:
-        proc = procs.start_detached(argv, log_path, cwd)
+        proc = start_detached(argv, log_path, cwd, agent_environment())
         self._children.setdefault(compute_id, []).append(proc)
         return proc
 
