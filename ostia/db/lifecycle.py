@@ -296,10 +296,11 @@ def settle_new_load_balancer(row: dict[str, Any]) -> None:
 
 
 @functools.cache
-def _move_and_settle(allowed: tuple[str, ...], target: str) -> Any:
-    """The UPDATE of `begin_and_settle`, built once per kind of move."""
+def _move_and_settle(allowed: tuple[str, ...], target: str, changed: tuple[str, ...] = ()) -> Any:
+    """The UPDATE of `begin_and_settle`, built once per kind of move and changed columns."""
     values = _moved(target, bindparam("now"), bindparam("change_request_id"))
     settle_row(values, bindparam("now"))
+    values.update({name: bindparam(f"new_{name}") for name in changed})
     return (
         update(_LB)
         .where(
@@ -312,14 +313,29 @@ def _move_and_settle(allowed: tuple[str, ...], target: str) -> Any:
     )
 
 
-def begin_and_settle(session: Session, lb_id: str, allowed: tuple[str, ...], target: str) -> bool:
+def begin_and_settle(
+    session: Session,
+    lb_id: str,
+    allowed: tuple[str, ...],
+    target: str,
+    changes: dict[str, Any] | None = None,
+    now: Any = None,
+) -> bool:
     """`move_load_balancer` into `target` and `settle_load_balancer` after it in one
     UPDATE, on rows, for a load balancer without listeners and pools whose provider
     completes a change once it is stored (noop): no one could see the pending status
-    between the two. False, and nothing done, when the load balancer is in no `allowed`
-    status, has children, or is gone: the caller then takes the two steps."""
-    params = {"lb_id": lb_id, "now": models.utcnow(), "change_request_id": request_id.current()}
-    result: Any = session.connection().execute(_move_and_settle(allowed, target), params)
+    between the two. `changes`: other columns the same UPDATE writes (a PUT's fields, one
+    statement fewer); `now`: the time stamped, the current one by default. False, and
+    nothing done, when the load balancer is in no `allowed` status, has children, or is
+    gone: the caller then takes the two steps."""
+    params = {
+        "lb_id": lb_id,
+        "now": models.utcnow() if now is None else now,
+        "change_request_id": request_id.current(),
+    }
+    changes = changes or {}
+    params.update({f"new_{name}": value for name, value in changes.items()})
+    result: Any = session.connection().execute(_move_and_settle(allowed, target, tuple(changes)), params)
     return bool(result.rowcount)
 
 

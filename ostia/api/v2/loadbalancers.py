@@ -360,18 +360,20 @@ def _insert_load_balancer(
         "provisioning_status": c.PENDING_CREATE,
         "operating_status": c.OFFLINE,
     }
-    vip, extras = _build_vips(call, session, body, lb_id)
     tags = list(dict.fromkeys(body.tags or []))
     conn = session.connection()
     answer = dict(row)
     if settled:
         lifecycle.settle_new_load_balancer(row)
     conn.execute(sa.insert(LB), row)
+    if tags:
+        conn.execute(sa.insert(models.Tag), [{"resource_id": lb_id, "tag": tag} for tag in tags])
+    # The VIP last: its allocation locks the subnet's cursor row until the commit, and
+    # concurrent creates in one subnet take turns on that lock (on PostgreSQL).
+    vip, extras = _build_vips(call, session, body, lb_id)
     conn.execute(sa.insert(models.Vip), vip)
     if extras:
         conn.execute(sa.insert(models.AdditionalVip), extras)
-    if tags:
-        conn.execute(sa.insert(models.Tag), [{"resource_id": lb_id, "tag": tag} for tag in tags])
     return SimpleNamespace(
         **answer,
         vip=SimpleNamespace(**vip),
@@ -407,8 +409,8 @@ def create(call: Call, raw: Any) -> dict[str, Any]:
             session.flush()
             result = {**serialize(lb), **graph.full_children(lb)}
             call.services.providers.stored(session, lb, provider_name)
-        else:
-            result = serialize(stored)
+    if not with_children:
+        result = serialize(stored)  # plain values: made after the commit, the lock released
     call.services.providers.notify(result["id"], provider_name)
     return {"loadbalancer": result}
 
@@ -464,27 +466,31 @@ _UPDATE_VIP = (
 )
 
 
-def _store_update(session: Session, lb: Any, sent: dict[str, Any]) -> None:
-    """Write the sent fields to the rows and to `lb`, the plain object the answer is
-    made from."""
-    conn = session.connection()
+def _apply_update(lb: Any, sent: dict[str, Any]) -> dict[str, Any]:
+    """Put the sent fields on `lb`, the plain object the answer is made from, as the lock's
+    UPDATE leaves it (PENDING_UPDATE); return the load balancer's columns to write."""
     for key in ("name", "description"):
         if key in sent:
             setattr(lb, key, sent[key])
     if sent.get("admin_state_up") is not None:
         lb.enabled = sent["admin_state_up"]
-    # As the lock's UPDATE left the row.
     lb.provisioning_status, lb.last_error, lb.updated_at = c.PENDING_UPDATE, None, models.utcnow()
-    conn.execute(
-        _UPDATE_FIELDS,
-        {
-            "lb_id": lb.id,
-            "new_name": lb.name,
-            "new_description": lb.description,
-            "new_enabled": lb.enabled,
-            "now": lb.updated_at,
-        },
-    )
+    return {"name": lb.name, "description": lb.description, "enabled": lb.enabled}
+
+
+def _store_update(session: Session, lb: Any, sent: dict[str, Any], columns: dict[str, Any] | None) -> None:
+    """Write the sent fields to the rows: `columns` (from `_apply_update`), unless the lock's
+    UPDATE wrote them already (None), the VIP's and the tags."""
+    conn = session.connection()
+    if columns is not None:
+        conn.execute(
+            _UPDATE_FIELDS,
+            {
+                "lb_id": lb.id,
+                "now": lb.updated_at,
+                **{f"new_{name}": value for name, value in columns.items()},
+            },
+        )
     if lb.vip is not None and ("vip_qos_policy_id" in sent or "vip_sg_ids" in sent):
         if "vip_qos_policy_id" in sent:
             lb.vip.qos_policy_id = sent["vip_qos_policy_id"]
@@ -505,27 +511,38 @@ def _replace_tags(conn: sa.Connection, resource_id: str, tags: list[str]) -> lis
     return wanted
 
 
-def _begin_and_settle(call: Call, session: Session, lb: Any, allowed: tuple[str, ...], target: str) -> bool:
+def _begin_and_settle(
+    call: Call,
+    session: Session,
+    lb: Any,
+    allowed: tuple[str, ...],
+    target: str,
+    changes: dict[str, Any] | None = None,
+) -> bool:
     """With a provider whose changes are complete once stored (noop), the lock and the
-    settle of a load balancer without listeners and pools in one UPDATE
-    (`lifecycle.begin_and_settle`); False when that does not apply or is refused, and the
-    caller then locks (409 if busy) and settles as usual."""
+    settle of a load balancer without listeners and pools, and `changes` to its columns,
+    in one UPDATE (`lifecycle.begin_and_settle`); False when that does not apply or is
+    refused, and the caller then locks (409 if busy), writes and settles as usual."""
     if lb.listeners or lb.pools or not call.services.providers.completes_on_store(lb.provider):
         return False
-    return lifecycle.begin_and_settle(session, lb.id, allowed, target)
+    # A PUT's row gets the time its answer shows (`_apply_update`).
+    now = lb.updated_at if changes else None
+    return lifecycle.begin_and_settle(session, lb.id, allowed, target, changes, now)
 
 
 def update(call: Call, lb_id: str, raw: Any) -> dict[str, Any]:
     body = types.parse(LoadBalancerUpdate, raw)
     sent = body.sent()
-    # On rows, not ORM objects: the same one query as a GET, the lock's UPDATE (with the
-    # noop provider's settle in it when there are no children) and the change's.
+    # On rows, not ORM objects: the same one query as a GET and the lock's UPDATE (with the
+    # noop provider's settle and the sent columns in it when there are no children; else
+    # the columns' UPDATE after it).
     with call.db.transaction() as session:
         lb = _read_live(call, session, lb_id)
-        settled = _begin_and_settle(call, session, lb, lifecycle.UPDATE_FROM, c.PENDING_UPDATE)
+        columns = _apply_update(lb, sent)
+        settled = _begin_and_settle(call, session, lb, lifecycle.UPDATE_FROM, c.PENDING_UPDATE, columns)
         if not settled:
             status.lock_row_for_update(session, lb_id)
-        _store_update(session, lb, sent)
+        _store_update(session, lb, sent, None if settled else columns)
         result = serialize(lb)
         if not settled:
             call.services.providers.stored(session, lb_id, lb.provider)
