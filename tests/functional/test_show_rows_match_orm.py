@@ -12,7 +12,6 @@ children named under the wrong parent get 404 as before.
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -23,7 +22,8 @@ from sqlalchemy import update
 from ostia.api.routes import JSONResponse
 from ostia.api.v2 import healthmonitors, l7policies, l7rules, listeners, loadbalancers, members, pools
 from ostia.db import models
-from tests.support.live_api import LiveAPI, migrated_sqlite, running_api
+from tests.support.databases import BOTH_DATABASES, fresh_database
+from tests.support.live_api import LiveAPI, running_api
 from tests.support.objects import (
     check,
     create_healthmonitor,
@@ -36,17 +36,13 @@ from tests.support.objects import (
     fault,
 )
 
-_databases = itertools.count()
 LBAAS = "/v2/lbaas"
 OTHER_PROJECT = {"X-Project-Id": "p2", "X-Roles": "member"}
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BOTH_DATABASES)
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
-    if request.param == "sqlite":
-        url = migrated_sqlite(str(tmp_path_factory.mktemp("show") / "octavia.db"))
-    else:
-        url = request.getfixturevalue("postgres").create_database(f"show_{next(_databases)}")
+    url = fresh_database(request, tmp_path_factory, "show")
     # A second subnet on the private network, for an additional VIP.
     subnets = ["private-subnet:127.2.0.0/16", "public-subnet:127.3.0.0/16", "private:fd00:db8::/64"]
     with running_api(url, {"local_network": {"subnets": subnets}}) as api:
