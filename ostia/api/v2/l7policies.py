@@ -19,7 +19,7 @@ from ostia.api import error_reason, quota, status, types
 from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
-    ids,
+    live_ids,
     project_for_create,
     project_scope,
     read_visible,
@@ -138,7 +138,7 @@ def serialize(policy: models.L7Policy) -> dict[str, Any]:
         "redirect_prefix": policy.redirect_prefix,
         "redirect_http_code": policy.redirect_http_code,
         "position": policy.position,
-        "rules": ids([r for r in policy.rules if r.provisioning_status != c.DELETED]),
+        "rules": live_ids(policy.rules),
     }
 
 

@@ -14,7 +14,7 @@ from ostia.api import error_reason, quota, status, types
 from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
-    ids,
+    live_ids,
     project_for_create,
     project_scope,
     read_visible,
@@ -114,7 +114,7 @@ def serialize(listener: models.Listener) -> dict[str, Any]:
         "default_tls_container_ref": listener.tls_certificate_id,
         "sni_container_refs": listener.sni_container_refs or [],
         "default_pool_id": listener.default_pool_id,
-        "l7policies": ids([p for p in listener.l7policies if p.provisioning_status != c.DELETED]),
+        "l7policies": live_ids(listener.l7policies),
         "insert_headers": listener.insert_headers or {},
         "loadbalancers": [{"id": listener.load_balancer_id}],
         "timeout_client_data": listener.timeout_client_data,

@@ -14,7 +14,7 @@ from ostia.api import error_reason, quota, status, types
 from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
-    ids,
+    live_ids,
     project_for_create,
     project_scope,
     with_fields,
@@ -91,8 +91,8 @@ def serialize(lb: models.LoadBalancer) -> dict[str, Any]:
             {"subnet_id": a.subnet_id, "ip_address": a.ip_address, "port_id": a.port_id}
             for a in lb.additional_vips
         ],
-        "listeners": ids([li for li in lb.listeners if li.provisioning_status != c.DELETED]),
-        "pools": ids([p for p in lb.pools if p.provisioning_status != c.DELETED]),
+        "listeners": live_ids(lb.listeners),
+        "pools": live_ids(lb.pools),
         "provider": lb.provider or "octavia",
         "flavor_id": lb.flavor_id,
         "availability_zone": lb.availability_zone,
