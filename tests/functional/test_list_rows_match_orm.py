@@ -19,13 +19,13 @@ from typing import Any, NamedTuple
 
 import httpx
 import pytest
-from sqlalchemy import Select, update
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from ostia.api import collection as collection_mod
 from ostia.db import models
 from tests.support.databases import BOTH_DATABASES, fresh_database
-from tests.support.live_api import LiveAPI, running_api
+from tests.support.live_api import ADDITIONAL_VIP_SUBNETS, LiveAPI, running_api
 from tests.support.objects import (
     check,
     create_healthmonitor,
@@ -36,6 +36,7 @@ from tests.support.objects import (
     create_member,
     create_pool,
     insert_amphora,
+    update_row,
 )
 
 LBAAS = "/v2/lbaas"
@@ -44,21 +45,14 @@ V2 = "/v2"
 
 @pytest.fixture(scope="module", params=BOTH_DATABASES)
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
-    # A second subnet on the private network, for an additional VIP.
-    subnets = ["private-subnet:127.2.0.0/16", "public-subnet:127.3.0.0/16", "private:fd00:db8::/64"]
     url = fresh_database(request, tmp_path_factory, "rows")
-    with running_api(url, {"local_network": {"subnets": subnets}}) as api:
+    with running_api(url, ADDITIONAL_VIP_SUBNETS) as api:
         yield api
 
 
 def _orm_rows(session: Session, collection: collection_mod.Collection, query: Select) -> list[Any]:
     """The page as ORM objects: the list's own query with the model as its only entity."""
     return list(session.scalars(query.with_only_columns(collection.model)).unique())
-
-
-def _set(live: LiveAPI, model: Any, ident: str, **values: Any) -> None:
-    with live.db.transaction() as session:
-        session.execute(update(model).where(model.id == ident).values(**values))
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +145,7 @@ def graph(live: LiveAPI) -> dict[str, Any]:
     insert_amphora(live, None, status="READY", role=None)
     # ERROR children read their reason from their load balancer's last error; DELETED
     # children are left out of every answer that names them.
-    _set(live, models.LoadBalancer, lb, last_error="HaproxyRenderError: bad /var/lib/x/haproxy.cfg")
+    update_row(live, models.LoadBalancer, lb, last_error="HaproxyRenderError: bad /var/lib/x/haproxy.cfg")
     for model, ident in (
         (models.Listener, listeners[1]["id"]),
         (models.Pool, other_pool["id"]),
@@ -160,10 +154,10 @@ def graph(live: LiveAPI) -> dict[str, Any]:
         (models.L7Policy, policies[1]["id"]),
         (models.L7Rule, rules[1]["id"]),
     ):
-        _set(live, model, ident, provisioning_status="ERROR")
-    _set(live, models.Listener, listeners[2]["id"], provisioning_status="DELETED")
-    _set(live, models.Member, members[3]["id"], provisioning_status="DELETED")
-    _set(live, models.L7Rule, rules[2]["id"], provisioning_status="DELETED")
+        update_row(live, model, ident, provisioning_status="ERROR")
+    update_row(live, models.Listener, listeners[2]["id"], provisioning_status="DELETED")
+    update_row(live, models.Member, members[3]["id"], provisioning_status="DELETED")
+    update_row(live, models.L7Rule, rules[2]["id"], provisioning_status="DELETED")
     return {"pool": pool["id"], "policy": policies[0]["id"]}
 
 

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from sqlalchemy import update
 
 from ostia.api.routes import JSONResponse
 from ostia.api.v2 import healthmonitors, l7policies, l7rules, listeners, loadbalancers, members, pools
 from ostia.db import models
 from tests.support.databases import BOTH_DATABASES, fresh_database
-from tests.support.live_api import LiveAPI, running_api
+from tests.support.live_api import ADDITIONAL_VIP_SUBNETS, LiveAPI, running_api
 from tests.support.objects import (
     check,
     create_healthmonitor,
@@ -34,6 +32,7 @@ from tests.support.objects import (
     create_member,
     create_pool,
     fault,
+    update_row,
 )
 
 LBAAS = "/v2/lbaas"
@@ -43,15 +42,8 @@ OTHER_PROJECT = {"X-Project-Id": "p2", "X-Roles": "member"}
 @pytest.fixture(scope="module", params=BOTH_DATABASES)
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
     url = fresh_database(request, tmp_path_factory, "show")
-    # A second subnet on the private network, for an additional VIP.
-    subnets = ["private-subnet:127.2.0.0/16", "public-subnet:127.3.0.0/16", "private:fd00:db8::/64"]
-    with running_api(url, {"local_network": {"subnets": subnets}}) as api:
+    with running_api(url, ADDITIONAL_VIP_SUBNETS) as api:
         yield api
-
-
-def _set(live: LiveAPI, model: Any, ident: str, **values: Any) -> None:
-    with live.db.transaction() as session:
-        session.execute(update(model).where(model.id == ident).values(**values))
 
 
 @pytest.fixture(scope="module")
@@ -78,16 +70,16 @@ def graph(live: LiveAPI) -> dict[str, str]:
         policy = create_l7policy(client, api["id"], action="REDIRECT_TO_POOL", redirect_pool_id=pool)["id"]
         rule = create_l7rule(client, policy, tags=["r"])["id"]
         failed_rule = create_l7rule(client, policy, value="/v1")["id"]
-    _set(live, models.LoadBalancer, lb, last_error="HaproxyRenderError: bad /var/lib/x/haproxy.cfg")
+    update_row(live, models.LoadBalancer, lb, last_error="HaproxyRenderError: bad /var/lib/x/haproxy.cfg")
     for model, ident in (
         (models.Listener, api["id"]),
         (models.Pool, other_pool),
         (models.Member, failed_member),
         (models.L7Rule, failed_rule),
     ):
-        _set(live, model, ident, provisioning_status="ERROR")
-    _set(live, models.Listener, gone["id"], provisioning_status="DELETED")
-    _set(live, models.Member, deleted_member, provisioning_status="DELETED")
+        update_row(live, model, ident, provisioning_status="ERROR")
+    update_row(live, models.Listener, gone["id"], provisioning_status="DELETED")
+    update_row(live, models.Member, deleted_member, provisioning_status="DELETED")
     return {
         "lb": lb,
         "listener": web["id"],

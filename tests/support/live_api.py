@@ -105,6 +105,15 @@ def migrated_sqlite(path: str) -> str:
     return f"sqlite:///{path}"
 
 
+# Overrides giving the private network a second subnet (and an IPv6 one), so that a load
+# balancer can have additional VIPs.
+ADDITIONAL_VIP_SUBNETS = {
+    "local_network": {
+        "subnets": ["private-subnet:127.2.0.0/16", "public-subnet:127.3.0.0/16", "private:fd00:db8::/64"]
+    }
+}
+
+
 @contextlib.contextmanager
 def running_api(
     db_url: str, overrides: dict[str, dict[str, Any]] | None = None, wake: Callable[[str], None] | None = None

@@ -117,6 +117,14 @@ def insert_amphora(api: Any, lb_id: str | None = None, **fields: Any) -> str:
         return str(amphora.id)
 
 
+def update_row(api: Any, model: Any, ident: str, **values: Any) -> None:
+    """Set columns of one row straight in the database (a state the API would not write)."""
+    from sqlalchemy import update
+
+    with api.db.transaction() as session:
+        session.execute(update(model).where(model.id == ident).values(**values))
+
+
 def settle(api: Any, lb_id: str) -> None:
     """Finish a load balancer's pending work as a provider would."""
     api.app.state.services.providers.settle(lb_id)
