@@ -44,6 +44,7 @@ from tests.support.worker_stack import WorkerStack, worker_stack
 POLL = 0.005
 ANSWERED = "client: POST answered"
 SEEN = "outside client: the new member answers through the VIP"
+SERVED = "new member's backend: first request received"
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -131,6 +132,8 @@ def one_round(
     steps: dict[str, float] = {}
     if trace is not None:
         trace.mark(SEEN, seen)
+        if outside.served is not None:
+            trace.mark(SERVED, outside.served)
         steps = trace.stop()
 
     started = time.monotonic()

@@ -5,6 +5,7 @@
         outside.watch(vip, port, "new")                # start probing now
         ... POST ...
         seconds_at = outside.seen()                    # time.monotonic() of the first answer
+        outside.served                                 # ... and of the backend's first request
 
 A benchmark that runs the control plane in its own process (as `ostia up` does) must not
 answer or probe traffic from that process too: there, a backend's reply or a probe's next
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 POLL = 0.005  # seconds between probes
 
@@ -38,6 +39,9 @@ class OutsideClient:
         self.proc = proc
         assert proc.stdout is not None
         self.backends = [Backend(*b) for b in json.loads(proc.stdout.readline())]
+        # time.monotonic() at which the backend named in the last `watch` got its first
+        # request since (None without a name): the probe's answer comes back after it.
+        self.served: float | None = None
 
     def watch(self, vip: str, port: int, name: str | None = None, timeout: float = 60.0) -> None:
         """Probe `vip:port` until it answers 200 (from backend `name`, when given)."""
@@ -50,9 +54,10 @@ class OutsideClient:
         """time.monotonic() of the first answer to the last `watch`; TimeoutError if none."""
         assert self.proc.stdout is not None
         answer = json.loads(self.proc.stdout.readline())
-        if answer is None:
+        if answer["seen"] is None:
             raise TimeoutError("the VIP did not answer in time")
-        return float(answer)
+        self.served = answer["served"]
+        return float(answer["seen"])
 
     def _send(self, message: dict[str, object]) -> None:
         assert self.proc.stdin is not None
@@ -94,13 +99,30 @@ def _answered(vip: str, port: int, name: str | None) -> bool:
     return False
 
 
+def _first_requests(backends: list[Any]) -> dict[str, float]:
+    """Backend name -> time.monotonic() of its first request since the dict was cleared."""
+    first: dict[str, float] = {}
+    for backend in backends:
+        server = backend._server
+        count = server.count
+
+        def counted(path: str, name: str = backend.name, count: Any = count) -> None:
+            first.setdefault(name, time.monotonic())
+            count(path)
+
+        server.count = counted
+    return first
+
+
 def _serve(names: list[str]) -> None:
     from tests.support.backends import http_backends
 
     with http_backends(*names) as backends:
+        first = _first_requests(backends)
         print(json.dumps([(b.name, b.address, b.port) for b in backends]), flush=True)
         for line in sys.stdin:
             ask = json.loads(line)
+            first.clear()
             print("watching", flush=True)
             deadline = time.monotonic() + ask["timeout"]
             seen = None
@@ -109,7 +131,8 @@ def _serve(names: list[str]) -> None:
                     seen = time.monotonic()
                     break
                 time.sleep(POLL)
-            print(json.dumps(seen), flush=True)
+            served = first.get(ask["name"]) if ask["name"] else None
+            print(json.dumps({"seen": seen, "served": served}), flush=True)
 
 
 if __name__ == "__main__":
