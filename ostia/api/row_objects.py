@@ -33,10 +33,14 @@ from sqlalchemy import (
     TypeDecorator,
     any_,
     bindparam,
+    cast,
     func,
     inspect,
+    literal_column,
+    null,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapper, RelationshipProperty
@@ -94,12 +98,14 @@ class StoredJson(TypeDecorator[Any]):
         return json.loads(value) if isinstance(value, str) else value
 
 
+def _readable(value: Any, column_type: Any) -> Any:
+    """`value` (of a column of `column_type`) read as a page reads it (see StoredJson)."""
+    return type_coerce(value, StoredJson()) if isinstance(column_type, JSON) else value
+
+
 def labelled(columns: Iterable[tuple[str, ColumnElement[Any]]]) -> list[Any]:
     """Select list items named by attribute (a column may be named otherwise in SQL)."""
-    return [
-        (type_coerce(column, StoredJson()) if isinstance(column.type, JSON) else column).label(key)
-        for key, column in columns
-    ]
+    return [_readable(column, column.type).label(key) for key, column in columns]
 
 
 def page_columns(
@@ -143,6 +149,7 @@ class Page:
         self.path = path
         self.objects: list[RowObject] = []
         self._keys: dict[str, list[dict[str, Any]]] = {}
+        self._joined: tuple[str, ...] = ()  # relationships read in the page's own rows
 
     def read(self, query: Select[Any], parameters: Mapping[str, Any] | None = None) -> list[RowObject]:
         """Run `query` (its columns labelled by attribute name, the model's own before
@@ -168,6 +175,7 @@ class Page:
         for i, key in enumerate(keys):
             if "." in key:
                 groups.setdefault(key.split(".", 1)[0], []).append(i)
+        self._joined = tuple(groups)
         for name, positions in groups.items():
             relation = self.mapper.relationships[name]
             start, stop = positions[0], positions[-1] + 1
@@ -187,6 +195,10 @@ class Page:
                 children.append(child)
 
     def load(self, name: str) -> None:
+        batch = _batch(self.model, self.path, tuple(self.hints.items()), self._joined)
+        if batch is not None and name in batch.names:
+            self._load_batch(batch)
+            return
         if name == "tags" and issubclass(self.model, models.TaggedMixin):
             self._load_tags()
             return
@@ -216,6 +228,40 @@ class Page:
             # What TaggedMixin.tags answers: the tags sorted.
             tags = get(obj.__dict__["id"])
             obj.__dict__["tags"] = sorted(tags) if tags else []
+
+    def _load_batch(self, batch: _Batch) -> None:
+        """Tags and the relationships of `batch`, for every object, from one query."""
+        found: list[dict[Any, list[Any]]] = [{} for _ in batch.names]
+        pages = [
+            Page(self.connection, relation.mapper.class_, self.hints, f"{self.path}{name}.")
+            if relation is not None
+            else None
+            for name, relation in zip(batch.names, batch.relations, strict=True)
+        ]
+        slices = batch.slices
+        query = batch.query(self.connection.dialect.name)
+        for keys in self._bound(batch.key):
+            for row in self.connection.execute(query, keys):
+                kind = row[0]
+                start, stop = slices[kind]
+                page = pages[kind]
+                if page is None:  # a tag
+                    found[kind].setdefault(row[1], []).append(row[start])
+                    continue
+                child = RowObject(_page=page)
+                child.__dict__.update(zip(batch.keys[kind], row[start:stop], strict=True))
+                page.objects.append(child)
+                found[kind].setdefault(row[1], []).append(child)
+        for kind, (name, relation) in enumerate(zip(batch.names, batch.relations, strict=True)):
+            get = found[kind].get
+            for obj in self.objects:
+                values = get(obj.__dict__[batch.key])
+                if relation is None:
+                    obj.__dict__[name] = sorted(values) if values else []  # as TaggedMixin.tags
+                elif relation.uselist:
+                    obj.__dict__[name] = values or []
+                else:
+                    obj.__dict__[name] = values[0] if values else None
 
     def _load_relationship(self, name: str, relation: RelationshipProperty[Any]) -> None:
         pairs = relation.local_remote_pairs
@@ -286,6 +332,70 @@ def _related_query(relation: RelationshipProperty[Any], only: tuple[str, ...], d
         _among_keys(remote, dialect)
     )
     return query.order_by(*relation.order_by) if relation.order_by else query
+
+
+class _Batch:
+    """What one query loads for a page of one model: its tags and the relationships the
+    collection names in its hints that are read by the page's own key and need no order
+    (a load balancer's tags, additional VIPs, listeners and pools), one UNION ALL branch
+    each. Each branch fills its own columns and NULL the others'; a row carries which
+    branch it is from and the parent's key. Loaded one query each, the four cost ~0.6 ms
+    apiece, mostly the statement's execution around a query that finds nothing."""
+
+    def __init__(self, model: type[models.Base], key: str, branches: list[tuple[str, Any, Any, list[Any]]]):
+        self.model = model
+        self.key = key
+        self.names = [name for name, _, _, _ in branches]
+        self.relations: list[RelationshipProperty[Any] | None] = [rel for _, rel, _, _ in branches]
+        self._branches = branches
+        self.keys: list[list[str]] = [[key for key, _ in columns] for _, _, _, columns in branches]
+        self.slices: list[tuple[int, int]] = []
+        start = 2  # after the branch number and the parent's key
+        for columns in self.keys:
+            self.slices.append((start, start + len(columns)))
+            start += len(columns)
+
+    @functools.cache  # noqa: B019 - batches live as long as the process (see _batch)
+    def query(self, dialect: str) -> Any:
+        selects = []
+        for number, (_, _, remote, _) in enumerate(self._branches):
+            items: list[Any] = [literal_column(str(number)).label("ostia_branch"), remote.label(_PARENT)]
+            for other, (_, _, _, other_columns) in enumerate(self._branches):
+                for key, column in other_columns:
+                    value = column if other == number else cast(null(), column.type)
+                    items.append(_readable(value, column.type).label(f"b{other}_{key}"))
+            selects.append(select(*items).where(_among_keys(remote, dialect)))
+        return union_all(*selects)
+
+
+@functools.cache
+def _batch(
+    model: type[models.Base],
+    path: str,
+    hints: tuple[tuple[str, Sequence[str]], ...],
+    joined: tuple[str, ...],
+) -> _Batch | None:
+    """The batch of a page of `model` at `path` whose rows carried the relationships
+    `joined` (None when it would load one thing)."""
+    mapper: Mapper[Any] = inspect(model)
+    if len(mapper.primary_key) != 1:
+        return None
+    (primary,) = mapper.primary_key
+    branches: list[tuple[str, Any, Any, list[Any]]] = []
+    if issubclass(model, models.TaggedMixin):
+        branches.append(("tags", None, models.Tag.resource_id, [("tag", models.Tag.tag)]))
+    for hinted, only in hints:
+        name = hinted[len(path) :] if hinted.startswith(path) else ""
+        relation = mapper.relationships.get(name) if name and "." not in name and name not in joined else None
+        if relation is None or relation.secondary is not None or relation.order_by:
+            continue
+        pairs = relation.local_remote_pairs
+        if len(pairs) != 1 or pairs[0][0] is not primary:
+            continue
+        branches.append((name, relation, pairs[0][1], columns_of(relation.mapper.class_, only)))
+    if len(branches) < 2:
+        return None
+    return _Batch(model, mapper.get_property_by_column(primary).key, branches)
 
 
 def _distinct(values: Iterable[Any]) -> list[Any]:

@@ -105,3 +105,9 @@ def test_a_page_of_twelve_costs_the_queries_of_a_page_of_two(live, client, graph
     short = _statements(live, client, f"{url}&limit=2", 2)
     long = _statements(live, client, f"{url}&limit={COUNT}", COUNT)
     assert long == short, (path, short, long)
+
+
+def test_a_load_balancer_page_reads_its_children_in_one_query(live, client, graph):
+    """The page, then its tags, additional VIPs, listeners and pools together (one UNION
+    ALL, row_objects._Batch); the VIP comes in the page's own rows."""
+    assert _statements(live, client, f"{LBAAS}/loadbalancers?tags=all&limit={COUNT}", COUNT) == 2
