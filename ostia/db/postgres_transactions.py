@@ -34,7 +34,7 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 from psycopg2 import extensions
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.engine.interfaces import DBAPICursor, ExecuteStyle
 
@@ -177,17 +177,44 @@ def create_postgres_engine(url: str, read_only_option: str, **pool_options: Any)
     return engine
 
 
+def fetch_all(connection: Connection, statement: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """`statement`'s rows as psycopg2's tuples, through a cursor of the driver (no result
+    processing: what a hot path reading thousands of rows wants), sent as SQLAlchemy sends
+    a statement here: with BEGIN when it opens the transaction, and then once more on a new
+    connection if it finds the old one dead."""
+    cursor = connection.connection.cursor()
+    try:
+        try:
+            cursor.execute(statement, parameters)
+        except psycopg2.Error as error:
+            if not getattr(cursor, "began", False) or not connection.dialect.is_disconnect(
+                error, cursor.connection, cursor
+            ):
+                raise
+            cursor.close()
+            cursor = _replace_dbapi_connection(connection, error).cursor()
+            cursor.execute(statement, parameters)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def _reconnect(context: DefaultExecutionContext, error: BaseException) -> Any:
-    """Put a new DB-API connection under the statement's pooled connection, in place (as
+    """A cursor for the statement of `context` on a new connection."""
+    _replace_dbapi_connection(context.root_connection, error)
+    context.cursor = context.create_cursor()
+    return context.cursor
+
+
+def _replace_dbapi_connection(connection: Connection, error: BaseException) -> Any:
+    """Put a new DB-API connection under `connection`'s pooled one, in place (as
     SQLAlchemy's own pre-ping does on a failed ping: the Connection and its transaction
-    object stay the caller's), mark every older pooled connection for replacement at its
-    next checkout, and give the statement a cursor on the new connection."""
+    object stay the caller's), and mark every older pooled connection for replacement at
+    its next checkout; return the new DB-API connection."""
     LOG.warning("Database connection lost (%s); sending the statement again on a new connection", error)
-    connection = context.root_connection
     pooled = connection.connection
     record = pooled._connection_record  # type: ignore[attr-defined]
     record.invalidate(error)
     connection.engine.pool._invalidate(pooled, error, _checkin=False)
     pooled.dbapi_connection = record.get_connection()  # type: ignore[misc]
-    context.cursor = context.create_cursor()
-    return context.cursor
+    return pooled.dbapi_connection

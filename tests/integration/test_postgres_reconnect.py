@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from ostia.db import migration, models
+from ostia.db import migration, models, postgres_transactions
 from ostia.db.session import Database, create_db_engine
 from tests.support.live_api import LiveAPI, running_api
 from tests.support.postgres import PostgresServer
@@ -193,3 +193,17 @@ def test_a_reader_sees_committed_rows_and_refuses_to_write(db: Database):
         with db.reading() as connection:
             connection.execute(sa.delete(models.Tag))
     assert _names(db) == ["kept"]
+
+
+def test_a_driver_cursor_read_after_the_backends_are_terminated_succeeds(db: Database, pg_url: str):
+    # The health manager reads its amphorae's stamps this way, first in its transaction.
+    with db.transaction() as session:
+        session.add(_tag("kept"))
+    _terminate_backends(pg_url)
+    with db.transaction() as session:
+        rows = postgres_transactions.fetch_all(
+            session.connection(), "SELECT tag FROM tags WHERE resource_id = %(resource)s", {"resource": "r"}
+        )
+        session.add(_tag("after"))
+    assert rows == [("kept",)]
+    assert _names(db) == ["after", "kept"]

@@ -117,13 +117,13 @@ def _pg_stamps(session: Session, base: Any, ids: list[str]) -> list[AmphoraStamp
             models.Amphora.__table__.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
         )
         compiled = _PG_STAMPS[connection.dialect.driver] = statement.compile(dialect=connection.dialect)
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(str(compiled), {**compiled.params, "ids": ids})
-        rows: list[AmphoraStamp] = list(cursor.fetchall())
-        return rows
-    finally:
-        cursor.close()
+    from ostia.db import postgres_transactions  # psycopg2: imported on PostgreSQL only
+
+    # The driver's cursor, and like any statement sent again if it finds the connection dead.
+    rows: list[AmphoraStamp] = postgres_transactions.fetch_all(
+        connection, str(compiled), {**compiled.params, "ids": ids}
+    )
+    return rows
 
 
 def load_balancer_views(session: Session, lb_ids: Iterable[str]) -> dict[str, LoadBalancerView]:
