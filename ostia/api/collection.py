@@ -89,6 +89,17 @@ class Collection:
             self.model, _foreign_tables(self), self.related_columns, self.shown_columns
         )
 
+    @functools.cached_property
+    def live_rows(self) -> Select:
+        """Every page's query before its filters, order and limit, built once (statements
+        are immutable): the page's columns over the joined tables, DELETED objects left
+        out (Octavia treats them as gone: never listed, 404 when asked for)."""
+        query = _joined(select(*self.page_columns).select_from(self.model), self)
+        provisioning_status = getattr(self.model, "provisioning_status", None)
+        if provisioning_status is not None:
+            query = query.where(provisioning_status != constants.DELETED)
+        return query
+
     @property
     def envelope_links(self) -> str:
         return self.links_key or f"{self.plural}_links"
@@ -135,11 +146,7 @@ def list_page(
 ) -> dict[str, Any]:
     """Answer a list call: `{"<plural>": [...], "<plural>_links": [...]}`."""
     settings = conf.api_settings
-    query = _joined(select(*collection.page_columns).select_from(collection.model), collection)
-    provisioning_status = getattr(collection.model, "provisioning_status", None)
-    if provisioning_status is not None:
-        # Octavia treats DELETED objects as gone: never listed, 404 when asked for.
-        query = query.where(provisioning_status != constants.DELETED)
+    query = collection.live_rows
     if collection.base_filter is not None:
         query = query.where(collection.base_filter())
     for clause in scope:
