@@ -1,12 +1,13 @@
-"""A member POST on rows (ostia/api/v2/member_rows.py) stores and answers what the ORM
-path stored and answered.
+"""A member POST, PUT and DELETE on rows (ostia/api/v2/member_rows.py) store and answer
+what the ORM path stored and answered.
 
 The ORM path (members.build after pools.lock_for_pool_child, as the create ran before and
 a batch update still does) is run here beside the POST, each from the same statuses, on
 a graph where the pool is a listener's default pool and another listener's L7 redirect
 (that listener in ERROR), has a monitor, and a third listener and pool stand apart; on
 SQLite and PostgreSQL. Compared: the answer field for field (but id and created_at), the
-member's row and tags, and every status and updated_at the change moves or leaves.
+member's row and tags, and every status and updated_at the change moves or leaves. A PUT
+or DELETE runs on one of two twin members, the ORM path on the other.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def _state(live: LiveAPI, member_id: str) -> dict[str, Any]:
             for column in models.Member.__table__.columns
             if column.key not in ("id", "created_at", "ip_address")
         }
+        columns["updated_at"] = member.updated_at is not None
         return {"moved": moved, "member": columns, "tags": member.tags}
 
 
@@ -115,6 +117,124 @@ def _orm_create(live: LiveAPI, pool_id: str, raw: dict[str, Any]) -> dict[str, A
         member = members.build(call, session, pool, lb, body, subnet_id)  # type: ignore[arg-type]
         session.flush()
         return dict(json.loads(JSONResponse(members.serialize(member)).body))
+
+
+def _orm_change(live: LiveAPI, pool_id: str, member_id: str, raw: dict[str, Any] | None) -> dict[str, Any]:
+    """The update (`raw`) or delete (None) as they ran before member_rows."""
+    with live.db.transaction() as session:
+        pool = session.get(models.Pool, pool_id)
+        member = session.get(models.Member, member_id)
+        assert pool is not None and member is not None
+        lb = pools.load_balancer_of(pool)
+        pools.lock_for_pool_child(session, pool, lb, repair=True)
+        if raw is None:
+            member.provisioning_status = c.PENDING_DELETE
+            return {}
+        members.apply(member, members._changes(types.parse(members.MemberUpdate, raw).sent()))
+        member.provisioning_status = c.PENDING_UPDATE
+        session.flush()
+        return dict(json.loads(JSONResponse(members.serialize(member)).body))
+
+
+def _twins(live: LiveAPI, graph: dict[str, str]) -> tuple[str, str]:
+    """Two members alike but for their address, ACTIVE, updated_at unset."""
+    url = f"/v2/lbaas/pools/{graph['pool']}/members"
+    body = {"protocol_port": 90, "name": "twin", "weight": 3, "tags": ["t2", "t1"], "monitor_port": 7}
+    ids = []
+    with live.client() as client:
+        for _ in range(2):
+            _reset(live, graph)
+            created = check(client.post(url, json={"member": {**body, "address": next(_addresses)}}), 201)
+            ids.append(created["member"]["id"])
+    with live.db.transaction() as session:
+        session.execute(update(models.Member).values(provisioning_status=c.ACTIVE, updated_at=None))
+    return ids[0], ids[1]
+
+
+UPDATES = {
+    "values and tags": {
+        "weight": 5,
+        "name": "renamed",
+        "tags": ["b", "a", "b"],
+        "monitor_address": "192.0.2.7",
+    },
+    "nulls restore defaults": {
+        "weight": None,
+        "backup": None,
+        "admin_state_up": None,
+        "tags": None,
+        "name": None,
+    },
+    "admin down": {"admin_state_up": False},
+    "nothing but the status": {"name": "twin", "weight": 3},
+    "an empty body": {},
+}
+
+
+@pytest.mark.parametrize("change", [*UPDATES, "delete", "repair from ERROR"])
+def test_put_and_delete_store_and_answer_what_the_orm_path_did(live, graph, change):
+    rows_member, orm_member = _twins(live, graph)
+    raw = UPDATES.get(change, {"weight": 9})
+    url = f"/v2/lbaas/pools/{graph['pool']}/members/{rows_member}"
+
+    def start() -> None:
+        _reset(live, graph)
+        if change == "repair from ERROR":
+            with live.db.transaction() as session:
+                for model in (models.LoadBalancer, models.Pool, models.Member):
+                    session.execute(update(model).values(provisioning_status=c.ERROR, updated_at=None))
+
+    start()
+    with live.client() as client:
+        if change == "delete":
+            check(client.delete(url), 204)
+            rows_answer: dict[str, Any] = {}
+        else:
+            rows_answer = check(client.put(url, json={"member": raw}), 200)["member"]
+    rows_state = _state(live, rows_member)
+    start()
+    orm_answer = _orm_change(live, graph["pool"], orm_member, None if change == "delete" else raw)
+    orm_state = _state(live, orm_member)
+
+    def same(answer: dict[str, Any]) -> dict[str, Any]:
+        kept = {k: v for k, v in answer.items() if k not in ("id", "created_at", "address", "updated_at")}
+        return {**kept, "updated": answer.get("updated_at") is not None}
+
+    assert same(rows_answer) == same(orm_answer)
+    assert rows_state == orm_state
+    assert rows_state["member"]["provisioning_status"] == (
+        c.PENDING_DELETE if change == "delete" else c.PENDING_UPDATE
+    )
+    assert rows_state["moved"][graph["lb"]] == (c.PENDING_UPDATE, True)
+
+
+def test_put_and_delete_refusals(live, graph):
+    member, other = _twins(live, graph)
+    _reset(live, graph)
+    url = f"/v2/lbaas/pools/{graph['pool']}/members/{member}"
+    with live.client() as client:
+        fault(client.put(f"/v2/lbaas/pools/{graph['other_pool']}/members/{member}", json={"member": {}}), 404)
+        fault(client.delete(f"/v2/lbaas/pools/{graph['pool']}/members/nope"), 404)
+        fault(client.put(url, headers={"X-Project-Id": "p2", "X-Roles": "member"}, json={"member": {}}), 404)
+        fault(client.put(url, json={"member": {"weight": 1000}}), 400)
+        with live.db.transaction() as session:
+            session.execute(
+                update(models.Member).where(models.Member.id == other).values(provisioning_status=c.DELETED)
+            )
+            session.execute(update(models.LoadBalancer).values(provisioning_status=c.PENDING_UPDATE))
+        fault(client.delete(f"/v2/lbaas/pools/{graph['pool']}/members/{other}"), 404)
+        assert (
+            fault(client.delete(url), 409)
+            == f"Load Balancer {graph['lb']} is immutable and cannot be updated."
+        )
+        _reset(live, graph)
+        with live.db.transaction() as session:
+            session.execute(update(models.Pool).values(provisioning_status=c.PENDING_UPDATE))
+        assert (
+            fault(client.put(url, json={"member": {}}), 409)
+            == f"Pool {graph['pool']} is immutable and cannot be updated."
+        )
+    assert _state(live, member)["member"]["provisioning_status"] == c.ACTIVE
 
 
 BODIES = {

@@ -1,4 +1,4 @@
-"""A member create on rows: the pool read, the locks and the insert as Core statements.
+"""Member writes on rows: the pool read, the locks, the insert or update as Core statements.
 
 The same checks, in the same order, and the same rows as the ORM path that members.build
 and pools.lock_for_pool_child take (which a batch update still takes), without an ORM
@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ostia.api.resource import read_live
 from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.db import lifecycle, models
@@ -82,15 +83,15 @@ def require_load_balancer(pool: Any) -> str:
     return str(pool.lb_id)
 
 
-def lock_for_member(session: Session, pool: Any) -> None:
-    """pools.lock_for_pool_child for a create: the pool ACTIVE (else 409), the load
-    balancer ACTIVE -> PENDING_UPDATE (else 409), the pool and its listeners PENDING_UPDATE."""
-    if pool.provisioning_status != c.ACTIVE:
+def lock_for_member(session: Session, pool: Any, *, repair: bool = False) -> None:
+    """pools.lock_for_pool_child: the pool ACTIVE (or ERROR for an update or delete:
+    `repair`; else 409), the load balancer into PENDING_UPDATE from the statuses
+    lifecycle allows (else 409), the pool and its listeners PENDING_UPDATE."""
+    if pool.provisioning_status not in ((c.ACTIVE, c.ERROR) if repair else (c.ACTIVE,)):
         raise exc.ImmutableObject(POOL_DISPLAY, pool.id)
     lb_id = pool.lb_id
-    if not lifecycle.move_load_balancer(
-        session, lb_id, lifecycle.CHILD_CREATE_FROM, c.PENDING_UPDATE, synchronize=False
-    ):
+    allowed = lifecycle.CHILD_REPAIR_FROM if repair else lifecycle.CHILD_CREATE_FROM
+    if not lifecycle.move_load_balancer(session, lb_id, allowed, c.PENDING_UPDATE, synchronize=False):
         raise exc.ImmutableObject("Load Balancer", lb_id)
     connection = session.connection()
     connection.execute(_POOL_PENDING, {"pool_id": pool.id})
@@ -107,3 +108,39 @@ def insert_member(session: Session, values: dict[str, Any], tags: list[str] | No
     if wanted:
         connection.execute(sa.insert(models.Tag), [{"resource_id": row["id"], "tag": tag} for tag in wanted])
     return SimpleNamespace(**row, tags=sorted(wanted))
+
+
+def read_member(connection: sa.Connection, pool: Any, member_id: str, display: str) -> Any:
+    """The live member `member_id` of `pool` as a row object (tags load when read); 404
+    when it is missing, DELETED or another pool's (the caller checks who may see it)."""
+    member = read_live(connection, M, member_id, display)
+    if member.pool_id != pool.id:
+        raise exc.NotFound(display, member_id)
+    return member
+
+
+def change_member(session: Session, member: Any, values: dict[str, Any], tags: list[str] | None) -> Any:
+    """Store `values` (columns) and, unless None, `tags` on the row object `member`, as
+    the ORM's flush stores them: the row is written (and its updated_at stamped) only if a
+    column changes. Returns `member` with the values, as its answer is made from."""
+    changed = {key: value for key, value in values.items() if getattr(member, key) != value}
+    connection = session.connection()
+    if changed:
+        changed["updated_at"] = models.utcnow()
+        connection.execute(sa.update(M).where(M.id == member.id).values(changed))
+        for key, value in changed.items():
+            setattr(member, key, value)
+    if tags is not None:
+        member.tags = sorted(_replace_tags(connection, member.id, tags))
+    return member
+
+
+def _replace_tags(connection: sa.Connection, resource_id: str, tags: list[str]) -> list[str]:
+    """The member's tags become `tags` (each once), as `TaggedMixin.tags` sets them."""
+    wanted = list(dict.fromkeys(tags))
+    connection.execute(sa.delete(models.Tag).where(models.Tag.resource_id == resource_id))
+    if wanted:
+        connection.execute(
+            sa.insert(models.Tag), [{"resource_id": resource_id, "tag": tag} for tag in wanted]
+        )
+    return wanted

@@ -11,7 +11,7 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ostia.api import error_reason, quota, status, types
+from ostia.api import error_reason, quota, types
 from ostia.api.collection import Collection, list_page, standard_columns
 from ostia.api.resource import (
     check_visible,
@@ -113,15 +113,6 @@ COLLECTION = Collection(
         "vnic_type": M.vnic_type,
     },
 )
-
-
-def get_member(session: Session, call: Call, pool: models.Pool, member_id: str) -> models.Member:
-    """The member `member_id` of `pool`; a member of another pool is not found."""
-    member = status.get_live(session, M, member_id, DISPLAY)
-    if member.pool_id != pool.id:
-        raise exc.NotFound(DISPLAY, member_id)
-    check_visible(call, member, DISPLAY)
-    return member
 
 
 def _pool_and_lb(session: Session, call: Call, pool_id: str) -> tuple[models.Pool, models.LoadBalancer]:
@@ -282,30 +273,43 @@ def _changes(sent: dict[str, Any]) -> dict[str, Any]:
 
 
 def update(call: Call, pool_id: str, member_id: str, raw: Any) -> dict[str, Any]:
+    """On rows (member_rows), as create."""
     body = types.parse(MemberUpdate, raw)
     with call.db.transaction() as session:
-        pool, lb = _pool_and_lb(session, call, pool_id)
-        member = get_member(session, call, pool, member_id)
-        pools_api.lock_for_pool_child(session, pool, lb, repair=True)
-        apply(member, _changes(body.sent()))
-        member.provisioning_status = c.PENDING_UPDATE
-        session.flush()
-        result = serialize(member)
-        provider = lb.provider
-        call.services.providers.stored(session, lb.id, provider)
-    call.services.providers.notify(lb.id, provider)
+        pool, lb_id, member = _pool_and_member_rows(call, session, pool_id, member_id)
+        member_rows.lock_for_member(session, pool, repair=True)
+        changes = _changes(body.sent())
+        tags = (changes.pop("tags") or []) if "tags" in changes else None  # as apply() sets them
+        values = {DB_NAMES.get(key, key): value for key, value in changes.items()}
+        values["provisioning_status"] = c.PENDING_UPDATE
+        result = serialize(member_rows.change_member(session, member, values, tags))
+        provider = pool.provider
+        call.services.providers.stored(session, lb_id, provider)
+    call.services.providers.notify(lb_id, provider)
     return {"member": result}
 
 
 def delete(call: Call, pool_id: str, member_id: str) -> None:
+    """On rows (member_rows), as create."""
     with call.db.transaction() as session:
-        pool, lb = _pool_and_lb(session, call, pool_id)
-        member = get_member(session, call, pool, member_id)
-        pools_api.lock_for_pool_child(session, pool, lb, repair=True)
-        member.provisioning_status = c.PENDING_DELETE
-        provider = lb.provider
-        call.services.providers.stored(session, lb.id, provider)
-    call.services.providers.notify(lb.id, provider)
+        pool, lb_id, member = _pool_and_member_rows(call, session, pool_id, member_id)
+        member_rows.lock_for_member(session, pool, repair=True)
+        member_rows.change_member(session, member, {"provisioning_status": c.PENDING_DELETE}, None)
+        provider = pool.provider
+        call.services.providers.stored(session, lb_id, provider)
+    call.services.providers.notify(lb_id, provider)
+
+
+def _pool_and_member_rows(call: Call, session: Session, pool_id: str, member_id: str) -> tuple[Any, str, Any]:
+    """The pool row, its load balancer's id and the member's row object; 404 for a pool
+    or member that is missing, DELETED or not the caller's, or a member of another pool."""
+    connection = session.connection()
+    pool = member_rows.read_pool(connection, pool_id)
+    check_visible(call, pool, pools_api.DISPLAY)
+    lb_id = member_rows.require_load_balancer(pool)
+    member = member_rows.read_member(connection, pool, member_id, DISPLAY)
+    check_visible(call, member, DISPLAY)
+    return pool, lb_id, member
 
 
 # ---- batch update --------------------------------------------------------------------
