@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from ostia.common import constants as c
 from ostia.db import models
@@ -43,13 +43,29 @@ def new_owner_id() -> str:
     return f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-def _free(now: datetime.datetime) -> Any:
+def _free(now: Any) -> Any:
     return or_(LB.lease_expires.is_(None), LB.lease_expires < now)
 
 
 def _after(seconds: float) -> tuple[datetime.datetime, datetime.datetime]:
     now = models.utcnow()
     return now, now + datetime.timedelta(seconds=seconds)
+
+
+# Built once (building and compiling the statement cost more than running it).
+_CLAIM = (
+    update(LB)
+    .where(
+        LB.id == bindparam("lb_id"),
+        LB.provisioning_status.in_(c.PENDING_STATUSES),
+        or_(_free(bindparam("now")), LB.lease_owner == bindparam("owner")),
+    )
+    .values(
+        lease_owner=bindparam("new_owner"),
+        lease_expires=bindparam("expires"),
+        reconcile_attempts=LB.reconcile_attempts + 1,
+    )
+)
 
 
 def claim(db: Database, lb_id: str, owner: str, seconds: float) -> bool:
@@ -59,17 +75,9 @@ def claim(db: Database, lb_id: str, owner: str, seconds: float) -> bool:
     cut short by a crash count too and a load balancer that kills its workers ends in ERROR.
     """
     now, expires = _after(seconds)
+    params = {"lb_id": lb_id, "now": now, "owner": owner, "new_owner": owner, "expires": expires}
     with db.transaction() as session:
-        result: Any = session.execute(
-            update(LB)
-            .where(
-                LB.id == lb_id,
-                LB.provisioning_status.in_(c.PENDING_STATUSES),
-                or_(_free(now), LB.lease_owner == owner),
-            )
-            .values(lease_owner=owner, lease_expires=expires, reconcile_attempts=LB.reconcile_attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
+        result: Any = session.connection().execute(_CLAIM, params)
         return bool(result.rowcount)
 
 
