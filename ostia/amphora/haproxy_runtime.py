@@ -115,11 +115,12 @@ MAX_WEIGHT = 256
 # Words of a server line that `set server` changes in place.
 _STATE_WORDS = ("disabled", "enabled")
 
-# `del server` refuses a server that still has connections. Right after `disable server`
-# haproxy closes the idle ones of its reuse pool on each thread's next turn, so a few retries
-# help; a request still running, or its connection pooled once it ends, keeps the server past
-# this, and it lingers in maintenance instead (see haproxy_lingering).
-DRAIN_WAIT = 0.1
+# `del server` refuses a server that still has connections. `disable server` has haproxy
+# close the idle ones of its reuse pool (each thread at its next turn), so a retry or two
+# may help; a request still running, or its connection pooled once it ends, keeps the server
+# for seconds, and it lingers in maintenance instead (see haproxy_lingering): waiting here
+# would only delay the answer to the worker.
+DRAIN_WAIT = 0.03
 # haproxy 2.6's answer when connections (active, idle or queued) keep a server from `del server`.
 STILL_CONNECTED = "still has connections"
 
