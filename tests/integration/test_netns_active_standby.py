@@ -69,6 +69,14 @@ def _serving_pair(stack: NetnsWorkerStack, http: Any) -> tuple[NamespaceHost, di
     return pair.client, pair.lb
 
 
+def _delete_leaving_nothing(stack: NetnsWorkerStack, http: Any, lb_id: str, compute_ids: list[str]) -> None:
+    """Cascade-delete the load balancer; nothing of these amphorae may be left."""
+    check(http.delete(f"/v2/lbaas/loadbalancers/{lb_id}?cascade=true"), 204)
+    stack.wait_lb(http, lb_id, c.DELETED)
+    bridges = stack.netns.netns_network.bridges()
+    assert leftovers(stack.netns.tag, compute_ids, stack.netns.mgmt_bridge, bridges) == []
+
+
 OVERRIDES = {
     "keepalived_vrrp": VRRP,
     "controller_worker": {"loadbalancer_topology": c.TOPOLOGY_ACTIVE_STANDBY},
@@ -118,14 +126,7 @@ def test_kill_9_of_the_master_moves_the_vip_and_the_amphora_is_rebuilt_as_backup
         assert rebuilt_at > killed_at
 
         compute_ids = [i.compute_id for i in stack.amphorae.compute.list_instances()] + [dead]
-        check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true"), 204)
-        stack.wait_lb(http, lb["id"], c.DELETED)
-        assert (
-            leftovers(
-                stack.netns.tag, compute_ids, stack.netns.mgmt_bridge, stack.netns.netns_network.bridges()
-            )
-            == []
-        )
+        _delete_leaving_nothing(stack, http, lb["id"], compute_ids)
 
 
 def _programs(compute_id: str, program: str) -> list[int]:
@@ -215,14 +216,7 @@ def test_kill_9_of_the_masters_haproxy_or_keepalived_keeps_the_vip_served(progra
         assert {client.get(VIP, 80)[1] for _ in range(4)} == {"b1", "b2"}
         compute_ids = [i.compute_id for i in stack.amphorae.compute.list_instances()]
         compute_ids += [i.compute_id for i in instances.values() if i.compute_id not in compute_ids]
-        check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true"), 204)
-        stack.wait_lb(http, lb["id"], c.DELETED)
-        assert (
-            leftovers(
-                stack.netns.tag, compute_ids, stack.netns.mgmt_bridge, stack.netns.netns_network.bridges()
-            )
-            == []
-        )
+        _delete_leaving_nothing(stack, http, lb["id"], compute_ids)
 
 
 def test_load_balancer_failover_replaces_both_amphorae_one_at_a_time() -> None:
@@ -271,14 +265,4 @@ def test_load_balancer_failover_replaces_both_amphorae_one_at_a_time() -> None:
         for compute_id in old_ids:
             assert not iproute.netns_exists(vip_namespace(compute_id))
         compute_ids = [i.compute_id for i in stack.amphorae.compute.list_instances()]
-        check(http.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true"), 204)
-        stack.wait_lb(http, lb["id"], c.DELETED)
-        assert (
-            leftovers(
-                stack.netns.tag,
-                compute_ids + old_ids,
-                stack.netns.mgmt_bridge,
-                stack.netns.netns_network.bridges(),
-            )
-            == []
-        )
+        _delete_leaving_nothing(stack, http, lb["id"], compute_ids + old_ids)
