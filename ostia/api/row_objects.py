@@ -54,15 +54,36 @@ _PARENT = "ostia_parent_key"
 
 
 class RowObject(SimpleNamespace):
-    """One row's columns as attributes; relationships arrive on first read (see module)."""
+    """One row's columns as attributes; relationships arrive on first read (see module).
+
+    Its page sits in a slot, not among the attributes: the collector stops tracking a
+    dict that holds only plain values (strings, numbers, times, the empty tuple an empty
+    relationship is), and each list of 1,000 load balancers otherwise handed it ~15,000
+    containers to walk, several times over while 16 lists were in flight."""
+
+    __slots__ = ("_page",)
 
     def __getattr__(self, name: str) -> Any:
         # Called only for an attribute not loaded yet.
-        page = self.__dict__.get("_page")
-        if page is None or name.startswith("__"):
+        if name.startswith("__"):
             raise AttributeError(name)
+        try:
+            page = _page_of(self)
+        except AttributeError:
+            raise AttributeError(name) from None
         page.load(name)
         return self.__dict__[name]
+
+
+_page_of = RowObject.__dict__["_page"].__get__
+# What an empty relationship reads as: one object for all, immutable, never tracked.
+EMPTY: tuple[()] = ()
+
+
+def _new(page: Page) -> RowObject:
+    obj = RowObject()
+    obj._page = page
+    return obj
 
 
 def columns_of(model: type[models.Base], only: Sequence[str] = ()) -> list[tuple[str, ColumnElement[Any]]]:
@@ -160,7 +181,7 @@ class Page:
         own = [key for key in keys if "." not in key]
         objects = []
         for row in rows:
-            obj = RowObject(_page=self)
+            obj = _new(self)
             obj.__dict__.update(zip(own, row, strict=False))  # to the last own column
             objects.append(obj)
         if len(own) < len(keys):
@@ -189,7 +210,7 @@ class Page:
                 if row[present] is None:
                     obj.__dict__[name] = None
                     continue
-                child = RowObject(_page=page)
+                child = _new(page)
                 child.__dict__.update(zip(names, row[start:stop], strict=True))
                 obj.__dict__[name] = child
                 children.append(child)
@@ -227,7 +248,7 @@ class Page:
         for obj in self.objects:
             # What TaggedMixin.tags answers: the tags sorted.
             tags = get(obj.__dict__["id"])
-            obj.__dict__["tags"] = sorted(tags) if tags else []
+            obj.__dict__["tags"] = sorted(tags) if tags else EMPTY
 
     def _load_batch(self, batch: _Batch) -> None:
         """Tags and the relationships of `batch`, for every object, from one query."""
@@ -248,7 +269,7 @@ class Page:
                 if page is None:  # a tag
                     found[kind].setdefault(row[1], []).append(row[start])
                     continue
-                child = RowObject(_page=page)
+                child = _new(page)
                 child.__dict__.update(zip(batch.keys[kind], row[start:stop], strict=True))
                 page.objects.append(child)
                 found[kind].setdefault(row[1], []).append(child)
@@ -257,9 +278,9 @@ class Page:
             for obj in self.objects:
                 values = get(obj.__dict__[batch.key])
                 if relation is None:
-                    obj.__dict__[name] = sorted(values) if values else []  # as TaggedMixin.tags
+                    obj.__dict__[name] = sorted(values) if values else EMPTY  # as TaggedMixin.tags
                 elif relation.uselist:
-                    obj.__dict__[name] = values or []
+                    obj.__dict__[name] = values or EMPTY
                 else:
                     obj.__dict__[name] = values[0] if values else None
 
@@ -283,7 +304,7 @@ class Page:
         for obj in self.objects:
             found = get(obj.__dict__[local_key])
             if relation.uselist:
-                obj.__dict__[name] = list(found) if found else []
+                obj.__dict__[name] = list(found) if found else EMPTY
             else:
                 obj.__dict__[name] = found[0] if found else None
 
