@@ -14,8 +14,14 @@ from ostia.controller.housekeeping.service import HousekeepingService
 from ostia.controller.worker.spares import ready_spares
 from ostia.db import models
 from tests.support.health_stack import wait_until
-from tests.support.netns_stack import NetnsWorkerStack, kill_amphora, leftovers, netns_worker_stack
-from tests.support.objects import check
+from tests.support.netns_stack import (
+    NetnsWorkerStack,
+    http_lb_body,
+    kill_amphora,
+    leftovers,
+    netns_worker_stack,
+)
+from tests.support.objects import check, create_lb
 
 SUBNET = "tenant-a-subnet"
 VIP = "198.18.64.20"
@@ -46,30 +52,7 @@ def test_pool_of_one_gives_a_new_lb_a_namespace_spare_that_serves_and_refills(to
             (spare,) = wait_until(lambda: ready_spares(stack.db), 60, "a spare")
             seen.append(_compute_id(stack, spare))
             started = time.monotonic()
-            lb = check(
-                http.post(
-                    "/v2/lbaas/loadbalancers",
-                    json={
-                        "loadbalancer": {
-                            "vip_subnet_id": SUBNET,
-                            "vip_address": VIP,
-                            "listeners": [
-                                {
-                                    "protocol": "HTTP",
-                                    "protocol_port": 80,
-                                    "default_pool": {
-                                        "protocol": "HTTP",
-                                        "name": "pool",
-                                        "lb_algorithm": "ROUND_ROBIN",
-                                        "members": [{"address": "198.18.64.101", "protocol_port": 80}],
-                                    },
-                                }
-                            ],
-                        }
-                    },
-                ),
-                201,
-            )["loadbalancer"]
+            lb = create_lb(http, **http_lb_body(SUBNET, VIP, ["198.18.64.101"]))
             stack.wait_lb(http, lb["id"], timeout=60)
             print(f"LB on a namespace spare ACTIVE after {time.monotonic() - started:.2f} s")
             with stack.db.transaction() as session:

@@ -16,8 +16,8 @@ from tests.integration.test_worker_crash import (
     crash_and_restart,
     wait_settled,
 )
-from tests.support.netns_stack import leftovers, netns_worker_stack
-from tests.support.objects import check
+from tests.support.netns_stack import http_lb_body, leftovers, netns_worker_stack
+from tests.support.objects import check, create_lb
 
 SUBNET = "tenant-a-subnet"
 RECONCILER = {"lease_seconds": 3, "sweep_interval": 0.3}
@@ -44,25 +44,7 @@ def test_worker_killed_mid_build_and_mid_delete_leaves_nothing(tmp_path) -> None
         log_path = str(tmp_path / "worker.log")
         worker = WorkerProcess(config, log_path)
         try:
-            pool = {
-                "name": "pool",
-                "protocol": "HTTP",
-                "lb_algorithm": "ROUND_ROBIN",
-                "members": [{"address": a, "protocol_port": 80} for a in ("198.18.64.101", "198.18.64.102")],
-            }
-            lb = check(
-                http.post(
-                    "/v2/lbaas/loadbalancers",
-                    json={
-                        "loadbalancer": {
-                            "vip_subnet_id": SUBNET,
-                            "vip_address": "198.18.64.10",
-                            "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}],
-                        }
-                    },
-                ),
-                201,
-            )["loadbalancer"]
+            lb = create_lb(http, **http_lb_body(SUBNET, "198.18.64.10", ["198.18.64.101", "198.18.64.102"]))
             delay = rng.uniform(0.1, 1.2)
             worker = crash_and_restart(worker, delay, config, log_path)
             took = wait_settled(stack, lb["id"], c.ACTIVE, time.monotonic())

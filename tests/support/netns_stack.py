@@ -366,6 +366,22 @@ def vip_holders(stack: NetnsWorkerStack, vip: str) -> list[ComputeInstance]:
     ]
 
 
+def http_lb_body(subnet: str, vip: str, members: Sequence[str]) -> dict[str, Any]:
+    """The create body of a load balancer on `vip` with one HTTP listener on port 80 and a
+    round-robin pool of `members` (their port 80)."""
+    pool = {
+        "name": "pool",
+        "protocol": "HTTP",
+        "lb_algorithm": "ROUND_ROBIN",
+        "members": [{"address": address, "protocol_port": 80} for address in members],
+    }
+    return {
+        "vip_subnet_id": subnet,
+        "vip_address": vip,
+        "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}],
+    }
+
+
 class ServingPair(NamedTuple):
     client: NamespaceHost
     lb: dict[str, Any]
@@ -380,19 +396,8 @@ def serving_pair(stack: NetnsWorkerStack, http: httpx.Client, subnet: str, vip: 
     client = stack.host("client", subnet, "198.18.64.100")
     for name, address in zip(("b1", "b2"), members, strict=True):
         stack.backend(name, subnet, address)
-    pool = {
-        "name": "pool",
-        "protocol": "HTTP",
-        "lb_algorithm": "ROUND_ROBIN",
-        "members": [{"address": address, "protocol_port": 80} for address in members],
-    }
     started = time.monotonic()
-    lb = create_lb(
-        http,
-        vip_subnet_id=subnet,
-        vip_address=vip,
-        listeners=[{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}],
-    )
+    lb = create_lb(http, **http_lb_body(subnet, vip, members))
     lb = stack.wait_lb(http, lb["id"], timeout=90)
     return ServingPair(client, lb, time.monotonic() - started)
 
