@@ -27,8 +27,6 @@ written canonically, numbers within their API limits; no name or free text is wr
 
 from __future__ import annotations
 
-from urllib.parse import quote as url_quote
-
 from oslo_config import cfg
 
 from ostia.common import constants, limits
@@ -38,12 +36,15 @@ from ostia.controller.worker.haproxy.escape import (
     cidr,
     ident,
     integer,
-    matching,
 )
 from ostia.controller.worker.haproxy.graph_values import (
     MemberServer,
     member_servers,
+    monitor_expected_codes,
+    monitor_host,
+    monitor_http_method,
     monitor_timing,
+    monitor_url_path,
     vip_addresses,
 )
 from ostia.controller.worker.haproxy.l7 import live
@@ -51,9 +52,6 @@ from ostia.db import models
 
 UDP_PROTOCOLS = (constants.UDP,)
 CHECK_TYPES = (constants.HM_UDP_CONNECT, constants.TCP, constants.HTTP)
-# Characters a request path may hold as they are; the rest is percent-encoded (no space:
-# the agent reads the check line as words).
-_URI_SAFE = "/?:@!$&'()*+,;=-._~%"
 # nginx refuses an upstream without servers: a `down` one that never receives anything
 # stands in, and datagrams routed to it are dropped.
 _NO_SERVER = "server 127.0.0.1:9 down;"
@@ -169,20 +167,12 @@ def _upstream(pool: models.Pool, name: str) -> list[str]:
 
 def _http_check(hm: models.HealthMonitor) -> str:
     """The HTTP request of an HTTP monitor, as words of the agent's check line."""
-    method = hm.http_method or "GET"
-    if method not in constants.HTTP_METHODS:
-        raise UnsafeValue("healthmonitor.http_method", method, "not an HTTP method")
-    path = check_text(hm.url_path or "/", "healthmonitor.url_path")
-    codes = check_text(hm.expected_codes or "200", "healthmonitor.expected_codes")
-    try:
-        limits.expected_codes(codes)
-    except ValueError as err:
-        raise UnsafeValue("healthmonitor.expected_codes", codes, str(err)) from None
-    words = [f"method={method}", f"path={url_quote(path, safe=_URI_SAFE)}", f"codes={codes.replace(' ', '')}"]
+    method = monitor_http_method(hm)
+    path = monitor_url_path(hm)
+    codes, _ = monitor_expected_codes(hm)
+    words = [f"method={method}", f"path={path}", f"codes={codes.replace(' ', '')}"]
     if hm.domain_name:
-        words.append(
-            "host=" + matching(hm.domain_name, "healthmonitor.domain_name", limits.DOMAIN_NAME, "a host name")
-        )
+        words.append("host=" + monitor_host(hm))
     return " " + " ".join(words)
 
 

@@ -21,7 +21,6 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote as url_quote
 
 from ostia.common import constants, limits
 from ostia.controller.worker.haproxy import tls as haproxy_tls
@@ -35,7 +34,15 @@ from ostia.controller.worker.haproxy.escape import (
     matching,
     quote,
 )
-from ostia.controller.worker.haproxy.graph_values import MemberServer, member_servers, monitor_timing
+from ostia.controller.worker.haproxy.graph_values import (
+    MemberServer,
+    member_servers,
+    monitor_expected_codes,
+    monitor_host,
+    monitor_http_method,
+    monitor_timing,
+    monitor_url_path,
+)
 from ostia.controller.worker.haproxy.l7 import live
 from ostia.db import models
 
@@ -47,9 +54,6 @@ _BALANCE = {
     constants.SOURCE_IP_PORT: "hash src,concat(:,txn.ostia_src_port)",
 }
 _STICK_SIZE = re.compile(r"[1-9][0-9]{0,9}[kmg]?")
-# Characters a URI path and query may hold as they are (RFC 3986 pchar, "/", "?", and "%"
-# of an existing escape); everything else is percent-encoded before it reaches the request.
-_URI_SAFE = "/?:@!$&'()*+,;=-._~%"
 _SSL_HEADERS = {
     "X-SSL-Client-Verify": "%[ssl_c_verify]",
     "X-SSL-Client-Has-Cert": "%[ssl_c_used]",
@@ -257,7 +261,7 @@ def _health_monitor(view: BackendView, pool: models.Pool, ctx: BackendContext) -
     if hm.type in (constants.HTTP, constants.HTTPS):
         view.options.append(_httpchk(hm))
         if hm.http_version == 1.1 and hm.domain_name:
-            domain = matching(hm.domain_name, "healthmonitor.domain_name", limits.DOMAIN_NAME, "a host name")
+            domain = monitor_host(hm)
             view.directives.append(
                 f"http-check send hdr Host {quote(log_format_text(domain, 'domain'), 'domain')}"
             )
@@ -279,14 +283,8 @@ def _health_monitor(view: BackendView, pool: models.Pool, ctx: BackendContext) -
 
 
 def _httpchk(hm: models.HealthMonitor) -> str:
-    method = hm.http_method or "GET"
-    if method not in constants.HTTP_METHODS:
-        raise UnsafeValue("healthmonitor.http_method", method, "not an HTTP method")
-    path = check_text(hm.url_path or "/", "healthmonitor.url_path")
-    # Percent-encode what cannot appear in a request line (spaces, quotes, braces, '#'...),
-    # so the check sends the path the tenant meant rather than a broken request.
-    uri = url_quote(path, safe=_URI_SAFE)
-    words = ["httpchk", method, quote(uri, "healthmonitor.url_path")]
+    method = monitor_http_method(hm)
+    words = ["httpchk", method, quote(monitor_url_path(hm), "healthmonitor.url_path")]
     if hm.http_version is not None:
         if hm.http_version not in limits.HM_HTTP_VERSIONS:
             raise UnsafeValue("healthmonitor.http_version", hm.http_version, "not 1.0 or 1.1")
@@ -296,11 +294,7 @@ def _httpchk(hm: models.HealthMonitor) -> str:
 
 def status_regex(hm: models.HealthMonitor) -> str:
     """An anchored regex of the expected status codes: "200", "200, 202" or "200-204"."""
-    text = check_text(hm.expected_codes or "200", "healthmonitor.expected_codes")
-    try:
-        codes = limits.expected_codes(text)
-    except ValueError as err:
-        raise UnsafeValue("healthmonitor.expected_codes", text, str(err)) from None
+    _, codes = monitor_expected_codes(hm)
     return "^(" + "|".join(str(code) for code in codes) + ")$"
 
 

@@ -1,18 +1,33 @@
 """Values both renderers (haproxy and nginx's UDP stream) read from the graph, checked.
 
-One place for the VIP addresses a listener binds, a health monitor's timing and the members a
-pool serves with (which ones, and each one's address, port and weight), so the TCP/HTTP and UDP
-data planes accept and refuse exactly the same stored values.
+One place for the VIP addresses a listener binds, a health monitor's timing and HTTP request,
+and the members a pool serves with (which ones, and each one's address, port and weight), so
+the TCP/HTTP and UDP data planes accept and refuse exactly the same stored values. Values a
+renderer may not need are checked only when it asks for them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import quote as url_quote
 
 from ostia.common import constants, limits
-from ostia.controller.worker.haproxy.escape import HaproxyRenderError, ident, integer, ip_address
+from ostia.controller.worker.haproxy.escape import (
+    HaproxyRenderError,
+    UnsafeValue,
+    check_text,
+    ident,
+    integer,
+    ip_address,
+    matching,
+)
 from ostia.db import models
+
+# Characters a URI path and query may hold as they are (RFC 3986 pchar, "/", "?", and "%"
+# of an existing escape); everything else (spaces, quotes, braces, '#'...) is
+# percent-encoded, so a check sends the path the tenant meant rather than a broken request.
+_URI_SAFE = "/?:@!$&'()*+,;=-._~%"
 
 
 @dataclass(frozen=True)
@@ -105,3 +120,32 @@ def monitor_timing(hm: models.HealthMonitor) -> MonitorTiming:
             limits.HM_MAX_RETRIES.high,
         ),
     )
+
+
+def monitor_http_method(hm: models.HealthMonitor) -> str:
+    """The HTTP monitor's request method (GET when unset)."""
+    method = hm.http_method or "GET"
+    if method not in constants.HTTP_METHODS:
+        raise UnsafeValue("healthmonitor.http_method", method, "not an HTTP method")
+    return method
+
+
+def monitor_url_path(hm: models.HealthMonitor) -> str:
+    """The HTTP monitor's request path ("/" when unset), percent-encoded for a request line."""
+    path = check_text(hm.url_path or "/", "healthmonitor.url_path")
+    return url_quote(path, safe=_URI_SAFE)
+
+
+def monitor_expected_codes(hm: models.HealthMonitor) -> tuple[str, list[int]]:
+    """The HTTP monitor's expected codes as stored ("200" when unset: "200, 202" or
+    "200-204") and as the list of codes they name."""
+    text = check_text(hm.expected_codes or "200", "healthmonitor.expected_codes")
+    try:
+        return text, limits.expected_codes(text)
+    except ValueError as err:
+        raise UnsafeValue("healthmonitor.expected_codes", text, str(err)) from None
+
+
+def monitor_host(hm: models.HealthMonitor) -> str:
+    """The HTTP monitor's Host (domain_name; the caller checks that one is set)."""
+    return matching(hm.domain_name, "healthmonitor.domain_name", limits.DOMAIN_NAME, "a host name")
