@@ -273,8 +273,18 @@ class Page:
                 child.__dict__.update(zip(batch.keys[kind], row[start:stop], strict=True))
                 page.objects.append(child)
                 found[kind].setdefault(row[1], []).append(child)
-        for kind, (name, relation) in enumerate(zip(batch.names, batch.relations, strict=True)):
-            get = found[kind].get
+        # What no object of the page has (often every one of them), set in one update each.
+        nothing = {
+            name: EMPTY if relation is None or relation.uselist else None
+            for name, relation, by_parent in zip(batch.names, batch.relations, found, strict=True)
+            if not by_parent
+        }
+        for obj in self.objects:
+            obj.__dict__.update(nothing)
+        for name, relation, by_parent in zip(batch.names, batch.relations, found, strict=True):
+            if not by_parent:
+                continue
+            get = by_parent.get
             for obj in self.objects:
                 values = get(obj.__dict__[batch.key])
                 if relation is None:
