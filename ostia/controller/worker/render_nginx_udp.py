@@ -30,22 +30,13 @@ from __future__ import annotations
 from oslo_config import cfg
 
 from ostia.common import constants, limits
+from ostia.controller.worker.haproxy import graph_values
 from ostia.controller.worker.haproxy.escape import (
     UnsafeValue,
     check_text,
     cidr,
     ident,
     integer,
-)
-from ostia.controller.worker.haproxy.graph_values import (
-    MemberServer,
-    member_servers,
-    monitor_expected_codes,
-    monitor_host,
-    monitor_http_method,
-    monitor_timing,
-    monitor_url_path,
-    vip_addresses,
 )
 from ostia.controller.worker.haproxy.l7 import live
 from ostia.db import models
@@ -89,7 +80,7 @@ def render_udp_listener_config(
         lines.append(f"#ostia:pool {pool_id}")
         lines += _upstream(pool, upstream)
     lines.append("server {")
-    for address in vip_addresses(lb):
+    for address in graph_values.vip_addresses(lb):
         lines.append(f"    listen {_host(address)}:{port} udp;")
     for value in listener.allowed_cidrs or []:
         lines.append(f"    allow {cidr(value, 'listener.allowed_cidrs')};")
@@ -146,7 +137,7 @@ def _upstream(pool: models.Pool, name: str) -> list[str]:
     if hm is not None:
         if hm.type not in CHECK_TYPES:
             raise UnsafeValue("healthmonitor.type", hm.type, "not a UDP pool monitor")
-        timing = monitor_timing(hm)
+        timing = graph_values.monitor_timing(hm)
         # The comment line is read by the agent, not by nginx.
         lines.insert(
             0,
@@ -156,7 +147,7 @@ def _upstream(pool: models.Pool, name: str) -> list[str]:
         )
         passive = f"max_fails={timing.fall} fail_timeout={max(timing.delay, 1)}s"
     servers = 0
-    for server in member_servers(pool):
+    for server in graph_values.member_servers(pool):
         lines.append("    " + _server(server, passive, hashed, hm is not None))
         servers += 1
     if not servers:
@@ -167,16 +158,16 @@ def _upstream(pool: models.Pool, name: str) -> list[str]:
 
 def _http_check(hm: models.HealthMonitor) -> str:
     """The HTTP request of an HTTP monitor, as words of the agent's check line."""
-    method = monitor_http_method(hm)
-    path = monitor_url_path(hm)
-    codes, _ = monitor_expected_codes(hm)
+    method = graph_values.monitor_http_method(hm)
+    path = graph_values.monitor_url_path(hm)
+    codes, _ = graph_values.monitor_expected_codes(hm)
     words = [f"method={method}", f"path={path}", f"codes={codes.replace(' ', '')}"]
     if hm.domain_name:
-        words.append("host=" + monitor_host(hm))
+        words.append("host=" + graph_values.monitor_host(hm))
     return " " + " ".join(words)
 
 
-def _server(server: MemberServer, passive: str, hashed: bool, checked: bool) -> str:
+def _server(server: graph_values.MemberServer, passive: str, hashed: bool, checked: bool) -> str:
     words = ["server", f"{_host(server.address)}:{server.port}", f"weight={max(server.weight, 1)}", passive]
     if server.member.backup and not hashed:
         words.append("backup")

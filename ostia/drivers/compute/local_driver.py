@@ -29,6 +29,7 @@ from oslo_config import cfg
 from ostia.common.config import ConfigError
 from ostia.common.detached_process import start_detached
 from ostia.common.process_env import agent_environment
+from ostia.drivers.compute import instance_directory
 from ostia.drivers.compute import local_processes as procs
 from ostia.drivers.compute.base import (
     AmphoraSpec,
@@ -36,14 +37,6 @@ from ostia.drivers.compute.base import (
     ComputeDeleteError,
     ComputeDriver,
     ComputeInstance,
-)
-from ostia.drivers.compute.instance_directory import (
-    ACTIVE,
-    SHUTOFF,
-    InstanceDirectory,
-    check_amphora_id,
-    instance_of,
-    removed_if_build_fails,
 )
 from ostia.drivers.compute.local_instance import (
     InstanceFiles,
@@ -84,7 +77,7 @@ class LocalComputeDriver(ComputeDriver):
         self.amphora_dir = os.path.abspath(
             conf.local_compute.amphora_dir or os.path.join(conf.ostia.state_dir, "amphorae")
         )
-        self.directory = InstanceDirectory(self.amphora_dir, COMPUTE_ID_LENGTH)
+        self.directory = instance_directory.InstanceDirectory(self.amphora_dir, COMPUTE_ID_LENGTH)
         self.mgmt_network = ipaddress.ip_network(conf.local_compute.mgmt_cidr, strict=False)
         self.agent_command = list(agent_command or default_agent_command())
         self._children: dict[str, subprocess.Popen[bytes]] = {}
@@ -104,14 +97,14 @@ class LocalComputeDriver(ComputeDriver):
     # -- ComputeDriver -----------------------------------------------------------------
 
     def build(self, spec: AmphoraSpec) -> ComputeInstance:
-        check_amphora_id(spec.amphora_id)
+        instance_directory.check_amphora_id(spec.amphora_id)
         record = self.directory.reserve(spec.amphora_id, self._free_address)
         files = self.directory.files(record.compute_id)
-        with removed_if_build_fails(self, spec.amphora_id, record.compute_id):
+        with instance_directory.removed_if_build_fails(self, spec.amphora_id, record.compute_id):
             self._write_files(files, spec, record)
             self._start_agent(files, record.compute_id)
         LOG.info("amphora %s started as %s on %s", spec.amphora_id, record.compute_id, record.lb_network_ip)
-        return instance_of(record, self._state(record, files))
+        return instance_directory.instance_of(record, self._state(record, files))
 
     def get(self, compute_id: str) -> ComputeInstance | None:
         return self.directory.instance(compute_id, self._state)
@@ -217,7 +210,7 @@ class LocalComputeDriver(ComputeDriver):
         """ACTIVE while the instance's agent runs."""
         agent = read_pid(files.agent_pid)
         alive = agent is not None and procs.is_running(agent) and procs.belongs_to(agent, files.root)
-        return ACTIVE if alive else SHUTOFF
+        return instance_directory.ACTIVE if alive else instance_directory.SHUTOFF
 
 
 def _raise_file_limit(pid: int) -> None:

@@ -39,6 +39,7 @@ from ostia.common.config import ConfigError
 from ostia.common.constants import HAPROXY_MAX_BASE_PATH
 from ostia.common.detached_process import start_detached
 from ostia.common.process_env import agent_environment
+from ostia.drivers.compute import instance_directory
 from ostia.drivers.compute import local_processes as procs
 from ostia.drivers.compute.base import (
     AmphoraSpec,
@@ -46,14 +47,6 @@ from ostia.drivers.compute.base import (
     ComputeDeleteError,
     ComputeDriver,
     ComputeInstance,
-)
-from ostia.drivers.compute.instance_directory import (
-    ACTIVE,
-    SHUTOFF,
-    InstanceDirectory,
-    check_amphora_id,
-    instance_of,
-    removed_if_build_fails,
 )
 from ostia.drivers.compute.local_driver import default_agent_command
 from ostia.drivers.compute.local_instance import (
@@ -120,7 +113,7 @@ class NetnsComputeDriver(ComputeDriver):
         self.conf = conf
         options = conf.netns_compute
         self.amphora_dir = os.path.abspath(options.amphora_dir or os.path.join(conf.ostia.state_dir, "nsamp"))
-        self.directory = InstanceDirectory(self.amphora_dir, _COMPUTE_ID_LENGTH)
+        self.directory = instance_directory.InstanceDirectory(self.amphora_dir, _COMPUTE_ID_LENGTH)
         self.mgmt_bridge = options.mgmt_bridge
         self.mgmt_network = mgmt_network(conf)
         self.host_address = mgmt_host_address(self.mgmt_network)
@@ -146,7 +139,7 @@ class NetnsComputeDriver(ComputeDriver):
     # -- ComputeDriver -------------------------------------------------------------------
 
     def build(self, spec: AmphoraSpec) -> ComputeInstance:
-        check_amphora_id(spec.amphora_id)
+        instance_directory.check_amphora_id(spec.amphora_id)
         if len(os.path.join(self.amphora_dir, "0" * _COMPUTE_ID_LENGTH, "lb")) > HAPROXY_MAX_BASE_PATH:
             raise ComputeBuildError(
                 f"[netns_compute] amphora_dir {self.amphora_dir!r} is too long for haproxy's unix sockets"
@@ -161,7 +154,7 @@ class NetnsComputeDriver(ComputeDriver):
             raise ComputeBuildError(f"lb-mgmt network {self.mgmt_bridge}: {exc}") from exc
         record = self.directory.reserve(spec.amphora_id, self._free_address)
         files = self.directory.files(record.compute_id)
-        with removed_if_build_fails(self, spec.amphora_id, record.compute_id):
+        with instance_directory.removed_if_build_fails(self, spec.amphora_id, record.compute_id):
             self._make_namespaces(record)
             self._write_files(files, spec, record)
             self._start_agent(files, record.compute_id)
@@ -173,7 +166,7 @@ class NetnsComputeDriver(ComputeDriver):
             record.compute_id,
             record.lb_network_ip,
         )
-        return instance_of(record, self._state(record, files))
+        return instance_directory.instance_of(record, self._state(record, files))
 
     def get(self, compute_id: str) -> ComputeInstance | None:
         return self.directory.instance(compute_id, self._state)
@@ -337,7 +330,7 @@ class NetnsComputeDriver(ComputeDriver):
             and procs.is_running(agent)
             and iproute.process_netns_inode(agent) == inode
         )
-        return ACTIVE if alive else SHUTOFF
+        return instance_directory.ACTIVE if alive else instance_directory.SHUTOFF
 
 
 def stop_namespace_processes(namespaces: Sequence[str], timeout: float = STOP_TIMEOUT) -> None:

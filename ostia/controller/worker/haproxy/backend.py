@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ostia.common import constants, limits
+from ostia.controller.worker.haproxy import graph_values
 from ostia.controller.worker.haproxy import tls as haproxy_tls
 from ostia.controller.worker.haproxy.escape import (
     UnsafeValue,
@@ -33,15 +34,6 @@ from ostia.controller.worker.haproxy.escape import (
     log_format_text,
     matching,
     quote,
-)
-from ostia.controller.worker.haproxy.graph_values import (
-    MemberServer,
-    member_servers,
-    monitor_expected_codes,
-    monitor_host,
-    monitor_http_method,
-    monitor_timing,
-    monitor_url_path,
 )
 from ostia.controller.worker.haproxy.l7 import live
 from ostia.db import models
@@ -151,7 +143,7 @@ def build_backend(pool: models.Pool, ctx: BackendContext) -> BackendView:
         if tls
         else []
     )
-    for server in member_servers(pool):
+    for server in graph_values.member_servers(pool):
         view.servers.append(_server(server, pool, check_words, cookie_servers, tls_words))
     if not view.servers:
         view.comments.append("no members: requests routed here answer 503")
@@ -159,7 +151,11 @@ def build_backend(pool: models.Pool, ctx: BackendContext) -> BackendView:
 
 
 def _server(
-    server: MemberServer, pool: models.Pool, check_words: list[str], cookie: bool, tls_words: list[str]
+    server: graph_values.MemberServer,
+    pool: models.Pool,
+    check_words: list[str],
+    cookie: bool,
+    tls_words: list[str],
 ) -> str:
     words = [server.id, f"{server.address}:{server.port}", "weight", str(server.weight)]
     if check_words:
@@ -254,14 +250,14 @@ def _health_monitor(view: BackendView, pool: models.Pool, ctx: BackendContext) -
     hm = pool.health_monitor
     if hm is None or not live(hm):
         return []
-    timing = monitor_timing(hm)
+    timing = graph_values.monitor_timing(hm)
     view.directives.append(f"timeout check {timing.timeout}s")
     # haproxy refuses `inter 0`; a zero delay means "as often as allowed", one second here.
     words = ["check", "inter", f"{max(timing.delay, 1)}s", "fall", str(timing.fall), "rise", str(timing.rise)]
     if hm.type in (constants.HTTP, constants.HTTPS):
         view.options.append(_httpchk(hm))
         if hm.http_version == 1.1 and hm.domain_name:
-            domain = monitor_host(hm)
+            domain = graph_values.monitor_host(hm)
             view.directives.append(
                 f"http-check send hdr Host {quote(log_format_text(domain, 'domain'), 'domain')}"
             )
@@ -283,8 +279,8 @@ def _health_monitor(view: BackendView, pool: models.Pool, ctx: BackendContext) -
 
 
 def _httpchk(hm: models.HealthMonitor) -> str:
-    method = monitor_http_method(hm)
-    words = ["httpchk", method, quote(monitor_url_path(hm), "healthmonitor.url_path")]
+    method = graph_values.monitor_http_method(hm)
+    words = ["httpchk", method, quote(graph_values.monitor_url_path(hm), "healthmonitor.url_path")]
     if hm.http_version is not None:
         if hm.http_version not in limits.HM_HTTP_VERSIONS:
             raise UnsafeValue("healthmonitor.http_version", hm.http_version, "not 1.0 or 1.1")
@@ -294,7 +290,7 @@ def _httpchk(hm: models.HealthMonitor) -> str:
 
 def status_regex(hm: models.HealthMonitor) -> str:
     """An anchored regex of the expected status codes: "200", "200, 202" or "200-204"."""
-    _, codes = monitor_expected_codes(hm)
+    _, codes = graph_values.monitor_expected_codes(hm)
     return "^(" + "|".join(str(code) for code in codes) + ")$"
 
 
