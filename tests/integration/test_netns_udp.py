@@ -9,12 +9,16 @@ import contextlib
 import socket
 import threading
 import time
+from typing import Any
+
+import httpx
 
 from ostia.amphora.haproxy_process import process_alive
 from ostia.common import iproute
 from ostia.drivers.compute import netns_driver
 from tests.support.health_stack import lb_stats, status_tree, wait_until
 from tests.support.netns_stack import (
+    NetnsWorkerStack,
     in_namespace,
     kill_amphora,
     leftovers,
@@ -22,11 +26,35 @@ from tests.support.netns_stack import (
     netns_worker_stack,
     vip_holders,
 )
-from tests.support.objects import check
-from tests.support.udp_backends import UdpBackend, ask
+from tests.support.objects import check, create_lb
+from tests.support.udp_backends import UdpBackend, ask, udp_pool
 
 SUBNET = "tenant-a-subnet"
 OVERRIDES = {"api_settings": {"udp_connect_min_interval_health_monitor": -1}}
+
+
+def _namespace_backend(
+    stack: NetnsWorkerStack, cleanup: contextlib.ExitStack, name: str, address: str
+) -> UdpBackend:
+    """A UDP backend answering on `address`:53 in a host namespace of its own."""
+    host = stack.host(name, SUBNET, address)
+
+    def bind() -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((address, 53))
+        return sock
+
+    backend = UdpBackend(name, in_namespace(host.namespace, bind))
+    backend.thread = threading.Thread(target=backend.serve, daemon=True)
+    backend.thread.start()
+    cleanup.callback(backend.stop)
+    return backend
+
+
+def _create_dns_lb(http: httpx.Client, pool: dict[str, Any]) -> dict[str, Any]:
+    """A load balancer on the tenant subnet with a UDP listener on port 53 over `pool`."""
+    listener = {"protocol": "UDP", "protocol_port": 53, "default_pool": pool}
+    return create_lb(http, vip_subnet_id=SUBNET, listeners=[listener])
 
 
 def test_udp_listener_on_a_namespace_amphora() -> None:
@@ -37,45 +65,11 @@ def test_udp_listener_on_a_namespace_amphora() -> None:
         contextlib.ExitStack() as cleanup,
     ):
         client = stack.host("client", SUBNET, "198.18.64.100")
-        backends = []
-        for name, address in (("u1", "198.18.64.101"), ("u2", "198.18.64.102")):
-            host = stack.host(name, SUBNET, address)
-
-            def bind(address: str = address) -> socket.socket:
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                sock.bind((address, 53))
-                return sock
-
-            backend = UdpBackend(name, in_namespace(host.namespace, bind))
-            backend.thread = threading.Thread(target=backend.serve, daemon=True)
-            backend.thread.start()
-            cleanup.callback(backend.stop)
-            backends.append(backend)
-        pool = {
-            "name": "dns",
-            "protocol": "UDP",
-            "lb_algorithm": "ROUND_ROBIN",
-            "healthmonitor": {
-                "type": "UDP-CONNECT",
-                "delay": 1,
-                "timeout": 1,
-                "max_retries": 1,
-                "max_retries_down": 1,
-            },
-            "members": [{"address": b.address, "protocol_port": 53} for b in backends],
-        }
-        lb = check(
-            http.post(
-                "/v2/lbaas/loadbalancers",
-                json={
-                    "loadbalancer": {
-                        "vip_subnet_id": SUBNET,
-                        "listeners": [{"protocol": "UDP", "protocol_port": 53, "default_pool": pool}],
-                    }
-                },
-            ),
-            201,
-        )["loadbalancer"]
+        backends = [
+            _namespace_backend(stack, cleanup, name, address)
+            for name, address in (("u1", "198.18.64.101"), ("u2", "198.18.64.102"))
+        ]
+        lb = _create_dns_lb(http, udp_pool((b.address, 53) for b in backends))
         lb = stack.wait_lb(http, lb["id"], timeout=60)
         vip = lb["vip_address"]
 
@@ -129,35 +123,8 @@ def test_udp_listener_moves_with_the_vip_of_an_active_standby_pair() -> None:
         contextlib.ExitStack() as cleanup,
     ):
         client = stack.host("client", SUBNET, "198.18.64.100")
-        host = stack.host("u1", SUBNET, "198.18.64.101")
-
-        def bind() -> socket.socket:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.bind(("198.18.64.101", 53))
-            return sock
-
-        backend = UdpBackend("u1", in_namespace(host.namespace, bind))
-        backend.thread = threading.Thread(target=backend.serve, daemon=True)
-        backend.thread.start()
-        cleanup.callback(backend.stop)
-        pool = {
-            "name": "dns",
-            "protocol": "UDP",
-            "lb_algorithm": "ROUND_ROBIN",
-            "members": [{"address": "198.18.64.101", "protocol_port": 53}],
-        }
-        lb = check(
-            http.post(
-                "/v2/lbaas/loadbalancers",
-                json={
-                    "loadbalancer": {
-                        "vip_subnet_id": SUBNET,
-                        "listeners": [{"protocol": "UDP", "protocol_port": 53, "default_pool": pool}],
-                    }
-                },
-            ),
-            201,
-        )["loadbalancer"]
+        _namespace_backend(stack, cleanup, "u1", "198.18.64.101")
+        lb = _create_dns_lb(http, udp_pool([("198.18.64.101", 53)], monitored=False))
         lb = stack.wait_lb(http, lb["id"], timeout=90)
         vip = lb["vip_address"]
 

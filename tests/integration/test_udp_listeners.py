@@ -17,7 +17,7 @@ from tests.support.health_stack import (
     wait_until,
 )
 from tests.support.objects import check
-from tests.support.udp_backends import ask, free_udp_port, udp_backends
+from tests.support.udp_backends import FAST_UDP_MONITOR, ask, free_udp_port, udp_backends, udp_pool
 from tests.support.worker_stack import WorkerStack, worker_stack
 
 OVERRIDES = {"api_settings": {"udp_connect_min_interval_health_monitor": -1}}
@@ -82,14 +82,7 @@ def test_udp_listener_balances_takes_out_dead_and_admin_down_members_and_stops()
             http,
             "healthmonitors",
             "healthmonitor",
-            {
-                "pool_id": pool["id"],
-                "type": "UDP-CONNECT",
-                "delay": 1,
-                "timeout": 1,
-                "max_retries": 1,
-                "max_retries_down": 1,
-            },
+            {"pool_id": pool["id"], **FAST_UDP_MONITOR},
         )
         stack.wait_lb(http, lb["id"])
 
@@ -198,19 +191,7 @@ def test_udp_operating_status_and_statistics_come_from_heartbeats() -> None:
     ):
         vip = stack.allocate_vip()
         port = free_udp_port(vip)
-        pool = {
-            "name": "dns",
-            "protocol": "UDP",
-            "lb_algorithm": "ROUND_ROBIN",
-            "healthmonitor": {
-                "type": "UDP-CONNECT",
-                "delay": 1,
-                "timeout": 1,
-                "max_retries": 1,
-                "max_retries_down": 1,
-            },
-            "members": [{"address": x.address, "protocol_port": x.port} for x in (a, b)],
-        }
+        pool = udp_pool((x.address, x.port) for x in (a, b))
         lb = create_lb(
             stack,
             http,

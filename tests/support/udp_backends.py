@@ -15,7 +15,11 @@ import dataclasses
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+# A UDP-CONNECT monitor that decides after one check a second.
+FAST_UDP_MONITOR = {"type": "UDP-CONNECT", "delay": 1, "timeout": 1, "max_retries": 1, "max_retries_down": 1}
 
 
 @dataclasses.dataclass
@@ -51,6 +55,16 @@ class UdpBackend:
         self.sock.close()
         if self.thread is not None:
             self.thread.join(timeout=2)
+
+
+def udp_pool(members: Iterable[tuple[str, int]], monitored: bool = True) -> dict[str, Any]:
+    """A round-robin UDP pool body ("dns") over (address, port) members, watched by
+    FAST_UDP_MONITOR unless `monitored` is False."""
+    pool: dict[str, Any] = {"name": "dns", "protocol": "UDP", "lb_algorithm": "ROUND_ROBIN"}
+    if monitored:
+        pool["healthmonitor"] = dict(FAST_UDP_MONITOR)
+    pool["members"] = [{"address": address, "protocol_port": port} for address, port in members]
+    return pool
 
 
 @contextlib.contextmanager
