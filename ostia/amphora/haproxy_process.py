@@ -16,19 +16,14 @@ import signal
 import subprocess
 import time
 
-from ostia.amphora import bind_check, haproxy_limits, haproxy_peers_state, haproxy_runtime
+from ostia.amphora import bind_check, haproxy_limits, haproxy_peers_state, haproxy_runtime, program_process
 from ostia.amphora.haproxy_lingering import LingeringServers
 from ostia.amphora.haproxy_socket import HaproxySocketError, send_command
 from ostia.amphora.paths import AgentPaths
 from ostia.amphora.program_error import ProgramError
-from ostia.amphora.program_process import (
-    log_since,
-    log_size,
-    process_alive,
-    reap,
-    signal_quietly,
-    stop_processes,
-)
+
+# The supervisor and keepalived read haproxy's liveness through this module.
+from ostia.amphora.program_process import process_alive
 from ostia.common.detached_process import start_detached
 from ostia.common.process_env import amphora_environment
 
@@ -235,16 +230,22 @@ class HaproxyController:
         ]
         log_path = self.paths.log_file(lb_id)
         self._trim_log(log_path)
-        offset = log_size(log_path)
+        offset = program_process.log_size(log_path)
         proc = start_detached(
-            argv, log_path, self.paths.lb_dir(lb_id), self.env, reaper_name=f"reap-haproxy-{lb_id[:8]}"
+            argv,
+            log_path,
+            self.paths.lb_dir(lb_id),
+            self.env,
+            reaper_name=f"reap-haproxy-{lb_id[:8]}",
         )
         self._children[lb_id] = proc
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             code = proc.poll()
             if code not in (None, 0):
-                raise HaproxyConfigError("haproxy failed to start", log_since(log_path, offset))
+                raise HaproxyConfigError(
+                    "haproxy failed to start", program_process.log_since(log_path, offset)
+                )
             try:
                 status = parse_show_proc(
                     send_command(self.paths.master_socket(lb_id), "show proc", timeout=1.0)
@@ -255,8 +256,8 @@ class HaproxyController:
                 LOG.info("haproxy for %s started (master %s)", lb_id, status.master_pid)
                 return
             time.sleep(0.01)
-        signal_quietly(proc.pid, signal.SIGKILL)
-        raise HaproxyError("haproxy did not start in time", log_since(log_path, offset))
+        program_process.signal_quietly(proc.pid, signal.SIGKILL)
+        raise HaproxyError("haproxy did not start in time", program_process.log_since(log_path, offset))
 
     def reload(self, lb_id: str) -> None:
         """Check the configuration, then reload through the master CLI (start if stopped).
@@ -288,7 +289,7 @@ class HaproxyController:
         self._let_tables_move(lb_id)
         self.save_server_state(lb_id)
         log_path = self.paths.log_file(lb_id)
-        offset = log_size(log_path)
+        offset = program_process.log_size(log_path)
         deadline = time.monotonic() + self.start_timeout
         sent = False
         while time.monotonic() < deadline:
@@ -307,14 +308,14 @@ class HaproxyController:
                     # before this reload that this one cured reads 0 here.
                     raise HaproxyConfigError(
                         "Reload failed; the previous configuration keeps serving",
-                        log_since(log_path, offset),
+                        program_process.log_since(log_path, offset),
                     )
                 if status.workers:
                     LOG.info("haproxy for %s reloaded", lb_id)
                     self.lingering.forget(lb_id)
                     return
             time.sleep(0.01)
-        raise HaproxyError("haproxy did not reload in time", log_since(log_path, offset))
+        raise HaproxyError("haproxy did not reload in time", program_process.log_since(log_path, offset))
 
     def _let_tables_move(self, lb_id: str) -> None:
         """With peers, wait until the running worker can hand its stick tables to the next
@@ -378,8 +379,8 @@ class HaproxyController:
         if not pids:
             return
         # The master stops its workers; SIGKILL goes to each one left.
-        stop_processes(pids, self.stop_timeout, terminate=pids[:1])
-        reap(self._children.pop(lb_id, None))
+        program_process.stop_processes(pids, self.stop_timeout, terminate=pids[:1])
+        program_process.reap(self._children.pop(lb_id, None))
         LOG.info("haproxy for %s stopped", lb_id)
 
     def stopped_on_purpose(self, lb_id: str) -> bool:

@@ -15,15 +15,8 @@ import signal
 import subprocess
 import time
 
+from ostia.amphora import program_process
 from ostia.amphora.program_error import ProgramError
-from ostia.amphora.program_process import (
-    log_since,
-    log_size,
-    process_alive,
-    reap,
-    signal_quietly,
-    stop_processes,
-)
 from ostia.common.detached_process import start_detached
 from ostia.common.process_env import amphora_environment
 
@@ -125,7 +118,7 @@ class NginxController:
         if not text.isdigit():
             return None
         pid = int(text)
-        return pid if process_alive(pid, config) else None
+        return pid if program_process.process_alive(pid, config) else None
 
     def start(self, key: str, directory: str, config: str, pid_file: str, error_log: str) -> None:
         """Start nginx unless it runs; return once it has bound its sockets."""
@@ -133,12 +126,12 @@ class NginxController:
             return
         # Workers of a master that was killed keep serving the old configuration on the
         # same port (UDP sockets may share it): they go first.
-        stop_processes(processes_in(directory), self.stop_timeout)
+        program_process.stop_processes(processes_in(directory), self.stop_timeout)
         try:
             os.unlink(pid_file)
         except FileNotFoundError:
             pass
-        offset = log_size(error_log)
+        offset = program_process.log_size(error_log)
         argv = [*self.launcher, *self._argv(directory, config, error_log), "-g", "daemon off;"]
         proc = start_detached(argv, error_log, directory, self.env, reaper_name=f"reap-nginx-{key[:8]}")
         self._children[key] = proc
@@ -146,14 +139,14 @@ class NginxController:
         while time.monotonic() < deadline:
             code = proc.poll()
             if code is not None:
-                raise NginxConfigError("nginx failed to start", log_since(error_log, offset))
+                raise NginxConfigError("nginx failed to start", program_process.log_since(error_log, offset))
             # nginx writes its pid file once the listening sockets are bound.
             if self.master_pid(pid_file, config) is not None:
                 LOG.info("nginx for UDP listener %s started (master %s)", key, proc.pid)
                 return
             time.sleep(0.01)
-        signal_quietly(proc.pid, signal.SIGKILL)
-        raise NginxError("nginx did not start in time", log_since(error_log, offset))
+        program_process.signal_quietly(proc.pid, signal.SIGKILL)
+        raise NginxError("nginx did not start in time", program_process.log_since(error_log, offset))
 
     def reload(self, key: str, directory: str, config: str, pid_file: str, error_log: str) -> None:
         """Load the configuration now in place (start nginx if it does not run)."""
@@ -167,8 +160,8 @@ class NginxController:
         # The master re-reads its configuration, starts new workers and lets the old ones
         # finish their sessions; the listening socket stays open throughout.
         old = set(_children_of(pid))
-        offset = log_size(error_log)
-        signal_quietly(pid, signal.SIGHUP)
+        offset = program_process.log_size(error_log)
+        program_process.signal_quietly(pid, signal.SIGHUP)
         # Done when a new worker runs and no old one takes new datagrams any more: an old
         # worker renames itself "... is shutting down" as it closes its listening sockets.
         deadline = time.monotonic() + self.start_timeout
@@ -179,7 +172,8 @@ class NginxController:
                 return
             time.sleep(0.005)
         raise NginxConfigError(
-            "Reload failed; the previous configuration keeps serving", log_since(error_log, offset)
+            "Reload failed; the previous configuration keeps serving",
+            program_process.log_since(error_log, offset),
         )
 
     def stop(self, key: str, pid_file: str, config: str) -> None:
@@ -189,9 +183,9 @@ class NginxController:
         child = self._children.pop(key, None)
         if pid is not None:
             # The master stops its workers; SIGKILL goes to each one left.
-            stop_processes([pid, *_children_of(pid)], self.stop_timeout, terminate=[pid])
-        stop_processes(processes_in(os.path.dirname(config)), self.stop_timeout)
-        reap(child)
+            program_process.stop_processes([pid, *_children_of(pid)], self.stop_timeout, terminate=[pid])
+        program_process.stop_processes(processes_in(os.path.dirname(config)), self.stop_timeout)
+        program_process.reap(child)
         LOG.info("nginx for UDP listener %s stopped", key)
 
 
@@ -224,7 +218,7 @@ def processes_in(directory: str) -> list[int]:
                 command = handle.read()
         except OSError:
             continue
-        if cwd == directory and command.startswith(b"nginx") and process_alive(int(entry)):
+        if cwd == directory and command.startswith(b"nginx") and program_process.process_alive(int(entry)):
             found.append(int(entry))
     return found
 
@@ -232,6 +226,6 @@ def processes_in(directory: str) -> list[int]:
 def _shutting_down(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return b"shutting down" in handle.read() or not process_alive(pid)
+            return b"shutting down" in handle.read() or not program_process.process_alive(pid)
     except OSError:
         return True
