@@ -12,13 +12,13 @@ each driver.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
 
+from ostia.common.directory_lock import directory_lock
 from ostia.drivers.compute.base import ComputeBuildError, ComputeDeleteError, ComputeDriver, ComputeInstance
 from ostia.drivers.compute.local_instance import InstanceFiles, InstanceRecord, read_record, write_record
 
@@ -62,16 +62,9 @@ class InstanceDirectory:
         files = self.files(compute_id)
         return files if os.path.isdir(files.root) else None
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self) -> contextlib.AbstractContextManager[None]:
         """Serialize address choice across threads and processes sharing the directory."""
-        os.makedirs(self.root, mode=0o700, exist_ok=True)
-        with open(os.path.join(self.root, ".build.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        return directory_lock(self.root, ".build.lock")
 
     def reserve(self, amphora_id: str, pick_address: Callable[[set[str]], str]) -> InstanceRecord:
         """Make a new instance's directory and record, with the address `pick_address`

@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import ipaddress
 import json
 import os
 import random
 import uuid
-from collections.abc import Collection, Container, Iterator
+from collections.abc import Collection, Container
 
 from oslo_config import cfg
 
 from ostia.common import iproute
+from ostia.common.directory_lock import directory_lock
 from ostia.drivers.network.base import (
     AddressUnavailable,
     AmphoraPort,
@@ -194,15 +194,8 @@ class NetnsNetworkDriver(NetworkDriver):
 
     # -- records -----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        os.makedirs(self.port_dir, mode=0o700, exist_ok=True)
-        with open(os.path.join(self.port_dir, ".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
+        return directory_lock(self.port_dir, ".lock")
 
     def _records(self) -> list[PortRecord]:
         try:
