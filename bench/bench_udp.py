@@ -19,8 +19,8 @@ import statistics
 import time
 
 from tests.support.health_stack import wait_until
-from tests.support.objects import check
-from tests.support.udp_backends import ask, free_udp_port, udp_backends
+from tests.support.objects import create_lb
+from tests.support.udp_backends import ask, free_udp_port, udp_backends, udp_pool
 from tests.support.worker_stack import worker_stack
 
 OVERRIDES = {"api_settings": {"udp_connect_min_interval_health_monitor": -1}}
@@ -61,33 +61,14 @@ def main() -> None:
         for _ in range(args.count):
             vip = stack.allocate_vip()
             port = free_udp_port(vip)
-            pool = {
-                "name": "dns",
-                "protocol": "UDP",
-                "lb_algorithm": "ROUND_ROBIN",
-                "healthmonitor": {
-                    "type": "UDP-CONNECT",
-                    "delay": 1,
-                    "timeout": 1,
-                    "max_retries": 1,
-                    "max_retries_down": 1,
-                },
-                "members": [{"address": x.address, "protocol_port": x.port} for x in (a, b)],
-            }
+            pool = udp_pool((x.address, x.port) for x in (a, b))
             started = time.monotonic()
-            lb = check(
-                http.post(
-                    "/v2/lbaas/loadbalancers",
-                    json={
-                        "loadbalancer": {
-                            "vip_subnet_id": "private-subnet",
-                            "vip_address": vip,
-                            "listeners": [{"protocol": "UDP", "protocol_port": port, "default_pool": pool}],
-                        }
-                    },
-                ),
-                201,
-            )["loadbalancer"]
+            lb = create_lb(
+                http,
+                vip_subnet_id="private-subnet",
+                vip_address=vip,
+                listeners=[{"protocol": "UDP", "protocol_port": port, "default_pool": pool}],
+            )
             stack.wait_lb(http, lb["id"])
             active = time.monotonic() - started
             wait_until(
