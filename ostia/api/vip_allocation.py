@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from ostia.common import constants as c
 from ostia.db import models
+from ostia.db.session import SEND_LATER
 from ostia.drivers.network import base as net
 
 LB = models.LoadBalancer
@@ -111,7 +112,9 @@ class VipAllocator:
         allocation = self.network.allocate_vip(subnet, requested, held, start)
         if requested is None:
             following = net.next_address(allocation.ip_address)
-            conn.execute(_MOVE_CURSOR, {"subnet": subnet.id, "following": following})
+            conn.execute(
+                _MOVE_CURSOR, {"subnet": subnet.id, "following": following}, execution_options=SEND_LATER
+            )
             self.cursors[subnet.id] = (following, False)  # a second VIP in one subnet is refused
         return allocation
 

@@ -52,27 +52,27 @@ _LEVEL_NAMES = {
 
 
 class TransactionCursor(extensions.cursor):
-    """A cursor that puts BEGIN in front of a transaction's first statement."""
+    """A cursor that sends in front of a statement what its connection holds back: the
+    BEGIN of a transaction's first statement, or statements sent later (`send_later`)."""
 
     # The last statement opened its connection's transaction: if the connection turns
     # out dead, that transaction held nothing else and can be sent again.
     began = False
 
     def execute(self, query: Any, vars: Any = None) -> None:  # noqa: A002 (DB-API's name)
-        begin = self.connection.pending_begin()
-        self.began = begin is not None
-        if begin is not None:
+        prefix, self.began = self.connection.take_prefix()
+        if prefix is not None:
             if isinstance(query, str):
-                query = f"{begin};{query}"
+                # psycopg2 reads % as a placeholder mark when there are parameters.
+                query = f"{prefix if vars is None else prefix.replace('%', '%%')};{query}"
             else:
-                super().execute(begin)
+                super().execute(prefix)
         super().execute(query, vars)
 
     def executemany(self, query: Any, vars_list: Any) -> None:
-        begin = self.connection.pending_begin()
-        self.began = begin is not None
-        if begin is not None:
-            super().execute(begin)
+        prefix, self.began = self.connection.take_prefix()
+        if prefix is not None:
+            super().execute(prefix)
         super().executemany(query, vars_list)
 
     def execute_alone(self, query: Any, vars: Any = None) -> None:  # noqa: A002
@@ -82,7 +82,8 @@ class TransactionCursor(extensions.cursor):
 
 
 class TransactionConnection(extensions.connection):
-    """A psycopg2 connection that opens transactions with their first statement."""
+    """A psycopg2 connection that opens transactions with their first statement and can
+    hold statements back to send with the next one."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -90,19 +91,34 @@ class TransactionConnection(extensions.connection):
         self.cursor_factory = TransactionCursor
         # What opens a transaction; None in true autocommit (isolation level AUTOCOMMIT).
         self._begin: str | None = "BEGIN"
+        self._later: list[str] = []
 
-    def pending_begin(self) -> str | None:
-        """The BEGIN the next statement must carry, or None (a transaction is open, or
-        the connection is in autocommit)."""
+    def take_prefix(self) -> tuple[str | None, bool]:
+        """What the next statement must carry in front of it (None: nothing), and whether
+        that opens the transaction (BEGIN)."""
+        if self._later:
+            later, self._later = self._later, []
+            return ";".join(later), False
         if self._begin is None or self.get_transaction_status() != _IDLE:
-            return None
-        return self._begin
+            return None, False
+        return self._begin, True
+
+    def send_later(self, statement: str) -> bool:
+        """Hold `statement` (its parameters filled in) back, to send it with the
+        transaction's next statement or with its COMMIT: one round trip fewer. An error
+        it raises is raised there. False when no transaction is open: send it now."""
+        if self._begin is None or self.get_transaction_status() == _IDLE:
+            return False
+        self._later.append(statement)
+        return True
 
     def commit(self) -> None:
         if self.get_transaction_status() != _IDLE:
-            self._send("COMMIT")
+            prefix, _ = self.take_prefix()
+            self._send("COMMIT" if prefix is None else f"{prefix};COMMIT")
 
     def rollback(self) -> None:
+        self._later = []
         if self.get_transaction_status() != _IDLE:
             self._send("ROLLBACK")
 
@@ -129,11 +145,14 @@ class TransactionConnection(extensions.connection):
             self._begin = f"BEGIN ISOLATION LEVEL {_LEVEL_NAMES[level]}"
 
 
-def create_postgres_engine(url: str, read_only_option: str, **pool_options: Any) -> Engine:
+def create_postgres_engine(
+    url: str, read_only_option: str, send_later_option: str, **pool_options: Any
+) -> Engine:
     """An engine on `url` whose connections are `TransactionConnection`s, with no pre-ping:
     a disconnect on a transaction's first statement is retried on a new connection.
     Statements run with the execution option `read_only_option` run without a transaction
-    and may only read."""
+    and may only read; those with `send_later_option` go with the transaction's next
+    statement or its COMMIT."""
     engine = create_engine(url, connect_args={"connection_factory": TransactionConnection}, **pool_options)
     dialect = engine.dialect
 
@@ -154,6 +173,9 @@ def create_postgres_engine(url: str, read_only_option: str, **pool_options: Any)
 
     @event.listens_for(engine, "do_execute")
     def _execute(cursor, statement, parameters, context):  # type: ignore[no-untyped-def]
+        if context.execution_options.get(send_later_option) and _held_back(cursor, statement, parameters):
+            return True
+
         def send(cur: Any, read_only: bool) -> None:
             (cur.execute_alone if read_only else cur.execute)(statement, parameters)
 
@@ -161,6 +183,9 @@ def create_postgres_engine(url: str, read_only_option: str, **pool_options: Any)
 
     @event.listens_for(engine, "do_execute_no_params")
     def _execute_no_params(cursor, statement, context):  # type: ignore[no-untyped-def]
+        if context.execution_options.get(send_later_option) and _held_back(cursor, statement, None):
+            return True
+
         def send(cur: Any, read_only: bool) -> None:
             (cur.execute_alone if read_only else cur.execute)(statement)
 
@@ -175,6 +200,14 @@ def create_postgres_engine(url: str, read_only_option: str, **pool_options: Any)
         )
 
     return engine
+
+
+def _held_back(cursor: Any, statement: str, parameters: Any) -> bool:
+    """Hold a statement back (`TransactionConnection.send_later`), its parameters filled
+    in; False, and nothing done, when no transaction is open."""
+    connection = cursor.connection
+    text = cursor.mogrify(statement, parameters).decode(extensions.encodings[connection.encoding])
+    return bool(connection.send_later(text))
 
 
 def fetch_all(connection: Connection, statement: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:

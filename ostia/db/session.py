@@ -27,6 +27,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 READ_ONLY_OPTION = "ostia_read_only"
+# Execution options of a write whose result no one reads (no rows, no row count): on
+# PostgreSQL it goes with the transaction's next statement or its COMMIT, one round trip
+# fewer, and an error it raises is raised there (ostia.db.postgres_transactions); on
+# SQLite it runs at once.
+SEND_LATER_OPTION = "ostia_send_later"
+SEND_LATER = {SEND_LATER_OPTION: True}
 WRITE_LOCK_TIMEOUT = 30.0  # seconds, the default [database] sqlite_busy_timeout
 
 
@@ -54,7 +60,7 @@ def create_db_engine(
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg2":
         from ostia.db.postgres_transactions import create_postgres_engine  # psycopg2 only here
 
-        return create_postgres_engine(url, READ_ONLY_OPTION, **pool)
+        return create_postgres_engine(url, READ_ONLY_OPTION, SEND_LATER_OPTION, **pool)
     return create_engine(url, **pool, pool_pre_ping=True)
 
 

@@ -1,6 +1,7 @@
-"""PostgreSQL connections lost under a serving API (backends terminated, the server
-restarted) and transactions in PostgreSQL's round trips (ostia.db.postgres_transactions):
-a client's next calls succeed, and nothing half-done is committed or sent twice."""
+"""Transactions in few round trips on PostgreSQL (ostia.db.postgres_transactions): after
+the connections are lost under a serving API (backends terminated, the server restarted)
+a client's next calls succeed; nothing half-done is committed or sent twice; a reader
+cannot write; a write sent later commits with the transaction or not at all."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from ostia.db import migration, models, postgres_transactions
-from ostia.db.session import Database, create_db_engine
+from ostia.db.session import SEND_LATER, Database, create_db_engine
 from tests.support.live_api import LiveAPI, running_api
 from tests.support.postgres import PostgresServer
 
@@ -207,3 +208,33 @@ def test_a_driver_cursor_read_after_the_backends_are_terminated_succeeds(db: Dat
         session.add(_tag("after"))
     assert rows == [("kept",)]
     assert _names(db) == ["after", "kept"]
+
+
+def _insert_later(connection: sa.Connection, tag: str) -> None:
+    connection.execute(sa.insert(models.Tag), {"resource_id": "r", "tag": tag}, execution_options=SEND_LATER)
+
+
+def test_a_write_sent_later_is_committed_with_the_commit_or_not_at_all(db: Database):
+    with db.transaction() as session:
+        _insert_later(session.connection(), "100% sure")  # psycopg2's placeholder mark
+        session.connection().execute(sa.select(1))  # it goes with this statement
+        _insert_later(session.connection(), "with the commit")
+    with pytest.raises(RuntimeError):
+        with db.transaction() as session:
+            _insert_later(session.connection(), "rolled back")
+            raise RuntimeError("the caller fails")
+    assert _names(db) == ["100% sure", "with the commit"]
+
+
+def test_an_error_of_a_write_sent_later_is_raised_by_the_commit_and_commits_nothing(db: Database):
+    with pytest.raises(sa.exc.IntegrityError):
+        with db.transaction() as session:
+            _insert_later(session.connection(), "twice")
+            _insert_later(session.connection(), "twice")  # the same primary key
+    with pytest.raises(sa.exc.IntegrityError):
+        with db.transaction() as session:
+            session.add(_tag("alone"))
+            session.flush()
+            _insert_later(session.connection(), "alone")
+            session.connection().execute(sa.select(1))
+    assert _names(db) == []

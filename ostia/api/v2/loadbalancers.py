@@ -30,6 +30,7 @@ from ostia.common import constants as c
 from ostia.common import exceptions as exc
 from ostia.common import request_id
 from ostia.db import lifecycle, models
+from ostia.db.session import SEND_LATER
 from ostia.drivers.network import base as net
 from ostia.drivers.provider.base import ProviderDriver
 
@@ -365,15 +366,17 @@ def _insert_load_balancer(
     answer = dict(row)
     if settled:
         lifecycle.settle_new_load_balancer(row)
-    conn.execute(sa.insert(LB), row)
+    # Rows no one reads back: on PostgreSQL they go with the next statement, the VIPs' with
+    # the COMMIT. The VIP last: its allocation locks the subnet's cursor row until the
+    # commit, and concurrent creates in one subnet take turns on that lock.
+    conn.execute(sa.insert(LB), row, execution_options=SEND_LATER)
     if tags:
-        conn.execute(sa.insert(models.Tag), [{"resource_id": lb_id, "tag": tag} for tag in tags])
-    # The VIP last: its allocation locks the subnet's cursor row until the commit, and
-    # concurrent creates in one subnet take turns on that lock (on PostgreSQL).
+        tag_rows = [{"resource_id": lb_id, "tag": tag} for tag in tags]
+        conn.execute(sa.insert(models.Tag), tag_rows, execution_options=SEND_LATER)
     vip, extras = _build_vips(call, session, body, lb_id)
-    conn.execute(sa.insert(models.Vip), vip)
+    conn.execute(sa.insert(models.Vip), vip, execution_options=SEND_LATER)
     if extras:
-        conn.execute(sa.insert(models.AdditionalVip), extras)
+        conn.execute(sa.insert(models.AdditionalVip), extras, execution_options=SEND_LATER)
     return SimpleNamespace(
         **answer,
         vip=SimpleNamespace(**vip),
