@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import gc
 import multiprocessing
 import os
 import shutil
@@ -93,6 +94,14 @@ class RunResult:
     # shows as a last third above the first.
     lag_p99_first_ms: float = 0.0
     lag_p99_last_ms: float = 0.0
+    # One manager in this process: the garbage collector's pauses in the window (full
+    # collections, the longest pause) and the longest the receive loop did not read the
+    # socket. A stall is lag the flush lags do not show: datagrams wait in the socket,
+    # and their arrival time is taken when they are read.
+    gc_full: int = 0
+    gc_max_ms: float = 0.0
+    gc_ms_per_s: float = 0.0
+    recv_stall_ms: float = 0.0
 
     @classmethod
     def of(cls, plan: RunPlan, mode: str | None = None) -> RunResult:
@@ -119,7 +128,9 @@ class RunResult:
             f"{self.flush_p50_ms:.0f} ms, sent {self.sent} received {self.received} "
             f"socket-lost {self.socket_lost}, drops: {drops}; statements: {writes}; "
             f"status writes {self.status_writes}; failovers {self.failovers}; "
-            f"database CPU {self.db_cpu_us:.0f} us per heartbeat"
+            f"database CPU {self.db_cpu_us:.0f} us per heartbeat; collector: {self.gc_full} full "
+            f"collections, longest pause {self.gc_max_ms:.0f} ms, {self.gc_ms_per_s:.1f} ms/s; "
+            f"longest receive stall {self.recv_stall_ms:.0f} ms"
         )
 
 
@@ -179,6 +190,55 @@ def database(kind: str) -> Iterator[Iterator[Database]]:
         if server is not None:
             server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+class PauseMeter:
+    """The collector's pauses (gc.callbacks) and the receive loop's longest gap between
+    two reads of the socket, while `enabled`."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.full = 0
+        self.longest = 0.0
+        self.total = 0.0
+        self.stall = 0.0
+        self._started = 0.0
+        self._last_read = 0.0
+
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        if not self.enabled:
+            return
+        pause = time.perf_counter() - self._started
+        self.total += pause
+        self.longest = max(self.longest, pause)
+        self.full += info.get("generation") == 2
+
+    def on_read(self) -> None:
+        now = time.perf_counter()
+        if self.enabled and self._last_read:
+            self.stall = max(self.stall, now - self._last_read)
+        self._last_read = now
+
+    @contextlib.contextmanager
+    def attached(self) -> Iterator[None]:
+        """The service's reader timed at each wake-up (readers made meanwhile)."""
+        from ostia.controller.health import service as service_mod
+
+        meter, plain = self, service_mod.HeartbeatReader
+
+        class TimedReader(plain):  # type: ignore[misc,valid-type]
+            def on_readable(self) -> None:
+                meter.on_read()
+                super().on_readable()
+
+        service_mod.HeartbeatReader = TimedReader  # type: ignore[misc]
+        try:
+            yield
+        finally:
+            service_mod.HeartbeatReader = plain  # type: ignore[misc]
 
 
 class StatementCounter:
@@ -257,12 +317,15 @@ def run_once(db: Database, plan: RunPlan) -> RunResult:
     ready, go = context.Event(), context.Event()
     sender = context.Process(target=sender_process, args=(fleet, sending_plan, stop, results, ready, go))
     result = RunResult.of(plan)
+    pauses = PauseMeter()
+    stack = contextlib.ExitStack()
     sender.start()
     try:
         if not ready.wait(120):
             raise RuntimeError("the heartbeat sender did not start")
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, {HM_CPU})
+        stack.enter_context(pauses.attached())
         service.start()
         deadline = time.monotonic() + 10
         while service.bound_address is None and time.monotonic() < deadline:
@@ -283,7 +346,11 @@ def run_once(db: Database, plan: RunPlan) -> RunResult:
         cpu_before, wall_before = process_cpu(), time.monotonic()
         db_before = db_server_cpu(db)
         lags_before = len(service.metrics.lags)
+        gc.callbacks.append(pauses.on_gc)
+        pauses.enabled = True
         time.sleep(window)
+        pauses.enabled = False
+        gc.callbacks.remove(pauses.on_gc)
         cpu_after, wall_after = process_cpu(), time.monotonic()
         db_after = db_server_cpu(db)
         after = service.metrics.snapshot()
@@ -302,6 +369,7 @@ def run_once(db: Database, plan: RunPlan) -> RunResult:
             sender.terminate()
             sender.join(5)
         service.stop()
+        stack.close()
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
     final = service.metrics.snapshot()
@@ -328,6 +396,8 @@ def run_once(db: Database, plan: RunPlan) -> RunResult:
     result.status_writes = final.get("status_writes", 0)
     result.failovers = len(set(failovers))  # amphorae (the detector retries every round)
     result.db_cpu_us = 1e6 * (db_after - db_before) / max(processed, 1)
+    result.gc_full, result.gc_max_ms = pauses.full, 1000 * pauses.longest
+    result.gc_ms_per_s, result.recv_stall_ms = 1000 * pauses.total / wall, 1000 * pauses.stall
     with db.transaction() as session:
         stale = session.scalar(
             select(func.count()).select_from(models.Amphora).where(models.Amphora.status != "ALLOCATED")
