@@ -28,28 +28,28 @@ from ostia.db.session import Database
 
 LOG = logging.getLogger(__name__)
 METRICS_LOG_INTERVAL = 60.0
-# Seconds between two freezes of what is alive into the collector's permanent generation
-# (`freeze_long_lived`); about the graph cache's lifetime, which replaces its entries.
-GC_FREEZE_INTERVAL = 60.0
-# ... and sooner once the graph cache holds this many more load balancers than at the
-# last freeze (a start, a fleet that grew): those are what full collections traverse.
-# Not on reloads of cached graphs: they replace as many as they add.
+# Freeze what is alive into the collector's permanent generation (`freeze_long_lived`)
+# once the graph cache holds this many more load balancers than at the last freeze (a
+# start, a fleet that grew): the libraries and the graphs are what full collections
+# traversed. Not on reloads of cached graphs: they replace as many as they add.
 GC_FREEZE_AFTER_GROWTH = 1000
 
 
 def freeze_long_lived() -> None:
-    """Collect everything once, then exempt what survives from later collections.
+    """Collect what is not frozen yet, then exempt what survives from later collections.
 
-    Each heartbeat leaves a few objects that outlive the young generations (its pending
-    entry until the flush), so the collector's full collections came every few flushes,
-    each traversing every object of the process: the graph cache of every load balancer
-    heard, the libraries. That was 7-12 us of the 45-70 us of CPU per heartbeat
+    Full collections traversed every object of the process, the graph cache of every
+    load balancer heard and the libraries: 7-12 us of the 45-70 us of CPU per heartbeat
     (10,000 amphorae, gc callbacks). Frozen, those objects are skipped; they are still
-    freed by reference counting. Unfreezing first lets the full collection reclaim
-    frozen objects that have since become cyclic garbage, so nothing leaks for longer
-    than one interval.
+    freed by reference counting when the cache replaces them (graphs hold no cycles).
+
+    Never `gc.unfreeze()` here: collecting a frozen process again traverses all of it, a
+    pause of 0.14-0.37 s with 10,000 graphs that stalled the receive loop once a minute
+    (the tail of the lag). So only what was alive at a freeze and later became cyclic
+    garbage stays until the service stops; freezes happen at a start and when the
+    fleet grows, not with time, so that is bounded. What the graph cache reloads after a
+    freeze stays young: the full collections it causes traverse it alone.
     """
-    gc.unfreeze()
     gc.collect()
     gc.freeze()
 
@@ -170,16 +170,13 @@ class HealthManagerService(Service):
     async def _flush_loop(self, pool: ThreadPoolExecutor) -> None:
         loop = asyncio.get_running_loop()
         graphs = self.processor.graphs
-        next_freeze, size_frozen = loop.time() + GC_FREEZE_INTERVAL, 0
+        size_frozen = 0
         while True:
             started = loop.time()
             try:
-                applied = await loop.run_in_executor(pool, self.processor.flush)
-                # Only while heartbeats arrive: an idle manager has nothing new to freeze.
-                if applied and (
-                    started >= next_freeze or len(graphs) - size_frozen >= GC_FREEZE_AFTER_GROWTH
-                ):
-                    next_freeze, size_frozen = started + GC_FREEZE_INTERVAL, len(graphs)
+                await loop.run_in_executor(pool, self.processor.flush)
+                if len(graphs) - size_frozen >= GC_FREEZE_AFTER_GROWTH:
+                    size_frozen = len(graphs)
                     await loop.run_in_executor(pool, freeze_long_lived)
             except Exception:
                 LOG.exception("could not write heartbeat results; retrying next flush")
