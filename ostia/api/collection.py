@@ -181,6 +181,7 @@ def list_page(
     fields = requested_fields(params, conf)
     items = [select_fields(collection.serialize(row), fields) for row in rows]
     links = _links(url, params, rows, limit, marker_id, collection)
+    row_objects.release(rows)
     return {collection.plural: items, collection.envelope_links: links}
 
 

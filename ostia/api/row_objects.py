@@ -86,6 +86,12 @@ def _new(page: Page) -> RowObject:
     return obj
 
 
+def release(objects: Sequence[Any]) -> None:
+    """`Page.release` for the page `objects` were read into (nothing for other objects)."""
+    if objects and isinstance(objects[0], RowObject):
+        _page_of(objects[0]).release()
+
+
 def columns_of(model: type[models.Base], only: Sequence[str] = ()) -> list[tuple[str, ColumnElement[Any]]]:
     """(attribute name, column) of `model`'s columns: all, or `only` these plus the key
     and the columns the model's relationships join on (so that they can still load)."""
@@ -171,6 +177,23 @@ class Page:
         self.objects: list[RowObject] = []
         self._keys: dict[str, list[dict[str, Any]]] = {}
         self._joined: tuple[str, ...] = ()  # relationships read in the page's own rows
+        self._family = [self]  # this page and those its relationships were read into
+
+    def _related(self, model: type[models.Base], path: str) -> Page:
+        """The page of the objects a relationship leads to (at `path` below the listed model)."""
+        page = Page(self.connection, model, self.hints, path)
+        page._family = self._family
+        self._family.append(page)
+        return page
+
+    def release(self) -> None:
+        """Drop the pages' hold on their objects, once no relationship is left to load.
+        A page and its objects refer to each other, so without this only the collector
+        frees them, after walking them (for a 1,000-item list, 2,000 objects or more);
+        with it, they go when the answer no longer needs them."""
+        for page in self._family:
+            page.objects = []
+            page._keys = {}
 
     def read(self, query: Select[Any], parameters: Mapping[str, Any] | None = None) -> list[RowObject]:
         """Run `query` (its columns labelled by attribute name, the model's own before
@@ -204,7 +227,7 @@ class Page:
             # The joined table's key: NULL only where there is no row.
             remote_key = relation.mapper.get_property_by_column(relation.local_remote_pairs[0][1]).key
             present = start + names.index(remote_key)
-            page = Page(self.connection, relation.mapper.class_, self.hints, f"{self.path}{name}.")
+            page = self._related(relation.mapper.class_, f"{self.path}{name}.")
             children = page.objects
             for obj, row in zip(objects, rows, strict=True):
                 if row[present] is None:
@@ -254,9 +277,7 @@ class Page:
         """Tags and the relationships of `batch`, for every object, from one query."""
         found: list[dict[Any, list[Any]]] = [{} for _ in batch.names]
         pages = [
-            Page(self.connection, relation.mapper.class_, self.hints, f"{self.path}{name}.")
-            if relation is not None
-            else None
+            self._related(relation.mapper.class_, f"{self.path}{name}.") if relation is not None else None
             for name, relation in zip(batch.names, batch.relations, strict=True)
         ]
         slices = batch.slices
@@ -301,7 +322,7 @@ class Page:
         local, remote = pairs[0]
         local_key = self.mapper.get_property_by_column(local).key
         path = f"{self.path}{name}"
-        target = Page(self.connection, relation.mapper.class_, self.hints, f"{path}.")
+        target = self._related(relation.mapper.class_, f"{path}.")
         query = _related_query(relation, tuple(self.hints.get(path, ())), self.connection.dialect.name)
         children: list[RowObject] = []
         for keys in self._bound(local_key):
