@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.bench_worker              # 10 rounds (~1 min)
     .venv/bin/python -m bench.bench_worker --rounds 30
     .venv/bin/python -m bench.bench_worker --quick      # one round (a test runs it)
+    .venv/bin/python -m bench.bench_worker --trace      # + when each step of the member add ends
 
 The control plane runs as `ostia up` runs it: API, in-process worker (wake-ups are calls),
 SQLite, local amphorae (an amphora-agent process each) and the REST driver over mutual TLS.
@@ -20,7 +21,10 @@ The backends and the client that probes the VIP run in a process of their own
 process they would wait for its interpreter lock while the worker settles statuses. The
 API is asked for ACTIVE once the traffic has been seen, every 5 ms.
 
-Prints median and p95 of each and a Markdown table for docs/performance.md. Everything
+Prints median and p95 of each and a Markdown table for docs/performance.md. With --trace,
+also a table of when each step of the member add ended (bench/worker_trace.py: the API's
+commit and wake-up, the worker's lease, snapshot, render, agent calls and settle, timed in
+this process; the new member's first answer as its backend stamps it; the probe's answer). Everything
 started (amphorae, backends, temporary directories) is removed on exit, pass or fail.
 """
 
@@ -44,7 +48,7 @@ from tests.support.worker_stack import WorkerStack, worker_stack
 POLL = 0.005
 ANSWERED = "client: POST answered"
 SEEN = "outside client: the new member answers through the VIP"
-SERVED = "new member's backend: first request received"
+SERVED = "new member's backend: first answer sent"
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:

@@ -5,7 +5,7 @@
         outside.watch(vip, port, "new")                # start probing now
         ... POST ...
         seconds_at = outside.seen()                    # time.monotonic() of the first answer
-        outside.served                                 # ... and of the backend's first request
+        outside.served                                 # ... and of the backend's first answer
 
 A benchmark that runs the control plane in its own process (as `ostia up` does) must not
 answer or probe traffic from that process too: there, a backend's reply or a probe's next
@@ -39,8 +39,8 @@ class OutsideClient:
         self.proc = proc
         assert proc.stdout is not None
         self.backends = [Backend(*b) for b in json.loads(proc.stdout.readline())]
-        # time.monotonic() at which the backend named in the last `watch` got its first
-        # request since (None without a name): the probe's answer comes back after it.
+        # time.monotonic() at which the backend named in the last `watch` sent its first
+        # answer since (None without a name), stamped by the backend as it finishes one.
         self.served: float | None = None
 
     def watch(self, vip: str, port: int, name: str | None = None, timeout: float = 60.0) -> None:
@@ -100,7 +100,8 @@ def _answered(vip: str, port: int, name: str | None) -> bool:
 
 
 def _first_requests(backends: list[Any]) -> dict[str, float]:
-    """Backend name -> time.monotonic() of its first request since the dict was cleared."""
+    """Backend name -> time.monotonic() of its first answer since the dict was cleared
+    (a backend counts a request after writing its answer)."""
     first: dict[str, float] = {}
     for backend in backends:
         server = backend._server
