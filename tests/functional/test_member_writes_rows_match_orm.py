@@ -26,7 +26,8 @@ from ostia.api.routes import JSONResponse
 from ostia.api.v2 import members, pools
 from ostia.common import constants as c
 from ostia.db import models
-from tests.support.live_api import LiveAPI, migrated_sqlite, running_api
+from tests.support.databases import BOTH_DATABASES, fresh_database
+from tests.support.live_api import LiveAPI, running_api
 from tests.support.objects import (
     check,
     create_healthmonitor,
@@ -38,17 +39,12 @@ from tests.support.objects import (
     settle,
 )
 
-_databases = itertools.count()
 MOVED = (models.LoadBalancer, models.Listener, models.Pool)
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BOTH_DATABASES)
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
-    if request.param == "sqlite":
-        url = migrated_sqlite(str(tmp_path_factory.mktemp("members") / "octavia.db"))
-    else:
-        url = request.getfixturevalue("postgres").create_database(f"members_{next(_databases)}")
-    with running_api(url) as api:
+    with running_api(fresh_database(request, tmp_path_factory, "members")) as api:
         yield api
 
 

@@ -12,7 +12,6 @@ every row, and whether updated_at moved. A lease held by someone else writes not
 from __future__ import annotations
 
 import datetime
-import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +25,8 @@ from ostia.controller.worker.graph import AmphoraState, read_snapshot
 from ostia.controller.worker.leases import Lease, LeaseLost
 from ostia.controller.worker.reconciler import Reconciler
 from ostia.db import models
-from tests.support.live_api import LiveAPI, migrated_sqlite, running_api
+from tests.support.databases import BOTH_DATABASES, fresh_database
+from tests.support.live_api import LiveAPI, running_api
 from tests.support.objects import (
     create_healthmonitor,
     create_l7policy,
@@ -37,7 +37,6 @@ from tests.support.objects import (
     create_pool,
 )
 
-_databases = itertools.count()
 OWNER = "worker-1"
 LONG_AGO = datetime.datetime(2020, 1, 1)
 TABLES = (
@@ -52,13 +51,9 @@ TABLES = (
 )
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BOTH_DATABASES)
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
-    if request.param == "sqlite":
-        url = migrated_sqlite(str(tmp_path_factory.mktemp("settle") / "octavia.db"))
-    else:
-        url = request.getfixturevalue("postgres").create_database(f"settle_{next(_databases)}")
-    with running_api(url) as api:
+    with running_api(fresh_database(request, tmp_path_factory, "settle")) as api:
         yield api
 
 
