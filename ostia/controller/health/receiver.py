@@ -27,8 +27,8 @@ from sqlalchemy import select
 
 from ostia.common import constants as c
 from ostia.common import heartbeat_format
+from ostia.controller.health import collector, status_log, store
 from ostia.controller.health import status as status_rules
-from ostia.controller.health import status_log, store
 from ostia.controller.health.graph_cache import GraphCache, status_part
 from ostia.controller.health.metrics import HealthMetrics
 from ostia.controller.health.sequence import SequenceState, judge, valid_boot_id
@@ -279,13 +279,14 @@ class HeartbeatProcessor:
             self._submit_statistics()
             return 0
         started = time.time()
-        try:
-            outcome = self._apply(batch, now or started)
-        except Exception:
-            self._requeue(batch)
-            raise
-        status_log.log_flush(outcome.derived)  # before the cache takes the new statuses
-        self.graphs.committed(outcome.derived)
+        with collector.paused(len(batch)):
+            try:
+                outcome = self._apply(batch, now or started)
+            except Exception:
+                self._requeue(batch)
+                raise
+            status_log.log_flush(outcome.derived)  # before the cache takes the new statuses
+            self.graphs.committed(outcome.derived)
         finished = time.time()
         self.metrics.count("processed", outcome.applied)
         self.metrics.count("status_writes", len(outcome.changes))
