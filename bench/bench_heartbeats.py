@@ -230,9 +230,9 @@ class PauseMeter:
         meter, plain = self, service_mod.HeartbeatReader
 
         class TimedReader(plain):  # type: ignore[misc,valid-type]
-            def on_readable(self) -> None:
+            def drain(self) -> int:
                 meter.on_read()
-                super().on_readable()
+                return int(super().drain())
 
         service_mod.HeartbeatReader = TimedReader  # type: ignore[misc]
         try:

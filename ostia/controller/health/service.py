@@ -136,7 +136,7 @@ class HealthManagerService(Service):
             LOG.exception("could not read the amphorae's last heartbeat sequence numbers")
         sock, self._sock = self._sock or self._socket(), None
         reader = HeartbeatReader(self.processor, sock)
-        loop.add_reader(sock.fileno(), reader.on_readable)
+        reader.start(loop)
         self.bound_address = sock.getsockname()[:2]
         LOG.info("health manager listening on %s:%d/udp", *self.bound_address)
         tasks = [
@@ -148,7 +148,7 @@ class HealthManagerService(Service):
             # A thread of the default executor waits for the stop (no wake-ups at rest).
             await loop.run_in_executor(None, self.stopping.wait)
         finally:
-            loop.remove_reader(sock.fileno())
+            reader.stop()
             sock.close()
             for task in tasks:
                 task.cancel()
