@@ -130,7 +130,7 @@ class HeartbeatProcessor:
         self._stats_slots = threading.BoundedSemaphore(2)
         # Statistics summed since the last write: by heartbeat version, then by
         # (listener, amphora); and when the oldest of them arrived (monotonic).
-        self._stats_buffer: dict[int, dict[tuple[str, str], list[Any]]] = {}
+        self._stats_buffer: dict[int, dict[tuple[str, str], tuple[Any, ...]]] = {}
         self._stats_since: float | None = None
         self._keys: list[str] = []
         self._keys_read_at = -KEY_REFRESH_SECONDS
@@ -362,8 +362,11 @@ class HeartbeatProcessor:
         """Add a flush's statistics to those not written yet (same rule as the database's:
         version 3 deltas add up, the rest replace); returns how many listener rows.
 
-        Summed in place in one list per (listener, amphora) that lives until the write:
-        no new objects per heartbeat for the garbage collector to follow.
+        One tuple of numbers per (listener, amphora), replaced as it is summed: the
+        collector untracks such a tuple at its first young collection, whereas lists
+        summed in place stayed tracked, and 10,000 of them, living for
+        `stats_write_interval`, were promoted to the oldest generation every period
+        (promotions are what trigger full collections).
         """
         rows = 0
         buffers = self._stats_buffer
@@ -378,17 +381,17 @@ class HeartbeatProcessor:
                 rows += 1
                 key = (lid, amphora_id)
                 sums = buffered.get(key)
-                if sums is None:
-                    buffered[key] = [rx, tx, conns, totconns, ereq, recv_time]
-                elif version >= 3:
-                    sums[0] += rx
-                    sums[1] += tx
-                    sums[2] = conns
-                    sums[3] += totconns
-                    sums[4] += ereq
-                    sums[5] = recv_time
+                if sums is None or version < 3:
+                    buffered[key] = (rx, tx, conns, totconns, ereq, recv_time)
                 else:
-                    sums[:] = (rx, tx, conns, totconns, ereq, recv_time)
+                    buffered[key] = (
+                        sums[0] + rx,
+                        sums[1] + tx,
+                        conns,
+                        sums[3] + totconns,
+                        sums[4] + ereq,
+                        recv_time,
+                    )
         if self._stats_buffer and self._stats_since is None:
             self._stats_since = time.monotonic()
         return rows
@@ -468,7 +471,7 @@ class FlushOutcome:
     orphans: list[tuple[str, str | None]] = dataclasses.field(default_factory=list)
 
 
-def _stats_row(key: tuple[str, str], sums: list[Any]) -> dict[str, Any]:
+def _stats_row(key: tuple[str, str], sums: tuple[Any, ...]) -> dict[str, Any]:
     """A listener_statistics row from a (listener, amphora) key and its summed counters."""
     return {
         "listener_id": key[0],
