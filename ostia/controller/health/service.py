@@ -154,6 +154,10 @@ class HealthManagerService(Service):
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             pool.shutdown(wait=True)
+            try:  # what was accepted before the stop is written, not dropped
+                self.processor.flush()
+            except Exception:
+                LOG.exception("could not write the last heartbeats at stop")
             gc.unfreeze()  # the process may go on without this service: collect as usual
             self.processor.close()
             self.actions.close()
