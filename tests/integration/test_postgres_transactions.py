@@ -5,6 +5,7 @@ cannot write; a write sent later commits with the transaction or not at all."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,8 +16,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from ostia.common.config import new_config
 from ostia.db import migration, models, postgres_transactions
-from ostia.db.session import SEND_LATER, Database, create_db_engine
+from ostia.db.session import SEND_LATER, Database, create_db_engine, engine_from_config
 from tests.support.live_api import LiveAPI, running_api
 from tests.support.postgres import PostgresServer
 
@@ -238,3 +240,28 @@ def test_an_error_of_a_write_sent_later_is_raised_by_the_commit_and_commits_noth
             _insert_later(session.connection(), "alone")
             session.connection().execute(sa.select(1))
     assert _names(db) == []
+
+
+def test_sixteen_requests_at_once_keep_their_database_connections(pg_url: str):
+    """At the default `[database] max_pool_size`, sixteen requests at once (the API's
+    usual concurrency) reuse the connections they opened: a pool smaller than that closes
+    the connections above it when they are returned and opens new ones (a PostgreSQL
+    server process forked per request, which was the API's p99 tail at concurrency 16)."""
+    conf = new_config()
+    conf([], default_config_files=[])
+    conf.set_override("connection", pg_url, group="database")
+    engine = engine_from_config(conf)
+    barrier = threading.Barrier(16)
+
+    def backend_pid(_: int) -> int:
+        with engine.connect() as connection:
+            barrier.wait(timeout=30)  # all sixteen hold a connection at once
+            return int(connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+
+    try:
+        with ThreadPoolExecutor(16) as threads:
+            rounds = [set(threads.map(backend_pid, range(16))) for _ in range(3)]
+    finally:
+        engine.dispose()
+    assert len(rounds[0]) == 16
+    assert rounds[1] == rounds[0] and rounds[2] == rounds[0], "connections were closed and reopened"
